@@ -1,0 +1,25 @@
+# One profile (release, with overflow checks) for the demo, the tests and the benchmarks, so the
+# RocksDB C++ library is built once. The target folder lives outside the clone so that every
+# clone on this machine, CI's included, reuses that build.
+export CARGO_TARGET_DIR ?= $(HOME)/.cache/junbao-target
+CARGO ?= cargo
+
+.PHONY: setup demo test bench lint
+
+setup:
+	@scripts/setup.sh
+
+demo: setup
+	$(CARGO) run --release --locked -- demo
+
+test: setup
+	$(CARGO) test --release --locked --workspace
+
+bench: setup
+	$(CARGO) run --release --locked -- bench --batch 1000
+	$(CARGO) run --release --locked -- bench --batch 8000
+	$(CARGO) bench --locked --bench append
+
+lint: setup
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --release --locked --workspace --all-targets -- -D warnings

@@ -1,0 +1,288 @@
+//! `junbao demo`: a ledger with realistic data for a few thousand servicemen and their spouses,
+//! posted the way finance departments post (enrolment, monthly batches), then the auditor's and
+//! the clerk's views of it.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use junbao_engine::{Ledger, system_clock};
+use junbao_ledger::Fen;
+
+/// Marks a folder as made by the demo, so a re-run may replace it and nothing else.
+const DEMO_MARKER: &str = "JUNBAO_DEMO";
+
+/// A small deterministic generator, so every run builds the same ledger.
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self, n: u64) -> u64 {
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (self.0 >> 33) % n
+    }
+}
+
+struct Member {
+    id: String,
+    category: &'static str,
+    unit: String,
+    enlisted_on: String,
+    pay_fen: i64,
+    pays_medical: bool,
+}
+
+fn money(fen: i64) -> String {
+    Fen(fen).to_string()
+}
+
+fn post(ledger: &Ledger, what: &str, lines: &[String]) -> Result<()> {
+    let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+    let s = ledger.post_lines(&refs).with_context(|| format!("posting {what}"))?;
+    println!(
+        "  {what:<44} {:>6} entries  (seq {}..{})",
+        s.accepted,
+        s.first_seq.unwrap_or(0),
+        s.last_seq.unwrap_or(0)
+    );
+    Ok(())
+}
+
+pub fn run(data: &Path, members: usize) -> Result<()> {
+    if data.exists() {
+        if data.join(DEMO_MARKER).exists() {
+            std::fs::remove_dir_all(data)
+                .with_context(|| format!("removing the old demo at {}", data.display()))?;
+        } else if std::fs::read_dir(data).map(|mut d| d.next().is_some()).unwrap_or(true) {
+            bail!(
+                "{} exists and is not a demo ledger; choose another --data folder",
+                data.display()
+            );
+        }
+    }
+    let ledger = Ledger::init(data, system_clock())?;
+    std::fs::write(data.join(DEMO_MARKER), "made by `junbao demo`; safe to delete\n")?;
+    println!("demo ledger at {}\n", data.display());
+    println!("posting, as the finance departments would:");
+
+    let mut rng = Lcg(2012_07_01);
+    let mut roster = Vec::with_capacity(members);
+    let mut lines = Vec::new();
+    for i in 0..members {
+        let (category, pay_fen) = match rng.next(100) {
+            0..=14 => ("officer", 900_000 + 1_000 * rng.next(600) as i64),
+            15..=19 => ("civilian_cadre", 700_000 + 1_000 * rng.next(400) as i64),
+            20..=59 => ("sergeant", 550_000 + 1_000 * rng.next(350) as i64),
+            60..=94 => ("conscript", 110_000 + 1_000 * rng.next(50) as i64),
+            _ => ("cadet", 90_000 + 1_000 * rng.next(30) as i64),
+        };
+        let year = if category == "conscript" { 2023 + rng.next(2) } else { 2012 + rng.next(12) };
+        let m = Member {
+            id: format!("M{i:05}"),
+            category,
+            unit: format!("U{:02}", rng.next(20) + 1),
+            enlisted_on: format!("{year}-{:02}-{:02}", rng.next(12) + 1, rng.next(28) + 1),
+            pay_fen,
+            pays_medical: matches!(category, "officer" | "civilian_cadre" | "sergeant"),
+        };
+        lines.push(format!(
+            r#"{{"id":"enroll-{0}","type":"enroll","member":"{0}","category":"{1}","unit":"{2}","enlisted_on":"{3}","monthly_pay":"{4}"}}"#,
+            m.id, m.category, m.unit, m.enlisted_on, money(m.pay_fen)
+        ));
+        roster.push(m);
+    }
+    post(&ledger, "enrolment of servicemen", &lines)?;
+
+    // Spouses of some officers and sergeants who followed them and have no job.
+    let mut spouses = Vec::new();
+    lines.clear();
+    for m in roster.iter().filter(|m| m.pays_medical).step_by(12) {
+        let id = format!("S{}", &m.id[1..]);
+        lines.push(format!(
+            r#"{{"id":"enroll-{id}","type":"enroll","member":"{id}","category":"spouse","unit":"{}","enlisted_on":"2024-01-01","monthly_pay":"4000.00","sponsor":"{}"}}"#,
+            m.unit, m.id
+        ));
+        spouses.push((id, m.unit.clone()));
+    }
+    post(&ledger, "enrolment of accompanying spouses", &lines)?;
+
+    post(
+        &ledger,
+        "central appropriations (Art. 31)",
+        &[
+            r#"{"id":"approp-2025-casualty","type":"appropriation","fund":"casualty","amount":"30000000.00","value_date":"2025-01-15"}"#.to_string(),
+        ],
+    )?;
+
+    for month in 1..=12 {
+        let period = format!("2025-{month:02}");
+        lines.clear();
+        for m in roster.iter().filter(|m| m.pays_medical) {
+            let premium = Fen(m.pay_fen).mul_ppm(10_000);
+            lines.push(format!(
+                r#"{{"id":"med-{0}-{period}","type":"contribution","member":"{0}","fund":"medical","period":"{period}","amount":"{premium}","unit":"{1}"}}"#,
+                m.id, m.unit
+            ));
+            lines.push(format!(
+                r#"{{"id":"match-{0}-{period}","type":"subsidy","member":"{0}","fund":"medical","period":"{period}","amount":"{premium}","basis":"match"}}"#,
+                m.id
+            ));
+        }
+        for (s, unit) in &spouses {
+            for (part, premium, subsidy, basis) in [
+                ("pension", "440.00", "480.00", "standard"),
+                ("medical", "40.00", "40.00", "match"),
+            ] {
+                lines.push(format!(
+                    r#"{{"id":"sp-{part}-{s}-{period}","type":"contribution","member":"{s}","fund":"spouse","part":"{part}","period":"{period}","amount":"{premium}","unit":"{unit}"}}"#
+                ));
+                lines.push(format!(
+                    r#"{{"id":"sps-{part}-{s}-{period}","type":"subsidy","member":"{s}","fund":"spouse","part":"{part}","period":"{period}","amount":"{subsidy}","basis":"{basis}"}}"#
+                ));
+            }
+        }
+        post(&ledger, &format!("monthly batch {period}: premiums and matches"), &lines)?;
+    }
+
+    post(
+        &ledger,
+        "medical interest 2025 at the standard rate",
+        &[r#"{"id":"interest-medical-2025-12","type":"interest","fund":"medical","period":"2025-12","rate":"1.5"}"#.to_string()],
+    )?;
+
+    // Casualty benefits: a disability (grade 6, on duty) and the Art. 10 refusal next to it.
+    let injured =
+        roster.iter().find(|m| m.category == "sergeant").context("demo has a sergeant")?;
+    let benefit = Fen(injured.pay_fen * 30);
+    post(
+        &ledger,
+        "disability benefit, grade 6 (Art. 8)",
+        &[format!(
+            r#"{{"id":"payout-{0}","type":"payout","member":"{0}","fund":"casualty","benefit":"disability","grade":6,"cause":"on_duty","amount":"{benefit}","value_date":"2025-08-03"}}"#,
+            injured.id
+        )],
+    )?;
+
+    // Discharges in mid-2026: pension subsidy computed by the ledger, conscripts' medical
+    // subsidy at the standard, then the transfer-out of the medical account.
+    lines.clear();
+    let leaving: Vec<&Member> = roster.iter().skip(3).step_by(97).take(20).collect();
+    for m in &leaving {
+        lines.push(format!(
+            r#"{{"id":"discharge-{0}","type":"discharge","member":"{0}","on":"2026-06-30"}}"#,
+            m.id
+        ));
+    }
+    post(&ledger, "discharges (pension subsidy, Art. 13-14)", &lines)?;
+    let state_subsidies: Vec<String> = ledger.with_state(|state, _| {
+        leaving
+            .iter()
+            .filter(|m| !m.pays_medical)
+            .filter_map(|m| {
+                let id = junbao_ledger::ids::MemberId::parse(&m.id).ok()?;
+                let ms = state.members.get(&id)?;
+                let months = ms.months_in(
+                    &[junbao_ledger::Category::Conscript, junbao_ledger::Category::Cadet],
+                    ms.discharged_on?,
+                );
+                let per_year = Fen(state.standards.in_force("medical_conscript_subsidy_per_year", ms.discharged_on?)?);
+                let amount = junbao_ledger::rules::conscript_medical_subsidy(per_year, months);
+                Some(format!(
+                    r#"{{"id":"medstd-{0}","type":"subsidy","member":"{0}","fund":"medical","period":"2026-06","amount":"{amount}","basis":"standard"}}"#,
+                    m.id
+                ))
+            })
+            .collect()
+    });
+    post(&ledger, "conscripts' medical subsidy (Art. 20 para. 2)", &state_subsidies)?;
+    lines.clear();
+    for m in &leaving {
+        for fund in ["pension", "medical"] {
+            lines.push(format!(
+                r#"{{"id":"xfer-{fund}-{0}","type":"transfer_out","member":"{0}","fund":"{fund}","agency":"SI-110105"}}"#,
+                m.id
+            ));
+        }
+    }
+    post(&ledger, "transfers to the civilian agency (Art. 16, 23)", &lines)?;
+
+    // A mistaken appropriation, corrected by a reversal: nothing is edited or deleted.
+    post(
+        &ledger,
+        "a mistaken appropriation",
+        &[r#"{"id":"approp-dup","type":"appropriation","fund":"casualty","amount":"30000000.00","value_date":"2025-01-15"}"#.to_string()],
+    )?;
+    post(
+        &ledger,
+        "its reversal",
+        &[r#"{"id":"rev-approp-dup","type":"reversal","of":"approp-dup","reason":"entered twice"}"#.to_string()],
+    )?;
+
+    println!("\nwhat the ledger refuses (nothing is stored):");
+    let conscript =
+        roster.iter().find(|m| m.category == "conscript" && !leaving.iter().any(|l| l.id == m.id));
+    let mut refused = vec![format!(
+        r#"{{"id":"bad-1","type":"contribution","member":"{}","fund":"casualty","period":"2025-03","amount":"10.00","unit":"{}"}}"#,
+        injured.id, injured.unit
+    )];
+    if let Some(c) = conscript {
+        refused.push(format!(
+            r#"{{"id":"bad-2","type":"contribution","member":"{}","fund":"medical","period":"2025-03","amount":"12.00","unit":"{}"}}"#,
+            c.id, c.unit
+        ));
+    }
+    refused.push(
+        r#"{"id":"bad-3","type":"appropriation","fund":"medical","amount":"10.005"}"#.to_string(),
+    );
+    let refs: Vec<&str> = refused.iter().map(String::as_str).collect();
+    match ledger.post_lines(&refs) {
+        Ok(_) => bail!("the demo's bad lines were accepted"),
+        Err(e) => {
+            for line in e.to_string().lines() {
+                println!("  {line}");
+            }
+        }
+    }
+
+    println!("\nreplaying the 2025-01 batch stores nothing:");
+    let again = ledger.post_lines(&[&format!(
+        r#"{{"id":"approp-2025-casualty","type":"appropriation","fund":"casualty","amount":"30000000.00","value_date":"2025-01-15"}}"#
+    )])?;
+    println!("  {}", serde_json::to_string(&again)?);
+
+    println!("\ntrial balance per fund (every total must be 0.00):");
+    let sheet = ledger.balances(None, None);
+    for f in &sheet.funds {
+        let mut summary = String::new();
+        let mut groups: std::collections::BTreeMap<String, i64> = std::collections::BTreeMap::new();
+        for (account, fen) in &f.accounts {
+            let parts: Vec<&str> = account.split(':').collect();
+            let group = if parts.get(1) == Some(&"member") {
+                format!("{}:member:*:{}", parts[0], parts[3..].join(":"))
+            } else if parts.get(1) == Some(&"agency") {
+                format!("{}:agency:*:payable", parts[0])
+            } else {
+                account.clone()
+            };
+            *groups.entry(group).or_default() += fen;
+        }
+        for (group, fen) in groups {
+            let _ = writeln!(summary, "    {group:<44} {:>18}", Fen(fen).to_string());
+        }
+        println!(
+            "  fund {:<10} total {:>12}\n{summary}",
+            f.fund.name(),
+            Fen(f.total_fen).to_string()
+        );
+    }
+
+    println!("auditor: verify the chain and the balances");
+    let report = ledger.verify(&|_| {})?;
+    println!("  verified {} entries, head {}\n", report.entries, report.head);
+    println!("try:  junbao --data {} balance --member {}", data.display(), injured.id);
+    println!(
+        "      junbao --data {} journal --from {} --limit 5",
+        data.display(),
+        report.entries.saturating_sub(4)
+    );
+    Ok(())
+}

@@ -1,0 +1,317 @@
+//! The `junbao` command: the ledger of the servicemen insurance funds.
+//!
+//! Exit status: 0 success; 2 input rejected (nothing stored); 3 integrity failure; 1 otherwise.
+
+mod bench;
+mod demo;
+
+use std::io::{IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use junbao_engine::{Ledger, PostError, VerifyError, system_clock};
+use junbao_ledger::{Fen, Fund};
+use serde_json::json;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "junbao",
+    version,
+    about = "Ledger of the servicemen insurance funds (军人保险基金)"
+)]
+struct Cli {
+    /// Ledger folder (an embedded RocksDB database) [default: ./junbao-data; for demo,
+    /// ./junbao-demo].
+    #[arg(long, global = true, env = "JUNBAO_DATA")]
+    data: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Create an empty ledger; its first entries record the seed standards.
+    Init,
+    /// Append the events of a JSON Lines file (or stdin), all or nothing.
+    Post {
+        /// File to read; `-` or nothing for standard input.
+        file: Option<PathBuf>,
+    },
+    /// Trial balance per fund, per account.
+    Balance {
+        #[arg(long)]
+        fund: Option<String>,
+        #[arg(long)]
+        member: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Recompute the whole chain from the stored entries.
+    Verify,
+    /// List entries.
+    Journal {
+        #[arg(long, default_value_t = 1)]
+        from: u64,
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Build a demo ledger with realistic data, then show balance, verify and more.
+    Demo {
+        /// Number of servicemen in the demo.
+        #[arg(long, default_value_t = 2_000)]
+        members: usize,
+    },
+    /// Measure durable append throughput on a fresh ledger in a temporary folder.
+    Bench(bench::BenchArgs),
+    /// Test support for the crash test: posts numbered batches in a loop and prints
+    /// `ack BATCH LAST_SEQ` after each one is durable.
+    #[command(hide = true)]
+    CrashWriter {
+        #[arg(long, default_value_t = 50)]
+        batch: usize,
+        #[arg(long, default_value_t = 1_000_000)]
+        batches: usize,
+    },
+}
+
+/// A failure with the exit status the contract gives it.
+#[derive(Debug)]
+struct Exit {
+    code: u8,
+    message: String,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            let (code, message) = classify(&err);
+            eprintln!("junbao: {message}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+fn classify(err: &anyhow::Error) -> (u8, String) {
+    if let Some(e) = err.downcast_ref::<Exit>() {
+        return (e.code, e.message.clone());
+    }
+    if let Some(e) = err.downcast_ref::<PostError>() {
+        let code = match e {
+            PostError::Rejected { .. } | PostError::TooLarge(_) => 2,
+            _ => 1,
+        };
+        return (code, format!("{err:#}"));
+    }
+    if let Some(e) = err.downcast_ref::<VerifyError>() {
+        return (if e.is_integrity() { 3 } else { 1 }, format!("{err:#}"));
+    }
+    (1, format!("{err:#}"))
+}
+
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Exit {}
+
+fn rejected(message: impl Into<String>) -> anyhow::Error {
+    Exit { code: 2, message: message.into() }.into()
+}
+
+fn open(data: &Path) -> Result<Ledger> {
+    Ledger::open(data, system_clock())
+        .with_context(|| format!("opening the ledger at {}", data.display()))
+}
+
+fn run(cli: Cli) -> Result<()> {
+    if let Command::Demo { members } = cli.command {
+        return demo::run(&cli.data.unwrap_or_else(|| PathBuf::from("./junbao-demo")), members);
+    }
+    let data = cli.data.unwrap_or_else(|| PathBuf::from("./junbao-data"));
+    match cli.command {
+        Command::Init => {
+            let ledger = Ledger::init(&data, system_clock())
+                .with_context(|| format!("creating a ledger at {}", data.display()))?;
+            let head = ledger.head();
+            println!(
+                "{}",
+                json!({"created": data.display().to_string(), "entries": head.seq, "head": hex::encode(head.hash)})
+            );
+            Ok(())
+        }
+        Command::Post { file } => post(&data, file),
+        Command::Balance { fund, member, json } => balance(&data, fund, member, json),
+        Command::Verify => verify(&data),
+        Command::Journal { from, limit, json } => journal(&data, from, limit, json),
+        Command::Demo { .. } => unreachable!("handled above"),
+        Command::Bench(args) => bench::run(args),
+        Command::CrashWriter { batch, batches } => crash_writer(&data, batch, batches),
+    }
+}
+
+fn read_input(file: Option<PathBuf>) -> Result<String> {
+    let mut text = String::new();
+    match file {
+        None => {
+            std::io::stdin().read_to_string(&mut text).context("reading standard input")?;
+        }
+        Some(p) if p.as_os_str() == "-" => {
+            std::io::stdin().read_to_string(&mut text).context("reading standard input")?;
+        }
+        Some(p) => {
+            text =
+                std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?;
+        }
+    }
+    Ok(text)
+}
+
+/// A spinner on stderr when it is a terminal; hidden otherwise.
+pub(crate) fn progress(len: u64, what: &str) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len);
+    bar.set_style(
+        ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} ({per_sec}, {eta})")
+            .expect("static template is valid")
+            .progress_chars("=> "),
+    );
+    bar.set_message(what.to_string());
+    bar
+}
+
+fn post(data: &Path, file: Option<PathBuf>) -> Result<()> {
+    let text = read_input(file)?;
+    let ledger = open(data)?;
+    let lines: Vec<&str> = text.lines().collect();
+    let bar = progress(lines.len() as u64, "posting");
+    let summary = ledger.post_lines_with_progress(&lines, &|n| bar.set_position(n as u64))?;
+    bar.finish_and_clear();
+    println!("{}", serde_json::to_string(&summary)?);
+    Ok(())
+}
+
+fn parse_fund(fund: Option<String>) -> Result<Option<Fund>> {
+    fund.map(|f| Fund::parse(&f).map_err(|m| rejected(format!("--fund: {m}")))).transpose()
+}
+
+fn balance(data: &Path, fund: Option<String>, member: Option<String>, as_json: bool) -> Result<()> {
+    let fund = parse_fund(fund)?;
+    let ledger = open(data)?;
+    let sheet = ledger.balances(fund, member.as_deref());
+    let mut out = std::io::stdout().lock();
+    if as_json {
+        let funds: Vec<_> = sheet
+            .funds
+            .iter()
+            .map(|f| {
+                json!({
+                    "fund": f.fund.name(),
+                    "total": Fen(f.total_fen).to_string(),
+                    "accounts": f.accounts.iter().map(|(a, b)| json!({"account": a, "balance": Fen(*b).to_string()})).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        writeln!(out, "{}", json!({"as_of_seq": sheet.as_of_seq, "funds": funds}))?;
+        return Ok(());
+    }
+    writeln!(out, "trial balance as of entry {}", sheet.as_of_seq)?;
+    for f in &sheet.funds {
+        writeln!(out, "\n{:<48} {:>20}", format!("fund {}", f.fund), "balance")?;
+        for (account, fen) in &f.accounts {
+            writeln!(out, "  {account:<46} {:>20}", Fen(*fen).to_string())?;
+        }
+        writeln!(out, "  {:<46} {:>20}", "total (must be 0.00)", Fen(f.total_fen).to_string())?;
+    }
+    Ok(())
+}
+
+fn verify(data: &Path) -> Result<()> {
+    let ledger = open(data)?;
+    let total = ledger.head().seq;
+    let bar = progress(total, "verifying");
+    let report = ledger.verify(&|n| bar.set_position(n))?;
+    bar.finish_and_clear();
+    println!(
+        "{}",
+        json!({"verified": true, "entries": report.entries, "head": report.head, "accounts": report.accounts})
+    );
+    Ok(())
+}
+
+/// An entry in the journal's JSON form: sequence, hashes, the decoded event and postings.
+pub(crate) fn entry_json(
+    stored: &junbao_engine::StoredEntry,
+    entry: &junbao_ledger::Entry,
+) -> serde_json::Value {
+    json!({
+        "seq": stored.seq,
+        "hash": hex::encode(stored.chain_hash),
+        "recorded_at": chrono::DateTime::from_timestamp_micros(entry.recorded_at_us)
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)),
+        "value_date": entry.value_date.to_string(),
+        "event": entry.event.to_json(),
+        "postings": entry.postings.iter().map(|p| json!({"account": p.account.to_string(), "amount": p.amount.to_string()})).collect::<Vec<_>>(),
+    })
+}
+
+fn journal(data: &Path, from: u64, limit: usize, as_json: bool) -> Result<()> {
+    let ledger = open(data)?;
+    let limit = limit.min(10_000);
+    let entries = ledger.journal(from, limit)?;
+    let mut out = std::io::stdout().lock();
+    if as_json {
+        let list: Vec<_> = entries.iter().map(|(s, e)| entry_json(s, e)).collect();
+        let next = entries.last().map(|(s, _)| s.seq + 1);
+        writeln!(out, "{}", json!({"entries": list, "next": next}))?;
+        return Ok(());
+    }
+    for (stored, entry) in &entries {
+        writeln!(
+            out,
+            "{:>8}  {}  {:<16} {:<24} {}",
+            stored.seq,
+            entry.value_date,
+            entry.event.body.type_name(),
+            entry.event.id,
+            &hex::encode(stored.chain_hash)[..16]
+        )?;
+        for p in &entry.postings {
+            writeln!(out, "          {:<50} {:>16}", p.account.to_string(), p.amount.to_string())?;
+        }
+    }
+    Ok(())
+}
+
+/// Appends batches of `size` appropriations until killed. Batch `k`'s events have ids
+/// `crash-k-i`; the first batch number is derived from the head, so a restarted writer goes on.
+fn crash_writer(data: &Path, size: usize, batches: usize) -> Result<()> {
+    let ledger = open(data)?;
+    let seeds = junbao_ledger::standard::SEED_STANDARDS.len() as u64;
+    let done = ledger.head().seq.saturating_sub(seeds);
+    anyhow::ensure!(
+        done % size as u64 == 0,
+        "a partial batch is stored: {done} entries after the seeds"
+    );
+    let mut out = std::io::stdout().lock();
+    for k in (done / size as u64) as usize..batches {
+        let lines: Vec<String> = (0..size)
+            .map(|i| format!(r#"{{"id":"crash-{k}-{i}","type":"appropriation","fund":"medical","amount":"1.00"}}"#))
+            .collect();
+        let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+        let s = ledger.post_lines(&refs)?;
+        writeln!(out, "ack {k} {}", s.last_seq.unwrap_or(0))?;
+        out.flush()?;
+    }
+    Ok(())
+}

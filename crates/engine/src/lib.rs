@@ -1,0 +1,235 @@
+//! junbao-engine: the ledger as a service to its front ends (the command line, the HTTP server).
+//!
+//! It owns the single writer: one [`Ledger`] holds the chain head and the state, turns posted
+//! events into a batch through `junbao-ledger`'s rules, and hands the sealed batch to
+//! `junbao-storage` as one synced write. The state in memory changes only after the write is
+//! durable.
+
+mod post;
+mod verify;
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use junbao_ledger::entry::{DecodeError, Entry, Hash32, decode};
+use junbao_ledger::ids::EventId;
+use junbao_ledger::rules::EntryLookup;
+use junbao_ledger::state::StateLoadError;
+use junbao_ledger::{Fund, LedgerState};
+use junbao_storage::{OpenError, ReadError, Store, WriteError};
+
+pub use junbao_storage::{Head, StoredEntry};
+pub use post::{LineError, PostError, PostSummary, RejectKind};
+pub use verify::{VerifyError, VerifyReport};
+
+/// How many line errors a refused post reports before it stops listing them.
+pub const REPORTED_ERRORS_MAX: usize = 20;
+
+/// The recording clock: microseconds since the Unix epoch, UTC.
+pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+
+/// The system clock.
+pub fn system_clock() -> Clock {
+    Arc::new(|| chrono::Utc::now().timestamp_micros())
+}
+
+/// Opening a ledger failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LedgerOpenError {
+    #[error(transparent)]
+    Store(#[from] OpenError),
+    #[error("reading the stored state failed: {0}")]
+    Read(#[from] ReadError),
+    #[error("the stored state is corrupted: {0}")]
+    State(#[from] StateLoadError),
+    #[error("recording the seed standards failed: {0}")]
+    Seed(String),
+}
+
+/// Reading the journal failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReadJournalError {
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    #[error("entry {seq} does not decode: {source}")]
+    Decode {
+        seq: u64,
+        #[source]
+        source: DecodeError,
+    },
+}
+
+pub(crate) struct Writer {
+    pub(crate) state: LedgerState,
+}
+
+/// An open ledger.
+pub struct Ledger {
+    store: Store,
+    writer: Mutex<Writer>,
+    clock: Clock,
+}
+
+impl std::fmt::Debug for Ledger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ledger").field("path", &self.store.path()).finish()
+    }
+}
+
+/// The idempotency record of an event id: its entry's sequence number and content fingerprint.
+pub(crate) fn id_record(seq: u64, fingerprint: &Hash32) -> Vec<u8> {
+    let mut v = seq.to_le_bytes().to_vec();
+    v.extend_from_slice(fingerprint);
+    v
+}
+
+pub(crate) fn parse_id_record(v: &[u8]) -> Option<(u64, Hash32)> {
+    if v.len() != 40 {
+        return None;
+    }
+    Some((u64::from_le_bytes(v[..8].try_into().ok()?), v[8..].try_into().ok()?))
+}
+
+impl Ledger {
+    /// Creates a ledger at `path` and records the seed standards as its first entries.
+    pub fn init(path: &Path, clock: Clock) -> Result<Ledger, LedgerOpenError> {
+        std::fs::create_dir_all(path).map_err(|e| {
+            LedgerOpenError::Store(OpenError::Engine {
+                path: path.to_path_buf(),
+                reason: e.to_string(),
+            })
+        })?;
+        let store = Store::create(path)?;
+        let ledger =
+            Ledger { store, writer: Mutex::new(Writer { state: LedgerState::default() }), clock };
+        let lines: Vec<String> = junbao_ledger::standard::SEED_STANDARDS
+            .iter()
+            .map(|(name, value, from)| {
+                serde_json::json!({
+                    "id": format!("init:standard:{name}"),
+                    "type": "standard",
+                    "name": name,
+                    "value": value,
+                    "effective_from": from,
+                    "memo": "seed standard recorded by init",
+                })
+                .to_string()
+            })
+            .collect();
+        let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+        ledger.post_lines(&lines).map_err(|e| LedgerOpenError::Seed(e.to_string()))?;
+        Ok(ledger)
+    }
+
+    /// Opens an existing ledger: checks the head, loads the materialised state.
+    pub fn open(path: &Path, clock: Clock) -> Result<Ledger, LedgerOpenError> {
+        let store = Store::open(path)?;
+        let state = LedgerState::load(store.state()?, store.balances()?)?;
+        Ok(Ledger { store, writer: Mutex::new(Writer { state }), clock })
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn head(&self) -> Head {
+        self.store.head()
+    }
+
+    pub(crate) fn writer(&self) -> MutexGuard<'_, Writer> {
+        self.writer.lock().expect("the writer lock is never held across a panic")
+    }
+
+    pub(crate) fn now_us(&self) -> i64 {
+        (self.clock)()
+    }
+
+    /// A read-only snapshot of the current state (clones it; for reports and balances).
+    pub fn with_state<T>(&self, f: impl FnOnce(&LedgerState, Head) -> T) -> T {
+        let w = self.writer();
+        f(&w.state, self.store.head())
+    }
+
+    /// Decoded entries from `from`, at most `limit`.
+    pub fn journal(
+        &self,
+        from: u64,
+        limit: usize,
+    ) -> Result<Vec<(StoredEntry, Entry)>, ReadJournalError> {
+        self.store
+            .entries(from.max(1), limit)
+            .map(|r| {
+                let stored = r?;
+                let entry = Entry::from_canonical_bytes(&stored.bytes)
+                    .map_err(|source| ReadJournalError::Decode { seq: stored.seq, source })?;
+                Ok((stored, entry))
+            })
+            .collect()
+    }
+
+    /// Trial balance per fund and the balance of every account, sorted by account name.
+    pub fn balances(&self, fund: Option<Fund>, member: Option<&str>) -> BalanceSheet {
+        self.with_state(|state, head| {
+            let mut funds = Vec::new();
+            for f in Fund::ALL {
+                if fund.is_some_and(|x| x != f) {
+                    continue;
+                }
+                let mut accounts: Vec<(String, i64)> = state
+                    .balances
+                    .iter()
+                    .filter(|(a, _)| a.fund == f)
+                    .filter(|(a, _)| {
+                        member.is_none_or(|m| a.member_id().is_some_and(|id| id.as_str() == m))
+                    })
+                    .map(|(a, b)| (a.to_string(), b.0))
+                    .collect();
+                accounts.sort();
+                let total: i64 =
+                    state.balances.iter().filter(|(a, _)| a.fund == f).map(|(_, b)| b.0).sum();
+                funds.push(FundBalances { fund: f, total_fen: total, accounts });
+            }
+            BalanceSheet { as_of_seq: head.seq, funds }
+        })
+    }
+}
+
+/// Balances of every fund, as of a sequence number.
+#[derive(Debug, Clone)]
+pub struct BalanceSheet {
+    pub as_of_seq: u64,
+    pub funds: Vec<FundBalances>,
+}
+
+#[derive(Debug, Clone)]
+pub struct FundBalances {
+    pub fund: Fund,
+    /// The fund's trial balance: always zero in a sound ledger.
+    pub total_fen: i64,
+    pub accounts: Vec<(String, i64)>,
+}
+
+/// Finds earlier entries for reversals, through the idempotency index.
+pub(crate) struct StoreLookup<'a>(pub(crate) &'a Store);
+
+impl EntryLookup for StoreLookup<'_> {
+    fn entry_by_event_id(&self, id: &EventId) -> Option<Entry> {
+        let key = id.as_str().as_bytes();
+        let record = self.0.ids_get(&[key]).ok()?.into_iter().next()??;
+        let (seq, _) = parse_id_record(&record)?;
+        let stored = self.0.entry(seq).ok()??;
+        Entry::from_canonical_bytes(&stored.bytes).ok()
+    }
+}
+
+/// Decodes any value with the ledger's configuration (re-exported for front ends).
+pub fn decode_value<T: bincode::Decode<()>>(bytes: &[u8]) -> Result<T, DecodeError> {
+    decode(bytes)
+}
+
+/// Maps a write failure for front ends.
+pub fn is_poisoned(e: &WriteError) -> bool {
+    matches!(e, WriteError::Poisoned)
+}

@@ -1,0 +1,159 @@
+//! Verification of the stored journal: the chain, every entry's own invariants, and the
+//! materialised balances against the balances recomputed from the entries.
+
+use std::collections::HashMap;
+
+use junbao_ledger::entry::{CHAIN_GENESIS, Entry, chain_next};
+use junbao_ledger::{Account, Fen};
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::Ledger;
+
+/// Entries read and checked per parallel chunk.
+const VERIFY_CHUNK_ENTRIES: usize = 65_536;
+
+/// What a successful verification covered.
+#[derive(Debug, Clone, Serialize)]
+pub struct VerifyReport {
+    pub entries: u64,
+    pub head: String,
+    pub accounts: usize,
+}
+
+/// The ledger does not verify: an integrity failure (exit status 3), or a read failure.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum VerifyError {
+    #[error("integrity failure at entry {seq}: {what}")]
+    Entry { seq: u64, what: String },
+    #[error("integrity failure: {0}")]
+    Ledger(String),
+    #[error("reading the journal failed: {0}")]
+    Read(#[from] junbao_storage::ReadError),
+}
+
+impl VerifyError {
+    pub fn is_integrity(&self) -> bool {
+        !matches!(self, VerifyError::Read(_))
+    }
+}
+
+impl Ledger {
+    /// Recomputes the whole chain from the stored entries and checks everything derived from
+    /// it. `progress` is called with the number of entries checked so far.
+    pub fn verify(&self, progress: &dyn Fn(u64)) -> Result<VerifyReport, VerifyError> {
+        // Hold the writer so the journal and the balances are read at one point in time.
+        let w = self.writer();
+        let head = self.store.head();
+        let mut previous = CHAIN_GENESIS;
+        let mut next_seq = 1u64;
+        let mut balances: HashMap<Account, i64> = HashMap::new();
+        loop {
+            let chunk: Vec<_> =
+                self.store.entries(next_seq, VERIFY_CHUNK_ENTRIES).collect::<Result<_, _>>()?;
+            if chunk.is_empty() {
+                break;
+            }
+            for (i, e) in chunk.iter().enumerate() {
+                let expected = next_seq + i as u64;
+                if e.seq != expected {
+                    return Err(VerifyError::Entry {
+                        seq: expected,
+                        what: format!("missing (the next stored entry is {})", e.seq),
+                    });
+                }
+            }
+            // Each link h_n = SHA-256(h_(n-1) || bytes_n) depends only on stored values, so the
+            // links are checked in parallel; together they prove the whole chain.
+            let first_bad = chunk
+                .par_iter()
+                .enumerate()
+                .filter_map(|(i, e)| {
+                    let prev = if i == 0 { &previous } else { &chunk[i - 1].chain_hash };
+                    if chain_next(prev, &e.bytes) != e.chain_hash {
+                        return Some((e.seq, "chain hash does not match its bytes".to_string()));
+                    }
+                    match Entry::from_canonical_bytes(&e.bytes) {
+                        Err(err) => Some((e.seq, err.to_string())),
+                        Ok(entry) if entry.seq != e.seq => {
+                            Some((e.seq, format!("bytes say seq {}", entry.seq)))
+                        }
+                        Ok(_) => None,
+                    }
+                })
+                .min_by_key(|(seq, _)| *seq);
+            if let Some((seq, what)) = first_bad {
+                return Err(VerifyError::Entry { seq, what });
+            }
+            let sums: Vec<Vec<(Account, i64)>> = chunk
+                .par_iter()
+                .map(|e| {
+                    Entry::from_canonical_bytes(&e.bytes)
+                        .expect("decoded above")
+                        .postings
+                        .into_iter()
+                        .map(|p| (p.account, p.amount.0))
+                        .collect()
+                })
+                .collect();
+            for postings in sums {
+                for (account, fen) in postings {
+                    *balances.entry(account).or_default() += fen;
+                }
+            }
+            let last = chunk.last().expect("chunk is not empty");
+            previous = last.chain_hash;
+            next_seq = last.seq + 1;
+            progress(next_seq - 1);
+        }
+        let count = next_seq - 1;
+        if count != head.seq || previous != head.hash {
+            return Err(VerifyError::Ledger(format!(
+                "the recorded head is entry {} but the journal ends at entry {count} with another hash",
+                head.seq
+            )));
+        }
+        let state = &w.state;
+        let materialised: HashMap<&Account, Fen> =
+            state.balances.iter().filter(|(_, b)| b.0 != 0).map(|(a, b)| (a, *b)).collect();
+        let recomputed: HashMap<&Account, Fen> =
+            balances.iter().filter(|(_, b)| **b != 0).map(|(a, b)| (a, Fen(*b))).collect();
+        if materialised != recomputed {
+            let mut diff: Vec<String> = recomputed
+                .iter()
+                .filter(|(a, b)| materialised.get(*a) != Some(b))
+                .map(|(a, b)| {
+                    format!(
+                        "{a}: journal {b}, stored {}",
+                        materialised.get(a).copied().unwrap_or_default()
+                    )
+                })
+                .chain(
+                    materialised
+                        .iter()
+                        .filter(|(a, _)| !recomputed.contains_key(*a))
+                        .map(|(a, b)| format!("{a}: journal 0.00, stored {b}")),
+                )
+                .collect();
+            diff.sort();
+            diff.truncate(5);
+            return Err(VerifyError::Ledger(format!(
+                "materialised balances differ from the journal: {}",
+                diff.join("; ")
+            )));
+        }
+        for (fund, total) in state.trial_balance() {
+            if total != 0 {
+                return Err(VerifyError::Ledger(format!(
+                    "the {fund} fund's trial balance is {total} fen, not zero"
+                )));
+            }
+        }
+        Ok(VerifyReport {
+            entries: count,
+            head: hex::encode(head.hash),
+            accounts: recomputed.len(),
+        })
+    }
+}

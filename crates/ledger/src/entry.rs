@@ -1,0 +1,218 @@
+//! Journal entries, their canonical bytes, and the SHA-256 chain. Layout in `docs/FORMAT.md`.
+
+use sha2::{Digest, Sha256};
+
+use crate::event::Event;
+use crate::fund::{Account, Fund};
+use crate::money::Fen;
+use crate::time::Date;
+
+/// Version byte at the start of every entry's canonical bytes.
+pub const ENTRY_FORMAT_VERSION: u8 = 1;
+/// Most postings one entry may carry (an interest run over a whole fund is the big one).
+pub const POSTINGS_PER_ENTRY_MAX: usize = 200_000;
+/// Largest canonical entry, in bytes; decoding refuses anything larger.
+pub const ENTRY_BYTES_MAX: usize = 8 * 1024 * 1024;
+
+/// A 32-byte SHA-256 value.
+pub type Hash32 = [u8; 32];
+
+/// The chain's starting value, `h_0`: 32 zero bytes.
+pub const CHAIN_GENESIS: Hash32 = [0; 32];
+
+/// One movement of money: debit-positive amount on one account.
+#[derive(Clone, Debug, PartialEq, Eq, bincode::Encode, bincode::Decode)]
+pub struct Posting {
+    pub account: Account,
+    pub amount: Fen,
+}
+
+/// One journal entry. Its canonical bytes are hashed into the chain and the Merkle tree.
+#[derive(Clone, Debug, PartialEq, Eq, bincode::Encode, bincode::Decode)]
+pub struct Entry {
+    /// [`ENTRY_FORMAT_VERSION`].
+    pub format: u8,
+    /// Dense from 1.
+    pub seq: u64,
+    /// When the ledger recorded the entry: microseconds since 1970-01-01T00:00:00Z.
+    pub recorded_at_us: i64,
+    /// The date the money takes effect.
+    pub value_date: Date,
+    /// The event as the client posted it.
+    pub event: Event,
+    /// Balanced inside one fund.
+    pub postings: Vec<Posting>,
+}
+
+/// Why bytes are not a valid entry.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DecodeError {
+    #[error("entry bytes do not decode: {0}")]
+    Malformed(String),
+    #[error("entry has {0} trailing bytes")]
+    TrailingBytes(usize),
+    #[error("unknown entry format version {0}")]
+    UnknownVersion(u8),
+    #[error("entry is unbalanced: {0}")]
+    Unbalanced(String),
+}
+
+fn config() -> impl bincode::config::Config {
+    bincode::config::standard()
+        .with_little_endian()
+        .with_variable_int_encoding()
+        .with_limit::<ENTRY_BYTES_MAX>()
+}
+
+/// Encodes any value with the ledger's fixed bincode configuration (little endian, varint).
+pub fn encode<T: bincode::Encode>(value: &T) -> Vec<u8> {
+    bincode::encode_to_vec(value, config()).expect("encoding into a Vec cannot fail")
+}
+
+/// Decodes a value written by [`encode`], refusing trailing bytes.
+pub fn decode<T: bincode::Decode<()>>(bytes: &[u8]) -> Result<T, DecodeError> {
+    let (value, used) = bincode::decode_from_slice(bytes, config())
+        .map_err(|e| DecodeError::Malformed(e.to_string()))?;
+    if used != bytes.len() {
+        return Err(DecodeError::TrailingBytes(bytes.len() - used));
+    }
+    Ok(value)
+}
+
+impl Entry {
+    /// The canonical bytes. Deterministic: the same entry always gives the same bytes.
+    pub fn canonical_bytes(&self) -> Vec<u8> {
+        encode(self)
+    }
+
+    /// Decodes canonical bytes and checks the entry's own invariants (version, balance).
+    pub fn from_canonical_bytes(bytes: &[u8]) -> Result<Entry, DecodeError> {
+        let entry: Entry = decode(bytes)?;
+        if entry.format != ENTRY_FORMAT_VERSION {
+            return Err(DecodeError::UnknownVersion(entry.format));
+        }
+        check_postings(&entry.postings).map_err(DecodeError::Unbalanced)?;
+        Ok(entry)
+    }
+
+    /// The one fund an entry moves money in, if it moves any.
+    pub fn fund(&self) -> Option<Fund> {
+        self.postings.first().map(|p| p.account.fund)
+    }
+}
+
+/// Postings must all be in one fund, non-zero, and sum to zero.
+pub fn check_postings(postings: &[Posting]) -> Result<(), String> {
+    if postings.len() > POSTINGS_PER_ENTRY_MAX {
+        return Err(format!("more than {POSTINGS_PER_ENTRY_MAX} postings"));
+    }
+    let Some(first) = postings.first() else {
+        return Ok(());
+    };
+    let mut sum: i128 = 0;
+    for p in postings {
+        if p.account.fund != first.account.fund {
+            return Err(format!(
+                "postings in two funds ({} and {}): money never crosses funds (Art. 37)",
+                first.account.fund, p.account.fund
+            ));
+        }
+        if p.amount.0 == 0 {
+            return Err(format!("zero posting to {}", p.account));
+        }
+        sum += i128::from(p.amount.0);
+    }
+    if sum != 0 {
+        return Err(format!("postings sum to {sum} fen, not zero"));
+    }
+    Ok(())
+}
+
+/// `h_n = SHA-256(h_(n-1) || bytes_n)`.
+pub fn chain_next(previous: &Hash32, bytes: &[u8]) -> Hash32 {
+    let mut h = Sha256::new();
+    h.update(previous);
+    h.update(bytes);
+    h.finalize().into()
+}
+
+/// SHA-256 of arbitrary bytes (idempotency fingerprints).
+pub fn sha256(bytes: &[u8]) -> Hash32 {
+    Sha256::digest(bytes).into()
+}
+
+/// The fingerprint of an event's content, compared on replay of the same id.
+pub fn event_fingerprint(event: &Event) -> Hash32 {
+    sha256(&encode(event))
+}
+
+/// An entry ready to store: its number, canonical bytes and chain hash.
+#[derive(Clone, Debug)]
+pub struct SealedEntry {
+    pub seq: u64,
+    pub bytes: Vec<u8>,
+    pub chain_hash: Hash32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::parse_event_line;
+    use crate::fund::Source;
+
+    fn sample() -> Entry {
+        let event = parse_event_line(
+            r#"{"id":"a1","type":"appropriation","fund":"casualty","amount":"1000.00"}"#,
+        )
+        .unwrap();
+        Entry {
+            format: ENTRY_FORMAT_VERSION,
+            seq: 7,
+            recorded_at_us: 1_700_000_000_000_000,
+            value_date: Date(19_000),
+            event,
+            postings: vec![
+                Posting { account: Account::pool(Fund::Casualty), amount: Fen(100_000) },
+                Posting {
+                    account: Account::source(Fund::Casualty, Source::Central),
+                    amount: Fen(-100_000),
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn canonical_bytes_round_trip_and_are_deterministic() {
+        let e = sample();
+        let bytes = e.canonical_bytes();
+        assert_eq!(bytes, e.clone().canonical_bytes());
+        assert_eq!(Entry::from_canonical_bytes(&bytes).unwrap(), e);
+        assert_eq!(bytes[0], ENTRY_FORMAT_VERSION);
+    }
+
+    #[test]
+    fn unbalanced_or_cross_fund_postings_are_refused() {
+        let mut e = sample();
+        e.postings[1].amount = Fen(-99_999);
+        assert!(check_postings(&e.postings).unwrap_err().contains("sum"));
+        let mut e = sample();
+        e.postings[1].account.fund = Fund::Medical;
+        assert!(check_postings(&e.postings).unwrap_err().contains("Art. 37"));
+    }
+
+    #[test]
+    fn chain_matches_the_contract_definition() {
+        let bytes = sample().canonical_bytes();
+        let mut concat = CHAIN_GENESIS.to_vec();
+        concat.extend_from_slice(&bytes);
+        assert_eq!(chain_next(&CHAIN_GENESIS, &bytes), sha256(&concat));
+    }
+
+    #[test]
+    fn trailing_bytes_are_refused() {
+        let mut bytes = sample().canonical_bytes();
+        bytes.push(0);
+        assert!(matches!(Entry::from_canonical_bytes(&bytes), Err(DecodeError::TrailingBytes(1))));
+    }
+}

@@ -1,0 +1,860 @@
+//! Events: what clients post. Parsed strictly from one JSON object per line into typed values;
+//! every refusal names the field and says why.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::Deserialize;
+use serde::de::{self, Deserializer, Visitor};
+use serde_json::{Map, Value, json};
+
+use crate::fund::{Category, Fund, SpousePart};
+use crate::ids::{AgencyId, EventId, MemberId, UnitId};
+use crate::money::{Fen, parse_percent_ppm, ppm_to_percent_string};
+use crate::time::{Date, Period};
+
+/// Longest memo or reason, in characters (contract: memo ≤ 256 chars).
+pub const MEMO_CHARS_MAX: usize = 256;
+/// Longest event line, in bytes. Past this a line is refused before it is parsed.
+pub const LINE_BYTES_MAX: usize = 16 * 1024;
+
+/// A refusal of one event: which field (if one is to blame) and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EventError {
+    pub field: Option<&'static str>,
+    pub message: String,
+}
+
+impl EventError {
+    pub fn field(field: &'static str, message: impl Into<String>) -> Self {
+        EventError { field: Some(field), message: message.into() }
+    }
+    pub fn event(message: impl Into<String>) -> Self {
+        EventError { field: None, message: message.into() }
+    }
+}
+
+impl fmt::Display for EventError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.field {
+            Some(field) => write!(f, "field \"{field}\": {}", self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+impl std::error::Error for EventError {}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, bincode::Encode, bincode::Decode)]
+pub enum Basis {
+    /// 1:1 match of a personal premium (Art. 20 ¶1, Art. 25).
+    Match,
+    /// A subsidy at a standard (conscripts and cadets, Art. 20 ¶2; spouse pension part).
+    Standard,
+    /// The pension subsidy computed at discharge (Art. 13-14). Posted by `discharge`.
+    Discharge,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, bincode::Encode, bincode::Decode)]
+pub enum Benefit {
+    Death,
+    Disability,
+}
+
+/// The determined nature of a death or disability (Art. 7-10).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, bincode::Encode, bincode::Decode)]
+pub enum Cause {
+    /// Died as a martyr / in war.
+    Martyr,
+    /// Disabled in war (因战).
+    War,
+    /// In the line of duty (因公).
+    OnDuty,
+    /// Of illness (因病).
+    Illness,
+    /// Art. 10 (1): intentionally committing a crime.
+    Crime,
+    /// Art. 10 (2): drunkenness or drugs.
+    Intoxication,
+    /// Art. 10 (3): self-harm or suicide.
+    SelfHarm,
+    /// Art. 10 (4): other circumstances excluded by law or regulation.
+    OtherExclusion,
+}
+
+impl Cause {
+    const NAMES: [(&'static str, Cause); 8] = [
+        ("martyr", Cause::Martyr),
+        ("war", Cause::War),
+        ("on_duty", Cause::OnDuty),
+        ("illness", Cause::Illness),
+        ("crime", Cause::Crime),
+        ("intoxication", Cause::Intoxication),
+        ("self_harm", Cause::SelfHarm),
+        ("other_exclusion", Cause::OtherExclusion),
+    ];
+
+    pub fn name(self) -> &'static str {
+        Cause::NAMES
+            .iter()
+            .find(|(_, c)| *c == self)
+            .map(|(n, _)| *n)
+            .expect("every cause has a name")
+    }
+
+    pub fn is_art10_exclusion(self) -> bool {
+        matches!(self, Cause::Crime | Cause::Intoxication | Cause::SelfHarm | Cause::OtherExclusion)
+    }
+}
+
+/// What an event says, by type. Field meanings are in `docs/EVENTS.md`.
+#[derive(Clone, Debug, PartialEq, Eq, bincode::Encode, bincode::Decode)]
+pub enum EventBody {
+    Enroll {
+        member: MemberId,
+        category: Category,
+        unit: UnitId,
+        enlisted_on: Date,
+        monthly_pay: Fen,
+        sponsor: Option<MemberId>,
+    },
+    Contribution {
+        member: MemberId,
+        fund: Fund,
+        period: Period,
+        amount: Fen,
+        unit: UnitId,
+        part: Option<SpousePart>,
+    },
+    Subsidy {
+        member: MemberId,
+        fund: Fund,
+        period: Period,
+        amount: Fen,
+        basis: Basis,
+        part: Option<SpousePart>,
+    },
+    Appropriation {
+        fund: Fund,
+        amount: Fen,
+    },
+    Payout {
+        member: MemberId,
+        fund: Fund,
+        benefit: Benefit,
+        amount: Fen,
+        cause: Cause,
+        grade: Option<u8>,
+    },
+    Interest {
+        fund: Fund,
+        period: Period,
+        rate_ppm: i64,
+    },
+    Discharge {
+        member: MemberId,
+        on: Date,
+    },
+    Death {
+        member: MemberId,
+        on: Date,
+        cause: Cause,
+    },
+    CategoryChange {
+        member: MemberId,
+        category: Category,
+        on: Date,
+    },
+    Suspend {
+        member: MemberId,
+        fund: Fund,
+        reason: String,
+    },
+    Resume {
+        member: MemberId,
+        fund: Fund,
+        reason: String,
+    },
+    Recovery {
+        member: MemberId,
+        fund: Fund,
+        amount: Fen,
+        reason: String,
+    },
+    Reversal {
+        of: EventId,
+        reason: String,
+    },
+    Standard {
+        name: String,
+        value: String,
+        effective_from: Date,
+    },
+    TransferOut {
+        member: MemberId,
+        fund: Fund,
+        agency: AgencyId,
+    },
+    TransferConfirmed {
+        member: MemberId,
+        fund: Fund,
+        agency: AgencyId,
+    },
+}
+
+/// One event as the client sent it, typed. Its canonical bytes are what idempotency compares.
+#[derive(Clone, Debug, PartialEq, Eq, bincode::Encode, bincode::Decode)]
+pub struct Event {
+    pub id: EventId,
+    pub value_date: Option<Date>,
+    pub memo: Option<String>,
+    pub body: EventBody,
+}
+
+impl EventBody {
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            EventBody::Enroll { .. } => "enroll",
+            EventBody::Contribution { .. } => "contribution",
+            EventBody::Subsidy { .. } => "subsidy",
+            EventBody::Appropriation { .. } => "appropriation",
+            EventBody::Payout { .. } => "payout",
+            EventBody::Interest { .. } => "interest",
+            EventBody::Discharge { .. } => "discharge",
+            EventBody::Death { .. } => "death",
+            EventBody::CategoryChange { .. } => "category_change",
+            EventBody::Suspend { .. } => "suspend",
+            EventBody::Resume { .. } => "resume",
+            EventBody::Recovery { .. } => "recovery",
+            EventBody::Reversal { .. } => "reversal",
+            EventBody::Standard { .. } => "standard",
+            EventBody::TransferOut { .. } => "transfer_out",
+            EventBody::TransferConfirmed { .. } => "transfer_confirmed",
+        }
+    }
+
+    /// The member the event is about, if any.
+    pub fn member(&self) -> Option<&MemberId> {
+        match self {
+            EventBody::Enroll { member, .. }
+            | EventBody::Contribution { member, .. }
+            | EventBody::Subsidy { member, .. }
+            | EventBody::Payout { member, .. }
+            | EventBody::Discharge { member, .. }
+            | EventBody::Death { member, .. }
+            | EventBody::CategoryChange { member, .. }
+            | EventBody::Suspend { member, .. }
+            | EventBody::Resume { member, .. }
+            | EventBody::Recovery { member, .. }
+            | EventBody::TransferOut { member, .. }
+            | EventBody::TransferConfirmed { member, .. } => Some(member),
+            EventBody::Appropriation { .. }
+            | EventBody::Interest { .. }
+            | EventBody::Reversal { .. }
+            | EventBody::Standard { .. } => None,
+        }
+    }
+
+    /// The unit named by the event, for the HTTP service's per-unit permissions.
+    pub fn unit(&self) -> Option<&UnitId> {
+        match self {
+            EventBody::Enroll { unit, .. } | EventBody::Contribution { unit, .. } => Some(unit),
+            _ => None,
+        }
+    }
+
+    /// The date the event itself names as its effective date, used when `value_date` is absent.
+    pub fn natural_date(&self) -> Option<Date> {
+        match self {
+            EventBody::Enroll { enlisted_on, .. } => Some(*enlisted_on),
+            EventBody::Discharge { on, .. }
+            | EventBody::Death { on, .. }
+            | EventBody::CategoryChange { on, .. } => Some(*on),
+            EventBody::Standard { effective_from, .. } => Some(*effective_from),
+            _ => None,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parsing
+// ---------------------------------------------------------------------------------------------
+
+/// One JSON value of a field, kept as text so that the error can say what it was.
+#[derive(Debug)]
+enum Field<'a> {
+    Str(Cow<'a, str>),
+    Number(String),
+    Other(&'static str),
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Field<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = Field<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Field::Str(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Field::Str(Cow::Owned(v.to_string())))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Field::Str(Cow::Owned(v)))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(Field::Number(v.to_string()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(Field::Number(v.to_string()))
+            }
+            // Not arithmetic: a float arrives only to be named in the refusal.
+            fn visit_f64<E: de::Error>(self, _v: f64) -> Result<Self::Value, E> {
+                Ok(Field::Other("a number with a fraction"))
+            }
+            fn visit_bool<E: de::Error>(self, _v: bool) -> Result<Self::Value, E> {
+                Ok(Field::Other("a boolean"))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(Field::Other("null"))
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut a: A) -> Result<Self::Value, A::Error> {
+                while a.next_element::<de::IgnoredAny>()?.is_some() {}
+                Ok(Field::Other("an array"))
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, mut a: A) -> Result<Self::Value, A::Error> {
+                while a.next_entry::<de::IgnoredAny, de::IgnoredAny>()?.is_some() {}
+                Ok(Field::Other("an object"))
+            }
+        }
+        d.deserialize_any(V(std::marker::PhantomData))
+    }
+}
+
+macro_rules! raw_event {
+    ($($f:ident),*) => {
+        /// Every field any event type may carry; which ones a type takes is checked after.
+        #[derive(Debug, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct RawEvent<'a> {
+            #[serde(rename = "type", borrow)]
+            kind: Option<Field<'a>>,
+            $(#[serde(borrow)] $f: Option<Field<'a>>,)*
+        }
+        const RAW_FIELDS: &[&str] = &["type", $(stringify!($f)),*];
+    };
+}
+
+raw_event!(
+    id,
+    value_date,
+    memo,
+    member,
+    category,
+    unit,
+    enlisted_on,
+    monthly_pay,
+    sponsor,
+    fund,
+    period,
+    amount,
+    part,
+    basis,
+    benefit,
+    cause,
+    grade,
+    rate,
+    on,
+    reason,
+    of,
+    name,
+    value,
+    effective_from,
+    agency
+);
+
+/// Reads fields off a raw event, remembering which were used so the rest can be refused.
+struct Reader<'r, 'a> {
+    raw: &'r RawEvent<'a>,
+    used: Vec<&'static str>,
+}
+
+impl<'a> Reader<'_, 'a> {
+    fn get(&mut self, name: &'static str) -> Option<&Field<'a>> {
+        self.used.push(name);
+        let raw = self.raw;
+        match name {
+            "id" => raw.id.as_ref(),
+            "value_date" => raw.value_date.as_ref(),
+            "memo" => raw.memo.as_ref(),
+            "member" => raw.member.as_ref(),
+            "category" => raw.category.as_ref(),
+            "unit" => raw.unit.as_ref(),
+            "enlisted_on" => raw.enlisted_on.as_ref(),
+            "monthly_pay" => raw.monthly_pay.as_ref(),
+            "sponsor" => raw.sponsor.as_ref(),
+            "fund" => raw.fund.as_ref(),
+            "period" => raw.period.as_ref(),
+            "amount" => raw.amount.as_ref(),
+            "part" => raw.part.as_ref(),
+            "basis" => raw.basis.as_ref(),
+            "benefit" => raw.benefit.as_ref(),
+            "cause" => raw.cause.as_ref(),
+            "grade" => raw.grade.as_ref(),
+            "rate" => raw.rate.as_ref(),
+            "on" => raw.on.as_ref(),
+            "reason" => raw.reason.as_ref(),
+            "of" => raw.of.as_ref(),
+            "name" => raw.name.as_ref(),
+            "value" => raw.value.as_ref(),
+            "effective_from" => raw.effective_from.as_ref(),
+            "agency" => raw.agency.as_ref(),
+            other => unreachable!("reader asked for undeclared field {other}"),
+        }
+    }
+
+    fn opt_str(&mut self, name: &'static str) -> Result<Option<&str>, EventError> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(Field::Str(s)) => Ok(Some(s.as_ref())),
+            Some(Field::Number(n)) => {
+                Err(EventError::field(name, format!("must be a JSON string, got the number {n}")))
+            }
+            Some(Field::Other(what)) => {
+                Err(EventError::field(name, format!("must be a JSON string, got {what}")))
+            }
+        }
+    }
+
+    fn str(&mut self, name: &'static str) -> Result<&str, EventError> {
+        self.opt_str(name)?.ok_or_else(|| EventError::field(name, "is required"))
+    }
+
+    fn parse<T>(
+        &mut self,
+        name: &'static str,
+        f: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Result<T, EventError> {
+        let text = self.str(name)?;
+        f(text).map_err(|m| EventError::field(name, m))
+    }
+
+    fn parse_opt<T>(
+        &mut self,
+        name: &'static str,
+        f: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Result<Option<T>, EventError> {
+        match self.opt_str(name)? {
+            None => Ok(None),
+            Some(text) => f(text).map(Some).map_err(|m| EventError::field(name, m)),
+        }
+    }
+
+    fn money(&mut self, name: &'static str) -> Result<Fen, EventError> {
+        match self.get(name) {
+            Some(Field::Number(n)) => Err(EventError::field(
+                name,
+                format!("money must be a JSON string like \"{n}.00\", not a number"),
+            )),
+            _ => self.parse(name, |t| Fen::parse_positive(t).map_err(|e| e.to_string())),
+        }
+    }
+
+    fn text(&mut self, name: &'static str) -> Result<String, EventError> {
+        let text = self.str(name)?;
+        check_text(name, text)?;
+        Ok(text.to_string())
+    }
+
+    fn grade(&mut self) -> Result<Option<u8>, EventError> {
+        let text = match self.get("grade") {
+            None => return Ok(None),
+            Some(Field::Number(n)) => n.clone(),
+            Some(Field::Str(s)) => s.to_string(),
+            Some(Field::Other(what)) => {
+                return Err(EventError::field("grade", format!("must be 1–10, got {what}")));
+            }
+        };
+        match text.parse::<u8>() {
+            Ok(g) if (1..=10).contains(&g) => Ok(Some(g)),
+            _ => Err(EventError::field("grade", "disability grade must be 1–10 (Art. 8)")),
+        }
+    }
+}
+
+fn check_text(name: &'static str, text: &str) -> Result<(), EventError> {
+    if text.chars().count() > MEMO_CHARS_MAX {
+        return Err(EventError::field(name, format!("longer than {MEMO_CHARS_MAX} characters")));
+    }
+    if text.chars().any(char::is_control) {
+        return Err(EventError::field(name, "contains control characters"));
+    }
+    Ok(())
+}
+
+fn parse_cause(text: &str) -> Result<Cause, String> {
+    Cause::NAMES.iter().find(|(n, _)| *n == text).map(|(_, c)| *c).ok_or_else(|| {
+        "expected martyr, war, on_duty, illness, or an Art. 10 cause (crime, intoxication, \
+             self_harm, other_exclusion)"
+            .to_string()
+    })
+}
+
+/// Parses one JSON line into an event. The error names the field where one is to blame.
+pub fn parse_event_line(line: &str) -> Result<Event, EventError> {
+    if line.len() > LINE_BYTES_MAX {
+        return Err(EventError::event(format!("line longer than {LINE_BYTES_MAX} bytes")));
+    }
+    let raw: RawEvent<'_> = serde_json::from_str(line).map_err(|e| {
+        let msg = e.to_string();
+        // serde names the unknown field; keep its words but drop the column noise.
+        let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
+        if msg.starts_with("unknown field") {
+            EventError::event(msg.replace(&format!(", expected one of {}", fields_list()), ""))
+        } else {
+            EventError::event(format!("not a JSON object: {msg}"))
+        }
+    })?;
+    parse_raw(&raw)
+}
+
+fn fields_list() -> String {
+    RAW_FIELDS.iter().map(|f| format!("`{f}`")).collect::<Vec<_>>().join(", ")
+}
+
+fn parse_raw(raw: &RawEvent<'_>) -> Result<Event, EventError> {
+    let kind = match &raw.kind {
+        Some(Field::Str(s)) => s.to_string(),
+        Some(_) => return Err(EventError::field("type", "must be a JSON string")),
+        None => return Err(EventError::field("type", "is required")),
+    };
+    let mut r = Reader { raw, used: vec!["type"] };
+    let id = r.parse("id", EventId::parse)?;
+    let value_date = r.parse_opt("value_date", Date::parse)?;
+    let memo = match r.opt_str("memo")? {
+        Some(m) => {
+            check_text("memo", m)?;
+            Some(m.to_string())
+        }
+        None => None,
+    };
+    let body = parse_body(&kind, &mut r)?;
+    // Refuse fields this type does not take: a misplaced field is a mistake, not a no-op.
+    for name in RAW_FIELDS {
+        if !r.used.contains(name) && r.get(name).is_some() {
+            return Err(EventError::field(name, format!("is not a field of a {kind} event")));
+        }
+    }
+    Ok(Event { id, value_date, memo, body })
+}
+
+fn spouse_part(r: &mut Reader<'_, '_>, fund: Fund) -> Result<Option<SpousePart>, EventError> {
+    let part = r.parse_opt("part", SpousePart::parse)?;
+    match (fund, part) {
+        (Fund::Spouse, None) => Err(EventError::field(
+            "part",
+            "is required for the spouse fund: pension or medical (Art. 25)",
+        )),
+        (Fund::Spouse, some) => Ok(some),
+        (_, Some(_)) => Err(EventError::field("part", "is only for the spouse fund")),
+        (_, None) => Ok(None),
+    }
+}
+
+fn parse_body(kind: &str, r: &mut Reader<'_, '_>) -> Result<EventBody, EventError> {
+    let body = match kind {
+        "enroll" => EventBody::Enroll {
+            member: r.parse("member", MemberId::parse)?,
+            category: r.parse("category", Category::parse)?,
+            unit: r.parse("unit", UnitId::parse)?,
+            enlisted_on: r.parse("enlisted_on", Date::parse)?,
+            monthly_pay: r.money("monthly_pay")?,
+            sponsor: r.parse_opt("sponsor", MemberId::parse)?,
+        },
+        "contribution" => {
+            let member = r.parse("member", MemberId::parse)?;
+            let fund = r.parse("fund", Fund::parse)?;
+            EventBody::Contribution {
+                member,
+                fund,
+                period: r.parse("period", Period::parse)?,
+                amount: r.money("amount")?,
+                unit: r.parse("unit", UnitId::parse)?,
+                part: spouse_part(r, fund)?,
+            }
+        }
+        "subsidy" => {
+            let member = r.parse("member", MemberId::parse)?;
+            let fund = r.parse("fund", Fund::parse)?;
+            EventBody::Subsidy {
+                member,
+                fund,
+                period: r.parse("period", Period::parse)?,
+                amount: r.money("amount")?,
+                basis: r.parse("basis", |t| match t {
+                    "match" => Ok(Basis::Match),
+                    "standard" => Ok(Basis::Standard),
+                    "discharge" => Ok(Basis::Discharge),
+                    _ => Err("expected match, standard or discharge".to_string()),
+                })?,
+                part: spouse_part(r, fund)?,
+            }
+        }
+        "appropriation" => EventBody::Appropriation {
+            fund: r.parse("fund", Fund::parse)?,
+            amount: r.money("amount")?,
+        },
+        "payout" => EventBody::Payout {
+            member: r.parse("member", MemberId::parse)?,
+            fund: r.parse("fund", Fund::parse)?,
+            benefit: r.parse("benefit", |t| match t {
+                "death" => Ok(Benefit::Death),
+                "disability" => Ok(Benefit::Disability),
+                _ => Err("casualty benefits are death or disability (Art. 7, 8)".to_string()),
+            })?,
+            amount: r.money("amount")?,
+            cause: r.parse("cause", parse_cause)?,
+            grade: r.grade()?,
+        },
+        "interest" => EventBody::Interest {
+            fund: r.parse("fund", Fund::parse)?,
+            period: r.parse("period", Period::parse)?,
+            rate_ppm: r.parse("rate", |t| {
+                parse_percent_ppm(t).map_err(|e| format!("a percent like \"1.5\": {e}"))
+            })?,
+        },
+        "discharge" => EventBody::Discharge {
+            member: r.parse("member", MemberId::parse)?,
+            on: r.parse("on", Date::parse)?,
+        },
+        "death" => EventBody::Death {
+            member: r.parse("member", MemberId::parse)?,
+            on: r.parse("on", Date::parse)?,
+            cause: r.parse("cause", parse_cause)?,
+        },
+        "category_change" => EventBody::CategoryChange {
+            member: r.parse("member", MemberId::parse)?,
+            category: r.parse("category", Category::parse)?,
+            on: r.parse("on", Date::parse)?,
+        },
+        "suspend" | "resume" => {
+            let member = r.parse("member", MemberId::parse)?;
+            let fund = r.parse("fund", Fund::parse)?;
+            let reason = r.text("reason")?;
+            if kind == "suspend" {
+                EventBody::Suspend { member, fund, reason }
+            } else {
+                EventBody::Resume { member, fund, reason }
+            }
+        }
+        "recovery" => EventBody::Recovery {
+            member: r.parse("member", MemberId::parse)?,
+            fund: r.parse("fund", Fund::parse)?,
+            amount: r.money("amount")?,
+            reason: r.text("reason")?,
+        },
+        "reversal" => {
+            EventBody::Reversal { of: r.parse("of", EventId::parse)?, reason: r.text("reason")? }
+        }
+        "standard" => {
+            let name = r.str("name")?.to_string();
+            let spec = crate::standard::spec(&name)
+                .ok_or_else(|| EventError::field("name", "not a known standard"))?;
+            let value = r.str("value")?.to_string();
+            crate::standard::parse_value(spec, &value)
+                .map_err(|m| EventError::field("value", m))?;
+            EventBody::Standard {
+                name,
+                value,
+                effective_from: r.parse("effective_from", Date::parse)?,
+            }
+        }
+        "transfer_out" | "transfer_confirmed" => {
+            let member = r.parse("member", MemberId::parse)?;
+            let fund = r.parse("fund", Fund::parse)?;
+            let agency = r.parse("agency", AgencyId::parse)?;
+            if kind == "transfer_out" {
+                EventBody::TransferOut { member, fund, agency }
+            } else {
+                EventBody::TransferConfirmed { member, fund, agency }
+            }
+        }
+        other => {
+            return Err(EventError::field("type", format!("unknown event type {other:?}")));
+        }
+    };
+    Ok(body)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Back to JSON (journal listings and exports show the decoded event in its input form)
+// ---------------------------------------------------------------------------------------------
+
+impl Event {
+    /// The event in the same JSON form it is posted in.
+    pub fn to_json(&self) -> Value {
+        let mut m = Map::new();
+        m.insert("id".into(), json!(self.id.as_str()));
+        m.insert("type".into(), json!(self.body.type_name()));
+        if let Some(d) = self.value_date {
+            m.insert("value_date".into(), json!(d.to_string()));
+        }
+        if let Some(memo) = &self.memo {
+            m.insert("memo".into(), json!(memo));
+        }
+        let mut put = |k: &str, v: Value| {
+            m.insert(k.to_string(), v);
+        };
+        let s = |x: &dyn fmt::Display| json!(x.to_string());
+        match &self.body {
+            EventBody::Enroll { member, category, unit, enlisted_on, monthly_pay, sponsor } => {
+                put("member", s(member));
+                put("category", s(category));
+                put("unit", s(unit));
+                put("enlisted_on", s(enlisted_on));
+                put("monthly_pay", s(monthly_pay));
+                if let Some(sp) = sponsor {
+                    put("sponsor", s(sp));
+                }
+            }
+            EventBody::Contribution { member, fund, period, amount, unit, part } => {
+                put("member", s(member));
+                put("fund", s(fund));
+                put("period", s(period));
+                put("amount", s(amount));
+                put("unit", s(unit));
+                if let Some(p) = part {
+                    put("part", json!(p.name()));
+                }
+            }
+            EventBody::Subsidy { member, fund, period, amount, basis, part } => {
+                put("member", s(member));
+                put("fund", s(fund));
+                put("period", s(period));
+                put("amount", s(amount));
+                put(
+                    "basis",
+                    json!(match basis {
+                        Basis::Match => "match",
+                        Basis::Standard => "standard",
+                        Basis::Discharge => "discharge",
+                    }),
+                );
+                if let Some(p) = part {
+                    put("part", json!(p.name()));
+                }
+            }
+            EventBody::Appropriation { fund, amount } => {
+                put("fund", s(fund));
+                put("amount", s(amount));
+            }
+            EventBody::Payout { member, fund, benefit, amount, cause, grade } => {
+                put("member", s(member));
+                put("fund", s(fund));
+                put(
+                    "benefit",
+                    json!(match benefit {
+                        Benefit::Death => "death",
+                        Benefit::Disability => "disability",
+                    }),
+                );
+                put("amount", s(amount));
+                put("cause", json!(cause.name()));
+                if let Some(g) = grade {
+                    put("grade", json!(g));
+                }
+            }
+            EventBody::Interest { fund, period, rate_ppm } => {
+                put("fund", s(fund));
+                put("period", s(period));
+                put("rate", json!(ppm_to_percent_string(*rate_ppm)));
+            }
+            EventBody::Discharge { member, on } => {
+                put("member", s(member));
+                put("on", s(on));
+            }
+            EventBody::Death { member, on, cause } => {
+                put("member", s(member));
+                put("on", s(on));
+                put("cause", json!(cause.name()));
+            }
+            EventBody::CategoryChange { member, category, on } => {
+                put("member", s(member));
+                put("category", s(category));
+                put("on", s(on));
+            }
+            EventBody::Suspend { member, fund, reason }
+            | EventBody::Resume { member, fund, reason } => {
+                put("member", s(member));
+                put("fund", s(fund));
+                put("reason", json!(reason));
+            }
+            EventBody::Recovery { member, fund, amount, reason } => {
+                put("member", s(member));
+                put("fund", s(fund));
+                put("amount", s(amount));
+                put("reason", json!(reason));
+            }
+            EventBody::Reversal { of, reason } => {
+                put("of", s(of));
+                put("reason", json!(reason));
+            }
+            EventBody::Standard { name, value, effective_from } => {
+                put("name", json!(name));
+                put("value", json!(value));
+                put("effective_from", s(effective_from));
+            }
+            EventBody::TransferOut { member, fund, agency }
+            | EventBody::TransferConfirmed { member, fund, agency } => {
+                put("member", s(member));
+                put("fund", s(fund));
+                put("agency", s(agency));
+            }
+        }
+        Value::Object(m)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(line: &str) -> String {
+        parse_event_line(line).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn a_contribution_parses_and_prints_back_the_same() {
+        let line = r#"{"id":"c1","type":"contribution","member":"M0001","fund":"medical","period":"2024-03","amount":"92.00","unit":"U01"}"#;
+        let event = parse_event_line(line).unwrap();
+        let back = serde_json::to_string(&event.to_json()).unwrap();
+        assert_eq!(parse_event_line(&back).unwrap(), event);
+    }
+
+    #[test]
+    fn refusals_name_the_field() {
+        let base = r#""id":"c1","type":"contribution","member":"M1","fund":"medical","period":"2024-03","unit":"U1""#;
+        assert_eq!(
+            err(&format!(r#"{{{base},"amount":"1.234"}}"#)),
+            "field \"amount\": more than two decimals"
+        );
+        assert!(err(&format!(r#"{{{base},"amount":92.5}}"#)).starts_with("field \"amount\""));
+        assert!(err(&format!(r#"{{{base},"amount":92}}"#)).contains("JSON string"));
+        assert_eq!(err(&format!("{{{base}}}")), "field \"amount\": is required");
+        assert!(err(&format!(r#"{{{base},"amount":"1","ammount":"1"}}"#)).contains("ammount"));
+        assert!(err(&format!(r#"{{{base},"amount":"1","grade":3}}"#)).contains("\"grade\""));
+        assert!(err(r#"{"id":"x","type":"bogus"}"#).contains("unknown event type"));
+        assert!(err("not json").starts_with("not a JSON object"));
+    }
+
+    #[test]
+    fn spouse_fund_needs_a_part_and_others_refuse_one() {
+        let l = r#"{"id":"s","type":"contribution","member":"S1","fund":"spouse","period":"2024-03","amount":"1","unit":"U"}"#;
+        assert!(err(l).contains("\"part\""));
+        let l = r#"{"id":"s","type":"contribution","member":"S1","fund":"medical","period":"2024-03","amount":"1","unit":"U","part":"medical"}"#;
+        assert!(err(l).contains("only for the spouse fund"));
+    }
+}

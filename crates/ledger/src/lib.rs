@@ -1,0 +1,22 @@
+//! junbao-ledger: the domain of the servicemen insurance funds. Pure logic, no I/O.
+//!
+//! Architecture invariant: this crate never touches a file, a socket or a clock. Time comes in
+//! as a parameter; bytes go out to the storage layer through the engine.
+
+pub mod entry;
+pub mod event;
+pub mod fund;
+pub mod ids;
+pub mod money;
+pub mod rules;
+pub mod standard;
+pub mod state;
+pub mod time;
+
+pub use entry::{Entry, Hash32, Posting, SealedEntry};
+pub use event::{Event, EventBody, EventError, parse_event_line};
+pub use fund::{Account, Category, Fund};
+pub use money::Fen;
+pub use rules::{Batch, EntryLookup, PreparedBatch, StateChanges};
+pub use state::LedgerState;
+pub use time::{Date, Period};

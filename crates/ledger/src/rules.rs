@@ -1,0 +1,1252 @@
+//! The law's rules: an event, checked against the state, becomes an entry with postings.
+//!
+//! A [`Batch`] applies events on top of a [`LedgerState`] without changing it; its result is
+//! either refused as a whole or committed as a whole after the storage layer made it durable.
+//! Every refusal cites the article it enforces.
+
+use std::collections::{BTreeMap, HashMap};
+
+use crate::entry::{
+    CHAIN_GENESIS, ENTRY_FORMAT_VERSION, Entry, Hash32, Posting, SealedEntry, chain_next,
+    check_postings, encode,
+};
+use crate::event::{Basis, Benefit, Cause, Event, EventBody, EventError};
+use crate::fund::{Account, AccountKind, Category, Fund, Holding, Source, SpousePart, Use};
+use crate::ids::{EventId, MemberId};
+use crate::money::{Fen, div_round_half_away};
+use crate::standard;
+use crate::state::{
+    LedgerState, Line, MemberState, PeriodMoney, StateWrite, Transfer, balance_key, interest_key,
+    member_key, reversed_key, standards_key,
+};
+use crate::time::{Date, Period};
+
+/// Reads earlier entries by event id; the storage layer provides it (reversals need it).
+pub trait EntryLookup {
+    fn entry_by_event_id(&self, id: &EventId) -> Option<Entry>;
+}
+
+/// A lookup that knows no entries (tests, and ledgers without reversals).
+#[derive(Debug)]
+pub struct NoLookup;
+
+impl EntryLookup for NoLookup {
+    fn entry_by_event_id(&self, _id: &EventId) -> Option<Entry> {
+        None
+    }
+}
+
+/// Changes a batch makes, applied to the state by [`LedgerState::commit`] once durable.
+#[derive(Debug, Default)]
+pub struct StateChanges {
+    members: HashMap<MemberId, MemberState>,
+    balance_deltas: HashMap<Account, Fen>,
+    standards: Option<crate::standard::Standards>,
+    interest: Vec<(Fund, Period)>,
+    uninterest: Vec<(Fund, Period)>,
+    reversed: Vec<u64>,
+}
+
+/// A batch under construction. Nothing it does is visible until committed.
+#[derive(Debug)]
+pub struct Batch<'s> {
+    base: &'s LedgerState,
+    changes: StateChanges,
+    entries: Vec<Entry>,
+    by_event: HashMap<EventId, usize>,
+    next_seq: u64,
+    first_seq: u64,
+    head: Hash32,
+}
+
+/// A batch ready to write: sealed entries, state and balance writes, the new head.
+#[derive(Debug)]
+pub struct PreparedBatch {
+    pub entries: Vec<SealedEntry>,
+    pub state_writes: Vec<StateWrite>,
+    /// (key, new balance in fen) for every account the batch touched.
+    pub balance_writes: Vec<(Vec<u8>, i64)>,
+    pub head_seq: u64,
+    pub head: Hash32,
+    pub changes: StateChanges,
+}
+
+fn refuse(field: &'static str, message: impl Into<String>) -> EventError {
+    EventError::field(field, message)
+}
+
+impl LedgerState {
+    /// Starts a batch whose first entry will be `head_seq + 1`.
+    pub fn begin(&self, head_seq: u64, head: Hash32) -> Batch<'_> {
+        if head_seq == 0 {
+            assert_eq!(head, CHAIN_GENESIS, "an empty ledger's head is h_0");
+        }
+        Batch {
+            base: self,
+            changes: StateChanges::default(),
+            entries: Vec::new(),
+            by_event: HashMap::new(),
+            next_seq: head_seq + 1,
+            first_seq: head_seq + 1,
+            head,
+        }
+    }
+
+    /// Applies a durable batch's changes.
+    pub fn commit(&mut self, changes: StateChanges) {
+        for (id, m) in changes.members {
+            self.members.insert(id, m);
+        }
+        for (account, delta) in changes.balance_deltas {
+            let b = self.balances.entry(account).or_default();
+            *b = b.checked_add(delta).expect("balances stay within i64 (amounts are bounded)");
+        }
+        if let Some(s) = changes.standards {
+            self.standards = s;
+        }
+        for k in changes.uninterest {
+            self.interest_credited.remove(&k);
+        }
+        self.interest_credited.extend(changes.interest);
+        self.reversed.extend(changes.reversed);
+    }
+
+    /// Rebuilds balances and member state from stored entries, in order, without rule checks.
+    /// Reversals undo their target's effects; targets are found among the replayed entries.
+    pub fn replay<'e>(entries: impl IntoIterator<Item = &'e Entry>) -> LedgerState {
+        let mut state = LedgerState::default();
+        let mut by_event: HashMap<EventId, Entry> = HashMap::new();
+        for entry in entries {
+            let mut batch = state.begin(0, CHAIN_GENESIS);
+            if let EventBody::Reversal { of, .. } = &entry.event.body
+                && let Some(target) = by_event.get(of)
+            {
+                batch.undo_effects(target);
+                batch.changes.reversed.push(target.seq);
+            }
+            batch.replay_entry(entry);
+            let changes = batch.changes;
+            state.commit(changes);
+            by_event.insert(entry.event.id.clone(), entry.clone());
+        }
+        state
+    }
+}
+
+impl<'s> Batch<'s> {
+    fn member(&self, id: &MemberId) -> Option<&MemberState> {
+        self.changes.members.get(id).or_else(|| self.base.members.get(id))
+    }
+
+    fn member_mut(&mut self, id: &MemberId) -> &mut MemberState {
+        if !self.changes.members.contains_key(id) {
+            let m = self.base.members.get(id).expect("member checked before mutation").clone();
+            self.changes.members.insert(id.clone(), m);
+        }
+        self.changes.members.get_mut(id).expect("inserted above")
+    }
+
+    fn standards(&self) -> &crate::standard::Standards {
+        self.changes.standards.as_ref().unwrap_or(&self.base.standards)
+    }
+
+    fn balance(&self, account: &Account) -> Fen {
+        let base = self.base.balance(account);
+        let delta = self.changes.balance_deltas.get(account).copied().unwrap_or_default();
+        base.checked_add(delta).expect("balances stay within i64")
+    }
+
+    fn is_reversed(&self, seq: u64) -> bool {
+        self.base.reversed.contains(&seq) || self.changes.reversed.contains(&seq)
+    }
+
+    fn interest_done(&self, key: &(Fund, Period)) -> bool {
+        (self.base.interest_credited.contains(key) && !self.changes.uninterest.contains(key))
+            || self.changes.interest.contains(key)
+    }
+
+    fn standard(&self, name: &str, date: Date) -> Result<i64, EventError> {
+        self.standards()
+            .in_force(name, date)
+            .ok_or_else(|| EventError::event(format!("no standard {name} is in force on {date}")))
+    }
+
+    /// The entries applied so far, in order.
+    pub fn entries(&self) -> &[Entry] {
+        &self.entries
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Checks `event` against the law and the state so far, and adds its entry to the batch.
+    /// On refusal the batch is unchanged.
+    pub fn apply(
+        &mut self,
+        event: Event,
+        recorded_at_us: i64,
+        lookup: &dyn EntryLookup,
+    ) -> Result<u64, EventError> {
+        let recorded_date = Date::from_naive(
+            chrono::DateTime::from_timestamp_micros(recorded_at_us)
+                .expect("recording clock is within chrono's range")
+                .date_naive(),
+        );
+        let value_date = event
+            .value_date
+            .or_else(|| event.body.natural_date())
+            .or_else(|| match &event.body {
+                EventBody::Interest { period, .. } => Some(period.last_day()),
+                _ => None,
+            })
+            .unwrap_or(recorded_date);
+        if value_date > recorded_date {
+            let field = if event.value_date.is_some() { "value_date" } else { "type" };
+            return Err(refuse(field, format!("value date {value_date} is in the future")));
+        }
+        // Every rule checks before it changes anything, so a refusal leaves the batch as it was.
+        let postings = self.rules(&event, value_date, lookup)?;
+        self.push(event, value_date, recorded_at_us, postings);
+        Ok(self.next_seq - 1)
+    }
+
+    fn push(
+        &mut self,
+        event: Event,
+        value_date: Date,
+        recorded_at_us: i64,
+        postings: Vec<Posting>,
+    ) {
+        if let Err(why) = check_postings(&postings) {
+            panic!("rules produced invalid postings for {}: {why}", event.id);
+        }
+        for p in &postings {
+            let d = self.changes.balance_deltas.entry(p.account.clone()).or_default();
+            *d = d.checked_add(p.amount).expect("balance deltas stay within i64");
+        }
+        self.by_event.insert(event.id.clone(), self.entries.len());
+        self.entries.push(Entry {
+            format: ENTRY_FORMAT_VERSION,
+            seq: self.next_seq,
+            recorded_at_us,
+            value_date,
+            event,
+            postings,
+        });
+        self.next_seq += 1;
+    }
+
+    /// Re-applies a stored entry's state effects (postings as recorded, no rule checks).
+    fn replay_entry(&mut self, entry: &Entry) {
+        self.next_seq = entry.seq;
+        if let EventBody::Reversal { .. } = entry.event.body {
+            // The reversed entry's effects are undone by the reconciliation's own pass.
+        }
+        self.effects_only(&entry.event.body, entry.value_date, &entry.postings);
+        for p in &entry.postings {
+            let d = self.changes.balance_deltas.entry(p.account.clone()).or_default();
+            *d = d.checked_add(p.amount).expect("balances stay within i64");
+        }
+    }
+
+    /// Seals the batch: canonical bytes, chain hashes, and the writes that persist the state.
+    pub fn finish(self) -> PreparedBatch {
+        let mut head = self.head;
+        let mut sealed = Vec::with_capacity(self.entries.len());
+        for (i, entry) in self.entries.iter().enumerate() {
+            assert_eq!(entry.seq, self.first_seq + i as u64, "sequence numbers are dense");
+            let bytes = entry.canonical_bytes();
+            head = chain_next(&head, &bytes);
+            sealed.push(SealedEntry { seq: entry.seq, bytes, chain_hash: head });
+        }
+        let mut state_writes: Vec<StateWrite> = Vec::new();
+        for (id, m) in &self.changes.members {
+            state_writes.push((member_key(id), Some(encode(m))));
+        }
+        if let Some(s) = &self.changes.standards {
+            state_writes.push((standards_key(), Some(encode(s))));
+        }
+        for (f, p) in &self.changes.uninterest {
+            state_writes.push((interest_key(*f, *p), None));
+        }
+        for (f, p) in &self.changes.interest {
+            state_writes.push((interest_key(*f, *p), Some(Vec::new())));
+        }
+        for seq in &self.changes.reversed {
+            state_writes.push((reversed_key(*seq), Some(Vec::new())));
+        }
+        let balance_writes = self
+            .changes
+            .balance_deltas
+            .iter()
+            .map(|(account, delta)| {
+                let now = self
+                    .base
+                    .balance(account)
+                    .checked_add(*delta)
+                    .expect("balances stay within i64");
+                (balance_key(account), now.0)
+            })
+            .collect();
+        PreparedBatch {
+            head_seq: self.next_seq - 1,
+            head,
+            entries: sealed,
+            state_writes,
+            balance_writes,
+            changes: self.changes,
+        }
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // The rules
+    // -----------------------------------------------------------------------------------------
+
+    fn rules(
+        &mut self,
+        event: &Event,
+        value_date: Date,
+        lookup: &dyn EntryLookup,
+    ) -> Result<Vec<Posting>, EventError> {
+        let body = &event.body;
+        match body {
+            EventBody::Enroll { .. } | EventBody::Standard { .. } => {}
+            EventBody::Reversal { .. } | EventBody::Appropriation { .. } => {}
+            EventBody::Interest { .. } => {}
+            _ => {
+                let member = body.member().expect("member events name a member");
+                let m = self
+                    .member(member)
+                    .ok_or_else(|| refuse("member", format!("member {member} is not enrolled")))?;
+                if value_date < m.enlisted_on {
+                    return Err(refuse(
+                        "value_date",
+                        format!("value date {value_date} is before enrolment on {}", m.enlisted_on),
+                    ));
+                }
+            }
+        }
+        let postings = match body {
+            EventBody::Reversal { of, .. } => return self.reversal(of, lookup),
+            EventBody::Contribution { member, fund, period, amount, unit, part } => {
+                self.contribution(member, *fund, *period, *amount, unit, *part, value_date)?
+            }
+            EventBody::Subsidy { member, fund, period, amount, basis, part } => {
+                self.subsidy(member, *fund, *period, *amount, *basis, *part, value_date)?
+            }
+            EventBody::Payout { member, fund, benefit, amount, cause, grade } => {
+                self.payout(member, *fund, *benefit, *amount, *cause, *grade, value_date)?
+            }
+            EventBody::Interest { fund, period, rate_ppm } => {
+                self.interest(*fund, *period, *rate_ppm, value_date)?
+            }
+            EventBody::Discharge { member, on } => self.discharge(member, *on)?,
+            EventBody::TransferOut { member, fund, agency } => {
+                self.transfer_out(member, *fund, agency)?
+            }
+            EventBody::TransferConfirmed { member, fund, agency } => {
+                self.transfer_confirmed(member, *fund, agency)?
+            }
+            // Central money into a fund's pool (Art. 31).
+            EventBody::Appropriation { fund, amount } => {
+                two_legs(Account::pool(*fund), Account::source(*fund, Source::Central), *amount)
+            }
+            // Money returned after fraud or diversion (Art. 46, 47) goes back to the pool.
+            EventBody::Recovery { fund, amount, .. } => {
+                two_legs(Account::pool(*fund), Account::source(*fund, Source::Recovery), *amount)
+            }
+            _ => {
+                self.check_lifecycle(body)?;
+                Vec::new()
+            }
+        };
+        self.effects_only(&event.body, value_date, &postings);
+        Ok(postings)
+    }
+
+    /// Checks of the events that move no money (enrolment, lifecycle, standards).
+    fn check_lifecycle(&self, body: &EventBody) -> Result<(), EventError> {
+        match body {
+            EventBody::Enroll { member, category, sponsor, .. } => {
+                if self.member(member).is_some() {
+                    return Err(refuse("member", format!("member {member} is already enrolled")));
+                }
+                match (category, sponsor) {
+                    (Category::Spouse, None) => {
+                        return Err(refuse(
+                            "sponsor",
+                            "a spouse is enrolled with the serviceman's member id (Art. 25)",
+                        ));
+                    }
+                    (Category::Spouse, Some(s)) => {
+                        let sm = self.member(s).ok_or_else(|| {
+                            refuse("sponsor", format!("sponsor {s} is not enrolled"))
+                        })?;
+                        if !sm.category_now().is_serviceman() {
+                            return Err(refuse("sponsor", "the sponsor must be a serviceman"));
+                        }
+                    }
+                    (_, Some(_)) => {
+                        return Err(refuse("sponsor", "only a spouse is enrolled with a sponsor"));
+                    }
+                    (_, None) => {}
+                }
+            }
+            EventBody::Death { member, on, .. } => {
+                let m = self.member(member).expect("checked in rules");
+                if m.deceased_on.is_some() {
+                    return Err(refuse(
+                        "member",
+                        format!("member {member} is already recorded dead"),
+                    ));
+                }
+                if *on < m.enlisted_on {
+                    return Err(refuse("on", "date of death is before enrolment"));
+                }
+            }
+            EventBody::CategoryChange { member, category, on } => {
+                let m = self.member(member).expect("checked in rules");
+                if !m.category_now().is_serviceman() || !category.is_serviceman() {
+                    return Err(refuse(
+                        "category",
+                        "category changes are between servicemen's categories",
+                    ));
+                }
+                if *category == m.category_now() {
+                    return Err(refuse(
+                        "category",
+                        format!("member {member} is already {category}"),
+                    ));
+                }
+                let last = m.categories.last().expect("enrolment category").0;
+                if *on <= last {
+                    return Err(refuse("on", format!("must be after the last change on {last}")));
+                }
+                if m.discharged_on.is_some_and(|d| *on >= d)
+                    || m.deceased_on.is_some_and(|d| *on >= d)
+                {
+                    return Err(refuse("on", "member is no longer in service on that date"));
+                }
+            }
+            EventBody::Suspend { member, fund, .. } | EventBody::Resume { member, fund, .. } => {
+                let m = self.member(member).expect("checked in rules");
+                if *fund != Fund::Spouse || m.category_now() != Category::Spouse {
+                    return Err(refuse(
+                        "fund",
+                        "Art. 29: suspension applies to an unemployed accompanying spouse's subsidy",
+                    ));
+                }
+                let suspend = matches!(body, EventBody::Suspend { .. });
+                if suspend == m.spouse_suspended {
+                    let state = if suspend { "already suspended" } else { "not suspended" };
+                    return Err(refuse("member", format!("the subsidy of {member} is {state}")));
+                }
+            }
+            EventBody::Standard { name, effective_from, .. } => {
+                if let Some(latest) = self.standards().latest_effective(name)
+                    && *effective_from <= latest
+                {
+                    return Err(refuse(
+                        "effective_from",
+                        format!(
+                            "{name} already has a value effective from {latest}; a change takes \
+                             effect after it, so history keeps the old value"
+                        ),
+                    ));
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Rejects postings to an account that is closed, or for a member not in a state to get them.
+    fn check_open(
+        &self,
+        member: &MemberId,
+        fund: Fund,
+        field: &'static str,
+    ) -> Result<&MemberState, EventError> {
+        let m = self.member(member).expect("checked in rules");
+        if let Some(t) = m.transfer(fund) {
+            return Err(refuse(
+                field,
+                format!(
+                    "the {fund} account of {member} was transferred to agency {} (seq {}); \
+                     nothing may be posted to it unless the transfer is reversed (Art. 16, 23, 27)",
+                    t.agency, t.seq
+                ),
+            ));
+        }
+        Ok(m)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn contribution(
+        &self,
+        member: &MemberId,
+        fund: Fund,
+        period: Period,
+        amount: Fen,
+        unit: &crate::ids::UnitId,
+        part: Option<SpousePart>,
+        value_date: Date,
+    ) -> Result<Vec<Posting>, EventError> {
+        let m = self.check_open(member, fund, "fund")?;
+        let category = m.category_on(period.first_day().max(m.enlisted_on));
+        let (rate_name, line) = match fund {
+            Fund::Casualty => {
+                return Err(refuse(
+                    "fund",
+                    "Art. 12: the casualty insurance is borne by the state; individuals pay no premium",
+                ));
+            }
+            Fund::Pension => {
+                return Err(refuse(
+                    "fund",
+                    "Art. 13-14: the pension fund takes no personal premium; the state subsidy is \
+                     computed at discharge",
+                ));
+            }
+            Fund::Medical => {
+                if category == Category::Spouse {
+                    return Err(refuse("fund", "Art. 25: a spouse pays into the spouse fund"));
+                }
+                if !category.pays_medical_premium() {
+                    return Err(refuse(
+                        "member",
+                        format!(
+                            "Art. 20: {member} is a {category} in {period}; conscripts and cadets \
+                             pay no medical premium"
+                        ),
+                    ));
+                }
+                ("medical_personal_rate", Line::Medical)
+            }
+            Fund::Spouse => {
+                if category != Category::Spouse {
+                    return Err(refuse(
+                        "fund",
+                        "Art. 25: only an unemployed accompanying spouse pays into the spouse fund",
+                    ));
+                }
+                match part {
+                    Some(SpousePart::Pension) => {
+                        ("spouse_pension_personal_rate", Line::SpousePension)
+                    }
+                    _ => ("spouse_medical_personal_rate", Line::SpouseMedical),
+                }
+            }
+        };
+        if unit != &m.unit {
+            return Err(refuse(
+                "unit",
+                format!(
+                    "Art. 32: premiums of {member} are withheld by unit {}, not {unit}",
+                    m.unit
+                ),
+            ));
+        }
+        if period < m.enlisted_on.period() {
+            return Err(refuse(
+                "period",
+                format!("{period} is before enrolment on {}", m.enlisted_on),
+            ));
+        }
+        if let Some(end) = m.discharged_on.or(m.deceased_on)
+            && period > end.period()
+        {
+            return Err(refuse(
+                "period",
+                format!("{period} is after the member left service on {end}"),
+            ));
+        }
+        if let Some(d) = m.deceased_on
+            && value_date > d
+            && period > d.period()
+        {
+            return Err(refuse("value_date", "no premium after death"));
+        }
+        if m.periods.get(&(line, period)).is_some_and(|p| p.personal.0 != 0) {
+            return Err(refuse(
+                "period",
+                format!("the premium of {member} for {period} is already posted"),
+            ));
+        }
+        let rate = self.standard(rate_name, period.first_day())?;
+        let expected = m.monthly_pay.mul_ppm(rate);
+        if amount != expected {
+            return Err(refuse(
+                "amount",
+                format!(
+                    "Art. 21: the premium for {period} is {expected} ({} % of {}), not {amount}",
+                    crate::money::ppm_to_percent_string(rate),
+                    m.monthly_pay
+                ),
+            ));
+        }
+        Ok(two_legs(
+            Account::member(fund, member, part, Holding::Personal),
+            Account::source(fund, Source::Personal),
+            amount,
+        ))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn subsidy(
+        &self,
+        member: &MemberId,
+        fund: Fund,
+        period: Period,
+        amount: Fen,
+        basis: Basis,
+        part: Option<SpousePart>,
+        value_date: Date,
+    ) -> Result<Vec<Posting>, EventError> {
+        let m = self.check_open(member, fund, "fund")?;
+        if let Some(d) = m.deceased_on
+            && period.first_day() > d
+        {
+            return Err(refuse("period", "no subsidy for a period after death"));
+        }
+        let expected = match (fund, basis) {
+            (Fund::Casualty, _) => {
+                return Err(refuse(
+                    "fund",
+                    "Art. 12: casualty money is not credited to members; post an appropriation",
+                ));
+            }
+            (_, Basis::Discharge) => {
+                return Err(refuse(
+                    "basis",
+                    "Art. 13-14: the discharge subsidy is computed and posted by the discharge event",
+                ));
+            }
+            (Fund::Pension, _) => {
+                return Err(refuse(
+                    "fund",
+                    "Art. 13-14: the pension subsidy is computed at discharge (post a discharge event)",
+                ));
+            }
+            (Fund::Spouse, _) if m.spouse_suspended => {
+                return Err(refuse(
+                    "member",
+                    format!("Art. 29: the subsidy of {member} is suspended"),
+                ));
+            }
+            (Fund::Medical, Basis::Standard) => {
+                if m.categories.iter().all(|(_, c)| c.pays_medical_premium()) {
+                    return Err(refuse(
+                        "basis",
+                        format!(
+                            "Art. 20: {member} never served as a conscript or cadet; the state \
+                             matches premiums instead (basis match)"
+                        ),
+                    ));
+                }
+                let Some(end) = m.discharged_on else {
+                    return Err(refuse(
+                        "basis",
+                        "Art. 20: the conscript/cadet subsidy is computed on the years of service; \
+                         post the discharge first",
+                    ));
+                };
+                if m.medical_standard_paid {
+                    return Err(refuse(
+                        "basis",
+                        format!("the standard subsidy of {member} is already posted"),
+                    ));
+                }
+                let months = m.months_in(&[Category::Conscript, Category::Cadet], end);
+                let per_year = Fen(self.standard("medical_conscript_subsidy_per_year", end)?);
+                conscript_medical_subsidy(per_year, months)
+            }
+            (Fund::Medical | Fund::Spouse, _) => {
+                let line = Line::of(fund, part).expect("fund and part were checked at parse");
+                let paid = m.periods.get(&(line, period)).copied().unwrap_or_default();
+                if paid.personal.0 == 0 {
+                    return Err(refuse(
+                        "period",
+                        format!("no premium of {member} for {period} to subsidise (Art. 20, 25)"),
+                    ));
+                }
+                if paid.state.0 != 0 {
+                    return Err(refuse(
+                        "period",
+                        format!("the subsidy of {member} for {period} is already posted"),
+                    ));
+                }
+                match (line, basis) {
+                    (Line::SpousePension, Basis::Standard) => {
+                        let rate =
+                            self.standard("spouse_pension_subsidy_rate", period.first_day())?;
+                        m.monthly_pay.mul_ppm(rate)
+                    }
+                    (Line::SpousePension, _) => {
+                        return Err(refuse(
+                            "basis",
+                            "Art. 25: the spouse pension subsidy is at a standard",
+                        ));
+                    }
+                    (_, Basis::Match) => {
+                        if fund == Fund::Medical
+                            && !m
+                                .category_on(period.first_day().max(m.enlisted_on))
+                                .pays_medical_premium()
+                        {
+                            return Err(refuse(
+                                "basis",
+                                "Art. 20: only paying categories are matched",
+                            ));
+                        }
+                        paid.personal
+                    }
+                    _ => {
+                        return Err(refuse(
+                            "basis",
+                            "Art. 20, 25: a medical premium is matched 1:1 (basis match)",
+                        ));
+                    }
+                }
+            }
+        };
+        let _ = value_date;
+        if amount != expected {
+            return Err(refuse(
+                "amount",
+                format!(
+                    "the subsidy must be {expected}, not {amount} (Art. 20, 25; standards in force)"
+                ),
+            ));
+        }
+        Ok(two_legs(
+            Account::member(fund, member, part, Holding::State),
+            Account::source(fund, Source::Central),
+            amount,
+        ))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn payout(
+        &self,
+        member: &MemberId,
+        fund: Fund,
+        benefit: Benefit,
+        amount: Fen,
+        cause: Cause,
+        grade: Option<u8>,
+        value_date: Date,
+    ) -> Result<Vec<Posting>, EventError> {
+        if fund != Fund::Casualty {
+            return Err(refuse(
+                "fund",
+                "payouts are casualty benefits (Art. 7, 8); other funds pay out by transfer",
+            ));
+        }
+        if cause.is_art10_exclusion() {
+            return Err(refuse(
+                "cause",
+                format!(
+                    "Art. 10: no casualty benefit when death or disability is caused by {}",
+                    cause.name()
+                ),
+            ));
+        }
+        let m = self.member(member).expect("checked in rules");
+        if !m.categories[0].1.is_serviceman() {
+            return Err(refuse("member", "Art. 7-8: casualty benefits are for servicemen"));
+        }
+        let expected = match benefit {
+            Benefit::Death => {
+                if grade.is_some() {
+                    return Err(refuse("grade", "a death benefit has no disability grade"));
+                }
+                let name = match cause {
+                    Cause::Martyr => "death_benefit_martyr",
+                    Cause::OnDuty => "death_benefit_on_duty",
+                    Cause::Illness => "death_benefit_illness",
+                    _ => {
+                        return Err(refuse(
+                            "cause",
+                            "Art. 7: the nature of death is martyr, on_duty or illness",
+                        ));
+                    }
+                };
+                if m.death_benefit_paid {
+                    return Err(refuse(
+                        "member",
+                        format!("the death benefit of {member} is already paid"),
+                    ));
+                }
+                if let Some(recorded) = m.death_cause
+                    && recorded != cause
+                {
+                    return Err(refuse(
+                        "cause",
+                        format!("death of {member} was recorded as {}", recorded.name()),
+                    ));
+                }
+                Fen(self.standard(name, value_date)?)
+            }
+            Benefit::Disability => {
+                let Some(grade) = grade else {
+                    return Err(refuse(
+                        "grade",
+                        "Art. 8: a disability benefit needs the grade (1–10)",
+                    ));
+                };
+                if !matches!(cause, Cause::War | Cause::OnDuty | Cause::Illness) {
+                    return Err(refuse(
+                        "cause",
+                        "Art. 8: disability is by war, on_duty or illness",
+                    ));
+                }
+                if m.deceased_on.is_some_and(|d| value_date > d) {
+                    return Err(refuse("value_date", "no disability benefit after death"));
+                }
+                let multiple =
+                    self.standard(&format!("disability_multiple_grade_{grade}"), value_date)?;
+                Fen(div_round_half_away(i128::from(m.monthly_pay.0) * i128::from(multiple), 10_000))
+            }
+        };
+        if amount != expected {
+            return Err(refuse(
+                "amount",
+                format!(
+                    "Art. 7-9: the benefit under the standard in force is {expected}, not {amount}"
+                ),
+            ));
+        }
+        let pool = self.balance(&Account::pool(Fund::Casualty));
+        if pool < amount {
+            return Err(refuse(
+                "amount",
+                format!(
+                    "the casualty pool holds {pool}; post the central appropriation first (Art. 31)"
+                ),
+            ));
+        }
+        Ok(two_legs(
+            Account::uses(Fund::Casualty, Use::Benefit),
+            Account::pool(Fund::Casualty),
+            amount,
+        ))
+    }
+
+    fn interest(
+        &self,
+        fund: Fund,
+        period: Period,
+        rate_ppm: i64,
+        value_date: Date,
+    ) -> Result<Vec<Posting>, EventError> {
+        if fund != Fund::Medical {
+            return Err(refuse(
+                "fund",
+                "Art. 31: interest is credited to members' medical accounts",
+            ));
+        }
+        if self.interest_done(&(fund, period)) {
+            return Err(refuse(
+                "period",
+                format!("interest for {fund} {period} is already credited"),
+            ));
+        }
+        let standard_rate = self.standard("medical_interest_rate", value_date)?;
+        if rate_ppm != standard_rate {
+            return Err(refuse(
+                "rate",
+                format!(
+                    "the standard rate in force on {value_date} is {} %",
+                    crate::money::ppm_to_percent_string(standard_rate)
+                ),
+            ));
+        }
+        // Sum each open member account of the fund, from the base and this batch's changes.
+        let mut per_member: BTreeMap<MemberId, i64> = BTreeMap::new();
+        let accounts = self
+            .base
+            .balances
+            .keys()
+            .chain(self.changes.balance_deltas.keys())
+            .filter(|a| a.fund == fund);
+        for account in accounts {
+            if let Some(member) = account.member_id() {
+                per_member.entry(member.clone()).or_insert(0);
+            }
+        }
+        let mut postings = Vec::new();
+        let mut total = Fen::ZERO;
+        for member in per_member.keys() {
+            if self.member(member).is_some_and(|m| m.transfer(fund).is_some()) {
+                continue;
+            }
+            let held: i64 = Holding::ALL
+                .iter()
+                .map(|h| self.balance(&Account::member(fund, member, None, *h)).0)
+                .sum();
+            let credit = Fen(held).mul_ppm(rate_ppm);
+            if credit.0 > 0 {
+                postings.push(Posting {
+                    account: Account::member(fund, member, None, Holding::Interest),
+                    amount: credit,
+                });
+                total = total.checked_add(credit).expect("interest total fits i64");
+            }
+            if postings.len() >= crate::entry::POSTINGS_PER_ENTRY_MAX {
+                return Err(refuse("fund", "too many member accounts for one interest entry"));
+            }
+        }
+        if total.0 > 0 {
+            postings.push(Posting {
+                account: Account::source(fund, Source::Interest),
+                amount: Fen(-total.0),
+            });
+        }
+        Ok(postings)
+    }
+
+    fn discharge(&self, member: &MemberId, on: Date) -> Result<Vec<Posting>, EventError> {
+        let m = self.member(member).expect("checked in rules");
+        if !m.category_now().is_serviceman() {
+            return Err(refuse(
+                "member",
+                "only a serviceman is discharged; a spouse's fund is transferred",
+            ));
+        }
+        if let Some(d) = m.discharged_on {
+            return Err(refuse("member", format!("member {member} was discharged on {d}")));
+        }
+        if m.deceased_on.is_some() {
+            return Err(refuse("member", format!("member {member} is recorded dead")));
+        }
+        if on < m.enlisted_on {
+            return Err(refuse("on", "discharge date is before enrolment"));
+        }
+        let months = m.enlisted_on.whole_months_until(on);
+        let base = m
+            .monthly_pay
+            .checked_mul_count(months)
+            .ok_or_else(|| refuse("on", "service too long to compute"))?;
+        let standards = self.standards();
+        let unit = standards.in_force("pension_subsidy_unit_rate", on);
+        let personal = standards.in_force("pension_subsidy_personal_rate", on);
+        let (Some(unit), Some(personal)) = (unit, personal) else {
+            // Discharged before a subsidy standard was in force: nothing to post (Art. 14).
+            return Ok(Vec::new());
+        };
+        let subsidy = base.mul_ppm(unit).checked_add(base.mul_ppm(personal)).expect("bounded");
+        if subsidy.0 == 0 {
+            return Ok(Vec::new());
+        }
+        Ok(two_legs(
+            Account::member(Fund::Pension, member, None, Holding::State),
+            Account::source(Fund::Pension, Source::Central),
+            subsidy,
+        ))
+    }
+
+    fn transfer_out(
+        &self,
+        member: &MemberId,
+        fund: Fund,
+        agency: &crate::ids::AgencyId,
+    ) -> Result<Vec<Posting>, EventError> {
+        let m = self.check_open(member, fund, "fund")?;
+        match fund {
+            Fund::Casualty => {
+                return Err(refuse(
+                    "fund",
+                    "the casualty fund is not transferred to civilian agencies",
+                ));
+            }
+            Fund::Pension | Fund::Medical => {
+                if m.discharged_on.is_none() {
+                    return Err(refuse(
+                        "member",
+                        "Art. 16, 23: the relationship is transferred on discharge; post the discharge first",
+                    ));
+                }
+            }
+            Fund::Spouse => {
+                if m.category_now() != Category::Spouse {
+                    return Err(refuse("member", "only a spouse has a spouse-fund account"));
+                }
+            }
+        }
+        let mut postings = Vec::new();
+        let mut total = Fen::ZERO;
+        let parts: &[Option<SpousePart>] = if fund == Fund::Spouse {
+            &[Some(SpousePart::Pension), Some(SpousePart::Medical)]
+        } else {
+            &[None]
+        };
+        for part in parts {
+            for holding in Holding::ALL {
+                let account = Account::member(fund, member, *part, holding);
+                let held = self.balance(&account);
+                if held.0 != 0 {
+                    postings.push(Posting { account, amount: Fen(-held.0) });
+                    total = total.checked_add(held).expect("bounded");
+                }
+            }
+        }
+        if total.0 <= 0 {
+            return Err(refuse(
+                "member",
+                format!("the {fund} account of {member} holds nothing to transfer"),
+            ));
+        }
+        postings.push(Posting { account: Account::agency_payable(fund, agency), amount: total });
+        Ok(postings)
+    }
+
+    fn transfer_confirmed(
+        &self,
+        member: &MemberId,
+        fund: Fund,
+        agency: &crate::ids::AgencyId,
+    ) -> Result<Vec<Posting>, EventError> {
+        let m = self.member(member).expect("checked in rules");
+        let Some(t) = m.transfer(fund) else {
+            return Err(refuse(
+                "fund",
+                format!("the {fund} account of {member} was not transferred"),
+            ));
+        };
+        if &t.agency != agency {
+            return Err(refuse("agency", format!("the transfer went to agency {}", t.agency)));
+        }
+        if t.confirmed {
+            return Err(refuse("member", "the transfer is already confirmed"));
+        }
+        Ok(two_legs(
+            Account::uses(fund, Use::Transfer),
+            Account::agency_payable(fund, agency),
+            t.amount,
+        ))
+    }
+
+    fn reversal(
+        &mut self,
+        of: &EventId,
+        lookup: &dyn EntryLookup,
+    ) -> Result<Vec<Posting>, EventError> {
+        let target = match self.by_event.get(of) {
+            Some(i) => self.entries[*i].clone(),
+            None => lookup
+                .entry_by_event_id(of)
+                .ok_or_else(|| refuse("of", format!("no entry with event id {of:?}")))?,
+        };
+        match &target.event.body {
+            EventBody::Reversal { .. } => {
+                return Err(refuse(
+                    "of",
+                    "a reversal is not reversed; post the original event again",
+                ));
+            }
+            EventBody::TransferConfirmed { .. } => {
+                return Err(refuse("of", "a confirmed transfer cannot be reversed"));
+            }
+            EventBody::TransferOut { member, fund, .. } => {
+                let m = self.member(member).expect("a transfer names an enrolled member");
+                if m.transfer(*fund).is_some_and(|t| t.confirmed) {
+                    return Err(refuse(
+                        "of",
+                        "the agency confirmed this transfer; it cannot be reversed",
+                    ));
+                }
+            }
+            EventBody::Contribution { member, fund, period, part, .. } => {
+                let line = Line::of(*fund, *part).expect("contributions are on a premium line");
+                let m = self.member(member).expect("a contribution names an enrolled member");
+                if m.periods.get(&(line, *period)).is_some_and(|p| p.state.0 != 0) {
+                    return Err(refuse(
+                        "of",
+                        "reverse the subsidy that matches this premium first",
+                    ));
+                }
+                if m.transfer(*fund).is_some() {
+                    return Err(refuse(
+                        "of",
+                        "the account was transferred; reverse the transfer first",
+                    ));
+                }
+            }
+            _ => {}
+        }
+        if target.postings.is_empty() {
+            return Err(refuse(
+                "of",
+                format!(
+                    "the {} event {of:?} moved no money; nothing to reverse",
+                    target.event.body.type_name()
+                ),
+            ));
+        }
+        if self.is_reversed(target.seq) {
+            return Err(refuse("of", format!("entry {} is already reversed", target.seq)));
+        }
+        self.undo_effects(&target);
+        self.changes.reversed.push(target.seq);
+        Ok(target
+            .postings
+            .iter()
+            .map(|p| Posting { account: p.account.clone(), amount: Fen(-p.amount.0) })
+            .collect())
+    }
+
+    /// Undoes a reversed entry's effects on member state.
+    fn undo_effects(&mut self, target: &Entry) {
+        match &target.event.body {
+            EventBody::Contribution { member, fund, period, part, .. } => {
+                let line = Line::of(*fund, *part).expect("premium line");
+                self.member_mut(member).periods.remove(&(line, *period));
+            }
+            EventBody::Subsidy { member, fund, period, basis, part, .. } => {
+                let m = self.member_mut(member);
+                if *fund == Fund::Medical && *basis == Basis::Standard {
+                    m.medical_standard_paid = false;
+                } else if let Some(line) = Line::of(*fund, *part)
+                    && let Some(p) = m.periods.get_mut(&(line, *period))
+                {
+                    p.state = Fen::ZERO;
+                }
+            }
+            EventBody::Payout { member, benefit: Benefit::Death, .. } => {
+                self.member_mut(member).death_benefit_paid = false;
+            }
+            EventBody::Discharge { member, .. } => {
+                self.member_mut(member).discharged_on = None;
+            }
+            EventBody::Interest { fund, period, .. } => {
+                self.changes.interest.retain(|k| k != &(*fund, *period));
+                self.changes.uninterest.push((*fund, *period));
+            }
+            EventBody::TransferOut { member, fund, .. } => {
+                self.member_mut(member).transfers.retain(|t| t.fund != *fund);
+            }
+            _ => {}
+        }
+    }
+
+    /// The state effects of an accepted event (also used when replaying stored entries).
+    fn effects_only(&mut self, body: &EventBody, value_date: Date, postings: &[Posting]) {
+        let seq = self.next_seq;
+        match body {
+            EventBody::Enroll { member, category, unit, enlisted_on, monthly_pay, sponsor } => {
+                self.changes.members.insert(
+                    member.clone(),
+                    MemberState {
+                        categories: vec![(*enlisted_on, *category)],
+                        unit: unit.clone(),
+                        enlisted_on: *enlisted_on,
+                        monthly_pay: *monthly_pay,
+                        sponsor: sponsor.clone(),
+                        discharged_on: None,
+                        deceased_on: None,
+                        death_cause: None,
+                        spouse_suspended: false,
+                        transfers: Vec::new(),
+                        periods: BTreeMap::new(),
+                        medical_standard_paid: false,
+                        death_benefit_paid: false,
+                    },
+                );
+            }
+            EventBody::Contribution { member, fund, period, amount, part, .. } => {
+                let line = Line::of(*fund, *part).expect("premium line");
+                let p = self
+                    .member_mut(member)
+                    .periods
+                    .entry((line, *period))
+                    .or_insert(PeriodMoney::default());
+                p.personal = *amount;
+            }
+            EventBody::Subsidy { member, fund, period, amount, basis, part } => {
+                let m = self.member_mut(member);
+                if *fund == Fund::Medical && *basis == Basis::Standard {
+                    m.medical_standard_paid = true;
+                } else if let Some(line) = Line::of(*fund, *part) {
+                    m.periods.entry((line, *period)).or_default().state = *amount;
+                }
+            }
+            EventBody::Payout { member, benefit: Benefit::Death, cause, .. } => {
+                let m = self.member_mut(member);
+                m.death_benefit_paid = true;
+                if m.deceased_on.is_none() {
+                    m.deceased_on = Some(value_date);
+                    m.death_cause = Some(*cause);
+                }
+            }
+            EventBody::Discharge { member, on } => {
+                self.member_mut(member).discharged_on = Some(*on);
+            }
+            EventBody::Death { member, on, cause } => {
+                let m = self.member_mut(member);
+                m.deceased_on = Some(*on);
+                m.death_cause = Some(*cause);
+            }
+            EventBody::CategoryChange { member, category, on } => {
+                self.member_mut(member).categories.push((*on, *category));
+            }
+            EventBody::Suspend { member, .. } => self.member_mut(member).spouse_suspended = true,
+            EventBody::Resume { member, .. } => self.member_mut(member).spouse_suspended = false,
+            EventBody::Interest { fund, period, .. } => {
+                self.changes.interest.push((*fund, *period))
+            }
+            EventBody::Standard { name, value, effective_from } => {
+                let spec = standard::spec(name).expect("checked at parse");
+                let v = standard::parse_value(spec, value).expect("checked at parse");
+                let mut s = self.standards().clone();
+                s.record(name, *effective_from, v);
+                self.changes.standards = Some(s);
+            }
+            EventBody::TransferOut { member, fund, agency } => {
+                let amount = postings
+                    .iter()
+                    .find(|p| matches!(p.account.kind, AccountKind::AgencyPayable { .. }))
+                    .map_or(Fen::ZERO, |p| p.amount);
+                self.member_mut(member).transfers.push(Transfer {
+                    fund: *fund,
+                    agency: agency.clone(),
+                    seq,
+                    amount,
+                    confirmed: false,
+                });
+            }
+            EventBody::TransferConfirmed { member, fund, .. } => {
+                let m = self.member_mut(member);
+                if let Some(t) = m.transfers.iter_mut().find(|t| t.fund == *fund) {
+                    t.confirmed = true;
+                }
+            }
+            EventBody::Reversal { .. } => {}
+            EventBody::Appropriation { .. } | EventBody::Recovery { .. } => {}
+            EventBody::Payout { .. } => {}
+        }
+    }
+}
+
+/// Art. 20 ¶2 with the seed rule: per year of service; a remainder under half a year counts as
+/// half a year, half a year or more as a full year. Computed in half-years, rounded half away.
+pub fn conscript_medical_subsidy(per_year: Fen, months: i64) -> Fen {
+    let full_years = months / 12;
+    let rest = months % 12;
+    let halves = full_years * 2
+        + match rest {
+            0 => 0,
+            1..=5 => 1,
+            _ => 2,
+        };
+    Fen(div_round_half_away(i128::from(per_year.0) * i128::from(halves), 2))
+}
+
+fn two_legs(debit: Account, credit: Account, amount: Fen) -> Vec<Posting> {
+    vec![Posting { account: debit, amount }, Posting { account: credit, amount: Fen(-amount.0) }]
+}

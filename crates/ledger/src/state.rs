@@ -1,0 +1,219 @@
+//! What the journal implies now: members' lifecycles, balances, standards. Derived from the
+//! entries (and rebuilt from them by `replay`), materialised by the storage layer for speed.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use crate::entry::{DecodeError, decode, encode};
+use crate::event::Cause;
+use crate::fund::{Account, Category, Fund, SpousePart};
+use crate::ids::{AgencyId, MemberId, UnitId};
+use crate::money::Fen;
+use crate::standard::Standards;
+use crate::time::{Date, Period};
+
+/// A premium line: where a personal premium and its matching subsidy go.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, bincode::Encode, bincode::Decode,
+)]
+pub enum Line {
+    Medical,
+    SpousePension,
+    SpouseMedical,
+}
+
+impl Line {
+    pub fn of(fund: Fund, part: Option<SpousePart>) -> Option<Line> {
+        match (fund, part) {
+            (Fund::Medical, None) => Some(Line::Medical),
+            (Fund::Spouse, Some(SpousePart::Pension)) => Some(Line::SpousePension),
+            (Fund::Spouse, Some(SpousePart::Medical)) => Some(Line::SpouseMedical),
+            _ => None,
+        }
+    }
+}
+
+/// Money of one premium line in one period.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, bincode::Encode, bincode::Decode)]
+pub struct PeriodMoney {
+    pub personal: Fen,
+    pub state: Fen,
+}
+
+/// A member's account in one fund closed by a transfer to a civilian agency.
+#[derive(Clone, Debug, PartialEq, Eq, bincode::Encode, bincode::Decode)]
+pub struct Transfer {
+    pub fund: Fund,
+    pub agency: AgencyId,
+    pub seq: u64,
+    pub amount: Fen,
+    pub confirmed: bool,
+}
+
+/// Everything the rules need to know about one member.
+#[derive(Clone, Debug, PartialEq, Eq, bincode::Encode, bincode::Decode)]
+pub struct MemberState {
+    /// Categories with the dates they took effect; the first is the enrolment category.
+    pub categories: Vec<(Date, Category)>,
+    pub unit: UnitId,
+    pub enlisted_on: Date,
+    pub monthly_pay: Fen,
+    pub sponsor: Option<MemberId>,
+    pub discharged_on: Option<Date>,
+    pub deceased_on: Option<Date>,
+    pub death_cause: Option<Cause>,
+    /// Art. 29: the spouse subsidy is suspended.
+    pub spouse_suspended: bool,
+    pub transfers: Vec<Transfer>,
+    pub periods: BTreeMap<(Line, Period), PeriodMoney>,
+    /// The conscript/cadet medical standard subsidy (Art. 20 ¶2) was posted.
+    pub medical_standard_paid: bool,
+    pub death_benefit_paid: bool,
+}
+
+impl MemberState {
+    pub fn category_on(&self, date: Date) -> Category {
+        let i = self.categories.partition_point(|(from, _)| *from <= date);
+        // Before enrolment the enrolment category is reported; rules refuse such dates anyway.
+        self.categories[i.saturating_sub(1)].1
+    }
+
+    pub fn category_now(&self) -> Category {
+        self.categories.last().expect("a member has an enrolment category").1
+    }
+
+    /// The open (unreversed) transfer of `fund`, if the account is closed.
+    pub fn transfer(&self, fund: Fund) -> Option<&Transfer> {
+        self.transfers.iter().find(|t| t.fund == fund)
+    }
+
+    /// Months of service spent in `categories` between enrolment and `end`.
+    pub fn months_in(&self, categories: &[Category], end: Date) -> i64 {
+        let mut months = 0;
+        for (i, (from, category)) in self.categories.iter().enumerate() {
+            let to = self.categories.get(i + 1).map_or(end, |(d, _)| (*d).min(end));
+            if categories.contains(category) {
+                months += from.whole_months_until(to);
+            }
+        }
+        months
+    }
+}
+
+/// The ledger's current state: the result of applying every entry in order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LedgerState {
+    pub members: HashMap<MemberId, MemberState>,
+    /// Debit-positive balance of every account that was ever posted to.
+    pub balances: HashMap<Account, Fen>,
+    pub standards: Standards,
+    pub interest_credited: BTreeSet<(Fund, Period)>,
+    /// Sequence numbers of entries that have been reversed.
+    pub reversed: BTreeSet<u64>,
+}
+
+/// One key-value write of state, as the storage layer keeps it (see `docs/FORMAT.md`).
+pub type StateWrite = (Vec<u8>, Option<Vec<u8>>);
+
+const KEY_MEMBER: u8 = b'm';
+const KEY_STANDARDS: u8 = b's';
+const KEY_INTEREST: u8 = b'i';
+const KEY_REVERSED: u8 = b'r';
+
+pub fn member_key(member: &MemberId) -> Vec<u8> {
+    let mut k = vec![KEY_MEMBER, b'/'];
+    k.extend_from_slice(member.as_str().as_bytes());
+    k
+}
+
+pub fn standards_key() -> Vec<u8> {
+    vec![KEY_STANDARDS, b'/']
+}
+
+pub fn interest_key(fund: Fund, period: Period) -> Vec<u8> {
+    let mut k = vec![KEY_INTEREST, b'/'];
+    k.extend_from_slice(&encode(&(fund, period)));
+    k
+}
+
+pub fn reversed_key(seq: u64) -> Vec<u8> {
+    let mut k = vec![KEY_REVERSED, b'/'];
+    k.extend_from_slice(&seq.to_be_bytes());
+    k
+}
+
+/// Why stored state does not load.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StateLoadError {
+    #[error("state key {key:?}: {source}")]
+    Value {
+        key: String,
+        #[source]
+        source: DecodeError,
+    },
+    #[error("unknown state key {0:?}")]
+    UnknownKey(String),
+    #[error("balance of {0:?} is not 8 bytes")]
+    BalanceValue(String),
+}
+
+impl LedgerState {
+    /// Loads the materialised state: key-value pairs of the state column and the balances.
+    pub fn load(
+        state: impl IntoIterator<Item = (Vec<u8>, Vec<u8>)>,
+        balances: impl IntoIterator<Item = (Vec<u8>, Vec<u8>)>,
+    ) -> Result<LedgerState, StateLoadError> {
+        let mut s = LedgerState::default();
+        for (key, value) in state {
+            let show = || String::from_utf8_lossy(&key).into_owned();
+            let bad = |source| StateLoadError::Value { key: show(), source };
+            match key.first() {
+                Some(&KEY_MEMBER) => {
+                    let id = MemberId::parse(&String::from_utf8_lossy(&key[2..]))
+                        .map_err(|_| StateLoadError::UnknownKey(show()))?;
+                    s.members.insert(id, decode(&value).map_err(bad)?);
+                }
+                Some(&KEY_STANDARDS) => s.standards = decode(&value).map_err(bad)?,
+                Some(&KEY_INTEREST) => {
+                    s.interest_credited.insert(decode(&key[2..]).map_err(bad)?);
+                }
+                Some(&KEY_REVERSED) => {
+                    let seq: [u8; 8] =
+                        key[2..].try_into().map_err(|_| StateLoadError::UnknownKey(show()))?;
+                    s.reversed.insert(u64::from_be_bytes(seq));
+                }
+                _ => return Err(StateLoadError::UnknownKey(show())),
+            }
+        }
+        for (key, value) in balances {
+            let account: Account = decode(&key).map_err(|source| StateLoadError::Value {
+                key: String::from_utf8_lossy(&key).into_owned(),
+                source,
+            })?;
+            let fen: [u8; 8] = value
+                .as_slice()
+                .try_into()
+                .map_err(|_| StateLoadError::BalanceValue(account.to_string()))?;
+            s.balances.insert(account, Fen(i64::from_le_bytes(fen)));
+        }
+        Ok(s)
+    }
+
+    pub fn balance(&self, account: &Account) -> Fen {
+        self.balances.get(account).copied().unwrap_or_default()
+    }
+
+    /// Every fund's trial balance: the sum of all its accounts, which must be zero.
+    pub fn trial_balance(&self) -> BTreeMap<Fund, i128> {
+        let mut totals: BTreeMap<Fund, i128> = Fund::ALL.iter().map(|f| (*f, 0)).collect();
+        for (account, fen) in &self.balances {
+            *totals.entry(account.fund).or_default() += i128::from(fen.0);
+        }
+        totals
+    }
+}
+
+/// Storage key of a balance: the encoded account (sorts by fund, then kind).
+pub fn balance_key(account: &Account) -> Vec<u8> {
+    encode(account)
+}

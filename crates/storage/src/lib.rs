@@ -1,0 +1,519 @@
+//! junbao-storage: the ledger's durable store, on RocksDB.
+//!
+//! Architecture invariant: this is the only crate that names RocksDB. It speaks the ledger's
+//! vocabulary (append a batch, read entries by sequence, the head, balances, state) in bytes,
+//! and knows nothing of what the bytes mean: encoding is `junbao-ledger`'s.
+//!
+//! Architecture invariant: an append is one synced RocksDB write batch. Either every entry,
+//! index record, balance, state record and the new head of a batch are on disk, or none is.
+//! After a failed write the handle is poisoned and refuses further writes until reopened, so a
+//! state the process no longer knows is never extended.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use rocksdb::{
+    BlockBasedOptions, ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options, WriteBatch,
+    WriteOptions,
+};
+
+const CF_JOURNAL: &str = "journal";
+const CF_IDS: &str = "ids";
+const CF_BALANCES: &str = "balances";
+const CF_STATE: &str = "state";
+const CF_TREE: &str = "tree";
+const CF_META: &str = "meta";
+const COLUMN_FAMILIES: [&str; 6] = [CF_JOURNAL, CF_IDS, CF_BALANCES, CF_STATE, CF_TREE, CF_META];
+
+const META_HEAD: &[u8] = b"head";
+const META_FORMAT: &[u8] = b"format";
+/// Version of the storage layout in `docs/FORMAT.md`.
+pub const STORAGE_FORMAT_VERSION: u32 = 1;
+
+/// Most entries one append may carry.
+pub const APPEND_ENTRIES_MAX: usize = 100_000;
+
+/// The chain head: the last sequence number and its chain hash `h_seq` (zeros when empty).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Head {
+    pub seq: u64,
+    pub hash: [u8; 32],
+}
+
+/// One stored entry: its number, chain hash and canonical bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredEntry {
+    pub seq: u64,
+    pub chain_hash: [u8; 32],
+    pub bytes: Vec<u8>,
+}
+
+/// Everything one batch writes. Written atomically and synced, or not at all.
+#[derive(Debug, Default)]
+pub struct Append {
+    pub entries: Vec<StoredEntry>,
+    /// Idempotency index: event id → record.
+    pub ids: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Materialised balances: key → fen.
+    pub balances: Vec<(Vec<u8>, i64)>,
+    /// Materialised state: key → value, or delete.
+    pub state: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    /// Merkle tree nodes: key → hash.
+    pub tree: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Extra metadata records (published digests, ...).
+    pub meta: Vec<(Vec<u8>, Vec<u8>)>,
+    pub head: Head,
+}
+
+/// Opening or creating a store failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OpenError {
+    #[error("no ledger at {0} (run `junbao init` first)")]
+    Missing(PathBuf),
+    #[error("a ledger already exists at {0}")]
+    AlreadyExists(PathBuf),
+    #[error("the database at {path} cannot be opened: {reason}")]
+    Engine { path: PathBuf, reason: String },
+    #[error("storage format {found} is not supported (this build reads {STORAGE_FORMAT_VERSION})")]
+    Format { found: u32 },
+    #[error("the stored data is corrupted: {0}")]
+    Corrupt(String),
+}
+
+/// A write failed. The handle is poisoned afterwards.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WriteError {
+    #[error("an earlier write failed; reopen the ledger before writing again")]
+    Poisoned,
+    #[error("the disk write failed: {0}")]
+    Engine(String),
+    #[error("batch of {0} entries exceeds the limit of {APPEND_ENTRIES_MAX}")]
+    TooLarge(usize),
+}
+
+/// A read failed: the disk, or data that is not what this layer wrote.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReadError {
+    #[error("the disk read failed: {0}")]
+    Engine(String),
+    #[error("the stored data is corrupted: {0}")]
+    Corrupt(String),
+}
+
+/// The ledger's store. Safe to share between threads; appends are serialised by the caller.
+#[derive(Debug)]
+pub struct Store {
+    db: DB,
+    path: PathBuf,
+    head: Mutex<Head>,
+    poisoned: AtomicBool,
+    fail_next_write: AtomicBool,
+}
+
+fn db_options() -> Options {
+    let mut o = Options::default();
+    o.create_if_missing(false);
+    o.create_missing_column_families(true);
+    o.set_max_background_jobs(2);
+    o.set_bytes_per_sync(1 << 20);
+    o
+}
+
+fn cf_descriptors() -> Vec<ColumnFamilyDescriptor> {
+    COLUMN_FAMILIES
+        .iter()
+        .map(|name| {
+            let mut o = Options::default();
+            if *name == CF_IDS {
+                // Nearly every lookup of a new event id misses: a bloom filter answers those
+                // without reading a block.
+                let mut t = BlockBasedOptions::default();
+                t.set_bloom_filter(10.0, false);
+                o.set_block_based_table_factory(&t);
+            }
+            if *name == CF_JOURNAL {
+                o.set_write_buffer_size(64 << 20);
+            }
+            ColumnFamilyDescriptor::new(*name, o)
+        })
+        .collect()
+}
+
+fn engine(e: rocksdb::Error) -> String {
+    e.into_string()
+}
+
+fn seq_key(seq: u64) -> [u8; 8] {
+    seq.to_be_bytes()
+}
+
+fn decode_head(v: &[u8]) -> Result<Head, String> {
+    if v.len() != 40 {
+        return Err(format!("head record is {} bytes, expected 40", v.len()));
+    }
+    let seq = u64::from_le_bytes(v[..8].try_into().expect("8 bytes"));
+    let hash = v[8..].try_into().expect("32 bytes");
+    Ok(Head { seq, hash })
+}
+
+fn encode_head(h: &Head) -> Vec<u8> {
+    let mut v = Vec::with_capacity(40);
+    v.extend_from_slice(&h.seq.to_le_bytes());
+    v.extend_from_slice(&h.hash);
+    v
+}
+
+fn decode_entry(key: &[u8], value: &[u8]) -> Result<StoredEntry, ReadError> {
+    let seq = u64::from_be_bytes(
+        key.try_into()
+            .map_err(|_| ReadError::Corrupt(format!("journal key of {} bytes", key.len())))?,
+    );
+    if value.len() < 32 {
+        return Err(ReadError::Corrupt(format!("journal value of entry {seq} is truncated")));
+    }
+    Ok(StoredEntry {
+        seq,
+        chain_hash: value[..32].try_into().expect("32 bytes"),
+        bytes: value[32..].to_vec(),
+    })
+}
+
+impl Store {
+    /// Creates a new, empty store at `path`. Refuses a path that already holds a ledger.
+    pub fn create(path: &Path) -> Result<Store, OpenError> {
+        if path.join("CURRENT").exists() {
+            return Err(OpenError::AlreadyExists(path.to_path_buf()));
+        }
+        let mut o = db_options();
+        o.create_if_missing(true);
+        let db = DB::open_cf_descriptors(&o, path, cf_descriptors())
+            .map_err(|e| OpenError::Engine { path: path.to_path_buf(), reason: engine(e) })?;
+        let store = Store::from_db(db, path, Head { seq: 0, hash: [0; 32] });
+        let mut batch = WriteBatch::default();
+        let meta = store.cf(CF_META);
+        batch.put_cf(meta, META_FORMAT, STORAGE_FORMAT_VERSION.to_le_bytes());
+        batch.put_cf(meta, META_HEAD, encode_head(&Head { seq: 0, hash: [0; 32] }));
+        store
+            .write(batch)
+            .map_err(|e| OpenError::Engine { path: path.to_path_buf(), reason: e.to_string() })?;
+        Ok(store)
+    }
+
+    /// Opens an existing store and checks that the stored head names the last stored entry.
+    pub fn open(path: &Path) -> Result<Store, OpenError> {
+        if !path.join("CURRENT").exists() {
+            return Err(OpenError::Missing(path.to_path_buf()));
+        }
+        let db = DB::open_cf_descriptors(&db_options(), path, cf_descriptors())
+            .map_err(|e| OpenError::Engine { path: path.to_path_buf(), reason: engine(e) })?;
+        let meta = db.cf_handle(CF_META).expect("column families are created at open");
+        let format = db
+            .get_cf(meta, META_FORMAT)
+            .map_err(|e| OpenError::Corrupt(engine(e)))?
+            .ok_or_else(|| OpenError::Corrupt("no format record".into()))?;
+        let format = u32::from_le_bytes(
+            format
+                .as_slice()
+                .try_into()
+                .map_err(|_| OpenError::Corrupt("format record is not 4 bytes".into()))?,
+        );
+        if format != STORAGE_FORMAT_VERSION {
+            return Err(OpenError::Format { found: format });
+        }
+        let head = db
+            .get_cf(meta, META_HEAD)
+            .map_err(|e| OpenError::Corrupt(engine(e)))?
+            .ok_or_else(|| OpenError::Corrupt("no head record".into()))
+            .and_then(|v| decode_head(&v).map_err(OpenError::Corrupt))?;
+        let store = Store::from_db(db, path, head);
+        let last = store.last_entry().map_err(|e| OpenError::Corrupt(e.to_string()))?;
+        match (head.seq, last) {
+            (0, None) => {}
+            (_, Some(last)) if last.seq == head.seq && last.chain_hash == head.hash => {}
+            (_, Some(last)) => {
+                return Err(OpenError::Corrupt(format!(
+                    "the head names entry {} but the last stored entry is {} (hash {} vs {})",
+                    head.seq,
+                    last.seq,
+                    hex8(&head.hash),
+                    hex8(&last.chain_hash)
+                )));
+            }
+            (seq, None) => {
+                return Err(OpenError::Corrupt(format!(
+                    "the head names entry {seq} but the journal is empty"
+                )));
+            }
+        }
+        Ok(store)
+    }
+
+    fn from_db(db: DB, path: &Path, head: Head) -> Store {
+        Store {
+            db,
+            path: path.to_path_buf(),
+            head: Mutex::new(head),
+            poisoned: AtomicBool::new(false),
+            fail_next_write: AtomicBool::new(false),
+        }
+    }
+
+    fn cf(&self, name: &str) -> &rocksdb::ColumnFamily {
+        self.db.cf_handle(name).expect("column families are created at open")
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The head as of the last successful append.
+    pub fn head(&self) -> Head {
+        *self.head.lock().expect("head lock is never held across a panic")
+    }
+
+    pub fn is_poisoned(&self) -> bool {
+        self.poisoned.load(Ordering::SeqCst)
+    }
+
+    fn write(&self, batch: WriteBatch) -> Result<(), WriteError> {
+        if self.poisoned.load(Ordering::SeqCst) {
+            return Err(WriteError::Poisoned);
+        }
+        if self.fail_next_write.swap(false, Ordering::SeqCst) {
+            self.poisoned.store(true, Ordering::SeqCst);
+            return Err(WriteError::Engine("injected write failure".into()));
+        }
+        let mut wo = WriteOptions::default();
+        wo.set_sync(true);
+        self.db.write_opt(batch, &wo).map_err(|e| {
+            self.poisoned.store(true, Ordering::SeqCst);
+            WriteError::Engine(engine(e))
+        })
+    }
+
+    /// Appends a batch: entries (dense, following the head), their index and state records
+    /// and the new head, in one synced write.
+    pub fn append(&self, append: Append) -> Result<(), WriteError> {
+        if append.entries.len() > APPEND_ENTRIES_MAX {
+            return Err(WriteError::TooLarge(append.entries.len()));
+        }
+        let mut head = self.head.lock().expect("head lock is never held across a panic");
+        // Density and head advance are the caller's invariants; a violation is a bug, and it
+        // must stop the program before anything is written.
+        for (i, e) in append.entries.iter().enumerate() {
+            assert_eq!(e.seq, head.seq + 1 + i as u64, "appended entries must be dense");
+        }
+        assert_eq!(
+            append.head.seq,
+            head.seq + append.entries.len() as u64,
+            "the head advances by the number of entries"
+        );
+        if let Some(last) = append.entries.last() {
+            assert_eq!(append.head.hash, last.chain_hash, "the head is the last entry's hash");
+        }
+        let mut batch = WriteBatch::default();
+        let journal = self.cf(CF_JOURNAL);
+        let mut value = Vec::new();
+        for e in &append.entries {
+            value.clear();
+            value.extend_from_slice(&e.chain_hash);
+            value.extend_from_slice(&e.bytes);
+            batch.put_cf(journal, seq_key(e.seq), &value);
+        }
+        let ids = self.cf(CF_IDS);
+        for (k, v) in &append.ids {
+            batch.put_cf(ids, k, v);
+        }
+        let balances = self.cf(CF_BALANCES);
+        for (k, fen) in &append.balances {
+            batch.put_cf(balances, k, fen.to_le_bytes());
+        }
+        let state = self.cf(CF_STATE);
+        for (k, v) in &append.state {
+            match v {
+                Some(v) => batch.put_cf(state, k, v),
+                None => batch.delete_cf(state, k),
+            }
+        }
+        let tree = self.cf(CF_TREE);
+        for (k, v) in &append.tree {
+            batch.put_cf(tree, k, v);
+        }
+        let meta = self.cf(CF_META);
+        for (k, v) in &append.meta {
+            assert!(k.as_slice() != META_HEAD && k.as_slice() != META_FORMAT, "reserved meta key");
+            batch.put_cf(meta, k, v);
+        }
+        batch.put_cf(meta, META_HEAD, encode_head(&append.head));
+        self.write(batch)?;
+        *head = append.head;
+        Ok(())
+    }
+
+    /// One entry by sequence number.
+    pub fn entry(&self, seq: u64) -> Result<Option<StoredEntry>, ReadError> {
+        let v = self
+            .db
+            .get_pinned_cf(self.cf(CF_JOURNAL), seq_key(seq))
+            .map_err(|e| ReadError::Engine(engine(e)))?;
+        v.map(|v| decode_entry(&seq_key(seq), &v)).transpose()
+    }
+
+    fn last_entry(&self) -> Result<Option<StoredEntry>, ReadError> {
+        let mut it = self.db.iterator_cf(self.cf(CF_JOURNAL), IteratorMode::End);
+        match it.next() {
+            None => Ok(None),
+            Some(Err(e)) => Err(ReadError::Engine(engine(e))),
+            Some(Ok((k, v))) => decode_entry(&k, &v).map(Some),
+        }
+    }
+
+    /// Entries with `from <= seq`, in order, at most `limit`.
+    pub fn entries(
+        &self,
+        from: u64,
+        limit: usize,
+    ) -> impl Iterator<Item = Result<StoredEntry, ReadError>> + '_ {
+        let key = seq_key(from);
+        self.db
+            .iterator_cf(self.cf(CF_JOURNAL), IteratorMode::From(&key, Direction::Forward))
+            .take(limit)
+            .map(|r| match r {
+                Ok((k, v)) => decode_entry(&k, &v),
+                Err(e) => Err(ReadError::Engine(engine(e))),
+            })
+    }
+
+    /// Looks up many event ids at once in the idempotency index.
+    pub fn ids_get(&self, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>, ReadError> {
+        let cf = self.cf(CF_IDS);
+        self.db
+            .batched_multi_get_cf(cf, keys, false)
+            .into_iter()
+            .map(|r| r.map(|o| o.map(|p| p.to_vec())).map_err(|e| ReadError::Engine(engine(e))))
+            .collect()
+    }
+
+    fn scan(&self, cf: &str) -> Result<Vec<(Vec<u8>, Vec<u8>)>, ReadError> {
+        self.db
+            .iterator_cf(self.cf(cf), IteratorMode::Start)
+            .map(|r| {
+                r.map(|(k, v)| (k.to_vec(), v.to_vec())).map_err(|e| ReadError::Engine(engine(e)))
+            })
+            .collect()
+    }
+
+    /// Every materialised balance (key, 8-byte little-endian fen).
+    pub fn balances(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>, ReadError> {
+        self.scan(CF_BALANCES)
+    }
+
+    /// Every materialised state record.
+    pub fn state(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>, ReadError> {
+        self.scan(CF_STATE)
+    }
+
+    /// One Merkle tree node.
+    pub fn tree_node(&self, key: &[u8]) -> Result<Option<Vec<u8>>, ReadError> {
+        self.db.get_cf(self.cf(CF_TREE), key).map_err(|e| ReadError::Engine(engine(e)))
+    }
+
+    /// One metadata record.
+    pub fn meta(&self, key: &[u8]) -> Result<Option<Vec<u8>>, ReadError> {
+        self.db.get_cf(self.cf(CF_META), key).map_err(|e| ReadError::Engine(engine(e)))
+    }
+
+    /// Metadata records whose key starts with `prefix`, in key order.
+    pub fn meta_prefix(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, ReadError> {
+        self.db
+            .iterator_cf(self.cf(CF_META), IteratorMode::From(prefix, Direction::Forward))
+            .map(|r| {
+                r.map(|(k, v)| (k.to_vec(), v.to_vec())).map_err(|e| ReadError::Engine(engine(e)))
+            })
+            .take_while(|r| r.as_ref().map_or(true, |(k, _)| k.starts_with(prefix)))
+            .collect()
+    }
+
+    /// Bytes the journal and all other column families take on disk (SST files plus memtables).
+    pub fn size_on_disk(&self) -> u64 {
+        COLUMN_FAMILIES
+            .iter()
+            .map(|name| {
+                let cf = self.cf(name);
+                let sst = self
+                    .db
+                    .property_int_value_cf(cf, "rocksdb.total-sst-files-size")
+                    .ok()
+                    .flatten()
+                    .unwrap_or(0);
+                let mem = self
+                    .db
+                    .property_int_value_cf(cf, "rocksdb.cur-size-all-mem-tables")
+                    .ok()
+                    .flatten()
+                    .unwrap_or(0);
+                sst + mem
+            })
+            .sum()
+    }
+
+    /// Flushes memtables and compacts, so that size figures reflect SST files.
+    pub fn compact(&self) -> Result<(), ReadError> {
+        for name in COLUMN_FAMILIES {
+            let cf = self.cf(name);
+            self.db.flush_cf(cf).map_err(|e| ReadError::Engine(engine(e)))?;
+            self.db.compact_range_cf(cf, None::<&[u8]>, None::<&[u8]>);
+        }
+        Ok(())
+    }
+}
+
+fn hex8(h: &[u8; 32]) -> String {
+    h[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Hooks for crash and tamper tests. They bypass every check of the ledger: never for production.
+#[cfg(feature = "testing")]
+impl Store {
+    /// The next write fails as a disk failure would, and poisons the handle.
+    pub fn inject_write_failure(&self) {
+        self.fail_next_write.store(true, Ordering::SeqCst);
+    }
+
+    /// Overwrites one stored entry's raw record (chain hash and bytes), as an attacker with
+    /// write access to the database could.
+    pub fn tamper_entry(&self, entry: &StoredEntry) -> Result<(), ReadError> {
+        let mut v = entry.chain_hash.to_vec();
+        v.extend_from_slice(&entry.bytes);
+        self.db
+            .put_cf(self.cf(CF_JOURNAL), seq_key(entry.seq), v)
+            .map_err(|e| ReadError::Engine(engine(e)))
+    }
+
+    /// Deletes one stored entry's raw record.
+    pub fn tamper_delete_entry(&self, seq: u64) -> Result<(), ReadError> {
+        self.db
+            .delete_cf(self.cf(CF_JOURNAL), seq_key(seq))
+            .map_err(|e| ReadError::Engine(engine(e)))
+    }
+
+    /// Overwrites one materialised balance.
+    pub fn tamper_balance(&self, key: &[u8], fen: i64) -> Result<(), ReadError> {
+        self.db
+            .put_cf(self.cf(CF_BALANCES), key, fen.to_le_bytes())
+            .map_err(|e| ReadError::Engine(engine(e)))
+    }
+
+    /// Rewrites the head record.
+    pub fn tamper_head(&self, head: Head) -> Result<(), ReadError> {
+        self.db
+            .put_cf(self.cf(CF_META), META_HEAD, encode_head(&head))
+            .map_err(|e| ReadError::Engine(engine(e)))?;
+        *self.head.lock().expect("head lock") = head;
+        Ok(())
+    }
+}

@@ -1,0 +1,90 @@
+//! Helpers shared by the integration tests: run the real `junbao` binary on a temporary ledger.
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_junbao"))
+}
+
+/// A fresh ledger in a temporary folder, created with `junbao init`.
+pub struct TestLedger {
+    pub dir: tempfile::TempDir,
+}
+
+impl TestLedger {
+    pub fn new() -> TestLedger {
+        let t = TestLedger { dir: tempfile::tempdir().expect("temp dir") };
+        let out = t.run(&["init"]);
+        assert!(out.status.success(), "init failed: {}", String::from_utf8_lossy(&out.stderr));
+        t
+    }
+
+    pub fn data(&self) -> PathBuf {
+        self.dir.path().join("ledger")
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        Command::new(bin()).arg("--data").arg(self.data()).args(args).output().expect("run junbao")
+    }
+
+    /// `junbao post -` with `input` on stdin.
+    pub fn post(&self, input: &str) -> Output {
+        let mut child = Command::new(bin())
+            .arg("--data")
+            .arg(self.data())
+            .args(["post", "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn junbao");
+        child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write stdin");
+        child.wait_with_output().expect("wait junbao")
+    }
+
+    pub fn post_ok(&self, input: &str) -> serde_json::Value {
+        let out = self.post(input);
+        assert!(out.status.success(), "post failed: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).expect("post prints JSON")
+    }
+
+    pub fn json(&self, args: &[&str]) -> serde_json::Value {
+        let out = self.run(args);
+        assert!(out.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).expect("JSON output")
+    }
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+pub fn write_file(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).expect("write fixture");
+    p
+}
+
+/// The balance of one account in `balance --json` output, in yuan text.
+pub fn account_balance(balance: &serde_json::Value, account: &str) -> Option<String> {
+    balance["funds"].as_array()?.iter().find_map(|f| {
+        f["accounts"].as_array()?.iter().find_map(|a| {
+            (a["account"] == account).then(|| a["balance"].as_str().unwrap_or("").to_string())
+        })
+    })
+}
+
+pub fn enroll(id: &str, member: &str, category: &str, unit: &str, on: &str, pay: &str) -> String {
+    format!(
+        r#"{{"id":"{id}","type":"enroll","member":"{member}","category":"{category}","unit":"{unit}","enlisted_on":"{on}","monthly_pay":"{pay}"}}"#
+    )
+}
+
+pub fn contribution(id: &str, member: &str, period: &str, amount: &str, unit: &str) -> String {
+    format!(
+        r#"{{"id":"{id}","type":"contribution","member":"{member}","fund":"medical","period":"{period}","amount":"{amount}","unit":"{unit}"}}"#
+    )
+}

@@ -1,0 +1,106 @@
+//! Integrity through the storage API: tampering is found by verify, failed writes poison.
+
+mod common;
+
+use common::*;
+use junbao_engine::{Ledger, PostError, VerifyError, system_clock};
+use junbao_storage::StoredEntry;
+
+fn small_ledger(dir: &std::path::Path) -> Ledger {
+    let ledger = Ledger::init(dir, system_clock()).unwrap();
+    let mut lines = vec![];
+    for m in 0..5 {
+        lines.push(enroll(
+            &format!("e{m}"),
+            &format!("M{m}"),
+            "sergeant",
+            "U1",
+            "2021-05-01",
+            "6000.00",
+        ));
+        lines.push(contribution(&format!("c{m}"), &format!("M{m}"), "2024-01", "60.00", "U1"));
+    }
+    lines.push(r#"{"id":"a1","type":"appropriation","fund":"casualty","amount":"1000.00"}"#.into());
+    let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+    ledger.post_lines(&refs).unwrap();
+    ledger
+}
+
+#[test]
+fn verify_finds_a_changed_byte_in_any_stored_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = small_ledger(dir.path());
+    ledger.verify(&|_| {}).unwrap();
+    let head = ledger.head().seq;
+    for seq in 1..=head {
+        let original = ledger.store().entry(seq).unwrap().unwrap();
+        // Change a byte at a different position in each entry: first, middle and last bytes.
+        let positions = [0, original.bytes.len() / 2, original.bytes.len() - 1];
+        let pos = positions[(seq % 3) as usize];
+        let mut bytes = original.bytes.clone();
+        bytes[pos] ^= 0x01;
+        ledger.store().tamper_entry(&StoredEntry { bytes, ..original.clone() }).unwrap();
+        match ledger.verify(&|_| {}) {
+            Err(VerifyError::Entry { seq: found, .. }) => assert_eq!(found, seq),
+            other => panic!("tampered entry {seq} byte {pos} not found: {other:?}"),
+        }
+        ledger.store().tamper_entry(&original).unwrap();
+    }
+    ledger.verify(&|_| {}).unwrap();
+}
+
+#[test]
+fn verify_finds_a_deleted_entry_and_a_changed_balance() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = small_ledger(dir.path());
+    let e = ledger.store().entry(30).unwrap().unwrap();
+    ledger.store().tamper_delete_entry(30).unwrap();
+    assert!(matches!(ledger.verify(&|_| {}), Err(VerifyError::Entry { seq: 30, .. })));
+    ledger.store().tamper_entry(&e).unwrap();
+    ledger.verify(&|_| {}).unwrap();
+    drop(ledger);
+
+    // A materialised balance edited behind the ledger's back is found on the next verify.
+    let ledger = Ledger::open(dir.path(), system_clock()).unwrap();
+    let account = junbao_ledger::Account::pool(junbao_ledger::Fund::Casualty);
+    ledger.store().tamper_balance(&junbao_ledger::state::balance_key(&account), 999).unwrap();
+    drop(ledger);
+    let ledger = Ledger::open(dir.path(), system_clock()).unwrap();
+    let err = ledger.verify(&|_| {}).unwrap_err();
+    assert!(err.to_string().contains("casualty:pool"), "{err}");
+}
+
+#[test]
+fn opening_refuses_a_head_that_does_not_name_the_last_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = small_ledger(dir.path());
+    let mut head = ledger.head();
+    head.seq -= 1;
+    ledger.store().tamper_head(head).unwrap();
+    drop(ledger);
+    let err = Ledger::open(dir.path(), system_clock()).unwrap_err();
+    assert!(err.to_string().contains("the head names entry"), "{err}");
+}
+
+#[test]
+fn the_handle_refuses_writes_after_an_injected_write_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = small_ledger(dir.path());
+    let head = ledger.head();
+    ledger.store().inject_write_failure();
+    let line = r#"{"id":"a2","type":"appropriation","fund":"casualty","amount":"5.00"}"#;
+    assert!(matches!(ledger.post_lines(&[line]), Err(PostError::Write(_))));
+    let line3 = r#"{"id":"a3","type":"appropriation","fund":"casualty","amount":"5.00"}"#;
+    match ledger.post_lines(&[line3]) {
+        Err(PostError::Write(e)) => assert!(e.to_string().contains("reopen"), "{e}"),
+        other => panic!("a poisoned handle accepted a write: {other:?}"),
+    }
+    assert_eq!(ledger.head(), head);
+    drop(ledger);
+    // Reopened, the ledger is as it was before the failure and takes writes again.
+    let ledger = Ledger::open(dir.path(), system_clock()).unwrap();
+    assert_eq!(ledger.head(), head);
+    ledger.verify(&|_| {}).unwrap();
+    let s = ledger.post_lines(&[line]).unwrap();
+    assert_eq!(s.first_seq, Some(head.seq + 1));
+}

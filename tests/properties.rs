@@ -1,0 +1,159 @@
+//! Property tests of the domain: any sequence of events keeps every fund balanced.
+
+use junbao_ledger::entry::check_postings;
+use junbao_ledger::rules::NoLookup;
+use junbao_ledger::standard::SEED_STANDARDS;
+use junbao_ledger::{Entry, Fund, LedgerState, parse_event_line};
+use proptest::prelude::*;
+
+/// 2026-01-01T00:00:00Z in microseconds: every generated date is before it.
+const NOW_US: i64 = 1_767_225_600_000_000;
+
+#[derive(Debug, Clone)]
+enum Op {
+    Contribution { member: usize, month: u8 },
+    Match { member: usize, month: u8 },
+    Appropriation { fund: usize, fen: u32 },
+    Disability { member: usize, grade: u8 },
+    Reversal { target: usize },
+    Discharge { member: usize },
+    Transfer { member: usize },
+    Interest { month: u8 },
+}
+
+const MEMBERS: [(&str, &str, &str); 4] = [
+    ("M0", "officer", "9200.00"),
+    ("M1", "sergeant", "6100.50"),
+    ("M2", "conscript", "1100.00"),
+    ("M3", "civilian_cadre", "7333.33"),
+];
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        (0..4usize, 1..=12u8).prop_map(|(member, month)| Op::Contribution { member, month }),
+        (0..4usize, 1..=12u8).prop_map(|(member, month)| Op::Match { member, month }),
+        (0..4usize, 1..5_000_000u32).prop_map(|(fund, fen)| Op::Appropriation { fund, fen }),
+        (0..4usize, 1..=10u8).prop_map(|(member, grade)| Op::Disability { member, grade }),
+        (0..64usize).prop_map(|target| Op::Reversal { target }),
+        (0..4usize).prop_map(|member| Op::Discharge { member }),
+        (0..4usize).prop_map(|member| Op::Transfer { member }),
+        (1..=12u8).prop_map(|month| Op::Interest { month }),
+    ]
+}
+
+fn line(op: &Op, n: usize, state: &LedgerState) -> String {
+    let pay = |m: usize| junbao_ledger::Fen::parse_yuan(MEMBERS[m].2).unwrap();
+    let rate = |name: &str| {
+        state.standards.in_force(name, junbao_ledger::Date::parse("2025-01-01").unwrap()).unwrap()
+    };
+    match op {
+        Op::Contribution { member, month } => format!(
+            r#"{{"id":"op{n}","type":"contribution","member":"{}","fund":"medical","period":"2025-{month:02}","amount":"{}","unit":"U1"}}"#,
+            MEMBERS[*member].0,
+            pay(*member).mul_ppm(rate("medical_personal_rate"))
+        ),
+        Op::Match { member, month } => format!(
+            r#"{{"id":"op{n}","type":"subsidy","member":"{}","fund":"medical","period":"2025-{month:02}","amount":"{}","basis":"match"}}"#,
+            MEMBERS[*member].0,
+            pay(*member).mul_ppm(rate("medical_personal_rate"))
+        ),
+        Op::Appropriation { fund, fen } => format!(
+            r#"{{"id":"op{n}","type":"appropriation","fund":"{}","amount":"{}"}}"#,
+            Fund::ALL[*fund].name(),
+            junbao_ledger::Fen(i64::from(*fen))
+        ),
+        Op::Disability { member, grade } => {
+            let multiple = rate(&format!("disability_multiple_grade_{grade}"));
+            let amount = junbao_ledger::money::div_round_half_away(
+                i128::from(pay(*member).0) * i128::from(multiple),
+                10_000,
+            );
+            format!(
+                r#"{{"id":"op{n}","type":"payout","member":"{}","fund":"casualty","benefit":"disability","grade":{grade},"cause":"on_duty","amount":"{}","value_date":"2025-06-01"}}"#,
+                MEMBERS[*member].0,
+                junbao_ledger::Fen(amount)
+            )
+        }
+        Op::Reversal { target } => {
+            format!(r#"{{"id":"op{n}","type":"reversal","of":"op{target}","reason":"test"}}"#)
+        }
+        Op::Discharge { member } => format!(
+            r#"{{"id":"op{n}","type":"discharge","member":"{}","on":"2025-12-20"}}"#,
+            MEMBERS[*member].0
+        ),
+        Op::Transfer { member } => format!(
+            r#"{{"id":"op{n}","type":"transfer_out","member":"{}","fund":"medical","agency":"A1","value_date":"2025-12-28"}}"#,
+            MEMBERS[*member].0
+        ),
+        Op::Interest { month } => format!(
+            r#"{{"id":"op{n}","type":"interest","fund":"medical","period":"2025-{month:02}","rate":"1.5"}}"#
+        ),
+    }
+}
+
+/// Applies one JSON line as its own durable batch; returns the entry when accepted.
+fn apply(
+    state: &mut LedgerState,
+    head_seq: &mut u64,
+    head: &mut [u8; 32],
+    text: &str,
+    lookup: &dyn junbao_ledger::EntryLookup,
+) -> Option<Entry> {
+    let event = parse_event_line(text).expect("generated lines parse");
+    let mut batch = state.begin(*head_seq, *head);
+    batch.apply(event, NOW_US, lookup).ok()?;
+    let entry = batch.entries()[0].clone();
+    let prepared = batch.finish();
+    *head_seq = prepared.head_seq;
+    *head = prepared.head;
+    state.commit(prepared.changes);
+    Some(entry)
+}
+
+struct Entries(Vec<Entry>);
+
+impl junbao_ledger::EntryLookup for Entries {
+    fn entry_by_event_id(&self, id: &junbao_ledger::ids::EventId) -> Option<Entry> {
+        self.0.iter().find(|e| &e.event.id == id).cloned()
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn every_fund_stays_balanced_after_any_sequence_of_events(ops in prop::collection::vec(op(), 1..64)) {
+        let mut state = LedgerState::default();
+        let (mut seq, mut head) = (0u64, [0u8; 32]);
+        let mut entries = Entries(Vec::new());
+        for (name, value, from) in SEED_STANDARDS {
+            let l = format!(r#"{{"id":"std-{name}","type":"standard","name":"{name}","value":"{value}","effective_from":"{from}"}}"#);
+            entries.0.push(apply(&mut state, &mut seq, &mut head, &l, &NoLookup).unwrap());
+        }
+        for (i, (m, category, pay)) in MEMBERS.iter().enumerate() {
+            let l = format!(r#"{{"id":"enroll{i}","type":"enroll","member":"{m}","category":"{category}","unit":"U1","enlisted_on":"2020-03-01","monthly_pay":"{pay}"}}"#);
+            entries.0.push(apply(&mut state, &mut seq, &mut head, &l, &NoLookup).unwrap());
+        }
+        for (n, op) in ops.iter().enumerate() {
+            let text = line(op, n, &state);
+            if let Some(e) = apply(&mut state, &mut seq, &mut head, &text, &entries) {
+                entries.0.push(e);
+            }
+        }
+        for e in &entries.0 {
+            prop_assert!(check_postings(&e.postings).is_ok(), "entry {} unbalanced", e.seq);
+        }
+        for (fund, total) in state.trial_balance() {
+            prop_assert_eq!(total, 0, "fund {} out of balance", fund);
+        }
+        // The materialised balances equal a replay of the journal from scratch.
+        let replayed = LedgerState::replay(&entries.0);
+        let nonzero = |s: &LedgerState| {
+            let mut v: Vec<_> = s.balances.iter().filter(|(_, b)| b.0 != 0).map(|(a, b)| (a.to_string(), b.0)).collect();
+            v.sort();
+            v
+        };
+        prop_assert_eq!(nonzero(&replayed), nonzero(&state));
+        prop_assert_eq!(&replayed.members, &state.members);
+    }
+}
