@@ -155,5 +155,6 @@ proptest! {
         };
         prop_assert_eq!(nonzero(&replayed), nonzero(&state));
         prop_assert_eq!(&replayed.members, &state.members);
+        prop_assert_eq!(&replayed.periods, &state.periods);
     }
 }

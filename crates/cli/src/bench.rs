@@ -73,10 +73,14 @@ pub fn run(args: BenchArgs) -> Result<()> {
     };
     let start = Instant::now();
     let mut posted = 0;
+    let mut phases = [std::time::Duration::ZERO; 3];
     for chunk in lines.chunks(args.batch) {
         let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
         let s = ledger.post_lines(&refs)?;
         posted += s.accepted;
+        phases[0] += s.timings.parse;
+        phases[1] += s.timings.rules;
+        phases[2] += s.timings.write;
     }
     let elapsed = start.elapsed();
     ledger.store().compact()?;
@@ -91,6 +95,9 @@ pub fn run(args: BenchArgs) -> Result<()> {
         "batch": args.batch,
         "seconds": elapsed.as_secs_f64(),
         "entries_per_second": (posted as f64 / elapsed.as_secs_f64()).round(),
+        "seconds_parse": phases[0].as_secs_f64(),
+        "seconds_rules_and_hash": phases[1].as_secs_f64(),
+        "seconds_synced_write": phases[2].as_secs_f64(),
         "stored_bytes_per_entry": ((size_after.saturating_sub(size_before)) as f64 / posted as f64).round(),
         "canonical_bytes_per_contribution": canonical,
         "verify_entries": report.entries,

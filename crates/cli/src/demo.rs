@@ -64,7 +64,7 @@ pub fn run(data: &Path, members: usize) -> Result<()> {
     println!("demo ledger at {}\n", data.display());
     println!("posting, as the finance departments would:");
 
-    let mut rng = Lcg(2012_07_01);
+    let mut rng = Lcg(20_120_701);
     let mut roster = Vec::with_capacity(members);
     let mut lines = Vec::new();
     for i in 0..members {
@@ -243,10 +243,10 @@ pub fn run(data: &Path, members: usize) -> Result<()> {
         }
     }
 
-    println!("\nreplaying the 2025-01 batch stores nothing:");
-    let again = ledger.post_lines(&[&format!(
-        r#"{{"id":"approp-2025-casualty","type":"appropriation","fund":"casualty","amount":"30000000.00","value_date":"2025-01-15"}}"#
-    )])?;
+    println!("\nreplaying the appropriation (same id, same content) stores nothing:");
+    let again = ledger.post_lines(&[
+        r#"{"id":"approp-2025-casualty","type":"appropriation","fund":"casualty","amount":"30000000.00","value_date":"2025-01-15"}"#,
+    ])?;
     println!("  {}", serde_json::to_string(&again)?);
 
     println!("\ntrial balance per fund (every total must be 0.00):");

@@ -19,7 +19,7 @@ use junbao_ledger::{Fund, LedgerState};
 use junbao_storage::{OpenError, ReadError, Store, WriteError};
 
 pub use junbao_storage::{Head, StoredEntry};
-pub use post::{LineError, PostError, PostSummary, RejectKind};
+pub use post::{LineError, PostError, PostSummary, PostTimings, RejectKind};
 pub use verify::{VerifyError, VerifyReport};
 
 /// How many line errors a refused post reports before it stops listing them.

@@ -216,3 +216,92 @@ mod tests {
         assert!(matches!(Entry::from_canonical_bytes(&bytes), Err(DecodeError::TrailingBytes(1))));
     }
 }
+
+#[cfg(test)]
+mod format_doc {
+    use super::*;
+    use crate::event::parse_event_line;
+    use crate::fund::{Holding, Source};
+    use crate::ids::MemberId;
+
+    /// Varint as docs/FORMAT.md §1 describes it.
+    fn varint(n: u64, out: &mut Vec<u8>) {
+        if n < 251 {
+            out.push(n as u8);
+        } else if n < 1 << 16 {
+            out.push(0xFB);
+            out.extend_from_slice(&(n as u16).to_le_bytes());
+        } else if n < 1 << 32 {
+            out.push(0xFC);
+            out.extend_from_slice(&(n as u32).to_le_bytes());
+        } else {
+            out.push(0xFD);
+            out.extend_from_slice(&n.to_le_bytes());
+        }
+    }
+
+    fn zigzag(n: i64, out: &mut Vec<u8>) {
+        varint(((n << 1) ^ (n >> 63)) as u64, out);
+    }
+
+    fn string(s: &str, out: &mut Vec<u8>) {
+        varint(s.len() as u64, out);
+        out.extend_from_slice(s.as_bytes());
+    }
+
+    #[test]
+    fn format_doc_matches_the_encoder() {
+        let event = parse_event_line(
+            r#"{"id":"c-1","type":"contribution","member":"M0001","fund":"medical","period":"2024-03","amount":"92.00","unit":"U01","memo":"March"}"#,
+        )
+        .unwrap();
+        let member = MemberId::parse("M0001").unwrap();
+        let entry = Entry {
+            format: ENTRY_FORMAT_VERSION,
+            seq: 300,
+            recorded_at_us: 1_709_251_200_123_456,
+            value_date: Date(19_783),
+            event,
+            postings: vec![
+                Posting {
+                    account: Account::member(Fund::Medical, &member, None, Holding::Personal),
+                    amount: Fen(9_200),
+                },
+                Posting {
+                    account: Account::source(Fund::Medical, Source::Personal),
+                    amount: Fen(-9_200),
+                },
+            ],
+        };
+        let mut b = vec![0x01];
+        varint(300, &mut b);
+        zigzag(1_709_251_200_123_456, &mut b);
+        zigzag(19_783, &mut b);
+        // Event: id, value_date (none), memo (some), body = contribution (index 1).
+        string("c-1", &mut b);
+        b.push(0x00);
+        b.push(0x01);
+        string("March", &mut b);
+        varint(1, &mut b);
+        string("M0001", &mut b);
+        varint(2, &mut b); // fund medical
+        varint(2024, &mut b); // period year (u16 varint)
+        b.push(3); // period month (u8)
+        zigzag(9_200, &mut b);
+        string("U01", &mut b);
+        b.push(0x00); // part: none
+        // Postings.
+        varint(2, &mut b);
+        varint(2, &mut b); // medical
+        varint(0, &mut b); // kind member
+        string("M0001", &mut b);
+        b.push(0x00); // part none
+        varint(0, &mut b); // holding personal
+        zigzag(9_200, &mut b);
+        varint(2, &mut b); // medical
+        varint(3, &mut b); // kind source
+        varint(0, &mut b); // source personal
+        zigzag(-9_200, &mut b);
+        assert_eq!(entry.canonical_bytes(), b);
+    }
+}

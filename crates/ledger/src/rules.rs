@@ -16,8 +16,8 @@ use crate::ids::{EventId, MemberId};
 use crate::money::{Fen, div_round_half_away};
 use crate::standard;
 use crate::state::{
-    LedgerState, Line, MemberState, PeriodMoney, StateWrite, Transfer, balance_key, interest_key,
-    member_key, reversed_key, standards_key,
+    LedgerState, Line, MemberState, PeriodKey, PeriodMoney, StateWrite, Transfer, balance_key,
+    interest_key, member_key, period_key, reversed_key, standards_key,
 };
 use crate::time::{Date, Period};
 
@@ -45,6 +45,7 @@ pub struct StateChanges {
     interest: Vec<(Fund, Period)>,
     uninterest: Vec<(Fund, Period)>,
     reversed: Vec<u64>,
+    periods: HashMap<PeriodKey, PeriodMoney>,
 }
 
 /// A batch under construction. Nothing it does is visible until committed.
@@ -109,6 +110,13 @@ impl LedgerState {
         }
         self.interest_credited.extend(changes.interest);
         self.reversed.extend(changes.reversed);
+        for (key, money) in changes.periods {
+            if money == PeriodMoney::default() {
+                self.periods.remove(&key);
+            } else {
+                self.periods.insert(key, money);
+            }
+        }
     }
 
     /// Rebuilds balances and member state from stored entries, in order, without rule checks.
@@ -144,6 +152,28 @@ impl<'s> Batch<'s> {
             self.changes.members.insert(id.clone(), m);
         }
         self.changes.members.get_mut(id).expect("inserted above")
+    }
+
+    fn period(&self, member: &MemberId, line: Line, period: Period) -> PeriodMoney {
+        let key = (member.clone(), line, period);
+        self.changes
+            .periods
+            .get(&key)
+            .or_else(|| self.base.periods.get(&key))
+            .copied()
+            .unwrap_or_default()
+    }
+
+    fn update_period(
+        &mut self,
+        member: &MemberId,
+        line: Line,
+        period: Period,
+        f: impl FnOnce(&mut PeriodMoney),
+    ) {
+        let mut money = self.period(member, line, period);
+        f(&mut money);
+        self.changes.periods.insert((member.clone(), line, period), money);
     }
 
     fn standards(&self) -> &crate::standard::Standards {
@@ -279,6 +309,10 @@ impl<'s> Batch<'s> {
         }
         for seq in &self.changes.reversed {
             state_writes.push((reversed_key(*seq), Some(Vec::new())));
+        }
+        for (key, money) in &self.changes.periods {
+            let value = (*money != PeriodMoney::default()).then(|| encode(money));
+            state_writes.push((period_key(key), value));
         }
         let balance_writes = self
             .changes
@@ -572,7 +606,7 @@ impl<'s> Batch<'s> {
         {
             return Err(refuse("value_date", "no premium after death"));
         }
-        if m.periods.get(&(line, period)).is_some_and(|p| p.personal.0 != 0) {
+        if self.period(member, line, period).personal.0 != 0 {
             return Err(refuse(
                 "period",
                 format!("the premium of {member} for {period} is already posted"),
@@ -668,7 +702,7 @@ impl<'s> Batch<'s> {
             }
             (Fund::Medical | Fund::Spouse, _) => {
                 let line = Line::of(fund, part).expect("fund and part were checked at parse");
-                let paid = m.periods.get(&(line, period)).copied().unwrap_or_default();
+                let paid = self.period(member, line, period);
                 if paid.personal.0 == 0 {
                     return Err(refuse(
                         "period",
@@ -1065,7 +1099,7 @@ impl<'s> Batch<'s> {
             EventBody::Contribution { member, fund, period, part, .. } => {
                 let line = Line::of(*fund, *part).expect("contributions are on a premium line");
                 let m = self.member(member).expect("a contribution names an enrolled member");
-                if m.periods.get(&(line, *period)).is_some_and(|p| p.state.0 != 0) {
+                if self.period(member, line, *period).state.0 != 0 {
                     return Err(refuse(
                         "of",
                         "reverse the subsidy that matches this premium first",
@@ -1106,16 +1140,13 @@ impl<'s> Batch<'s> {
         match &target.event.body {
             EventBody::Contribution { member, fund, period, part, .. } => {
                 let line = Line::of(*fund, *part).expect("premium line");
-                self.member_mut(member).periods.remove(&(line, *period));
+                self.update_period(member, line, *period, |p| *p = PeriodMoney::default());
             }
             EventBody::Subsidy { member, fund, period, basis, part, .. } => {
-                let m = self.member_mut(member);
                 if *fund == Fund::Medical && *basis == Basis::Standard {
-                    m.medical_standard_paid = false;
-                } else if let Some(line) = Line::of(*fund, *part)
-                    && let Some(p) = m.periods.get_mut(&(line, *period))
-                {
-                    p.state = Fen::ZERO;
+                    self.member_mut(member).medical_standard_paid = false;
+                } else if let Some(line) = Line::of(*fund, *part) {
+                    self.update_period(member, line, *period, |p| p.state = Fen::ZERO);
                 }
             }
             EventBody::Payout { member, benefit: Benefit::Death, .. } => {
@@ -1153,7 +1184,6 @@ impl<'s> Batch<'s> {
                         death_cause: None,
                         spouse_suspended: false,
                         transfers: Vec::new(),
-                        periods: BTreeMap::new(),
                         medical_standard_paid: false,
                         death_benefit_paid: false,
                     },
@@ -1161,19 +1191,13 @@ impl<'s> Batch<'s> {
             }
             EventBody::Contribution { member, fund, period, amount, part, .. } => {
                 let line = Line::of(*fund, *part).expect("premium line");
-                let p = self
-                    .member_mut(member)
-                    .periods
-                    .entry((line, *period))
-                    .or_insert(PeriodMoney::default());
-                p.personal = *amount;
+                self.update_period(member, line, *period, |p| p.personal = *amount);
             }
             EventBody::Subsidy { member, fund, period, amount, basis, part } => {
-                let m = self.member_mut(member);
                 if *fund == Fund::Medical && *basis == Basis::Standard {
-                    m.medical_standard_paid = true;
+                    self.member_mut(member).medical_standard_paid = true;
                 } else if let Some(line) = Line::of(*fund, *part) {
-                    m.periods.entry((line, *period)).or_default().state = *amount;
+                    self.update_period(member, line, *period, |p| p.state = *amount);
                 }
             }
             EventBody::Payout { member, benefit: Benefit::Death, cause, .. } => {

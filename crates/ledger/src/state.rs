@@ -64,7 +64,6 @@ pub struct MemberState {
     /// Art. 29: the spouse subsidy is suspended.
     pub spouse_suspended: bool,
     pub transfers: Vec<Transfer>,
-    pub periods: BTreeMap<(Line, Period), PeriodMoney>,
     /// The conscript/cadet medical standard subsidy (Art. 20 ¶2) was posted.
     pub medical_standard_paid: bool,
     pub death_benefit_paid: bool,
@@ -109,7 +108,14 @@ pub struct LedgerState {
     pub interest_credited: BTreeSet<(Fund, Period)>,
     /// Sequence numbers of entries that have been reversed.
     pub reversed: BTreeSet<u64>,
+    /// Premiums and their subsidies per member, line and month. Kept apart from
+    /// [`MemberState`] so that a monthly premium writes one small record, not the member's
+    /// whole history.
+    pub periods: HashMap<PeriodKey, PeriodMoney>,
 }
+
+/// A member's premium line in one month.
+pub type PeriodKey = (MemberId, Line, Period);
 
 /// One key-value write of state, as the storage layer keeps it (see `docs/FORMAT.md`).
 pub type StateWrite = (Vec<u8>, Option<Vec<u8>>);
@@ -118,6 +124,13 @@ const KEY_MEMBER: u8 = b'm';
 const KEY_STANDARDS: u8 = b's';
 const KEY_INTEREST: u8 = b'i';
 const KEY_REVERSED: u8 = b'r';
+const KEY_PERIOD: u8 = b'p';
+
+pub fn period_key(key: &PeriodKey) -> Vec<u8> {
+    let mut k = vec![KEY_PERIOD, b'/'];
+    k.extend_from_slice(&encode(key));
+    k
+}
 
 pub fn member_key(member: &MemberId) -> Vec<u8> {
     let mut k = vec![KEY_MEMBER, b'/'];
@@ -172,6 +185,9 @@ impl LedgerState {
                     let id = MemberId::parse(&String::from_utf8_lossy(&key[2..]))
                         .map_err(|_| StateLoadError::UnknownKey(show()))?;
                     s.members.insert(id, decode(&value).map_err(bad)?);
+                }
+                Some(&KEY_PERIOD) => {
+                    s.periods.insert(decode(&key[2..]).map_err(bad)?, decode(&value).map_err(bad)?);
                 }
                 Some(&KEY_STANDARDS) => s.standards = decode(&value).map_err(bad)?,
                 Some(&KEY_INTEREST) => {

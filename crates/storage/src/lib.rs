@@ -34,6 +34,9 @@ pub const STORAGE_FORMAT_VERSION: u32 = 1;
 /// Most entries one append may carry.
 pub const APPEND_ENTRIES_MAX: usize = 100_000;
 
+/// A stored key and its value.
+pub type KeyValue = (Vec<u8>, Vec<u8>);
+
 /// The chain head: the last sequence number and its chain hash `h_seq` (zeros when empty).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Head {
@@ -398,7 +401,7 @@ impl Store {
             .collect()
     }
 
-    fn scan(&self, cf: &str) -> Result<Vec<(Vec<u8>, Vec<u8>)>, ReadError> {
+    fn scan(&self, cf: &str) -> Result<Vec<KeyValue>, ReadError> {
         self.db
             .iterator_cf(self.cf(cf), IteratorMode::Start)
             .map(|r| {
@@ -408,12 +411,12 @@ impl Store {
     }
 
     /// Every materialised balance (key, 8-byte little-endian fen).
-    pub fn balances(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>, ReadError> {
+    pub fn balances(&self) -> Result<Vec<KeyValue>, ReadError> {
         self.scan(CF_BALANCES)
     }
 
     /// Every materialised state record.
-    pub fn state(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>, ReadError> {
+    pub fn state(&self) -> Result<Vec<KeyValue>, ReadError> {
         self.scan(CF_STATE)
     }
 
@@ -428,7 +431,7 @@ impl Store {
     }
 
     /// Metadata records whose key starts with `prefix`, in key order.
-    pub fn meta_prefix(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, ReadError> {
+    pub fn meta_prefix(&self, prefix: &[u8]) -> Result<Vec<KeyValue>, ReadError> {
         self.db
             .iterator_cf(self.cf(CF_META), IteratorMode::From(prefix, Direction::Forward))
             .map(|r| {
