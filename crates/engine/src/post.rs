@@ -101,6 +101,8 @@ impl PostError {
     }
 }
 
+type ParsedLine = Result<(Event, Hash32), EventError>;
+
 enum Slot {
     New(usize),
     Replay(u64),
@@ -131,13 +133,19 @@ impl Ledger {
                 .par_iter()
                 .enumerate()
                 .filter(|(_, l)| !l.trim().is_empty())
-                .map(|(i, l)| (c * 16_384 + i + 1, parse_event_line(l)))
+                .map(|(i, l)| {
+                    let parsed = parse_event_line(l).map(|e| {
+                        let fp = event_fingerprint(&e);
+                        (e, fp)
+                    });
+                    (c * 16_384 + i + 1, parsed)
+                })
                 .collect();
             events.extend(parsed);
             progress(c * 16_384 + chunk.len());
         }
         let parse = started.elapsed();
-        let mut summary = self.post(events)?;
+        let mut summary = self.post_fingerprinted(events)?;
         summary.timings.parse = parse;
         Ok(summary)
     }
@@ -146,6 +154,25 @@ impl Ledger {
     pub fn post(
         &self,
         events: Vec<(usize, Result<Event, EventError>)>,
+    ) -> Result<PostSummary, PostError> {
+        let events = events
+            .into_iter()
+            .map(|(line, r)| {
+                (
+                    line,
+                    r.map(|e| {
+                        let fp = event_fingerprint(&e);
+                        (e, fp)
+                    }),
+                )
+            })
+            .collect();
+        self.post_fingerprinted(events)
+    }
+
+    fn post_fingerprinted(
+        &self,
+        events: Vec<(usize, ParsedLine)>,
     ) -> Result<PostSummary, PostError> {
         if events.len() > BATCH_EVENTS_MAX {
             return Err(PostError::TooLarge(events.len()));
@@ -160,10 +187,7 @@ impl Ledger {
         let mut parsed: Vec<(usize, Event, Hash32)> = Vec::with_capacity(events.len());
         for (line, r) in events {
             match r {
-                Ok(event) => {
-                    let fp = event_fingerprint(&event);
-                    parsed.push((line, event, fp));
-                }
+                Ok((event, fp)) => parsed.push((line, event, fp)),
                 Err(error) => {
                     note(&mut errors, LineError { line, kind: RejectKind::Invalid, error })
                 }
@@ -177,10 +201,11 @@ impl Ledger {
         let lookup = StoreLookup(&self.store);
         let recorded_at = self.now_us();
         let mut batch = w.state.begin(head.seq, head.hash);
-        let mut first_in_batch: HashMap<&str, (usize, Hash32)> = HashMap::new();
+        let mut first_in_batch: HashMap<String, (usize, Hash32)> = HashMap::new();
         let mut slots: Vec<Slot> = Vec::with_capacity(parsed.len());
         let mut new_ids: Vec<(Vec<u8>, Hash32)> = Vec::new();
-        for (i, (line, event, fp)) in parsed.iter().enumerate() {
+        for (i, (line, event, fp)) in parsed.into_iter().enumerate() {
+            let (line, fp) = (&line, &fp);
             let conflict = |what: String| LineError {
                 line: *line,
                 kind: RejectKind::Conflict,
@@ -220,10 +245,11 @@ impl Ledger {
                 }
                 continue;
             }
-            first_in_batch.insert(event.id.as_str(), (slots.len(), *fp));
-            match batch.apply(event.clone(), recorded_at, &lookup) {
+            first_in_batch.insert(event.id.as_str().to_string(), (slots.len(), *fp));
+            let id = event.id.as_str().as_bytes().to_vec();
+            match batch.apply(event, recorded_at, &lookup) {
                 Ok(seq) => {
-                    new_ids.push((event.id.as_str().as_bytes().to_vec(), *fp));
+                    new_ids.push((id, *fp));
                     debug_assert_eq!(seq, head.seq + new_ids.len() as u64);
                     slots.push(Slot::New(new_ids.len() - 1));
                 }

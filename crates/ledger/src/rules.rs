@@ -286,11 +286,13 @@ impl<'s> Batch<'s> {
 
     /// Seals the batch: canonical bytes, chain hashes, and the writes that persist the state.
     pub fn finish(self) -> PreparedBatch {
+        use rayon::prelude::*;
         let mut head = self.head;
+        // Encoding is independent per entry; only the chain is sequential.
+        let encoded: Vec<Vec<u8>> = self.entries.par_iter().map(Entry::canonical_bytes).collect();
         let mut sealed = Vec::with_capacity(self.entries.len());
-        for (i, entry) in self.entries.iter().enumerate() {
+        for (i, (entry, bytes)) in self.entries.iter().zip(encoded).enumerate() {
             assert_eq!(entry.seq, self.first_seq + i as u64, "sequence numbers are dense");
-            let bytes = entry.canonical_bytes();
             head = chain_next(&head, &bytes);
             sealed.push(SealedEntry { seq: entry.seq, bytes, chain_hash: head });
         }
