@@ -33,8 +33,13 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Create an empty ledger; its first entries record the seed standards.
-    Init,
+    /// Create an empty ledger; its first entries record the seed standards. Also creates the
+    /// Ed25519 key that signs digests.
+    Init {
+        /// Key file to create [default: DIR/digest.key].
+        #[arg(long)]
+        key: Option<PathBuf>,
+    },
     /// Append the events of a JSON Lines file (or stdin), all or nothing.
     Post {
         /// File to read; `-` or nothing for standard input.
@@ -49,8 +54,32 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Recompute the whole chain from the stored entries.
-    Verify,
+    /// Recompute the whole chain from the stored entries; or, with --export, check an exported
+    /// journal offline, without the database.
+    Verify {
+        /// An exported journal (`export journal --format jsonl`) to verify instead of the database.
+        #[arg(long)]
+        export: Option<PathBuf>,
+        /// A signed digest the export must match (with --export).
+        #[arg(long)]
+        digest: Option<PathBuf>,
+    },
+    /// Sign and print a digest of the current head (JSON); the ledger keeps every digest.
+    Digest {
+        /// Signing key file [default: DIR/digest.key].
+        #[arg(long)]
+        key: Option<PathBuf>,
+    },
+    /// RFC 6962 proofs (JSON).
+    Proof {
+        #[command(subcommand)]
+        kind: ProofKind,
+    },
+    /// Export the whole journal.
+    Export {
+        #[command(subcommand)]
+        what: ExportWhat,
+    },
     /// List entries.
     Journal {
         #[arg(long, default_value_t = 1)]
@@ -76,6 +105,35 @@ enum Command {
         batch: usize,
         #[arg(long, default_value_t = 1_000_000)]
         batches: usize,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ProofKind {
+    /// That entry SEQ is in the tree of N entries (default: the current size).
+    Inclusion {
+        #[arg(long)]
+        seq: u64,
+        #[arg(long)]
+        tree_size: Option<u64>,
+    },
+    /// That the tree of M entries is a prefix of the tree of N entries.
+    Consistency {
+        #[arg(long)]
+        from: u64,
+        #[arg(long)]
+        to: u64,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ExportWhat {
+    /// The journal: one JSON object per entry with its canonical bytes (`jsonl`).
+    Journal {
+        #[arg(long, default_value = "jsonl")]
+        format: String,
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
 }
 
@@ -138,19 +196,46 @@ fn run(cli: Cli) -> Result<()> {
     }
     let data = cli.data.unwrap_or_else(|| PathBuf::from("./junbao-data"));
     match cli.command {
-        Command::Init => {
+        Command::Init { key } => {
             let ledger = Ledger::init(&data, system_clock())
                 .with_context(|| format!("creating a ledger at {}", data.display()))?;
+            let key = key.unwrap_or_else(|| junbao_engine::default_key_path(&data));
+            let public = junbao_engine::create_signing_key(&key)?;
             let head = ledger.head();
             println!(
                 "{}",
-                json!({"created": data.display().to_string(), "entries": head.seq, "head": hex::encode(head.hash)})
+                json!({"created": data.display().to_string(), "entries": head.seq, "head": hex::encode(head.hash),
+                       "key": key.display().to_string(), "public_key": hex::encode(public.to_bytes())})
             );
             Ok(())
         }
+        Command::Digest { key } => {
+            let ledger = open(&data)?;
+            let key = junbao_engine::load_signing_key(
+                &key.unwrap_or_else(|| junbao_engine::default_key_path(&data)),
+            )?;
+            println!("{}", ledger.digest(&key)?.to_json());
+            Ok(())
+        }
+        Command::Proof { kind } => {
+            let ledger = open(&data)?;
+            let proof = match kind {
+                ProofKind::Inclusion { seq, tree_size } => ledger.inclusion_proof(seq, tree_size),
+                ProofKind::Consistency { from, to } => ledger.consistency_proof(from, to),
+            };
+            println!("{}", proof.map_err(audit_exit)?);
+            Ok(())
+        }
+        Command::Export { what: ExportWhat::Journal { format, out } } => {
+            export_journal(&data, &format, out)
+        }
         Command::Post { file } => post(&data, file),
         Command::Balance { fund, member, json } => balance(&data, fund, member, json),
-        Command::Verify => verify(&data),
+        Command::Verify { export: Some(file), digest } => verify_export(&file, digest),
+        Command::Verify { export: None, digest: Some(_) } => {
+            Err(rejected("--digest goes with --export"))
+        }
+        Command::Verify { export: None, digest: None } => verify(&data),
         Command::Journal { from, limit, json } => journal(&data, from, limit, json),
         Command::Demo { .. } => unreachable!("handled above"),
         Command::Bench(args) => bench::run(args),
@@ -249,29 +334,13 @@ fn verify(data: &Path) -> Result<()> {
     Ok(())
 }
 
-/// An entry in the journal's JSON form: sequence, hashes, the decoded event and postings.
-pub(crate) fn entry_json(
-    stored: &junbao_engine::StoredEntry,
-    entry: &junbao_ledger::Entry,
-) -> serde_json::Value {
-    json!({
-        "seq": stored.seq,
-        "hash": hex::encode(stored.chain_hash),
-        "recorded_at": chrono::DateTime::from_timestamp_micros(entry.recorded_at_us)
-            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)),
-        "value_date": entry.value_date.to_string(),
-        "event": entry.event.to_json(),
-        "postings": entry.postings.iter().map(|p| json!({"account": p.account.to_string(), "amount": p.amount.to_string()})).collect::<Vec<_>>(),
-    })
-}
-
 fn journal(data: &Path, from: u64, limit: usize, as_json: bool) -> Result<()> {
     let ledger = open(data)?;
     let limit = limit.min(10_000);
     let entries = ledger.journal(from, limit)?;
     let mut out = std::io::stdout().lock();
     if as_json {
-        let list: Vec<_> = entries.iter().map(|(s, e)| entry_json(s, e)).collect();
+        let list: Vec<_> = entries.iter().map(|(s, e)| junbao_engine::entry_json(s, e)).collect();
         let next = entries.last().map(|(s, _)| s.seq + 1);
         writeln!(out, "{}", json!({"entries": list, "next": next}))?;
         return Ok(());
@@ -313,5 +382,59 @@ fn crash_writer(data: &Path, size: usize, batches: usize) -> Result<()> {
         writeln!(out, "ack {k} {}", s.last_seq.unwrap_or(0))?;
         out.flush()?;
     }
+    Ok(())
+}
+
+fn audit_exit(e: junbao_engine::AuditError) -> anyhow::Error {
+    let code = match e {
+        junbao_engine::AuditError::Integrity(_) => 3,
+        junbao_engine::AuditError::Input(_) => 2,
+        _ => 1,
+    };
+    Exit { code, message: e.to_string() }.into()
+}
+
+/// Most entries read per step when exporting.
+const EXPORT_CHUNK_ENTRIES: usize = 10_000;
+
+fn export_journal(data: &Path, format: &str, out: Option<PathBuf>) -> Result<()> {
+    if format != "jsonl" {
+        return Err(rejected(format!("--format {format}: only jsonl is supported so far")));
+    }
+    let ledger = open(data)?;
+    let mut sink: Box<dyn Write> = match &out {
+        Some(p) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?,
+        )),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    };
+    let bar = progress(ledger.head().seq, "exporting");
+    let mut from = 1;
+    loop {
+        let entries = ledger.journal(from, EXPORT_CHUNK_ENTRIES)?;
+        let Some((last, _)) = entries.last() else { break };
+        from = last.seq + 1;
+        for (stored, entry) in &entries {
+            writeln!(sink, "{}", junbao_engine::export_line(stored, entry))?;
+        }
+        bar.set_position(from - 1);
+    }
+    sink.flush()?;
+    bar.finish_and_clear();
+    Ok(())
+}
+
+fn verify_export(file: &Path, digest: Option<PathBuf>) -> Result<()> {
+    let digest =
+        digest.map(|d| junbao_engine::SignedDigest::read(&d)).transpose().map_err(audit_exit)?;
+    let reader = std::io::BufReader::new(
+        std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?,
+    );
+    let report = junbao_engine::verify_export(reader, digest.as_ref()).map_err(audit_exit)?;
+    println!(
+        "{}",
+        json!({"verified": true, "entries": report.entries, "head": hex::encode(report.head),
+               "root": hex::encode(report.root), "digest_tree_size": report.digest_tree_size})
+    );
     Ok(())
 }

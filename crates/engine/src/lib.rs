@@ -5,6 +5,7 @@
 //! `junbao-storage` as one synced write. The state in memory changes only after the write is
 //! durable.
 
+mod audit;
 mod post;
 mod verify;
 
@@ -18,6 +19,10 @@ use junbao_ledger::state::StateLoadError;
 use junbao_ledger::{Fund, LedgerState};
 use junbao_storage::{OpenError, ReadError, Store, WriteError};
 
+pub use audit::{
+    AuditError, ExportReport, RootBuilder, SignedDigest, TREE_LEVEL_STORED_MIN, create_signing_key,
+    default_key_path, export_line, load_signing_key, verify_export,
+};
 pub use junbao_storage::{Head, StoredEntry};
 pub use post::{LineError, PostError, PostSummary, PostTimings, RejectKind};
 pub use verify::{VerifyError, VerifyReport};
@@ -232,4 +237,20 @@ pub fn decode_value<T: bincode::Decode<()>>(bytes: &[u8]) -> Result<T, DecodeErr
 /// Maps a write failure for front ends.
 pub fn is_poisoned(e: &WriteError) -> bool {
     matches!(e, WriteError::Poisoned)
+}
+
+/// An entry in the journal's JSON form: sequence, chain hash, the decoded event and postings.
+pub fn entry_json(stored: &StoredEntry, entry: &Entry) -> serde_json::Value {
+    serde_json::json!({
+        "seq": stored.seq,
+        "hash": hex::encode(stored.chain_hash),
+        "recorded_at": chrono::DateTime::from_timestamp_micros(entry.recorded_at_us)
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)),
+        "value_date": entry.value_date.to_string(),
+        "event": entry.event.to_json(),
+        "postings": entry.postings.iter().map(|p| serde_json::json!({
+            "account": p.account.to_string(),
+            "amount": p.amount.to_string(),
+        })).collect::<Vec<_>>(),
+    })
 }

@@ -3,6 +3,9 @@
 use std::collections::HashMap;
 
 use junbao_ledger::Event;
+use junbao_ledger::merkle;
+
+use crate::audit::{StoreNodes, TREE_LEVEL_STORED_MIN, tree_key};
 use junbao_ledger::entry::{Hash32, event_fingerprint};
 use junbao_ledger::event::{EventError, parse_event_line};
 use junbao_storage::{Append, Head, StoredEntry, WriteError};
@@ -287,6 +290,18 @@ impl Ledger {
                 timings: PostTimings { rules: started.elapsed(), ..PostTimings::default() },
             });
         }
+        // The Merkle tree: leaf hashes of the new entries, and the stored nodes they complete.
+        let leaves: Vec<_> =
+            prepared.entries.par_iter().map(|e| merkle::leaf_hash(&e.bytes)).collect();
+        let nodes = StoreNodes {
+            store: &self.store,
+            pending: leaves.iter().enumerate().map(|(i, h)| (head.seq + i as u64, *h)).collect(),
+        };
+        let tree = merkle::append_nodes(&nodes, head.seq, &leaves, TREE_LEVEL_STORED_MIN)
+            .map_err(|e| junbao_storage::ReadError::Corrupt(format!("Merkle tree: {e}")))?
+            .into_iter()
+            .map(|(level, index, hash)| (tree_key(level, index), hash.to_vec()))
+            .collect();
         let ids = new_ids
             .iter()
             .zip(&prepared.entries)
@@ -302,7 +317,7 @@ impl Ledger {
             ids,
             balances: prepared.balance_writes,
             state: prepared.state_writes,
-            tree: Vec::new(),
+            tree,
             meta: Vec::new(),
             head: new_head,
         };

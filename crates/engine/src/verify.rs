@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use junbao_ledger::entry::{CHAIN_GENESIS, Entry, chain_next};
+use junbao_ledger::merkle;
 use junbao_ledger::{Account, Fen};
 use rayon::prelude::*;
 use serde::Serialize;
@@ -49,6 +50,7 @@ impl Ledger {
         let mut previous = CHAIN_GENESIS;
         let mut next_seq = 1u64;
         let mut balances: HashMap<Account, i64> = HashMap::new();
+        let mut tree = crate::audit::RootBuilder::default();
         loop {
             let chunk: Vec<_> =
                 self.store.entries(next_seq, VERIFY_CHUNK_ENTRIES).collect::<Result<_, _>>()?;
@@ -86,6 +88,10 @@ impl Ledger {
             if let Some((seq, what)) = first_bad {
                 return Err(VerifyError::Entry { seq, what });
             }
+            let leaves: Vec<_> = chunk.par_iter().map(|e| merkle::leaf_hash(&e.bytes)).collect();
+            for leaf in leaves {
+                tree.push(leaf);
+            }
             let sums: Vec<Vec<(Account, i64)>> = chunk
                 .par_iter()
                 .map(|e| {
@@ -113,6 +119,15 @@ impl Ledger {
                 "the recorded head is entry {} but the journal ends at entry {count} with another hash",
                 head.seq
             )));
+        }
+        // The stored tree must give the root recomputed from the entries.
+        let stored_root = self
+            .root(count)
+            .map_err(|e| VerifyError::Ledger(format!("the stored Merkle tree: {e}")))?;
+        if stored_root != tree.root() {
+            return Err(VerifyError::Ledger(
+                "the stored Merkle tree's root differs from the entries'".into(),
+            ));
         }
         let state = &w.state;
         let materialised: HashMap<&Account, Fen> =

@@ -7,6 +7,7 @@ pub mod entry;
 pub mod event;
 pub mod fund;
 pub mod ids;
+pub mod merkle;
 pub mod money;
 pub mod rules;
 pub mod standard;

@@ -1,0 +1,459 @@
+//! The auditor's side: the Merkle tree kept with the journal, proofs, signed digests, and
+//! verification of an exported journal without the database.
+
+use std::collections::HashMap;
+use std::io::BufRead;
+use std::path::Path;
+
+use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use junbao_ledger::entry::{CHAIN_GENESIS, Entry, Hash32, chain_next};
+use junbao_ledger::merkle::{self, NodeSource, ProofError};
+use junbao_ledger::{Fen, Fund};
+use junbao_storage::{Store, StoredEntry};
+use serde_json::{Value, json};
+
+use crate::Ledger;
+
+/// Tree nodes at this level and above are stored; lower ones are recomputed from the entries
+/// (at most 2^4 = 16 leaf hashes), so the tree adds one small write per 16 entries.
+pub const TREE_LEVEL_STORED_MIN: u8 = 4;
+
+/// Domain separation of the digest signature (see docs/FORMAT.md).
+pub const DIGEST_SIGNING_CONTEXT: &[u8; 16] = b"junbao-digest-v1";
+
+pub(crate) fn tree_key(level: u8, index: u64) -> Vec<u8> {
+    let mut k = Vec::with_capacity(9);
+    k.push(level);
+    k.extend_from_slice(&index.to_be_bytes());
+    k
+}
+
+/// Nodes from the store, with the entries of a batch not yet written.
+pub(crate) struct StoreNodes<'a> {
+    pub(crate) store: &'a Store,
+    /// Leaf hashes of entries not yet stored, by leaf index.
+    pub(crate) pending: HashMap<u64, Hash32>,
+}
+
+impl StoreNodes<'_> {
+    fn leaf(&self, index: u64) -> Result<Hash32, ProofError> {
+        if let Some(h) = self.pending.get(&index) {
+            return Ok(*h);
+        }
+        let missing = |why: String| ProofError::MissingNode { level: 0, index, why };
+        let e = self
+            .store
+            .entry(index + 1)
+            .map_err(|e| missing(e.to_string()))?
+            .ok_or_else(|| missing("no such entry".into()))?;
+        Ok(merkle::leaf_hash(&e.bytes))
+    }
+}
+
+impl NodeSource for StoreNodes<'_> {
+    fn node(&self, level: u8, index: u64) -> Result<Hash32, ProofError> {
+        if level >= TREE_LEVEL_STORED_MIN {
+            let missing = |why: String| ProofError::MissingNode { level, index, why };
+            let v = self
+                .store
+                .tree_node(&tree_key(level, index))
+                .map_err(|e| missing(e.to_string()))?
+                .ok_or_else(|| missing("not stored".into()))?;
+            return v.try_into().map_err(|_| missing("not 32 bytes".into()));
+        }
+        if level == 0 {
+            return self.leaf(index);
+        }
+        let child = 2 * index;
+        Ok(merkle::node_hash(&self.node(level - 1, child)?, &self.node(level - 1, child + 1)?))
+    }
+}
+
+/// Merkle root of a stream of leaves in O(log n) memory: perfect subtrees merged as they
+/// complete, folded from the right at the end (RFC 6962's shape).
+#[derive(Debug, Default)]
+pub struct RootBuilder {
+    stack: Vec<(u8, Hash32)>,
+    count: u64,
+}
+
+impl RootBuilder {
+    pub fn push(&mut self, leaf: Hash32) {
+        let mut node = (0u8, leaf);
+        while let Some((level, left)) = self.stack.last().copied() {
+            if level != node.0 {
+                break;
+            }
+            self.stack.pop();
+            node = (level + 1, merkle::node_hash(&left, &node.1));
+        }
+        self.stack.push(node);
+        self.count += 1;
+    }
+
+    pub fn root(&self) -> Hash32 {
+        let mut it = self.stack.iter().rev();
+        let Some((_, last)) = it.next() else {
+            return merkle::empty_root();
+        };
+        it.fold(*last, |acc, (_, left)| merkle::node_hash(left, &acc))
+    }
+
+    pub fn len(&self) -> u64 {
+        self.count
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+}
+
+/// A signed statement of the ledger's state: tree size, Merkle root, chain head, time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedDigest {
+    pub tree_size: u64,
+    pub root: Hash32,
+    pub head: Hash32,
+    pub recorded_at_us: i64,
+    pub public_key: [u8; 32],
+    pub signature: [u8; 64],
+}
+
+/// A digest, proof or export that does not check out.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuditError {
+    #[error("integrity failure: {0}")]
+    Integrity(String),
+    #[error("{0}")]
+    Input(String),
+    #[error("{0}")]
+    Io(String),
+}
+
+impl SignedDigest {
+    /// The bytes the signature covers (docs/FORMAT.md §5).
+    pub fn signed_bytes(&self) -> Vec<u8> {
+        let mut b = Vec::with_capacity(16 + 8 + 32 + 32 + 8);
+        b.extend_from_slice(DIGEST_SIGNING_CONTEXT);
+        b.extend_from_slice(&self.tree_size.to_be_bytes());
+        b.extend_from_slice(&self.root);
+        b.extend_from_slice(&self.head);
+        b.extend_from_slice(&self.recorded_at_us.to_be_bytes());
+        b
+    }
+
+    pub fn to_json(&self) -> Value {
+        json!({
+            "tree_size": self.tree_size,
+            "root": hex::encode(self.root),
+            "head": hex::encode(self.head),
+            "recorded_at": chrono::DateTime::from_timestamp_micros(self.recorded_at_us)
+                .expect("digest time is within range")
+                .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            "public_key": hex::encode(self.public_key),
+            "signature": hex::encode(self.signature),
+        })
+    }
+
+    pub fn from_json(v: &Value) -> Result<SignedDigest, AuditError> {
+        let bad =
+            |f: &str| AuditError::Input(format!("digest field \"{f}\" is missing or malformed"));
+        let hexn = |f: &str, n: usize| -> Result<Vec<u8>, AuditError> {
+            let b = hex::decode(v[f].as_str().ok_or_else(|| bad(f))?).map_err(|_| bad(f))?;
+            if b.len() != n {
+                return Err(bad(f));
+            }
+            Ok(b)
+        };
+        let at = v["recorded_at"].as_str().ok_or_else(|| bad("recorded_at"))?;
+        let at = chrono::DateTime::parse_from_rfc3339(at).map_err(|_| bad("recorded_at"))?;
+        Ok(SignedDigest {
+            tree_size: v["tree_size"].as_u64().ok_or_else(|| bad("tree_size"))?,
+            root: hexn("root", 32)?.try_into().expect("checked length"),
+            head: hexn("head", 32)?.try_into().expect("checked length"),
+            recorded_at_us: at.timestamp_micros(),
+            public_key: hexn("public_key", 32)?.try_into().expect("checked length"),
+            signature: hexn("signature", 64)?.try_into().expect("checked length"),
+        })
+    }
+
+    /// Checks the signature against the key the digest names (and, if given, a trusted key).
+    pub fn verify_signature(&self, trusted: Option<&[u8; 32]>) -> Result<(), AuditError> {
+        if let Some(t) = trusted
+            && t != &self.public_key
+        {
+            return Err(AuditError::Integrity("the digest is signed by another key".into()));
+        }
+        let key = VerifyingKey::from_bytes(&self.public_key).map_err(|_| {
+            AuditError::Integrity("the digest's public key is not a valid Ed25519 key".into())
+        })?;
+        key.verify_strict(&self.signed_bytes(), &Signature::from_bytes(&self.signature))
+            .map_err(|_| AuditError::Integrity("the digest's signature does not verify".into()))
+    }
+
+    pub fn read(path: &Path) -> Result<SignedDigest, AuditError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| AuditError::Io(format!("reading {}: {e}", path.display())))?;
+        let v: Value = serde_json::from_str(&text)
+            .map_err(|e| AuditError::Input(format!("{}: not JSON: {e}", path.display())))?;
+        SignedDigest::from_json(&v)
+    }
+}
+
+/// Creates a new Ed25519 signing key file (hex of the 32-byte seed), readable by the owner only.
+pub fn create_signing_key(path: &Path) -> Result<VerifyingKey, AuditError> {
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed)
+        .map_err(|e| AuditError::Io(format!("no randomness for the key: {e}")))?;
+    let key = SigningKey::from_bytes(&seed);
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts
+        .open(path)
+        .map_err(|e| AuditError::Io(format!("creating the key file {}: {e}", path.display())))?;
+    std::io::Write::write_all(&mut f, format!("{}\n", hex::encode(seed)).as_bytes())
+        .map_err(|e| AuditError::Io(format!("writing {}: {e}", path.display())))?;
+    f.sync_all().map_err(|e| AuditError::Io(e.to_string()))?;
+    Ok(key.verifying_key())
+}
+
+pub fn load_signing_key(path: &Path) -> Result<SigningKey, AuditError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| AuditError::Io(format!("reading the key file {}: {e}", path.display())))?;
+    let seed: [u8; 32] = hex::decode(text.trim())
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| AuditError::Input(format!("{} is not a 32-byte hex key", path.display())))?;
+    Ok(SigningKey::from_bytes(&seed))
+}
+
+/// The default key file of a ledger folder.
+pub fn default_key_path(data: &Path) -> std::path::PathBuf {
+    data.join("digest.key")
+}
+
+const META_DIGEST_PREFIX: &[u8] = b"digest/";
+
+impl Ledger {
+    fn nodes(&self) -> StoreNodes<'_> {
+        StoreNodes { store: &self.store, pending: HashMap::new() }
+    }
+
+    /// The Merkle root of the first `size` entries.
+    pub fn root(&self, size: u64) -> Result<Hash32, AuditError> {
+        if size > self.head().seq {
+            return Err(AuditError::Input(format!(
+                "tree size {size} exceeds the journal's {}",
+                self.head().seq
+            )));
+        }
+        merkle::root(&self.nodes(), size).map_err(|e| AuditError::Integrity(e.to_string()))
+    }
+
+    /// Inclusion proof of entry `seq` in the tree of `size` entries (contract JSON).
+    pub fn inclusion_proof(&self, seq: u64, size: Option<u64>) -> Result<Value, AuditError> {
+        let size = size.unwrap_or(self.head().seq);
+        if seq == 0 || seq > size {
+            return Err(AuditError::Input(format!(
+                "entry {seq} is not in a tree of {size} entries"
+            )));
+        }
+        let root = self.root(size)?;
+        let nodes = self.nodes();
+        let leaf = nodes.leaf(seq - 1).map_err(|e| AuditError::Integrity(e.to_string()))?;
+        let path = merkle::inclusion_path(&nodes, seq - 1, size)
+            .map_err(|e| AuditError::Integrity(e.to_string()))?;
+        Ok(json!({
+            "leaf_index": seq - 1,
+            "tree_size": size,
+            "leaf_hash": hex::encode(leaf),
+            "path": path.iter().map(hex::encode).collect::<Vec<_>>(),
+            "root": hex::encode(root),
+        }))
+    }
+
+    /// Consistency proof between the trees of `first` and `second` entries (contract JSON).
+    pub fn consistency_proof(&self, first: u64, second: u64) -> Result<Value, AuditError> {
+        if first == 0 || first > second {
+            return Err(AuditError::Input(format!(
+                "sizes must satisfy 1 <= from <= to, got {first} and {second}"
+            )));
+        }
+        let (r1, r2) = (self.root(first)?, self.root(second)?);
+        let path = merkle::consistency_path(&self.nodes(), first, second)
+            .map_err(|e| AuditError::Integrity(e.to_string()))?;
+        Ok(json!({
+            "first": first,
+            "second": second,
+            "path": path.iter().map(hex::encode).collect::<Vec<_>>(),
+            "first_root": hex::encode(r1),
+            "second_root": hex::encode(r2),
+        }))
+    }
+
+    /// Signs a digest of the current head with `key`, and keeps it in the ledger.
+    pub fn digest(&self, key: &SigningKey) -> Result<SignedDigest, AuditError> {
+        let _writer = self.writer();
+        let head = self.store.head();
+        let root = merkle::root(&self.nodes(), head.seq)
+            .map_err(|e| AuditError::Integrity(e.to_string()))?;
+        let mut d = SignedDigest {
+            tree_size: head.seq,
+            root,
+            head: head.hash,
+            recorded_at_us: self.now_us(),
+            public_key: key.verifying_key().to_bytes(),
+            signature: [0; 64],
+        };
+        d.signature = key.sign(&d.signed_bytes()).to_bytes();
+        let mut k = META_DIGEST_PREFIX.to_vec();
+        k.extend_from_slice(&d.tree_size.to_be_bytes());
+        k.extend_from_slice(&d.recorded_at_us.to_be_bytes());
+        let append = junbao_storage::Append {
+            meta: vec![(k, d.to_json().to_string().into_bytes())],
+            head,
+            ..Default::default()
+        };
+        self.store.append(append).map_err(|e| AuditError::Io(e.to_string()))?;
+        Ok(d)
+    }
+
+    /// Every digest published so far, oldest first.
+    pub fn digests(&self) -> Result<Vec<SignedDigest>, AuditError> {
+        let records = self
+            .store
+            .meta_prefix(META_DIGEST_PREFIX)
+            .map_err(|e| AuditError::Io(e.to_string()))?;
+        records
+            .iter()
+            .map(|(_, v)| {
+                let v: Value =
+                    serde_json::from_slice(v).map_err(|e| AuditError::Integrity(e.to_string()))?;
+                SignedDigest::from_json(&v)
+            })
+            .collect()
+    }
+}
+
+/// One line of `export journal --format jsonl`.
+pub fn export_line(stored: &StoredEntry, entry: &Entry) -> Value {
+    let mut v = crate::entry_json(stored, entry);
+    v["bytes"] = json!(hex::encode(&stored.bytes));
+    v
+}
+
+/// What an offline verification of an exported journal established.
+#[derive(Debug, Clone)]
+pub struct ExportReport {
+    pub entries: u64,
+    pub head: Hash32,
+    pub root: Hash32,
+    /// The digest checked against, if one was given: its tree size.
+    pub digest_tree_size: Option<u64>,
+    pub fund_totals: Vec<(Fund, Fen)>,
+}
+
+/// Verifies an exported journal from its bytes alone: every `hash` is the chain over the
+/// bytes, sequence numbers are dense from 1, every entry decodes and balances, and — given a
+/// signed digest — the signature holds and the digest's tree size, root and head are those of
+/// the export's first `tree_size` entries.
+pub fn verify_export(
+    reader: impl BufRead,
+    digest: Option<&SignedDigest>,
+) -> Result<ExportReport, AuditError> {
+    let bad = |line: usize, what: String| AuditError::Integrity(format!("line {line}: {what}"));
+    if let Some(d) = digest {
+        d.verify_signature(None)?;
+    }
+    let mut previous = CHAIN_GENESIS;
+    let mut tree = RootBuilder::default();
+    let mut at_digest: Option<(Hash32, Hash32)> = None;
+    let mut totals: HashMap<Fund, i128> = HashMap::new();
+    let mut n = 0u64;
+    for (i, line) in reader.lines().enumerate() {
+        let line = line.map_err(|e| AuditError::Io(e.to_string()))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let v: Value =
+            serde_json::from_str(&line).map_err(|e| bad(i + 1, format!("not JSON: {e}")))?;
+        let seq = v["seq"].as_u64().ok_or_else(|| bad(i + 1, "no seq".into()))?;
+        if seq != n + 1 {
+            return Err(bad(
+                i + 1,
+                format!(
+                    "entry {} expected, found {seq} (entries missing, reordered or repeated)",
+                    n + 1
+                ),
+            ));
+        }
+        let bytes = hex::decode(v["bytes"].as_str().ok_or_else(|| bad(i + 1, "no bytes".into()))?)
+            .map_err(|_| bad(i + 1, "bytes are not hex".into()))?;
+        let hash = chain_next(&previous, &bytes);
+        if v["hash"].as_str() != Some(hex::encode(hash).as_str()) {
+            return Err(bad(
+                i + 1,
+                format!("entry {seq}: the chain hash does not match the bytes"),
+            ));
+        }
+        let entry = Entry::from_canonical_bytes(&bytes)
+            .map_err(|e| bad(i + 1, format!("entry {seq}: {e}")))?;
+        if entry.seq != seq {
+            return Err(bad(i + 1, format!("entry {seq}: its bytes say seq {}", entry.seq)));
+        }
+        for p in &entry.postings {
+            *totals.entry(p.account.fund).or_default() += i128::from(p.amount.0);
+        }
+        tree.push(merkle::leaf_hash(&bytes));
+        previous = hash;
+        n = seq;
+        if digest.is_some_and(|d| d.tree_size == n) {
+            at_digest = Some((tree.root(), hash));
+        }
+    }
+    if let Some(d) = digest {
+        if d.tree_size == 0 {
+            at_digest = Some((merkle::empty_root(), CHAIN_GENESIS));
+        }
+        let Some((root, head)) = at_digest else {
+            return Err(AuditError::Integrity(format!(
+                "the digest covers {} entries but the export has only {n}: the tail was cut",
+                d.tree_size
+            )));
+        };
+        if root != d.root {
+            return Err(AuditError::Integrity(format!(
+                "the Merkle root of the first {} entries differs from the signed digest's",
+                d.tree_size
+            )));
+        }
+        if head != d.head {
+            return Err(AuditError::Integrity(
+                "the chain head differs from the signed digest's".into(),
+            ));
+        }
+    }
+    let mut fund_totals: Vec<(Fund, Fen)> = Vec::new();
+    for f in Fund::ALL {
+        let t = totals.get(&f).copied().unwrap_or(0);
+        if t != 0 {
+            return Err(AuditError::Integrity(format!(
+                "the {f} fund's postings sum to {t} fen, not zero"
+            )));
+        }
+        fund_totals.push((f, Fen(0)));
+    }
+    Ok(ExportReport {
+        entries: n,
+        head: previous,
+        root: tree.root(),
+        digest_tree_size: digest.map(|d| d.tree_size),
+        fund_totals,
+    })
+}
