@@ -73,7 +73,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     };
     let start = Instant::now();
     let mut posted = 0;
-    let mut phases = [std::time::Duration::ZERO; 3];
+    let mut phases = [std::time::Duration::ZERO; 4];
     for chunk in lines.chunks(args.batch) {
         let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
         let s = ledger.post_lines(&refs)?;
@@ -81,6 +81,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         phases[0] += s.timings.parse;
         phases[1] += s.timings.rules;
         phases[2] += s.timings.write;
+        phases[3] += s.timings.tree;
     }
     let elapsed = start.elapsed();
     ledger.store().compact()?;
@@ -90,7 +91,19 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let verify_start = Instant::now();
     let report = ledger.verify(&|_| {})?;
     let verify_elapsed = verify_start.elapsed();
+    // Proofs against the full tree, at random positions.
+    let size = ledger.head().seq;
+    let proofs = 1_000u64;
+    let proof_start = Instant::now();
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    for _ in 0..proofs {
+        x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        ledger.inclusion_proof(1 + (x >> 11) % size, None)?;
+    }
+    let proof_elapsed = proof_start.elapsed();
     let result = serde_json::json!({
+        "tree_size": size,
+        "inclusion_proof_microseconds": (proof_elapsed.as_secs_f64() * 1e6 / proofs as f64).round(),
         "entries": posted,
         "batch": args.batch,
         "seconds": elapsed.as_secs_f64(),
@@ -98,6 +111,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         "seconds_parse": phases[0].as_secs_f64(),
         "seconds_rules_and_hash": phases[1].as_secs_f64(),
         "seconds_synced_write": phases[2].as_secs_f64(),
+        "seconds_merkle_tree": phases[3].as_secs_f64(),
         "stored_bytes_per_entry": ((size_after.saturating_sub(size_before)) as f64 / posted as f64).round(),
         "canonical_bytes_per_contribution": canonical,
         "verify_entries": report.entries,

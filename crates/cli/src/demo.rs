@@ -61,6 +61,8 @@ pub fn run(data: &Path, members: usize) -> Result<()> {
     }
     let ledger = Ledger::init(data, system_clock())?;
     std::fs::write(data.join(DEMO_MARKER), "made by `junbao demo`; safe to delete\n")?;
+    let key_path = junbao_engine::default_key_path(data);
+    junbao_engine::create_signing_key(&key_path)?;
     println!("demo ledger at {}\n", data.display());
     println!("posting, as the finance departments would:");
 
@@ -275,9 +277,45 @@ pub fn run(data: &Path, members: usize) -> Result<()> {
         );
     }
 
-    println!("auditor: verify the chain and the balances");
+    println!("auditor: verify the chain, the Merkle tree and the balances");
     let report = ledger.verify(&|_| {})?;
-    println!("  verified {} entries, head {}\n", report.entries, report.head);
+    println!("  verified {} entries, head {}", report.entries, report.head);
+    let digest = ledger.digest(&junbao_engine::load_signing_key(&key_path)?)?;
+    let digest_path = data.join("digest.json");
+    std::fs::write(&digest_path, digest.to_json().to_string())?;
+    println!(
+        "  signed digest: tree size {}, root {}… → {}",
+        digest.tree_size,
+        &hex::encode(digest.root)[..16],
+        digest_path.display()
+    );
+    let payout_seq = ledger
+        .journal(1, usize::MAX)?
+        .iter()
+        .find(|(_, e)| e.event.id.as_str() == format!("payout-{}", injured.id))
+        .map(|(s, _)| s.seq)
+        .context("the payout entry")?;
+    let proof = ledger.inclusion_proof(payout_seq, None)?;
+    println!(
+        "  inclusion proof of the disability payout (entry {payout_seq}): {} hashes to the signed root",
+        proof["path"].as_array().map_or(0, Vec::len)
+    );
+    let export_path = data.join("journal-export.jsonl");
+    let mut out = std::io::BufWriter::new(std::fs::File::create(&export_path)?);
+    for (stored, entry) in ledger.journal(1, usize::MAX)? {
+        use std::io::Write as _;
+        writeln!(out, "{}", junbao_engine::export_line(&stored, &entry))?;
+    }
+    drop(out);
+    let offline = junbao_engine::verify_export(
+        std::io::BufReader::new(std::fs::File::open(&export_path)?),
+        Some(&digest),
+    )?;
+    println!(
+        "  exported journal re-verified offline against the digest: {} entries → {}\n",
+        offline.entries,
+        export_path.display()
+    );
     println!("try:  junbao --data {} balance --member {}", data.display(), injured.id);
     println!(
         "      junbao --data {} journal --from {} --limit 5",

@@ -48,6 +48,8 @@ pub struct PostTimings {
     pub rules: Duration,
     /// The synced RocksDB write batch.
     pub write: Duration,
+    /// Of `rules`: leaf hashes and Merkle nodes.
+    pub tree: Duration,
 }
 
 /// Why a line was refused.
@@ -291,6 +293,7 @@ impl Ledger {
             });
         }
         // The Merkle tree: leaf hashes of the new entries, and the stored nodes they complete.
+        let tree_started = Instant::now();
         let leaves: Vec<_> =
             prepared.entries.par_iter().map(|e| merkle::leaf_hash(&e.bytes)).collect();
         let nodes = StoreNodes {
@@ -302,6 +305,7 @@ impl Ledger {
             .into_iter()
             .map(|(level, index, hash)| (tree_key(level, index), hash.to_vec()))
             .collect();
+        let tree_time = tree_started.elapsed();
         let ids = new_ids
             .iter()
             .zip(&prepared.entries)
@@ -332,7 +336,7 @@ impl Ledger {
             head: hex::encode(new_head.hash),
             replayed,
             seqs,
-            timings: PostTimings { parse: Duration::ZERO, rules, write },
+            timings: PostTimings { parse: Duration::ZERO, rules, write, tree: tree_time },
         })
     }
 }

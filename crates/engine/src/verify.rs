@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use junbao_ledger::entry::{CHAIN_GENESIS, Entry, chain_next};
+use junbao_ledger::entry::{CHAIN_GENESIS, Entry, Hash32, chain_next};
 use junbao_ledger::merkle;
 use junbao_ledger::{Account, Fen};
 use rayon::prelude::*;
@@ -67,43 +67,31 @@ impl Ledger {
                 }
             }
             // Each link h_n = SHA-256(h_(n-1) || bytes_n) depends only on stored values, so the
-            // links are checked in parallel; together they prove the whole chain.
-            let first_bad = chunk
+            // links are checked in parallel; together they prove the whole chain. The same pass
+            // decodes each entry once and hashes its Merkle leaf.
+            type Checked = (Hash32, Vec<(Account, i64)>);
+            let checked: Vec<Result<Checked, (u64, String)>> = chunk
                 .par_iter()
                 .enumerate()
-                .filter_map(|(i, e)| {
+                .map(|(i, e)| {
                     let prev = if i == 0 { &previous } else { &chunk[i - 1].chain_hash };
                     if chain_next(prev, &e.bytes) != e.chain_hash {
-                        return Some((e.seq, "chain hash does not match its bytes".to_string()));
+                        return Err((e.seq, "chain hash does not match its bytes".to_string()));
                     }
-                    match Entry::from_canonical_bytes(&e.bytes) {
-                        Err(err) => Some((e.seq, err.to_string())),
-                        Ok(entry) if entry.seq != e.seq => {
-                            Some((e.seq, format!("bytes say seq {}", entry.seq)))
-                        }
-                        Ok(_) => None,
+                    let entry = Entry::from_canonical_bytes(&e.bytes)
+                        .map_err(|err| (e.seq, err.to_string()))?;
+                    if entry.seq != e.seq {
+                        return Err((e.seq, format!("bytes say seq {}", entry.seq)));
                     }
-                })
-                .min_by_key(|(seq, _)| *seq);
-            if let Some((seq, what)) = first_bad {
-                return Err(VerifyError::Entry { seq, what });
-            }
-            let leaves: Vec<_> = chunk.par_iter().map(|e| merkle::leaf_hash(&e.bytes)).collect();
-            for leaf in leaves {
-                tree.push(leaf);
-            }
-            let sums: Vec<Vec<(Account, i64)>> = chunk
-                .par_iter()
-                .map(|e| {
-                    Entry::from_canonical_bytes(&e.bytes)
-                        .expect("decoded above")
-                        .postings
-                        .into_iter()
-                        .map(|p| (p.account, p.amount.0))
-                        .collect()
+                    let postings =
+                        entry.postings.into_iter().map(|p| (p.account, p.amount.0)).collect();
+                    Ok((merkle::leaf_hash(&e.bytes), postings))
                 })
                 .collect();
-            for postings in sums {
+            for result in checked {
+                let (leaf, postings) =
+                    result.map_err(|(seq, what)| VerifyError::Entry { seq, what })?;
+                tree.push(leaf);
                 for (account, fen) in postings {
                     *balances.entry(account).or_default() += fen;
                 }
