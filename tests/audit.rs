@@ -167,3 +167,45 @@ fn inclusion_and_consistency_proofs_verify_against_the_signed_roots() {
     let out = l.run(&["proof", "inclusion", "--seq", "99999"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// Rewrites entry `seq` in the database and recomputes its stored chain hash, as someone with
+/// write access to the database could.
+fn rewrite_entry(l: &TestLedger, seq: u64) {
+    let ledger = junbao_engine::Ledger::open(&l.data(), junbao_engine::system_clock()).unwrap();
+    let mut e = ledger.store().entry(seq).unwrap().unwrap();
+    let prev = ledger.store().entry(seq - 1).unwrap().unwrap().chain_hash;
+    let pos = e.bytes.iter().position(|b| *b == b'e' || *b == b'c').unwrap();
+    e.bytes[pos] = b'x';
+    e.chain_hash = junbao_ledger::entry::chain_next(&prev, &e.bytes);
+    ledger.store().tamper_entry(&e).unwrap();
+}
+
+#[test]
+fn verify_from_a_digest_checks_what_was_appended_since() {
+    let (l, d1, _d2, _export) = ledger_with_digests();
+    let out = l.run(&["verify", "--from-digest", d1.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (from, to) = (v["from_tree_size"].as_u64().unwrap(), v["to_tree_size"].as_u64().unwrap());
+    assert!(to > from);
+    rewrite_entry(&l, from + 5);
+    let out = l.run(&["verify", "--from-digest", d1.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+}
+
+#[test]
+fn a_rewritten_past_is_found_by_full_verify_and_by_its_inclusion_proof() {
+    // --from-digest trusts what the digest covers; the full verify and any inclusion proof of
+    // the rewritten entry do not.
+    let (l, _d1, d2, _export) = ledger_with_digests();
+    rewrite_entry(&l, 30);
+    let out = l.run(&["verify"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stderr(&out).contains("entry 31"), "{}", stderr(&out));
+    let d2: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&d2).unwrap()).unwrap();
+    let p = l.json(&["proof", "inclusion", "--seq", "30"]);
+    let path: Vec<[u8; 32]> = p["path"].as_array().unwrap().iter().map(h32).collect();
+    let n = d2["tree_size"].as_u64().unwrap();
+    assert!(verify_inclusion(29, n, &h32(&p["leaf_hash"]), &path, &h32(&d2["root"])).is_err());
+}

@@ -63,6 +63,10 @@ enum Command {
         /// A signed digest the export must match (with --export).
         #[arg(long)]
         digest: Option<PathBuf>,
+        /// Check only what was appended since this trusted digest (consistency proof plus the
+        /// new entries).
+        #[arg(long, conflicts_with = "export")]
+        from_digest: Option<PathBuf>,
     },
     /// Sign and print a digest of the current head (JSON); the ledger keeps every digest.
     Digest {
@@ -231,11 +235,25 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Post { file } => post(&data, file),
         Command::Balance { fund, member, json } => balance(&data, fund, member, json),
-        Command::Verify { export: Some(file), digest } => verify_export(&file, digest),
-        Command::Verify { export: None, digest: Some(_) } => {
-            Err(rejected("--digest goes with --export"))
+        Command::Verify { export: Some(file), digest, .. } => verify_export(&file, digest),
+        Command::Verify { export: None, digest: Some(_), .. } => {
+            Err(rejected("--digest goes with --export; use --from-digest for the database"))
         }
-        Command::Verify { export: None, digest: None } => verify(&data),
+        Command::Verify { export: None, digest: None, from_digest: Some(d) } => {
+            let digest = junbao_engine::SignedDigest::read(&d).map_err(audit_exit)?;
+            let ledger = open(&data)?;
+            let trusted = junbao_engine::load_signing_key(&junbao_engine::default_key_path(&data))
+                .ok()
+                .map(|k| k.verifying_key().to_bytes());
+            let r = ledger.verify_since(&digest, trusted.as_ref()).map_err(audit_exit)?;
+            println!(
+                "{}",
+                json!({"verified": true, "from_tree_size": r.from_size, "to_tree_size": r.to_size,
+                       "root": hex::encode(r.root), "head": hex::encode(r.head)})
+            );
+            Ok(())
+        }
+        Command::Verify { export: None, digest: None, from_digest: None } => verify(&data),
         Command::Journal { from, limit, json } => journal(&data, from, limit, json),
         Command::Demo { .. } => unreachable!("handled above"),
         Command::Bench(args) => bench::run(args),

@@ -457,3 +457,103 @@ pub fn verify_export(
         fund_totals,
     })
 }
+
+/// What `verify --from-digest` established.
+#[derive(Debug, Clone)]
+pub struct SinceDigestReport {
+    pub from_size: u64,
+    pub to_size: u64,
+    pub root: Hash32,
+    pub head: Hash32,
+}
+
+impl Ledger {
+    /// Checks the ledger against a trusted earlier digest: its signature, that the stored tree
+    /// of its size has its root and chain head, a consistency proof from it to the current
+    /// tree, and the chain and bytes of every entry appended since.
+    pub fn verify_since(
+        &self,
+        digest: &SignedDigest,
+        trusted_key: Option<&[u8; 32]>,
+    ) -> Result<SinceDigestReport, AuditError> {
+        digest.verify_signature(trusted_key)?;
+        let _writer = self.writer();
+        let head = self.store.head();
+        let integrity = |m: String| AuditError::Integrity(m);
+        if digest.tree_size > head.seq {
+            return Err(integrity(format!(
+                "the digest covers {} entries but the ledger holds {}: entries were removed",
+                digest.tree_size, head.seq
+            )));
+        }
+        let nodes = self.nodes();
+        let old_root =
+            merkle::root(&nodes, digest.tree_size).map_err(|e| integrity(e.to_string()))?;
+        if old_root != digest.root {
+            return Err(integrity(format!(
+                "the ledger's first {} entries no longer give the signed root",
+                digest.tree_size
+            )));
+        }
+        let old_head = if digest.tree_size == 0 {
+            CHAIN_GENESIS
+        } else {
+            self.store
+                .entry(digest.tree_size)
+                .map_err(|e| AuditError::Io(e.to_string()))?
+                .ok_or_else(|| integrity(format!("entry {} is missing", digest.tree_size)))?
+                .chain_hash
+        };
+        if old_head != digest.head {
+            return Err(integrity(
+                "the chain hash at the digest's size differs from the signed head".into(),
+            ));
+        }
+        let new_root = merkle::root(&nodes, head.seq).map_err(|e| integrity(e.to_string()))?;
+        if digest.tree_size > 0 {
+            let path = merkle::consistency_path(&nodes, digest.tree_size, head.seq)
+                .map_err(|e| integrity(e.to_string()))?;
+            merkle::verify_consistency(digest.tree_size, head.seq, &digest.root, &new_root, &path)
+                .map_err(|e| integrity(format!("consistency proof: {e}")))?;
+        }
+        // The entries since the digest: the chain from the signed head, and each entry's bytes.
+        let mut previous = digest.head;
+        let mut next = digest.tree_size + 1;
+        let mut tree = RootBuilder::default();
+        while next <= head.seq {
+            let chunk: Vec<StoredEntry> = self
+                .store
+                .entries(next, 65_536)
+                .collect::<Result<_, _>>()
+                .map_err(|e| AuditError::Io(e.to_string()))?;
+            for e in &chunk {
+                if e.seq != next {
+                    return Err(integrity(format!("entry {next} is missing")));
+                }
+                if chain_next(&previous, &e.bytes) != e.chain_hash {
+                    return Err(integrity(format!(
+                        "entry {}: the chain hash does not match its bytes",
+                        e.seq
+                    )));
+                }
+                Entry::from_canonical_bytes(&e.bytes)
+                    .map_err(|err| integrity(format!("entry {}: {err}", e.seq)))?;
+                tree.push(merkle::leaf_hash(&e.bytes));
+                previous = e.chain_hash;
+                next += 1;
+            }
+            if chunk.is_empty() {
+                break;
+            }
+        }
+        if previous != head.hash || next != head.seq + 1 {
+            return Err(integrity("the journal does not end at the recorded head".into()));
+        }
+        Ok(SinceDigestReport {
+            from_size: digest.tree_size,
+            to_size: head.seq,
+            root: new_root,
+            head: head.hash,
+        })
+    }
+}
