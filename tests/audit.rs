@@ -209,3 +209,84 @@ fn a_rewritten_past_is_found_by_full_verify_and_by_its_inclusion_proof() {
     let n = d2["tree_size"].as_u64().unwrap();
     assert!(verify_inclusion(29, n, &h32(&p["leaf_hash"]), &path, &h32(&d2["root"])).is_err());
 }
+
+#[test]
+fn a_statement_lists_the_members_entries_with_proofs_and_balances() {
+    let (l, _d1, _d2, _export) = ledger_with_digests();
+    l.post_ok(&format!(
+        "{}\n{}",
+        r#"{"id":"m3","type":"subsidy","member":"M3","fund":"medical","period":"2024-03","amount":"92.00","basis":"match"}"#,
+        contribution("c3b", "M3", "2024-04", "92.00", "U1")
+    ));
+    let s = l.json(&["statement", "--member", "M3", "--json"]);
+    let entries = s["entries"].as_array().unwrap();
+    let types: Vec<&str> = entries.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(types, ["enroll", "contribution", "subsidy", "contribution"]);
+    let root = h32(&s["root"]);
+    for e in entries {
+        let p = &e["proof"];
+        let path: Vec<[u8; 32]> = p["path"].as_array().unwrap().iter().map(h32).collect();
+        verify_inclusion(
+            p["leaf_index"].as_u64().unwrap(),
+            p["tree_size"].as_u64().unwrap(),
+            &h32(&p["leaf_hash"]),
+            &path,
+            &root,
+        )
+        .unwrap();
+    }
+    let medical = &s["funds"][0];
+    assert_eq!(medical["fund"], "medical");
+    let b = l.json(&["balance", "--json", "--member", "M3"]);
+    assert_eq!(account_balance(&b, "medical:member:M3:personal").as_deref(), Some("184.00"));
+    assert!(
+        medical["accounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["account"] == "medical:member:M3:personal" && a["balance"] == "184.00")
+    );
+    // A range keeps the entries of the range; balances are as at its end.
+    let march = l.json(&["statement", "--member", "M3", "--json", "--to", "2024-03-31"]);
+    assert!(march["entries"].as_array().unwrap().len() <= 3);
+    let out = l.run(&["statement", "--member", "NOBODY"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn reconcile_passes_on_sound_books_and_fails_on_a_changed_balance() {
+    let (l, _d1, _d2, _export) = ledger_with_digests();
+    let r = l.json(&["report", "reconcile"]);
+    assert_eq!(r["ok"], true, "{r}");
+    assert_eq!(r["medical_premiums_awaiting_match"].as_array().unwrap().len(), 30);
+    let ledger = junbao_engine::Ledger::open(&l.data(), junbao_engine::system_clock()).unwrap();
+    let account = junbao_ledger::Account::pool(junbao_ledger::Fund::Medical);
+    ledger.store().tamper_balance(&junbao_ledger::state::balance_key(&account), 100).unwrap();
+    drop(ledger);
+    let out = l.run(&["report", "reconcile"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+}
+
+#[test]
+fn exceptions_lists_an_entry_that_the_rules_refuse() {
+    let (l, _d1, _d2, _export) = ledger_with_digests();
+    assert_eq!(l.json(&["report", "exceptions"])["exceptions"].as_array().unwrap().len(), 0);
+    // Forge a premium of the wrong amount straight into the database (balanced, re-encoded).
+    let ledger = junbao_engine::Ledger::open(&l.data(), junbao_engine::system_clock()).unwrap();
+    let seq = ledger.head().seq;
+    let mut stored = ledger.store().entry(seq).unwrap().unwrap();
+    let mut entry = junbao_ledger::Entry::from_canonical_bytes(&stored.bytes).unwrap();
+    if let junbao_ledger::EventBody::Contribution { amount, .. } = &mut entry.event.body {
+        *amount = junbao_ledger::Fen(1);
+    }
+    entry.postings[0].amount = junbao_ledger::Fen(1);
+    entry.postings[1].amount = junbao_ledger::Fen(-1);
+    stored.bytes = entry.canonical_bytes();
+    ledger.store().tamper_entry(&stored).unwrap();
+    drop(ledger);
+    let e = l.json(&["report", "exceptions"]);
+    let found = e["exceptions"].as_array().unwrap();
+    assert_eq!(found.len(), 1, "{e}");
+    assert_eq!(found[0]["seq"], seq);
+    assert!(found[0]["exception"].as_str().unwrap().contains("Art. 21"), "{e}");
+}

@@ -121,11 +121,11 @@ pub fn run(data: &Path, members: usize) -> Result<()> {
         for m in roster.iter().filter(|m| m.pays_medical) {
             let premium = Fen(m.pay_fen).mul_ppm(10_000);
             lines.push(format!(
-                r#"{{"id":"med-{0}-{period}","type":"contribution","member":"{0}","fund":"medical","period":"{period}","amount":"{premium}","unit":"{1}"}}"#,
+                r#"{{"id":"med-{0}-{period}","type":"contribution","member":"{0}","fund":"medical","period":"{period}","amount":"{premium}","unit":"{1}","value_date":"{period}-15"}}"#,
                 m.id, m.unit
             ));
             lines.push(format!(
-                r#"{{"id":"match-{0}-{period}","type":"subsidy","member":"{0}","fund":"medical","period":"{period}","amount":"{premium}","basis":"match"}}"#,
+                r#"{{"id":"match-{0}-{period}","type":"subsidy","member":"{0}","fund":"medical","period":"{period}","amount":"{premium}","basis":"match","value_date":"{period}-15"}}"#,
                 m.id
             ));
         }
@@ -135,10 +135,10 @@ pub fn run(data: &Path, members: usize) -> Result<()> {
                 ("medical", "40.00", "40.00", "match"),
             ] {
                 lines.push(format!(
-                    r#"{{"id":"sp-{part}-{s}-{period}","type":"contribution","member":"{s}","fund":"spouse","part":"{part}","period":"{period}","amount":"{premium}","unit":"{unit}"}}"#
+                    r#"{{"id":"sp-{part}-{s}-{period}","type":"contribution","member":"{s}","fund":"spouse","part":"{part}","period":"{period}","amount":"{premium}","unit":"{unit}","value_date":"{period}-15"}}"#
                 ));
                 lines.push(format!(
-                    r#"{{"id":"sps-{part}-{s}-{period}","type":"subsidy","member":"{s}","fund":"spouse","part":"{part}","period":"{period}","amount":"{subsidy}","basis":"{basis}"}}"#
+                    r#"{{"id":"sps-{part}-{s}-{period}","type":"subsidy","member":"{s}","fund":"spouse","part":"{part}","period":"{period}","amount":"{subsidy}","basis":"{basis}","value_date":"{period}-15"}}"#
                 ));
             }
         }

@@ -79,6 +79,23 @@ enum Command {
         #[command(subcommand)]
         kind: ProofKind,
     },
+    /// A member's record (Art. 39): payments, subsidies, benefits, interest, balances.
+    Statement {
+        #[arg(long)]
+        member: String,
+        #[arg(long)]
+        from: Option<String>,
+        #[arg(long)]
+        to: Option<String>,
+        /// JSON, with an inclusion proof for every entry.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Auditor reports (JSON).
+    Report {
+        #[command(subcommand)]
+        kind: ReportKind,
+    },
     /// Export the whole journal.
     Export {
         #[command(subcommand)]
@@ -128,6 +145,15 @@ enum ProofKind {
         #[arg(long)]
         to: u64,
     },
+}
+
+#[derive(Subcommand, Debug)]
+enum ReportKind {
+    /// Trial balances, members' accounts against journal control totals, medical matches,
+    /// materialised balances against the journal. Exit 3 when something does not reconcile.
+    Reconcile,
+    /// Entries today's rules refuse (replaying the journal), and premiums awaiting a match.
+    Exceptions,
 }
 
 #[derive(Subcommand, Debug)]
@@ -232,6 +258,39 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Export { what: ExportWhat::Journal { format, out } } => {
             export_journal(&data, &format, out)
+        }
+        Command::Statement { member, from, to, json: as_json } => {
+            let date = |name: &str, v: Option<String>| {
+                v.map(|t| {
+                    junbao_ledger::Date::parse(&t).map_err(|m| rejected(format!("--{name}: {m}")))
+                })
+                .transpose()
+            };
+            let (from, to) = (date("from", from)?, date("to", to)?);
+            let ledger = open(&data)?;
+            let s = ledger.statement(&member, from, to, as_json).map_err(audit_exit)?;
+            if as_json {
+                println!("{s}");
+            } else {
+                print_statement(&s);
+            }
+            Ok(())
+        }
+        Command::Report { kind } => {
+            let ledger = open(&data)?;
+            match kind {
+                ReportKind::Reconcile => {
+                    let r = ledger.reconcile().map_err(audit_exit)?;
+                    println!("{r}");
+                    if r["ok"] != true {
+                        return Err(
+                            Exit { code: 3, message: "the books do not reconcile".into() }.into()
+                        );
+                    }
+                }
+                ReportKind::Exceptions => println!("{}", ledger.exceptions().map_err(audit_exit)?),
+            }
+            Ok(())
         }
         Command::Post { file } => post(&data, file),
         Command::Balance { fund, member, json } => balance(&data, fund, member, json),
@@ -455,4 +514,42 @@ fn verify_export(file: &Path, digest: Option<PathBuf>) -> Result<()> {
                "root": hex::encode(report.root), "digest_tree_size": report.digest_tree_size})
     );
     Ok(())
+}
+
+fn print_statement(s: &serde_json::Value) {
+    println!(
+        "statement of member {} as of entry {}",
+        s["member"].as_str().unwrap_or(""),
+        s["as_of_seq"]
+    );
+    for e in s["entries"].as_array().into_iter().flatten() {
+        for p in e["postings"].as_array().into_iter().flatten() {
+            println!(
+                "{:>8}  {}  {:<14} {:<40} {:>14}",
+                e["seq"].as_u64().unwrap_or(0),
+                e["value_date"].as_str().unwrap_or(""),
+                e["type"].as_str().unwrap_or(""),
+                p["account"].as_str().unwrap_or(""),
+                p["amount"].as_str().unwrap_or("")
+            );
+        }
+        if e["postings"].as_array().is_none_or(|p| p.is_empty()) {
+            println!(
+                "{:>8}  {}  {}",
+                e["seq"].as_u64().unwrap_or(0),
+                e["value_date"].as_str().unwrap_or(""),
+                e["type"].as_str().unwrap_or("")
+            );
+        }
+    }
+    println!("\nbalances");
+    for f in s["funds"].as_array().into_iter().flatten() {
+        for a in f["accounts"].as_array().into_iter().flatten() {
+            println!(
+                "  {:<46} {:>14}",
+                a["account"].as_str().unwrap_or(""),
+                a["balance"].as_str().unwrap_or("")
+            );
+        }
+    }
 }

@@ -7,6 +7,7 @@
 
 mod audit;
 mod post;
+mod reports;
 mod verify;
 
 use std::path::Path;
@@ -253,4 +254,19 @@ pub fn entry_json(stored: &StoredEntry, entry: &Entry) -> serde_json::Value {
             "amount": p.amount.to_string(),
         })).collect::<Vec<_>>(),
     })
+}
+
+/// Key of the member index: `0x00`, the member id, `0x00`, the sequence number (u64 BE).
+/// Event ids are printable ASCII, so index keys never collide with idempotency records.
+pub(crate) fn member_index_key(member: &junbao_ledger::ids::MemberId, seq: u64) -> Vec<u8> {
+    let mut k = member_index_prefix(member);
+    k.extend_from_slice(&seq.to_be_bytes());
+    k
+}
+
+pub(crate) fn member_index_prefix(member: &junbao_ledger::ids::MemberId) -> Vec<u8> {
+    let mut k = vec![0u8];
+    k.extend_from_slice(member.as_str().as_bytes());
+    k.push(0);
+    k
 }

@@ -306,11 +306,17 @@ impl Ledger {
             .map(|(level, index, hash)| (tree_key(level, index), hash.to_vec()))
             .collect();
         let tree_time = tree_started.elapsed();
-        let ids = new_ids
+        let mut ids: Vec<(Vec<u8>, Vec<u8>)> = new_ids
             .iter()
             .zip(&prepared.entries)
             .map(|((id, fp), e)| (id.clone(), id_record(e.seq, fp)))
             .collect();
+        ids.extend(
+            prepared
+                .member_index
+                .iter()
+                .map(|(m, seq)| (crate::member_index_key(m, *seq), Vec::new())),
+        );
         let new_head = Head { seq: prepared.head_seq, hash: prepared.head };
         let append = Append {
             entries: prepared

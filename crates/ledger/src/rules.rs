@@ -70,6 +70,8 @@ pub struct PreparedBatch {
     pub head_seq: u64,
     pub head: Hash32,
     pub changes: StateChanges,
+    /// (member, seq) for every entry that names a member or posts to a member's account.
+    pub member_index: Vec<(MemberId, u64)>,
 }
 
 fn refuse(field: &'static str, message: impl Into<String>) -> EventError {
@@ -329,7 +331,16 @@ impl<'s> Batch<'s> {
                 (balance_key(account), now.0)
             })
             .collect();
+        let mut member_index = Vec::new();
+        for entry in &self.entries {
+            let mut members: Vec<&MemberId> = entry.event.body.member().into_iter().collect();
+            members.extend(entry.postings.iter().filter_map(|p| p.account.member_id()));
+            members.sort();
+            members.dedup();
+            member_index.extend(members.into_iter().map(|m| (m.clone(), entry.seq)));
+        }
         PreparedBatch {
+            member_index,
             head_seq: self.next_seq - 1,
             head,
             entries: sealed,

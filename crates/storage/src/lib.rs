@@ -403,6 +403,17 @@ impl Store {
             .collect()
     }
 
+    /// Index records (in the `ids` column family) whose key starts with `prefix`, in key order.
+    pub fn ids_prefix(&self, prefix: &[u8]) -> Result<Vec<KeyValue>, ReadError> {
+        self.db
+            .iterator_cf(self.cf(CF_IDS), IteratorMode::From(prefix, Direction::Forward))
+            .map(|r| {
+                r.map(|(k, v)| (k.to_vec(), v.to_vec())).map_err(|e| ReadError::Engine(engine(e)))
+            })
+            .take_while(|r| r.as_ref().map_or(true, |(k, _)| k.starts_with(prefix)))
+            .collect()
+    }
+
     fn scan(&self, cf: &str) -> Result<Vec<KeyValue>, ReadError> {
         self.db
             .iterator_cf(self.cf(cf), IteratorMode::Start)

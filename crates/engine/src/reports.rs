@@ -1,0 +1,218 @@
+//! The reports an audit starts with: a member's statement (Art. 39), the reconciliation of
+//! the books, and the exceptions the law's rules find in the journal.
+
+use std::collections::{BTreeMap, HashMap};
+
+use junbao_ledger::entry::Entry;
+use junbao_ledger::fund::{AccountKind, Holding};
+use junbao_ledger::ids::{EventId, MemberId};
+use junbao_ledger::state::Line;
+use junbao_ledger::{Date, EntryLookup, Fen, Fund, LedgerState};
+use serde_json::{Value, json};
+
+use crate::{AuditError, Ledger, member_index_prefix};
+
+fn io(e: impl std::fmt::Display) -> AuditError {
+    AuditError::Io(e.to_string())
+}
+
+impl Ledger {
+    /// The member's record (Art. 39): every entry about them with a value date in the range,
+    /// the postings to their accounts, and balances per fund as at the end of the range. With
+    /// `proofs`, each entry carries an inclusion proof in the current tree.
+    pub fn statement(
+        &self,
+        member: &str,
+        from: Option<Date>,
+        to: Option<Date>,
+        proofs: bool,
+    ) -> Result<Value, AuditError> {
+        let id =
+            MemberId::parse(member).map_err(|m| AuditError::Input(format!("--member: {m}")))?;
+        let known = self.with_state(|s, _| s.members.contains_key(&id));
+        if !known {
+            return Err(AuditError::Input(format!("member {id} is not enrolled")));
+        }
+        let seqs: Vec<u64> = self
+            .store
+            .ids_prefix(&member_index_prefix(&id))
+            .map_err(io)?
+            .iter()
+            .filter_map(|(k, _)| {
+                k.get(k.len() - 8..).and_then(|b| b.try_into().ok()).map(u64::from_be_bytes)
+            })
+            .collect();
+        let size = self.head().seq;
+        let mut balances: BTreeMap<String, (Fund, i64)> = BTreeMap::new();
+        let mut rows = Vec::new();
+        for seq in seqs {
+            let stored =
+                self.store.entry(seq).map_err(io)?.ok_or_else(|| {
+                    AuditError::Integrity(format!("indexed entry {seq} is missing"))
+                })?;
+            let entry = Entry::from_canonical_bytes(&stored.bytes)
+                .map_err(|e| AuditError::Integrity(format!("entry {seq}: {e}")))?;
+            if to.is_some_and(|t| entry.value_date > t) {
+                continue;
+            }
+            let mine: Vec<_> =
+                entry.postings.iter().filter(|p| p.account.member_id() == Some(&id)).collect();
+            for p in &mine {
+                let b = balances.entry(p.account.to_string()).or_insert((p.account.fund, 0));
+                b.1 += p.amount.0;
+            }
+            if from.is_some_and(|f| entry.value_date < f) {
+                continue;
+            }
+            let mut row = json!({
+                "seq": seq,
+                "value_date": entry.value_date.to_string(),
+                "type": entry.event.body.type_name(),
+                "event": entry.event.to_json(),
+                "postings": mine.iter().map(|p| json!({"account": p.account.to_string(), "amount": p.amount.to_string()})).collect::<Vec<_>>(),
+            });
+            if proofs {
+                row["proof"] = self.inclusion_proof(seq, Some(size))?;
+            }
+            rows.push(row);
+        }
+        let mut funds: BTreeMap<Fund, Vec<Value>> = BTreeMap::new();
+        for (account, (fund, fen)) in &balances {
+            funds
+                .entry(*fund)
+                .or_default()
+                .push(json!({"account": account, "balance": Fen(*fen).to_string()}));
+        }
+        Ok(json!({
+            "member": id.as_str(),
+            "from": from.map(|d| d.to_string()),
+            "to": to.map(|d| d.to_string()),
+            "as_of_seq": size,
+            "root": hex::encode(self.root(size)?),
+            "funds": funds.into_iter().map(|(f, a)| json!({"fund": f.name(), "accounts": a})).collect::<Vec<_>>(),
+            "entries": rows,
+        }))
+    }
+
+    /// Reconciliation per fund: the trial balance is zero, members' accounts equal the money
+    /// their entries moved into and out of them (control totals from the journal), medical
+    /// matches equal premiums for the paying categories, and the balances recomputed from the
+    /// journal equal the materialised ones.
+    pub fn reconcile(&self) -> Result<Value, AuditError> {
+        let verified = self.verify(&|_| {});
+        let mut control: HashMap<(Fund, Holding), i64> = HashMap::new();
+        let mut from = 1;
+        loop {
+            let chunk = self.journal(from, 65_536).map_err(io)?;
+            let Some((last, _)) = chunk.last() else { break };
+            from = last.seq + 1;
+            for (_, e) in &chunk {
+                for p in &e.postings {
+                    if let AccountKind::Member { holding, .. } = p.account.kind {
+                        *control.entry((p.account.fund, holding)).or_default() += p.amount.0;
+                    }
+                }
+            }
+        }
+        let report = self.with_state(|state, head| {
+            let trial = state.trial_balance();
+            let mut funds = Vec::new();
+            for f in Fund::ALL {
+                let mut holdings = Vec::new();
+                let mut members_ok = true;
+                for h in Holding::ALL {
+                    let members: i64 = state
+                        .balances
+                        .iter()
+                        .filter(|(a, _)| a.fund == f && matches!(a.kind, AccountKind::Member { holding, .. } if holding == h))
+                        .map(|(_, b)| b.0)
+                        .sum();
+                    let ctl = control.get(&(f, h)).copied().unwrap_or(0);
+                    members_ok &= members == ctl;
+                    holdings.push(json!({"holding": h.name(), "members": Fen(members).to_string(), "control": Fen(ctl).to_string()}));
+                }
+                funds.push(json!({
+                    "fund": f.name(),
+                    "trial_balance": Fen(i64::try_from(trial[&f]).unwrap_or(i64::MAX)).to_string(),
+                    "trial_balance_ok": trial[&f] == 0,
+                    "members_equal_control": members_ok,
+                    "holdings": holdings,
+                }));
+            }
+            let unmatched = unmatched_premiums(state);
+            let ok = verified.is_ok() && trial.values().all(|t| *t == 0) && funds.iter().all(|f| f["members_equal_control"] == true);
+            json!({
+                "as_of_seq": head.seq,
+                "ok": ok,
+                "journal_matches_materialised": verified.as_ref().map(|_| true).unwrap_or(false),
+                "journal_error": verified.as_ref().err().map(|e| e.to_string()),
+                "funds": funds,
+                "medical_premiums_awaiting_match": unmatched,
+            })
+        });
+        Ok(report)
+    }
+
+    /// Every entry that today's rules would refuse, found by replaying the journal from empty
+    /// through them, plus premiums of paying members still without their 1:1 match.
+    pub fn exceptions(&self) -> Result<Value, AuditError> {
+        struct Seen(HashMap<EventId, Entry>);
+        impl EntryLookup for Seen {
+            fn entry_by_event_id(&self, id: &EventId) -> Option<Entry> {
+                self.0.get(id).cloned()
+            }
+        }
+        let mut state = LedgerState::default();
+        let mut seen = Seen(HashMap::new());
+        let mut found = Vec::new();
+        let mut from = 1;
+        loop {
+            let chunk = self.journal(from, 65_536).map_err(io)?;
+            let Some((last, _)) = chunk.last() else { break };
+            from = last.seq + 1;
+            for (_, entry) in chunk {
+                let mut batch = state.begin(entry.seq - 1, [0; 32]);
+                match batch.apply(entry.event.clone(), entry.recorded_at_us, &seen) {
+                    Ok(_) => {
+                        let prepared = batch.finish();
+                        state.commit(prepared.changes);
+                    }
+                    Err(e) => {
+                        found.push(json!({
+                            "seq": entry.seq,
+                            "id": entry.event.id.as_str(),
+                            "type": entry.event.body.type_name(),
+                            "member": entry.event.body.member().map(|m| m.as_str().to_string()),
+                            "exception": e.to_string(),
+                        }));
+                        // Keep the journal's own effects so later entries are judged on what
+                        // actually happened.
+                        let replayed = LedgerState::replay(std::iter::once(&entry));
+                        for (account, fen) in replayed.balances {
+                            let b = state.balances.entry(account).or_default();
+                            *b = b.checked_add(fen).unwrap_or(*b);
+                        }
+                    }
+                }
+                seen.0.insert(entry.event.id.clone(), entry);
+            }
+        }
+        let unmatched = self.with_state(|s, _| unmatched_premiums(s));
+        Ok(
+            json!({"as_of_seq": self.head().seq, "exceptions": found, "medical_premiums_awaiting_match": unmatched}),
+        )
+    }
+}
+
+fn unmatched_premiums(state: &LedgerState) -> Vec<Value> {
+    let mut v: Vec<_> = state
+        .periods
+        .iter()
+        .filter(|((_, line, _), m)| *line == Line::Medical && m.personal.0 != 0 && m.state != m.personal)
+        .map(|((member, _, period), m)| {
+            json!({"member": member.as_str(), "period": period.to_string(), "premium": m.personal.to_string(), "matched": m.state.to_string()})
+        })
+        .collect();
+    v.sort_by(|a, b| a.to_string().cmp(&b.to_string()));
+    v
+}
