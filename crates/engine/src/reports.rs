@@ -213,6 +213,6 @@ fn unmatched_premiums(state: &LedgerState) -> Vec<Value> {
             json!({"member": member.as_str(), "period": period.to_string(), "premium": m.personal.to_string(), "matched": m.state.to_string()})
         })
         .collect();
-    v.sort_by(|a, b| a.to_string().cmp(&b.to_string()));
+    v.sort_by_key(|a| a.to_string());
     v
 }
