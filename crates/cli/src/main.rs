@@ -475,9 +475,11 @@ fn audit_exit(e: junbao_engine::AuditError) -> anyhow::Error {
 const EXPORT_CHUNK_ENTRIES: usize = 10_000;
 
 fn export_journal(data: &Path, format: &str, out: Option<PathBuf>) -> Result<()> {
-    if format != "jsonl" {
-        return Err(rejected(format!("--format {format}: only jsonl is supported so far")));
-    }
+    let ledger_format = match format {
+        "jsonl" => false,
+        "ledger" => true,
+        other => return Err(rejected(format!("--format {other}: expected jsonl or ledger"))),
+    };
     let ledger = open(data)?;
     let mut sink: Box<dyn Write> = match &out {
         Some(p) => Box::new(std::io::BufWriter::new(
@@ -485,14 +487,26 @@ fn export_journal(data: &Path, format: &str, out: Option<PathBuf>) -> Result<()>
         )),
         None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     };
-    let bar = progress(ledger.head().seq, "exporting");
+    let head = ledger.head();
+    if ledger_format {
+        writeln!(sink, "; junbao journal: {} entries, head {}", head.seq, hex::encode(head.hash))?;
+        writeln!(
+            sink,
+            "; amounts in yuan (CNY), debit positive; accounts as in `junbao balance`\n"
+        )?;
+    }
+    let bar = progress(head.seq, "exporting");
     let mut from = 1;
     loop {
         let entries = ledger.journal(from, EXPORT_CHUNK_ENTRIES)?;
         let Some((last, _)) = entries.last() else { break };
         from = last.seq + 1;
         for (stored, entry) in &entries {
-            writeln!(sink, "{}", junbao_engine::export_line(stored, entry))?;
+            if ledger_format {
+                writeln!(sink, "{}", junbao_engine::ledger_transaction(stored, entry))?;
+            } else {
+                writeln!(sink, "{}", junbao_engine::export_line(stored, entry))?;
+            }
         }
         bar.set_position(from - 1);
     }

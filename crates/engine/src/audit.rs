@@ -557,3 +557,32 @@ impl Ledger {
         })
     }
 }
+
+/// The entry as a plain-text journal transaction that hledger and ledger-cli read: the value
+/// date, the sequence number as the code, the event type and id as the description, then one
+/// posting per line with the same account names and amounts as `balance`. Entries that move no
+/// money are written as comments, so the file still lists every entry.
+pub fn ledger_transaction(stored: &StoredEntry, entry: &Entry) -> String {
+    let id: String = entry
+        .event
+        .id
+        .as_str()
+        .chars()
+        .map(|c| if c == ';' || c == '#' { ',' } else { c })
+        .collect();
+    let header = format!(
+        "{} ({}) {} {}",
+        entry.value_date,
+        stored.seq,
+        entry.event.body.type_name(),
+        id.trim()
+    );
+    if entry.postings.is_empty() {
+        return format!("; {header}\n");
+    }
+    let mut t = format!("{header}\n    ; hash:{}\n", hex::encode(stored.chain_hash));
+    for p in &entry.postings {
+        t.push_str(&format!("    {:<52}  {:>18}\n", p.account.to_string(), p.amount.to_string()));
+    }
+    t
+}

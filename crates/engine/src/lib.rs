@@ -22,7 +22,8 @@ use junbao_storage::{OpenError, ReadError, Store, WriteError};
 
 pub use audit::{
     AuditError, ExportReport, RootBuilder, SignedDigest, SinceDigestReport, TREE_LEVEL_STORED_MIN,
-    create_signing_key, default_key_path, export_line, load_signing_key, verify_export,
+    create_signing_key, default_key_path, export_line, ledger_transaction, load_signing_key,
+    verify_export,
 };
 pub use junbao_storage::{Head, StoredEntry};
 pub use post::{LineError, PostError, PostSummary, PostTimings, RejectKind};
