@@ -73,7 +73,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     };
     let start = Instant::now();
     let mut posted = 0;
-    let mut phases = [std::time::Duration::ZERO; 4];
+    let mut phases = [std::time::Duration::ZERO; 5];
     for chunk in lines.chunks(args.batch) {
         let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
         let s = ledger.post_lines(&refs)?;
@@ -82,6 +82,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         phases[1] += s.timings.rules;
         phases[2] += s.timings.write;
         phases[3] += s.timings.tree;
+        phases[4] += s.timings.apply;
     }
     let elapsed = start.elapsed();
     ledger.store().compact()?;
@@ -112,6 +113,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         "seconds_rules_and_hash": phases[1].as_secs_f64(),
         "seconds_synced_write": phases[2].as_secs_f64(),
         "seconds_merkle_tree": phases[3].as_secs_f64(),
+        "seconds_law_rules": phases[4].as_secs_f64(),
         "stored_bytes_per_entry": ((size_after.saturating_sub(size_before)) as f64 / posted as f64).round(),
         "canonical_bytes_per_contribution": canonical,
         "verify_entries": report.entries,

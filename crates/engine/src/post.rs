@@ -50,6 +50,8 @@ pub struct PostTimings {
     pub write: Duration,
     /// Of `rules`: leaf hashes and Merkle nodes.
     pub tree: Duration,
+    /// Of `rules`: the law's checks and postings proper (`Batch::apply`).
+    pub apply: Duration,
 }
 
 /// Why a line was refused.
@@ -208,6 +210,7 @@ impl Ledger {
         let mut batch = w.state.begin(head.seq, head.hash);
         let mut first_in_batch: HashMap<String, (usize, Hash32)> = HashMap::new();
         let mut slots: Vec<Slot> = Vec::with_capacity(parsed.len());
+        let mut apply_time = Duration::ZERO;
         let mut new_ids: Vec<(Vec<u8>, Hash32)> = Vec::new();
         for (i, (line, event, fp)) in parsed.into_iter().enumerate() {
             let (line, fp) = (&line, &fp);
@@ -252,7 +255,10 @@ impl Ledger {
             }
             first_in_batch.insert(event.id.as_str().to_string(), (slots.len(), *fp));
             let id = event.id.as_str().as_bytes().to_vec();
-            match batch.apply(event, recorded_at, &lookup) {
+            let apply_started = Instant::now();
+            let applied = batch.apply(event, recorded_at, &lookup);
+            apply_time += apply_started.elapsed();
+            match applied {
                 Ok(seq) => {
                     new_ids.push((id, *fp));
                     debug_assert_eq!(seq, head.seq + new_ids.len() as u64);
@@ -342,7 +348,7 @@ impl Ledger {
             head: hex::encode(new_head.hash),
             replayed,
             seqs,
-            timings: PostTimings { parse: Duration::ZERO, rules, write, tree: tree_time },
+            timings: PostTimings { parse: Duration::ZERO, rules, write, tree: tree_time, apply: apply_time },
         })
     }
 }
