@@ -171,3 +171,20 @@ fn a_standard_changed_mid_year_applies_from_its_date_and_earlier_entries_keep_th
     let june = journal.iter().find(|(_, e)| e.event.id.as_str() == "c6").unwrap();
     assert_eq!(june.1.postings[0].amount, yuan("92.00"));
 }
+
+#[test]
+fn a_promotion_raises_the_premium_and_the_discharge_subsidy_counts_each_months_pay() {
+    let (_d, l) = ledger();
+    post(&l, &[
+        enroll("e", "O1", "officer", "U1", "2018-03-15", "9200.00"),
+        r#"{"id":"pc","type":"pay_change","member":"O1","monthly_pay":"11000.00","on":"2022-03-15"}"#.into(),
+        // Hand: 1 % of the new pay, 110.00.
+        contribution("c", "O1", "2025-03", "110.00", "U1"),
+        // Hand: 48 months at 9,200.00 (2018-03-15 .. 2022-03-15) + 46 months at 11,000.00
+        // (.. 2026-01-31) = 441,600.00 + 506,000.00 = 947,600.00; 12 % = 113,712.00 and
+        // 8 % = 75,808.00, together 189,520.00.
+        r#"{"id":"d","type":"discharge","member":"O1","on":"2026-01-31"}"#.into(),
+    ]);
+    assert_eq!(balance(&l, "medical:member:O1:personal"), yuan("110.00"));
+    assert_eq!(balance(&l, "pension:member:O1:state"), yuan("189520.00"));
+}

@@ -348,7 +348,13 @@ impl Ledger {
             head: hex::encode(new_head.hash),
             replayed,
             seqs,
-            timings: PostTimings { parse: Duration::ZERO, rules, write, tree: tree_time, apply: apply_time },
+            timings: PostTimings {
+                parse: Duration::ZERO,
+                rules,
+                write,
+                tree: tree_time,
+                apply: apply_time,
+            },
         })
     }
 }

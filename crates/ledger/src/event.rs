@@ -200,6 +200,12 @@ pub enum EventBody {
         fund: Fund,
         agency: AgencyId,
     },
+    /// A new monthly pay (for a spouse: contribution base) from a date, e.g. on promotion.
+    PayChange {
+        member: MemberId,
+        monthly_pay: Fen,
+        on: Date,
+    },
 }
 
 /// One event as the client sent it, typed. Its canonical bytes are what idempotency compares.
@@ -230,6 +236,7 @@ impl EventBody {
             EventBody::Standard { .. } => "standard",
             EventBody::TransferOut { .. } => "transfer_out",
             EventBody::TransferConfirmed { .. } => "transfer_confirmed",
+            EventBody::PayChange { .. } => "pay_change",
         }
     }
 
@@ -247,7 +254,8 @@ impl EventBody {
             | EventBody::Resume { member, .. }
             | EventBody::Recovery { member, .. }
             | EventBody::TransferOut { member, .. }
-            | EventBody::TransferConfirmed { member, .. } => Some(member),
+            | EventBody::TransferConfirmed { member, .. }
+            | EventBody::PayChange { member, .. } => Some(member),
             EventBody::Appropriation { .. }
             | EventBody::Interest { .. }
             | EventBody::Reversal { .. }
@@ -269,7 +277,8 @@ impl EventBody {
             EventBody::Enroll { enlisted_on, .. } => Some(*enlisted_on),
             EventBody::Discharge { on, .. }
             | EventBody::Death { on, .. }
-            | EventBody::CategoryChange { on, .. } => Some(*on),
+            | EventBody::CategoryChange { on, .. }
+            | EventBody::PayChange { on, .. } => Some(*on),
             EventBody::Standard { effective_from, .. } => Some(*effective_from),
             _ => None,
         }
@@ -672,6 +681,11 @@ fn parse_body(kind: &str, r: &mut Reader<'_, '_>) -> Result<EventBody, EventErro
                 effective_from: r.parse("effective_from", Date::parse)?,
             }
         }
+        "pay_change" => EventBody::PayChange {
+            member: r.parse("member", MemberId::parse)?,
+            monthly_pay: r.money("monthly_pay")?,
+            on: r.parse("on", Date::parse)?,
+        },
         "transfer_out" | "transfer_confirmed" => {
             let member = r.parse("member", MemberId::parse)?;
             let fund = r.parse("fund", Fund::parse)?;
@@ -812,6 +826,11 @@ impl Event {
                 put("member", s(member));
                 put("fund", s(fund));
                 put("agency", s(agency));
+            }
+            EventBody::PayChange { member, monthly_pay, on } => {
+                put("member", s(member));
+                put("monthly_pay", s(monthly_pay));
+                put("on", s(on));
             }
         }
         Value::Object(m)

@@ -480,6 +480,24 @@ impl<'s> Batch<'s> {
                     return Err(refuse("on", "member is no longer in service on that date"));
                 }
             }
+            EventBody::PayChange { member, monthly_pay, on } => {
+                let m = self.member(member).expect("checked in rules");
+                let last = m.pays.last().expect("enrolment pay").0;
+                if *on <= last {
+                    return Err(refuse(
+                        "on",
+                        format!("must be after the last pay change on {last}"),
+                    ));
+                }
+                if m.discharged_on.is_some_and(|d| *on >= d)
+                    || m.deceased_on.is_some_and(|d| *on >= d)
+                {
+                    return Err(refuse("on", "member is no longer in service on that date"));
+                }
+                if m.pay_on(*on) == *monthly_pay {
+                    return Err(refuse("monthly_pay", format!("is already {monthly_pay}")));
+                }
+            }
             EventBody::Suspend { member, fund, .. } | EventBody::Resume { member, fund, .. } => {
                 let m = self.member(member).expect("checked in rules");
                 if *fund != Fund::Spouse || m.category_now() != Category::Spouse {
@@ -626,14 +644,15 @@ impl<'s> Batch<'s> {
             ));
         }
         let rate = self.standard(rate_name, period.first_day())?;
-        let expected = m.monthly_pay.mul_ppm(rate);
+        let pay = m.pay_on(period.first_day().max(m.enlisted_on));
+        let expected = pay.mul_ppm(rate);
         if amount != expected {
             return Err(refuse(
                 "amount",
                 format!(
                     "Art. 21: the premium for {period} is {expected} ({} % of {}), not {amount}",
                     crate::money::ppm_to_percent_string(rate),
-                    m.monthly_pay
+                    pay
                 ),
             ));
         }
@@ -732,7 +751,7 @@ impl<'s> Batch<'s> {
                     (Line::SpousePension, Basis::Standard) => {
                         let rate =
                             self.standard("spouse_pension_subsidy_rate", period.first_day())?;
-                        m.monthly_pay.mul_ppm(rate)
+                        m.pay_on(period.first_day().max(m.enlisted_on)).mul_ppm(rate)
                     }
                     (Line::SpousePension, _) => {
                         return Err(refuse(
@@ -858,7 +877,10 @@ impl<'s> Batch<'s> {
                 }
                 let multiple =
                     self.standard(&format!("disability_multiple_grade_{grade}"), value_date)?;
-                Fen(div_round_half_away(i128::from(m.monthly_pay.0) * i128::from(multiple), 10_000))
+                Fen(div_round_half_away(
+                    i128::from(m.pay_on(value_date).0) * i128::from(multiple),
+                    10_000,
+                ))
             }
         };
         if amount != expected {
@@ -976,10 +998,9 @@ impl<'s> Batch<'s> {
             return Err(refuse("on", "discharge date is before enrolment"));
         }
         let months = m.enlisted_on.whole_months_until(on);
-        let base = m
-            .monthly_pay
-            .checked_mul_count(months)
-            .ok_or_else(|| refuse("on", "service too long to compute"))?;
+        // The contribution wage of every month of service: the pay in force at its start.
+        let base =
+            m.pay_over_months(months).ok_or_else(|| refuse("on", "service too long to compute"))?;
         let standards = self.standards();
         let unit = standards.in_force("pension_subsidy_unit_rate", on);
         let personal = standards.in_force("pension_subsidy_personal_rate", on);
@@ -1190,7 +1211,7 @@ impl<'s> Batch<'s> {
                         categories: vec![(*enlisted_on, *category)],
                         unit: unit.clone(),
                         enlisted_on: *enlisted_on,
-                        monthly_pay: *monthly_pay,
+                        pays: vec![(*enlisted_on, *monthly_pay)],
                         sponsor: sponsor.clone(),
                         discharged_on: None,
                         deceased_on: None,
@@ -1231,6 +1252,9 @@ impl<'s> Batch<'s> {
             }
             EventBody::CategoryChange { member, category, on } => {
                 self.member_mut(member).categories.push((*on, *category));
+            }
+            EventBody::PayChange { member, monthly_pay, on } => {
+                self.member_mut(member).pays.push((*on, *monthly_pay));
             }
             EventBody::Suspend { member, .. } => self.member_mut(member).spouse_suspended = true,
             EventBody::Resume { member, .. } => self.member_mut(member).spouse_suspended = false,

@@ -56,7 +56,9 @@ pub struct MemberState {
     pub categories: Vec<(Date, Category)>,
     pub unit: UnitId,
     pub enlisted_on: Date,
-    pub monthly_pay: Fen,
+    /// Monthly pay (for a spouse: the contribution base) with the dates it took effect; the
+    /// first is the enrolment pay.
+    pub pays: Vec<(Date, Fen)>,
     pub sponsor: Option<MemberId>,
     pub discharged_on: Option<Date>,
     pub deceased_on: Option<Date>,
@@ -74,6 +76,25 @@ impl MemberState {
         let i = self.categories.partition_point(|(from, _)| *from <= date);
         // Before enrolment the enrolment category is reported; rules refuse such dates anyway.
         self.categories[i.saturating_sub(1)].1
+    }
+
+    /// The monthly pay in force on `date` (the enrolment pay before enrolment).
+    pub fn pay_on(&self, date: Date) -> Fen {
+        let i = self.pays.partition_point(|(from, _)| *from <= date);
+        self.pays[i.saturating_sub(1)].1
+    }
+
+    /// The sum of the pay in force at the start of each of `months` whole months of service
+    /// counted from enrolment (month `i` starts `i` calendar months after the enrolment date).
+    pub fn pay_over_months(&self, months: i64) -> Option<Fen> {
+        let start = self.enlisted_on.to_naive();
+        let mut total = Fen::ZERO;
+        for i in 0..months {
+            let month_start =
+                start.checked_add_months(chrono::Months::new(u32::try_from(i).ok()?))?;
+            total = total.checked_add(self.pay_on(Date::from_naive(month_start)))?;
+        }
+        Some(total)
     }
 
     pub fn category_now(&self) -> Category {
