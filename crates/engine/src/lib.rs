@@ -153,7 +153,7 @@ impl Ledger {
         (self.clock)()
     }
 
-    /// A read-only snapshot of the current state (clones it; for reports and balances).
+    /// Runs `f` on the current state and head, holding the writer lock (no post can interleave).
     pub fn with_state<T>(&self, f: impl FnOnce(&LedgerState, Head) -> T) -> T {
         let w = self.writer();
         f(&w.state, self.store.head())

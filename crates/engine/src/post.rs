@@ -261,7 +261,7 @@ impl Ledger {
             match applied {
                 Ok(seq) => {
                     new_ids.push((id, *fp));
-                    debug_assert_eq!(seq, head.seq + new_ids.len() as u64);
+                    assert_eq!(seq, head.seq + new_ids.len() as u64, "sequence numbers are dense");
                     slots.push(Slot::New(new_ids.len() - 1));
                 }
                 Err(error) => {

@@ -50,24 +50,9 @@ impl Fen {
     /// Parses yuan text such as `"92.00"`, `"5"`, `"0.5"`. Refuses exponents, signs other than
     /// a leading minus, spaces, and anything with more than two decimals.
     pub fn parse_yuan(text: &str) -> Result<Fen, MoneyError> {
-        let digits_ok = !text.is_empty()
-            && text
-                .strip_prefix('-')
-                .unwrap_or(text)
-                .chars()
-                .all(|c| c.is_ascii_digit() || c == '.')
-            && !text.starts_with('.')
-            && !text.ends_with('.')
-            && text.matches('.').count() <= 1;
-        if !digits_ok {
-            return Err(MoneyError::NotDecimal);
-        }
-        let value = Decimal::from_str_exact(text).map_err(|_| MoneyError::NotDecimal)?;
-        if value.scale() > 2 {
-            // "1.230" has scale 3 even though it is a whole number of fen: the contract says
-            // "at most two decimals", so the written precision is what counts.
-            return Err(MoneyError::TooManyDecimals);
-        }
+        // "1.230" has scale 3 even though it is a whole number of fen: the contract says
+        // "at most two decimals", so the written precision is what counts.
+        let value = parse_plain_decimal(text, true, 2)?;
         // Scale ≤ 2, so the product is a whole number of fen and `to_i64` loses nothing.
         let fen = value
             .checked_mul(Decimal::ONE_HUNDRED)
@@ -141,21 +126,34 @@ impl FromStr for Fen {
     }
 }
 
-/// A rate in parts per million, parsed from a percent with at most four decimals
-/// (`"20"` → 200,000 ppm, `"1.5"` → 15,000 ppm).
-pub fn parse_percent_ppm(text: &str) -> Result<i64, MoneyError> {
-    let ok = !text.is_empty()
-        && text.chars().all(|c| c.is_ascii_digit() || c == '.')
-        && !text.starts_with('.')
-        && !text.ends_with('.')
-        && text.matches('.').count() <= 1;
-    if !ok {
+/// Parses plain decimal text: digits with at most one inner `.`, and a leading `-` where
+/// allowed. No exponent, `+`, spaces or separators; more than `decimals_max` decimals is an
+/// error, never rounded.
+fn parse_plain_decimal(
+    text: &str,
+    allow_minus: bool,
+    decimals_max: u32,
+) -> Result<Decimal, MoneyError> {
+    let digits = if allow_minus { text.strip_prefix('-').unwrap_or(text) } else { text };
+    let shape_ok = !digits.is_empty()
+        && digits.chars().all(|c| c.is_ascii_digit() || c == '.')
+        && !digits.starts_with('.')
+        && !digits.ends_with('.')
+        && digits.matches('.').count() <= 1;
+    if !shape_ok {
         return Err(MoneyError::NotDecimal);
     }
     let value = Decimal::from_str_exact(text).map_err(|_| MoneyError::NotDecimal)?;
-    if value.scale() > 4 {
+    if value.scale() > decimals_max {
         return Err(MoneyError::TooManyDecimals);
     }
+    Ok(value)
+}
+
+/// A rate in parts per million, parsed from a percent with at most four decimals
+/// (`"20"` → 200,000 ppm, `"1.5"` → 15,000 ppm).
+pub fn parse_percent_ppm(text: &str) -> Result<i64, MoneyError> {
+    let value = parse_plain_decimal(text, false, 4)?;
     // Scale ≤ 4, so the product is whole.
     let ppm = value
         .checked_mul(Decimal::from(10_000))
@@ -194,6 +192,8 @@ mod tests {
             (".5", Err(MoneyError::NotDecimal)),
             ("5.", Err(MoneyError::NotDecimal)),
             ("1.2.3", Err(MoneyError::NotDecimal)),
+            ("-.5", Err(MoneyError::NotDecimal)),
+            ("--5", Err(MoneyError::NotDecimal)),
             ("10000000000000.00", Ok(Fen(AMOUNT_FEN_MAX))),
             ("10000000000000.01", Err(MoneyError::TooLarge)),
             ("99999999999999999999999999", Err(MoneyError::TooLarge)),

@@ -405,8 +405,12 @@ impl Store {
 
     /// Index records (in the `ids` column family) whose key starts with `prefix`, in key order.
     pub fn ids_prefix(&self, prefix: &[u8]) -> Result<Vec<KeyValue>, ReadError> {
+        self.scan_prefix(CF_IDS, prefix)
+    }
+
+    fn scan_prefix(&self, cf: &str, prefix: &[u8]) -> Result<Vec<KeyValue>, ReadError> {
         self.db
-            .iterator_cf(self.cf(CF_IDS), IteratorMode::From(prefix, Direction::Forward))
+            .iterator_cf(self.cf(cf), IteratorMode::From(prefix, Direction::Forward))
             .map(|r| {
                 r.map(|(k, v)| (k.to_vec(), v.to_vec())).map_err(|e| ReadError::Engine(engine(e)))
             })
@@ -445,13 +449,7 @@ impl Store {
 
     /// Metadata records whose key starts with `prefix`, in key order.
     pub fn meta_prefix(&self, prefix: &[u8]) -> Result<Vec<KeyValue>, ReadError> {
-        self.db
-            .iterator_cf(self.cf(CF_META), IteratorMode::From(prefix, Direction::Forward))
-            .map(|r| {
-                r.map(|(k, v)| (k.to_vec(), v.to_vec())).map_err(|e| ReadError::Engine(engine(e)))
-            })
-            .take_while(|r| r.as_ref().map_or(true, |(k, _)| k.starts_with(prefix)))
-            .collect()
+        self.scan_prefix(CF_META, prefix)
     }
 
     /// Bytes the journal and all other column families take on disk (SST files plus memtables).
