@@ -196,9 +196,30 @@ pub fn run(data: &Path, members: usize) -> Result<()> {
             .collect()
     });
     post(&ledger, "conscripts' medical subsidy (Art. 20 para. 2)", &state_subsidies)?;
+    // The clerk's view: one member's medical package, exported and checked as the agency would.
+    let clerk = leaving.first().context("demo has leavers")?;
+    let package = ledger.transfer_export(
+        &clerk.id,
+        junbao_ledger::Fund::Medical,
+        "SI-110105",
+        &junbao_engine::load_signing_key(&key_path)?,
+    )?;
+    let package_path = data.join(format!("transfer-{}-medical.json", clerk.id));
+    std::fs::write(&package_path, serde_json::to_string_pretty(&package)?)?;
+    let checked = junbao_engine::verify_package(&package, None)?;
+    println!(
+        "  transfer package of {} (medical, {} entries, total {}) → {}, verified offline",
+        checked.member,
+        checked.entries,
+        checked.total,
+        package_path.display()
+    );
     lines.clear();
     for m in &leaving {
         for fund in ["pension", "medical"] {
+            if fund == "medical" && m.id == clerk.id {
+                continue;
+            }
             lines.push(format!(
                 r#"{{"id":"xfer-{fund}-{0}","type":"transfer_out","member":"{0}","fund":"{fund}","agency":"SI-110105"}}"#,
                 m.id

@@ -96,6 +96,11 @@ enum Command {
         #[command(subcommand)]
         kind: ReportKind,
     },
+    /// Relationship transfer to a civilian agency (Art. 16, 23, 27, 28).
+    Transfer {
+        #[command(subcommand)]
+        action: TransferAction,
+    },
     /// Export the whole journal.
     Export {
         #[command(subcommand)]
@@ -144,6 +149,40 @@ enum ProofKind {
         from: u64,
         #[arg(long)]
         to: u64,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum TransferAction {
+    /// Close the member's account in the fund and write the transfer package (JSON).
+    Export {
+        #[arg(long)]
+        member: String,
+        #[arg(long)]
+        fund: String,
+        #[arg(long)]
+        agency: String,
+        #[arg(long)]
+        out: PathBuf,
+        /// Signing key file [default: DIR/digest.key].
+        #[arg(long)]
+        key: Option<PathBuf>,
+    },
+    /// Check a transfer package offline, without the database.
+    Verify {
+        file: PathBuf,
+        /// A digest the package must be proven against (e.g. one published earlier).
+        #[arg(long)]
+        digest: Option<PathBuf>,
+    },
+    /// Record the agency's receipt: settles the payable; the transfer can no longer be reversed.
+    Confirm {
+        #[arg(long)]
+        member: String,
+        #[arg(long)]
+        fund: String,
+        #[arg(long)]
+        agency: String,
     },
 }
 
@@ -290,6 +329,46 @@ fn run(cli: Cli) -> Result<()> {
                 }
                 ReportKind::Exceptions => println!("{}", ledger.exceptions().map_err(audit_exit)?),
             }
+            Ok(())
+        }
+        Command::Transfer { action: TransferAction::Verify { file, digest } } => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let package: serde_json::Value = serde_json::from_str(&text)
+                .map_err(|e| rejected(format!("{}: not JSON: {e}", file.display())))?;
+            let trusted = digest
+                .map(|d| junbao_engine::SignedDigest::read(&d))
+                .transpose()
+                .map_err(audit_exit)?;
+            let r =
+                junbao_engine::verify_package(&package, trusted.as_ref()).map_err(audit_exit)?;
+            println!(
+                "{}",
+                json!({"verified": true, "member": r.member, "fund": r.fund, "total": r.total, "entries": r.entries})
+            );
+            Ok(())
+        }
+        Command::Transfer { action: TransferAction::Export { member, fund, agency, out, key } } => {
+            let fund = parse_fund(Some(fund))?.expect("given");
+            let ledger = open(&data)?;
+            let key = junbao_engine::load_signing_key(
+                &key.unwrap_or_else(|| junbao_engine::default_key_path(&data)),
+            )?;
+            let package =
+                ledger.transfer_export(&member, fund, &agency, &key).map_err(audit_exit)?;
+            std::fs::write(&out, serde_json::to_string_pretty(&package)?)
+                .with_context(|| format!("writing {}", out.display()))?;
+            println!(
+                "{}",
+                json!({"written": out.display().to_string(), "transfer_entry": package["transfer_entry"], "total": package["totals"]["total"]})
+            );
+            Ok(())
+        }
+        Command::Transfer { action: TransferAction::Confirm { member, fund, agency } } => {
+            let ledger = open(&data)?;
+            let line = json!({"id": format!("confirm:{fund}:{member}:{agency}"), "type": "transfer_confirmed",
+                              "member": member, "fund": fund, "agency": agency}).to_string();
+            println!("{}", serde_json::to_string(&ledger.post_lines(&[&line])?)?);
             Ok(())
         }
         Command::Post { file } => post(&data, file),

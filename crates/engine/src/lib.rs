@@ -8,6 +8,7 @@
 mod audit;
 mod post;
 mod reports;
+mod transfer;
 mod verify;
 
 use std::path::Path;
@@ -27,6 +28,7 @@ pub use audit::{
 };
 pub use junbao_storage::{Head, StoredEntry};
 pub use post::{LineError, PostError, PostSummary, PostTimings, RejectKind};
+pub use transfer::{PackageReport, TRANSFER_SCHEMA, verify_package};
 pub use verify::{VerifyError, VerifyReport};
 
 /// How many line errors a refused post reports before it stops listing them.

@@ -1,0 +1,357 @@
+//! Relationship transfer to a civilian agency (Art. 16, 23, 27, 28): the package the agency
+//! receives, and its verification without access to the ledger. Schema in docs/TRANSFER.md.
+
+use std::collections::BTreeMap;
+
+use ed25519_dalek::SigningKey;
+use junbao_ledger::entry::Entry;
+use junbao_ledger::fund::{AccountKind, Holding};
+use junbao_ledger::ids::{AgencyId, MemberId};
+use junbao_ledger::merkle::{leaf_hash, verify_inclusion};
+use junbao_ledger::{EventBody, Fen, Fund};
+use serde_json::{Value, json};
+
+use crate::{AuditError, Ledger, SignedDigest, member_index_prefix};
+
+pub const TRANSFER_SCHEMA: &str = "junbao.transfer/1";
+
+fn io(e: impl std::fmt::Display) -> AuditError {
+    AuditError::Io(e.to_string())
+}
+
+/// Per calendar year of value date: money of each holding.
+#[derive(Default, Clone, Copy)]
+struct Row {
+    personal: i64,
+    state: i64,
+    interest: i64,
+}
+
+fn holding_of(entry: &Entry, member: &MemberId, fund: Fund) -> Vec<(Holding, i64)> {
+    entry
+        .postings
+        .iter()
+        .filter(|p| p.account.fund == fund)
+        .filter_map(|p| match &p.account.kind {
+            AccountKind::Member { member: m, holding, .. } if m == member => {
+                Some((*holding, p.amount.0))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// True for the entries that move money between the member and an agency: transfer-outs and
+/// their reversals. They are not part of what is transferred.
+fn is_transfer(e: &Entry) -> bool {
+    e.postings.iter().any(|p| matches!(p.account.kind, AccountKind::AgencyPayable { .. }))
+}
+
+/// Sums the member's money in the fund per year, from the entries other than transfers.
+fn rows(entries: &[Entry], member: &MemberId, fund: Fund) -> BTreeMap<i32, Row> {
+    let mut rows: BTreeMap<i32, Row> = BTreeMap::new();
+    for e in entries {
+        if is_transfer(e) {
+            continue;
+        }
+        let year = chrono::Datelike::year(&e.value_date.to_naive());
+        for (h, fen) in holding_of(e, member, fund) {
+            let r = rows.entry(year).or_default();
+            match h {
+                Holding::Personal => r.personal += fen,
+                Holding::State => r.state += fen,
+                Holding::Interest => r.interest += fen,
+            }
+        }
+    }
+    rows
+}
+
+fn rows_json(rows: &BTreeMap<i32, Row>, wages: &BTreeMap<i32, i64>) -> (Vec<Value>, Value) {
+    let mut t = Row::default();
+    let list = rows
+        .iter()
+        .map(|(y, r)| {
+            t.personal += r.personal;
+            t.state += r.state;
+            t.interest += r.interest;
+            json!({
+                "year": y,
+                "contribution_wage": Fen(wages.get(y).copied().unwrap_or(0)).to_string(),
+                "personal": Fen(r.personal).to_string(),
+                "state": Fen(r.state).to_string(),
+                "interest": Fen(r.interest).to_string(),
+            })
+        })
+        .collect();
+    let totals = json!({
+        "personal": Fen(t.personal).to_string(),
+        "state": Fen(t.state).to_string(),
+        "interest": Fen(t.interest).to_string(),
+        "total": Fen(t.personal + t.state + t.interest).to_string(),
+    });
+    (list, totals)
+}
+
+impl Ledger {
+    /// Closes the member's account in `fund` with a transfer-out entry to `agency`, signs a
+    /// digest that covers it, and returns the package (docs/TRANSFER.md).
+    pub fn transfer_export(
+        &self,
+        member: &str,
+        fund: Fund,
+        agency: &str,
+        key: &SigningKey,
+    ) -> Result<Value, AuditError> {
+        let id =
+            MemberId::parse(member).map_err(|m| AuditError::Input(format!("--member: {m}")))?;
+        let agency_id =
+            AgencyId::parse(agency).map_err(|m| AuditError::Input(format!("--agency: {m}")))?;
+        if fund == Fund::Casualty {
+            return Err(AuditError::Input("the casualty fund is not transferred".into()));
+        }
+        // An open transfer to this agency is re-issued; otherwise the account is closed now.
+        let open =
+            self.with_state(|s, _| s.members.get(&id).and_then(|m| m.transfer(fund).cloned()));
+        let transfer_seq = match open {
+            Some(t) if t.agency == agency_id => t.seq,
+            Some(t) => {
+                return Err(AuditError::Input(format!(
+                    "the {fund} account of {id} was transferred to agency {} (entry {})",
+                    t.agency, t.seq
+                )));
+            }
+            None => {
+                let event = json!({
+                    "id": format!("transfer:{fund}:{member}:{}", self.head().seq + 1),
+                    "type": "transfer_out",
+                    "member": member,
+                    "fund": fund.name(),
+                    "agency": agency,
+                })
+                .to_string();
+                let posted =
+                    self.post_lines(&[&event]).map_err(|e| AuditError::Input(e.to_string()))?;
+                posted.last_seq.expect("one event posted")
+            }
+        };
+        let digest = self.digest(key)?;
+        let (m, service_end) = self.with_state(|s, _| {
+            let m = s.members.get(&id).cloned();
+            let end = m.as_ref().and_then(|m| m.discharged_on.or(m.deceased_on));
+            (m, end)
+        });
+        let m = m.ok_or_else(|| AuditError::Input(format!("member {id} is not enrolled")))?;
+        let seqs: Vec<u64> = self
+            .store
+            .ids_prefix(&member_index_prefix(&id))
+            .map_err(io)?
+            .iter()
+            .filter_map(|(k, _)| {
+                k.get(k.len() - 8..).and_then(|b| b.try_into().ok()).map(u64::from_be_bytes)
+            })
+            .filter(|s| *s <= transfer_seq)
+            .collect();
+        let mut entries = Vec::new();
+        let mut listed = Vec::new();
+        for seq in seqs {
+            let stored = self
+                .store
+                .entry(seq)
+                .map_err(io)?
+                .ok_or_else(|| AuditError::Integrity(format!("entry {seq} missing")))?;
+            let entry = Entry::from_canonical_bytes(&stored.bytes)
+                .map_err(|e| AuditError::Integrity(e.to_string()))?;
+            if holding_of(&entry, &id, fund).is_empty() {
+                continue;
+            }
+            listed.push(json!({
+                "seq": seq,
+                "bytes": hex::encode(&stored.bytes),
+                "proof": self.inclusion_proof(seq, Some(digest.tree_size))?,
+            }));
+            entries.push(entry);
+        }
+        let service_end =
+            service_end.unwrap_or_else(|| entries.last().map_or(m.enlisted_on, |e| e.value_date));
+        let months = m.enlisted_on.whole_months_until(service_end);
+        let mut wages: BTreeMap<i32, i64> = BTreeMap::new();
+        let start = m.enlisted_on.to_naive();
+        for i in 0..months {
+            if let Some(d) =
+                start.checked_add_months(chrono::Months::new(u32::try_from(i).unwrap_or(u32::MAX)))
+            {
+                *wages.entry(chrono::Datelike::year(&d)).or_default() +=
+                    m.pay_on(junbao_ledger::Date::from_naive(d)).0;
+            }
+        }
+        let (years, totals) = rows_json(&rows(&entries, &id, fund), &wages);
+        Ok(json!({
+            "schema": TRANSFER_SCHEMA,
+            "agency": agency_id.as_str(),
+            "fund": fund.name(),
+            "member": {
+                "id": id.as_str(),
+                "category": m.category_now().name(),
+                "unit": m.unit.as_str(),
+                "sponsor": m.sponsor.as_ref().map(|s| s.as_str()),
+            },
+            "service": {
+                "from": m.enlisted_on.to_string(),
+                "to": service_end.to_string(),
+                "months": months,
+                "years_counted": format!("{}.{:02}", months / 12, (months % 12) * 100 / 12),
+                "counts_toward": match fund {
+                    Fund::Pension => "basic pension contribution years, combined with years before and after service (Art. 16 para. 2)",
+                    Fund::Medical => "deemed basic medical contribution years (Art. 23 para. 2)",
+                    _ => "contribution years of the spouse's pension and medical insurance (Art. 27, 28)",
+                },
+            },
+            "years": years,
+            "totals": totals,
+            "transfer_entry": transfer_seq,
+            "entries": listed,
+            "digest": digest.to_json(),
+        }))
+    }
+}
+
+/// What a verified package says.
+#[derive(Debug, Clone)]
+pub struct PackageReport {
+    pub member: String,
+    pub fund: String,
+    pub total: String,
+    pub entries: usize,
+}
+
+/// Verifies a transfer package offline: the digest's signature (and, if given, that it is the
+/// trusted digest), every entry's leaf hash and inclusion proof against the digest's root,
+/// every yearly amount and total as the sum of its entries, and that the last entry is the
+/// transfer-out of that member and fund to that agency for the total. Names what fails.
+pub fn verify_package(
+    p: &Value,
+    trusted: Option<&SignedDigest>,
+) -> Result<PackageReport, AuditError> {
+    let bad = |field: String, what: String| AuditError::Integrity(format!("{field}: {what}"));
+    if p["schema"] != TRANSFER_SCHEMA {
+        return Err(AuditError::Input(format!("not a {TRANSFER_SCHEMA} package")));
+    }
+    let digest = SignedDigest::from_json(&p["digest"])?;
+    digest.verify_signature(trusted.map(|t| &t.public_key))?;
+    if let Some(t) = trusted
+        && (t.tree_size != digest.tree_size || t.root != digest.root)
+    {
+        return Err(bad("digest".into(), "differs from the trusted digest".into()));
+    }
+    let member = MemberId::parse(p["member"]["id"].as_str().unwrap_or(""))
+        .map_err(|m| bad("member.id".into(), m))?;
+    let fund = Fund::parse(p["fund"].as_str().unwrap_or("")).map_err(|m| bad("fund".into(), m))?;
+    let mut entries = Vec::new();
+    for (i, e) in p["entries"]
+        .as_array()
+        .ok_or_else(|| bad("entries".into(), "missing".into()))?
+        .iter()
+        .enumerate()
+    {
+        let field = format!("entries[{i}]");
+        let bytes = hex::decode(e["bytes"].as_str().unwrap_or(""))
+            .map_err(|_| bad(format!("{field}.bytes"), "not hex".into()))?;
+        let proof = &e["proof"];
+        let leaf = leaf_hash(&bytes);
+        if proof["leaf_hash"].as_str() != Some(hex::encode(leaf).as_str()) {
+            return Err(bad(format!("{field}.bytes"), "do not hash to the proof's leaf".into()));
+        }
+        let path: Vec<[u8; 32]> = proof["path"]
+            .as_array()
+            .ok_or_else(|| bad(format!("{field}.proof.path"), "missing".into()))?
+            .iter()
+            .map(|h| hex::decode(h.as_str().unwrap_or("")).ok().and_then(|b| b.try_into().ok()))
+            .collect::<Option<_>>()
+            .ok_or_else(|| bad(format!("{field}.proof.path"), "not 32-byte hex hashes".into()))?;
+        let index = proof["leaf_index"]
+            .as_u64()
+            .ok_or_else(|| bad(format!("{field}.proof.leaf_index"), "missing".into()))?;
+        if proof["tree_size"].as_u64() != Some(digest.tree_size) {
+            return Err(bad(format!("{field}.proof.tree_size"), "is not the digest's".into()));
+        }
+        verify_inclusion(index, digest.tree_size, &leaf, &path, &digest.root).map_err(|err| {
+            bad(
+                format!("{field}.proof"),
+                format!("does not prove the entry is in the signed tree: {err}"),
+            )
+        })?;
+        let entry = Entry::from_canonical_bytes(&bytes)
+            .map_err(|err| bad(format!("{field}.bytes"), err.to_string()))?;
+        if entry.seq != index + 1 || e["seq"].as_u64() != Some(entry.seq) {
+            return Err(bad(
+                format!("{field}.seq"),
+                "does not match the entry and its proof".into(),
+            ));
+        }
+        entries.push(entry);
+    }
+    let last = entries.last().ok_or_else(|| bad("entries".into(), "empty".into()))?;
+    let agency = p["agency"].as_str().unwrap_or("");
+    match &last.event.body {
+        EventBody::TransferOut { member: m, fund: f, agency: a }
+            if m == &member && *f == fund && a.as_str() == agency => {}
+        _ => return Err(bad("entries".into(), "the last entry is not this transfer-out".into())),
+    }
+    if p["transfer_entry"].as_u64() != Some(last.seq) {
+        return Err(bad("transfer_entry".into(), "is not the transfer-out entry".into()));
+    }
+    let rows = rows(&entries, &member, fund);
+    let wages: BTreeMap<i32, i64> = p["years"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|y| {
+            Some((
+                y["year"].as_i64()? as i32,
+                Fen::parse_yuan(y["contribution_wage"].as_str()?).ok()?.0,
+            ))
+        })
+        .collect();
+    let (years, totals) = rows_json(&rows, &wages);
+    let given = p["years"].as_array().cloned().unwrap_or_default();
+    if given.len() != years.len() {
+        return Err(bad(
+            "years".into(),
+            format!("{} rows, the entries give {}", given.len(), years.len()),
+        ));
+    }
+    for (i, (g, e)) in given.iter().zip(&years).enumerate() {
+        for f in ["year", "personal", "state", "interest"] {
+            if g[f] != e[f] {
+                return Err(bad(
+                    format!("years[{i}].{f}"),
+                    format!("{} in the package, {} from its entries", g[f], e[f]),
+                ));
+            }
+        }
+    }
+    for f in ["personal", "state", "interest", "total"] {
+        if p["totals"][f] != totals[f] {
+            return Err(bad(
+                format!("totals.{f}"),
+                format!("{} in the package, {} from its entries", p["totals"][f], totals[f]),
+            ));
+        }
+    }
+    let payable: i64 = last
+        .postings
+        .iter()
+        .filter(|x| matches!(&x.account.kind, AccountKind::AgencyPayable { agency: a } if a.as_str() == agency))
+        .map(|x| x.amount.0)
+        .sum();
+    if Fen(payable).to_string() != totals["total"].as_str().unwrap_or("") {
+        return Err(bad("totals.total".into(), format!("the transfer-out moved {}", Fen(payable))));
+    }
+    Ok(PackageReport {
+        member: member.as_str().to_string(),
+        fund: fund.name().to_string(),
+        total: totals["total"].as_str().unwrap_or("").to_string(),
+        entries: entries.len(),
+    })
+}

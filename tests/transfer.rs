@@ -1,0 +1,155 @@
+//! Relationship transfer end to end: enrol, contribute for years, discharge, export the
+//! package, verify it in a process without the database, and see tampering named.
+
+mod common;
+
+use common::*;
+
+fn career(l: &TestLedger) {
+    let mut lines = vec![enroll("e", "O1", "officer", "U1", "2022-03-15", "9200.00")];
+    for year in 2023..=2025 {
+        for m in 1..=12 {
+            let p = format!("{year}-{m:02}");
+            lines.push(format!(
+                r#"{{"id":"c{p}","type":"contribution","member":"O1","fund":"medical","period":"{p}","amount":"92.00","unit":"U1","value_date":"{p}-20"}}"#
+            ));
+            lines.push(format!(
+                r#"{{"id":"s{p}","type":"subsidy","member":"O1","fund":"medical","period":"{p}","amount":"92.00","basis":"match","value_date":"{p}-20"}}"#
+            ));
+        }
+    }
+    lines.push(
+        r#"{"id":"i","type":"interest","fund":"medical","period":"2025-12","rate":"1.5"}"#.into(),
+    );
+    lines.push(r#"{"id":"d","type":"discharge","member":"O1","on":"2026-01-31"}"#.into());
+    l.post_ok(&lines.join("\n"));
+}
+
+/// Runs `junbao transfer verify` in a folder with no ledger, pointing --data nowhere.
+fn verify_elsewhere(file: &std::path::Path) -> std::process::Output {
+    let empty = tempfile::tempdir().unwrap();
+    std::process::Command::new(bin())
+        .args([
+            "--data",
+            empty.path().join("no-ledger-here").to_str().unwrap(),
+            "transfer",
+            "verify",
+        ])
+        .arg(file)
+        .current_dir(empty.path())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_transfer_package_verifies_offline_and_tampering_is_named() {
+    let l = TestLedger::new();
+    career(&l);
+    let out_file = l.dir.path().join("O1-medical.json");
+    let out = l.run(&[
+        "transfer",
+        "export",
+        "--member",
+        "O1",
+        "--fund",
+        "medical",
+        "--agency",
+        "SI-110105",
+        "--out",
+        out_file.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let package: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out_file).unwrap()).unwrap();
+    // Hand: 36 months × (92.00 + 92.00) = 6,624.00; interest at 1.5 % on all 6,624.00 held
+    // at the end of 2025 = 99.36; total 6,723.36.
+    assert_eq!(package["totals"]["personal"], "3312.00");
+    assert_eq!(package["totals"]["state"], "3312.00");
+    assert_eq!(package["totals"]["interest"], "99.36");
+    assert_eq!(package["totals"]["total"], "6723.36");
+    assert_eq!(package["years"].as_array().unwrap().len(), 3);
+    assert_eq!(package["service"]["months"], 46);
+
+    let ok = verify_elsewhere(&out_file);
+    assert!(ok.status.success(), "{}", stderr(&ok));
+
+    // One amount changed.
+    let mut amount = package.clone();
+    amount["years"][1]["personal"] = serde_json::json!("1105.00");
+    let f = write_file(l.dir.path(), "amount.json", &amount.to_string());
+    let out = verify_elsewhere(&f);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(stderr(&out).contains("years[1].personal"), "{}", stderr(&out));
+
+    // One entry byte changed.
+    let mut byte = package.clone();
+    let mut bytes = hex::decode(byte["entries"][4]["bytes"].as_str().unwrap()).unwrap();
+    bytes[10] ^= 1;
+    byte["entries"][4]["bytes"] = serde_json::json!(hex::encode(bytes));
+    let f = write_file(l.dir.path(), "byte.json", &byte.to_string());
+    let out = verify_elsewhere(&f);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(stderr(&out).contains("entries[4]"), "{}", stderr(&out));
+
+    // An entry dropped from the package no longer adds up.
+    let mut dropped = package.clone();
+    dropped["entries"].as_array_mut().unwrap().remove(3);
+    let f = write_file(l.dir.path(), "dropped.json", &dropped.to_string());
+    let out = verify_elsewhere(&f);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+}
+
+#[test]
+fn the_transferred_account_is_closed_until_the_transfer_is_reversed_and_confirmation_ends_that() {
+    let l = TestLedger::new();
+    career(&l);
+    let f = l.dir.path().join("p.json");
+    let export = |agency: &str| {
+        l.run(&[
+            "transfer",
+            "export",
+            "--member",
+            "O1",
+            "--fund",
+            "medical",
+            "--agency",
+            agency,
+            "--out",
+            f.to_str().unwrap(),
+        ])
+    };
+    assert!(export("SI-1").status.success());
+    let late = contribution("late", "O1", "2026-01", "92.00", "U1");
+    let out = l.post(&late);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("transferred"), "{}", stderr(&out));
+    // Exporting again re-issues the same transfer; another agency is refused.
+    let package: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&f).unwrap()).unwrap();
+    assert!(export("SI-1").status.success());
+    let again: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&f).unwrap()).unwrap();
+    assert_eq!(again["transfer_entry"], package["transfer_entry"]);
+    assert_eq!(export("SI-2").status.code(), Some(2));
+    // Reversed before confirmation: the account reopens.
+    let xfer_id = format!("transfer:medical:O1:{}", package["transfer_entry"]);
+    l.post_ok(&format!(
+        r#"{{"id":"undo","type":"reversal","of":"{xfer_id}","reason":"wrong agency"}}"#
+    ));
+    l.post_ok(&late);
+    // Transferred again, then confirmed: no reversal any more.
+    assert!(export("SI-2").status.success());
+    let package: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&f).unwrap()).unwrap();
+    assert!(verify_elsewhere(&f).status.success(), "{}", stderr(&verify_elsewhere(&f)));
+    assert_eq!(package["totals"]["total"], "6815.36"); // one more premium: + 92.00
+    let out =
+        l.run(&["transfer", "confirm", "--member", "O1", "--fund", "medical", "--agency", "SI-2"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let xfer_id = format!("transfer:medical:O1:{}", package["transfer_entry"]);
+    let out = l.post(&format!(
+        r#"{{"id":"undo2","type":"reversal","of":"{xfer_id}","reason":"too late"}}"#
+    ));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("confirmed"), "{}", stderr(&out));
+}
