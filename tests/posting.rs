@@ -154,3 +154,43 @@ fn init_refuses_an_existing_ledger_and_commands_refuse_a_missing_one() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("junbao init"), "{}", stderr(&out));
 }
+
+#[test]
+fn balance_export_by_unit_and_as_of_a_date_adds_up() {
+    let l = TestLedger::new();
+    let lines = [
+        enroll("e1", "M1", "officer", "U1", "2020-01-01", "9200.00"),
+        enroll("e2", "M2", "officer", "U2", "2020-01-01", "8000.00"),
+        r#"{"id":"c1","type":"contribution","member":"M1","fund":"medical","period":"2024-03","amount":"92.00","unit":"U1","value_date":"2024-03-20"}"#.to_string(),
+        r#"{"id":"c2","type":"contribution","member":"M2","fund":"medical","period":"2024-03","amount":"80.00","unit":"U2","value_date":"2024-03-20"}"#.to_string(),
+        r#"{"id":"c3","type":"contribution","member":"M1","fund":"medical","period":"2024-04","amount":"92.00","unit":"U1","value_date":"2024-04-20"}"#.to_string(),
+    ];
+    l.post_ok(&lines.join("\n"));
+    let out = l.run(&["export", "balances", "--format", "csv"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let csv = String::from_utf8(out.stdout).unwrap();
+    assert!(csv.starts_with("fund,member,unit,account,balance\n"), "{csv}");
+    assert!(csv.contains("medical,M1,U1,medical:member:M1:personal,184.00\n"), "{csv}");
+    for fund in ["casualty", "pension", "medical", "spouse"] {
+        assert!(
+            csv.contains(&format!("{fund},,,TOTAL,0.00\n")),
+            "{fund} does not total zero: {csv}"
+        );
+    }
+    let march = l.json(&["export", "balances", "--format", "json", "--as-of", "2024-03-31"]);
+    let medical = &march["funds"][2];
+    assert_eq!(medical["total"], "0.00");
+    let m1 = medical["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["account"] == "medical:member:M1:personal")
+        .unwrap();
+    assert_eq!(m1["balance"], "92.00");
+    let u2 = l.json(&["export", "balances", "--format", "json", "--unit", "U2"]);
+    let accounts = u2["funds"][2]["accounts"].as_array().unwrap();
+    assert_eq!(accounts.len(), 1);
+    assert_eq!(accounts[0]["member"], "M2");
+    assert_eq!(u2["funds"][2]["total"], "80.00");
+    assert_eq!(l.run(&["export", "balances", "--as-of", "2024-13-01"]).status.code(), Some(2));
+}

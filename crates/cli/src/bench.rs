@@ -102,7 +102,21 @@ pub fn run(args: BenchArgs) -> Result<()> {
         ledger.inclusion_proof(1 + (x >> 11) % size, None)?;
     }
     let proof_elapsed = proof_start.elapsed();
+    // One transfer package: discharge the first member, then time the export (transfer-out
+    // entry, signed digest, the member's entries with their proofs).
+    ledger.post_lines(&[
+        r#"{"id":"bench-discharge","type":"discharge","member":"M0000000","on":"2026-01-31"}"#,
+    ])?;
+    let key_dir = tempfile::tempdir()?;
+    let key_path = key_dir.path().join("key");
+    junbao_engine::create_signing_key(&key_path)?;
+    let key = junbao_engine::load_signing_key(&key_path)?;
+    let package_start = Instant::now();
+    let package = ledger.transfer_export("M0000000", junbao_ledger::Fund::Medical, "SI-1", &key)?;
+    let package_elapsed = package_start.elapsed();
     let result = serde_json::json!({
+        "transfer_package_milliseconds": package_elapsed.as_secs_f64() * 1e3,
+        "transfer_package_entries": package["entries"].as_array().map_or(0, Vec::len),
         "tree_size": size,
         "inclusion_proof_microseconds": (proof_elapsed.as_secs_f64() * 1e6 / proofs as f64).round(),
         "entries": posted,

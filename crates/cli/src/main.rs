@@ -197,6 +197,18 @@ enum ReportKind {
 
 #[derive(Subcommand, Debug)]
 enum ExportWhat {
+    /// Balances per member and fund, for clerks: CSV or JSON, by unit, as at a value date.
+    Balances {
+        #[arg(long, default_value = "csv")]
+        format: String,
+        #[arg(long)]
+        unit: Option<String>,
+        /// Balances as at this value date, recomputed from the journal.
+        #[arg(long)]
+        as_of: Option<String>,
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// The journal: one JSON object per entry with its canonical bytes (`jsonl`).
     Journal {
         #[arg(long, default_value = "jsonl")]
@@ -293,6 +305,46 @@ fn run(cli: Cli) -> Result<()> {
                 ProofKind::Consistency { from, to } => ledger.consistency_proof(from, to),
             };
             println!("{}", proof.map_err(audit_exit)?);
+            Ok(())
+        }
+        Command::Export { what: ExportWhat::Balances { format, unit, as_of, out } } => {
+            let as_of = as_of
+                .map(|t| {
+                    junbao_ledger::Date::parse(&t).map_err(|m| rejected(format!("--as-of: {m}")))
+                })
+                .transpose()?;
+            if format != "csv" && format != "json" {
+                return Err(rejected(format!("--format {format}: expected csv or json")));
+            }
+            let ledger = open(&data)?;
+            let b = ledger.balances_as_of(as_of, unit.as_deref()).map_err(audit_exit)?;
+            let mut sink: Box<dyn Write> = match &out {
+                Some(p) => Box::new(
+                    std::fs::File::create(p)
+                        .with_context(|| format!("creating {}", p.display()))?,
+                ),
+                None => Box::new(std::io::stdout().lock()),
+            };
+            if format == "json" {
+                writeln!(sink, "{b}")?;
+            } else {
+                let mut w = csv::Writer::from_writer(sink);
+                w.write_record(["fund", "member", "unit", "account", "balance"])?;
+                for f in b["funds"].as_array().into_iter().flatten() {
+                    let fund = f["fund"].as_str().unwrap_or("");
+                    for a in f["accounts"].as_array().into_iter().flatten() {
+                        w.write_record([
+                            fund,
+                            a["member"].as_str().unwrap_or(""),
+                            a["unit"].as_str().unwrap_or(""),
+                            a["account"].as_str().unwrap_or(""),
+                            a["balance"].as_str().unwrap_or(""),
+                        ])?;
+                    }
+                    w.write_record([fund, "", "", "TOTAL", f["total"].as_str().unwrap_or("")])?;
+                }
+                w.flush()?;
+            }
             Ok(())
         }
         Command::Export { what: ExportWhat::Journal { format, out } } => {

@@ -216,3 +216,79 @@ fn unmatched_premiums(state: &LedgerState) -> Vec<Value> {
     v.sort_by_key(|a| a.to_string());
     v
 }
+
+impl Ledger {
+    /// Balances of every account, optionally as at a value date (recomputed from the journal:
+    /// entries with a later value date are left out) and for the members of one unit. Without
+    /// a unit filter each fund's accounts sum to its trial balance, zero.
+    pub fn balances_as_of(
+        &self,
+        as_of: Option<Date>,
+        unit: Option<&str>,
+    ) -> Result<Value, AuditError> {
+        let mut sums: BTreeMap<String, (Fund, Option<String>, i64)> = BTreeMap::new();
+        let head_seq;
+        match as_of {
+            None => {
+                let sheet = self.balances(None, None);
+                head_seq = sheet.as_of_seq;
+                self.with_state(|s, _| {
+                    for (account, fen) in &s.balances {
+                        let member = account.member_id().map(|m| m.as_str().to_string());
+                        sums.insert(account.to_string(), (account.fund, member, fen.0));
+                    }
+                });
+            }
+            Some(date) => {
+                head_seq = self.head().seq;
+                let mut from = 1;
+                loop {
+                    let chunk = self.journal(from, 65_536).map_err(io)?;
+                    let Some((last, _)) = chunk.last() else { break };
+                    from = last.seq + 1;
+                    for (_, e) in chunk.iter().filter(|(_, e)| e.value_date <= date) {
+                        for p in &e.postings {
+                            let member = p.account.member_id().map(|m| m.as_str().to_string());
+                            sums.entry(p.account.to_string())
+                                .or_insert((p.account.fund, member, 0))
+                                .2 += p.amount.0;
+                        }
+                    }
+                }
+            }
+        }
+        let units: HashMap<String, String> = self.with_state(|s, _| {
+            s.members
+                .iter()
+                .map(|(id, m)| (id.as_str().to_string(), m.unit.as_str().to_string()))
+                .collect()
+        });
+        let mut funds = Vec::new();
+        for f in Fund::ALL {
+            let mut total = 0i64;
+            let mut accounts = Vec::new();
+            for (account, (fund, member, fen)) in &sums {
+                if *fund != f || *fen == 0 {
+                    continue;
+                }
+                let member_unit = member.as_ref().and_then(|m| units.get(m)).cloned();
+                if let Some(u) = unit
+                    && member_unit.as_deref() != Some(u)
+                {
+                    continue;
+                }
+                total += fen;
+                accounts.push(json!({"account": account, "member": member, "unit": member_unit, "balance": Fen(*fen).to_string()}));
+            }
+            funds.push(
+                json!({"fund": f.name(), "total": Fen(total).to_string(), "accounts": accounts}),
+            );
+        }
+        Ok(json!({
+            "as_of": as_of.map(|d| d.to_string()),
+            "as_of_seq": head_seq,
+            "unit": unit,
+            "funds": funds,
+        }))
+    }
+}
