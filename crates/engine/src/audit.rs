@@ -69,6 +69,41 @@ impl NodeSource for StoreNodes<'_> {
     }
 }
 
+/// A node source that remembers what it read: the proofs of one package or statement share
+/// most of their upper nodes.
+pub(crate) struct CachedNodes<'a> {
+    inner: StoreNodes<'a>,
+    cache: std::cell::RefCell<HashMap<(u8, u64), Hash32>>,
+}
+
+impl<'a> CachedNodes<'a> {
+    pub(crate) fn new(store: &'a Store) -> Self {
+        CachedNodes {
+            inner: StoreNodes { store, pending: HashMap::new() },
+            cache: Default::default(),
+        }
+    }
+}
+
+impl NodeSource for CachedNodes<'_> {
+    fn node(&self, level: u8, index: u64) -> Result<Hash32, ProofError> {
+        if let Some(h) = self.cache.borrow().get(&(level, index)) {
+            return Ok(*h);
+        }
+        let h = if level == 0 || level >= TREE_LEVEL_STORED_MIN {
+            self.inner.node(level, index)?
+        } else {
+            // Recompute low levels through this cache, so shared children are read once.
+            merkle::node_hash(
+                &self.node(level - 1, 2 * index)?,
+                &self.node(level - 1, 2 * index + 1)?,
+            )
+        };
+        self.cache.borrow_mut().insert((level, index), h);
+        Ok(h)
+    }
+}
+
 /// Merkle root of a stream of leaves in O(log n) memory: perfect subtrees merged as they
 /// complete, folded from the right at the end (RFC 6962's shape).
 #[derive(Debug, Default)]
@@ -258,17 +293,32 @@ impl Ledger {
 
     /// Inclusion proof of entry `seq` in the tree of `size` entries (contract JSON).
     pub fn inclusion_proof(&self, seq: u64, size: Option<u64>) -> Result<Value, AuditError> {
+        self.inclusion_proof_from(&CachedNodes::new(&self.store), seq, size)
+    }
+
+    /// [`Ledger::inclusion_proof`] through a node source that many proofs may share.
+    pub(crate) fn inclusion_proof_from(
+        &self,
+        nodes: &CachedNodes<'_>,
+        seq: u64,
+        size: Option<u64>,
+    ) -> Result<Value, AuditError> {
+        let integrity = |e: ProofError| AuditError::Integrity(e.to_string());
         let size = size.unwrap_or(self.head().seq);
         if seq == 0 || seq > size {
             return Err(AuditError::Input(format!(
                 "entry {seq} is not in a tree of {size} entries"
             )));
         }
-        let root = self.root(size)?;
-        let nodes = self.nodes();
-        let leaf = nodes.leaf(seq - 1).map_err(|e| AuditError::Integrity(e.to_string()))?;
-        let path = merkle::inclusion_path(&nodes, seq - 1, size)
-            .map_err(|e| AuditError::Integrity(e.to_string()))?;
+        if size > self.head().seq {
+            return Err(AuditError::Input(format!(
+                "tree size {size} exceeds the journal's {}",
+                self.head().seq
+            )));
+        }
+        let root = merkle::root(nodes, size).map_err(integrity)?;
+        let leaf = nodes.node(0, seq - 1).map_err(integrity)?;
+        let path = merkle::inclusion_path(nodes, seq - 1, size).map_err(integrity)?;
         Ok(json!({
             "leaf_index": seq - 1,
             "tree_size": size,

@@ -45,6 +45,7 @@ impl Ledger {
         let size = self.head().seq;
         let mut balances: BTreeMap<String, (Fund, i64)> = BTreeMap::new();
         let mut rows = Vec::new();
+        let nodes = crate::audit::CachedNodes::new(&self.store);
         for seq in seqs {
             let stored =
                 self.store.entry(seq).map_err(io)?.ok_or_else(|| {
@@ -72,7 +73,7 @@ impl Ledger {
                 "postings": mine.iter().map(|p| json!({"account": p.account.to_string(), "amount": p.amount.to_string()})).collect::<Vec<_>>(),
             });
             if proofs {
-                row["proof"] = self.inclusion_proof(seq, Some(size))?;
+                row["proof"] = self.inclusion_proof_from(&nodes, seq, Some(size))?;
             }
             rows.push(row);
         }

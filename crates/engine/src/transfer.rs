@@ -154,6 +154,7 @@ impl Ledger {
             .collect();
         let mut entries = Vec::new();
         let mut listed = Vec::new();
+        let nodes = crate::audit::CachedNodes::new(&self.store);
         for seq in seqs {
             let stored = self
                 .store
@@ -168,7 +169,7 @@ impl Ledger {
             listed.push(json!({
                 "seq": seq,
                 "bytes": hex::encode(&stored.bytes),
-                "proof": self.inclusion_proof(seq, Some(digest.tree_size))?,
+                "proof": self.inclusion_proof_from(&nodes, seq, Some(digest.tree_size))?,
             }));
             entries.push(entry);
         }
