@@ -153,3 +153,40 @@ fn the_transferred_account_is_closed_until_the_transfer_is_reversed_and_confirma
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("confirmed"), "{}", stderr(&out));
 }
+
+#[test]
+fn bulk_transfer_is_all_or_nothing_and_writes_a_verifiable_package_per_member() {
+    let l = TestLedger::new();
+    let mut lines = Vec::new();
+    for m in 0..6 {
+        lines.push(enroll(&format!("e{m}"), &format!("M{m}"), "sergeant", "U1", "2021-05-01", "6000.00"));
+        lines.push(format!(
+            r#"{{"id":"c{m}","type":"contribution","member":"M{m}","fund":"medical","period":"2024-03","amount":"60.00","unit":"U1","value_date":"2024-03-20"}}"#
+        ));
+        if m != 4 {
+            lines.push(format!(r#"{{"id":"d{m}","type":"discharge","member":"M{m}","on":"2026-01-31"}}"#));
+        }
+    }
+    l.post_ok(&lines.join("\n"));
+    let list = write_file(l.dir.path(), "leaving.txt", "M0\nM1\nM2\nM3\nM4\nM5\n");
+    let dir = l.dir.path().join("packages");
+    let run = |list: &std::path::Path| {
+        l.run(&["transfer", "export", "--members", list.to_str().unwrap(), "--fund", "medical", "--agency", "SI-9", "--out-dir", dir.to_str().unwrap()])
+    };
+    // M4 was not discharged: the whole bulk export is refused, naming its line, and nothing
+    // is closed.
+    let head = l.json(&["journal", "--json", "--limit", "10000"])["entries"].as_array().unwrap().len();
+    let out = run(&list);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("line 5:"), "{}", stderr(&out));
+    assert_eq!(l.json(&["journal", "--json", "--limit", "10000"])["entries"].as_array().unwrap().len(), head);
+    // Without M4 every account closes and every package verifies on its own.
+    let list = write_file(l.dir.path(), "leaving.txt", "M0\nM1\nM2\nM3\nM5\n");
+    let out = run(&list);
+    assert!(out.status.success(), "{}", stderr(&out));
+    for m in ["M0", "M1", "M2", "M3", "M5"] {
+        let f = dir.join(format!("{m}-medical.json"));
+        let out = verify_elsewhere(&f);
+        assert!(out.status.success(), "{m}: {}", stderr(&out));
+    }
+}

@@ -154,16 +154,23 @@ enum ProofKind {
 
 #[derive(Subcommand, Debug)]
 enum TransferAction {
-    /// Close the member's account in the fund and write the transfer package (JSON).
+    /// Close the member's account in the fund and write the transfer package (JSON); with
+    /// --members, the accounts of every member listed (all or none) into --out-dir.
     Export {
+        #[arg(long, required_unless_present = "members", conflicts_with = "members")]
+        member: Option<String>,
+        /// A file with one member id per line (bulk export).
+        #[arg(long, requires = "out_dir")]
+        members: Option<PathBuf>,
+        /// Folder for the packages of a bulk export (`MEMBER-FUND.json`).
         #[arg(long)]
-        member: String,
+        out_dir: Option<PathBuf>,
         #[arg(long)]
         fund: String,
         #[arg(long)]
         agency: String,
-        #[arg(long)]
-        out: PathBuf,
+        #[arg(long, required_unless_present = "members")]
+        out: Option<PathBuf>,
         /// Signing key file [default: DIR/digest.key].
         #[arg(long)]
         key: Option<PathBuf>,
@@ -400,12 +407,41 @@ fn run(cli: Cli) -> Result<()> {
             );
             Ok(())
         }
-        Command::Transfer { action: TransferAction::Export { member, fund, agency, out, key } } => {
+        Command::Transfer {
+            action: TransferAction::Export { member, members, out_dir, fund, agency, out, key },
+        } => {
             let fund = parse_fund(Some(fund))?.expect("given");
             let ledger = open(&data)?;
             let key = junbao_engine::load_signing_key(
                 &key.unwrap_or_else(|| junbao_engine::default_key_path(&data)),
             )?;
+            if let (Some(list), Some(dir)) = (members, out_dir) {
+                let text = std::fs::read_to_string(&list)
+                    .with_context(|| format!("reading {}", list.display()))?;
+                let ids: Vec<&str> =
+                    text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+                std::fs::create_dir_all(&dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
+                let bar = progress(ids.len() as u64, "packages");
+                let packages = ledger
+                    .transfer_export_many(&ids, fund, &agency, &key, &|n| {
+                        bar.set_position(n as u64)
+                    })
+                    .map_err(audit_exit)?;
+                bar.finish_and_clear();
+                for (id, package) in ids.iter().zip(&packages) {
+                    let path = dir.join(format!("{id}-{}.json", fund.name()));
+                    std::fs::write(&path, serde_json::to_string_pretty(package)?)
+                        .with_context(|| format!("writing {}", path.display()))?;
+                }
+                println!(
+                    "{}",
+                    json!({"written": packages.len(), "out_dir": dir.display().to_string()})
+                );
+                return Ok(());
+            }
+            let member = member.expect("clap requires --member without --members");
+            let out = out.expect("clap requires --out without --members");
             let package =
                 ledger.transfer_export(&member, fund, &agency, &key).map_err(audit_exit)?;
             std::fs::write(&out, serde_json::to_string_pretty(&package)?)

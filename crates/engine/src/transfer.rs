@@ -103,39 +103,103 @@ impl Ledger {
         agency: &str,
         key: &SigningKey,
     ) -> Result<Value, AuditError> {
-        let id =
-            MemberId::parse(member).map_err(|m| AuditError::Input(format!("--member: {m}")))?;
+        let mut packages = self.transfer_export_many(&[member], fund, agency, key, &|_| {})?;
+        Ok(packages.pop().expect("one member, one package"))
+    }
+
+    /// Closes the accounts of many members in one post — all or none, the refusals naming
+    /// their line (1-based position in `members`) — signs one digest, and returns a package per
+    /// member. Open transfers to the same agency are re-issued.
+    pub fn transfer_export_many(
+        &self,
+        members: &[&str],
+        fund: Fund,
+        agency: &str,
+        key: &SigningKey,
+        progress: &dyn Fn(usize),
+    ) -> Result<Vec<Value>, AuditError> {
         let agency_id =
             AgencyId::parse(agency).map_err(|m| AuditError::Input(format!("--agency: {m}")))?;
         if fund == Fund::Casualty {
             return Err(AuditError::Input("the casualty fund is not transferred".into()));
         }
-        // An open transfer to this agency is re-issued; otherwise the account is closed now.
-        let open =
-            self.with_state(|s, _| s.members.get(&id).and_then(|m| m.transfer(fund).cloned()));
-        let transfer_seq = match open {
-            Some(t) if t.agency == agency_id => t.seq,
-            Some(t) => {
-                return Err(AuditError::Input(format!(
-                    "the {fund} account of {id} was transferred to agency {} (entry {})",
-                    t.agency, t.seq
-                )));
+        let mut ids = Vec::with_capacity(members.len());
+        for (i, member) in members.iter().enumerate() {
+            let id = MemberId::parse(member)
+                .map_err(|m| AuditError::Input(format!("line {}: member {m}", i + 1)))?;
+            ids.push(id);
+        }
+        // Open transfers to this agency are re-issued; the other accounts are closed now.
+        let open: Vec<Option<junbao_ledger::state::Transfer>> = self.with_state(|s, _| {
+            ids.iter().map(|id| s.members.get(id).and_then(|m| m.transfer(fund).cloned())).collect()
+        });
+        let base = self.head().seq + 1;
+        let mut lines = Vec::new();
+        let mut position = Vec::new();
+        for (i, (id, t)) in ids.iter().zip(&open).enumerate() {
+            match t {
+                Some(t) if t.agency == agency_id => {}
+                Some(t) => {
+                    return Err(AuditError::Input(format!(
+                        "line {}: the {fund} account of {id} was transferred to agency {} (entry {})",
+                        i + 1,
+                        t.agency,
+                        t.seq
+                    )));
+                }
+                None => {
+                    lines.push(
+                        json!({
+                            "id": format!("transfer:{fund}:{id}:{base}"),
+                            "type": "transfer_out",
+                            "member": id.as_str(),
+                            "fund": fund.name(),
+                            "agency": agency,
+                        })
+                        .to_string(),
+                    );
+                    position.push(i);
+                }
             }
-            None => {
-                let event = json!({
-                    "id": format!("transfer:{fund}:{member}:{}", self.head().seq + 1),
-                    "type": "transfer_out",
-                    "member": member,
-                    "fund": fund.name(),
-                    "agency": agency,
-                })
-                .to_string();
-                let posted =
-                    self.post_lines(&[&event]).map_err(|e| AuditError::Input(e.to_string()))?;
-                posted.last_seq.expect("one event posted")
+        }
+        let mut seqs: Vec<u64> = open.iter().map(|t| t.as_ref().map_or(0, |t| t.seq)).collect();
+        if !lines.is_empty() {
+            let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+            let posted = self.post_lines(&refs).map_err(|e| match e {
+                // A post's line numbers count the new transfers only: name the member's line.
+                crate::PostError::Rejected { errors, total } => AuditError::Input(format!(
+                    "{total} of the transfers refused, nothing stored:\n{}",
+                    errors
+                        .iter()
+                        .map(|l| format!("line {}: {}", position[l.line - 1] + 1, l.error))
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                )),
+                other => AuditError::Input(other.to_string()),
+            })?;
+            for (k, seq) in posted.seqs.iter().enumerate() {
+                seqs[position[k]] = *seq;
             }
-        };
+        }
         let digest = self.digest(key)?;
+        let nodes = crate::audit::CachedNodes::new(&self.store);
+        let mut packages = Vec::with_capacity(ids.len());
+        for (i, (id, transfer_seq)) in ids.iter().zip(seqs).enumerate() {
+            packages.push(self.package(id, fund, &agency_id, transfer_seq, &digest, &nodes)?);
+            progress(i + 1);
+        }
+        Ok(packages)
+    }
+
+    fn package(
+        &self,
+        id: &MemberId,
+        fund: Fund,
+        agency_id: &AgencyId,
+        transfer_seq: u64,
+        digest: &SignedDigest,
+        nodes: &crate::audit::CachedNodes<'_>,
+    ) -> Result<Value, AuditError> {
         let (m, service_end) = self.with_state(|s, _| {
             let m = s.members.get(&id).cloned();
             let end = m.as_ref().and_then(|m| m.discharged_on.or(m.deceased_on));
@@ -154,7 +218,6 @@ impl Ledger {
             .collect();
         let mut entries = Vec::new();
         let mut listed = Vec::new();
-        let nodes = crate::audit::CachedNodes::new(&self.store);
         for seq in seqs {
             let stored = self
                 .store
@@ -169,7 +232,7 @@ impl Ledger {
             listed.push(json!({
                 "seq": seq,
                 "bytes": hex::encode(&stored.bytes),
-                "proof": self.inclusion_proof_from(&nodes, seq, Some(digest.tree_size))?,
+                "proof": self.inclusion_proof_from(nodes, seq, Some(digest.tree_size))?,
             }));
             entries.push(entry);
         }
