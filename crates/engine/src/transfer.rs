@@ -201,14 +201,14 @@ impl Ledger {
         nodes: &crate::audit::CachedNodes<'_>,
     ) -> Result<Value, AuditError> {
         let (m, service_end) = self.with_state(|s, _| {
-            let m = s.members.get(&id).cloned();
+            let m = s.members.get(id).cloned();
             let end = m.as_ref().and_then(|m| m.discharged_on.or(m.deceased_on));
             (m, end)
         });
         let m = m.ok_or_else(|| AuditError::Input(format!("member {id} is not enrolled")))?;
         let seqs: Vec<u64> = self
             .store
-            .ids_prefix(&member_index_prefix(&id))
+            .ids_prefix(&member_index_prefix(id))
             .map_err(io)?
             .iter()
             .filter_map(|(k, _)| {
@@ -226,7 +226,7 @@ impl Ledger {
                 .ok_or_else(|| AuditError::Integrity(format!("entry {seq} missing")))?;
             let entry = Entry::from_canonical_bytes(&stored.bytes)
                 .map_err(|e| AuditError::Integrity(e.to_string()))?;
-            if holding_of(&entry, &id, fund).is_empty() {
+            if holding_of(&entry, id, fund).is_empty() {
                 continue;
             }
             listed.push(json!({
@@ -249,7 +249,7 @@ impl Ledger {
                     m.pay_on(junbao_ledger::Date::from_naive(d)).0;
             }
         }
-        let (years, totals) = rows_json(&rows(&entries, &id, fund), &wages);
+        let (years, totals) = rows_json(&rows(&entries, id, fund), &wages);
         Ok(json!({
             "schema": TRANSFER_SCHEMA,
             "agency": agency_id.as_str(),
