@@ -159,27 +159,51 @@ fn bulk_transfer_is_all_or_nothing_and_writes_a_verifiable_package_per_member() 
     let l = TestLedger::new();
     let mut lines = Vec::new();
     for m in 0..6 {
-        lines.push(enroll(&format!("e{m}"), &format!("M{m}"), "sergeant", "U1", "2021-05-01", "6000.00"));
+        lines.push(enroll(
+            &format!("e{m}"),
+            &format!("M{m}"),
+            "sergeant",
+            "U1",
+            "2021-05-01",
+            "6000.00",
+        ));
         lines.push(format!(
             r#"{{"id":"c{m}","type":"contribution","member":"M{m}","fund":"medical","period":"2024-03","amount":"60.00","unit":"U1","value_date":"2024-03-20"}}"#
         ));
         if m != 4 {
-            lines.push(format!(r#"{{"id":"d{m}","type":"discharge","member":"M{m}","on":"2026-01-31"}}"#));
+            lines.push(format!(
+                r#"{{"id":"d{m}","type":"discharge","member":"M{m}","on":"2026-01-31"}}"#
+            ));
         }
     }
     l.post_ok(&lines.join("\n"));
     let list = write_file(l.dir.path(), "leaving.txt", "M0\nM1\nM2\nM3\nM4\nM5\n");
     let dir = l.dir.path().join("packages");
     let run = |list: &std::path::Path| {
-        l.run(&["transfer", "export", "--members", list.to_str().unwrap(), "--fund", "medical", "--agency", "SI-9", "--out-dir", dir.to_str().unwrap()])
+        l.run(&[
+            "transfer",
+            "export",
+            "--members",
+            list.to_str().unwrap(),
+            "--fund",
+            "medical",
+            "--agency",
+            "SI-9",
+            "--out-dir",
+            dir.to_str().unwrap(),
+        ])
     };
     // M4 was not discharged: the whole bulk export is refused, naming its line, and nothing
     // is closed.
-    let head = l.json(&["journal", "--json", "--limit", "10000"])["entries"].as_array().unwrap().len();
+    let head =
+        l.json(&["journal", "--json", "--limit", "10000"])["entries"].as_array().unwrap().len();
     let out = run(&list);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("line 5:"), "{}", stderr(&out));
-    assert_eq!(l.json(&["journal", "--json", "--limit", "10000"])["entries"].as_array().unwrap().len(), head);
+    assert_eq!(
+        l.json(&["journal", "--json", "--limit", "10000"])["entries"].as_array().unwrap().len(),
+        head
+    );
     // Without M4 every account closes and every package verifies on its own.
     let list = write_file(l.dir.path(), "leaving.txt", "M0\nM1\nM2\nM3\nM5\n");
     let out = run(&list);
@@ -189,4 +213,46 @@ fn bulk_transfer_is_all_or_nothing_and_writes_a_verifiable_package_per_member() 
         let out = verify_elsewhere(&f);
         assert!(out.status.success(), "{m}: {}", stderr(&out));
     }
+}
+
+#[test]
+fn a_package_renders_as_a_bilingual_printable_sheet_with_the_same_figures() {
+    let l = TestLedger::new();
+    career(&l);
+    let f = l.dir.path().join("p.json");
+    let out = l.run(&[
+        "transfer",
+        "export",
+        "--member",
+        "O1",
+        "--fund",
+        "medical",
+        "--agency",
+        "SI-1",
+        "--out",
+        f.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let html_path = l.dir.path().join("p.html");
+    let out =
+        l.run(&["transfer", "render", f.to_str().unwrap(), "--out", html_path.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let html = std::fs::read_to_string(&html_path).unwrap();
+    for text in [
+        "军人保险关系转移接续单",
+        "Transfer of servicemen insurance relationship",
+        "合计 Totals",
+        "6723.36",
+        "1104.00",
+        "退役医疗保险",
+    ] {
+        assert!(html.contains(text), "missing {text}");
+    }
+    let mut package: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&f).unwrap()).unwrap();
+    package["totals"]["total"] = serde_json::json!("9999.99");
+    let bad = write_file(l.dir.path(), "bad.json", &package.to_string());
+    let out =
+        l.run(&["transfer", "render", bad.to_str().unwrap(), "--out", html_path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
 }

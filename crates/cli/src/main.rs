@@ -182,6 +182,12 @@ enum TransferAction {
         #[arg(long)]
         digest: Option<PathBuf>,
     },
+    /// Render a package as a printable HTML sheet with bilingual headings (verified first).
+    Render {
+        file: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Record the agency's receipt: settles the payable; the transfer can no longer be reversed.
     Confirm {
         #[arg(long)]
@@ -450,6 +456,16 @@ fn run(cli: Cli) -> Result<()> {
                 "{}",
                 json!({"written": out.display().to_string(), "transfer_entry": package["transfer_entry"], "total": package["totals"]["total"]})
             );
+            Ok(())
+        }
+        Command::Transfer { action: TransferAction::Render { file, out } } => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let package: serde_json::Value = serde_json::from_str(&text)
+                .map_err(|e| rejected(format!("{}: not JSON: {e}", file.display())))?;
+            let html = junbao_engine::render_package_html(&package).map_err(audit_exit)?;
+            std::fs::write(&out, html).with_context(|| format!("writing {}", out.display()))?;
+            println!("{}", json!({"written": out.display().to_string()}));
             Ok(())
         }
         Command::Transfer { action: TransferAction::Confirm { member, fund, agency } } => {

@@ -28,7 +28,7 @@ pub use audit::{
 };
 pub use junbao_storage::{Head, StoredEntry};
 pub use post::{LineError, PostError, PostSummary, PostTimings, RejectKind};
-pub use transfer::{PackageReport, TRANSFER_SCHEMA, verify_package};
+pub use transfer::{PackageReport, TRANSFER_SCHEMA, render_package_html, verify_package};
 pub use verify::{VerifyError, VerifyReport};
 
 /// How many line errors a refused post reports before it stops listing them.

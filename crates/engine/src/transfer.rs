@@ -419,3 +419,99 @@ pub fn verify_package(
         entries: entries.len(),
     })
 }
+
+fn esc(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+fn fund_title(fund: &str) -> &'static str {
+    match fund {
+        "pension" => "退役养老保险 Retirement pension insurance",
+        "medical" => "退役医疗保险 Retirement medical insurance",
+        "spouse" => "随军未就业配偶保险 Unemployed accompanying spouse insurance",
+        _ => "军人伤亡保险 Casualty insurance",
+    }
+}
+
+/// A printable HTML rendering of a package, with bilingual headings, showing the same figures.
+/// The package is verified first; one that does not verify is not rendered.
+pub fn render_package_html(p: &Value) -> Result<String, AuditError> {
+    let report = verify_package(p, None)?;
+    let s =
+        |v: &Value| esc(v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()).as_str());
+    let mut h = String::new();
+    h.push_str("<!DOCTYPE html>\n<html lang=\"zh-CN\"><head><meta charset=\"utf-8\">\n");
+    h.push_str(
+        "<title>军人保险关系转移接续单 Transfer of insurance relationship</title>\n<style>\n",
+    );
+    h.push_str("body{font-family:sans-serif;margin:2em;max-width:60em}table{border-collapse:collapse;width:100%;margin:.5em 0 1.5em}\n");
+    h.push_str("th,td{border:1px solid #888;padding:.25em .5em;text-align:left}td.n{text-align:right;font-family:monospace}\n");
+    h.push_str("code{word-break:break-all}@media print{body{margin:0}}\n</style></head><body>\n");
+    h.push_str("<h1>军人保险关系转移接续单<br><small>Transfer of servicemen insurance relationship</small></h1>\n");
+    h.push_str(&format!("<h2>{}</h2>\n", esc(fund_title(p["fund"].as_str().unwrap_or("")))));
+    h.push_str("<h3>基本信息 Particulars</h3>\n<table>\n");
+    let service = &p["service"];
+    for (label, value) in [
+        ("接收机构 Receiving agency", s(&p["agency"])),
+        ("人员编号 Member id", s(&p["member"]["id"])),
+        ("人员类别 Category", s(&p["member"]["category"])),
+        ("所在单位 Unit", s(&p["member"]["unit"])),
+        ("服役起止 Service", format!("{} — {}", s(&service["from"]), s(&service["to"]))),
+        ("服役月数 Months of service", s(&service["months"])),
+        ("视同缴费年限 Years counted", s(&service["years_counted"])),
+        ("计入 Counts toward", s(&service["counts_toward"])),
+        ("转移记账号 Transfer entry", s(&p["transfer_entry"])),
+    ] {
+        h.push_str(&format!("<tr><th>{label}</th><td>{value}</td></tr>\n"));
+    }
+    h.push_str("</table>\n<h3>分年度明细 Per year (yuan)</h3>\n<table>\n");
+    h.push_str("<tr><th>年度 Year</th><th>缴费工资 Contribution wage</th><th>个人缴费 Personal</th><th>国家补助 State</th><th>利息 Interest</th></tr>\n");
+    for y in p["years"].as_array().into_iter().flatten() {
+        h.push_str(&format!(
+            "<tr><td>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td></tr>\n",
+            s(&y["year"]), s(&y["contribution_wage"]), s(&y["personal"]), s(&y["state"]), s(&y["interest"])
+        ));
+    }
+    let t = &p["totals"];
+    h.push_str(&format!(
+        "<tr><th>合计 Totals</th><td></td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td></tr>\n</table>\n",
+        s(&t["personal"]), s(&t["state"]), s(&t["interest"])
+    ));
+    h.push_str(&format!(
+        "<p><strong>转移金额 Amount transferred: {} 元 yuan</strong></p>\n",
+        s(&t["total"])
+    ));
+    h.push_str("<h3>记账依据 Entries behind the amounts</h3>\n<table>\n<tr><th>序号 Seq</th><th>起息日 Value date</th><th>类型 Type</th><th>账户 Account</th><th>金额 Amount</th></tr>\n");
+    for e in p["entries"].as_array().into_iter().flatten() {
+        let bytes = hex::decode(e["bytes"].as_str().unwrap_or("")).unwrap_or_default();
+        let Ok(entry) = Entry::from_canonical_bytes(&bytes) else { continue };
+        for posting in entry.postings.iter().filter(|x| x.account.member_id().is_some()) {
+            h.push_str(&format!(
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=n>{}</td></tr>\n",
+                entry.seq,
+                entry.value_date,
+                esc(entry.event.body.type_name()),
+                esc(&posting.account.to_string()),
+                posting.amount
+            ));
+        }
+    }
+    let d = &p["digest"];
+    h.push_str("</table>\n<h3>校验 Verification</h3>\n<table>\n");
+    for (label, value) in [
+        ("账本条目数 Tree size", s(&d["tree_size"])),
+        ("默克尔根 Merkle root", format!("<code>{}</code>", s(&d["root"]))),
+        ("链头 Chain head", format!("<code>{}</code>", s(&d["head"]))),
+        ("签名公钥 Public key", format!("<code>{}</code>", s(&d["public_key"]))),
+        ("签署时间 Signed at", s(&d["recorded_at"])),
+    ] {
+        h.push_str(&format!("<tr><th>{label}</th><td>{value}</td></tr>\n"));
+    }
+    h.push_str(&format!(
+        "</table>\n<p>本单随附同名 JSON 文件；以 <code>junbao transfer verify</code> 校验：{} 条记账均在已签名账本中，金额与记账一致。<br>\
+         This sheet accompanies the JSON package; <code>junbao transfer verify</code> checked that all {} entries are in the signed ledger and that every amount is the sum of its entries.</p>\n",
+        report.entries, report.entries
+    ));
+    h.push_str("</body></html>\n");
+    Ok(h)
+}
