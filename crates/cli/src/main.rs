@@ -91,6 +91,11 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Back-payment for discharged soldiers under the 2019 opinion.
+    Backpay {
+        #[command(subcommand)]
+        action: BackpayAction,
+    },
     /// Auditor reports (JSON).
     Report {
         #[command(subcommand)]
@@ -197,6 +202,14 @@ enum TransferAction {
         #[arg(long)]
         agency: String,
     },
+}
+
+#[derive(Subcommand, Debug)]
+enum BackpayAction {
+    /// Compute months, base and who pays what, from a `backpay` event (JSON); stores nothing.
+    Assess { file: PathBuf },
+    /// Assess, then record the `backpay` event in the journal.
+    Post { file: PathBuf },
 }
 
 #[derive(Subcommand, Debug)]
@@ -473,6 +486,22 @@ fn run(cli: Cli) -> Result<()> {
             let line = json!({"id": format!("confirm:{fund}:{member}:{agency}"), "type": "transfer_confirmed",
                               "member": member, "fund": fund, "agency": agency}).to_string();
             println!("{}", serde_json::to_string(&ledger.post_lines(&[&line])?)?);
+            Ok(())
+        }
+        Command::Backpay { action } => {
+            let (file, store) = match action {
+                BackpayAction::Assess { file } => (file, false),
+                BackpayAction::Post { file } => (file, true),
+            };
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let line = text.trim();
+            let ledger = open(&data)?;
+            let mut assessment = ledger.backpay_assess(line).map_err(audit_exit)?;
+            if store {
+                assessment["posted"] = serde_json::to_value(ledger.post_lines(&[line])?)?;
+            }
+            println!("{assessment}");
             Ok(())
         }
         Command::Post { file } => post(&data, file),

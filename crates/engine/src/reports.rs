@@ -293,3 +293,68 @@ impl Ledger {
         }))
     }
 }
+
+impl Ledger {
+    /// Assesses a back-payment (a `backpay` event's JSON) with the standards in force on its
+    /// value date (today when absent), without storing anything.
+    pub fn backpay_assess(&self, line: &str) -> Result<Value, AuditError> {
+        let event =
+            junbao_ledger::parse_event_line(line).map_err(|e| AuditError::Input(e.to_string()))?;
+        let junbao_ledger::EventBody::Backpay { member, input } = &event.body else {
+            return Err(AuditError::Input("field \"type\": must be backpay".into()));
+        };
+        let date = event.value_date.unwrap_or_else(|| {
+            junbao_ledger::Date::from_naive(
+                chrono::DateTime::from_timestamp_micros(self.now_us())
+                    .expect("clock in range")
+                    .date_naive(),
+            )
+        });
+        let (rate, minimum) = self.with_state(|s, _| {
+            (
+                s.standards.in_force("backpay_base_rate", date),
+                s.standards.in_force("civilian_minimum_years", date),
+            )
+        });
+        let (Some(rate), Some(minimum)) = (rate, minimum) else {
+            return Err(AuditError::Input(format!(
+                "no back-payment standards are in force on {date}"
+            )));
+        };
+        let a = junbao_ledger::backpay::assess(
+            input,
+            rate,
+            u32::try_from(minimum * 12).unwrap_or(u32::MAX),
+        )
+        .map_err(|m| AuditError::Input(format!("Opinion 2: {m}")))?;
+        let payer = match a.unit_payer {
+            junbao_ledger::backpay::UnitPayer::Unit => "unit",
+            junbao_ledger::backpay::UnitPayer::Superior => "superior",
+            junbao_ledger::backpay::UnitPayer::Fiscal => "fiscal",
+        };
+        Ok(json!({
+            "member": member.as_str(),
+            "assessed_on": date.to_string(),
+            "first_insured_on": a.first_insured_on.to_string(),
+            "service_months": a.service_counted_months,
+            "service_treatment": a.service_treatment,
+            "backpay_months": a.backpay_months,
+            "months_to_minimum": a.months_to_minimum,
+            "minimum_rule": a.minimum_rule,
+            "base": a.base.to_string(),
+            "pension": {"unit": a.pension_unit.to_string(), "personal": a.pension_personal.to_string()},
+            "medical": {"unit": a.medical_unit.to_string(), "personal": a.medical_personal.to_string()},
+            "unit_part_paid_by": payer,
+            "fiscal_split": {
+                "central": a.fiscal_split[0].to_string(),
+                "provincial": a.fiscal_split[1].to_string(),
+                "municipal": a.fiscal_split[2].to_string(),
+                "county": a.fiscal_split[3].to_string(),
+            },
+            "personal_part": {
+                "by_person": a.personal_by_person.to_string(),
+                "by_local_government": a.personal_by_government.to_string(),
+            },
+        }))
+    }
+}

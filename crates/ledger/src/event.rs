@@ -206,6 +206,11 @@ pub enum EventBody {
         monthly_pay: Fen,
         on: Date,
     },
+    /// A back-payment assessment under the 2019 opinion (no fund postings; see `backpay`).
+    Backpay {
+        member: MemberId,
+        input: crate::backpay::BackpayInput,
+    },
 }
 
 /// One event as the client sent it, typed. Its canonical bytes are what idempotency compares.
@@ -237,6 +242,7 @@ impl EventBody {
             EventBody::TransferOut { .. } => "transfer_out",
             EventBody::TransferConfirmed { .. } => "transfer_confirmed",
             EventBody::PayChange { .. } => "pay_change",
+            EventBody::Backpay { .. } => "backpay",
         }
     }
 
@@ -255,7 +261,8 @@ impl EventBody {
             | EventBody::Recovery { member, .. }
             | EventBody::TransferOut { member, .. }
             | EventBody::TransferConfirmed { member, .. }
-            | EventBody::PayChange { member, .. } => Some(member),
+            | EventBody::PayChange { member, .. }
+            | EventBody::Backpay { member, .. } => Some(member),
             EventBody::Appropriation { .. }
             | EventBody::Interest { .. }
             | EventBody::Reversal { .. }
@@ -294,6 +301,7 @@ impl EventBody {
 enum Field<'a> {
     Str(Cow<'a, str>),
     Number(String),
+    Bool(bool),
     Other(&'static str),
 }
 
@@ -324,8 +332,8 @@ impl<'de: 'a, 'a> Deserialize<'de> for Field<'a> {
             fn visit_f64<E: de::Error>(self, _v: f64) -> Result<Self::Value, E> {
                 Ok(Field::Other("a number with a fraction"))
             }
-            fn visit_bool<E: de::Error>(self, _v: bool) -> Result<Self::Value, E> {
-                Ok(Field::Other("a boolean"))
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+                Ok(Field::Bool(v))
             }
             fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
                 Ok(Field::Other("null"))
@@ -382,7 +390,24 @@ raw_event!(
     name,
     value,
     effective_from,
-    agency
+    agency,
+    discharged_on,
+    service_months,
+    gap_months,
+    first_insured_on,
+    civilian_months,
+    retirement_age_reached,
+    average_wage,
+    pension_unit_rate,
+    pension_personal_rate,
+    medical_unit_rate,
+    medical_personal_rate,
+    payer,
+    central_share,
+    provincial_share,
+    municipal_share,
+    county_share,
+    personal_help_rate
 );
 
 /// Reads fields off a raw event, remembering which were used so the rest can be refused.
@@ -421,6 +446,23 @@ impl<'a> Reader<'_, 'a> {
             "value" => raw.value.as_ref(),
             "effective_from" => raw.effective_from.as_ref(),
             "agency" => raw.agency.as_ref(),
+            "discharged_on" => raw.discharged_on.as_ref(),
+            "service_months" => raw.service_months.as_ref(),
+            "gap_months" => raw.gap_months.as_ref(),
+            "first_insured_on" => raw.first_insured_on.as_ref(),
+            "civilian_months" => raw.civilian_months.as_ref(),
+            "retirement_age_reached" => raw.retirement_age_reached.as_ref(),
+            "average_wage" => raw.average_wage.as_ref(),
+            "pension_unit_rate" => raw.pension_unit_rate.as_ref(),
+            "pension_personal_rate" => raw.pension_personal_rate.as_ref(),
+            "medical_unit_rate" => raw.medical_unit_rate.as_ref(),
+            "medical_personal_rate" => raw.medical_personal_rate.as_ref(),
+            "payer" => raw.payer.as_ref(),
+            "central_share" => raw.central_share.as_ref(),
+            "provincial_share" => raw.provincial_share.as_ref(),
+            "municipal_share" => raw.municipal_share.as_ref(),
+            "county_share" => raw.county_share.as_ref(),
+            "personal_help_rate" => raw.personal_help_rate.as_ref(),
             other => unreachable!("reader asked for undeclared field {other}"),
         }
     }
@@ -432,9 +474,42 @@ impl<'a> Reader<'_, 'a> {
             Some(Field::Number(n)) => {
                 Err(EventError::field(name, format!("must be a JSON string, got the number {n}")))
             }
+            Some(Field::Bool(_)) => {
+                Err(EventError::field(name, "must be a JSON string, got a boolean"))
+            }
             Some(Field::Other(what)) => {
                 Err(EventError::field(name, format!("must be a JSON string, got {what}")))
             }
+        }
+    }
+
+    fn flag(&mut self, name: &'static str) -> Result<bool, EventError> {
+        match self.get(name) {
+            None => Ok(false),
+            Some(Field::Bool(b)) => Ok(*b),
+            Some(_) => Err(EventError::field(name, "must be true or false")),
+        }
+    }
+
+    fn count(&mut self, name: &'static str) -> Result<u32, EventError> {
+        let text = match self.get(name) {
+            Some(Field::Number(n)) => n.clone(),
+            Some(Field::Str(s)) => s.to_string(),
+            None => return Err(EventError::field(name, "is required")),
+            _ => return Err(EventError::field(name, "must be a whole number")),
+        };
+        text.parse::<u32>()
+            .ok()
+            .filter(|n| *n <= 1200)
+            .ok_or_else(|| EventError::field(name, "must be a whole number of months, 0–1200"))
+    }
+
+    fn percent(&mut self, name: &'static str, required: bool) -> Result<i64, EventError> {
+        match self.opt_str(name)? {
+            None if !required => Ok(0),
+            None => Err(EventError::field(name, "is required")),
+            Some(t) => parse_percent_ppm(t)
+                .map_err(|e| EventError::field(name, format!("a percent like \"8\": {e}"))),
         }
     }
 
@@ -485,6 +560,9 @@ impl<'a> Reader<'_, 'a> {
             Some(Field::Str(s)) => s.to_string(),
             Some(Field::Other(what)) => {
                 return Err(EventError::field("grade", format!("must be 1–10, got {what}")));
+            }
+            Some(Field::Bool(_)) => {
+                return Err(EventError::field("grade", "must be 1–10, got a boolean"));
             }
         };
         match text.parse::<u8>() {
@@ -681,6 +759,38 @@ fn parse_body(kind: &str, r: &mut Reader<'_, '_>) -> Result<EventBody, EventErro
                 effective_from: r.parse("effective_from", Date::parse)?,
             }
         }
+        "backpay" => {
+            use crate::backpay::{BackpayInput, UnitPayer};
+            let member = r.parse("member", MemberId::parse)?;
+            let input = BackpayInput {
+                enlisted_on: r.parse("enlisted_on", Date::parse)?,
+                discharged_on: r.parse("discharged_on", Date::parse)?,
+                service_months: r.count("service_months")?,
+                gap_months: r.count("gap_months")?,
+                first_insured_on: r.parse_opt("first_insured_on", Date::parse)?,
+                civilian_months: r.count("civilian_months")?,
+                retirement_age_reached: r.flag("retirement_age_reached")?,
+                average_wage: r.money("average_wage")?,
+                pension_unit_ppm: r.percent("pension_unit_rate", true)?,
+                pension_personal_ppm: r.percent("pension_personal_rate", true)?,
+                medical_unit_ppm: r.percent("medical_unit_rate", true)?,
+                medical_personal_ppm: r.percent("medical_personal_rate", true)?,
+                unit_payer: r.parse("payer", |t| match t {
+                    "unit" => Ok(UnitPayer::Unit),
+                    "superior" => Ok(UnitPayer::Superior),
+                    "fiscal" => Ok(UnitPayer::Fiscal),
+                    _ => Err("expected unit, superior or fiscal (Opinion 2(2))".to_string()),
+                })?,
+                fiscal_shares_ppm: [
+                    r.percent("central_share", false)?,
+                    r.percent("provincial_share", false)?,
+                    r.percent("municipal_share", false)?,
+                    r.percent("county_share", false)?,
+                ],
+                personal_help_ppm: r.percent("personal_help_rate", false)?,
+            };
+            EventBody::Backpay { member, input }
+        }
         "pay_change" => EventBody::PayChange {
             member: r.parse("member", MemberId::parse)?,
             monthly_pay: r.money("monthly_pay")?,
@@ -831,6 +941,41 @@ impl Event {
                 put("member", s(member));
                 put("monthly_pay", s(monthly_pay));
                 put("on", s(on));
+            }
+            EventBody::Backpay { member, input } => {
+                use crate::backpay::UnitPayer;
+                let pct = |ppm: i64| json!(ppm_to_percent_string(ppm));
+                put("member", s(member));
+                put("enlisted_on", s(&input.enlisted_on));
+                put("discharged_on", s(&input.discharged_on));
+                put("service_months", json!(input.service_months));
+                put("gap_months", json!(input.gap_months));
+                if let Some(d) = input.first_insured_on {
+                    put("first_insured_on", s(&d));
+                }
+                put("civilian_months", json!(input.civilian_months));
+                put("retirement_age_reached", json!(input.retirement_age_reached));
+                put("average_wage", s(&input.average_wage));
+                put("pension_unit_rate", pct(input.pension_unit_ppm));
+                put("pension_personal_rate", pct(input.pension_personal_ppm));
+                put("medical_unit_rate", pct(input.medical_unit_ppm));
+                put("medical_personal_rate", pct(input.medical_personal_ppm));
+                put(
+                    "payer",
+                    json!(match input.unit_payer {
+                        UnitPayer::Unit => "unit",
+                        UnitPayer::Superior => "superior",
+                        UnitPayer::Fiscal => "fiscal",
+                    }),
+                );
+                for (k, name) in
+                    ["central_share", "provincial_share", "municipal_share", "county_share"]
+                        .iter()
+                        .enumerate()
+                {
+                    put(name, pct(input.fiscal_shares_ppm[k]));
+                }
+                put("personal_help_rate", pct(input.personal_help_ppm));
             }
         }
         Value::Object(m)

@@ -362,7 +362,8 @@ impl<'s> Batch<'s> {
     ) -> Result<Vec<Posting>, EventError> {
         let body = &event.body;
         match body {
-            EventBody::Enroll { .. } | EventBody::Standard { .. } => {}
+            // A veteran discharged long ago need not be enrolled in this ledger.
+            EventBody::Enroll { .. } | EventBody::Standard { .. } | EventBody::Backpay { .. } => {}
             EventBody::Reversal { .. } | EventBody::Appropriation { .. } => {}
             EventBody::Interest { .. } => {}
             _ => {
@@ -408,7 +409,7 @@ impl<'s> Batch<'s> {
                 two_legs(Account::pool(*fund), Account::source(*fund, Source::Recovery), *amount)
             }
             _ => {
-                self.check_lifecycle(body)?;
+                self.check_lifecycle(body, value_date)?;
                 Vec::new()
             }
         };
@@ -417,7 +418,7 @@ impl<'s> Batch<'s> {
     }
 
     /// Checks of the events that move no money (enrolment, lifecycle, standards).
-    fn check_lifecycle(&self, body: &EventBody) -> Result<(), EventError> {
+    fn check_lifecycle(&self, body: &EventBody, value_date: Date) -> Result<(), EventError> {
         match body {
             EventBody::Enroll { member, category, sponsor, .. } => {
                 if self.member(member).is_some() {
@@ -497,6 +498,16 @@ impl<'s> Batch<'s> {
                 if m.pay_on(*on) == *monthly_pay {
                     return Err(refuse("monthly_pay", format!("is already {monthly_pay}")));
                 }
+            }
+            EventBody::Backpay { input, .. } => {
+                let rate = self.standard("backpay_base_rate", value_date)?;
+                let minimum = self.standard("civilian_minimum_years", value_date)?;
+                crate::backpay::assess(
+                    input,
+                    rate,
+                    u32::try_from(minimum * 12).unwrap_or(u32::MAX),
+                )
+                .map_err(|m| EventError::event(format!("Opinion 2: {m}")))?;
             }
             EventBody::Suspend { member, fund, .. } | EventBody::Resume { member, fund, .. } => {
                 let m = self.member(member).expect("checked in rules");
@@ -1289,7 +1300,7 @@ impl<'s> Batch<'s> {
             }
             EventBody::Reversal { .. } => {}
             EventBody::Appropriation { .. } | EventBody::Recovery { .. } => {}
-            EventBody::Payout { .. } => {}
+            EventBody::Payout { .. } | EventBody::Backpay { .. } => {}
         }
     }
 }
