@@ -67,7 +67,8 @@ fn a_transfer_package_verifies_offline_and_tampering_is_named() {
     assert_eq!(package["totals"]["state"], "3312.00");
     assert_eq!(package["totals"]["interest"], "99.36");
     assert_eq!(package["totals"]["total"], "6723.36");
-    assert_eq!(package["years"].as_array().unwrap().len(), 3);
+    // 2022 (service from March, no premiums yet) and 2023–2025 with premiums.
+    assert_eq!(package["years"].as_array().unwrap().len(), 4);
     assert_eq!(package["service"]["months"], 46);
 
     let ok = verify_elsewhere(&out_file);
@@ -255,4 +256,50 @@ fn a_package_renders_as_a_bilingual_printable_sheet_with_the_same_figures() {
     let out =
         l.run(&["transfer", "render", bad.to_str().unwrap(), "--out", html_path.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+}
+
+#[test]
+fn a_pension_package_shows_the_unit_and_personal_parts_of_each_years_wage() {
+    let l = TestLedger::new();
+    career(&l);
+    let f = l.dir.path().join("pension.json");
+    let out = l.run(&[
+        "transfer",
+        "export",
+        "--member",
+        "O1",
+        "--fund",
+        "pension",
+        "--agency",
+        "SI-1",
+        "--out",
+        f.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let package: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&f).unwrap()).unwrap();
+    // Hand: 46 months × 9,200.00 = 423,200.00; 12 % = 50,784.00 and 8 % = 33,856.00 = 84,640.00.
+    assert_eq!(package["totals"]["state"], "84640.00");
+    assert_eq!(package["pension_rates"]["unit"], "12");
+    let years: Vec<i64> =
+        package["years"].as_array().unwrap().iter().map(|y| y["year"].as_i64().unwrap()).collect();
+    assert_eq!(years, [2022, 2023, 2024, 2025, 2026]);
+    // Hand: months of service start on the 15th; 2022 has ten (March to December): 92,000.00,
+    // 12 % = 11,040.00 and 8 % = 7,360.00. The subsidy itself is credited at discharge, 2026.
+    let row = |y: i64| {
+        package["years"].as_array().unwrap().iter().find(|r| r["year"] == y).unwrap().clone()
+    };
+    assert_eq!(row(2022)["contribution_wage"], "92000.00");
+    assert_eq!(row(2022)["unit_part"], "11040.00");
+    assert_eq!(row(2022)["personal_part"], "7360.00");
+    assert_eq!(row(2022)["state"], "0.00");
+    assert_eq!(row(2026)["contribution_wage"], "0.00");
+    assert_eq!(row(2026)["state"], "84640.00");
+    assert!(verify_elsewhere(&f).status.success(), "{}", stderr(&verify_elsewhere(&f)));
+    let mut bad = package.clone();
+    bad["years"][0]["unit_part"] = serde_json::json!("1.00");
+    let bad = write_file(l.dir.path(), "bad.json", &bad.to_string());
+    let out = verify_elsewhere(&bad);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(stderr(&out).contains("years[0].unit_part"), "{}", stderr(&out));
 }

@@ -18,6 +18,9 @@ pub struct BenchArgs {
     /// Members enrolled; each pays one premium per month.
     #[arg(long, default_value_t = 8_000)]
     members: usize,
+    /// Also discharge this many members and export their medical packages in one bulk export.
+    #[arg(long, default_value_t = 0)]
+    bulk: usize,
     /// Folder for the ledger; a temporary folder when omitted.
     #[arg(long)]
     dir: Option<std::path::PathBuf>,
@@ -114,7 +117,33 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let package_start = Instant::now();
     let package = ledger.transfer_export("M0000000", junbao_ledger::Fund::Medical, "SI-1", &key)?;
     let package_elapsed = package_start.elapsed();
+    let mut bulk = serde_json::Value::Null;
+    if args.bulk > 0 {
+        let ids: Vec<String> =
+            (1..=args.bulk.min(args.members - 1)).map(|m| format!("M{m:07}")).collect();
+        let lines: Vec<String> = ids
+            .iter()
+            .map(|id| format!(r#"{{"id":"bench-discharge-{id}","type":"discharge","member":"{id}","on":"2026-01-31"}}"#))
+            .collect();
+        for chunk in lines.chunks(10_000) {
+            let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
+            ledger.post_lines(&refs)?;
+        }
+        let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+        let started = Instant::now();
+        let packages = ledger.transfer_export_many(
+            &refs,
+            junbao_ledger::Fund::Medical,
+            "SI-2",
+            &key,
+            &|_| {},
+        )?;
+        let elapsed = started.elapsed();
+        let bytes: usize = packages.iter().map(|p| p.to_string().len()).sum();
+        bulk = serde_json::json!({"packages": packages.len(), "seconds": elapsed.as_secs_f64(), "json_bytes": bytes});
+    }
     let result = serde_json::json!({
+        "bulk_transfer": bulk,
         "transfer_package_milliseconds": package_elapsed.as_secs_f64() * 1e3,
         "transfer_package_entries": package["entries"].as_array().map_or(0, Vec::len),
         "tree_size": size,

@@ -69,9 +69,14 @@ fn rows(entries: &[Entry], member: &MemberId, fund: Fund) -> BTreeMap<i32, Row> 
 
 fn rows_json(rows: &BTreeMap<i32, Row>, wages: &BTreeMap<i32, i64>) -> (Vec<Value>, Value) {
     let mut t = Row::default();
-    let list = rows
+    // Every year with service (a contribution wage) or with money.
+    let mut years: Vec<i32> = rows.keys().chain(wages.keys()).copied().collect();
+    years.sort_unstable();
+    years.dedup();
+    let list = years
         .iter()
-        .map(|(y, r)| {
+        .map(|y| {
+            let r = rows.get(y).copied().unwrap_or_default();
             t.personal += r.personal;
             t.state += r.state;
             t.interest += r.interest;
@@ -91,6 +96,17 @@ fn rows_json(rows: &BTreeMap<i32, Row>, wages: &BTreeMap<i32, i64>) -> (Vec<Valu
         "total": Fen(t.personal + t.state + t.interest).to_string(),
     });
     (list, totals)
+}
+
+/// Adds `unit_part` and `personal_part` (contribution wage × rate, rounded half away from zero)
+/// to every row.
+fn add_parts(years: &mut [Value], unit_ppm: i64, personal_ppm: i64) {
+    for y in years {
+        let wage =
+            Fen::parse_yuan(y["contribution_wage"].as_str().unwrap_or("0")).unwrap_or(Fen::ZERO);
+        y["unit_part"] = json!(wage.mul_ppm(unit_ppm).to_string());
+        y["personal_part"] = json!(wage.mul_ppm(personal_ppm).to_string());
+    }
 }
 
 impl Ledger {
@@ -249,8 +265,28 @@ impl Ledger {
                     m.pay_on(junbao_ledger::Date::from_naive(d)).0;
             }
         }
-        let (years, totals) = rows_json(&rows(&entries, id, fund), &wages);
+        let (mut years, totals) = rows_json(&rows(&entries, id, fund), &wages);
+        // Pension: the subsidy's unit and personal parts of each year's contribution wage, at
+        // the rates in force on the discharge date (Art. 13-14), for the civilian record.
+        let rates = if fund == Fund::Pension {
+            self.with_state(|s, _| {
+                let at = service_end;
+                Some((
+                    s.standards.in_force("pension_subsidy_unit_rate", at)?,
+                    s.standards.in_force("pension_subsidy_personal_rate", at)?,
+                ))
+            })
+        } else {
+            None
+        };
+        if let Some((unit, personal)) = rates {
+            add_parts(&mut years, unit, personal);
+        }
         Ok(json!({
+            "pension_rates": rates.map(|(u, p)| json!({
+                "unit": junbao_ledger::money::ppm_to_percent_string(u),
+                "personal": junbao_ledger::money::ppm_to_percent_string(p),
+            })),
             "schema": TRANSFER_SCHEMA,
             "agency": agency_id.as_str(),
             "fund": fund.name(),
@@ -377,7 +413,24 @@ pub fn verify_package(
             ))
         })
         .collect();
-    let (years, totals) = rows_json(&rows, &wages);
+    let (mut years, totals) = rows_json(&rows, &wages);
+    let rate = |k: &str| {
+        p["pension_rates"][k]
+            .as_str()
+            .map(|t| {
+                junbao_ledger::money::parse_percent_ppm(t)
+                    .map_err(|e| bad(format!("pension_rates.{k}"), e.to_string()))
+            })
+            .transpose()
+    };
+    let parts = match (rate("unit")?, rate("personal")?) {
+        (Some(u), Some(p)) => Some((u, p)),
+        (None, None) => None,
+        _ => return Err(bad("pension_rates".into(), "needs both unit and personal".into())),
+    };
+    if let Some((u, pr)) = parts {
+        add_parts(&mut years, u, pr);
+    }
     let given = p["years"].as_array().cloned().unwrap_or_default();
     if given.len() != years.len() {
         return Err(bad(
@@ -386,7 +439,7 @@ pub fn verify_package(
         ));
     }
     for (i, (g, e)) in given.iter().zip(&years).enumerate() {
-        for f in ["year", "personal", "state", "interest"] {
+        for f in ["year", "personal", "state", "interest", "unit_part", "personal_part"] {
             if g[f] != e[f] {
                 return Err(bad(
                     format!("years[{i}].{f}"),
