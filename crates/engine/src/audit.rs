@@ -90,7 +90,22 @@ impl NodeSource for CachedNodes<'_> {
         if let Some(h) = self.cache.borrow().get(&(level, index)) {
             return Ok(*h);
         }
-        let h = if level == 0 || level >= TREE_LEVEL_STORED_MIN {
+        let h = if level == 0 && self.inner.pending.is_empty() {
+            // Leaves are read a whole aligned block at a time (one range scan): the proofs
+            // recompute the levels below TREE_LEVEL_STORED_MIN from exactly these blocks.
+            let width = 1u64 << TREE_LEVEL_STORED_MIN;
+            let start = index & !(width - 1);
+            let missing = |why: String| ProofError::MissingNode { level: 0, index, why };
+            let mut cache = self.cache.borrow_mut();
+            for stored in self.inner.store.entries(start + 1, width as usize) {
+                let stored = stored.map_err(|e| missing(e.to_string()))?;
+                if stored.seq > start + width {
+                    break;
+                }
+                cache.insert((0, stored.seq - 1), merkle::leaf_hash(&stored.bytes));
+            }
+            return cache.get(&(0, index)).copied().ok_or_else(|| missing("no such entry".into()));
+        } else if level == 0 || level >= TREE_LEVEL_STORED_MIN {
             self.inner.node(level, index)?
         } else {
             // Recompute low levels through this cache, so shared children are read once.
