@@ -343,5 +343,13 @@ pub fn run(data: &Path, members: usize) -> Result<()> {
         data.display(),
         report.entries.saturating_sub(4)
     );
+    println!("      junbao --data {} statement --member {}", data.display(), injured.id);
+    println!("      junbao --data {} report reconcile", data.display());
+    println!(
+        "      junbao verify --export {} --digest {}",
+        export_path.display(),
+        digest_path.display()
+    );
+    println!("      junbao transfer verify {}", package_path.display());
     Ok(())
 }
