@@ -25,6 +25,29 @@ fn career(l: &TestLedger) {
     l.post_ok(&lines.join("\n"));
 }
 
+/// `junbao transfer export` of one member's package into `file`; returns the package.
+fn export_package(
+    l: &TestLedger,
+    fund: &str,
+    agency: &str,
+    file: &std::path::Path,
+) -> serde_json::Value {
+    let out = l.run(&[
+        "transfer",
+        "export",
+        "--member",
+        "O1",
+        "--fund",
+        fund,
+        "--agency",
+        agency,
+        "--out",
+        file.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap()
+}
+
 /// Runs `junbao transfer verify` in a folder with no ledger, pointing --data nowhere.
 fn verify_elsewhere(file: &std::path::Path) -> std::process::Output {
     let empty = tempfile::tempdir().unwrap();
@@ -46,21 +69,7 @@ fn a_transfer_package_verifies_offline_and_tampering_is_named() {
     let l = TestLedger::new();
     career(&l);
     let out_file = l.dir.path().join("O1-medical.json");
-    let out = l.run(&[
-        "transfer",
-        "export",
-        "--member",
-        "O1",
-        "--fund",
-        "medical",
-        "--agency",
-        "SI-110105",
-        "--out",
-        out_file.to_str().unwrap(),
-    ]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let package: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&out_file).unwrap()).unwrap();
+    let package = export_package(&l, "medical", "SI-110105", &out_file);
     // Hand: 36 months × (92.00 + 92.00) = 6,624.00; interest at 1.5 % on all 6,624.00 held
     // at the end of 2025 = 99.36; total 6,723.36.
     assert_eq!(package["totals"]["personal"], "3312.00");
@@ -221,19 +230,7 @@ fn a_package_renders_as_a_bilingual_printable_sheet_with_the_same_figures() {
     let l = TestLedger::new();
     career(&l);
     let f = l.dir.path().join("p.json");
-    let out = l.run(&[
-        "transfer",
-        "export",
-        "--member",
-        "O1",
-        "--fund",
-        "medical",
-        "--agency",
-        "SI-1",
-        "--out",
-        f.to_str().unwrap(),
-    ]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    export_package(&l, "medical", "SI-1", &f);
     let html_path = l.dir.path().join("p.html");
     let out =
         l.run(&["transfer", "render", f.to_str().unwrap(), "--out", html_path.to_str().unwrap()]);
@@ -263,21 +260,7 @@ fn a_pension_package_shows_the_unit_and_personal_parts_of_each_years_wage() {
     let l = TestLedger::new();
     career(&l);
     let f = l.dir.path().join("pension.json");
-    let out = l.run(&[
-        "transfer",
-        "export",
-        "--member",
-        "O1",
-        "--fund",
-        "pension",
-        "--agency",
-        "SI-1",
-        "--out",
-        f.to_str().unwrap(),
-    ]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let package: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&f).unwrap()).unwrap();
+    let package = export_package(&l, "pension", "SI-1", &f);
     // Hand: 46 months × 9,200.00 = 423,200.00; 12 % = 50,784.00 and 8 % = 33,856.00 = 84,640.00.
     assert_eq!(package["totals"]["state"], "84640.00");
     assert_eq!(package["pension_rates"]["unit"], "12");

@@ -344,15 +344,10 @@ fn run(cli: Cli) -> Result<()> {
             }
             let ledger = open(&data)?;
             let b = ledger.balances_as_of(as_of, unit.as_deref()).map_err(audit_exit)?;
-            let mut sink: Box<dyn Write> = match &out {
-                Some(p) => Box::new(
-                    std::fs::File::create(p)
-                        .with_context(|| format!("creating {}", p.display()))?,
-                ),
-                None => Box::new(std::io::stdout().lock()),
-            };
+            let mut sink = sink(&out)?;
             if format == "json" {
                 writeln!(sink, "{b}")?;
+                sink.flush()?;
             } else {
                 let mut w = csv::Writer::from_writer(sink);
                 w.write_record(["fund", "member", "unit", "account", "balance"])?;
@@ -410,10 +405,7 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Transfer { action: TransferAction::Verify { file, digest } } => {
-            let text = std::fs::read_to_string(&file)
-                .with_context(|| format!("reading {}", file.display()))?;
-            let package: serde_json::Value = serde_json::from_str(&text)
-                .map_err(|e| rejected(format!("{}: not JSON: {e}", file.display())))?;
+            let package = read_json(&file)?;
             let trusted = digest
                 .map(|d| junbao_engine::SignedDigest::read(&d))
                 .transpose()
@@ -472,10 +464,7 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Transfer { action: TransferAction::Render { file, out } } => {
-            let text = std::fs::read_to_string(&file)
-                .with_context(|| format!("reading {}", file.display()))?;
-            let package: serde_json::Value = serde_json::from_str(&text)
-                .map_err(|e| rejected(format!("{}: not JSON: {e}", file.display())))?;
+            let package = read_json(&file)?;
             let html = junbao_engine::render_package_html(&package).map_err(audit_exit)?;
             std::fs::write(&out, html).with_context(|| format!("writing {}", out.display()))?;
             println!("{}", json!({"written": out.display().to_string()}));
@@ -693,12 +682,7 @@ fn export_journal(data: &Path, format: &str, out: Option<PathBuf>) -> Result<()>
         other => return Err(rejected(format!("--format {other}: expected jsonl or ledger"))),
     };
     let ledger = open(data)?;
-    let mut sink: Box<dyn Write> = match &out {
-        Some(p) => Box::new(std::io::BufWriter::new(
-            std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?,
-        )),
-        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
-    };
+    let mut sink = sink(&out)?;
     let head = ledger.head();
     if ledger_format {
         writeln!(sink, "; junbao journal: {} entries, head {}", head.seq, hex::encode(head.hash))?;
@@ -778,4 +762,21 @@ fn print_statement(s: &serde_json::Value) {
             );
         }
     }
+}
+
+/// Reads a JSON document (a package); a file that is not JSON is rejected input.
+fn read_json(file: &Path) -> Result<serde_json::Value> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    serde_json::from_str(&text).map_err(|e| rejected(format!("{}: not JSON: {e}", file.display())))
+}
+
+/// Where an export goes: the file given, else standard output.
+fn sink(out: &Option<PathBuf>) -> Result<Box<dyn Write>> {
+    Ok(match out {
+        Some(p) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?,
+        )),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    })
 }
