@@ -162,6 +162,6 @@ pub fn run(args: BenchArgs) -> Result<()> {
         "verify_entries": report.entries,
         "verify_entries_per_second": (report.entries as f64 / verify_elapsed.as_secs_f64()).round(),
     });
-    println!("{result}");
+    outln!("{result}");
     Ok(())
 }

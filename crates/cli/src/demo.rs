@@ -38,7 +38,7 @@ fn money(fen: i64) -> String {
 fn post(ledger: &Ledger, what: &str, lines: &[String]) -> Result<()> {
     let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
     let s = ledger.post_lines(&refs).with_context(|| format!("posting {what}"))?;
-    println!(
+    outln!(
         "  {what:<44} {:>6} entries  (seq {}..{})",
         s.accepted,
         s.first_seq.unwrap_or(0),
@@ -63,8 +63,8 @@ pub fn run(data: &Path, members: usize) -> Result<()> {
     std::fs::write(data.join(DEMO_MARKER), "made by `junbao demo`; safe to delete\n")?;
     let key_path = junbao_engine::default_key_path(data);
     junbao_engine::create_signing_key(&key_path)?;
-    println!("demo ledger at {}\n", data.display());
-    println!("posting, as the finance departments would:");
+    outln!("demo ledger at {}\n", data.display());
+    outln!("posting, as the finance departments would:");
 
     let mut rng = Lcg(20_120_701);
     let mut roster = Vec::with_capacity(members);
@@ -207,7 +207,7 @@ pub fn run(data: &Path, members: usize) -> Result<()> {
     let package_path = data.join(format!("transfer-{}-medical.json", clerk.id));
     std::fs::write(&package_path, serde_json::to_string_pretty(&package)?)?;
     let checked = junbao_engine::verify_package(&package, None)?;
-    println!(
+    outln!(
         "  transfer package of {} (medical, {} entries, total {}) → {}, verified offline",
         checked.member,
         checked.entries,
@@ -240,7 +240,7 @@ pub fn run(data: &Path, members: usize) -> Result<()> {
         &[r#"{"id":"rev-approp-dup","type":"reversal","of":"approp-dup","reason":"entered twice"}"#.to_string()],
     )?;
 
-    println!("\nwhat the ledger refuses (nothing is stored):");
+    outln!("\nwhat the ledger refuses (nothing is stored):");
     let conscript =
         roster.iter().find(|m| m.category == "conscript" && !leaving.iter().any(|l| l.id == m.id));
     let mut refused = vec![format!(
@@ -261,18 +261,18 @@ pub fn run(data: &Path, members: usize) -> Result<()> {
         Ok(_) => bail!("the demo's bad lines were accepted"),
         Err(e) => {
             for line in e.to_string().lines() {
-                println!("  {line}");
+                outln!("  {line}");
             }
         }
     }
 
-    println!("\nreplaying the appropriation (same id, same content) stores nothing:");
+    outln!("\nreplaying the appropriation (same id, same content) stores nothing:");
     let again = ledger.post_lines(&[
         r#"{"id":"approp-2025-casualty","type":"appropriation","fund":"casualty","amount":"30000000.00","value_date":"2025-01-15"}"#,
     ])?;
-    println!("  {}", serde_json::to_string(&again)?);
+    outln!("  {}", serde_json::to_string(&again)?);
 
-    println!("\ntrial balance per fund (every total must be 0.00):");
+    outln!("\ntrial balance per fund (every total must be 0.00):");
     let sheet = ledger.balances(None, None);
     for f in &sheet.funds {
         let mut summary = String::new();
@@ -291,20 +291,20 @@ pub fn run(data: &Path, members: usize) -> Result<()> {
         for (group, fen) in groups {
             let _ = writeln!(summary, "    {group:<44} {:>18}", Fen(fen).to_string());
         }
-        println!(
+        outln!(
             "  fund {:<10} total {:>12}\n{summary}",
             f.fund.name(),
             Fen(f.total_fen).to_string()
         );
     }
 
-    println!("auditor: verify the chain, the Merkle tree and the balances");
+    outln!("auditor: verify the chain, the Merkle tree and the balances");
     let report = ledger.verify(&|_| {})?;
-    println!("  verified {} entries, head {}", report.entries, report.head);
+    outln!("  verified {} entries, head {}", report.entries, report.head);
     let digest = ledger.digest(&junbao_engine::load_signing_key(&key_path)?)?;
     let digest_path = data.join("digest.json");
     std::fs::write(&digest_path, digest.to_json().to_string())?;
-    println!(
+    outln!(
         "  signed digest: tree size {}, root {}… → {}",
         digest.tree_size,
         &hex::encode(digest.root)[..16],
@@ -317,7 +317,7 @@ pub fn run(data: &Path, members: usize) -> Result<()> {
         .map(|(s, _)| s.seq)
         .context("the payout entry")?;
     let proof = ledger.inclusion_proof(payout_seq, None)?;
-    println!(
+    outln!(
         "  inclusion proof of the disability payout (entry {payout_seq}): {} hashes to the signed root",
         proof["path"].as_array().map_or(0, Vec::len)
     );
@@ -332,24 +332,24 @@ pub fn run(data: &Path, members: usize) -> Result<()> {
         std::io::BufReader::new(std::fs::File::open(&export_path)?),
         Some(&digest),
     )?;
-    println!(
+    outln!(
         "  exported journal re-verified offline against the digest: {} entries → {}\n",
         offline.entries,
         export_path.display()
     );
-    println!("try:  junbao --data {} balance --member {}", data.display(), injured.id);
-    println!(
+    outln!("try:  junbao --data {} balance --member {}", data.display(), injured.id);
+    outln!(
         "      junbao --data {} journal --from {} --limit 5",
         data.display(),
         report.entries.saturating_sub(4)
     );
-    println!("      junbao --data {} statement --member {}", data.display(), injured.id);
-    println!("      junbao --data {} report reconcile", data.display());
-    println!(
+    outln!("      junbao --data {} statement --member {}", data.display(), injured.id);
+    outln!("      junbao --data {} report reconcile", data.display());
+    outln!(
         "      junbao verify --export {} --digest {}",
         export_path.display(),
         digest_path.display()
     );
-    println!("      junbao transfer verify {}", package_path.display());
+    outln!("      junbao transfer verify {}", package_path.display());
     Ok(())
 }

@@ -2,6 +2,16 @@
 //!
 //! Exit status: 0 success; 2 input rejected (nothing stored); 3 integrity failure; 1 otherwise.
 
+/// `println!` that returns an error instead of panicking when stdout is closed (as with
+/// `junbao journal | head`); `main` ends quietly on a broken pipe.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        let mut out = std::io::stdout().lock();
+        std::io::Write::write_fmt(&mut out, format_args!($($arg)*))?;
+        std::io::Write::write_all(&mut out, b"\n")?;
+    }};
+}
+
 mod bench;
 mod demo;
 
@@ -255,12 +265,21 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
             let (code, message) = classify(&err);
             eprintln!("junbao: {message}");
             ExitCode::from(code)
         }
     }
+}
+
+/// The reader of our output went away (`| head`): not a failure of the command.
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
+        e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 fn classify(err: &anyhow::Error) -> (u8, String) {
@@ -309,7 +328,7 @@ fn run(cli: Cli) -> Result<()> {
             let key = key.unwrap_or_else(|| junbao_engine::default_key_path(&data));
             let public = junbao_engine::create_signing_key(&key)?;
             let head = ledger.head();
-            println!(
+            outln!(
                 "{}",
                 json!({"created": data.display().to_string(), "entries": head.seq, "head": hex::encode(head.hash),
                        "key": key.display().to_string(), "public_key": hex::encode(public.to_bytes())})
@@ -321,7 +340,7 @@ fn run(cli: Cli) -> Result<()> {
             let key = junbao_engine::load_signing_key(
                 &key.unwrap_or_else(|| junbao_engine::default_key_path(&data)),
             )?;
-            println!("{}", ledger.digest(&key)?.to_json());
+            outln!("{}", ledger.digest(&key)?.to_json());
             Ok(())
         }
         Command::Proof { kind } => {
@@ -330,7 +349,7 @@ fn run(cli: Cli) -> Result<()> {
                 ProofKind::Inclusion { seq, tree_size } => ledger.inclusion_proof(seq, tree_size),
                 ProofKind::Consistency { from, to } => ledger.consistency_proof(from, to),
             };
-            println!("{}", proof.map_err(audit_exit)?);
+            outln!("{}", proof.map_err(audit_exit)?);
             Ok(())
         }
         Command::Export { what: ExportWhat::Balances { format, unit, as_of, out } } => {
@@ -382,9 +401,9 @@ fn run(cli: Cli) -> Result<()> {
             let ledger = open(&data)?;
             let s = ledger.statement(&member, from, to, as_json).map_err(audit_exit)?;
             if as_json {
-                println!("{s}");
+                outln!("{s}");
             } else {
-                print_statement(&s);
+                print_statement(&s)?;
             }
             Ok(())
         }
@@ -393,14 +412,14 @@ fn run(cli: Cli) -> Result<()> {
             match kind {
                 ReportKind::Reconcile => {
                     let r = ledger.reconcile().map_err(audit_exit)?;
-                    println!("{r}");
+                    outln!("{r}");
                     if r["ok"] != true {
                         return Err(
                             Exit { code: 3, message: "the books do not reconcile".into() }.into()
                         );
                     }
                 }
-                ReportKind::Exceptions => println!("{}", ledger.exceptions().map_err(audit_exit)?),
+                ReportKind::Exceptions => outln!("{}", ledger.exceptions().map_err(audit_exit)?),
             }
             Ok(())
         }
@@ -412,7 +431,7 @@ fn run(cli: Cli) -> Result<()> {
                 .map_err(audit_exit)?;
             let r =
                 junbao_engine::verify_package(&package, trusted.as_ref()).map_err(audit_exit)?;
-            println!(
+            outln!(
                 "{}",
                 json!({"verified": true, "member": r.member, "fund": r.fund, "total": r.total, "entries": r.entries})
             );
@@ -445,7 +464,7 @@ fn run(cli: Cli) -> Result<()> {
                     std::fs::write(&path, serde_json::to_string_pretty(package)?)
                         .with_context(|| format!("writing {}", path.display()))?;
                 }
-                println!(
+                outln!(
                     "{}",
                     json!({"written": packages.len(), "out_dir": dir.display().to_string()})
                 );
@@ -457,7 +476,7 @@ fn run(cli: Cli) -> Result<()> {
                 ledger.transfer_export(&member, fund, &agency, &key).map_err(audit_exit)?;
             std::fs::write(&out, serde_json::to_string_pretty(&package)?)
                 .with_context(|| format!("writing {}", out.display()))?;
-            println!(
+            outln!(
                 "{}",
                 json!({"written": out.display().to_string(), "transfer_entry": package["transfer_entry"], "total": package["totals"]["total"]})
             );
@@ -467,14 +486,14 @@ fn run(cli: Cli) -> Result<()> {
             let package = read_json(&file)?;
             let html = junbao_engine::render_package_html(&package).map_err(audit_exit)?;
             std::fs::write(&out, html).with_context(|| format!("writing {}", out.display()))?;
-            println!("{}", json!({"written": out.display().to_string()}));
+            outln!("{}", json!({"written": out.display().to_string()}));
             Ok(())
         }
         Command::Transfer { action: TransferAction::Confirm { member, fund, agency } } => {
             let ledger = open(&data)?;
             let line = json!({"id": format!("confirm:{fund}:{member}:{agency}"), "type": "transfer_confirmed",
                               "member": member, "fund": fund, "agency": agency}).to_string();
-            println!("{}", serde_json::to_string(&ledger.post_lines(&[&line])?)?);
+            outln!("{}", serde_json::to_string(&ledger.post_lines(&[&line])?)?);
             Ok(())
         }
         Command::Backpay { action } => {
@@ -490,7 +509,7 @@ fn run(cli: Cli) -> Result<()> {
             if store {
                 assessment["posted"] = serde_json::to_value(ledger.post_lines(&[line])?)?;
             }
-            println!("{assessment}");
+            outln!("{assessment}");
             Ok(())
         }
         Command::Post { file } => post(&data, file),
@@ -506,7 +525,7 @@ fn run(cli: Cli) -> Result<()> {
                 .ok()
                 .map(|k| k.verifying_key().to_bytes());
             let r = ledger.verify_since(&digest, trusted.as_ref()).map_err(audit_exit)?;
-            println!(
+            outln!(
                 "{}",
                 json!({"verified": true, "from_tree_size": r.from_size, "to_tree_size": r.to_size,
                        "root": hex::encode(r.root), "head": hex::encode(r.head)})
@@ -560,7 +579,7 @@ fn post(data: &Path, file: Option<PathBuf>) -> Result<()> {
     let bar = progress(lines.len() as u64, "posting");
     let summary = ledger.post_lines_with_progress(&lines, &|n| bar.set_position(n as u64))?;
     bar.finish_and_clear();
-    println!("{}", serde_json::to_string(&summary)?);
+    outln!("{}", serde_json::to_string(&summary)?);
     Ok(())
 }
 
@@ -605,7 +624,7 @@ fn verify(data: &Path) -> Result<()> {
     let bar = progress(total, "verifying");
     let report = ledger.verify(&|n| bar.set_position(n))?;
     bar.finish_and_clear();
-    println!(
+    outln!(
         "{}",
         json!({"verified": true, "entries": report.entries, "head": report.head, "accounts": report.accounts})
     );
@@ -718,7 +737,7 @@ fn verify_export(file: &Path, digest: Option<PathBuf>) -> Result<()> {
         std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?,
     );
     let report = junbao_engine::verify_export(reader, digest.as_ref()).map_err(audit_exit)?;
-    println!(
+    outln!(
         "{}",
         json!({"verified": true, "entries": report.entries, "head": hex::encode(report.head),
                "root": hex::encode(report.root), "digest_tree_size": report.digest_tree_size})
@@ -726,15 +745,15 @@ fn verify_export(file: &Path, digest: Option<PathBuf>) -> Result<()> {
     Ok(())
 }
 
-fn print_statement(s: &serde_json::Value) {
-    println!(
+fn print_statement(s: &serde_json::Value) -> Result<()> {
+    outln!(
         "statement of member {} as of entry {}",
         s["member"].as_str().unwrap_or(""),
         s["as_of_seq"]
     );
     for e in s["entries"].as_array().into_iter().flatten() {
         for p in e["postings"].as_array().into_iter().flatten() {
-            println!(
+            outln!(
                 "{:>8}  {}  {:<14} {:<40} {:>14}",
                 e["seq"].as_u64().unwrap_or(0),
                 e["value_date"].as_str().unwrap_or(""),
@@ -744,7 +763,7 @@ fn print_statement(s: &serde_json::Value) {
             );
         }
         if e["postings"].as_array().is_none_or(|p| p.is_empty()) {
-            println!(
+            outln!(
                 "{:>8}  {}  {}",
                 e["seq"].as_u64().unwrap_or(0),
                 e["value_date"].as_str().unwrap_or(""),
@@ -752,16 +771,17 @@ fn print_statement(s: &serde_json::Value) {
             );
         }
     }
-    println!("\nbalances");
+    outln!("\nbalances");
     for f in s["funds"].as_array().into_iter().flatten() {
         for a in f["accounts"].as_array().into_iter().flatten() {
-            println!(
+            outln!(
                 "  {:<46} {:>14}",
                 a["account"].as_str().unwrap_or(""),
                 a["balance"].as_str().unwrap_or("")
             );
         }
     }
+    Ok(())
 }
 
 /// Reads a JSON document (a package); a file that is not JSON is rejected input.
