@@ -14,12 +14,12 @@ mod verify;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use junbao_ledger::entry::{DecodeError, Entry, Hash32, decode};
+use junbao_ledger::entry::{DecodeError, Entry, Hash32};
 use junbao_ledger::ids::EventId;
 use junbao_ledger::rules::EntryLookup;
 use junbao_ledger::state::StateLoadError;
 use junbao_ledger::{Fund, LedgerState};
-use junbao_storage::{OpenError, ReadError, Store, WriteError};
+use junbao_storage::{OpenError, ReadError, Store};
 
 pub use audit::{
     AuditError, ExportReport, RootBuilder, SignedDigest, SinceDigestReport, TREE_LEVEL_STORED_MIN,
@@ -231,16 +231,6 @@ impl EntryLookup for StoreLookup<'_> {
         let stored = self.0.entry(seq).ok()??;
         Entry::from_canonical_bytes(&stored.bytes).ok()
     }
-}
-
-/// Decodes any value with the ledger's configuration (re-exported for front ends).
-pub fn decode_value<T: bincode::Decode<()>>(bytes: &[u8]) -> Result<T, DecodeError> {
-    decode(bytes)
-}
-
-/// Maps a write failure for front ends.
-pub fn is_poisoned(e: &WriteError) -> bool {
-    matches!(e, WriteError::Poisoned)
 }
 
 /// An entry in the journal's JSON form: sequence, chain hash, the decoded event and postings.

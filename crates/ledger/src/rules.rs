@@ -257,10 +257,7 @@ impl<'s> Batch<'s> {
         if let Err(why) = check_postings(&postings) {
             panic!("rules produced invalid postings for {}: {why}", event.id);
         }
-        for p in &postings {
-            let d = self.changes.balance_deltas.entry(p.account.clone()).or_default();
-            *d = d.checked_add(p.amount).expect("balance deltas stay within i64");
-        }
+        self.add_deltas(&postings);
         self.by_event.insert(event.id.clone(), self.entries.len());
         self.entries.push(Entry {
             format: ENTRY_FORMAT_VERSION,
@@ -276,13 +273,14 @@ impl<'s> Batch<'s> {
     /// Re-applies a stored entry's state effects (postings as recorded, no rule checks).
     fn replay_entry(&mut self, entry: &Entry) {
         self.next_seq = entry.seq;
-        if let EventBody::Reversal { .. } = entry.event.body {
-            // The reversed entry's effects are undone by the reconciliation's own pass.
-        }
         self.effects_only(&entry.event.body, entry.value_date, &entry.postings);
-        for p in &entry.postings {
+        self.add_deltas(&entry.postings);
+    }
+
+    fn add_deltas(&mut self, postings: &[Posting]) {
+        for p in postings {
             let d = self.changes.balance_deltas.entry(p.account.clone()).or_default();
-            *d = d.checked_add(p.amount).expect("balances stay within i64");
+            *d = d.checked_add(p.amount).expect("balance deltas stay within i64");
         }
     }
 
@@ -385,7 +383,7 @@ impl<'s> Batch<'s> {
                 self.contribution(member, *fund, *period, *amount, unit, *part, value_date)?
             }
             EventBody::Subsidy { member, fund, period, amount, basis, part } => {
-                self.subsidy(member, *fund, *period, *amount, *basis, *part, value_date)?
+                self.subsidy(member, *fund, *period, *amount, *basis, *part)?
             }
             EventBody::Payout { member, fund, benefit, amount, cause, grade } => {
                 self.payout(member, *fund, *benefit, *amount, *cause, *grade, value_date)?
@@ -683,7 +681,6 @@ impl<'s> Batch<'s> {
         amount: Fen,
         basis: Basis,
         part: Option<SpousePart>,
-        value_date: Date,
     ) -> Result<Vec<Posting>, EventError> {
         let m = self.check_open(member, fund, "fund")?;
         if let Some(d) = m.deceased_on
@@ -792,7 +789,6 @@ impl<'s> Batch<'s> {
                 }
             }
         };
-        let _ = value_date;
         if amount != expected {
             return Err(refuse(
                 "amount",
