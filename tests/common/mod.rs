@@ -88,3 +88,63 @@ pub fn contribution(id: &str, member: &str, period: &str, amount: &str, unit: &s
         r#"{{"id":"{id}","type":"contribution","member":"{member}","fund":"medical","period":"{period}","amount":"{amount}","unit":"{unit}"}}"#
     )
 }
+
+/// A `junbao serve` child process on a free loopback port; killed when dropped.
+pub struct TestServer {
+    pub child: std::process::Child,
+    pub addr: String,
+}
+
+impl TestServer {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Sends SIGTERM and waits: the server finishes what is in flight and exits.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let ok = Command::new("kill").args(["-TERM", &pid]).status().expect("kill -TERM");
+        assert!(ok.success());
+        self.child.wait().expect("wait for the server")
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl TestLedger {
+    /// `junbao token add`; returns the token.
+    pub fn token(&self, name: &str, role: &str, units: Option<&str>) -> String {
+        let mut args = vec!["token", "add", "--name", name, "--role", role];
+        if let Some(u) = units {
+            args.extend(["--units", u]);
+        }
+        let v = self.json(&args);
+        v["token"].as_str().expect("a token").to_string()
+    }
+
+    /// Starts `junbao serve --addr 127.0.0.1:0 EXTRA...` and reads the address it prints.
+    pub fn serve(&self, extra: &[&str]) -> TestServer {
+        use std::io::BufRead;
+        let mut child = Command::new(bin())
+            .arg("--data")
+            .arg(self.data())
+            .args(["serve", "--addr", "127.0.0.1:0", "--log", "warn"])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn junbao serve");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("the server's first line");
+        let v: serde_json::Value =
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("server said {line:?}: {e}"));
+        TestServer { child, addr: v["listening"].as_str().expect("listening").to_string() }
+    }
+}

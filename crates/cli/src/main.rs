@@ -14,6 +14,7 @@ macro_rules! outln {
 
 mod bench;
 mod demo;
+mod serve;
 
 use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
@@ -138,6 +139,16 @@ enum Command {
     },
     /// Measure durable append throughput on a fresh ledger in a temporary folder.
     Bench(bench::BenchArgs),
+    /// The HTTP service (docs/HTTP.md): JSON endpoints, bearer tokens with roles, group commit.
+    Serve(serve::ServeArgs),
+    /// Tokens for the HTTP service.
+    Token {
+        #[command(subcommand)]
+        action: TokenAction,
+    },
+    /// Load test of the HTTP service: starts `junbao serve` on a fresh ledger (loopback) and
+    /// posts single events from many concurrent connections; prints entries/s and latencies.
+    BenchHttp(serve::BenchHttpArgs),
     /// Test support for the crash test: posts numbered batches in a loop and prints
     /// `ack BATCH LAST_SEQ` after each one is durable.
     #[command(hide = true)]
@@ -146,6 +157,25 @@ enum Command {
         batch: usize,
         #[arg(long, default_value_t = 1_000_000)]
         batches: usize,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum TokenAction {
+    /// Create a token; print it once; keep only its SHA-256 in the tokens file.
+    Add {
+        /// Name of the token, as the logs show it (e.g. `finance-U001`).
+        #[arg(long)]
+        name: String,
+        /// poster, auditor, clerk or admin.
+        #[arg(long)]
+        role: String,
+        /// For a poster: the units it posts for, comma-separated.
+        #[arg(long)]
+        units: Option<String>,
+        /// Tokens file [default: DIR/tokens.json].
+        #[arg(long)]
+        tokens: Option<PathBuf>,
     },
 }
 
@@ -366,25 +396,10 @@ fn run(cli: Cli) -> Result<()> {
             let mut sink = sink(&out)?;
             if format == "json" {
                 writeln!(sink, "{b}")?;
-                sink.flush()?;
             } else {
-                let mut w = csv::Writer::from_writer(sink);
-                w.write_record(["fund", "member", "unit", "account", "balance"])?;
-                for f in b["funds"].as_array().into_iter().flatten() {
-                    let fund = f["fund"].as_str().unwrap_or("");
-                    for a in f["accounts"].as_array().into_iter().flatten() {
-                        w.write_record([
-                            fund,
-                            a["member"].as_str().unwrap_or(""),
-                            a["unit"].as_str().unwrap_or(""),
-                            a["account"].as_str().unwrap_or(""),
-                            a["balance"].as_str().unwrap_or(""),
-                        ])?;
-                    }
-                    w.write_record([fund, "", "", "TOTAL", f["total"].as_str().unwrap_or("")])?;
-                }
-                w.flush()?;
+                sink.write_all(junbao_engine::balances_csv(&b).as_bytes())?;
             }
+            sink.flush()?;
             Ok(())
         }
         Command::Export { what: ExportWhat::Journal { format, out } } => {
@@ -536,6 +551,11 @@ fn run(cli: Cli) -> Result<()> {
         Command::Journal { from, limit, json } => journal(&data, from, limit, json),
         Command::Demo { .. } => unreachable!("handled above"),
         Command::Bench(args) => bench::run(args),
+        Command::Serve(args) => serve::serve(&data, args),
+        Command::Token { action: TokenAction::Add { name, role, units, tokens } } => {
+            serve::token_add(&data, tokens, &name, &role, units)
+        }
+        Command::BenchHttp(args) => serve::bench_http(args),
         Command::CrashWriter { batch, batches } => crash_writer(&data, batch, batches),
     }
 }
@@ -593,18 +613,7 @@ fn balance(data: &Path, fund: Option<String>, member: Option<String>, as_json: b
     let sheet = ledger.balances(fund, member.as_deref());
     let mut out = std::io::stdout().lock();
     if as_json {
-        let funds: Vec<_> = sheet
-            .funds
-            .iter()
-            .map(|f| {
-                json!({
-                    "fund": f.fund.name(),
-                    "total": Fen(f.total_fen).to_string(),
-                    "accounts": f.accounts.iter().map(|(a, b)| json!({"account": a, "balance": Fen(*b).to_string()})).collect::<Vec<_>>(),
-                })
-            })
-            .collect();
-        writeln!(out, "{}", json!({"as_of_seq": sheet.as_of_seq, "funds": funds}))?;
+        writeln!(out, "{}", sheet.to_json())?;
         return Ok(());
     }
     writeln!(out, "trial balance as of entry {}", sheet.as_of_seq)?;
@@ -633,15 +642,12 @@ fn verify(data: &Path) -> Result<()> {
 
 fn journal(data: &Path, from: u64, limit: usize, as_json: bool) -> Result<()> {
     let ledger = open(data)?;
-    let limit = limit.min(10_000);
-    let entries = ledger.journal(from, limit)?;
-    let mut out = std::io::stdout().lock();
     if as_json {
-        let list: Vec<_> = entries.iter().map(|(s, e)| junbao_engine::entry_json(s, e)).collect();
-        let next = entries.last().map(|(s, _)| s.seq + 1);
-        writeln!(out, "{}", json!({"entries": list, "next": next}))?;
+        outln!("{}", ledger.journal_json(from, limit)?);
         return Ok(());
     }
+    let entries = ledger.journal(from, limit.min(junbao_engine::JOURNAL_PAGE_ENTRIES_MAX))?;
+    let mut out = std::io::stdout().lock();
     for (stored, entry) in &entries {
         writeln!(
             out,

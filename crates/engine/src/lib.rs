@@ -6,6 +6,7 @@
 //! durable.
 
 mod audit;
+mod commit;
 mod post;
 mod reports;
 mod transfer;
@@ -26,8 +27,15 @@ pub use audit::{
     create_signing_key, default_key_path, export_line, ledger_transaction, load_signing_key,
     verify_export,
 };
+pub use commit::{
+    CommitStats, GROUP_EVENTS_MAX, GroupCommitter, QUEUE_REQUESTS_MAX, Reply, SubmitError,
+};
 pub use junbao_storage::{Head, StoredEntry};
-pub use post::{LineError, PostError, PostSummary, PostTimings, RejectKind};
+pub use post::{
+    BATCH_EVENTS_MAX, LineError, ParsedEvent, PostError, PostRequest, PostScope, PostSummary,
+    PostTimings, RejectKind, parse_events, parse_fingerprinted,
+};
+pub use reports::balances_csv;
 pub use transfer::{PackageReport, TRANSFER_SCHEMA, render_package_html, verify_package};
 pub use verify::{VerifyError, VerifyReport};
 
@@ -212,6 +220,27 @@ pub struct BalanceSheet {
     pub funds: Vec<FundBalances>,
 }
 
+impl BalanceSheet {
+    /// The contract's `balance --json` document.
+    pub fn to_json(&self) -> serde_json::Value {
+        let funds: Vec<_> = self
+            .funds
+            .iter()
+            .map(|f| {
+                serde_json::json!({
+                    "fund": f.fund.name(),
+                    "total": junbao_ledger::Fen(f.total_fen).to_string(),
+                    "accounts": f.accounts.iter().map(|(a, b)| serde_json::json!({
+                        "account": a,
+                        "balance": junbao_ledger::Fen(*b).to_string(),
+                    })).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        serde_json::json!({"as_of_seq": self.as_of_seq, "funds": funds})
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct FundBalances {
     pub fund: Fund,
@@ -230,6 +259,23 @@ impl EntryLookup for StoreLookup<'_> {
         let (seq, _) = parse_id_record(&record)?;
         let stored = self.0.entry(seq).ok()??;
         Entry::from_canonical_bytes(&stored.bytes).ok()
+    }
+}
+
+/// Most entries one journal page returns.
+pub const JOURNAL_PAGE_ENTRIES_MAX: usize = 10_000;
+
+impl Ledger {
+    /// A page of the journal as `journal --json` prints it: `{"entries": [...], "next": SEQ}`.
+    pub fn journal_json(
+        &self,
+        from: u64,
+        limit: usize,
+    ) -> Result<serde_json::Value, ReadJournalError> {
+        let entries = self.journal(from, limit.min(JOURNAL_PAGE_ENTRIES_MAX))?;
+        let list: Vec<_> = entries.iter().map(|(s, e)| entry_json(s, e)).collect();
+        let next = entries.last().map(|(s, _)| s.seq + 1);
+        Ok(serde_json::json!({"entries": list, "next": next}))
     }
 }
 

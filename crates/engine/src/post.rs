@@ -1,6 +1,6 @@
 //! Posting: a batch of events, all or nothing, idempotent by event id.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use junbao_ledger::Event;
 use junbao_ledger::merkle;
@@ -61,6 +61,8 @@ pub enum RejectKind {
     Invalid,
     /// The id was used before with different content.
     Conflict,
+    /// The event is outside what the poster may post (HTTP 403).
+    Forbidden,
 }
 
 /// One refused line: its number (1-based, or the position in an array) and why.
@@ -78,7 +80,7 @@ impl std::fmt::Display for LineError {
 }
 
 /// A post that stored nothing.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum PostError {
     /// Input refused: nothing was stored. Holds the first [`REPORTED_ERRORS_MAX`] errors.
@@ -101,6 +103,12 @@ fn list(errors: &[LineError]) -> String {
 }
 
 impl PostError {
+    /// True when some refusal is a matter of permission (HTTP 403).
+    pub fn is_forbidden(&self) -> bool {
+        matches!(self, PostError::Rejected { errors, .. }
+            if errors.iter().any(|e| e.kind == RejectKind::Forbidden))
+    }
+
     /// True when the only refusals are id conflicts (HTTP 409).
     pub fn is_conflict(&self) -> bool {
         matches!(self, PostError::Rejected { errors, .. }
@@ -108,12 +116,72 @@ impl PostError {
     }
 }
 
-type ParsedLine = Result<(Event, Hash32), EventError>;
+/// An event parsed from its JSON text, with the fingerprint of its content; or why not.
+pub type ParsedEvent = Result<(Event, Hash32), EventError>;
+
+/// Whose events a post may carry: a poster is restricted to the units it keeps the books of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PostScope {
+    /// Any event (the command line, administrators).
+    Any,
+    /// Only events about members of these units (an enrolment or premium naming one of them, or
+    /// any event about a member enrolled in one of them). Fund-level events (appropriation,
+    /// interest, standards) are outside every unit.
+    Units(std::sync::Arc<BTreeSet<String>>),
+}
+
+/// One post: numbered events, all stored or none, within a scope.
+#[derive(Debug)]
+pub struct PostRequest {
+    pub events: Vec<(usize, ParsedEvent)>,
+    pub scope: PostScope,
+}
+
+/// Parses JSON event texts in parallel: `(position, event)` for each non-blank text, numbered
+/// from 1 by position. `progress` hears how many texts are done.
+pub fn parse_events(
+    texts: &[&str],
+    progress: &(dyn Fn(usize) + Sync),
+) -> Vec<(usize, ParsedEvent)> {
+    // In chunks so that a progress bar moves.
+    const CHUNK: usize = 16_384;
+    let mut events = Vec::with_capacity(texts.len());
+    for (c, chunk) in texts.chunks(CHUNK).enumerate() {
+        let parsed: Vec<_> = chunk
+            .par_iter()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+            .map(|(i, l)| (c * CHUNK + i + 1, parse_fingerprinted(l)))
+            .collect();
+        events.extend(parsed);
+        progress(c * CHUNK + chunk.len());
+    }
+    events
+}
+
+/// Parses one event's JSON text and fingerprints its content.
+pub fn parse_fingerprinted(text: &str) -> ParsedEvent {
+    parse_event_line(text).map(|e| {
+        let fp = event_fingerprint(&e);
+        (e, fp)
+    })
+}
 
 enum Slot {
     New(usize),
     Replay(u64),
-    InBatch(usize),
+}
+
+/// A request of a group as it is checked: its slots, errors and savepoint.
+struct Checked {
+    errors: Vec<LineError>,
+    total_errors: usize,
+    slots: Vec<Slot>,
+    /// Index of this request's first new entry in the group's batch.
+    first_new: usize,
+    new_count: usize,
+    /// A stored record that does not decode: the request fails as a read error.
+    corrupt: Option<junbao_storage::ReadError>,
 }
 
 impl Ledger {
@@ -131,28 +199,10 @@ impl Ledger {
         if lines.len() > BATCH_EVENTS_MAX {
             return Err(PostError::TooLarge(lines.len()));
         }
-        // Parsing is independent per line: spread it over the cores, in chunks so that the
-        // progress bar moves.
         let started = Instant::now();
-        let mut events = Vec::with_capacity(lines.len());
-        for (c, chunk) in lines.chunks(16_384).enumerate() {
-            let parsed: Vec<_> = chunk
-                .par_iter()
-                .enumerate()
-                .filter(|(_, l)| !l.trim().is_empty())
-                .map(|(i, l)| {
-                    let parsed = parse_event_line(l).map(|e| {
-                        let fp = event_fingerprint(&e);
-                        (e, fp)
-                    });
-                    (c * 16_384 + i + 1, parsed)
-                })
-                .collect();
-            events.extend(parsed);
-            progress(c * 16_384 + chunk.len());
-        }
+        let events = parse_events(lines, progress);
         let parse = started.elapsed();
-        let mut summary = self.post_fingerprinted(events)?;
+        let mut summary = self.post_one(PostRequest { events, scope: PostScope::Any })?;
         summary.timings.parse = parse;
         Ok(summary)
     }
@@ -174,134 +224,294 @@ impl Ledger {
                 )
             })
             .collect();
-        self.post_fingerprinted(events)
+        self.post_one(PostRequest { events, scope: PostScope::Any })
     }
 
-    fn post_fingerprinted(
-        &self,
-        events: Vec<(usize, ParsedLine)>,
-    ) -> Result<PostSummary, PostError> {
-        if events.len() > BATCH_EVENTS_MAX {
-            return Err(PostError::TooLarge(events.len()));
-        }
+    fn post_one(&self, request: PostRequest) -> Result<PostSummary, PostError> {
+        self.post_group(vec![request]).pop().expect("one answer per request")
+    }
+
+    /// Posts several requests in one synced write (group commit). Each request is all or
+    /// nothing on its own: a refused request leaves no trace and does not affect the others.
+    /// Requests are applied in order, so a later one sees the entries of the earlier ones (an
+    /// id used by an earlier request is a replay or a conflict, as if posted before). Returns
+    /// one answer per request, in order; if the write fails, every request that would have
+    /// stored something gets the error.
+    pub fn post_group(&self, requests: Vec<PostRequest>) -> Vec<Result<PostSummary, PostError>> {
         let started = Instant::now();
-        let mut errors: Vec<LineError> = Vec::new();
-        let mut total_errors = 0;
-        let mut note = |errors: &mut Vec<LineError>, e: LineError| {
-            total_errors += 1;
-            errors.push(e);
-        };
-        let mut parsed: Vec<(usize, Event, Hash32)> = Vec::with_capacity(events.len());
-        for (line, r) in events {
-            match r {
-                Ok((event, fp)) => parsed.push((line, event, fp)),
-                Err(error) => {
-                    note(&mut errors, LineError { line, kind: RejectKind::Invalid, error })
-                }
+        let mut answers: Vec<Option<Result<PostSummary, PostError>>> =
+            requests.iter().map(|_| None).collect();
+        for (i, r) in requests.iter().enumerate() {
+            if r.events.len() > BATCH_EVENTS_MAX {
+                answers[i] = Some(Err(PostError::TooLarge(r.events.len())));
             }
         }
-        let keys: Vec<&[u8]> = parsed.iter().map(|(_, e, _)| e.id.as_str().as_bytes()).collect();
+        // Idempotency records of every id in the group, in one read.
+        let keys: Vec<&[u8]> = requests
+            .iter()
+            .zip(&answers)
+            .filter(|(_, a)| a.is_none())
+            .flat_map(|(r, _)| r.events.iter())
+            .filter_map(|(_, p)| p.as_ref().ok())
+            .map(|(e, _)| e.id.as_str().as_bytes())
+            .collect();
         // The index is read under the writer lock, so two posts of one id cannot both be new.
         let mut w = self.writer();
-        let stored = self.store.ids_get(&keys)?;
+        let stored = match self.store.ids_get(&keys) {
+            Ok(s) => s,
+            Err(e) => return requests.iter().map(|_| Err(PostError::Read(e.clone()))).collect(),
+        };
+        drop(keys);
+        let mut stored = stored.into_iter();
         let head = self.store.head();
         let lookup = StoreLookup(&self.store);
         let recorded_at = self.now_us();
         let mut batch = w.state.begin(head.seq, head.hash);
-        let mut first_in_batch: HashMap<String, (usize, Hash32)> = HashMap::new();
-        let mut slots: Vec<Slot> = Vec::with_capacity(parsed.len());
-        let mut apply_time = Duration::ZERO;
+        // Ids stored by earlier requests of this group: id -> (index in the batch, fingerprint).
+        let mut group_ids: HashMap<String, (usize, Hash32)> = HashMap::new();
         let mut new_ids: Vec<(Vec<u8>, Hash32)> = Vec::new();
-        for (i, (line, event, fp)) in parsed.into_iter().enumerate() {
-            let (line, fp) = (&line, &fp);
-            let conflict = |what: String| LineError {
-                line: *line,
-                kind: RejectKind::Conflict,
-                error: EventError::field("id", what),
+        let mut apply_time = Duration::ZERO;
+        let mut checked: Vec<Option<Checked>> = Vec::with_capacity(requests.len());
+        for (r, request) in requests.into_iter().enumerate() {
+            if answers[r].is_some() {
+                checked.push(None);
+                continue;
+            }
+            let savepoint = (request.events.len() > 1).then(|| batch.savepoint());
+            let ids_before = new_ids.len();
+            let mut c = Checked {
+                errors: Vec::new(),
+                total_errors: 0,
+                slots: Vec::with_capacity(request.events.len()),
+                first_new: batch.len(),
+                new_count: 0,
+                corrupt: None,
             };
-            if let Some(record) = &stored[i] {
-                let (seq, old_fp) = parse_id_record(record).ok_or_else(|| {
-                    junbao_storage::ReadError::Corrupt(format!(
-                        "idempotency record of {}",
-                        event.id
-                    ))
-                })?;
-                if old_fp == *fp {
-                    slots.push(Slot::Replay(seq));
-                } else {
-                    note(
-                        &mut errors,
-                        conflict(format!(
-                            "{:?} was used by entry {seq} with different content",
-                            event.id.as_str()
-                        )),
-                    );
+            let note = |c: &mut Checked, e: LineError| {
+                c.total_errors += 1;
+                if c.errors.len() < 4 * REPORTED_ERRORS_MAX {
+                    c.errors.push(e);
                 }
+            };
+            // Ids first seen in this request: id -> (slot, fingerprint).
+            let mut request_ids: HashMap<String, (usize, Hash32)> = HashMap::new();
+            for (line, parsed) in request.events {
+                let (event, fp) = match parsed {
+                    Ok(p) => p,
+                    Err(error) => {
+                        note(&mut c, LineError { line, kind: RejectKind::Invalid, error });
+                        continue;
+                    }
+                };
+                let record = stored.next().expect("one record per parsed event");
+                let conflict = |what: String| LineError {
+                    line,
+                    kind: RejectKind::Conflict,
+                    error: EventError::field("id", what),
+                };
+                if let Some(record) = record {
+                    let Some((seq, old_fp)) = parse_id_record(&record) else {
+                        c.corrupt = Some(junbao_storage::ReadError::Corrupt(format!(
+                            "idempotency record of {}",
+                            event.id
+                        )));
+                        c.total_errors += 1;
+                        continue;
+                    };
+                    if old_fp == fp {
+                        c.slots.push(Slot::Replay(seq));
+                    } else {
+                        note(
+                            &mut c,
+                            conflict(format!(
+                                "{:?} was used by entry {seq} with different content",
+                                event.id.as_str()
+                            )),
+                        );
+                    }
+                    continue;
+                }
+                let earlier = request_ids
+                    .get(event.id.as_str())
+                    .map(|(s, f)| (*s, *f, true))
+                    .or_else(|| group_ids.get(event.id.as_str()).map(|(k, f)| (*k, *f, false)));
+                if let Some((k, old_fp, same_request)) = earlier {
+                    if old_fp == fp {
+                        if same_request {
+                            let seq = match c.slots[k] {
+                                Slot::New(n) => head.seq + 1 + n as u64,
+                                Slot::Replay(seq) => seq,
+                            };
+                            c.slots.push(Slot::Replay(seq));
+                        } else {
+                            c.slots.push(Slot::Replay(head.seq + 1 + k as u64));
+                        }
+                    } else {
+                        let where_ = if same_request {
+                            "earlier in this batch"
+                        } else {
+                            "in a post just before this one"
+                        };
+                        note(
+                            &mut c,
+                            conflict(format!(
+                                "{:?} appears {where_} with different content",
+                                event.id.as_str()
+                            )),
+                        );
+                    }
+                    continue;
+                }
+                if let Err(why) = check_scope(&request.scope, &batch, &event, &lookup) {
+                    note(&mut c, LineError { line, kind: RejectKind::Forbidden, error: why });
+                    continue;
+                }
+                let apply_started = Instant::now();
+                let id = event.id.as_str().to_string();
+                let applied = batch.apply(event, recorded_at, &lookup);
+                apply_time += apply_started.elapsed();
+                match applied {
+                    Ok(seq) => {
+                        assert_eq!(
+                            seq,
+                            head.seq + 1 + new_ids.len() as u64,
+                            "sequence numbers are dense"
+                        );
+                        request_ids.insert(id.clone(), (c.slots.len(), fp));
+                        c.slots.push(Slot::New(new_ids.len()));
+                        new_ids.push((id.into_bytes(), fp));
+                        c.new_count += 1;
+                    }
+                    Err(error) => {
+                        note(&mut c, LineError { line, kind: RejectKind::Invalid, error })
+                    }
+                }
+            }
+            if c.total_errors > 0 {
+                if let Some(sp) = savepoint {
+                    batch.rollback(sp);
+                }
+                assert_eq!(batch.len(), c.first_new, "a refused request leaves no entry behind");
+                new_ids.truncate(ids_before);
+                // Parse errors were found before rule errors: report in line order.
+                c.errors.sort_by_key(|e| e.line);
+                c.errors.truncate(REPORTED_ERRORS_MAX);
+                answers[r] = Some(Err(match c.corrupt {
+                    Some(e) => PostError::Read(e),
+                    None => PostError::Rejected { errors: c.errors, total: c.total_errors },
+                }));
+                checked.push(None);
                 continue;
             }
-            if let Some((j, old_fp)) = first_in_batch.get(event.id.as_str()) {
-                if old_fp == fp {
-                    slots.push(Slot::InBatch(*j));
-                } else {
-                    note(
-                        &mut errors,
-                        conflict(format!(
-                            "{:?} appears earlier in this batch with different content",
-                            event.id.as_str()
-                        )),
-                    );
-                }
-                continue;
+            for (n, (id, fp)) in new_ids[ids_before..].iter().enumerate() {
+                let id = String::from_utf8(id.clone()).expect("event ids are ASCII");
+                group_ids.insert(id, (c.first_new + n, *fp));
             }
-            first_in_batch.insert(event.id.as_str().to_string(), (slots.len(), *fp));
-            let id = event.id.as_str().as_bytes().to_vec();
-            let apply_started = Instant::now();
-            let applied = batch.apply(event, recorded_at, &lookup);
-            apply_time += apply_started.elapsed();
-            match applied {
-                Ok(seq) => {
-                    new_ids.push((id, *fp));
-                    assert_eq!(seq, head.seq + new_ids.len() as u64, "sequence numbers are dense");
-                    slots.push(Slot::New(new_ids.len() - 1));
-                }
-                Err(error) => {
-                    note(&mut errors, LineError { line: *line, kind: RejectKind::Invalid, error })
-                }
-            }
-        }
-        if total_errors > 0 {
-            // Parse errors were found before rule errors: report in line order.
-            errors.sort_by_key(|e| e.line);
-            errors.truncate(REPORTED_ERRORS_MAX);
-            return Err(PostError::Rejected { errors, total: total_errors });
+            checked.push(Some(c));
         }
         let prepared = batch.finish();
-        let accepted = prepared.entries.len();
-        let mut seqs: Vec<u64> = Vec::with_capacity(slots.len());
-        for slot in &slots {
-            let seq = match slot {
-                Slot::New(k) => head.seq + 1 + *k as u64,
-                Slot::Replay(seq) => *seq,
-                Slot::InBatch(j) => seqs[*j],
+        let accepted_total = prepared.entries.len();
+        let summary_of = |c: &Checked, head_hex: String, timings: PostTimings| {
+            let seqs: Vec<u64> = c
+                .slots
+                .iter()
+                .map(|s| match s {
+                    Slot::New(k) => head.seq + 1 + *k as u64,
+                    Slot::Replay(seq) => *seq,
+                })
+                .collect();
+            let replayed = c.slots.iter().filter(|s| matches!(s, Slot::Replay(_))).count();
+            let (first_seq, last_seq) = if c.new_count > 0 {
+                let first = head.seq + 1 + c.first_new as u64;
+                (Some(first), Some(first + c.new_count as u64 - 1))
+            } else {
+                (seqs.iter().min().copied(), seqs.iter().max().copied())
             };
-            seqs.push(seq);
-        }
-        let replayed = slots.iter().filter(|s| !matches!(s, Slot::New(_))).count();
-        if accepted == 0 {
-            return Ok(PostSummary {
-                accepted: 0,
-                first_seq: seqs.iter().min().copied(),
-                last_seq: seqs.iter().max().copied(),
-                head: hex::encode(head.hash),
+            PostSummary {
+                accepted: c.new_count,
+                first_seq,
+                last_seq,
+                head: head_hex,
                 replayed,
                 seqs,
-                timings: PostTimings { rules: started.elapsed(), ..PostTimings::default() },
-            });
+                timings,
+            }
+        };
+        if accepted_total == 0 {
+            let timings = PostTimings { rules: started.elapsed(), ..PostTimings::default() };
+            return answers
+                .into_iter()
+                .zip(checked)
+                .map(|(a, c)| match (a, c) {
+                    (Some(a), _) => a,
+                    (None, Some(c)) => Ok(summary_of(&c, hex::encode(head.hash), timings)),
+                    (None, None) => unreachable!("every request is answered or checked"),
+                })
+                .collect();
         }
+        let written = self.write_prepared(head, prepared, &new_ids, started);
+        let (timings, chain_hashes) = match written {
+            Ok((mut timings, hashes, changes)) => {
+                w.state.commit(changes);
+                timings.apply = apply_time;
+                (timings, hashes)
+            }
+            Err(e) => {
+                return answers
+                    .into_iter()
+                    .zip(checked)
+                    .map(|(a, c)| match (a, c) {
+                        (Some(a), _) => a,
+                        (None, Some(c)) if c.new_count > 0 => Err(e.clone()),
+                        (None, Some(c)) => {
+                            Ok(summary_of(&c, hex::encode(head.hash), PostTimings::default()))
+                        }
+                        (None, None) => unreachable!("every request is answered or checked"),
+                    })
+                    .collect();
+            }
+        };
+        drop(w);
+        let group_head = *chain_hashes.last().expect("the group stored entries");
+        answers
+            .into_iter()
+            .zip(checked)
+            .map(|(a, c)| match (a, c) {
+                (Some(a), _) => a,
+                (None, Some(c)) => {
+                    // The head right after this request's own entries; after the group's for
+                    // a request of replays only.
+                    let h = if c.new_count > 0 {
+                        chain_hashes[c.first_new + c.new_count - 1]
+                    } else {
+                        group_head
+                    };
+                    Ok(summary_of(&c, hex::encode(h), timings))
+                }
+                (None, None) => unreachable!("every request is answered or checked"),
+            })
+            .collect()
+    }
+
+    /// Builds the tree nodes and index records of a sealed batch and writes it all in one
+    /// synced write. Returns the timings, every new entry's chain hash, and the state changes
+    /// to commit.
+    fn write_prepared(
+        &self,
+        head: Head,
+        prepared: junbao_ledger::rules::PreparedBatch,
+        new_ids: &[(Vec<u8>, Hash32)],
+        started: Instant,
+    ) -> Result<(PostTimings, Vec<Hash32>, junbao_ledger::rules::StateChanges), PostError> {
         // The Merkle tree: leaf hashes of the new entries, and the stored nodes they complete.
         let tree_started = Instant::now();
-        let leaves: Vec<_> =
-            prepared.entries.par_iter().map(|e| merkle::leaf_hash(&e.bytes)).collect();
+        let leaf = |e: &junbao_ledger::entry::SealedEntry| merkle::leaf_hash(&e.bytes);
+        let leaves: Vec<_> = if prepared.entries.len() < junbao_ledger::rules::PARALLEL_ENTRIES_MIN
+        {
+            prepared.entries.iter().map(leaf).collect()
+        } else {
+            prepared.entries.par_iter().map(leaf).collect()
+        };
         let nodes = StoreNodes {
             store: &self.store,
             pending: leaves.iter().enumerate().map(|(i, h)| (head.seq + i as u64, *h)).collect(),
@@ -312,6 +522,7 @@ impl Ledger {
             .map(|(level, index, hash)| (tree_key(level, index), hash.to_vec()))
             .collect();
         let tree_time = tree_started.elapsed();
+        assert_eq!(new_ids.len(), prepared.entries.len(), "one id per new entry");
         let mut ids: Vec<(Vec<u8>, Vec<u8>)> = new_ids
             .iter()
             .zip(&prepared.entries)
@@ -324,6 +535,7 @@ impl Ledger {
                 .map(|(m, seq)| (crate::member_index_key(m, *seq), Vec::new())),
         );
         let new_head = Head { seq: prepared.head_seq, hash: prepared.head };
+        let chain_hashes: Vec<Hash32> = prepared.entries.iter().map(|e| e.chain_hash).collect();
         let append = Append {
             entries: prepared
                 .entries
@@ -340,21 +552,50 @@ impl Ledger {
         let rules = started.elapsed();
         self.store.append(append)?;
         let write = started.elapsed() - rules;
-        w.state.commit(prepared.changes);
-        Ok(PostSummary {
-            accepted,
-            first_seq: Some(head.seq + 1),
-            last_seq: Some(new_head.seq),
-            head: hex::encode(new_head.hash),
-            replayed,
-            seqs,
-            timings: PostTimings {
-                parse: Duration::ZERO,
-                rules,
-                write,
-                tree: tree_time,
-                apply: apply_time,
-            },
-        })
+        let timings = PostTimings {
+            parse: Duration::ZERO,
+            rules,
+            write,
+            tree: tree_time,
+            apply: Duration::ZERO,
+        };
+        Ok((timings, chain_hashes, prepared.changes))
+    }
+}
+
+/// Whether `scope` allows `event`; the refusal names the unit (or says the event has none).
+fn check_scope(
+    scope: &PostScope,
+    batch: &junbao_ledger::rules::Batch<'_>,
+    event: &Event,
+    lookup: &StoreLookup<'_>,
+) -> Result<(), EventError> {
+    let PostScope::Units(units) = scope else { return Ok(()) };
+    let outside = |unit: &str| {
+        EventError::field(
+            "unit",
+            format!("unit {unit} is not among the units this token posts for"),
+        )
+    };
+    if let Some(unit) = event.body.unit()
+        && !units.contains(unit.as_str())
+    {
+        return Err(outside(unit.as_str()));
+    }
+    match batch.member_concerned(event, lookup) {
+        Some(member) => match batch.member_unit(&member) {
+            Some(unit) if !units.contains(unit.as_str()) => Err(outside(unit.as_str())),
+            // An unknown member: the rules refuse the event (nothing is enrolled under a unit
+            // outside the scope without the check above seeing it).
+            _ => Ok(()),
+        },
+        None if event.body.unit().is_some() => Ok(()),
+        None => Err(EventError::field(
+            "type",
+            format!(
+                "a {} event concerns no unit; it needs a token that is not restricted to units",
+                event.body.type_name()
+            ),
+        )),
     }
 }

@@ -294,6 +294,29 @@ impl Ledger {
     }
 }
 
+/// The CSV form of [`Ledger::balances_as_of`]: `fund,member,unit,account,balance`, a TOTAL
+/// row after each fund.
+pub fn balances_csv(balances: &Value) -> String {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let mut row = |r: [&str; 5]| w.write_record(r).expect("writing CSV to memory cannot fail");
+    row(["fund", "member", "unit", "account", "balance"]);
+    for f in balances["funds"].as_array().into_iter().flatten() {
+        let fund = f["fund"].as_str().unwrap_or("");
+        for a in f["accounts"].as_array().into_iter().flatten() {
+            row([
+                fund,
+                a["member"].as_str().unwrap_or(""),
+                a["unit"].as_str().unwrap_or(""),
+                a["account"].as_str().unwrap_or(""),
+                a["balance"].as_str().unwrap_or(""),
+            ]);
+        }
+        row([fund, "", "", "TOTAL", f["total"].as_str().unwrap_or("")]);
+    }
+    let bytes = w.into_inner().expect("flushing CSV to memory cannot fail");
+    String::from_utf8(bytes).expect("CSV of UTF-8 fields is UTF-8")
+}
+
 impl Ledger {
     /// Assesses a back-payment (a `backpay` event's JSON) with the standards in force on its
     /// value date (today when absent), without storing anything.

@@ -21,6 +21,9 @@ use crate::state::{
 };
 use crate::time::{Date, Period};
 
+/// Below this many entries, sealing a batch does not use the thread pool.
+pub const PARALLEL_ENTRIES_MIN: usize = 512;
+
 /// Reads earlier entries by event id; the storage layer provides it (reversals need it).
 pub trait EntryLookup {
     fn entry_by_event_id(&self, id: &EventId) -> Option<Entry>;
@@ -37,7 +40,7 @@ impl EntryLookup for NoLookup {
 }
 
 /// Changes a batch makes, applied to the state by [`LedgerState::commit`] once durable.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct StateChanges {
     members: HashMap<MemberId, MemberState>,
     balance_deltas: HashMap<Account, Fen>,
@@ -58,6 +61,15 @@ pub struct Batch<'s> {
     next_seq: u64,
     first_seq: u64,
     head: Hash32,
+}
+
+/// Where a batch stood before a group of events, to undo them as a whole
+/// ([`Batch::rollback`]). The HTTP service gathers many requests into one batch; a request
+/// whose third event is refused must leave no trace of its first two.
+#[derive(Debug)]
+pub struct Savepoint {
+    changes: StateChanges,
+    entries_len: usize,
 }
 
 /// A batch ready to write: sealed entries, state and balance writes, the new head.
@@ -203,6 +215,39 @@ impl<'s> Batch<'s> {
             .ok_or_else(|| EventError::event(format!("no standard {name} is in force on {date}")))
     }
 
+    /// Marks where the batch stands now. Costs a copy of the changes so far.
+    pub fn savepoint(&self) -> Savepoint {
+        Savepoint { changes: self.changes.clone(), entries_len: self.entries.len() }
+    }
+
+    /// Undoes every event applied since `savepoint` was taken.
+    pub fn rollback(&mut self, savepoint: Savepoint) {
+        assert!(savepoint.entries_len <= self.entries.len(), "a savepoint of this batch");
+        for entry in self.entries.drain(savepoint.entries_len..) {
+            self.by_event.remove(&entry.event.id);
+        }
+        self.next_seq = self.first_seq + savepoint.entries_len as u64;
+        self.changes = savepoint.changes;
+    }
+
+    /// The unit a member belongs to, as this batch sees it (enrolments in it included).
+    pub fn member_unit(&self, id: &MemberId) -> Option<&crate::ids::UnitId> {
+        self.member(id).map(|m| &m.unit)
+    }
+
+    /// The member an event is about; for a reversal, the member of the entry it reverses.
+    /// `None` for fund-level events (appropriation, interest, standard) and unknown targets.
+    pub fn member_concerned(&self, event: &Event, lookup: &dyn EntryLookup) -> Option<MemberId> {
+        if let EventBody::Reversal { of, .. } = &event.body {
+            let target = match self.by_event.get(of) {
+                Some(i) => self.entries[*i].event.clone(),
+                None => lookup.entry_by_event_id(of)?.event,
+            };
+            return target.body.member().cloned();
+        }
+        event.body.member().cloned()
+    }
+
     /// The entries applied so far, in order.
     pub fn entries(&self) -> &[Entry] {
         &self.entries
@@ -288,8 +333,13 @@ impl<'s> Batch<'s> {
     pub fn finish(self) -> PreparedBatch {
         use rayon::prelude::*;
         let mut head = self.head;
-        // Encoding is independent per entry; only the chain is sequential.
-        let encoded: Vec<Vec<u8>> = self.entries.par_iter().map(Entry::canonical_bytes).collect();
+        // Encoding is independent per entry; only the chain is sequential. Small batches (the
+        // HTTP service's groups) stay on this thread: waking the pool costs more than it saves.
+        let encoded: Vec<Vec<u8>> = if self.entries.len() < PARALLEL_ENTRIES_MIN {
+            self.entries.iter().map(Entry::canonical_bytes).collect()
+        } else {
+            self.entries.par_iter().map(Entry::canonical_bytes).collect()
+        };
         let mut sealed = Vec::with_capacity(self.entries.len());
         for (i, (entry, bytes)) in self.entries.iter().zip(encoded).enumerate() {
             assert_eq!(entry.seq, self.first_seq + i as u64, "sequence numbers are dense");

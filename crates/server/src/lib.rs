@@ -1,1 +1,172 @@
-//! placeholder
+//! junbao-server: the ledger over HTTP (`junbao serve`).
+//!
+//! JSON endpoints that mirror the command line (docs/HTTP.md, docs/openapi.json), bearer tokens
+//! with roles, and group commit: posts from many clients are gathered by the engine's
+//! [`GroupCommitter`] into one synced write, and each request is answered once the write that
+//! carries it is on disk.
+//!
+//! Architecture invariant: the server never writes to the ledger but through the engine
+//! (`GroupCommitter` for events, `Ledger::transfer_export` and `Ledger::digest`, which take the
+//! same writer lock), so one writer owns the chain head.
+//!
+//! Architecture invariant: nothing personal is logged. Logs name the token (never the token
+//! itself), the route and, at most, a member id; bodies are never logged. Reads of members'
+//! records go to the access log ([`access`]) before they are answered.
+
+pub mod access;
+mod api;
+pub mod auth;
+mod error;
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use junbao_engine::{GroupCommitter, Ledger, SignedDigest};
+
+pub use api::ROUTES;
+pub use auth::{Action, Principal, Role, Tokens, TokensError, add_token};
+pub use error::ApiError;
+
+/// Settings of a server.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// The ledger folder.
+    pub data: PathBuf,
+    /// The tokens file (hashes only).
+    pub tokens: PathBuf,
+    /// The key that signs digests and transfer packages.
+    pub key: PathBuf,
+    /// Where reads of members' records are logged.
+    pub access_log: PathBuf,
+    /// Largest request body accepted (413 past it).
+    pub body_bytes_max: usize,
+    /// Most events one `POST /v1/events` may carry (413 past it).
+    pub batch_events_max: usize,
+    /// A request not answered in this time gets 408. A post that times out may still be stored:
+    /// retry it with the same ids, which answers with the original entries.
+    pub request_timeout: Duration,
+}
+
+impl ServerConfig {
+    /// Defaults for a ledger folder: `DIR/tokens.json`, `DIR/digest.key`, `DIR/access.jsonl`,
+    /// 16 MiB bodies, 10,000 events per post, 30 s per request.
+    pub fn for_ledger(data: PathBuf) -> ServerConfig {
+        ServerConfig {
+            tokens: default_tokens_path(&data),
+            key: junbao_engine::default_key_path(&data),
+            access_log: data.join("access.jsonl"),
+            data,
+            body_bytes_max: BODY_BYTES_MAX_DEFAULT,
+            batch_events_max: BATCH_EVENTS_MAX_DEFAULT,
+            request_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+pub const BODY_BYTES_MAX_DEFAULT: usize = 16 * 1024 * 1024;
+pub const BATCH_EVENTS_MAX_DEFAULT: usize = 10_000;
+
+/// The tokens file of a ledger folder unless told otherwise.
+pub fn default_tokens_path(data: &std::path::Path) -> PathBuf {
+    data.join("tokens.json")
+}
+
+/// The server could not start or stopped on an error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServeError {
+    #[error("opening the ledger at {path}: {reason}")]
+    Ledger { path: String, reason: String },
+    #[error("tokens file {0}")]
+    Tokens(#[from] TokensError),
+    #[error("signing key: {0}")]
+    Key(String),
+    #[error("access log {path}: {reason}")]
+    AccessLog { path: String, reason: String },
+    #[error("serving: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+pub(crate) struct AppState {
+    pub(crate) ledger: Arc<Ledger>,
+    pub(crate) committer: GroupCommitter,
+    pub(crate) tokens: Tokens,
+    pub(crate) key: ed25519_dalek::SigningKey,
+    pub(crate) access: access::AccessLog,
+    pub(crate) config: ServerConfig,
+    /// The last digest signed, returned again while the tree has not grown.
+    pub(crate) digest: Mutex<Option<SignedDigest>>,
+}
+
+/// An open ledger with its writer thread, ready to serve.
+pub struct Server {
+    state: Arc<AppState>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server").field("data", &self.state.config.data).finish()
+    }
+}
+
+impl Server {
+    /// Opens the ledger, the tokens, the key and the access log, and starts the writer thread.
+    pub fn open(config: ServerConfig) -> Result<Server, ServeError> {
+        let ledger = Ledger::open(&config.data, junbao_engine::system_clock()).map_err(|e| {
+            ServeError::Ledger { path: config.data.display().to_string(), reason: e.to_string() }
+        })?;
+        let tokens = Tokens::load(&config.tokens)?;
+        let key = junbao_engine::load_signing_key(&config.key)
+            .map_err(|e| ServeError::Key(e.to_string()))?;
+        let access =
+            access::AccessLog::open(&config.access_log).map_err(|e| ServeError::AccessLog {
+                path: config.access_log.display().to_string(),
+                reason: e.to_string(),
+            })?;
+        let ledger = Arc::new(ledger);
+        let committer = GroupCommitter::start(Arc::clone(&ledger));
+        Ok(Server {
+            state: Arc::new(AppState {
+                ledger,
+                committer,
+                tokens,
+                key,
+                access,
+                config,
+                digest: Mutex::new(None),
+            }),
+        })
+    }
+
+    /// How many tokens the server accepts.
+    pub fn tokens(&self) -> usize {
+        self.state.tokens.len()
+    }
+
+    /// The routes, with their limits and layers.
+    pub fn router(&self) -> Router {
+        api::router(Arc::clone(&self.state))
+    }
+
+    /// Serves on `listener` until `shutdown` completes; then stops accepting, lets the
+    /// requests in flight finish (their batch is written and answered), and stops the writer.
+    pub async fn run(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServeError> {
+        let app = self.router();
+        tracing::info!(addr = %listener.local_addr()?, tokens = self.tokens(), "serving");
+        axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
+        tracing::info!("no request in flight; stopping the writer");
+        let state = self.state;
+        tokio::task::spawn_blocking(move || state.committer.shutdown())
+            .await
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}

@@ -86,7 +86,7 @@ pub enum OpenError {
 }
 
 /// A write failed. The handle is poisoned afterwards.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum WriteError {
     #[error("an earlier write failed; reopen the ledger before writing again")]
@@ -98,7 +98,7 @@ pub enum WriteError {
 }
 
 /// A read failed: the disk, or data that is not what this layer wrote.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum ReadError {
     #[error("the disk read failed: {0}")]

@@ -1,0 +1,325 @@
+//! `junbao serve`, `junbao token add`, and `junbao bench-http` (the load test).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use clap::Args;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use junbao_server::{Role, Server, ServerConfig};
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Address to listen on; port 0 picks a free port (printed on the first line of output).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    addr: String,
+    /// Tokens file (hashes only; `junbao token add` writes it) [default: DIR/tokens.json].
+    #[arg(long)]
+    tokens: Option<PathBuf>,
+    /// Signing key for digests and transfer packages [default: DIR/digest.key].
+    #[arg(long)]
+    key: Option<PathBuf>,
+    /// Where reads of members' records are logged [default: DIR/access.jsonl].
+    #[arg(long)]
+    access_log: Option<PathBuf>,
+    /// Largest request body, in bytes (413 past it).
+    #[arg(long, default_value_t = junbao_server::BODY_BYTES_MAX_DEFAULT)]
+    body_bytes_max: usize,
+    /// Most events in one post (413 past it).
+    #[arg(long, default_value_t = junbao_server::BATCH_EVENTS_MAX_DEFAULT)]
+    batch_events_max: usize,
+    /// Seconds before an unanswered request gets 408.
+    #[arg(long, default_value_t = 30)]
+    timeout_secs: u64,
+    /// Log filter (tracing's syntax), e.g. `info` or `junbao_server=debug`.
+    #[arg(long, default_value = "info", env = "JUNBAO_LOG")]
+    log: String,
+    /// Logs as JSON lines instead of text.
+    #[arg(long)]
+    log_json: bool,
+}
+
+pub fn serve(data: &Path, args: ServeArgs) -> Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_new(&args.log)
+        .with_context(|| format!("--log {:?}", args.log))?;
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
+    if args.log_json {
+        logs.json().init();
+    } else {
+        logs.init();
+    }
+    let mut config = ServerConfig::for_ledger(data.to_path_buf());
+    if let Some(t) = args.tokens {
+        config.tokens = t;
+    }
+    if let Some(k) = args.key {
+        config.key = k;
+    }
+    if let Some(a) = args.access_log {
+        config.access_log = a;
+    }
+    config.body_bytes_max = args.body_bytes_max;
+    config.batch_events_max = args.batch_events_max.clamp(1, junbao_engine::BATCH_EVENTS_MAX);
+    config.request_timeout = Duration::from_secs(args.timeout_secs.max(1));
+    let server = Server::open(config)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(&args.addr)
+            .await
+            .with_context(|| format!("listening on {}", args.addr))?;
+        let addr = listener.local_addr()?;
+        outln!("{}", serde_json::json!({"listening": addr.to_string(), "tokens": server.tokens()}));
+        server.run(listener, shutdown_signal()).await?;
+        Ok(())
+    })
+}
+
+/// SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("installing the SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("shutdown requested: finishing the requests in flight");
+}
+
+pub fn token_add(
+    data: &Path,
+    tokens: Option<PathBuf>,
+    name: &str,
+    role: &str,
+    units: Option<String>,
+) -> Result<()> {
+    let role = Role::parse(role).map_err(|m| crate::rejected(format!("--role: {m}")))?;
+    let units: Vec<String> = units
+        .iter()
+        .flat_map(|u| u.split(','))
+        .map(|u| u.trim().to_string())
+        .filter(|u| !u.is_empty())
+        .collect();
+    let path = tokens.unwrap_or_else(|| junbao_server::default_tokens_path(data));
+    let token = junbao_server::add_token(&path, name, role, &units)
+        .map_err(|e| crate::rejected(e.to_string()))?;
+    outln!(
+        "{}",
+        serde_json::json!({"name": name, "role": role.name(), "units": units, "token": token,
+                           "tokens_file": path.display().to_string(),
+                           "note": "the token is shown once; the file keeps only its SHA-256"})
+    );
+    Ok(())
+}
+
+#[derive(Args, Debug)]
+pub struct BenchHttpArgs {
+    /// Concurrent clients, each with its own connection, posting one event per request.
+    #[arg(long, default_value_t = 64)]
+    clients: usize,
+    /// Requests in all (each a single contribution event).
+    #[arg(long, default_value_t = 100_000)]
+    requests: usize,
+    /// Members enrolled before the run; each pays one premium per month.
+    #[arg(long, default_value_t = 8_000)]
+    members: usize,
+    /// Stop after this many seconds even if requests remain.
+    #[arg(long, default_value_t = 120)]
+    seconds_max: u64,
+    /// Folder for the ledger; a temporary folder when omitted.
+    #[arg(long)]
+    dir: Option<PathBuf>,
+}
+
+/// Starts `junbao serve` on a fresh ledger (a child process, loopback, a free port), drives it
+/// with `clients` connections posting single events, stops it with SIGTERM, verifies the chain.
+// Floats here are latencies and rates for people, never money.
+#[allow(clippy::float_arithmetic)]
+pub fn bench_http(args: BenchHttpArgs) -> Result<()> {
+    let tmp;
+    let dir = match &args.dir {
+        Some(d) => d.clone(),
+        None => {
+            tmp = tempfile::tempdir().context("creating a temporary folder")?;
+            tmp.path().join("ledger")
+        }
+    };
+    anyhow::ensure!(args.requests <= args.members * 144, "at most 144 premiums per member");
+    anyhow::ensure!(args.clients > 0, "--clients must be at least 1");
+    {
+        let ledger = junbao_engine::Ledger::init(&dir, junbao_engine::system_clock())?;
+        junbao_engine::create_signing_key(&junbao_engine::default_key_path(&dir))?;
+        let lines: Vec<String> = (0..args.members).map(crate::bench::enroll_line).collect();
+        for chunk in lines.chunks(10_000) {
+            let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
+            ledger.post_lines(&refs)?;
+        }
+    }
+    let units: Vec<String> = (0..100).map(|u| format!("U{u:03}")).collect();
+    let token = junbao_server::add_token(
+        &junbao_server::default_tokens_path(&dir),
+        "load-poster",
+        Role::Poster,
+        &units,
+    )?;
+    let mut child = std::process::Command::new(std::env::current_exe()?)
+        .args(["--data", &dir.display().to_string(), "serve", "--addr", "127.0.0.1:0"])
+        .args(["--log", "warn"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .context("starting junbao serve")?;
+    let addr = read_listening(&mut child)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let outcome = runtime.block_on(load(&args, &addr, &token));
+    let health = runtime.block_on(get_json(&addr, "/health")).unwrap_or_default();
+    let server_cpu_seconds = process_cpu_seconds(child.id());
+    let status =
+        std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status()?;
+    anyhow::ensure!(status.success(), "sending SIGTERM to the server");
+    let exit = child.wait()?;
+    let outcome = outcome?;
+    let ledger = junbao_engine::Ledger::open(&dir, junbao_engine::system_clock())?;
+    let report = ledger.verify(&|_| {})?;
+    let mut latencies = outcome.latencies;
+    latencies.sort_unstable();
+    let pct = |p: usize| -> f64 {
+        if latencies.is_empty() {
+            return 0.0;
+        }
+        let i = (latencies.len() * p / 1000).min(latencies.len() - 1);
+        latencies[i].as_secs_f64() * 1e3
+    };
+    let ok = latencies.len();
+    let groups = health["groups_written"].as_u64().unwrap_or(0);
+    outln!(
+        "{}",
+        serde_json::json!({
+            "clients": args.clients,
+            "requests_ok": ok,
+            "requests_failed": outcome.failed,
+            "first_failure": outcome.first_failure,
+            "seconds": outcome.elapsed.as_secs_f64(),
+            "entries_per_second": (ok as f64 / outcome.elapsed.as_secs_f64()).round(),
+            "latency_ms": {"p50": pct(500), "p90": pct(900), "p99": pct(990), "p999": pct(999),
+                           "max": latencies.last().map_or(0.0, |d| d.as_secs_f64() * 1e3)},
+            "synced_writes": groups,
+            "entries_per_synced_write": if groups > 0 { (ok as f64 / groups as f64 * 10.0).round() / 10.0 } else { 0.0 },
+            "writer_busy_seconds": health["writer_busy_us"].as_f64().unwrap_or(0.0) / 1e6,
+            "writer_synced_write_seconds": health["writer_synced_write_us"].as_f64().unwrap_or(0.0) / 1e6,
+            "server_cpu_seconds": server_cpu_seconds,
+            "server_exit": exit.code(),
+            "verified_entries": report.entries,
+        })
+    );
+    Ok(())
+}
+
+/// User plus system CPU time of a process, from /proc (Linux); `None` elsewhere.
+#[allow(clippy::float_arithmetic)]
+fn process_cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces) start at field 3.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split(' ').collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0) // USER_HZ is 100 on Linux
+}
+
+/// Reads the server's first line, `{"listening": "ADDR", ...}`.
+pub fn read_listening(child: &mut std::process::Child) -> Result<String> {
+    use std::io::BufRead;
+    let stdout = child.stdout.take().context("the server's stdout")?;
+    let mut line = String::new();
+    std::io::BufReader::new(stdout).read_line(&mut line)?;
+    let v: serde_json::Value =
+        serde_json::from_str(&line).with_context(|| format!("server said {line:?}"))?;
+    Ok(v["listening"].as_str().context("no listening address")?.to_string())
+}
+
+struct Outcome {
+    latencies: Vec<Duration>,
+    failed: usize,
+    first_failure: Option<String>,
+    elapsed: Duration,
+}
+
+type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
+
+async fn connect(addr: &str) -> Result<Sender> {
+    let stream = tokio::net::TcpStream::connect(addr).await?;
+    stream.set_nodelay(true)?;
+    let (sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
+    tokio::spawn(conn);
+    Ok(sender)
+}
+
+async fn get_json(addr: &str, path: &str) -> Result<serde_json::Value> {
+    let mut sender = connect(addr).await?;
+    let req = hyper::Request::get(path).header("host", addr).body(Full::new(Bytes::new()))?;
+    let resp = sender.send_request(req).await?;
+    let body = resp.into_body().collect().await?.to_bytes();
+    Ok(serde_json::from_slice(&body)?)
+}
+
+async fn load(args: &BenchHttpArgs, addr: &str, token: &str) -> Result<Outcome> {
+    let next = Arc::new(AtomicUsize::new(0));
+    let deadline = Instant::now() + Duration::from_secs(args.seconds_max);
+    let auth = format!("Bearer {token}");
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..args.clients {
+        let (next, addr, auth) = (Arc::clone(&next), addr.to_string(), auth.clone());
+        let (requests, members) = (args.requests, args.members);
+        tasks.push(tokio::spawn(async move {
+            let mut sender = connect(&addr).await?;
+            let mut latencies = Vec::new();
+            let (mut failed, mut first_failure) = (0usize, None);
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= requests || Instant::now() > deadline {
+                    break;
+                }
+                let body = crate::bench::contribution_line(i % members, i / members);
+                let req = hyper::Request::post("/v1/events")
+                    .header("host", &addr)
+                    .header("authorization", &auth)
+                    .header("content-type", "application/json")
+                    .body(Full::new(Bytes::from(body)))?;
+                let sent = Instant::now();
+                let resp = sender.send_request(req).await?;
+                let status = resp.status();
+                let bytes = resp.into_body().collect().await?.to_bytes();
+                if status.is_success() {
+                    latencies.push(sent.elapsed());
+                } else {
+                    failed += 1;
+                    first_failure.get_or_insert_with(|| {
+                        format!("{status}: {}", String::from_utf8_lossy(&bytes))
+                    });
+                }
+            }
+            anyhow::Ok((latencies, failed, first_failure))
+        }));
+    }
+    let mut outcome =
+        Outcome { latencies: Vec::new(), failed: 0, first_failure: None, elapsed: Duration::ZERO };
+    for t in tasks {
+        let (l, f, ff) = t.await??;
+        outcome.latencies.extend(l);
+        outcome.failed += f;
+        if outcome.first_failure.is_none() {
+            outcome.first_failure = ff;
+        }
+    }
+    outcome.elapsed = started.elapsed();
+    Ok(outcome)
+}

@@ -1,0 +1,504 @@
+//! The routes (docs/HTTP.md; docs/openapi.json describes each).
+
+use std::sync::Arc;
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use bytes::Bytes;
+use junbao_engine::{Ledger, ParsedEvent, PostRequest, PostScope, PostSummary};
+use junbao_ledger::{Date, Fund};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::AppState;
+use crate::auth::{Action, Principal, Role};
+use crate::error::ApiError;
+
+/// Every route: method and path, as docs/openapi.json lists them (a test compares the two).
+pub const ROUTES: &[(&str, &str)] = &[
+    ("get", "/health"),
+    ("post", "/v1/events"),
+    ("get", "/v1/balance"),
+    ("get", "/v1/export/balances"),
+    ("get", "/v1/members/{id}/statement"),
+    ("get", "/v1/journal"),
+    ("get", "/v1/digest"),
+    ("get", "/v1/proofs/inclusion"),
+    ("get", "/v1/proofs/consistency"),
+    ("get", "/v1/reports/reconcile"),
+    ("get", "/v1/reports/exceptions"),
+    ("post", "/v1/transfers"),
+    ("post", "/v1/transfers/confirm"),
+    ("post", "/v1/transfers/verify"),
+];
+
+/// Event arrays at least this long are parsed on the blocking pool, over all cores.
+const PARSE_INLINE_EVENTS_MAX: usize = 64;
+
+pub(crate) fn router(state: Arc<AppState>) -> Router {
+    let body_bytes_max = state.config.body_bytes_max;
+    let timeout = state.config.request_timeout;
+    Router::new()
+        .route("/health", get(health))
+        .route("/v1/events", post(post_events))
+        .route("/v1/balance", get(balance))
+        .route("/v1/export/balances", get(export_balances))
+        .route("/v1/members/{id}/statement", get(statement))
+        .route("/v1/journal", get(journal))
+        .route("/v1/digest", get(digest))
+        .route("/v1/proofs/inclusion", get(inclusion))
+        .route("/v1/proofs/consistency", get(consistency))
+        .route("/v1/reports/reconcile", get(reconcile))
+        .route("/v1/reports/exceptions", get(exceptions))
+        .route("/v1/transfers", post(transfer_export))
+        .route("/v1/transfers/confirm", post(transfer_confirm))
+        .route("/v1/transfers/verify", post(transfer_verify))
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such route; see docs/HTTP.md") })
+        .layer(DefaultBodyLimit::max(body_bytes_max))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
+        // Method and path only (a path may name a member id); never headers or bodies.
+        .layer(TraceLayer::new_for_http().make_span_with(|r: &axum::http::Request<_>| {
+            tracing::debug_span!("request", method = %r.method(), path = %r.uri().path())
+        }))
+        .with_state(state)
+}
+
+/// The caller, from the bearer token: 401 without a valid one.
+struct Caller(Arc<Principal>);
+
+impl FromRequestParts<Arc<AppState>> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Caller, ApiError> {
+        let header = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .ok_or_else(|| ApiError::unauthorized("an Authorization: Bearer token is required"))?;
+        let token =
+            header.to_str().ok().and_then(|h| h.strip_prefix("Bearer ")).ok_or_else(|| {
+                ApiError::unauthorized("the Authorization header is not Bearer TOKEN")
+            })?;
+        match state.tokens.find(token.trim()) {
+            Some(p) => Ok(Caller(Arc::clone(p))),
+            None => {
+                tracing::info!(path = %parts.uri.path(), "refused: unknown token");
+                Err(ApiError::unauthorized("the token is not valid"))
+            }
+        }
+    }
+}
+
+impl Caller {
+    /// 403 unless the role may do `action`.
+    fn require(&self, action: Action) -> Result<&Principal, ApiError> {
+        if self.0.role.allows(action) {
+            return Ok(&self.0);
+        }
+        tracing::info!(token = %self.0.name, role = self.0.role.name(), ?action, "refused: role");
+        Err(ApiError::forbidden(format!("the {} role may not do this", self.0.role.name())))
+    }
+}
+
+/// Runs a ledger call on the blocking pool (RocksDB reads and fsyncs block).
+async fn blocking<T: Send + 'static>(
+    state: &Arc<AppState>,
+    f: impl FnOnce(&Ledger) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let state = Arc::clone(state);
+    tokio::task::spawn_blocking(move || f(&state.ledger))
+        .await
+        .map_err(|e| ApiError::internal(format!("the request's task failed: {e}")))?
+}
+
+/// Logs a read of members' records before it is answered; a read that cannot be logged is not
+/// served.
+async fn log_read(
+    state: &Arc<AppState>,
+    who: &Principal,
+    read: &'static str,
+    member: Option<String>,
+    scope: Option<String>,
+) -> Result<(), ApiError> {
+    let state = Arc::clone(state);
+    let who = who.clone();
+    tokio::task::spawn_blocking(move || {
+        state.access.record(&who, read, member.as_deref(), scope.as_deref())
+    })
+    .await
+    .map_err(|e| ApiError::internal(e.to_string()))?
+    .map_err(|e| {
+        tracing::error!(error = %e, "the access log cannot be written; reads are refused");
+        ApiError::unavailable(
+            "the access log cannot be written; reads of members' records are refused",
+        )
+    })
+}
+
+fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
+    q.map(|Query(t)| t).map_err(|e| ApiError::bad_request(e.body_text()))
+}
+
+fn parse_fund(f: Option<&str>) -> Result<Option<Fund>, ApiError> {
+    f.map(|f| Fund::parse(f).map_err(|m| ApiError::bad_request(format!("fund: {m}")))).transpose()
+}
+
+fn parse_date(name: &str, d: Option<&str>) -> Result<Option<Date>, ApiError> {
+    d.map(|d| Date::parse(d).map_err(|m| ApiError::bad_request(format!("{name}: {m}")))).transpose()
+}
+
+async fn health(State(state): State<Arc<AppState>>) -> Response {
+    let writable = !state.ledger.store().is_poisoned() && state.committer.is_running();
+    let stats = state.committer.stats();
+    let body = json!({
+        "status": if writable { "ok" } else { "unavailable" },
+        "entries": state.ledger.head().seq,
+        "groups_written": stats.groups.load(std::sync::atomic::Ordering::Relaxed),
+        "requests_answered": stats.requests.load(std::sync::atomic::Ordering::Relaxed),
+        "writer_busy_us": stats.busy_us.load(std::sync::atomic::Ordering::Relaxed),
+        "writer_synced_write_us": stats.write_us.load(std::sync::atomic::Ordering::Relaxed),
+    });
+    let status = if writable { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, Json(body)).into_response()
+}
+
+/// Splits a body into event texts: one JSON object, or an array of them.
+fn parse_body(body: &[u8], events_max: usize) -> Result<Vec<(usize, ParsedEvent)>, ApiError> {
+    let text = std::str::from_utf8(body)
+        .map_err(|e| ApiError::unprocessable(format!("body: not UTF-8 ({e})")))?;
+    let trimmed = text.trim_start();
+    if !trimmed.starts_with('[') {
+        return Ok(vec![(1, junbao_engine::parse_fingerprinted(text))]);
+    }
+    let items: Vec<&serde_json::value::RawValue> = serde_json::from_str(text)
+        .map_err(|e| ApiError::unprocessable(format!("body: not a JSON array of events: {e}")))?;
+    if items.is_empty() {
+        return Err(ApiError::unprocessable("body: the array holds no event"));
+    }
+    if items.len() > events_max {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("{} events in one post; at most {events_max}: split the batch", items.len()),
+        ));
+    }
+    let texts: Vec<&str> = items.iter().map(|r| r.get()).collect();
+    if texts.len() < PARSE_INLINE_EVENTS_MAX {
+        return Ok(texts
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (i + 1, junbao_engine::parse_fingerprinted(t)))
+            .collect());
+    }
+    Ok(junbao_engine::parse_events(&texts, &|_| {}))
+}
+
+/// Posts events through the group committer and waits until they are durable.
+async fn submit(
+    state: &Arc<AppState>,
+    events: Vec<(usize, ParsedEvent)>,
+    scope: PostScope,
+) -> Result<PostSummary, ApiError> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    state.committer.submit(
+        PostRequest { events, scope },
+        Box::new(move |answer| {
+            // The client may have gone (timeout, closed connection); the post stands anyway.
+            let _ = tx.send(answer);
+        }),
+    )?;
+    let answer = rx.await.map_err(|_| ApiError::unavailable("the writer stopped"))?;
+    Ok(answer?)
+}
+
+async fn post_events(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    body: Bytes,
+) -> Result<Json<PostSummary>, ApiError> {
+    let who = caller.require(Action::Post)?;
+    let scope = match who.role {
+        Role::Poster => PostScope::Units(Arc::clone(&who.units)),
+        _ => PostScope::Any,
+    };
+    let events_max = state.config.batch_events_max;
+    let events = if body.len() < 64 * 1024 {
+        parse_body(&body, events_max)?
+    } else {
+        tokio::task::spawn_blocking(move || parse_body(&body, events_max))
+            .await
+            .map_err(|e| ApiError::internal(e.to_string()))??
+    };
+    let count = events.len();
+    let result = submit(&state, events, scope).await;
+    match &result {
+        Ok(s) => {
+            tracing::debug!(token = %who.name, events = count, accepted = s.accepted, last_seq = ?s.last_seq, "posted")
+        }
+        Err(e) => {
+            tracing::info!(token = %who.name, events = count, status = %e.status, "post refused")
+        }
+    }
+    result.map(Json)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BalanceQuery {
+    fund: Option<String>,
+    member: Option<String>,
+}
+
+async fn balance(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    q: Result<Query<BalanceQuery>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let who = caller.require(Action::Balances)?;
+    let q = query(q)?;
+    let fund = parse_fund(q.fund.as_deref())?;
+    let scope = q.member.is_none().then(|| "all members".to_string());
+    log_read(&state, who, "balance", q.member.clone(), scope).await?;
+    blocking(&state, move |l| Ok(Json(l.balances(fund, q.member.as_deref()).to_json()))).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExportQuery {
+    format: Option<String>,
+    unit: Option<String>,
+    as_of: Option<String>,
+}
+
+async fn export_balances(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    q: Result<Query<ExportQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let who = caller.require(Action::Balances)?;
+    let q = query(q)?;
+    let csv = match q.format.as_deref() {
+        None | Some("csv") => true,
+        Some("json") => false,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!("format: {other:?}: expected csv or json")));
+        }
+    };
+    let as_of = parse_date("as_of", q.as_of.as_deref())?;
+    let scope = Some(q.unit.as_ref().map_or("all members".to_string(), |u| format!("unit {u}")));
+    log_read(&state, who, "balance export", None, scope).await?;
+    let b = blocking(&state, move |l| Ok(l.balances_as_of(as_of, q.unit.as_deref())?)).await?;
+    if csv {
+        let body = junbao_engine::balances_csv(&b);
+        return Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], body).into_response());
+    }
+    Ok(Json(b).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StatementQuery {
+    from: Option<String>,
+    to: Option<String>,
+    /// An inclusion proof with every entry.
+    proofs: Option<bool>,
+}
+
+async fn statement(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(member): Path<String>,
+    q: Result<Query<StatementQuery>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let who = caller.require(Action::Statement)?;
+    let q = query(q)?;
+    let (from, to) = (parse_date("from", q.from.as_deref())?, parse_date("to", q.to.as_deref())?);
+    if who.role == Role::Poster {
+        let unit = state.ledger.with_state(|s, _| {
+            let id = junbao_ledger::ids::MemberId::parse(&member).ok()?;
+            s.members.get(&id).map(|m| m.unit.as_str().to_string())
+        });
+        if !unit.is_some_and(|u| who.units.contains(&u)) {
+            tracing::info!(token = %who.name, member = %member, "refused: member outside the poster's units");
+            return Err(ApiError::forbidden(format!(
+                "member {member} is not enrolled in a unit this token posts for"
+            )));
+        }
+    }
+    log_read(&state, who, "statement", Some(member.clone()), None).await?;
+    let proofs = q.proofs.unwrap_or(false);
+    blocking(&state, move |l| Ok(Json(l.statement(&member, from, to, proofs)?))).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JournalQuery {
+    from: Option<u64>,
+    limit: Option<usize>,
+}
+
+async fn journal(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    q: Result<Query<JournalQuery>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let who = caller.require(Action::Journal)?;
+    let q = query(q)?;
+    let from = q.from.unwrap_or(1).max(1);
+    let limit = q.limit.unwrap_or(100).min(junbao_engine::JOURNAL_PAGE_ENTRIES_MAX);
+    log_read(&state, who, "journal", None, Some(format!("entries from {from}, at most {limit}")))
+        .await?;
+    blocking(&state, move |l| {
+        l.journal_json(from, limit).map(Json).map_err(|e| ApiError::internal(e.to_string()))
+    })
+    .await
+}
+
+async fn digest(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Action::Digest)?;
+    let s = Arc::clone(&state);
+    blocking(&state, move |l| {
+        let mut cached = s.digest.lock().expect("the digest lock is never held across a panic");
+        if let Some(d) = cached.as_ref()
+            && d.tree_size == l.head().seq
+        {
+            return Ok(Json(d.to_json()));
+        }
+        let d = l.digest(&s.key)?;
+        let json = d.to_json();
+        *cached = Some(d);
+        Ok(Json(json))
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InclusionQuery {
+    seq: u64,
+    tree_size: Option<u64>,
+}
+
+async fn inclusion(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    q: Result<Query<InclusionQuery>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Action::Proof)?;
+    let q = query(q)?;
+    blocking(&state, move |l| Ok(Json(l.inclusion_proof(q.seq, q.tree_size)?))).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConsistencyQuery {
+    from: u64,
+    to: u64,
+}
+
+async fn consistency(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    q: Result<Query<ConsistencyQuery>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Action::Proof)?;
+    let q = query(q)?;
+    blocking(&state, move |l| Ok(Json(l.consistency_proof(q.from, q.to)?))).await
+}
+
+async fn reconcile(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+) -> Result<Json<Value>, ApiError> {
+    let who = caller.require(Action::Reports)?;
+    log_read(&state, who, "reconcile report", None, Some("all members".into())).await?;
+    blocking(&state, |l| Ok(Json(l.reconcile()?))).await
+}
+
+async fn exceptions(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+) -> Result<Json<Value>, ApiError> {
+    let who = caller.require(Action::Reports)?;
+    log_read(&state, who, "exceptions report", None, Some("all members".into())).await?;
+    blocking(&state, |l| Ok(Json(l.exceptions()?))).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TransferBody {
+    member: String,
+    fund: String,
+    agency: String,
+}
+
+fn transfer_body(body: &Bytes) -> Result<(TransferBody, Fund), ApiError> {
+    let t: TransferBody =
+        serde_json::from_slice(body).map_err(|e| ApiError::unprocessable(format!("body: {e}")))?;
+    let fund = Fund::parse(&t.fund)
+        .map_err(|m| ApiError::unprocessable(format!("field \"fund\": {m}")))?;
+    Ok((t, fund))
+}
+
+async fn transfer_export(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let who = caller.require(Action::Transfer)?;
+    let (t, fund) = transfer_body(&body)?;
+    log_read(&state, who, "transfer package", Some(t.member.clone()), Some(t.fund.clone())).await?;
+    let s = Arc::clone(&state);
+    blocking(&state, move |l| Ok(Json(l.transfer_export(&t.member, fund, &t.agency, &s.key)?)))
+        .await
+}
+
+async fn transfer_confirm(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    body: Bytes,
+) -> Result<Json<PostSummary>, ApiError> {
+    caller.require(Action::Transfer)?;
+    let (t, _) = transfer_body(&body)?;
+    let line = json!({"id": format!("confirm:{}:{}:{}", t.fund, t.member, t.agency), "type": "transfer_confirmed",
+                      "member": t.member, "fund": t.fund, "agency": t.agency}).to_string();
+    let events = vec![(1, junbao_engine::parse_fingerprinted(&line))];
+    submit(&state, events, PostScope::Any).await.map(Json)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VerifyBody {
+    package: Value,
+    digest: Option<Value>,
+}
+
+async fn transfer_verify(caller: Caller, body: Bytes) -> Result<Response, ApiError> {
+    caller.require(Action::VerifyPackage)?;
+    let v: VerifyBody =
+        serde_json::from_slice(&body).map_err(|e| ApiError::unprocessable(format!("body: {e}")))?;
+    let trusted = v.digest.as_ref().map(junbao_engine::SignedDigest::from_json).transpose()?;
+    let verified = tokio::task::spawn_blocking(move || {
+        junbao_engine::verify_package(&v.package, trusted.as_ref())
+    })
+    .await
+    .map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok(match verified {
+        Ok(r) => Json(json!({"verified": true, "member": r.member, "fund": r.fund, "total": r.total, "entries": r.entries})).into_response(),
+        Err(junbao_engine::AuditError::Integrity(m)) => {
+            (StatusCode::UNPROCESSABLE_ENTITY, Json(json!({"verified": false, "error": m}))).into_response()
+        }
+        Err(e) => ApiError::from(e).into_response(),
+    })
+}

@@ -1,0 +1,146 @@
+//! Group commit through the engine: several posts in one synced write, each all or nothing.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use common::{contribution, enroll};
+use junbao_engine::{GroupCommitter, Ledger, PostRequest, PostScope, parse_fingerprinted};
+
+fn request(lines: &[String], scope: PostScope) -> PostRequest {
+    PostRequest {
+        events: lines.iter().enumerate().map(|(i, l)| (i + 1, parse_fingerprinted(l))).collect(),
+        scope,
+    }
+}
+
+fn any(lines: &[String]) -> PostRequest {
+    request(lines, PostScope::Any)
+}
+
+fn units(list: &[&str]) -> PostScope {
+    PostScope::Units(Arc::new(list.iter().map(|u| u.to_string()).collect::<BTreeSet<_>>()))
+}
+
+fn new_ledger() -> (tempfile::TempDir, Ledger) {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::init(&dir.path().join("l"), junbao_engine::system_clock()).unwrap();
+    (dir, ledger)
+}
+
+#[test]
+fn a_refused_request_in_a_group_leaves_no_trace_and_the_others_are_stored_in_one_write() {
+    let (_dir, ledger) = new_ledger();
+    let head = ledger.head().seq;
+    let answers = ledger.post_group(vec![
+        any(&[enroll("e1", "M1", "officer", "U1", "2020-01-01", "10000.00")]),
+        // Its second event breaks a rule (a premium of the wrong amount): the enrolment before
+        // it must be undone with it.
+        any(&[
+            enroll("e2", "M2", "officer", "U1", "2020-01-01", "10000.00"),
+            contribution("c2", "M2", "2024-01", "99.00", "U1"),
+        ]),
+        // Sees the enrolment of the first request of the group.
+        any(&[contribution("c1", "M1", "2024-01", "100.00", "U1")]),
+        // The same id as the first request, same content: a replay of its entry.
+        any(&[enroll("e1", "M1", "officer", "U1", "2020-01-01", "10000.00")]),
+        // The same id with other content: a conflict.
+        any(&[enroll("e1", "M1", "officer", "U2", "2020-01-01", "10000.00")]),
+    ]);
+    assert_eq!(answers.len(), 5);
+    let first = answers[0].as_ref().unwrap();
+    assert_eq!((first.accepted, first.first_seq), (1, Some(head + 1)));
+    let refused = answers[1].as_ref().unwrap_err();
+    assert!(refused.to_string().contains("line 2"), "{refused}");
+    let third = answers[2].as_ref().unwrap();
+    assert_eq!((third.accepted, third.first_seq), (1, Some(head + 2)), "dense after the refusal");
+    let replay = answers[3].as_ref().unwrap();
+    assert_eq!((replay.accepted, replay.replayed, replay.first_seq), (0, 1, Some(head + 1)));
+    assert!(answers[4].as_ref().unwrap_err().is_conflict());
+    assert_eq!(ledger.head().seq, head + 2, "two entries stored");
+    // Each answer's head is the chain hash of its own last entry.
+    let stored = ledger.journal(head + 1, 2).unwrap();
+    assert_eq!(first.head, hex::encode(stored[0].0.chain_hash));
+    assert_eq!(third.head, hex::encode(stored[1].0.chain_hash));
+    // Nothing of M2 exists: a later post may enrol it.
+    let again =
+        ledger.post_lines(&[&enroll("e2", "M2", "officer", "U1", "2020-01-01", "10000.00")]);
+    assert_eq!(again.unwrap().accepted, 1);
+    ledger.verify(&|_| {}).unwrap();
+}
+
+#[test]
+fn a_poster_is_held_to_its_units_even_for_members_enrolled_in_the_same_group() {
+    let (_dir, ledger) = new_ledger();
+    ledger.post_lines(&[&enroll("e0", "M0", "officer", "U2", "2020-01-01", "10000.00")]).unwrap();
+    let head = ledger.head().seq;
+    let subsidy = |id: &str, m: &str| {
+        format!(
+            r#"{{"id":"{id}","type":"subsidy","member":"{m}","fund":"medical","period":"2024-01","amount":"100.00","basis":"match"}}"#
+        )
+    };
+    let answers = ledger.post_group(vec![
+        any(&[enroll("e9", "M9", "officer", "U2", "2020-01-01", "10000.00")]),
+        // A subsidy names no unit: its member's unit decides, even one enrolled just before.
+        request(&[subsidy("s9", "M9")], units(&["U1"])),
+        request(&[contribution("c0", "M0", "2024-01", "100.00", "U2")], units(&["U1"])),
+        request(&[subsidy("s0", "M0")], units(&["U1"])),
+        request(
+            &[r#"{"id":"a1","type":"appropriation","fund":"medical","amount":"5.00"}"#.to_string()],
+            units(&["U1", "U2"]),
+        ),
+        request(&[contribution("c9", "M9", "2024-01", "100.00", "U2")], units(&["U2"])),
+    ]);
+    assert!(answers[0].is_ok());
+    for (i, what) in [(1, "unit U2"), (2, "unit U2"), (3, "unit U2"), (4, "appropriation")] {
+        let e = answers[i].as_ref().unwrap_err();
+        assert!(e.is_forbidden() && e.to_string().contains(what), "request {i}: {e}");
+    }
+    assert_eq!(answers[5].as_ref().unwrap().accepted, 1, "a poster of U2 may");
+    assert_eq!(ledger.head().seq, head + 2);
+}
+
+#[test]
+fn the_committer_answers_every_request_and_stores_each_exactly_once() {
+    let (_dir, ledger) = new_ledger();
+    let ledger = Arc::new(ledger);
+    let members = 50;
+    let lines: Vec<String> = (0..members)
+        .map(|m| {
+            enroll(&format!("e{m}"), &format!("M{m}"), "officer", "U1", "2020-01-01", "10000.00")
+        })
+        .collect();
+    let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+    ledger.post_lines(&refs).unwrap();
+    let head = ledger.head().seq;
+    let committer = GroupCommitter::start(Arc::clone(&ledger));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let months = 12;
+    for m in 0..members {
+        for k in 0..months {
+            let line = contribution(
+                &format!("c{m}-{k}"),
+                &format!("M{m}"),
+                &format!("2024-{:02}", k + 1),
+                "100.00",
+                "U1",
+            );
+            let tx = tx.clone();
+            committer.submit(any(&[line]), Box::new(move |a| tx.send(a).unwrap())).unwrap();
+        }
+    }
+    drop(tx);
+    committer.shutdown();
+    let answers: Vec<_> = rx.iter().collect();
+    assert_eq!(answers.len(), members * months);
+    let mut seqs: Vec<u64> = answers.into_iter().map(|a| a.unwrap().first_seq.unwrap()).collect();
+    seqs.sort_unstable();
+    let expected: Vec<u64> = (head + 1..=head + (members * months) as u64).collect();
+    assert_eq!(seqs, expected, "dense, one entry per request");
+    let stats = committer.stats();
+    assert_eq!(stats.entries.load(std::sync::atomic::Ordering::Relaxed), (members * months) as u64);
+    let after = committer.submit(any(&[lines[0].clone()]), Box::new(|_| {}));
+    assert_eq!(after.unwrap_err(), junbao_engine::SubmitError::Closed);
+    ledger.verify(&|_| {}).unwrap();
+}

@@ -1,0 +1,382 @@
+//! `junbao serve` on a loopback port: roles, units, limits, the contract's status codes, the
+//! access log, the OpenAPI document, graceful shutdown.
+
+mod common;
+
+use common::{TestLedger, TestServer, contribution, enroll};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+struct Tokens {
+    poster: String,
+    auditor: String,
+    clerk: String,
+    admin: String,
+}
+
+fn setup() -> (TestLedger, Tokens) {
+    let t = TestLedger::new();
+    let tokens = Tokens {
+        poster: t.token("finance-U001", "poster", Some("U001,U003")),
+        auditor: t.token("audit-1", "auditor", None),
+        clerk: t.token("clerk-1", "clerk", None),
+        admin: t.token("admin-1", "admin", None),
+    };
+    t.post_ok(
+        &[
+            enroll("e1", "M1", "officer", "U001", "2020-01-01", "10000.00"),
+            enroll("e2", "M2", "officer", "U002", "2020-01-01", "10000.00"),
+        ]
+        .join("\n"),
+    );
+    (t, tokens)
+}
+
+async fn call(
+    method: reqwest::Method,
+    url: String,
+    token: Option<&str>,
+    body: Option<String>,
+) -> (StatusCode, String) {
+    let mut req = reqwest::Client::new().request(method, url);
+    if let Some(t) = token {
+        req = req.header("authorization", format!("Bearer {t}"));
+    }
+    if let Some(b) = body {
+        req = req.header("content-type", "application/json").body(b);
+    }
+    let resp = req.send().await.expect("the server answers");
+    let status = resp.status();
+    (status, resp.text().await.expect("a body"))
+}
+
+async fn get(s: &TestServer, path: &str, token: Option<&str>) -> (StatusCode, String) {
+    call(reqwest::Method::GET, s.url(path), token, None).await
+}
+
+async fn post(s: &TestServer, path: &str, token: Option<&str>, body: &str) -> (StatusCode, String) {
+    call(reqwest::Method::POST, s.url(path), token, Some(body.to_string())).await
+}
+
+fn json_of(body: &str) -> Value {
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"))
+}
+
+async fn entries(s: &TestServer) -> u64 {
+    let (status, body) = get(s, "/health", None).await;
+    assert_eq!(status, StatusCode::OK);
+    json_of(&body)["entries"].as_u64().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn each_role_is_allowed_its_work_and_refused_the_rest() {
+    let (t, k) = setup();
+    let s = t.serve(&[]);
+    let before = entries(&s).await;
+    let premium = contribution("c1", "M1", "2024-01", "100.00", "U001");
+    // (method, path, body, tokens allowed) — every other role gets 403.
+    let table: Vec<(&str, String, Option<String>, Vec<&str>)> = vec![
+        ("GET", "/v1/balance".into(), None, vec!["auditor", "clerk", "admin"]),
+        ("GET", "/v1/export/balances?format=json".into(), None, vec!["auditor", "clerk", "admin"]),
+        ("GET", "/v1/journal?from=1&limit=5".into(), None, vec!["auditor", "admin"]),
+        ("GET", "/v1/reports/reconcile".into(), None, vec!["auditor", "admin"]),
+        ("GET", "/v1/reports/exceptions".into(), None, vec!["auditor", "admin"]),
+        (
+            "GET",
+            "/v1/members/M1/statement".into(),
+            None,
+            vec!["poster", "auditor", "clerk", "admin"],
+        ),
+        ("GET", "/v1/digest".into(), None, vec!["poster", "auditor", "clerk", "admin"]),
+        (
+            "GET",
+            "/v1/proofs/inclusion?seq=3".into(),
+            None,
+            vec!["poster", "auditor", "clerk", "admin"],
+        ),
+        (
+            "GET",
+            "/v1/proofs/consistency?from=2&to=5".into(),
+            None,
+            vec!["poster", "auditor", "clerk", "admin"],
+        ),
+        ("POST", "/v1/events".into(), Some(premium.clone()), vec!["poster", "admin"]),
+    ];
+    let roles =
+        [("poster", &k.poster), ("auditor", &k.auditor), ("clerk", &k.clerk), ("admin", &k.admin)];
+    for (method, path, body, allowed) in &table {
+        for (role, token) in roles {
+            let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+            let (status, text) = call(m, s.url(path), Some(token), body.clone()).await;
+            if allowed.contains(&role) {
+                assert_eq!(status, StatusCode::OK, "{role} {method} {path}: {text}");
+            } else {
+                assert_eq!(status, StatusCode::FORBIDDEN, "{role} {method} {path}: {text}");
+            }
+        }
+        let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let (status, _) = call(m.clone(), s.url(path), None, body.clone()).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "no token: {method} {path}");
+        let (status, _) = call(m, s.url(path), Some("jbt_not-a-token"), body.clone()).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "bad token: {method} {path}");
+    }
+    // The poster's premium was stored once; the admin's post of it was a replay.
+    assert_eq!(entries(&s).await, before + 1);
+
+    // Transfers: clerk and admin only. Discharge first (as admin), then export as the clerk.
+    let (status, _) = post(
+        &s,
+        "/v1/events",
+        Some(&k.admin),
+        r#"{"id":"d1","type":"discharge","member":"M1","on":"2025-06-30"}"#,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let transfer = r#"{"member":"M1","fund":"medical","agency":"SI-Beijing"}"#;
+    for token in [&k.poster, &k.auditor] {
+        assert_eq!(post(&s, "/v1/transfers", Some(token), transfer).await.0, StatusCode::FORBIDDEN);
+    }
+    let (status, package) = post(&s, "/v1/transfers", Some(&k.clerk), transfer).await;
+    assert_eq!(status, StatusCode::OK, "{package}");
+    let verify = json!({"package": json_of(&package)}).to_string();
+    assert_eq!(
+        post(&s, "/v1/transfers/verify", Some(&k.poster), &verify).await.0,
+        StatusCode::FORBIDDEN
+    );
+    let (status, answer) = post(&s, "/v1/transfers/verify", Some(&k.auditor), &verify).await;
+    assert_eq!(
+        (status, json_of(&answer)["verified"].clone()),
+        (StatusCode::OK, json!(true)),
+        "{answer}"
+    );
+    // A tampered package is refused with the field named.
+    let mut bad = json_of(&package);
+    bad["totals"]["total"] = json!("999999.00");
+    let (status, answer) =
+        post(&s, "/v1/transfers/verify", Some(&k.clerk), &json!({"package": bad}).to_string())
+            .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+    assert_eq!(json_of(&answer)["verified"], json!(false));
+    assert_eq!(
+        post(&s, "/v1/transfers/confirm", Some(&k.auditor), transfer).await.0,
+        StatusCode::FORBIDDEN
+    );
+    let (status, confirmed) = post(&s, "/v1/transfers/confirm", Some(&k.clerk), transfer).await;
+    assert_eq!(
+        (status, json_of(&confirmed)["accepted"].clone()),
+        (StatusCode::OK, json!(1)),
+        "{confirmed}"
+    );
+
+    // Standards: the admin may record one; a poster may not (no unit).
+    let standard = r#"{"id":"std-1","type":"standard","name":"medical_interest_rate","value":"1.75","effective_from":"2026-01-01"}"#;
+    let (status, body) = post(&s, "/v1/events", Some(&k.poster), standard).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let (status, body) = post(&s, "/v1/events", Some(&k.admin), standard).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(get(&s, "/health", None).await.0, StatusCode::OK);
+    // The same answer as the command line.
+    let (_, balance) = get(&s, "/v1/balance", Some(&k.auditor)).await;
+    drop(s);
+    assert_eq!(json_of(&balance), t.json(&["balance", "--json"]));
+    assert!(t.run(&["verify"]).status.success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_poster_may_not_post_or_read_for_a_unit_outside_its_list() {
+    let (t, k) = setup();
+    let s = t.serve(&[]);
+    let before = entries(&s).await;
+    let refused = [
+        // Names unit U002.
+        contribution("c2", "M2", "2024-01", "100.00", "U002"),
+        enroll("e9", "M9", "officer", "U002", "2020-01-01", "10000.00"),
+        // Names no unit: M2's unit decides.
+        r#"{"id":"x1","type":"discharge","member":"M2","on":"2025-01-31"}"#.to_string(),
+        // Concerns no unit at all.
+        r#"{"id":"a1","type":"appropriation","fund":"medical","amount":"10.00"}"#.to_string(),
+        // An array with one event outside the list: all of it refused.
+        format!(
+            "[{},{}]",
+            contribution("c1", "M1", "2024-01", "100.00", "U001"),
+            contribution("c2", "M2", "2024-01", "100.00", "U002")
+        ),
+    ];
+    for body in &refused {
+        let (status, text) = post(&s, "/v1/events", Some(&k.poster), body).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{body}: {text}");
+        assert!(json_of(&text)["errors"][0].as_str().unwrap().contains("line"), "{text}");
+    }
+    assert_eq!(entries(&s).await, before, "nothing stored");
+    let (status, _) = get(&s, "/v1/members/M2/statement", Some(&k.poster)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = get(&s, "/v1/members/M1/statement", Some(&k.poster)).await;
+    assert_eq!(status, StatusCode::OK);
+    // A unit of its list that has no member yet: enrolment allowed.
+    let (status, text) = post(
+        &s,
+        "/v1/events",
+        Some(&k.poster),
+        &enroll("e3", "M3", "officer", "U003", "2020-01-01", "10000.00"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rejected_conflicting_and_oversized_posts_store_nothing() {
+    let (t, k) = setup();
+    let s = t.serve(&["--body-bytes-max", "4096", "--batch-events-max", "5"]);
+    let before = entries(&s).await;
+    let admin = Some(k.admin.as_str());
+    // 422 with the command line's message.
+    let (status, text) =
+        post(&s, "/v1/events", admin, &contribution("c1", "M1", "2024-01", "100.001", "U001"))
+            .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        json_of(&text)["errors"][0],
+        json!("line 1: field \"amount\": more than two decimals")
+    );
+    // An array is all or nothing: its valid first event is not stored.
+    let batch = format!(
+        "[{},{}]",
+        contribution("c1", "M1", "2024-01", "100.00", "U001"),
+        contribution("c1b", "M1", "2024-02", "1.00", "U001")
+    );
+    let (status, text) = post(&s, "/v1/events", admin, &batch).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{text}");
+    assert!(json_of(&text)["errors"][0].as_str().unwrap().starts_with("line 2:"), "{text}");
+    assert_eq!(entries(&s).await, before);
+    // Not JSON at all.
+    assert_eq!(post(&s, "/v1/events", admin, "[{").await.0, StatusCode::UNPROCESSABLE_ENTITY);
+    // 409 for an id used with other content.
+    let ok = contribution("c1", "M1", "2024-01", "100.00", "U001");
+    let (status, first) = post(&s, "/v1/events", admin, &ok).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, replay) = post(&s, "/v1/events", admin, &ok).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        (json_of(&replay)["accepted"].clone(), json_of(&replay)["first_seq"].clone()),
+        (json!(0), json_of(&first)["first_seq"].clone())
+    );
+    let (status, _) =
+        post(&s, "/v1/events", admin, &contribution("c1", "M1", "2024-02", "100.00", "U001")).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let stored = entries(&s).await;
+    // 413: a body over the limit, and more events than a post may carry.
+    let big = format!(
+        r#"{{"id":"big","type":"appropriation","fund":"medical","amount":"1.00","memo":"{}"}}"#,
+        "x".repeat(5000)
+    );
+    assert_eq!(post(&s, "/v1/events", admin, &big).await.0, StatusCode::PAYLOAD_TOO_LARGE);
+    let six: Vec<String> = (0..6)
+        .map(|i| {
+            format!(r#"{{"id":"ap{i}","type":"appropriation","fund":"medical","amount":"1.00"}}"#)
+        })
+        .collect();
+    let (status, text) = post(&s, "/v1/events", admin, &format!("[{}]", six.join(","))).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{text}");
+    assert_eq!(entries(&s).await, stored);
+    // Unknown routes and bad queries.
+    assert_eq!(get(&s, "/v1/nothing", admin).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(get(&s, "/v1/proofs/inclusion?seq=x", admin).await.0, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        get(&s, "/v1/proofs/inclusion?seq=999999", admin).await.0,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reads_of_members_records_are_logged_without_personal_data() {
+    let (t, k) = setup();
+    let s = t.serve(&[]);
+    post(&s, "/v1/events", Some(&k.admin), &contribution("c1", "M1", "2024-01", "100.00", "U001"))
+        .await;
+    assert_eq!(get(&s, "/v1/members/M1/statement", Some(&k.auditor)).await.0, StatusCode::OK);
+    assert_eq!(get(&s, "/v1/balance?member=M1", Some(&k.clerk)).await.0, StatusCode::OK);
+    assert_eq!(get(&s, "/v1/members/M2/statement", Some(&k.poster)).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(get(&s, "/v1/digest", Some(&k.auditor)).await.0, StatusCode::OK);
+    drop(s);
+    let log = std::fs::read_to_string(t.data().join("access.jsonl")).unwrap();
+    let lines: Vec<Value> = log.lines().map(json_of).collect();
+    assert_eq!(lines.len(), 2, "two reads of members' records, the refused one not served: {log}");
+    assert_eq!(
+        (lines[0]["token"].clone(), lines[0]["read"].clone(), lines[0]["member"].clone()),
+        (json!("audit-1"), json!("statement"), json!("M1"))
+    );
+    assert_eq!(
+        (lines[1]["token"].clone(), lines[1]["member"].clone()),
+        (json!("clerk-1"), json!("M1"))
+    );
+    assert!(!log.contains("100.00") && !log.contains("jbt_"), "no amounts, no tokens: {log}");
+    let tokens = std::fs::read_to_string(t.data().join("tokens.json")).unwrap();
+    assert!(!tokens.contains(&k.admin[4..]), "tokens are kept hashed");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_posts_are_all_answered_after_they_are_durable_and_sigterm_exits_cleanly() {
+    let (t, k) = setup();
+    let s = t.serve(&[]);
+    let before = entries(&s).await;
+    let mut tasks = Vec::new();
+    for m in 0..8 {
+        let (url, token) = (s.url("/v1/events"), k.admin.clone());
+        tasks.push(tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            let body = enroll(
+                &format!("g{m}"),
+                &format!("G{m}"),
+                "officer",
+                "U001",
+                "2020-01-01",
+                "10000.00",
+            );
+            client.post(&url).bearer_auth(&token).body(body).send().await.unwrap().status();
+            let mut seqs = Vec::new();
+            for month in 1..=12 {
+                let body = contribution(
+                    &format!("g{m}-{month}"),
+                    &format!("G{m}"),
+                    &format!("2024-{month:02}"),
+                    "100.00",
+                    "U001",
+                );
+                let resp = client.post(&url).bearer_auth(&token).body(body).send().await.unwrap();
+                assert_eq!(resp.status(), StatusCode::OK);
+                let v: Value = resp.json().await.unwrap();
+                seqs.push(v["first_seq"].as_u64().unwrap());
+            }
+            seqs
+        }));
+    }
+    let mut seqs = Vec::new();
+    for task in tasks {
+        seqs.extend(task.await.unwrap());
+    }
+    seqs.sort_unstable();
+    seqs.dedup();
+    assert_eq!(seqs.len(), 96, "each answered post has its own entry");
+    assert_eq!(entries(&s).await, before + 8 + 96);
+    let status = s.terminate();
+    assert!(status.success(), "SIGTERM ends the server cleanly: {status:?}");
+    assert!(t.run(&["verify"]).status.success());
+}
+
+#[test]
+fn the_openapi_document_lists_exactly_the_served_routes() {
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/openapi.json")).unwrap();
+    let doc: Value = serde_json::from_str(&text).unwrap();
+    let mut documented: Vec<(String, String)> = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            documented.push((method.clone(), path.clone()));
+        }
+    }
+    documented.sort();
+    let mut served: Vec<(String, String)> =
+        junbao_server::ROUTES.iter().map(|(m, p)| (m.to_string(), p.to_string())).collect();
+    served.sort();
+    assert_eq!(documented, served);
+}
