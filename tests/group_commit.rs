@@ -144,3 +144,27 @@ fn the_committer_answers_every_request_and_stores_each_exactly_once() {
     assert_eq!(after.unwrap_err(), junbao_engine::SubmitError::Closed);
     ledger.verify(&|_| {}).unwrap();
 }
+
+#[test]
+fn a_failed_sync_acknowledges_nothing_and_stops_the_writer() {
+    let (_dir, ledger) = new_ledger();
+    let ledger = Arc::new(ledger);
+    ledger.post_lines(&[&enroll("e1", "M1", "officer", "U1", "2020-01-01", "10000.00")]).unwrap();
+    let committer = GroupCommitter::start(Arc::clone(&ledger));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let durable_before = ledger.store().durable_head().seq;
+    ledger.store().inject_sync_failure();
+    let line = contribution("c1", "M1", "2024-01", "100.00", "U1");
+    let t = tx.clone();
+    committer.submit(any(&[line]), Box::new(move |a| t.send(a).unwrap())).unwrap();
+    let answer = rx.recv().unwrap();
+    assert!(matches!(answer, Err(junbao_engine::PostError::Write(_))), "{answer:?}");
+    // The entry was written but never made durable: nothing may show it as settled.
+    assert_eq!(ledger.store().durable_head().seq, durable_before);
+    assert!(ledger.store().is_poisoned());
+    assert!(committer.wait_durable(ledger.head().seq).is_err());
+    let line = contribution("c2", "M1", "2024-02", "100.00", "U1");
+    committer.submit(any(&[line]), Box::new(move |a| tx.send(a).unwrap())).unwrap();
+    assert!(rx.recv().unwrap().is_err(), "a poisoned ledger takes no more posts");
+    committer.shutdown();
+}

@@ -1,19 +1,30 @@
-//! Group commit: concurrent posts gathered into one synced write.
+//! Group commit: concurrent posts gathered into one write, and writes gathered into one sync.
 //!
-//! A synced RocksDB write costs a fraction of a millisecond whatever it carries, so a writer
-//! that syncs once per request caps the ledger at a few thousand requests a second. The
-//! [`GroupCommitter`] runs one writer thread. Requests queue while it writes; when the write is
-//! durable it takes everything queued (up to [`GROUP_EVENTS_MAX`] events) as the next group and
-//! posts it with [`Ledger::post_group`]: one batch, one chain extension, one synced write. A
-//! request is answered only after the write that carries it is on disk.
+//! A synced RocksDB write costs a fraction of a millisecond or more whatever it carries, so a
+//! writer that syncs once per request caps the ledger at a few thousand requests a second. The
+//! [`GroupCommitter`] runs two threads:
 //!
-//! Architecture invariant: the committer's thread is the only caller of `post_group` in a
-//! server, and `post_group` holds the writer lock, so one writer owns the chain head.
+//! - the *sequencer* takes everything queued (up to [`GROUP_EVENTS_MAX`] events) as a group and
+//!   posts it with [`Ledger::post_group_deferred`]: the law's rules, one chain extension, one
+//!   RocksDB write batch, not synced; then it goes on with the next group at once;
+//! - the *syncer* takes the groups written meanwhile, syncs the write-ahead log once for all of
+//!   them ([`Ledger::sync`]), and only then answers their requests.
+//!
+//! So one group's sync overlaps the next group's work, and a request is answered only once the
+//! write that carries it is on disk. If a sync fails, the store is poisoned and every request
+//! not yet answered gets the error: nothing unsynced is ever acknowledged. Reads that must not
+//! show what could still be lost wait for [`GroupCommitter::wait_durable`].
+//!
+//! Architecture invariant: the sequencer is the only caller of `post_group_deferred` in a
+//! server, and posting holds the writer lock, so one writer owns the chain head.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, TrySendError, sync_channel};
-use std::sync::{Arc, Mutex};
+use std::sync::mpsc::{
+    Receiver, Sender, SyncSender, TryRecvError, TrySendError, channel, sync_channel,
+};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use crate::Ledger;
 use crate::post::{BATCH_EVENTS_MAX, PostError, PostRequest, PostSummary};
@@ -51,17 +62,35 @@ pub struct CommitStats {
     pub requests: AtomicU64,
     /// Entries stored.
     pub entries: AtomicU64,
-    /// Microseconds the writer spent posting groups (rules, hashing, tree, synced write).
+    /// Microseconds the sequencer spent posting groups (rules, hashing, tree, write).
     pub busy_us: AtomicU64,
-    /// Of `busy_us`: microseconds in the synced write itself.
+    /// Of `busy_us`: microseconds in the (unsynced) RocksDB writes.
     pub write_us: AtomicU64,
+    /// Syncs of the write-ahead log made by the syncer, and the microseconds they took.
+    pub syncs: AtomicU64,
+    pub sync_us: AtomicU64,
+}
+
+/// Wakes readers waiting for the durable head to advance.
+#[derive(Debug, Default)]
+struct DurableSignal {
+    lock: Mutex<()>,
+    advanced: Condvar,
+}
+
+/// A group the sequencer wrote, waiting for the sync.
+struct Written {
+    answers: Vec<Result<PostSummary, PostError>>,
+    replies: Vec<Reply>,
 }
 
 /// The writer thread and its queue.
 pub struct GroupCommitter {
+    ledger: Arc<Ledger>,
     sender: Mutex<Option<SyncSender<Job>>>,
-    thread: Mutex<Option<JoinHandle<()>>>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
     stats: Arc<CommitStats>,
+    durable: Arc<DurableSignal>,
 }
 
 impl std::fmt::Debug for GroupCommitter {
@@ -71,16 +100,61 @@ impl std::fmt::Debug for GroupCommitter {
 }
 
 impl GroupCommitter {
-    /// Starts the writer thread for `ledger`.
+    /// Starts the sequencer and syncer threads for `ledger`.
     pub fn start(ledger: Arc<Ledger>) -> GroupCommitter {
         let (sender, receiver) = sync_channel::<Job>(QUEUE_REQUESTS_MAX);
+        let (written_tx, written_rx) = channel::<Written>();
         let stats = Arc::new(CommitStats::default());
-        let thread_stats = Arc::clone(&stats);
-        let thread = std::thread::Builder::new()
-            .name("junbao-writer".into())
-            .spawn(move || write_loop(&ledger, &receiver, &thread_stats))
-            .expect("spawning the writer thread");
-        GroupCommitter { sender: Mutex::new(Some(sender)), thread: Mutex::new(Some(thread)), stats }
+        let durable = Arc::new(DurableSignal::default());
+        let sequencer = {
+            let (ledger, stats) = (Arc::clone(&ledger), Arc::clone(&stats));
+            std::thread::Builder::new()
+                .name("junbao-sequencer".into())
+                .spawn(move || sequence_loop(&ledger, &receiver, &written_tx, &stats))
+                .expect("spawning the sequencer thread")
+        };
+        let syncer = {
+            let (ledger, stats, durable) =
+                (Arc::clone(&ledger), Arc::clone(&stats), Arc::clone(&durable));
+            std::thread::Builder::new()
+                .name("junbao-syncer".into())
+                .spawn(move || sync_loop(&ledger, &written_rx, &stats, &durable))
+                .expect("spawning the syncer thread")
+        };
+        GroupCommitter {
+            ledger,
+            sender: Mutex::new(Some(sender)),
+            threads: Mutex::new(vec![sequencer, syncer]),
+            stats,
+            durable,
+        }
+    }
+
+    /// Waits until every entry up to `seq` is durable. Fails if the ledger can no longer be
+    /// written (a failed write or sync) or the committer has stopped short of `seq`.
+    pub fn wait_durable(&self, seq: u64) -> Result<(), junbao_storage::WriteError> {
+        let store = self.ledger.store();
+        let mut guard = self.durable.lock.lock().expect("never held across a panic");
+        loop {
+            if store.durable_head().seq >= seq {
+                return Ok(());
+            }
+            if store.is_poisoned() {
+                return Err(junbao_storage::WriteError::Poisoned);
+            }
+            if !self.is_running() {
+                // Nothing will sync it; do it here.
+                drop(guard);
+                return store.sync().map(|_| ());
+            }
+            // A timeout as well as the signal: a sync may land between the check and the wait.
+            guard = self
+                .durable
+                .advanced
+                .wait_timeout(guard, Duration::from_millis(50))
+                .expect("never held across a panic")
+                .0;
+        }
     }
 
     /// Queues a request; `reply` is called once its group is durable (or refused).
@@ -94,27 +168,28 @@ impl GroupCommitter {
         }
     }
 
-    /// True while the writer thread runs.
+    /// True while both threads run.
     pub fn is_running(&self) -> bool {
-        self.thread
-            .lock()
-            .expect("the thread lock is never held across a panic")
-            .as_ref()
-            .is_some_and(|t| !t.is_finished())
+        let threads = self.threads.lock().expect("the thread lock is never held across a panic");
+        !threads.is_empty() && threads.iter().all(|t| !t.is_finished())
     }
 
     pub fn stats(&self) -> &CommitStats {
         &self.stats
     }
 
-    /// Stops taking requests, lets the writer post and answer every request already queued,
-    /// and waits for it to finish.
+    /// Stops taking requests, lets the threads post, sync and answer every request already
+    /// queued, and waits for them to finish.
     pub fn shutdown(&self) {
         drop(self.sender.lock().expect("the sender lock is never held across a panic").take());
-        let thread =
-            self.thread.lock().expect("the thread lock is never held across a panic").take();
-        if let Some(t) = thread {
-            // A panic on the writer thread has already been reported by the panic hook.
+        let threads: Vec<_> = self
+            .threads
+            .lock()
+            .expect("the thread lock is never held across a panic")
+            .drain(..)
+            .collect();
+        for t in threads {
+            // A panic on a writer thread has already been reported by the panic hook.
             let _ = t.join();
         }
     }
@@ -126,7 +201,12 @@ impl Drop for GroupCommitter {
     }
 }
 
-fn write_loop(ledger: &Ledger, receiver: &Receiver<Job>, stats: &CommitStats) {
+fn sequence_loop(
+    ledger: &Ledger,
+    receiver: &Receiver<Job>,
+    written: &Sender<Written>,
+    stats: &CommitStats,
+) {
     // A job that did not fit in the previous group starts the next one.
     let mut carried: Option<Job> = None;
     loop {
@@ -154,21 +234,60 @@ fn write_loop(ledger: &Ledger, receiver: &Receiver<Job>, stats: &CommitStats) {
         }
         let (requests, replies): (Vec<_>, Vec<_>) =
             jobs.into_iter().map(|j| (j.request, j.reply)).unzip();
-        let started = std::time::Instant::now();
-        let answers = ledger.post_group(requests);
+        let started = Instant::now();
+        let answers = ledger.post_group_deferred(requests);
         stats.busy_us.fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
-        if let Some(t) = answers.iter().find_map(|a| a.as_ref().ok()).map(|s| s.timings) {
-            stats.write_us.fetch_add(t.write.as_micros() as u64, Ordering::Relaxed);
-        }
         let stored: usize =
             answers.iter().filter_map(|a| a.as_ref().ok()).map(|s| s.accepted).sum();
         if stored > 0 {
             stats.groups.fetch_add(1, Ordering::Relaxed);
             stats.entries.fetch_add(stored as u64, Ordering::Relaxed);
+            if let Some(t) = answers.iter().find_map(|a| a.as_ref().ok()).map(|s| s.timings) {
+                stats.write_us.fetch_add(t.write.as_micros() as u64, Ordering::Relaxed);
+            }
         }
-        stats.requests.fetch_add(answers.len() as u64, Ordering::Relaxed);
-        for (answer, reply) in answers.into_iter().zip(replies) {
-            reply(answer);
+        if written.send(Written { answers, replies }).is_err() {
+            return; // the syncer is gone (it panicked); nothing more can be acknowledged
+        }
+    }
+}
+
+fn sync_loop(
+    ledger: &Ledger,
+    written: &Receiver<Written>,
+    stats: &CommitStats,
+    durable: &DurableSignal,
+) {
+    loop {
+        let Ok(first) = written.recv() else { return };
+        let mut groups = vec![first];
+        while let Ok(more) = written.try_recv() {
+            groups.push(more);
+        }
+        // Every group received was appended before it was sent, so the head now covers them
+        // all; one sync makes them durable (a synced append since may have done it already).
+        let synced = if ledger.store().durable_head().seq < ledger.head().seq {
+            let started = Instant::now();
+            let r = ledger.sync().map(|_| ());
+            stats.syncs.fetch_add(1, Ordering::Relaxed);
+            stats.sync_us.fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+            r
+        } else {
+            Ok(())
+        };
+        {
+            let _guard = durable.lock.lock().expect("never held across a panic");
+            durable.advanced.notify_all();
+        }
+        for group in groups {
+            stats.requests.fetch_add(group.answers.len() as u64, Ordering::Relaxed);
+            for (answer, reply) in group.answers.into_iter().zip(group.replies) {
+                reply(match (&synced, answer) {
+                    // Not on disk: a stored or replayed post is not acknowledged.
+                    (Err(e), Ok(_)) => Err(PostError::Write(e.clone())),
+                    (_, answer) => answer,
+                });
+            }
         }
     }
 }

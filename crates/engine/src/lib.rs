@@ -80,6 +80,9 @@ pub enum ReadJournalError {
 
 pub(crate) struct Writer {
     pub(crate) state: LedgerState,
+    /// The right edge of the Merkle tree after the last post, so that a post (the HTTP
+    /// service's small groups above all) appends without reading earlier entries and nodes.
+    pub(crate) frontier: junbao_ledger::merkle::Frontier,
 }
 
 /// An open ledger.
@@ -119,8 +122,14 @@ impl Ledger {
             })
         })?;
         let store = Store::create(path)?;
-        let ledger =
-            Ledger { store, writer: Mutex::new(Writer { state: LedgerState::default() }), clock };
+        let ledger = Ledger {
+            store,
+            writer: Mutex::new(Writer {
+                state: LedgerState::default(),
+                frontier: Default::default(),
+            }),
+            clock,
+        };
         let lines: Vec<String> = junbao_ledger::standard::SEED_STANDARDS
             .iter()
             .map(|(name, value, from)| {
@@ -144,7 +153,11 @@ impl Ledger {
     pub fn open(path: &Path, clock: Clock) -> Result<Ledger, LedgerOpenError> {
         let store = Store::open(path)?;
         let state = LedgerState::load(store.state()?, store.balances()?)?;
-        Ok(Ledger { store, writer: Mutex::new(Writer { state }), clock })
+        Ok(Ledger {
+            store,
+            writer: Mutex::new(Writer { state, frontier: Default::default() }),
+            clock,
+        })
     }
 
     pub fn store(&self) -> &Store {

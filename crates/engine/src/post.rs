@@ -46,7 +46,7 @@ pub struct PostTimings {
     pub parse: Duration,
     /// Idempotency look-ups, the rules, canonical bytes and chain hashes.
     pub rules: Duration,
-    /// The synced RocksDB write batch.
+    /// The RocksDB write batch (synced, unless the post was deferred).
     pub write: Duration,
     /// Of `rules`: leaf hashes and Merkle nodes.
     pub tree: Duration,
@@ -238,6 +238,29 @@ impl Ledger {
     /// one answer per request, in order; if the write fails, every request that would have
     /// stored something gets the error.
     pub fn post_group(&self, requests: Vec<PostRequest>) -> Vec<Result<PostSummary, PostError>> {
+        self.post_group_with(requests, true)
+    }
+
+    /// [`Ledger::post_group`] without syncing the write: the entries are stored and visible,
+    /// but durable only after [`Ledger::sync`]. The answers must not reach anyone before then
+    /// ([`crate::GroupCommitter`] holds them back).
+    pub fn post_group_deferred(
+        &self,
+        requests: Vec<PostRequest>,
+    ) -> Vec<Result<PostSummary, PostError>> {
+        self.post_group_with(requests, false)
+    }
+
+    /// Makes everything posted so far durable; returns the durable head.
+    pub fn sync(&self) -> Result<Head, WriteError> {
+        self.store.sync()
+    }
+
+    fn post_group_with(
+        &self,
+        requests: Vec<PostRequest>,
+        synced: bool,
+    ) -> Vec<Result<PostSummary, PostError>> {
         let started = Instant::now();
         let mut answers: Vec<Option<Result<PostSummary, PostError>>> =
             requests.iter().map(|_| None).collect();
@@ -449,10 +472,18 @@ impl Ledger {
                 })
                 .collect();
         }
-        let written = self.write_prepared(head, prepared, &new_ids, started);
+        // The cached right edge of the tree, if it is this head's (an empty one otherwise:
+        // the nodes are then read from the store once).
+        let frontier = if w.frontier.size == head.seq {
+            std::mem::take(&mut w.frontier)
+        } else {
+            merkle::Frontier { size: head.seq, nodes: HashMap::new() }
+        };
+        let written = self.write_prepared(head, prepared, &new_ids, started, synced, &frontier);
         let (timings, chain_hashes) = match written {
-            Ok((mut timings, hashes, changes)) => {
+            Ok((mut timings, hashes, changes, next_frontier)) => {
                 w.state.commit(changes);
+                w.frontier = next_frontier;
                 timings.apply = apply_time;
                 (timings, hashes)
             }
@@ -502,7 +533,12 @@ impl Ledger {
         prepared: junbao_ledger::rules::PreparedBatch,
         new_ids: &[(Vec<u8>, Hash32)],
         started: Instant,
-    ) -> Result<(PostTimings, Vec<Hash32>, junbao_ledger::rules::StateChanges), PostError> {
+        synced: bool,
+        frontier: &merkle::Frontier,
+    ) -> Result<
+        (PostTimings, Vec<Hash32>, junbao_ledger::rules::StateChanges, merkle::Frontier),
+        PostError,
+    > {
         // The Merkle tree: leaf hashes of the new entries, and the stored nodes they complete.
         let tree_started = Instant::now();
         let leaf = |e: &junbao_ledger::entry::SealedEntry| merkle::leaf_hash(&e.bytes);
@@ -516,8 +552,10 @@ impl Ledger {
             store: &self.store,
             pending: leaves.iter().enumerate().map(|(i, h)| (head.seq + i as u64, *h)).collect(),
         };
-        let tree = merkle::append_nodes(&nodes, head.seq, &leaves, TREE_LEVEL_STORED_MIN)
-            .map_err(|e| junbao_storage::ReadError::Corrupt(format!("Merkle tree: {e}")))?
+        let (tree, next_frontier) =
+            merkle::append_with_frontier(&nodes, frontier, &leaves, TREE_LEVEL_STORED_MIN)
+                .map_err(|e| junbao_storage::ReadError::Corrupt(format!("Merkle tree: {e}")))?;
+        let tree = tree
             .into_iter()
             .map(|(level, index, hash)| (tree_key(level, index), hash.to_vec()))
             .collect();
@@ -550,7 +588,11 @@ impl Ledger {
             head: new_head,
         };
         let rules = started.elapsed();
-        self.store.append(append)?;
+        if synced {
+            self.store.append(append)?;
+        } else {
+            self.store.append_deferred(append)?;
+        }
         let write = started.elapsed() - rules;
         let timings = PostTimings {
             parse: Duration::ZERO,
@@ -559,7 +601,7 @@ impl Ledger {
             tree: tree_time,
             apply: Duration::ZERO,
         };
-        Ok((timings, chain_hashes, prepared.changes))
+        Ok((timings, chain_hashes, prepared.changes, next_frontier))
     }
 }
 

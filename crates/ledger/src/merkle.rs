@@ -257,8 +257,71 @@ pub fn append_nodes(
     leaves: &[Hash32],
     level_min: u8,
 ) -> Result<Vec<(u8, u64, Hash32)>, ProofError> {
+    append_nodes_fresh(src, size, leaves, level_min).map(|(out, _)| out)
+}
+
+/// The right edge of a tree: the root of each perfect subtree it splits into, one per set bit
+/// of its size. Appending only ever needs these as left siblings, so a writer that keeps them
+/// appends without reading the tree.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Frontier {
+    pub size: u64,
+    /// (level, index) → hash of each node on the edge.
+    pub nodes: std::collections::HashMap<(u8, u64), Hash32>,
+}
+
+impl Frontier {
+    /// The keys of the edge of a tree of `size` leaves.
+    pub fn keys(size: u64) -> impl Iterator<Item = (u8, u64)> {
+        (0u8..64).filter(move |l| size >> l & 1 == 1).map(move |l| (l, (size >> l) - 1))
+    }
+}
+
+impl NodeSource for (&Frontier, &dyn NodeSource) {
+    fn node(&self, level: u8, index: u64) -> Result<Hash32, ProofError> {
+        match self.0.nodes.get(&(level, index)) {
+            Some(h) => Ok(*h),
+            None => self.1.node(level, index),
+        }
+    }
+}
+
+/// [`append_nodes`], and the frontier after the append (from `frontier`, the nodes the append
+/// completed and, for what neither holds, `src`).
+pub fn append_with_frontier(
+    src: &dyn NodeSource,
+    frontier: &Frontier,
+    leaves: &[Hash32],
+    level_min: u8,
+) -> Result<(Vec<TreeNode>, Frontier), ProofError> {
+    let size = frontier.size;
+    let both = (frontier, src);
+    let (out, fresh) = append_nodes_fresh(&both, size, leaves, level_min)?;
+    let new_size = size + leaves.len() as u64;
+    let mut next = Frontier { size: new_size, nodes: Default::default() };
+    for (level, index) in Frontier::keys(new_size) {
+        let h = match fresh.get(&(level, index)) {
+            Some(h) => *h,
+            None => both.node(level, index)?,
+        };
+        next.nodes.insert((level, index), h);
+    }
+    Ok((out, next))
+}
+
+type Fresh = std::collections::HashMap<(u8, u64), Hash32>;
+
+/// A node of the tree: level, index at that level, hash.
+pub type TreeNode = (u8, u64, Hash32);
+
+fn append_nodes_fresh(
+    src: &dyn NodeSource,
+    size: u64,
+    leaves: &[Hash32],
+    level_min: u8,
+) -> Result<(Vec<TreeNode>, Fresh), ProofError> {
     // Nodes completed inside this append, so later leaves find their left siblings.
-    let mut fresh: std::collections::HashMap<(u8, u64), Hash32> = std::collections::HashMap::new();
+    let mut fresh: Fresh = std::collections::HashMap::new();
     let mut out = Vec::new();
     for (j, leaf) in leaves.iter().enumerate() {
         let (mut level, mut index, mut hash) = (0u8, size + j as u64, *leaf);
@@ -280,7 +343,7 @@ pub fn append_nodes(
             out.push((0, size + j as u64, *leaf));
         }
     }
-    Ok(out)
+    Ok((out, fresh))
 }
 
 /// A tree held in memory: every leaf hash (offline verification, tests).
@@ -329,6 +392,34 @@ impl MemoryTree {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn appending_with_a_frontier_reads_nothing_and_matches_appending_from_the_tree() {
+        /// A source that has nothing: any read is a failure of the frontier.
+        struct Nothing;
+        impl NodeSource for Nothing {
+            fn node(&self, level: u8, index: u64) -> Result<Hash32, ProofError> {
+                Err(ProofError::MissingNode { level, index, why: "read".into() })
+            }
+        }
+        let mut tree = MemoryTree::default();
+        let mut frontier = Frontier::default();
+        let mut n = 0u32;
+        // Chunks of 1, 2, 3 ... leaves, up to 1,000 in all.
+        for chunk in 1..45u32 {
+            let leaves: Vec<Hash32> = (n..n + chunk).map(|i| leaf_hash(&i.to_be_bytes())).collect();
+            let expected = append_nodes(&tree, tree.leaves.len() as u64, &leaves, 0).unwrap();
+            let (nodes, next) = append_with_frontier(&Nothing, &frontier, &leaves, 0).unwrap();
+            assert_eq!(nodes, expected, "chunk {chunk}");
+            tree.leaves.extend(leaves);
+            n += chunk;
+            for (level, index) in Frontier::keys(n as u64) {
+                assert_eq!(next.nodes[&(level, index)], tree.node(level, index).unwrap());
+            }
+            assert_eq!(next.nodes.len(), (n as u64).count_ones() as usize);
+            frontier = next;
+        }
+    }
 
     fn h(s: &str) -> Hash32 {
         hex::decode(s).unwrap().try_into().unwrap()

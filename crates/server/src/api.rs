@@ -109,15 +109,25 @@ impl Caller {
     }
 }
 
-/// Runs a ledger call on the blocking pool (RocksDB reads and fsyncs block).
+/// Runs a ledger call on the blocking pool (RocksDB reads and fsyncs block), and answers only
+/// once everything it could have seen is durable: the group committer writes a group before
+/// it syncs it, and no one may read what a crash could still take back.
 async fn blocking<T: Send + 'static>(
     state: &Arc<AppState>,
     f: impl FnOnce(&Ledger) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
     let state = Arc::clone(state);
-    tokio::task::spawn_blocking(move || f(&state.ledger))
-        .await
-        .map_err(|e| ApiError::internal(format!("the request's task failed: {e}")))?
+    tokio::task::spawn_blocking(move || {
+        let answer = f(&state.ledger)?;
+        // The head now is at least what `f` saw.
+        state
+            .committer
+            .wait_durable(state.ledger.head().seq)
+            .map_err(|e| ApiError::unavailable(format!("the ledger cannot be written: {e}")))?;
+        Ok(answer)
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("the request's task failed: {e}")))?
 }
 
 /// Logs a read of members' records before it is answered; a read that cannot be logged is not
@@ -165,7 +175,10 @@ async fn health(State(state): State<Arc<AppState>>) -> Response {
         "groups_written": stats.groups.load(std::sync::atomic::Ordering::Relaxed),
         "requests_answered": stats.requests.load(std::sync::atomic::Ordering::Relaxed),
         "writer_busy_us": stats.busy_us.load(std::sync::atomic::Ordering::Relaxed),
-        "writer_synced_write_us": stats.write_us.load(std::sync::atomic::Ordering::Relaxed),
+        "writer_write_us": stats.write_us.load(std::sync::atomic::Ordering::Relaxed),
+        "syncs": stats.syncs.load(std::sync::atomic::Ordering::Relaxed),
+        "sync_us": stats.sync_us.load(std::sync::atomic::Ordering::Relaxed),
+        "durable_entries": state.ledger.store().durable_head().seq,
     });
     let status = if writable { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (status, Json(body)).into_response()

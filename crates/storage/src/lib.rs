@@ -4,10 +4,14 @@
 //! vocabulary (append a batch, read entries by sequence, the head, balances, state) in bytes,
 //! and knows nothing of what the bytes mean: encoding is `junbao-ledger`'s.
 //!
-//! Architecture invariant: an append is one synced RocksDB write batch. Either every entry,
-//! index record, balance, state record and the new head of a batch are on disk, or none is.
-//! After a failed write the handle is poisoned and refuses further writes until reopened, so a
-//! state the process no longer knows is never extended.
+//! Architecture invariant: an append is one RocksDB write batch. Either every entry, index
+//! record, balance, state record and the new head of a batch are on disk, or none is.
+//! [`Store::append`] syncs it before returning; [`Store::append_deferred`] leaves the sync to a
+//! later [`Store::sync`] (the HTTP service's group commit overlaps one group's sync with the
+//! next group's work), and nothing appended is durable, or may be acknowledged, before the
+//! durable head ([`Store::durable_head`]) covers it. A crash loses at most a suffix of
+//! deferred batches, whole. After a failed write or sync the handle is poisoned and refuses
+//! further writes until reopened, so a state the process no longer knows is never extended.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -113,8 +117,11 @@ pub struct Store {
     db: DB,
     path: PathBuf,
     head: Mutex<Head>,
+    /// The last head known to be on disk (synced).
+    durable: Mutex<Head>,
     poisoned: AtomicBool,
     fail_next_write: AtomicBool,
+    fail_next_sync: AtomicBool,
 }
 
 fn db_options() -> Options {
@@ -262,8 +269,10 @@ impl Store {
             db,
             path: path.to_path_buf(),
             head: Mutex::new(head),
+            durable: Mutex::new(head),
             poisoned: AtomicBool::new(false),
             fail_next_write: AtomicBool::new(false),
+            fail_next_sync: AtomicBool::new(false),
         }
     }
 
@@ -284,7 +293,43 @@ impl Store {
         self.poisoned.load(Ordering::SeqCst)
     }
 
+    /// The last head known to be on disk: every entry up to it survives a crash.
+    pub fn durable_head(&self) -> Head {
+        *self.durable.lock().expect("durable lock is never held across a panic")
+    }
+
+    fn set_durable(&self, head: Head) {
+        let mut d = self.durable.lock().expect("durable lock is never held across a panic");
+        if head.seq >= d.seq {
+            *d = head;
+        }
+    }
+
+    /// Makes every append so far durable (syncs the write-ahead log) and returns the head it
+    /// covers. A failure poisons the handle: what was appended since the last sync may be lost.
+    pub fn sync(&self) -> Result<Head, WriteError> {
+        if self.poisoned.load(Ordering::SeqCst) {
+            return Err(WriteError::Poisoned);
+        }
+        // Every append that produced this head has returned, so the log holds it.
+        let head = self.head();
+        if self.fail_next_sync.swap(false, Ordering::SeqCst) {
+            self.poisoned.store(true, Ordering::SeqCst);
+            return Err(WriteError::Engine("injected sync failure".into()));
+        }
+        self.db.flush_wal(true).map_err(|e| {
+            self.poisoned.store(true, Ordering::SeqCst);
+            WriteError::Engine(engine(e))
+        })?;
+        self.set_durable(head);
+        Ok(head)
+    }
+
     fn write(&self, batch: WriteBatch) -> Result<(), WriteError> {
+        self.write_opt(batch, true)
+    }
+
+    fn write_opt(&self, batch: WriteBatch, sync: bool) -> Result<(), WriteError> {
         if self.poisoned.load(Ordering::SeqCst) {
             return Err(WriteError::Poisoned);
         }
@@ -293,7 +338,7 @@ impl Store {
             return Err(WriteError::Engine("injected write failure".into()));
         }
         let mut wo = WriteOptions::default();
-        wo.set_sync(true);
+        wo.set_sync(sync);
         self.db.write_opt(batch, &wo).map_err(|e| {
             self.poisoned.store(true, Ordering::SeqCst);
             WriteError::Engine(engine(e))
@@ -303,6 +348,19 @@ impl Store {
     /// Appends a batch: entries (dense, following the head), their index and state records
     /// and the new head, in one synced write.
     pub fn append(&self, append: Append) -> Result<(), WriteError> {
+        self.append_opt(append, true)?;
+        // A synced write syncs the log up to it, earlier deferred appends included.
+        self.set_durable(self.head());
+        Ok(())
+    }
+
+    /// [`Store::append`] without the sync: visible to reads at once, durable only after a
+    /// later [`Store::sync`] (or synced append). Not to be acknowledged before then.
+    pub fn append_deferred(&self, append: Append) -> Result<(), WriteError> {
+        self.append_opt(append, false)
+    }
+
+    fn append_opt(&self, append: Append, sync: bool) -> Result<(), WriteError> {
         if append.entries.len() > APPEND_ENTRIES_MAX {
             return Err(WriteError::TooLarge(append.entries.len()));
         }
@@ -354,7 +412,7 @@ impl Store {
             batch.put_cf(meta, k, v);
         }
         batch.put_cf(meta, META_HEAD, encode_head(&append.head));
-        self.write(batch)?;
+        self.write_opt(batch, sync)?;
         *head = append.head;
         Ok(())
     }
@@ -493,6 +551,11 @@ fn hex8(h: &[u8; 32]) -> String {
 /// Hooks for crash and tamper tests. They bypass every check of the ledger: never for production.
 #[cfg(feature = "testing")]
 impl Store {
+    /// The next sync fails as a disk failure would, and poisons the handle.
+    pub fn inject_sync_failure(&self) {
+        self.fail_next_sync.store(true, Ordering::SeqCst);
+    }
+
     /// The next write fails as a disk failure would, and poisons the handle.
     pub fn inject_write_failure(&self) {
         self.fail_next_write.store(true, Ordering::SeqCst);
