@@ -19,6 +19,8 @@ bench: setup
 	$(CARGO) run --release --locked -- bench --batch 1000
 	$(CARGO) run --release --locked -- bench --batch 8000
 	$(CARGO) bench --locked --bench append
+	$(CARGO) run --release --locked -- bench-http --clients 64 --requests 100000
+	$(CARGO) run --release --locked -- bench-http --clients 64 --requests 100000 --server-threads 1
 
 lint: setup
 	$(CARGO) fmt --all -- --check

@@ -142,6 +142,9 @@ pub struct BenchHttpArgs {
     /// Folder for the ledger; a temporary folder when omitted.
     #[arg(long)]
     dir: Option<PathBuf>,
+    /// The server's HTTP threads (`serve --threads`) [default: one per core].
+    #[arg(long)]
+    server_threads: Option<usize>,
 }
 
 /// Starts `junbao serve` on a fresh ledger (a child process, loopback, a free port), drives it
@@ -175,12 +178,15 @@ pub fn bench_http(args: BenchHttpArgs) -> Result<()> {
         Role::Poster,
         &units,
     )?;
-    let mut child = std::process::Command::new(std::env::current_exe()?)
+    let mut server = std::process::Command::new(std::env::current_exe()?);
+    server
         .args(["--data", &dir.display().to_string(), "serve", "--addr", "127.0.0.1:0"])
-        .args(["--log", "warn"])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .context("starting junbao serve")?;
+        .args(["--log", "warn"]);
+    if let Some(n) = args.server_threads {
+        server.args(["--threads", &n.to_string()]);
+    }
+    let mut child =
+        server.stdout(std::process::Stdio::piped()).spawn().context("starting junbao serve")?;
     let addr = read_listening(&mut child)?;
     // One thread drives all the clients: on a small machine the load generator must leave
     // the cores to the server it measures.
@@ -210,6 +216,7 @@ pub fn bench_http(args: BenchHttpArgs) -> Result<()> {
         "{}",
         serde_json::json!({
             "clients": args.clients,
+            "server_threads": args.server_threads,
             "requests_ok": ok,
             "requests_failed": outcome.failed,
             "first_failure": outcome.first_failure,
