@@ -44,17 +44,36 @@ pub fn contribution_line(m: usize, k: usize) -> String {
     )
 }
 
+/// The folder for a benchmark's ledger: `dir`, or `ledger` in a temporary folder that lives as
+/// long as the returned guard.
+pub fn ledger_dir(
+    dir: Option<&std::path::Path>,
+) -> Result<(Option<tempfile::TempDir>, std::path::PathBuf)> {
+    Ok(match dir {
+        Some(d) => (None, d.to_path_buf()),
+        None => {
+            let tmp = tempfile::tempdir().context("creating a temporary folder")?;
+            let dir = tmp.path().join("ledger");
+            (Some(tmp), dir)
+        }
+    })
+}
+
+/// A new ledger at `dir` with `members` officers enrolled ([`enroll_line`]).
+pub fn enrolled_ledger(dir: &std::path::Path, members: usize) -> Result<Ledger> {
+    let ledger = Ledger::init(dir, system_clock())?;
+    let lines: Vec<String> = (0..members).map(enroll_line).collect();
+    for chunk in lines.chunks(10_000) {
+        let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
+        ledger.post_lines(&refs)?;
+    }
+    Ok(ledger)
+}
+
 // Floats here are throughput figures for people, never money.
 #[allow(clippy::float_arithmetic)]
 pub fn run(args: BenchArgs) -> Result<()> {
-    let tmp;
-    let dir = match &args.dir {
-        Some(d) => d.clone(),
-        None => {
-            tmp = tempfile::tempdir().context("creating a temporary folder")?;
-            tmp.path().join("ledger")
-        }
-    };
+    let (_tmp, dir) = ledger_dir(args.dir.as_deref())?;
     let months_max = 12 * 12; // 2014-01 .. 2025-12: all in the past
     anyhow::ensure!(
         args.entries <= args.members * months_max,
@@ -62,12 +81,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         args.members * months_max,
         args.members
     );
-    let ledger = Ledger::init(&dir, system_clock())?;
-    for chunk in (0..args.members).collect::<Vec<_>>().chunks(10_000) {
-        let lines: Vec<String> = chunk.iter().map(|m| enroll_line(*m)).collect();
-        let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
-        ledger.post_lines(&refs)?;
-    }
+    let ledger = enrolled_ledger(&dir, args.members)?;
     let lines: Vec<String> =
         (0..args.entries).map(|i| contribution_line(i % args.members, i / args.members)).collect();
     let size_before = {

@@ -152,25 +152,12 @@ pub struct BenchHttpArgs {
 // Floats here are latencies and rates for people, never money.
 #[allow(clippy::float_arithmetic)]
 pub fn bench_http(args: BenchHttpArgs) -> Result<()> {
-    let tmp;
-    let dir = match &args.dir {
-        Some(d) => d.clone(),
-        None => {
-            tmp = tempfile::tempdir().context("creating a temporary folder")?;
-            tmp.path().join("ledger")
-        }
-    };
+    let (_tmp, dir) = crate::bench::ledger_dir(args.dir.as_deref())?;
     anyhow::ensure!(args.requests <= args.members * 144, "at most 144 premiums per member");
     anyhow::ensure!(args.clients > 0, "--clients must be at least 1");
-    {
-        let ledger = junbao_engine::Ledger::init(&dir, junbao_engine::system_clock())?;
-        junbao_engine::create_signing_key(&junbao_engine::default_key_path(&dir))?;
-        let lines: Vec<String> = (0..args.members).map(crate::bench::enroll_line).collect();
-        for chunk in lines.chunks(10_000) {
-            let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
-            ledger.post_lines(&refs)?;
-        }
-    }
+    // Closed before the server opens it.
+    drop(crate::bench::enrolled_ledger(&dir, args.members)?);
+    junbao_engine::create_signing_key(&junbao_engine::default_key_path(&dir))?;
     let units: Vec<String> = (0..100).map(|u| format!("U{u:03}")).collect();
     let token = junbao_server::add_token(
         &junbao_server::default_tokens_path(&dir),
