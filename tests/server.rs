@@ -315,13 +315,14 @@ async fn reads_of_members_records_are_logged_without_personal_data() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn concurrent_posts_are_all_answered_after_they_are_durable_and_sigterm_exits_cleanly() {
+async fn sigterm_under_load_answers_what_is_in_flight_and_loses_nothing_answered() {
     let (t, k) = setup();
     let s = t.serve(&[]);
     let before = entries(&s).await;
+    let answered = std::sync::Arc::new(std::sync::Mutex::new(Vec::<(String, u64)>::new()));
     let mut tasks = Vec::new();
-    for m in 0..8 {
-        let (url, token) = (s.url("/v1/events"), k.admin.clone());
+    for m in 0..16 {
+        let (url, token, answered) = (s.url("/v1/events"), k.admin.clone(), answered.clone());
         tasks.push(tokio::spawn(async move {
             let client = reqwest::Client::new();
             let body = enroll(
@@ -329,38 +330,76 @@ async fn concurrent_posts_are_all_answered_after_they_are_durable_and_sigterm_ex
                 &format!("G{m}"),
                 "officer",
                 "U001",
-                "2020-01-01",
+                "2014-01-01",
                 "10000.00",
             );
-            client.post(&url).bearer_auth(&token).body(body).send().await.unwrap().status();
-            let mut seqs = Vec::new();
-            for month in 1..=12 {
-                let body = contribution(
-                    &format!("g{m}-{month}"),
-                    &format!("G{m}"),
-                    &format!("2024-{month:02}"),
-                    "100.00",
-                    "U001",
-                );
-                let resp = client.post(&url).bearer_auth(&token).body(body).send().await.unwrap();
-                assert_eq!(resp.status(), StatusCode::OK);
-                let v: Value = resp.json().await.unwrap();
-                seqs.push(v["first_seq"].as_u64().unwrap());
+            let resp = client.post(&url).bearer_auth(&token).body(body).send().await.unwrap();
+            assert_eq!(resp.status(), StatusCode::OK);
+            for month in 0..144 {
+                let id = format!("g{m}-{month}");
+                let period = format!("{}-{:02}", 2014 + month / 12, month % 12 + 1);
+                let body = contribution(&id, &format!("G{m}"), &period, "100.00", "U001");
+                let Ok(resp) = client.post(&url).bearer_auth(&token).body(body).send().await else {
+                    return; // the listener has closed
+                };
+                // Every request the server took is answered in full: no error status.
+                assert_eq!(resp.status(), StatusCode::OK, "{id}");
+                let Ok(v) = resp.json::<Value>().await else { return };
+                answered.lock().unwrap().push((id, v["first_seq"].as_u64().unwrap()));
             }
-            seqs
         }));
     }
-    let mut seqs = Vec::new();
-    for task in tasks {
-        seqs.extend(task.await.unwrap());
+    while answered.lock().unwrap().len() < 200 {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
+    let status = s.terminate();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    assert!(status.success(), "SIGTERM ends the server cleanly: {status:?}");
+    let answered = answered.lock().unwrap().clone();
+    let mut seqs: Vec<u64> = answered.iter().map(|(_, seq)| *seq).collect();
     seqs.sort_unstable();
     seqs.dedup();
-    assert_eq!(seqs.len(), 96, "each answered post has its own entry");
-    assert_eq!(entries(&s).await, before + 8 + 96);
-    let status = s.terminate();
-    assert!(status.success(), "SIGTERM ends the server cleanly: {status:?}");
+    assert_eq!(seqs.len(), answered.len(), "each answered post has its own entry");
     assert!(t.run(&["verify"]).status.success());
+    let journal =
+        t.json(&["journal", "--json", "--from", &(before + 1).to_string(), "--limit", "10000"]);
+    let stored: std::collections::HashMap<String, u64> = journal["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["event"]["id"].as_str().unwrap().to_string(), e["seq"].as_u64().unwrap()))
+        .collect();
+    for (id, seq) in &answered {
+        assert_eq!(stored.get(id), Some(seq), "answered post {id} is in the journal at {seq}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_that_stalls_mid_body_gets_408_and_nothing_is_stored() {
+    use std::io::{Read, Write};
+    let (t, k) = setup();
+    let s = t.serve(&["--timeout-secs", "1"]);
+    let before = entries(&s).await;
+    // A plain blocking socket: the server is another process.
+    let mut conn = std::net::TcpStream::connect(&s.addr).unwrap();
+    conn.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+    let body = contribution("c1", "M1", "2024-01", "100.00", "U001");
+    let head = format!(
+        "POST /v1/events HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {}\r\ncontent-length: {}\r\n\r\n",
+        k.admin,
+        body.len()
+    );
+    conn.write_all(head.as_bytes()).unwrap();
+    conn.write_all(&body.as_bytes()[..10]).unwrap();
+    let started = std::time::Instant::now();
+    let mut answer = vec![0u8; 1024];
+    let n = conn.read(&mut answer).expect("answered within the read timeout");
+    let answer = String::from_utf8_lossy(&answer[..n]).to_string();
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(started.elapsed() >= std::time::Duration::from_millis(900));
+    assert_eq!(entries(&s).await, before);
 }
 
 #[test]
