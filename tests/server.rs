@@ -212,6 +212,16 @@ async fn a_poster_may_not_post_or_read_for_a_unit_outside_its_list() {
     assert_eq!(status, StatusCode::FORBIDDEN);
     let (status, _) = get(&s, "/v1/members/M1/statement", Some(&k.poster)).await;
     assert_eq!(status, StatusCode::OK);
+    // The scheme is case-insensitive; the token is not.
+    let resp = reqwest::Client::new()
+        .get(s.url("/v1/members/M1/statement"))
+        .header("authorization", format!("bearer {}", k.poster))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let (status, _) = get(&s, "/v1/members/M1/statement", Some(&k.poster.to_uppercase())).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
     // A unit of its list that has no member yet: enrolment allowed.
     let (status, text) = post(
         &s,

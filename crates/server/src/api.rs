@@ -84,8 +84,14 @@ impl FromRequestParts<Arc<AppState>> for Caller {
             .headers
             .get(header::AUTHORIZATION)
             .ok_or_else(|| ApiError::unauthorized("an Authorization: Bearer token is required"))?;
-        let token =
-            header.to_str().ok().and_then(|h| h.strip_prefix("Bearer ")).ok_or_else(|| {
+        // The scheme is case-insensitive (RFC 9110 §11.1).
+        let token = header
+            .to_str()
+            .ok()
+            .and_then(|h| h.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token)
+            .ok_or_else(|| {
                 ApiError::unauthorized("the Authorization header is not Bearer TOKEN")
             })?;
         match state.tokens.find(token.trim()) {
