@@ -157,4 +157,89 @@ proptest! {
         prop_assert_eq!(&replayed.members, &state.members);
         prop_assert_eq!(&replayed.periods, &state.periods);
     }
+
+    /// Group commit: requests applied in one batch, a refused request rolled back to its
+    /// savepoint, give exactly the journal and state of posting each request on its own.
+    #[test]
+    fn a_group_with_rollbacks_equals_its_requests_posted_one_by_one(
+        ops in prop::collection::vec(op(), 1..64),
+        request_sizes in prop::collection::vec(1..4usize, 64),
+        group_sizes in prop::collection::vec(1..6usize, 64),
+    ) {
+        let seeded = || {
+            let mut state = LedgerState::default();
+            let (mut seq, mut head) = (0u64, [0u8; 32]);
+            let mut entries = Entries(Vec::new());
+            for (name, value, from) in SEED_STANDARDS {
+                let l = format!(r#"{{"id":"std-{name}","type":"standard","name":"{name}","value":"{value}","effective_from":"{from}"}}"#);
+                entries.0.push(apply(&mut state, &mut seq, &mut head, &l, &NoLookup).unwrap());
+            }
+            for (i, (m, category, pay)) in MEMBERS.iter().enumerate() {
+                let l = format!(r#"{{"id":"enroll{i}","type":"enroll","member":"{m}","category":"{category}","unit":"U1","enlisted_on":"2020-03-01","monthly_pay":"{pay}"}}"#);
+                entries.0.push(apply(&mut state, &mut seq, &mut head, &l, &NoLookup).unwrap());
+            }
+            (state, seq, head, entries)
+        };
+        let (state0, ..) = seeded();
+        let texts: Vec<String> = ops.iter().enumerate().map(|(n, op)| line(op, n, &state0)).collect();
+        let mut requests: Vec<&[String]> = Vec::new();
+        let mut rest = &texts[..];
+        for size in request_sizes.iter().cycle() {
+            if rest.is_empty() {
+                break;
+            }
+            let (r, tail) = rest.split_at((*size).min(rest.len()));
+            requests.push(r);
+            rest = tail;
+        }
+        // One by one: each request its own batch, kept only if every event is accepted.
+        let (mut state_a, mut seq_a, mut head_a, mut entries_a) = seeded();
+        for r in &requests {
+            let mut batch = state_a.begin(seq_a, head_a);
+            let ok = r.iter().all(|t| batch.apply(parse_event_line(t).unwrap(), NOW_US, &entries_a).is_ok());
+            if ok {
+                let new = batch.entries().to_vec();
+                let prepared = batch.finish();
+                (seq_a, head_a) = (prepared.head_seq, prepared.head);
+                state_a.commit(prepared.changes);
+                entries_a.0.extend(new);
+            }
+        }
+        // Grouped: several requests per batch, savepoints and rollbacks.
+        let (mut state_b, mut seq_b, mut head_b, mut entries_b) = seeded();
+        let mut pending = &requests[..];
+        for size in group_sizes.iter().cycle() {
+            if pending.is_empty() {
+                break;
+            }
+            let (group, tail) = pending.split_at((*size).min(pending.len()));
+            pending = tail;
+            let mut batch = state_b.begin(seq_b, head_b);
+            for r in group {
+                let savepoint = batch.savepoint();
+                let mut refused = false;
+                for t in r.iter() {
+                    // Like the engine: every event is tried, so a rollback may follow
+                    // accepted events that came after a refused one.
+                    refused |= batch.apply(parse_event_line(t).unwrap(), NOW_US, &entries_b).is_err();
+                }
+                if refused {
+                    batch.rollback(savepoint);
+                }
+            }
+            let new = batch.entries().to_vec();
+            let prepared = batch.finish();
+            (seq_b, head_b) = (prepared.head_seq, prepared.head);
+            state_b.commit(prepared.changes);
+            entries_b.0.extend(new);
+        }
+        let bytes = |e: &Entries| e.0.iter().map(Entry::canonical_bytes).collect::<Vec<_>>();
+        prop_assert_eq!(bytes(&entries_a), bytes(&entries_b));
+        prop_assert_eq!((seq_a, head_a), (seq_b, head_b));
+        prop_assert_eq!(&state_a.balances, &state_b.balances);
+        prop_assert_eq!(&state_a.members, &state_b.members);
+        prop_assert_eq!(&state_a.periods, &state_b.periods);
+        prop_assert_eq!(&state_a.reversed, &state_b.reversed);
+        prop_assert_eq!(&state_a.interest_credited, &state_b.interest_credited);
+    }
 }
