@@ -291,10 +291,13 @@ async fn rejected_conflicting_and_oversized_posts_store_nothing() {
     // Unknown routes and bad queries.
     assert_eq!(get(&s, "/v1/nothing", admin).await.0, StatusCode::NOT_FOUND);
     assert_eq!(get(&s, "/v1/proofs/inclusion?seq=x", admin).await.0, StatusCode::BAD_REQUEST);
+    assert_eq!(get(&s, "/v1/proofs/inclusion?seq=999999", admin).await.0, StatusCode::NOT_FOUND);
     assert_eq!(
-        get(&s, "/v1/proofs/inclusion?seq=999999", admin).await.0,
+        get(&s, "/v1/proofs/inclusion?seq=1&tree_size=999999", admin).await.0,
         StatusCode::UNPROCESSABLE_ENTITY
     );
+    assert_eq!(get(&s, "/v1/members/M77/statement", admin).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(get(&s, "/v1/members/M%20/statement", admin).await.0, StatusCode::BAD_REQUEST);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -284,6 +284,10 @@ async fn balance(
     let who = caller.require(Action::Balances)?;
     let q = query(q)?;
     let fund = parse_fund(q.fund.as_deref())?;
+    if let Some(m) = &q.member {
+        junbao_ledger::ids::MemberId::parse(m)
+            .map_err(|why| ApiError::bad_request(format!("member: {why}")))?;
+    }
     let scope = q.member.is_none().then(|| "all members".to_string());
     log_read(&state, who, "balance", q.member.clone(), scope).await?;
     blocking(&state, move |l| Ok(Json(l.balances(fund, q.member.as_deref()).to_json()))).await
@@ -352,6 +356,11 @@ async fn statement(
             )));
         }
     }
+    let id = junbao_ledger::ids::MemberId::parse(&member)
+        .map_err(|m| ApiError::bad_request(format!("member id: {m}")))?;
+    if !state.ledger.with_state(|s, _| s.members.contains_key(&id)) {
+        return Err(ApiError::new(StatusCode::NOT_FOUND, format!("member {id} is not enrolled")));
+    }
     log_read(&state, who, "statement", Some(member.clone()), None).await?;
     let proofs = q.proofs.unwrap_or(false);
     blocking(&state, move |l| Ok(Json(l.statement(&member, from, to, proofs)?))).await
@@ -416,7 +425,16 @@ async fn inclusion(
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Action::Proof)?;
     let q = query(q)?;
-    blocking(&state, move |l| Ok(Json(l.inclusion_proof(q.seq, q.tree_size)?))).await
+    blocking(&state, move |l| {
+        if q.seq > q.tree_size.unwrap_or(l.head().seq) {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                format!("no entry {} in that tree", q.seq),
+            ));
+        }
+        Ok(Json(l.inclusion_proof(q.seq, q.tree_size)?))
+    })
+    .await
 }
 
 #[derive(Deserialize)]
