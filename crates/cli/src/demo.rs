@@ -351,5 +351,10 @@ pub fn run(data: &Path, members: usize) -> Result<()> {
         digest_path.display()
     );
     outln!("      junbao transfer verify {}", package_path.display());
+    outln!(
+        "      junbao --data {} token add --name audit-1 --role auditor   # then: serve",
+        data.display()
+    );
+    outln!("      junbao --data {} serve --addr 127.0.0.1:8080   # docs/HTTP.md", data.display());
     Ok(())
 }
