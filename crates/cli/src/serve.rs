@@ -145,6 +145,9 @@ pub struct BenchHttpArgs {
     /// The server's HTTP threads (`serve --threads`) [default: one per core].
     #[arg(long)]
     server_threads: Option<usize>,
+    /// Ask `GET /health` instead of posting: what HTTP alone costs on this machine.
+    #[arg(long)]
+    health_only: bool,
 }
 
 /// Starts `junbao serve` on a fresh ledger (a child process, loopback, a free port), drives it
@@ -203,12 +206,14 @@ pub fn bench_http(args: BenchHttpArgs) -> Result<()> {
         "{}",
         serde_json::json!({
             "clients": args.clients,
+            "health_only": args.health_only,
             "server_threads": args.server_threads,
             "requests_ok": ok,
             "requests_failed": outcome.failed,
             "first_failure": outcome.first_failure,
             "seconds": outcome.elapsed.as_secs_f64(),
-            "entries_per_second": (ok as f64 / outcome.elapsed.as_secs_f64()).round(),
+            "requests_per_second": (ok as f64 / outcome.elapsed.as_secs_f64()).round(),
+            "entries_per_second": if args.health_only { 0.0 } else { (ok as f64 / outcome.elapsed.as_secs_f64()).round() },
             "latency_ms": {"p50": pct(500), "p90": pct(900), "p99": pct(990), "p999": pct(999),
                            "max": latencies.last().map_or(0.0, |d| d.as_secs_f64() * 1e3)},
             "groups_written": groups,
@@ -281,7 +286,7 @@ async fn load(args: &BenchHttpArgs, addr: &str, token: &str) -> Result<Outcome> 
     let mut tasks = Vec::new();
     for _ in 0..args.clients {
         let (next, addr, auth) = (Arc::clone(&next), addr.to_string(), auth.clone());
-        let (requests, members) = (args.requests, args.members);
+        let (requests, members, health_only) = (args.requests, args.members, args.health_only);
         tasks.push(tokio::spawn(async move {
             let mut sender = connect(&addr).await?;
             let mut latencies = Vec::new();
@@ -291,12 +296,18 @@ async fn load(args: &BenchHttpArgs, addr: &str, token: &str) -> Result<Outcome> 
                 if i >= requests || Instant::now() > deadline {
                     break;
                 }
-                let body = crate::bench::contribution_line(i % members, i / members);
-                let req = hyper::Request::post("/v1/events")
-                    .header("host", &addr)
-                    .header("authorization", &auth)
-                    .header("content-type", "application/json")
-                    .body(Full::new(Bytes::from(body)))?;
+                let req = if health_only {
+                    hyper::Request::get("/health")
+                        .header("host", &addr)
+                        .body(Full::new(Bytes::new()))?
+                } else {
+                    let body = crate::bench::contribution_line(i % members, i / members);
+                    hyper::Request::post("/v1/events")
+                        .header("host", &addr)
+                        .header("authorization", &auth)
+                        .header("content-type", "application/json")
+                        .body(Full::new(Bytes::from(body)))?
+                };
                 let sent = Instant::now();
                 let resp = sender.send_request(req).await?;
                 let status = resp.status();
