@@ -415,6 +415,35 @@ async fn a_client_that_stalls_mid_body_gets_408_and_nothing_is_stored() {
     assert_eq!(entries(&s).await, before);
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn the_service_log_holds_no_token_body_or_amount() {
+    let (t, k) = setup();
+    let log_path = t.dir.path().join("serve.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    // Everything the service logs, down to debug, as JSON lines.
+    let s = t.serve_logging(&["--log", "debug", "--log-json"], log);
+    let ok = contribution("c1", "M1", "2024-01", "100.00", "U001");
+    assert_eq!(post(&s, "/v1/events", Some(&k.poster), &ok).await.0, StatusCode::OK);
+    let bad = contribution("c2", "M1", "2024-02", "123.45", "U001");
+    assert_eq!(
+        post(&s, "/v1/events", Some(&k.poster), &bad).await.0,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    assert_eq!(post(&s, "/v1/events", Some(&k.auditor), &ok).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(post(&s, "/v1/events", Some("jbt_wrong"), &ok).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(get(&s, "/v1/members/M1/statement", Some(&k.auditor)).await.0, StatusCode::OK);
+    assert!(s.terminate().success());
+    let text = std::fs::read_to_string(&log_path).unwrap();
+    let lines: Vec<Value> = text.lines().map(json_of).collect();
+    assert!(lines.len() >= 5, "the server logged its requests: {text}");
+    assert!(text.contains("finance-U001") && text.contains("audit-1"), "token names: {text}");
+    for secret in
+        [&k.poster[4..], &k.auditor[4..], "jbt_wrong", "100.00", "123.45", "10000.00", "\"period\""]
+    {
+        assert!(!text.contains(secret), "the log holds {secret:?}: {text}");
+    }
+}
+
 #[test]
 fn the_openapi_document_lists_exactly_the_served_routes() {
     let text =

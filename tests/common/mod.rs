@@ -129,14 +129,20 @@ impl TestLedger {
 
     /// Starts `junbao serve --addr 127.0.0.1:0 EXTRA...` and reads the address it prints.
     pub fn serve(&self, extra: &[&str]) -> TestServer {
+        self.serve_logging(extra, Stdio::inherit())
+    }
+
+    /// [`TestLedger::serve`] with the server's log (stderr) going to `log`.
+    pub fn serve_logging(&self, extra: &[&str], log: impl Into<Stdio>) -> TestServer {
         use std::io::BufRead;
         let mut child = Command::new(bin())
             .arg("--data")
             .arg(self.data())
-            .args(["serve", "--addr", "127.0.0.1:0", "--log", "warn"])
+            .args(["serve", "--addr", "127.0.0.1:0"])
+            .args(if extra.contains(&"--log") { &[][..] } else { &["--log", "warn"][..] })
             .args(extra)
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(log)
             .spawn()
             .expect("spawn junbao serve");
         let mut line = String::new();

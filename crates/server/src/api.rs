@@ -260,7 +260,7 @@ async fn post_events(
     let result = submit(&state, events, scope).await;
     match &result {
         Ok(s) => {
-            tracing::debug!(token = %who.name, events = count, accepted = s.accepted, last_seq = ?s.last_seq, "posted")
+            tracing::debug!(token = %who.name, events = count, accepted = s.accepted, last_seq = s.last_seq.unwrap_or(0), "posted")
         }
         Err(e) => {
             tracing::info!(token = %who.name, events = count, status = %e.status, "post refused")
