@@ -444,6 +444,49 @@ async fn the_service_log_holds_no_token_body_or_amount() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn sighup_reloads_the_tokens_so_added_ones_work_and_removed_ones_are_refused() {
+    let (t, k) = setup();
+    let s = t.serve(&[]);
+    let hangup = |s: &TestServer| {
+        let pid = s.child.id().to_string();
+        assert!(
+            std::process::Command::new("kill").args(["-HUP", &pid]).status().unwrap().success()
+        );
+    };
+    let new = t.token("audit-2", "auditor", None);
+    assert_eq!(
+        get(&s, "/v1/balance", Some(&new)).await.0,
+        StatusCode::UNAUTHORIZED,
+        "not yet read"
+    );
+    let removed = t.run(&["token", "remove", "--name", "audit-1"]);
+    assert!(removed.status.success(), "{}", common::stderr(&removed));
+    hangup(&s);
+    let mut status = StatusCode::UNAUTHORIZED;
+    for _ in 0..100 {
+        status = get(&s, "/v1/balance", Some(&new)).await.0;
+        if status == StatusCode::OK {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(status, StatusCode::OK, "the added token works after SIGHUP");
+    assert_eq!(
+        get(&s, "/v1/balance", Some(&k.auditor)).await.0,
+        StatusCode::UNAUTHORIZED,
+        "removed"
+    );
+    // A broken tokens file is not taken: the tokens stay as they were.
+    std::fs::write(t.data().join("tokens.json"), "{ not json").unwrap();
+    hangup(&s);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(get(&s, "/v1/balance", Some(&new)).await.0, StatusCode::OK);
+    assert_eq!(get(&s, "/health", None).await.0, StatusCode::OK);
+    // Removing a name that is not there is refused.
+    assert_eq!(t.run(&["token", "remove", "--name", "nobody"]).status.code(), Some(2));
+}
+
 #[test]
 fn the_openapi_document_lists_exactly_the_served_routes() {
     let text =

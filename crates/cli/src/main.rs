@@ -182,6 +182,14 @@ enum TokenAction {
         #[arg(long)]
         tokens: Option<PathBuf>,
     },
+    /// Remove a token; a running server refuses it after SIGHUP (or a restart).
+    Remove {
+        #[arg(long)]
+        name: String,
+        /// Tokens file [default: DIR/tokens.json].
+        #[arg(long)]
+        tokens: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -559,6 +567,16 @@ fn run(cli: Cli) -> Result<()> {
         Command::Serve(args) => serve::serve(&data, args),
         Command::Token { action: TokenAction::Add { name, role, units, tokens } } => {
             serve::token_add(&data, tokens, &name, &role, units)
+        }
+        Command::Token { action: TokenAction::Remove { name, tokens } } => {
+            let path = tokens.unwrap_or_else(|| junbao_server::default_tokens_path(&data));
+            junbao_server::remove_token(&path, &name).map_err(|e| rejected(e.to_string()))?;
+            outln!(
+                "{}",
+                json!({"removed": name, "tokens_file": path.display().to_string(),
+                                "note": "a running server refuses it after SIGHUP"})
+            );
+            Ok(())
         }
         Command::BenchHttp(args) => serve::bench_http(args),
         Command::CrashWriter { batch, batches } => crash_writer(&data, batch, batches),

@@ -82,21 +82,28 @@ pub fn serve(data: &Path, args: ServeArgs) -> Result<()> {
             .await
             .with_context(|| format!("listening on {}", args.addr))?;
         let addr = listener.local_addr()?;
+        // Signal handlers first: once the address is out, SIGTERM and SIGHUP may come.
+        let shutdown = shutdown_signal()?;
+        let reload = server.reload_tokens_on_hangup()?;
         outln!("{}", serde_json::json!({"listening": addr.to_string(), "tokens": server.tokens()}));
-        server.run(listener, shutdown_signal()).await?;
+        server.run(listener, shutdown).await?;
+        reload.abort();
         Ok(())
     })
 }
 
-/// SIGINT or SIGTERM.
-async fn shutdown_signal() {
+/// SIGINT or SIGTERM; the handlers are installed when this is called.
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).expect("installing the SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
-    tracing::info!("shutdown requested: finishing the requests in flight");
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    Ok(async move {
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
+        }
+        tracing::info!("shutdown requested: finishing the requests in flight");
+    })
 }
 
 pub fn token_add(

@@ -94,7 +94,7 @@ impl FromRequestParts<Arc<AppState>> for Caller {
             .ok_or_else(|| {
                 ApiError::unauthorized("the Authorization header is not Bearer TOKEN")
             })?;
-        match state.tokens.find(token.trim()) {
+        match state.tokens().find(token.trim()) {
             Some(p) => Ok(Caller(Arc::clone(p))),
             None => {
                 tracing::info!(path = %parts.uri.path(), "refused: unknown token");

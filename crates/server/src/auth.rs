@@ -234,8 +234,28 @@ pub fn add_token(
         units: units.to_vec(),
         sha256: hex::encode(token_hash(&token)),
     });
-    let text = serde_json::to_string_pretty(&file).expect("tokens serialise");
-    // Check the result as the server will read it before replacing the file.
+    write_file(path, &file)?;
+    Ok(token)
+}
+
+/// Removes the token named `name` from the tokens file; it no longer works once the server
+/// reloads its tokens (SIGHUP) or restarts.
+pub fn remove_token(path: &Path, name: &str) -> Result<(), TokensError> {
+    let mut file = read_file(path)?;
+    let before = file.tokens.len();
+    file.tokens.retain(|t| t.name != name);
+    if file.tokens.len() == before {
+        return Err(TokensError::Invalid {
+            path: path.display().to_string(),
+            reason: format!("no token is named {name:?}"),
+        });
+    }
+    write_file(path, &file)
+}
+
+/// Writes the tokens file through a temporary file, checked as the server will read it.
+fn write_file(path: &Path, file: &TokensFile) -> Result<(), TokensError> {
+    let text = serde_json::to_string_pretty(file).expect("tokens serialise");
     let tmp = path.with_extension("json.tmp");
     let io = |e: std::io::Error| TokensError::Io {
         path: path.display().to_string(),
@@ -246,8 +266,7 @@ pub fn add_token(
         let _ = std::fs::remove_file(&tmp);
         return Err(e);
     }
-    std::fs::rename(&tmp, path).map_err(io)?;
-    Ok(token)
+    std::fs::rename(&tmp, path).map_err(io)
 }
 
 #[cfg(test)]

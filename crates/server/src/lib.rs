@@ -27,7 +27,7 @@ use axum::Router;
 use junbao_engine::{GroupCommitter, Ledger, SignedDigest};
 
 pub use api::ROUTES;
-pub use auth::{Action, Principal, Role, Tokens, TokensError, add_token};
+pub use auth::{Action, Principal, Role, Tokens, TokensError, add_token, remove_token};
 pub use error::ApiError;
 
 /// Settings of a server.
@@ -90,10 +90,30 @@ pub enum ServeError {
     Io(#[from] std::io::Error),
 }
 
+fn reload_tokens(state: &AppState) -> Result<usize, TokensError> {
+    let tokens = Tokens::load(&state.config.tokens)?;
+    let n = tokens.len();
+    *state.tokens.write().expect("the tokens lock is never held across a panic") = Arc::new(tokens);
+    Ok(n)
+}
+
+/// Reloads the tokens on every SIGHUP, until the server stops.
+async fn reload_on_hangup(state: Arc<AppState>, mut hangups: tokio::signal::unix::Signal) {
+    while hangups.recv().await.is_some() {
+        let s = Arc::clone(&state);
+        match tokio::task::spawn_blocking(move || reload_tokens(&s)).await {
+            Ok(Ok(n)) => tracing::info!(tokens = n, "tokens reloaded"),
+            Ok(Err(e)) => tracing::error!(error = %e, "tokens not reloaded; the old ones stay"),
+            Err(e) => tracing::error!(error = %e, "tokens not reloaded"),
+        }
+    }
+}
+
 pub(crate) struct AppState {
     pub(crate) ledger: Arc<Ledger>,
     pub(crate) committer: GroupCommitter,
-    pub(crate) tokens: Tokens,
+    /// Replaced whole on SIGHUP (`Server::reload_tokens`); a request uses the set it found.
+    pub(crate) tokens: std::sync::RwLock<Arc<Tokens>>,
     pub(crate) key: ed25519_dalek::SigningKey,
     pub(crate) access: access::AccessLog,
     pub(crate) config: ServerConfig,
@@ -132,7 +152,7 @@ impl Server {
             state: Arc::new(AppState {
                 ledger,
                 committer,
-                tokens,
+                tokens: std::sync::RwLock::new(Arc::new(tokens)),
                 key,
                 access,
                 config,
@@ -143,12 +163,28 @@ impl Server {
 
     /// How many tokens the server accepts.
     pub fn tokens(&self) -> usize {
-        self.state.tokens.len()
+        self.state.tokens().len()
+    }
+
+    /// Reads the tokens file again and, if it is valid, serves with it from now on (added
+    /// tokens work, removed ones are refused). A file that does not load leaves the tokens as
+    /// they were.
+    pub fn reload_tokens(&self) -> Result<usize, TokensError> {
+        reload_tokens(&self.state)
     }
 
     /// The routes, with their limits and layers.
     pub fn router(&self) -> Router {
         api::router(Arc::clone(&self.state))
+    }
+
+    /// Installs the SIGHUP handler that reloads the tokens file ([`Server::reload_tokens`]).
+    /// Call it inside the runtime before announcing the server, so that an early SIGHUP
+    /// reloads instead of ending the process.
+    pub fn reload_tokens_on_hangup(&self) -> Result<tokio::task::JoinHandle<()>, ServeError> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let hangups = signal(SignalKind::hangup())?;
+        Ok(tokio::spawn(reload_on_hangup(Arc::clone(&self.state), hangups)))
     }
 
     /// Serves on `listener` until `shutdown` completes; then stops accepting, lets the
@@ -168,5 +204,11 @@ impl Server {
             .map_err(|e| std::io::Error::other(e.to_string()))?;
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+impl AppState {
+    pub(crate) fn tokens(&self) -> Arc<Tokens> {
+        Arc::clone(&self.tokens.read().expect("the tokens lock is never held across a panic"))
     }
 }
