@@ -323,6 +323,13 @@ async fn reads_of_members_records_are_logged_without_personal_data() {
         (json!("clerk-1"), json!("M1"))
     );
     assert!(!log.contains("100.00") && !log.contains("jbt_"), "no amounts, no tokens: {log}");
+    let verified = t.json(&["access", "verify"]);
+    assert_eq!(verified["records"], json!(2));
+    let tampered = log.replacen("M1", "M2", 1);
+    std::fs::write(t.data().join("access.jsonl"), tampered).unwrap();
+    let out = t.run(&["access", "verify"]);
+    assert_eq!(out.status.code(), Some(3), "an edited access log is found");
+    assert!(common::stderr(&out).contains("line 2"), "{}", common::stderr(&out));
     let tokens = std::fs::read_to_string(t.data().join("tokens.json")).unwrap();
     assert!(!tokens.contains(&k.admin[4..]), "tokens are kept hashed");
 }

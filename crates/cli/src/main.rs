@@ -151,6 +151,11 @@ enum Command {
         #[command(subcommand)]
         action: TokenAction,
     },
+    /// The HTTP service's log of reads of members' records.
+    Access {
+        #[command(subcommand)]
+        action: AccessAction,
+    },
     /// Load test of the HTTP service: starts `junbao serve` on a fresh ledger (loopback) and
     /// posts single events from many concurrent connections; prints entries/s and latencies.
     BenchHttp(serve::BenchHttpArgs),
@@ -162,6 +167,16 @@ enum Command {
         batch: usize,
         #[arg(long, default_value_t = 1_000_000)]
         batches: usize,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum AccessAction {
+    /// Check the chain of the access log: every line's `prev` is the hash of the line before.
+    Verify {
+        /// The log [default: DIR/access.jsonl].
+        #[arg(long)]
+        file: Option<PathBuf>,
     },
 }
 
@@ -579,6 +594,17 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::BenchHttp(args) => serve::bench_http(args),
+        Command::Access { action: AccessAction::Verify { file } } => {
+            let file = file.unwrap_or_else(|| data.join("access.jsonl"));
+            let r = junbao_server::verify_access_log(&file).map_err(|e| match e {
+                junbao_server::AccessLogError::Broken { .. } => {
+                    anyhow::Error::from(Exit { code: 3, message: e.to_string() })
+                }
+                other => anyhow::Error::from(other),
+            })?;
+            outln!("{}", json!({"verified": true, "records": r.records, "last": r.last}));
+            Ok(())
+        }
         Command::CrashWriter { batch, batches } => crash_writer(&data, batch, batches),
     }
 }

@@ -2,31 +2,107 @@
 //! the data is sent. A read that cannot be logged is not served.
 //!
 //! ```json
-//! {"at":"2026-11-25T08:00:00.000000Z","token":"audit-1","role":"auditor","read":"statement","member":"M0001"}
+//! {"at":"2026-11-25T08:00:00.000000Z","member":"M0001","prev":"…","read":"statement","role":"auditor","token":"audit-1"}
 //! ```
 //!
 //! It names the token (never the token itself), what was read and the member id or the scope;
-//! it holds no amounts and nothing else about the member.
+//! it holds no amounts and nothing else about the member. Each line carries `prev`, the SHA-256
+//! of the line before it (32 zero bytes for the first), so a line edited, removed or inserted
+//! is found by [`verify_access_log`] (docs/FORMAT.md §10).
 
 use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use serde_json::json;
+use sha2::{Digest, Sha256};
 
 use crate::auth::Principal;
 
 #[derive(Debug)]
+struct Tail {
+    file: File,
+    /// SHA-256 of the last line written (without its newline).
+    last: [u8; 32],
+}
+
+#[derive(Debug)]
 pub struct AccessLog {
     path: PathBuf,
-    file: Mutex<File>,
+    tail: Mutex<Tail>,
+}
+
+/// The access log does not verify, or cannot be read.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AccessLogError {
+    #[error("{path}: {reason}")]
+    Io { path: String, reason: String },
+    #[error("{path}: line {line}: {reason}")]
+    Broken { path: String, line: usize, reason: String },
+}
+
+/// What a verified access log holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessLogReport {
+    pub records: usize,
+    /// SHA-256 of the last line, hex: publish it to pin the log as it is now.
+    pub last: String,
+}
+
+fn line_hash(line: &str) -> [u8; 32] {
+    Sha256::digest(line.as_bytes()).into()
+}
+
+/// Checks every line's `prev` against the hash of the line before it.
+pub fn verify_access_log(path: &Path) -> Result<AccessLogReport, AccessLogError> {
+    let io = |e: std::io::Error| AccessLogError::Io {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    };
+    let file = File::open(path).map_err(io)?;
+    let mut previous = [0u8; 32];
+    let mut records = 0;
+    for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
+        let line = line.map_err(io)?;
+        let broken = |reason: String| AccessLogError::Broken {
+            path: path.display().to_string(),
+            line: i + 1,
+            reason,
+        };
+        let v: serde_json::Value =
+            serde_json::from_str(&line).map_err(|e| broken(format!("not JSON: {e}")))?;
+        let prev = v["prev"].as_str().ok_or_else(|| broken("no \"prev\"".into()))?;
+        if prev != hex::encode(previous) {
+            return Err(broken(
+                "\"prev\" is not the hash of the line before: a line was changed, removed or \
+                 inserted"
+                    .into(),
+            ));
+        }
+        previous = line_hash(&line);
+        records += 1;
+    }
+    Ok(AccessLogReport { records, last: hex::encode(previous) })
 }
 
 impl AccessLog {
-    pub fn open(path: &Path) -> std::io::Result<AccessLog> {
-        let file = OpenOptions::new().create(true).append(true).open(path)?;
-        Ok(AccessLog { path: path.to_path_buf(), file: Mutex::new(file) })
+    /// Opens (or creates) the log; an existing log is verified first, so that the chain is
+    /// never extended from a broken one.
+    pub fn open(path: &Path) -> Result<AccessLog, AccessLogError> {
+        let last = if path.exists() {
+            let report = verify_access_log(path)?;
+            let mut last = [0u8; 32];
+            hex::decode_to_slice(&report.last, &mut last).expect("64 hex digits");
+            last
+        } else {
+            [0u8; 32]
+        };
+        let file = OpenOptions::new().create(true).append(true).open(path).map_err(|e| {
+            AccessLogError::Io { path: path.display().to_string(), reason: e.to_string() }
+        })?;
+        Ok(AccessLog { path: path.to_path_buf(), tail: Mutex::new(Tail { file, last }) })
     }
 
     pub fn path(&self) -> &Path {
@@ -43,17 +119,63 @@ impl AccessLog {
         scope: Option<&str>,
     ) -> std::io::Result<()> {
         let at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
-        let mut line = json!({"at": at, "token": who.name, "role": who.role.name(), "read": read});
+        let mut tail = self.tail.lock().expect("the access log lock is never held across a panic");
+        let mut record = json!({"at": at, "token": who.name, "role": who.role.name(), "read": read,
+                   "prev": hex::encode(tail.last)});
         if let Some(m) = member {
-            line["member"] = json!(m);
+            record["member"] = json!(m);
         }
         if let Some(s) = scope {
-            line["scope"] = json!(s);
+            record["scope"] = json!(s);
         }
-        let mut text = line.to_string();
-        text.push('\n');
-        let mut file = self.file.lock().expect("the access log lock is never held across a panic");
-        file.write_all(text.as_bytes())?;
-        file.sync_data()
+        let line = record.to_string();
+        let hash = line_hash(&line);
+        let mut bytes = line.into_bytes();
+        bytes.push(b'\n');
+        tail.file.write_all(&bytes)?;
+        tail.file.sync_data()?;
+        tail.last = hash;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::Role;
+
+    fn who() -> Principal {
+        Principal { name: "audit-1".into(), role: Role::Auditor, units: Default::default() }
+    }
+
+    #[test]
+    fn the_chain_survives_a_reopen_and_finds_a_changed_removed_or_inserted_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("access.jsonl");
+        let log = AccessLog::open(&path).unwrap();
+        log.record(&who(), "statement", Some("M1"), None).unwrap();
+        log.record(&who(), "balance", None, Some("all members")).unwrap();
+        drop(log);
+        let log = AccessLog::open(&path).unwrap();
+        log.record(&who(), "statement", Some("M2"), None).unwrap();
+        drop(log);
+        let report = verify_access_log(&path).unwrap();
+        assert_eq!(report.records, 3);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        let broken_at = |lines: Vec<String>| {
+            std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+            match verify_access_log(&path).unwrap_err() {
+                AccessLogError::Broken { line, .. } => line,
+                other => panic!("{other}"),
+            }
+        };
+        let own = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let mut changed = own(&lines);
+        changed[0] = changed[0].replace("M1", "M9");
+        assert_eq!(broken_at(changed), 2, "the next line no longer matches");
+        assert_eq!(broken_at(own(&[lines[0], lines[2]])), 2, "a removed line");
+        assert_eq!(broken_at(own(&[lines[0], lines[0], lines[1], lines[2]])), 2, "an inserted one");
+        assert!(AccessLog::open(&path).is_err(), "a broken log is not extended");
     }
 }

@@ -26,6 +26,7 @@ use std::time::Duration;
 use axum::Router;
 use junbao_engine::{GroupCommitter, Ledger, SignedDigest};
 
+pub use access::{AccessLogError, AccessLogReport, verify_access_log};
 pub use api::ROUTES;
 pub use auth::{Action, Principal, Role, Tokens, TokensError, add_token, remove_token};
 pub use error::ApiError;
@@ -84,8 +85,8 @@ pub enum ServeError {
     Tokens(#[from] TokensError),
     #[error("signing key: {0}")]
     Key(String),
-    #[error("access log {path}: {reason}")]
-    AccessLog { path: String, reason: String },
+    #[error("access log {0}")]
+    AccessLog(access::AccessLogError),
     #[error("serving: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -141,11 +142,7 @@ impl Server {
         let tokens = Tokens::load(&config.tokens)?;
         let key = junbao_engine::load_signing_key(&config.key)
             .map_err(|e| ServeError::Key(e.to_string()))?;
-        let access =
-            access::AccessLog::open(&config.access_log).map_err(|e| ServeError::AccessLog {
-                path: config.access_log.display().to_string(),
-                reason: e.to_string(),
-            })?;
+        let access = access::AccessLog::open(&config.access_log).map_err(ServeError::AccessLog)?;
         let ledger = Arc::new(ledger);
         let committer = GroupCommitter::start(Arc::clone(&ledger));
         Ok(Server {
