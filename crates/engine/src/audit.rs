@@ -28,18 +28,14 @@ pub(crate) fn tree_key(level: u8, index: u64) -> Vec<u8> {
     k
 }
 
-/// Nodes from the store, with the entries of a batch not yet written.
+/// Nodes from the store. An append never asks it for a node that covers entries of the batch
+/// being appended: those it computes itself (`merkle::append_with_frontier`).
 pub(crate) struct StoreNodes<'a> {
     pub(crate) store: &'a Store,
-    /// Leaf hashes of entries not yet stored, by leaf index.
-    pub(crate) pending: HashMap<u64, Hash32>,
 }
 
 impl StoreNodes<'_> {
     fn leaf(&self, index: u64) -> Result<Hash32, ProofError> {
-        if let Some(h) = self.pending.get(&index) {
-            return Ok(*h);
-        }
         let missing = |why: String| ProofError::MissingNode { level: 0, index, why };
         let e = self
             .store
@@ -78,10 +74,7 @@ pub(crate) struct CachedNodes<'a> {
 
 impl<'a> CachedNodes<'a> {
     pub(crate) fn new(store: &'a Store) -> Self {
-        CachedNodes {
-            inner: StoreNodes { store, pending: HashMap::new() },
-            cache: Default::default(),
-        }
+        CachedNodes { inner: StoreNodes { store }, cache: Default::default() }
     }
 }
 
@@ -90,7 +83,7 @@ impl NodeSource for CachedNodes<'_> {
         if let Some(h) = self.cache.borrow().get(&(level, index)) {
             return Ok(*h);
         }
-        let h = if level == 0 && self.inner.pending.is_empty() {
+        let h = if level == 0 {
             // Leaves are read a whole aligned block at a time (one range scan): the proofs
             // recompute the levels below TREE_LEVEL_STORED_MIN from exactly these blocks.
             let width = 1u64 << TREE_LEVEL_STORED_MIN;
@@ -105,7 +98,7 @@ impl NodeSource for CachedNodes<'_> {
                 cache.insert((0, stored.seq - 1), merkle::leaf_hash(&stored.bytes));
             }
             return cache.get(&(0, index)).copied().ok_or_else(|| missing("no such entry".into()));
-        } else if level == 0 || level >= TREE_LEVEL_STORED_MIN {
+        } else if level >= TREE_LEVEL_STORED_MIN {
             self.inner.node(level, index)?
         } else {
             // Recompute low levels through this cache, so shared children are read once.
@@ -292,7 +285,7 @@ const META_DIGEST_PREFIX: &[u8] = b"digest/";
 
 impl Ledger {
     fn nodes(&self) -> StoreNodes<'_> {
-        StoreNodes { store: &self.store, pending: HashMap::new() }
+        StoreNodes { store: &self.store }
     }
 
     /// The Merkle root of the first `size` entries.

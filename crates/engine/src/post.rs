@@ -290,8 +290,9 @@ impl Ledger {
         let lookup = StoreLookup(&self.store);
         let recorded_at = self.now_us();
         let mut batch = w.state.begin(head.seq, head.hash);
-        // Ids stored by earlier requests of this group: id -> (index in the batch, fingerprint).
-        let mut group_ids: HashMap<String, (usize, Hash32)> = HashMap::new();
+        // Ids of the entries in the batch so far: id -> (index in the batch, fingerprint). A
+        // refused request takes its own out again.
+        let mut batch_ids: HashMap<String, (usize, Hash32)> = HashMap::new();
         let mut new_ids: Vec<(Vec<u8>, Hash32)> = Vec::new();
         let mut apply_time = Duration::ZERO;
         let mut checked: Vec<Option<Checked>> = Vec::with_capacity(requests.len());
@@ -316,8 +317,6 @@ impl Ledger {
                     c.errors.push(e);
                 }
             };
-            // Ids first seen in this request: id -> (slot, fingerprint).
-            let mut request_ids: HashMap<String, (usize, Hash32)> = HashMap::new();
             for (line, parsed) in request.events {
                 let (event, fp) = match parsed {
                     Ok(p) => p,
@@ -354,23 +353,11 @@ impl Ledger {
                     }
                     continue;
                 }
-                let earlier = request_ids
-                    .get(event.id.as_str())
-                    .map(|(s, f)| (*s, *f, true))
-                    .or_else(|| group_ids.get(event.id.as_str()).map(|(k, f)| (*k, *f, false)));
-                if let Some((k, old_fp, same_request)) = earlier {
+                if let Some(&(k, old_fp)) = batch_ids.get(event.id.as_str()) {
                     if old_fp == fp {
-                        if same_request {
-                            let seq = match c.slots[k] {
-                                Slot::New(n) => head.seq + 1 + n as u64,
-                                Slot::Replay(seq) => seq,
-                            };
-                            c.slots.push(Slot::Replay(seq));
-                        } else {
-                            c.slots.push(Slot::Replay(head.seq + 1 + k as u64));
-                        }
+                        c.slots.push(Slot::Replay(head.seq + 1 + k as u64));
                     } else {
-                        let where_ = if same_request {
+                        let where_ = if k >= c.first_new {
                             "earlier in this batch"
                         } else {
                             "in a post just before this one"
@@ -400,7 +387,7 @@ impl Ledger {
                             head.seq + 1 + new_ids.len() as u64,
                             "sequence numbers are dense"
                         );
-                        request_ids.insert(id.clone(), (c.slots.len(), fp));
+                        batch_ids.insert(id.clone(), (new_ids.len(), fp));
                         c.slots.push(Slot::New(new_ids.len()));
                         new_ids.push((id.into_bytes(), fp));
                         c.new_count += 1;
@@ -415,7 +402,9 @@ impl Ledger {
                     batch.rollback(sp);
                 }
                 assert_eq!(batch.len(), c.first_new, "a refused request leaves no entry behind");
-                new_ids.truncate(ids_before);
+                for (id, _) in new_ids.drain(ids_before..) {
+                    batch_ids.remove(std::str::from_utf8(&id).expect("event ids are ASCII"));
+                }
                 // Parse errors were found before rule errors: report in line order.
                 c.errors.sort_by_key(|e| e.line);
                 c.errors.truncate(REPORTED_ERRORS_MAX);
@@ -425,10 +414,6 @@ impl Ledger {
                 }));
                 checked.push(None);
                 continue;
-            }
-            for (n, (id, fp)) in new_ids[ids_before..].iter().enumerate() {
-                let id = String::from_utf8(id.clone()).expect("event ids are ASCII");
-                group_ids.insert(id, (c.first_new + n, *fp));
             }
             checked.push(Some(c));
         }
@@ -460,17 +445,21 @@ impl Ledger {
                 timings,
             }
         };
-        if accepted_total == 0 {
-            let timings = PostTimings { rules: started.elapsed(), ..PostTimings::default() };
-            return answers
+        // Every request is answered (refused up front or while checked) or checked, in order.
+        let answer_all = |each: &dyn Fn(Checked) -> Result<PostSummary, PostError>| {
+            answers
                 .into_iter()
                 .zip(checked)
                 .map(|(a, c)| match (a, c) {
                     (Some(a), _) => a,
-                    (None, Some(c)) => Ok(summary_of(&c, hex::encode(head.hash), timings)),
+                    (None, Some(c)) => each(c),
                     (None, None) => unreachable!("every request is answered or checked"),
                 })
-                .collect();
+                .collect()
+        };
+        if accepted_total == 0 {
+            let timings = PostTimings { rules: started.elapsed(), ..PostTimings::default() };
+            return answer_all(&|c| Ok(summary_of(&c, hex::encode(head.hash), timings)));
         }
         // The cached right edge of the tree, if it is this head's (an empty one otherwise:
         // the nodes are then read from the store once).
@@ -479,7 +468,7 @@ impl Ledger {
         } else {
             merkle::Frontier { size: head.seq, nodes: HashMap::new() }
         };
-        let written = self.write_prepared(head, prepared, &new_ids, started, synced, &frontier);
+        let written = self.write_prepared(prepared, &new_ids, started, synced, &frontier);
         let (timings, chain_hashes) = match written {
             Ok((mut timings, hashes, changes, next_frontier)) => {
                 w.state.commit(changes);
@@ -488,48 +477,34 @@ impl Ledger {
                 (timings, hashes)
             }
             Err(e) => {
-                return answers
-                    .into_iter()
-                    .zip(checked)
-                    .map(|(a, c)| match (a, c) {
-                        (Some(a), _) => a,
-                        (None, Some(c)) if c.new_count > 0 => Err(e.clone()),
-                        (None, Some(c)) => {
-                            Ok(summary_of(&c, hex::encode(head.hash), PostTimings::default()))
-                        }
-                        (None, None) => unreachable!("every request is answered or checked"),
-                    })
-                    .collect();
+                return answer_all(&|c| {
+                    if c.new_count > 0 {
+                        Err(e.clone())
+                    } else {
+                        Ok(summary_of(&c, hex::encode(head.hash), PostTimings::default()))
+                    }
+                });
             }
         };
         drop(w);
         let group_head = *chain_hashes.last().expect("the group stored entries");
-        answers
-            .into_iter()
-            .zip(checked)
-            .map(|(a, c)| match (a, c) {
-                (Some(a), _) => a,
-                (None, Some(c)) => {
-                    // The head right after this request's own entries; after the group's for
-                    // a request of replays only.
-                    let h = if c.new_count > 0 {
-                        chain_hashes[c.first_new + c.new_count - 1]
-                    } else {
-                        group_head
-                    };
-                    Ok(summary_of(&c, hex::encode(h), timings))
-                }
-                (None, None) => unreachable!("every request is answered or checked"),
-            })
-            .collect()
+        answer_all(&|c| {
+            // The head right after this request's own entries; after the group's for a request
+            // of replays only.
+            let h = if c.new_count > 0 {
+                chain_hashes[c.first_new + c.new_count - 1]
+            } else {
+                group_head
+            };
+            Ok(summary_of(&c, hex::encode(h), timings))
+        })
     }
 
     /// Builds the tree nodes and index records of a sealed batch and writes it all in one
-    /// synced write. Returns the timings, every new entry's chain hash, and the state changes
+    /// write, synced unless `synced` is false. Returns the timings, every new entry's chain hash, and the state changes
     /// to commit.
     fn write_prepared(
         &self,
-        head: Head,
         prepared: junbao_ledger::rules::PreparedBatch,
         new_ids: &[(Vec<u8>, Hash32)],
         started: Instant,
@@ -548,10 +523,7 @@ impl Ledger {
         } else {
             prepared.entries.par_iter().map(leaf).collect()
         };
-        let nodes = StoreNodes {
-            store: &self.store,
-            pending: leaves.iter().enumerate().map(|(i, h)| (head.seq + i as u64, *h)).collect(),
-        };
+        let nodes = StoreNodes { store: &self.store };
         let (tree, next_frontier) =
             merkle::append_with_frontier(&nodes, frontier, &leaves, TREE_LEVEL_STORED_MIN)
                 .map_err(|e| junbao_storage::ReadError::Corrupt(format!("Merkle tree: {e}")))?;
