@@ -351,9 +351,10 @@ impl Store {
     /// Appends a batch: entries (dense, following the head), their index and state records
     /// and the new head, in one synced write.
     pub fn append(&self, append: Append) -> Result<(), WriteError> {
+        let head = append.head;
         self.append_opt(append, true)?;
         // A synced write syncs the log up to it, earlier deferred appends included.
-        self.set_durable(self.head());
+        self.set_durable(head);
         Ok(())
     }
 
