@@ -118,22 +118,33 @@ impl junbao_ledger::EntryLookup for Entries {
     }
 }
 
+/// The seed standards and the members enrolled, each as its own durable batch: the state, the
+/// head (sequence and hash) and the entries.
+fn seeded() -> (LedgerState, u64, [u8; 32], Entries) {
+    let mut state = LedgerState::default();
+    let (mut seq, mut head) = (0u64, [0u8; 32]);
+    let mut entries = Entries(Vec::new());
+    for (name, value, from) in SEED_STANDARDS {
+        let l = format!(
+            r#"{{"id":"std-{name}","type":"standard","name":"{name}","value":"{value}","effective_from":"{from}"}}"#
+        );
+        entries.0.push(apply(&mut state, &mut seq, &mut head, &l, &NoLookup).unwrap());
+    }
+    for (i, (m, category, pay)) in MEMBERS.iter().enumerate() {
+        let l = format!(
+            r#"{{"id":"enroll{i}","type":"enroll","member":"{m}","category":"{category}","unit":"U1","enlisted_on":"2020-03-01","monthly_pay":"{pay}"}}"#
+        );
+        entries.0.push(apply(&mut state, &mut seq, &mut head, &l, &NoLookup).unwrap());
+    }
+    (state, seq, head, entries)
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
     #[test]
     fn every_fund_stays_balanced_after_any_sequence_of_events(ops in prop::collection::vec(op(), 1..64)) {
-        let mut state = LedgerState::default();
-        let (mut seq, mut head) = (0u64, [0u8; 32]);
-        let mut entries = Entries(Vec::new());
-        for (name, value, from) in SEED_STANDARDS {
-            let l = format!(r#"{{"id":"std-{name}","type":"standard","name":"{name}","value":"{value}","effective_from":"{from}"}}"#);
-            entries.0.push(apply(&mut state, &mut seq, &mut head, &l, &NoLookup).unwrap());
-        }
-        for (i, (m, category, pay)) in MEMBERS.iter().enumerate() {
-            let l = format!(r#"{{"id":"enroll{i}","type":"enroll","member":"{m}","category":"{category}","unit":"U1","enlisted_on":"2020-03-01","monthly_pay":"{pay}"}}"#);
-            entries.0.push(apply(&mut state, &mut seq, &mut head, &l, &NoLookup).unwrap());
-        }
+        let (mut state, mut seq, mut head, mut entries) = seeded();
         for (n, op) in ops.iter().enumerate() {
             let text = line(op, n, &state);
             if let Some(e) = apply(&mut state, &mut seq, &mut head, &text, &entries) {
@@ -166,20 +177,6 @@ proptest! {
         request_sizes in prop::collection::vec(1..4usize, 64),
         group_sizes in prop::collection::vec(1..6usize, 64),
     ) {
-        let seeded = || {
-            let mut state = LedgerState::default();
-            let (mut seq, mut head) = (0u64, [0u8; 32]);
-            let mut entries = Entries(Vec::new());
-            for (name, value, from) in SEED_STANDARDS {
-                let l = format!(r#"{{"id":"std-{name}","type":"standard","name":"{name}","value":"{value}","effective_from":"{from}"}}"#);
-                entries.0.push(apply(&mut state, &mut seq, &mut head, &l, &NoLookup).unwrap());
-            }
-            for (i, (m, category, pay)) in MEMBERS.iter().enumerate() {
-                let l = format!(r#"{{"id":"enroll{i}","type":"enroll","member":"{m}","category":"{category}","unit":"U1","enlisted_on":"2020-03-01","monthly_pay":"{pay}"}}"#);
-                entries.0.push(apply(&mut state, &mut seq, &mut head, &l, &NoLookup).unwrap());
-            }
-            (state, seq, head, entries)
-        };
         let (state0, ..) = seeded();
         let texts: Vec<String> = ops.iter().enumerate().map(|(n, op)| line(op, n, &state0)).collect();
         let mut requests: Vec<&[String]> = Vec::new();
