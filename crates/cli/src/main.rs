@@ -474,10 +474,7 @@ fn run(cli: Cli) -> Result<()> {
                 .map_err(audit_exit)?;
             let r =
                 junbao_engine::verify_package(&package, trusted.as_ref()).map_err(audit_exit)?;
-            outln!(
-                "{}",
-                json!({"verified": true, "member": r.member, "fund": r.fund, "total": r.total, "entries": r.entries})
-            );
+            outln!("{}", r.to_json());
             Ok(())
         }
         Command::Transfer {
@@ -534,8 +531,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Transfer { action: TransferAction::Confirm { member, fund, agency } } => {
             let ledger = open(&data)?;
-            let line = json!({"id": format!("confirm:{fund}:{member}:{agency}"), "type": "transfer_confirmed",
-                              "member": member, "fund": fund, "agency": agency}).to_string();
+            let line = junbao_engine::transfer_confirmed_line(&member, &fund, &agency);
             outln!("{}", serde_json::to_string(&ledger.post_lines(&[&line])?)?);
             Ok(())
         }

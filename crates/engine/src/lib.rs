@@ -36,7 +36,9 @@ pub use post::{
     PostTimings, RejectKind, parse_events, parse_fingerprinted,
 };
 pub use reports::balances_csv;
-pub use transfer::{PackageReport, TRANSFER_SCHEMA, render_package_html, verify_package};
+pub use transfer::{
+    PackageReport, TRANSFER_SCHEMA, render_package_html, transfer_confirmed_line, verify_package,
+};
 pub use verify::{VerifyError, VerifyReport};
 
 /// How many line errors a refused post reports before it stops listing them.

@@ -98,6 +98,14 @@ fn rows_json(rows: &BTreeMap<i32, Row>, wages: &BTreeMap<i32, i64>) -> (Vec<Valu
     (list, totals)
 }
 
+/// The `transfer_confirmed` event recording an agency's receipt, as a JSON line. Its id is
+/// derived from the transfer, so confirming twice is a replay, not a second entry.
+pub fn transfer_confirmed_line(member: &str, fund: &str, agency: &str) -> String {
+    json!({"id": format!("confirm:{fund}:{member}:{agency}"), "type": "transfer_confirmed",
+           "member": member, "fund": fund, "agency": agency})
+    .to_string()
+}
+
 /// Adds `unit_part` and `personal_part` (contribution wage × rate, rounded half away from zero)
 /// to every row.
 fn add_parts(years: &mut [Value], unit_ppm: i64, personal_ppm: i64) {
@@ -323,6 +331,14 @@ pub struct PackageReport {
     pub fund: String,
     pub total: String,
     pub entries: usize,
+}
+
+impl PackageReport {
+    /// What `transfer verify` prints: `{"verified":true,"member","fund","total","entries"}`.
+    pub fn to_json(&self) -> Value {
+        json!({"verified": true, "member": self.member, "fund": self.fund, "total": self.total,
+               "entries": self.entries})
+    }
 }
 
 /// Verifies a transfer package offline: the digest's signature (and, if given, that it is the

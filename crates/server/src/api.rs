@@ -344,21 +344,19 @@ async fn statement(
     let who = caller.require(Action::Statement)?;
     let q = query(q)?;
     let (from, to) = (parse_date("from", q.from.as_deref())?, parse_date("to", q.to.as_deref())?);
-    if who.role == Role::Poster {
-        let unit = state.ledger.with_state(|s, _| {
-            let id = junbao_ledger::ids::MemberId::parse(&member).ok()?;
-            s.members.get(&id).map(|m| m.unit.as_str().to_string())
-        });
-        if !unit.is_some_and(|u| who.units.contains(&u)) {
-            tracing::info!(token = %who.name, member = %member, "refused: member outside the poster's units");
-            return Err(ApiError::forbidden(format!(
-                "member {member} is not enrolled in a unit this token posts for"
-            )));
-        }
+    let id = junbao_ledger::ids::MemberId::parse(&member);
+    // The member's unit, if the id is well formed and enrolled: one look at the state.
+    let unit = id.as_ref().ok().and_then(|id| {
+        state.ledger.with_state(|s, _| s.members.get(id).map(|m| m.unit.as_str().to_string()))
+    });
+    if who.role == Role::Poster && !unit.as_ref().is_some_and(|u| who.units.contains(u)) {
+        tracing::info!(token = %who.name, member = %member, "refused: member outside the poster's units");
+        return Err(ApiError::forbidden(format!(
+            "member {member} is not enrolled in a unit this token posts for"
+        )));
     }
-    let id = junbao_ledger::ids::MemberId::parse(&member)
-        .map_err(|m| ApiError::bad_request(format!("member id: {m}")))?;
-    if !state.ledger.with_state(|s, _| s.members.contains_key(&id)) {
+    let id = id.map_err(|m| ApiError::bad_request(format!("member id: {m}")))?;
+    if unit.is_none() {
         return Err(ApiError::new(StatusCode::NOT_FOUND, format!("member {id} is not enrolled")));
     }
     log_read(&state, who, "statement", Some(member.clone()), None).await?;
@@ -508,8 +506,7 @@ async fn transfer_confirm(
 ) -> Result<Json<PostSummary>, ApiError> {
     caller.require(Action::Transfer)?;
     let (t, _) = transfer_body(&body)?;
-    let line = json!({"id": format!("confirm:{}:{}:{}", t.fund, t.member, t.agency), "type": "transfer_confirmed",
-                      "member": t.member, "fund": t.fund, "agency": t.agency}).to_string();
+    let line = junbao_engine::transfer_confirmed_line(&t.member, &t.fund, &t.agency);
     let events = vec![(1, junbao_engine::parse_fingerprinted(&line))];
     submit(&state, events, PostScope::Any).await.map(Json)
 }
@@ -532,9 +529,10 @@ async fn transfer_verify(caller: Caller, body: Bytes) -> Result<Response, ApiErr
     .await
     .map_err(|e| ApiError::internal(e.to_string()))?;
     Ok(match verified {
-        Ok(r) => Json(json!({"verified": true, "member": r.member, "fund": r.fund, "total": r.total, "entries": r.entries})).into_response(),
+        Ok(r) => Json(r.to_json()).into_response(),
         Err(junbao_engine::AuditError::Integrity(m)) => {
-            (StatusCode::UNPROCESSABLE_ENTITY, Json(json!({"verified": false, "error": m}))).into_response()
+            (StatusCode::UNPROCESSABLE_ENTITY, Json(json!({"verified": false, "error": m})))
+                .into_response()
         }
         Err(e) => ApiError::from(e).into_response(),
     })
