@@ -15,7 +15,11 @@ fn packages_needed_with_libraries(dir: &Path) -> String {
         .env("JUNBAO_LIB_DIRS", dir)
         .output()
         .expect("bash runs");
-    assert!(out.status.success(), "setup.sh --dry-run failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "setup.sh --dry-run failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).expect("utf-8").trim().to_string()
 }
 

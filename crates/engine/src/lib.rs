@@ -8,6 +8,7 @@
 mod audit;
 mod commit;
 mod post;
+mod raw;
 mod reports;
 mod transfer;
 mod verify;
@@ -35,6 +36,7 @@ pub use post::{
     BATCH_EVENTS_MAX, LineError, ParsedEvent, PostError, PostRequest, PostScope, PostSummary,
     PostTimings, RejectKind, parse_events, parse_fingerprinted,
 };
+pub use raw::{RawWriteError, write_raw_journal};
 pub use reports::balances_csv;
 pub use transfer::{
     PackageReport, TRANSFER_SCHEMA, render_package_html, transfer_confirmed_line, verify_package,
