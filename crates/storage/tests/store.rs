@@ -1,0 +1,171 @@
+//! The store's own promises, tested without the ledger above it: an append is all or nothing,
+//! a failed write or sync poisons the handle, the durable head moves only with a sync, and a
+//! head that does not name the last stored entry is refused at open.
+
+use junbao_storage::{APPEND_ENTRIES_MAX, Append, Head, OpenError, Store, StoredEntry, WriteError};
+
+/// `n` entries following `head`, with made-up chain hashes (the store does not recompute the
+/// chain; it checks that the head names the last entry).
+fn entries_after(head: Head, n: usize) -> (Vec<StoredEntry>, Head) {
+    let entries: Vec<StoredEntry> = (1..=n as u64)
+        .map(|i| {
+            let seq = head.seq + i;
+            StoredEntry {
+                seq,
+                chain_hash: [seq as u8; 32],
+                bytes: format!("entry {seq}").into_bytes(),
+            }
+        })
+        .collect();
+    let next = entries.last().map_or(head, |e| Head { seq: e.seq, hash: e.chain_hash });
+    (entries, next)
+}
+
+fn append_n(store: &Store, n: usize) -> Append {
+    let (entries, head) = entries_after(store.head(), n);
+    Append {
+        entries,
+        ids: vec![(format!("id-{}", head.seq).into_bytes(), b"record".to_vec())],
+        balances: vec![(b"medical:pool".to_vec(), head.seq as i64)],
+        head,
+        ..Append::default()
+    }
+}
+
+fn stored_seqs(store: &Store) -> Vec<u64> {
+    store.entries(1, usize::MAX).map(|r| r.unwrap().seq).collect()
+}
+
+#[test]
+fn appended_entries_and_head_survive_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let head = {
+        let store = Store::create(&path).unwrap();
+        store.append(append_n(&store, 3)).unwrap();
+        store.append(append_n(&store, 2)).unwrap();
+        assert_eq!(store.durable_head(), store.head());
+        store.head()
+    };
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.head(), head);
+    assert_eq!(stored_seqs(&store), vec![1, 2, 3, 4, 5]);
+    assert_eq!(
+        store.balances().unwrap(),
+        vec![(b"medical:pool".to_vec(), 5i64.to_le_bytes().to_vec())]
+    );
+}
+
+#[test]
+fn a_failed_write_stores_nothing_and_poisons_the_handle_until_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let before = {
+        let store = Store::create(&path).unwrap();
+        store.append(append_n(&store, 2)).unwrap();
+        let before = store.head();
+        store.inject_write_failure();
+        assert!(matches!(store.append(append_n(&store, 4)), Err(WriteError::Engine(_))));
+        assert!(store.is_poisoned());
+        assert_eq!(store.head(), before, "a failed append does not move the head");
+        assert!(matches!(store.append(append_n(&store, 1)), Err(WriteError::Poisoned)));
+        assert!(matches!(store.sync(), Err(WriteError::Poisoned)));
+        before
+    };
+    let store = Store::open(&path).unwrap();
+    assert!(!store.is_poisoned());
+    assert_eq!(store.head(), before);
+    assert_eq!(stored_seqs(&store), vec![1, 2]);
+    store.append(append_n(&store, 1)).unwrap();
+    assert_eq!(store.head().seq, 3);
+}
+
+#[test]
+fn a_deferred_append_is_durable_only_after_a_sync() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::create(&dir.path().join("db")).unwrap();
+    store.append(append_n(&store, 1)).unwrap();
+    let durable = store.durable_head();
+    store.append_deferred(append_n(&store, 3)).unwrap();
+    assert_eq!(store.head().seq, 4, "a deferred append is visible at once");
+    assert_eq!(store.durable_head(), durable, "but not durable");
+    let synced = store.sync().unwrap();
+    assert_eq!(synced, store.head());
+    assert_eq!(store.durable_head(), store.head());
+}
+
+#[test]
+fn a_failed_sync_poisons_and_leaves_the_durable_head_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::create(&dir.path().join("db")).unwrap();
+    store.append(append_n(&store, 1)).unwrap();
+    let durable = store.durable_head();
+    store.append_deferred(append_n(&store, 2)).unwrap();
+    store.inject_sync_failure();
+    assert!(store.sync().is_err());
+    assert!(store.is_poisoned());
+    assert_eq!(store.durable_head(), durable);
+    assert!(matches!(store.append(append_n(&store, 1)), Err(WriteError::Poisoned)));
+}
+
+#[test]
+fn a_batch_over_the_entry_limit_is_refused_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::create(&dir.path().join("db")).unwrap();
+    let too_many = append_n(&store, APPEND_ENTRIES_MAX + 1);
+    assert!(
+        matches!(store.append(too_many), Err(WriteError::TooLarge(n)) if n == APPEND_ENTRIES_MAX + 1)
+    );
+    assert_eq!(store.head().seq, 0);
+    assert!(stored_seqs(&store).is_empty());
+    assert!(!store.is_poisoned(), "a refused batch is not a disk failure");
+}
+
+#[test]
+#[should_panic(expected = "appended entries must be dense")]
+fn an_append_that_skips_a_sequence_number_stops_before_writing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::create(&dir.path().join("db")).unwrap();
+    let (mut entries, head) = entries_after(store.head(), 2);
+    entries[1].seq = 3;
+    let _ = store.append(Append { entries, head, ..Append::default() });
+}
+
+#[test]
+#[should_panic(expected = "the head advances by the number of entries")]
+fn an_append_whose_head_does_not_match_its_entries_stops_before_writing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::create(&dir.path().join("db")).unwrap();
+    let (entries, mut head) = entries_after(store.head(), 2);
+    head.seq += 1;
+    let _ = store.append(Append { entries, head, ..Append::default() });
+}
+
+#[test]
+fn open_refuses_a_head_that_names_an_entry_not_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    {
+        let store = Store::create(&path).unwrap();
+        store.append(append_n(&store, 2)).unwrap();
+        store.tamper_head(Head { seq: 7, hash: [9; 32] }).unwrap();
+    }
+    match Store::open(&path) {
+        Err(OpenError::Corrupt(msg)) => assert!(msg.contains("names entry 7"), "{msg}"),
+        other => panic!("expected a corruption error, got {other:?}"),
+    }
+}
+
+#[test]
+fn create_refuses_a_folder_that_holds_a_ledger() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    drop(Store::create(&path).unwrap());
+    assert!(matches!(Store::create(&path), Err(OpenError::AlreadyExists(_))));
+}
+
+#[test]
+fn open_of_a_missing_ledger_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(matches!(Store::open(&dir.path().join("none")), Err(OpenError::Missing(_))));
+}
