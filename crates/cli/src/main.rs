@@ -354,6 +354,9 @@ fn classify(err: &anyhow::Error) -> (u8, String) {
     if let Some(e) = err.downcast_ref::<VerifyError>() {
         return (if e.is_integrity() { 3 } else { 1 }, format!("{err:#}"));
     }
+    if let Some(e) = err.downcast_ref::<junbao_engine::LedgerOpenError>() {
+        return (if e.is_integrity() { 3 } else { 1 }, format!("{err:#}"));
+    }
     (1, format!("{err:#}"))
 }
 

@@ -68,6 +68,19 @@ pub enum LedgerOpenError {
     Seed(String),
 }
 
+impl LedgerOpenError {
+    /// The stored data is not what this ledger wrote (exit 3), as opposed to a missing ledger,
+    /// a disk or an environment failure (exit 1).
+    pub fn is_integrity(&self) -> bool {
+        matches!(
+            self,
+            LedgerOpenError::Store(OpenError::Corrupt(_))
+                | LedgerOpenError::Read(ReadError::Corrupt(_))
+                | LedgerOpenError::State(_)
+        )
+    }
+}
+
 /// Reading the journal failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

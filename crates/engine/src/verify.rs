@@ -35,8 +35,11 @@ pub enum VerifyError {
 }
 
 impl VerifyError {
+    /// The chain, a record or the stored bytes themselves are wrong (exit 3), as opposed to a
+    /// disk or environment failure (exit 1). RocksDB's own corruption verdict counts as
+    /// integrity.
     pub fn is_integrity(&self) -> bool {
-        !matches!(self, VerifyError::Read(_))
+        !matches!(self, VerifyError::Read(junbao_storage::ReadError::Engine(_)))
     }
 }
 

@@ -159,6 +159,24 @@ fn engine(e: rocksdb::Error) -> String {
     e.into_string()
 }
 
+/// RocksDB's own verdict is kept: a checksum mismatch or an undecodable block is corruption of
+/// the stored data (an integrity failure), anything else a failure of the disk or environment.
+fn read_error(e: rocksdb::Error) -> ReadError {
+    match e.kind() {
+        rocksdb::ErrorKind::Corruption => ReadError::Corrupt(engine(e)),
+        _ => ReadError::Engine(engine(e)),
+    }
+}
+
+/// At open, the same split: corruption found by RocksDB is [`OpenError::Corrupt`], an I/O or
+/// environment failure [`OpenError::Engine`].
+fn open_error(path: &Path, e: rocksdb::Error) -> OpenError {
+    match e.kind() {
+        rocksdb::ErrorKind::Corruption => OpenError::Corrupt(engine(e)),
+        _ => OpenError::Engine { path: path.to_path_buf(), reason: engine(e) },
+    }
+}
+
 fn seq_key(seq: u64) -> [u8; 8] {
     seq.to_be_bytes()
 }
@@ -221,11 +239,11 @@ impl Store {
             return Err(OpenError::Missing(path.to_path_buf()));
         }
         let db = DB::open_cf_descriptors(&db_options(), path, cf_descriptors())
-            .map_err(|e| OpenError::Engine { path: path.to_path_buf(), reason: engine(e) })?;
+            .map_err(|e| open_error(path, e))?;
         let meta = db.cf_handle(CF_META).expect("column families are created at open");
         let format = db
             .get_cf(meta, META_FORMAT)
-            .map_err(|e| OpenError::Corrupt(engine(e)))?
+            .map_err(|e| open_error(path, e))?
             .ok_or_else(|| OpenError::Corrupt("no format record".into()))?;
         let format = u32::from_le_bytes(
             format
@@ -238,11 +256,14 @@ impl Store {
         }
         let head = db
             .get_cf(meta, META_HEAD)
-            .map_err(|e| OpenError::Corrupt(engine(e)))?
+            .map_err(|e| open_error(path, e))?
             .ok_or_else(|| OpenError::Corrupt("no head record".into()))
             .and_then(|v| decode_head(&v).map_err(OpenError::Corrupt))?;
         let store = Store::from_db(db, path, head);
-        let last = store.last_entry().map_err(|e| OpenError::Corrupt(e.to_string()))?;
+        let last = store.last_entry().map_err(|e| match e {
+            ReadError::Corrupt(m) => OpenError::Corrupt(m),
+            ReadError::Engine(reason) => OpenError::Engine { path: path.to_path_buf(), reason },
+        })?;
         match (head.seq, last) {
             (0, None) => {}
             (_, Some(last)) if last.seq == head.seq && last.chain_hash == head.hash => {}
@@ -430,10 +451,7 @@ impl Store {
 
     /// One entry by sequence number.
     pub fn entry(&self, seq: u64) -> Result<Option<StoredEntry>, ReadError> {
-        let v = self
-            .db
-            .get_pinned_cf(self.cf(CF_JOURNAL), seq_key(seq))
-            .map_err(|e| ReadError::Engine(engine(e)))?;
+        let v = self.db.get_pinned_cf(self.cf(CF_JOURNAL), seq_key(seq)).map_err(read_error)?;
         v.map(|v| decode_entry(&seq_key(seq), &v)).transpose()
     }
 
@@ -441,7 +459,7 @@ impl Store {
         let mut it = self.db.iterator_cf(self.cf(CF_JOURNAL), IteratorMode::End);
         match it.next() {
             None => Ok(None),
-            Some(Err(e)) => Err(ReadError::Engine(engine(e))),
+            Some(Err(e)) => Err(read_error(e)),
             Some(Ok((k, v))) => decode_entry(&k, &v).map(Some),
         }
     }
@@ -458,7 +476,7 @@ impl Store {
             .take(limit)
             .map(|r| match r {
                 Ok((k, v)) => decode_entry(&k, &v),
-                Err(e) => Err(ReadError::Engine(engine(e))),
+                Err(e) => Err(read_error(e)),
             })
     }
 
@@ -468,7 +486,7 @@ impl Store {
         self.db
             .batched_multi_get_cf(cf, keys, false)
             .into_iter()
-            .map(|r| r.map(|o| o.map(|p| p.to_vec())).map_err(|e| ReadError::Engine(engine(e))))
+            .map(|r| r.map(|o| o.map(|p| p.to_vec())).map_err(read_error))
             .collect()
     }
 
@@ -480,9 +498,7 @@ impl Store {
     fn scan_prefix(&self, cf: &str, prefix: &[u8]) -> Result<Vec<KeyValue>, ReadError> {
         self.db
             .iterator_cf(self.cf(cf), IteratorMode::From(prefix, Direction::Forward))
-            .map(|r| {
-                r.map(|(k, v)| (k.to_vec(), v.to_vec())).map_err(|e| ReadError::Engine(engine(e)))
-            })
+            .map(|r| r.map(|(k, v)| (k.to_vec(), v.to_vec())).map_err(read_error))
             .take_while(|r| r.as_ref().map_or(true, |(k, _)| k.starts_with(prefix)))
             .collect()
     }
@@ -490,9 +506,7 @@ impl Store {
     fn scan(&self, cf: &str) -> Result<Vec<KeyValue>, ReadError> {
         self.db
             .iterator_cf(self.cf(cf), IteratorMode::Start)
-            .map(|r| {
-                r.map(|(k, v)| (k.to_vec(), v.to_vec())).map_err(|e| ReadError::Engine(engine(e)))
-            })
+            .map(|r| r.map(|(k, v)| (k.to_vec(), v.to_vec())).map_err(read_error))
             .collect()
     }
 
@@ -508,12 +522,12 @@ impl Store {
 
     /// One Merkle tree node.
     pub fn tree_node(&self, key: &[u8]) -> Result<Option<Vec<u8>>, ReadError> {
-        self.db.get_cf(self.cf(CF_TREE), key).map_err(|e| ReadError::Engine(engine(e)))
+        self.db.get_cf(self.cf(CF_TREE), key).map_err(read_error)
     }
 
     /// One metadata record.
     pub fn meta(&self, key: &[u8]) -> Result<Option<Vec<u8>>, ReadError> {
-        self.db.get_cf(self.cf(CF_META), key).map_err(|e| ReadError::Engine(engine(e)))
+        self.db.get_cf(self.cf(CF_META), key).map_err(read_error)
     }
 
     /// Metadata records whose key starts with `prefix`, in key order.
@@ -548,7 +562,7 @@ impl Store {
     pub fn compact(&self) -> Result<(), ReadError> {
         for name in COLUMN_FAMILIES {
             let cf = self.cf(name);
-            self.db.flush_cf(cf).map_err(|e| ReadError::Engine(engine(e)))?;
+            self.db.flush_cf(cf).map_err(read_error)?;
             self.db.compact_range_cf(cf, None::<&[u8]>, None::<&[u8]>);
         }
         Ok(())
@@ -577,30 +591,22 @@ impl Store {
     pub fn tamper_entry(&self, entry: &StoredEntry) -> Result<(), ReadError> {
         let mut v = entry.chain_hash.to_vec();
         v.extend_from_slice(&entry.bytes);
-        self.db
-            .put_cf(self.cf(CF_JOURNAL), seq_key(entry.seq), v)
-            .map_err(|e| ReadError::Engine(engine(e)))
+        self.db.put_cf(self.cf(CF_JOURNAL), seq_key(entry.seq), v).map_err(read_error)
     }
 
     /// Deletes one stored entry's raw record.
     pub fn tamper_delete_entry(&self, seq: u64) -> Result<(), ReadError> {
-        self.db
-            .delete_cf(self.cf(CF_JOURNAL), seq_key(seq))
-            .map_err(|e| ReadError::Engine(engine(e)))
+        self.db.delete_cf(self.cf(CF_JOURNAL), seq_key(seq)).map_err(read_error)
     }
 
     /// Overwrites one materialised balance.
     pub fn tamper_balance(&self, key: &[u8], fen: i64) -> Result<(), ReadError> {
-        self.db
-            .put_cf(self.cf(CF_BALANCES), key, fen.to_le_bytes())
-            .map_err(|e| ReadError::Engine(engine(e)))
+        self.db.put_cf(self.cf(CF_BALANCES), key, fen.to_le_bytes()).map_err(read_error)
     }
 
     /// Rewrites the head record.
     pub fn tamper_head(&self, head: Head) -> Result<(), ReadError> {
-        self.db
-            .put_cf(self.cf(CF_META), META_HEAD, encode_head(&head))
-            .map_err(|e| ReadError::Engine(engine(e)))?;
+        self.db.put_cf(self.cf(CF_META), META_HEAD, encode_head(&head)).map_err(read_error)?;
         *self.head.lock().expect("head lock") = head;
         Ok(())
     }
