@@ -104,3 +104,50 @@ fn the_handle_refuses_writes_after_an_injected_write_failure() {
     let s = ledger.post_lines(&[line]).unwrap();
     assert_eq!(s.first_seq, Some(head.seq + 1));
 }
+
+/// The state column family is checked too, not only the balances: an edited member record or a
+/// deleted premium-period record is found by `verify` (exit 3 from the command line).
+#[test]
+fn verify_finds_an_edited_member_record_and_a_deleted_period_record() {
+    use junbao_ledger::ids::MemberId;
+    use junbao_ledger::state::member_key;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("ledger");
+    let ledger = small_ledger(&data);
+    // A member whose record differs from the others' (another category, pay and date).
+    ledger.post_lines(&[&enroll("e9", "M9", "officer", "U1", "2020-03-01", "9100.00")]).unwrap();
+    ledger.verify(&|_| {}).unwrap();
+    let state = ledger.store().state().unwrap();
+    let record = |key: &[u8]| state.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone()).unwrap();
+    let m0 = member_key(&MemberId::parse("M0").unwrap());
+    let m1 = member_key(&MemberId::parse("M1").unwrap());
+    let (m0_record, m1_record) = (record(&m0), record(&m1));
+    // M9's record under M1's key: well-formed bytes, wrong content (M1 is not who M9 is).
+    let m9_record = record(&member_key(&MemberId::parse("M9").unwrap()));
+    assert_eq!(m0_record, m1_record, "M0 and M1 were enrolled alike");
+    assert_ne!(m9_record, m1_record);
+    ledger.store().tamper_state(&m1, Some(&m9_record)).unwrap();
+    match ledger.verify(&|_| {}) {
+        Err(e @ VerifyError::Ledger(_)) => {
+            assert!(e.is_integrity());
+            let msg = e.to_string();
+            assert!(msg.contains("member records") && msg.contains("M1"), "{msg}");
+        }
+        other => panic!("an edited member record was not found: {other:?}"),
+    }
+    ledger.store().tamper_state(&m1, Some(&m1_record)).unwrap();
+    ledger.verify(&|_| {}).unwrap();
+
+    let period = state.iter().find(|(k, _)| k.starts_with(b"p/")).map(|(k, _)| k.clone()).unwrap();
+    ledger.store().tamper_state(&period, None).unwrap();
+    match ledger.verify(&|_| {}) {
+        Err(VerifyError::Ledger(msg)) => assert!(msg.contains("premium-period records"), "{msg}"),
+        other => panic!("a deleted period record was not found: {other:?}"),
+    }
+    drop(ledger);
+    let out = std::process::Command::new(bin())
+        .args(["--data", data.to_str().unwrap(), "verify"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+}

@@ -1,11 +1,14 @@
-//! Verification of the stored journal: the chain, every entry's own invariants, and the
-//! materialised balances against the balances recomputed from the entries.
+//! Verification of the stored journal: the chain, every entry's own invariants, the Merkle
+//! tree, and every materialised record (balances, members, premium periods, standards,
+//! interest and reversal marks) against a replay of the entries from scratch.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use junbao_ledger::entry::{CHAIN_GENESIS, Entry, Hash32, chain_next};
+use junbao_ledger::ids::EventId;
 use junbao_ledger::merkle;
-use junbao_ledger::{Account, Fen};
+use junbao_ledger::rules::Replayer;
+use junbao_ledger::{Account, EventBody, Fen, LedgerState};
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -54,6 +57,7 @@ impl Ledger {
         let mut next_seq = 1u64;
         let mut balances: HashMap<Account, i64> = HashMap::new();
         let mut tree = crate::audit::RootBuilder::default();
+        let mut reversal_targets: HashSet<EventId> = HashSet::new();
         loop {
             let chunk: Vec<_> =
                 self.store.entries(next_seq, VERIFY_CHUNK_ENTRIES).collect::<Result<_, _>>()?;
@@ -72,7 +76,7 @@ impl Ledger {
             // Each link h_n = SHA-256(h_(n-1) || bytes_n) depends only on stored values, so the
             // links are checked in parallel; together they prove the whole chain. The same pass
             // decodes each entry once and hashes its Merkle leaf.
-            type Checked = (Hash32, Vec<(Account, i64)>);
+            type Checked = (Hash32, Vec<(Account, i64)>, Option<EventId>);
             let checked: Vec<Result<Checked, (u64, String)>> = chunk
                 .par_iter()
                 .enumerate()
@@ -86,15 +90,20 @@ impl Ledger {
                     if entry.seq != e.seq {
                         return Err((e.seq, format!("bytes say seq {}", entry.seq)));
                     }
+                    let reversal_of = match &entry.event.body {
+                        EventBody::Reversal { of, .. } => Some(of.clone()),
+                        _ => None,
+                    };
                     let postings =
                         entry.postings.into_iter().map(|p| (p.account, p.amount.0)).collect();
-                    Ok((merkle::leaf_hash(&e.bytes), postings))
+                    Ok((merkle::leaf_hash(&e.bytes), postings, reversal_of))
                 })
                 .collect();
             for result in checked {
-                let (leaf, postings) =
+                let (leaf, postings, reversal_of) =
                     result.map_err(|(seq, what)| VerifyError::Entry { seq, what })?;
                 tree.push(leaf);
+                reversal_targets.extend(reversal_of);
                 for (account, fen) in postings {
                     *balances.entry(account).or_default() += fen;
                 }
@@ -120,7 +129,9 @@ impl Ledger {
                 "the stored Merkle tree's root differs from the entries'".into(),
             ));
         }
-        let state = &w.state;
+        // What is on disk, not what the writer holds in memory: an edited record must be found.
+        let state = &LedgerState::load(self.store.state()?, self.store.balances()?)
+            .map_err(|e| VerifyError::Ledger(format!("the stored state does not load: {e}")))?;
         let materialised: HashMap<&Account, Fen> =
             state.balances.iter().filter(|(_, b)| b.0 != 0).map(|(a, b)| (a, *b)).collect();
         let recomputed: HashMap<&Account, Fen> =
@@ -156,10 +167,94 @@ impl Ledger {
                 )));
             }
         }
+        let replayed = self.replay_journal(count, reversal_targets)?;
+        compare_state(&replayed, state)?;
+        drop(w);
         Ok(VerifyReport {
             entries: count,
             head: hex::encode(head.hash),
             accounts: recomputed.len(),
         })
     }
+}
+
+impl Ledger {
+    /// The state the first `count` stored entries imply, replayed from scratch without rule
+    /// checks (their chain and decoding were verified by the first pass). Keeps in memory only
+    /// the entries that reversals name.
+    fn replay_journal(
+        &self,
+        count: u64,
+        reversal_targets: HashSet<EventId>,
+    ) -> Result<LedgerState, VerifyError> {
+        let mut replayer = Replayer::keeping(reversal_targets);
+        let mut next_seq = 1u64;
+        while next_seq <= count {
+            let chunk: Vec<_> =
+                self.store.entries(next_seq, VERIFY_CHUNK_ENTRIES).collect::<Result<_, _>>()?;
+            let decoded: Vec<Entry> = chunk
+                .par_iter()
+                .filter(|e| e.seq <= count)
+                .map(|e| {
+                    Entry::from_canonical_bytes(&e.bytes)
+                        .map_err(|err| VerifyError::Entry { seq: e.seq, what: err.to_string() })
+                })
+                .collect::<Result<_, _>>()?;
+            let Some(last) = decoded.last() else { break };
+            next_seq = last.seq + 1;
+            replayer.push_all(&decoded);
+        }
+        Ok(replayer.finish())
+    }
+}
+
+/// Compares a replayed state with the stored one, record kind by record kind, naming up to five
+/// differing keys of the first kind that differs.
+fn compare_state(replayed: &LedgerState, stored: &LedgerState) -> Result<(), VerifyError> {
+    fn differing<K: std::fmt::Display + Eq + std::hash::Hash + Ord, V: PartialEq>(
+        replayed: &HashMap<K, V>,
+        stored: &HashMap<K, V>,
+    ) -> Vec<String> {
+        let mut keys: Vec<&K> = replayed
+            .iter()
+            .filter(|(k, v)| stored.get(*k) != Some(*v))
+            .map(|(k, _)| k)
+            .chain(stored.keys().filter(|k| !replayed.contains_key(*k)))
+            .collect();
+        keys.sort();
+        keys.dedup();
+        keys.into_iter().take(5).map(ToString::to_string).collect()
+    }
+    let mismatch = |what: &str, keys: Vec<String>| {
+        VerifyError::Ledger(format!(
+            "the stored {what} differ from a replay of the journal{}",
+            if keys.is_empty() { String::new() } else { format!(": {}", keys.join(", ")) }
+        ))
+    };
+    if replayed.members != stored.members {
+        return Err(mismatch("member records", differing(&replayed.members, &stored.members)));
+    }
+    if replayed.periods != stored.periods {
+        fn show(
+            m: &HashMap<junbao_ledger::state::PeriodKey, junbao_ledger::state::PeriodMoney>,
+        ) -> HashMap<String, &junbao_ledger::state::PeriodMoney> {
+            m.iter()
+                .map(|((member, line, period), v)| (format!("{member} {line:?} {period}"), v))
+                .collect()
+        }
+        return Err(mismatch(
+            "premium-period records",
+            differing(&show(&replayed.periods), &show(&stored.periods)),
+        ));
+    }
+    if replayed.standards != stored.standards {
+        return Err(mismatch("standards", vec![]));
+    }
+    if replayed.interest_credited != stored.interest_credited {
+        return Err(mismatch("interest marks", vec![]));
+    }
+    if replayed.reversed != stored.reversed {
+        return Err(mismatch("reversal marks", vec![]));
+    }
+    Ok(())
 }

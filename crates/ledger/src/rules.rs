@@ -136,22 +136,64 @@ impl LedgerState {
     /// Rebuilds balances and member state from stored entries, in order, without rule checks.
     /// Reversals undo their target's effects; targets are found among the replayed entries.
     pub fn replay<'e>(entries: impl IntoIterator<Item = &'e Entry>) -> LedgerState {
-        let mut state = LedgerState::default();
-        let mut by_event: HashMap<EventId, Entry> = HashMap::new();
+        let mut replayer = Replayer::keeping_every_entry();
         for entry in entries {
-            let mut batch = state.begin(0, CHAIN_GENESIS);
+            replayer.push(entry);
+        }
+        replayer.finish()
+    }
+}
+
+/// [`LedgerState::replay`] one entry at a time, for a journal too large to hold in memory
+/// (`verify` streams it). A reversal undoes its target's effects, so the replayer keeps the
+/// entries that later reversals name: every entry, or only those in a set known in advance
+/// (a first pass over the journal collects the reversals' targets).
+#[derive(Debug)]
+pub struct Replayer {
+    state: LedgerState,
+    kept: HashMap<EventId, Entry>,
+    keep_only: Option<std::collections::HashSet<EventId>>,
+}
+
+impl Replayer {
+    /// Keeps every entry (small journals, tests).
+    pub fn keeping_every_entry() -> Replayer {
+        Replayer { state: LedgerState::default(), kept: HashMap::new(), keep_only: None }
+    }
+
+    /// Keeps only the entries whose event ids are in `targets`: every id a reversal names.
+    pub fn keeping(targets: std::collections::HashSet<EventId>) -> Replayer {
+        Replayer { state: LedgerState::default(), kept: HashMap::new(), keep_only: Some(targets) }
+    }
+
+    /// Applies the next entry, without rule checks.
+    pub fn push(&mut self, entry: &Entry) {
+        self.push_all(std::slice::from_ref(entry));
+    }
+
+    /// Applies the next entries, in order, as one batch over the state (a batch reads its own
+    /// changes first, so an entry sees every earlier one): one commit per call, not per entry.
+    pub fn push_all(&mut self, entries: &[Entry]) {
+        let mut batch = self.state.begin(0, CHAIN_GENESIS);
+        for entry in entries {
             if let EventBody::Reversal { of, .. } = &entry.event.body
-                && let Some(target) = by_event.get(of)
+                && let Some(target) = self.kept.get(of)
             {
                 batch.undo_effects(target);
                 batch.changes.reversed.push(target.seq);
             }
             batch.replay_entry(entry);
-            let changes = batch.changes;
-            state.commit(changes);
-            by_event.insert(entry.event.id.clone(), entry.clone());
+            if self.keep_only.as_ref().is_none_or(|ids| ids.contains(&entry.event.id)) {
+                self.kept.insert(entry.event.id.clone(), entry.clone());
+            }
         }
-        state
+        let changes = batch.changes;
+        self.state.commit(changes);
+    }
+
+    /// The state the entries pushed so far imply.
+    pub fn finish(self) -> LedgerState {
+        self.state
     }
 }
 

@@ -604,6 +604,15 @@ impl Store {
         self.db.put_cf(self.cf(CF_BALANCES), key, fen.to_le_bytes()).map_err(read_error)
     }
 
+    /// Overwrites (`Some`) or deletes (`None`) one materialised state record.
+    pub fn tamper_state(&self, key: &[u8], value: Option<&[u8]>) -> Result<(), ReadError> {
+        match value {
+            Some(v) => self.db.put_cf(self.cf(CF_STATE), key, v),
+            None => self.db.delete_cf(self.cf(CF_STATE), key),
+        }
+        .map_err(read_error)
+    }
+
     /// Rewrites the head record.
     pub fn tamper_head(&self, head: Head) -> Result<(), ReadError> {
         self.db.put_cf(self.cf(CF_META), META_HEAD, encode_head(&head)).map_err(read_error)?;
