@@ -151,3 +151,48 @@ fn verify_finds_an_edited_member_record_and_a_deleted_period_record() {
         .unwrap();
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
 }
+
+/// `verify` reads a snapshot instead of holding the writer: posts go on while it runs, and
+/// every verify sees a consistent point in time (a batch wholly or not at all).
+#[test]
+fn verify_runs_while_posting_goes_on_and_always_sees_a_whole_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = std::sync::Arc::new(small_ledger(dir.path()));
+    let writer = {
+        let ledger = ledger.clone();
+        std::thread::spawn(move || {
+            for b in 0..40 {
+                // Every fifth batch is a month of premiums of five members, the others one
+                // appropriation each.
+                let lines: Vec<String> = if b % 5 == 0 {
+                    let period = format!("2024-{:02}", 2 + b / 5);
+                    (0..5)
+                        .map(|m| {
+                            contribution(
+                                &format!("w{b}-{m}"),
+                                &format!("M{m}"),
+                                &period,
+                                "60.00",
+                                "U1",
+                            )
+                        })
+                        .collect()
+                } else {
+                    vec![format!(
+                        r#"{{"id":"a-{b}","type":"appropriation","fund":"casualty","amount":"1.00"}}"#
+                    )]
+                };
+                let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+                ledger.post_lines(&refs).unwrap();
+            }
+        })
+    };
+    let mut verified = vec![];
+    while !writer.is_finished() {
+        verified.push(ledger.verify(&|_| {}).unwrap().entries);
+    }
+    writer.join().unwrap();
+    let last = ledger.verify(&|_| {}).unwrap();
+    assert_eq!(last.entries, ledger.head().seq);
+    assert!(verified.windows(2).all(|w| w[0] <= w[1]), "{verified:?}");
+}

@@ -13,6 +13,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::Ledger;
+use junbao_storage::StoreSnapshot;
 
 /// Entries read and checked per parallel chunk.
 const VERIFY_CHUNK_ENTRIES: usize = 65_536;
@@ -50,9 +51,10 @@ impl Ledger {
     /// Recomputes the whole chain from the stored entries and checks everything derived from
     /// it. `progress` is called with the number of entries checked so far.
     pub fn verify(&self, progress: &dyn Fn(u64)) -> Result<VerifyReport, VerifyError> {
-        // Hold the writer so the journal and the balances are read at one point in time.
-        let w = self.writer();
-        let head = self.store.head();
+        // A snapshot, not the writer lock: the journal and every record are read at one point
+        // in time while posting goes on.
+        let snapshot = self.store.snapshot();
+        let head = snapshot.head();
         let mut previous = CHAIN_GENESIS;
         let mut next_seq = 1u64;
         let mut balances: HashMap<Account, i64> = HashMap::new();
@@ -60,7 +62,7 @@ impl Ledger {
         let mut reversal_targets: HashSet<EventId> = HashSet::new();
         loop {
             let chunk: Vec<_> =
-                self.store.entries(next_seq, VERIFY_CHUNK_ENTRIES).collect::<Result<_, _>>()?;
+                snapshot.entries(next_seq, VERIFY_CHUNK_ENTRIES).collect::<Result<_, _>>()?;
             if chunk.is_empty() {
                 break;
             }
@@ -130,7 +132,7 @@ impl Ledger {
             ));
         }
         // What is on disk, not what the writer holds in memory: an edited record must be found.
-        let state = &LedgerState::load(self.store.state()?, self.store.balances()?)
+        let state = &LedgerState::load(snapshot.state()?, snapshot.balances()?)
             .map_err(|e| VerifyError::Ledger(format!("the stored state does not load: {e}")))?;
         let materialised: HashMap<&Account, Fen> =
             state.balances.iter().filter(|(_, b)| b.0 != 0).map(|(a, b)| (a, *b)).collect();
@@ -167,9 +169,8 @@ impl Ledger {
                 )));
             }
         }
-        let replayed = self.replay_journal(count, reversal_targets)?;
+        let replayed = replay_journal(&snapshot, count, reversal_targets)?;
         compare_state(&replayed, state)?;
-        drop(w);
         Ok(VerifyReport {
             entries: count,
             head: hex::encode(head.hash),
@@ -178,34 +179,32 @@ impl Ledger {
     }
 }
 
-impl Ledger {
-    /// The state the first `count` stored entries imply, replayed from scratch without rule
-    /// checks (their chain and decoding were verified by the first pass). Keeps in memory only
-    /// the entries that reversals name.
-    fn replay_journal(
-        &self,
-        count: u64,
-        reversal_targets: HashSet<EventId>,
-    ) -> Result<LedgerState, VerifyError> {
-        let mut replayer = Replayer::keeping(reversal_targets);
-        let mut next_seq = 1u64;
-        while next_seq <= count {
-            let chunk: Vec<_> =
-                self.store.entries(next_seq, VERIFY_CHUNK_ENTRIES).collect::<Result<_, _>>()?;
-            let decoded: Vec<Entry> = chunk
-                .par_iter()
-                .filter(|e| e.seq <= count)
-                .map(|e| {
-                    Entry::from_canonical_bytes(&e.bytes)
-                        .map_err(|err| VerifyError::Entry { seq: e.seq, what: err.to_string() })
-                })
-                .collect::<Result<_, _>>()?;
-            let Some(last) = decoded.last() else { break };
-            next_seq = last.seq + 1;
-            replayer.push_all(&decoded);
-        }
-        Ok(replayer.finish())
+/// The state the first `count` stored entries imply, replayed from scratch without rule checks
+/// (their chain and decoding were verified by the first pass). Keeps in memory only the entries
+/// that reversals name.
+fn replay_journal(
+    snapshot: &StoreSnapshot<'_>,
+    count: u64,
+    reversal_targets: HashSet<EventId>,
+) -> Result<LedgerState, VerifyError> {
+    let mut replayer = Replayer::keeping(reversal_targets);
+    let mut next_seq = 1u64;
+    while next_seq <= count {
+        let chunk: Vec<_> =
+            snapshot.entries(next_seq, VERIFY_CHUNK_ENTRIES).collect::<Result<_, _>>()?;
+        let decoded: Vec<Entry> = chunk
+            .par_iter()
+            .filter(|e| e.seq <= count)
+            .map(|e| {
+                Entry::from_canonical_bytes(&e.bytes)
+                    .map_err(|err| VerifyError::Entry { seq: e.seq, what: err.to_string() })
+            })
+            .collect::<Result<_, _>>()?;
+        let Some(last) = decoded.last() else { break };
+        next_seq = last.seq + 1;
+        replayer.push_all(&decoded);
     }
+    Ok(replayer.finish())
 }
 
 /// Compares a replayed state with the stored one, record kind by record kind, naming up to five

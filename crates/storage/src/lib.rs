@@ -569,6 +569,71 @@ impl Store {
     }
 }
 
+/// A consistent point-in-time view of the store, for long reads (`verify`) that must not stop
+/// the writer: entries, state and balances as they were when it was taken, with the head that
+/// covers them.
+pub struct StoreSnapshot<'a> {
+    store: &'a Store,
+    snapshot: rocksdb::SnapshotWithThreadMode<'a, DB>,
+    head: Head,
+}
+
+impl std::fmt::Debug for StoreSnapshot<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreSnapshot").field("head", &self.head).finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Takes a snapshot. An append holds the head lock for its whole write, so a snapshot taken
+    /// under it holds either all of a batch or none of it, and its head is the last batch's.
+    pub fn snapshot(&self) -> StoreSnapshot<'_> {
+        let head = self.head.lock().expect("head lock is never held across a panic");
+        let snapshot = self.db.snapshot();
+        StoreSnapshot { store: self, snapshot, head: *head }
+    }
+}
+
+impl StoreSnapshot<'_> {
+    /// The head the snapshot covers.
+    pub fn head(&self) -> Head {
+        self.head
+    }
+
+    /// Entries with `from <= seq`, in order, at most `limit`, as of the snapshot.
+    pub fn entries(
+        &self,
+        from: u64,
+        limit: usize,
+    ) -> impl Iterator<Item = Result<StoredEntry, ReadError>> + '_ {
+        let key = seq_key(from);
+        self.snapshot
+            .iterator_cf(self.store.cf(CF_JOURNAL), IteratorMode::From(&key, Direction::Forward))
+            .take(limit)
+            .map(|r| match r {
+                Ok((k, v)) => decode_entry(&k, &v),
+                Err(e) => Err(read_error(e)),
+            })
+    }
+
+    fn scan(&self, cf: &str) -> Result<Vec<KeyValue>, ReadError> {
+        self.snapshot
+            .iterator_cf(self.store.cf(cf), IteratorMode::Start)
+            .map(|r| r.map(|(k, v)| (k.to_vec(), v.to_vec())).map_err(read_error))
+            .collect()
+    }
+
+    /// Every materialised balance, as of the snapshot.
+    pub fn balances(&self) -> Result<Vec<KeyValue>, ReadError> {
+        self.scan(CF_BALANCES)
+    }
+
+    /// Every materialised state record, as of the snapshot.
+    pub fn state(&self) -> Result<Vec<KeyValue>, ReadError> {
+        self.scan(CF_STATE)
+    }
+}
+
 fn hex8(h: &[u8; 32]) -> String {
     h[..8].iter().map(|b| format!("{b:02x}")).collect()
 }
