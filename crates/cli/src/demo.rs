@@ -272,6 +272,8 @@ pub fn run(data: &Path, members: usize) -> Result<()> {
     ])?;
     outln!("  {}", serde_json::to_string(&again)?);
 
+    crate::admin::demo_year_end(&ledger, &key_path, data)?;
+
     outln!("\ntrial balance per fund (every total must be 0.00):");
     let sheet = ledger.balances(None, None);
     for f in &sheet.funds {

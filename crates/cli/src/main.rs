@@ -17,6 +17,7 @@ macro_rules! outln {
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod admin;
 mod bench;
 mod demo;
 mod serve;
@@ -117,6 +118,8 @@ enum Command {
         #[command(subcommand)]
         kind: ReportKind,
     },
+    /// Seal a year (Art. 34): check the books, post the year's final accounts, sign a digest.
+    Close(admin::CloseArgs),
     /// Relationship transfer to a civilian agency (Art. 16, 23, 27, 28).
     Transfer {
         #[command(subcommand)]
@@ -287,6 +290,8 @@ enum ReportKind {
     Reconcile,
     /// Entries today's rules refuse (replaying the journal), and premiums awaiting a match.
     Exceptions,
+    #[command(flatten)]
+    Admin(admin::AdminReport),
 }
 
 #[derive(Subcommand, Debug)]
@@ -466,6 +471,7 @@ fn run(cli: Cli) -> Result<()> {
                     }
                 }
                 ReportKind::Exceptions => outln!("{}", ledger.exceptions().map_err(audit_exit)?),
+                ReportKind::Admin(kind) => admin::report(&ledger, kind)?,
             }
             Ok(())
         }
@@ -555,6 +561,7 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Post { file } => post(&data, file),
+        Command::Close(args) => admin::close(&data, args),
         Command::Balance { fund, member, json } => balance(&data, fund, member, json),
         Command::Verify { export: Some(file), digest, .. } => verify_export(&file, digest),
         Command::Verify { export: None, digest: Some(_), .. } => {

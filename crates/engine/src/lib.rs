@@ -5,6 +5,7 @@
 //! `junbao-storage` as one synced write. The state in memory changes only after the write is
 //! durable.
 
+mod admin;
 mod audit;
 mod commit;
 mod post;
@@ -23,6 +24,7 @@ use junbao_ledger::state::StateLoadError;
 use junbao_ledger::{Fund, LedgerState};
 use junbao_storage::{OpenError, ReadError, Store};
 
+pub use admin::{render_final_accounts_html, statement_of_fund_csv, year_close_id};
 pub use audit::{
     AuditError, ExportReport, RootBuilder, SignedDigest, SinceDigestReport, TREE_LEVEL_STORED_MIN,
     create_signing_key, default_key_path, export_line, ledger_transaction, load_signing_key,

@@ -211,6 +211,44 @@ pub enum EventBody {
         member: MemberId,
         input: crate::backpay::BackpayInput,
     },
+    /// A line of a fund's annual budget (Art. 33-34); a later one for the same line supersedes.
+    Budget {
+        fund: Fund,
+        year: u16,
+        line: crate::admin::BudgetLine,
+        amount: Fen,
+    },
+    /// A unit hands over premiums it withheld (Art. 32); settles its receivable.
+    Remittance {
+        unit: UnitId,
+        fund: Fund,
+        amount: Fen,
+        period: Period,
+        reference: String,
+    },
+    /// What the bank says a fund's special account held on a date (Art. 35).
+    BankStatement {
+        fund: Fund,
+        account: crate::ids::BankAccountId,
+        date: Date,
+        balance: Fen,
+        reference: String,
+    },
+    /// Interest the fund's deposits earned, fund income not credited to members (Art. 31).
+    DepositInterest {
+        fund: Fund,
+        amount: Fen,
+        period: Period,
+    },
+    /// Seals a year with its final accounts (Art. 34). Made by `junbao close`, never posted.
+    YearClose {
+        year: u16,
+        /// The last entry the accounts cover: the close is the entry right after it.
+        through_seq: u64,
+        funds: Vec<crate::admin::FundAccounts>,
+        /// Items left open with `--accept-open` (unremitted premiums, unconfirmed transfers).
+        open_items: Vec<String>,
+    },
 }
 
 /// One event as the client sent it, typed. Its canonical bytes are what idempotency compares.
@@ -243,6 +281,11 @@ impl EventBody {
             EventBody::TransferConfirmed { .. } => "transfer_confirmed",
             EventBody::PayChange { .. } => "pay_change",
             EventBody::Backpay { .. } => "backpay",
+            EventBody::Budget { .. } => "budget",
+            EventBody::Remittance { .. } => "remittance",
+            EventBody::BankStatement { .. } => "bank_statement",
+            EventBody::DepositInterest { .. } => "deposit_interest",
+            EventBody::YearClose { .. } => "year_close",
         }
     }
 
@@ -266,14 +309,21 @@ impl EventBody {
             EventBody::Appropriation { .. }
             | EventBody::Interest { .. }
             | EventBody::Reversal { .. }
-            | EventBody::Standard { .. } => None,
+            | EventBody::Standard { .. }
+            | EventBody::Budget { .. }
+            | EventBody::Remittance { .. }
+            | EventBody::BankStatement { .. }
+            | EventBody::DepositInterest { .. }
+            | EventBody::YearClose { .. } => None,
         }
     }
 
     /// The unit named by the event, for the HTTP service's per-unit permissions.
     pub fn unit(&self) -> Option<&UnitId> {
         match self {
-            EventBody::Enroll { unit, .. } | EventBody::Contribution { unit, .. } => Some(unit),
+            EventBody::Enroll { unit, .. }
+            | EventBody::Contribution { unit, .. }
+            | EventBody::Remittance { unit, .. } => Some(unit),
             _ => None,
         }
     }
@@ -287,6 +337,8 @@ impl EventBody {
             | EventBody::CategoryChange { on, .. }
             | EventBody::PayChange { on, .. } => Some(*on),
             EventBody::Standard { effective_from, .. } => Some(*effective_from),
+            EventBody::BankStatement { date, .. } => Some(*date),
+            EventBody::DepositInterest { period, .. } => Some(period.last_day()),
             _ => None,
         }
     }
@@ -407,7 +459,13 @@ raw_event!(
     provincial_share,
     municipal_share,
     county_share,
-    personal_help_rate
+    personal_help_rate,
+    year,
+    line,
+    account,
+    date,
+    balance,
+    reference
 );
 
 /// Reads fields off a raw event, remembering which were used so the rest can be refused.
@@ -463,6 +521,12 @@ impl<'a> Reader<'_, 'a> {
             "municipal_share" => raw.municipal_share.as_ref(),
             "county_share" => raw.county_share.as_ref(),
             "personal_help_rate" => raw.personal_help_rate.as_ref(),
+            "year" => raw.year.as_ref(),
+            "line" => raw.line.as_ref(),
+            "account" => raw.account.as_ref(),
+            "date" => raw.date.as_ref(),
+            "balance" => raw.balance.as_ref(),
+            "reference" => raw.reference.as_ref(),
             other => unreachable!("reader asked for undeclared field {other}"),
         }
     }
@@ -806,6 +870,37 @@ fn parse_body(kind: &str, r: &mut Reader<'_, '_>) -> Result<EventBody, EventErro
                 EventBody::TransferConfirmed { member, fund, agency }
             }
         }
+        "budget" => EventBody::Budget {
+            fund: r.parse("fund", Fund::parse)?,
+            year: r.parse("year", crate::admin::parse_year)?,
+            line: r.parse("line", crate::admin::BudgetLine::parse)?,
+            amount: r.money("amount")?,
+        },
+        "remittance" => EventBody::Remittance {
+            unit: r.parse("unit", UnitId::parse)?,
+            fund: r.parse("fund", Fund::parse)?,
+            amount: r.money("amount")?,
+            period: r.parse("period", Period::parse)?,
+            reference: r.text("reference")?,
+        },
+        "bank_statement" => EventBody::BankStatement {
+            fund: r.parse("fund", Fund::parse)?,
+            account: r.parse("account", crate::ids::BankAccountId::parse)?,
+            date: r.parse("date", Date::parse)?,
+            balance: r.parse("balance", |t| Fen::parse_yuan(t).map_err(|e| e.to_string()))?,
+            reference: r.text("reference")?,
+        },
+        "deposit_interest" => EventBody::DepositInterest {
+            fund: r.parse("fund", Fund::parse)?,
+            amount: r.money("amount")?,
+            period: r.parse("period", Period::parse)?,
+        },
+        "year_close" => {
+            return Err(EventError::field(
+                "type",
+                "a year_close is drawn from the journal and posted by `junbao close`",
+            ));
+        }
         other => {
             return Err(EventError::field("type", format!("unknown event type {other:?}")));
         }
@@ -976,6 +1071,37 @@ impl Event {
                     put(name, pct(input.fiscal_shares_ppm[k]));
                 }
                 put("personal_help_rate", pct(input.personal_help_ppm));
+            }
+            EventBody::Budget { fund, year, line, amount } => {
+                put("fund", s(fund));
+                put("year", json!(year.to_string()));
+                put("line", json!(line.name()));
+                put("amount", s(amount));
+            }
+            EventBody::Remittance { unit, fund, amount, period, reference } => {
+                put("unit", s(unit));
+                put("fund", s(fund));
+                put("amount", s(amount));
+                put("period", s(period));
+                put("reference", json!(reference));
+            }
+            EventBody::BankStatement { fund, account, date, balance, reference } => {
+                put("fund", s(fund));
+                put("account", s(account));
+                put("date", s(date));
+                put("balance", s(balance));
+                put("reference", json!(reference));
+            }
+            EventBody::DepositInterest { fund, amount, period } => {
+                put("fund", s(fund));
+                put("amount", s(amount));
+                put("period", s(period));
+            }
+            EventBody::YearClose { year, through_seq, funds, open_items } => {
+                put("year", json!(year.to_string()));
+                put("through_seq", json!(through_seq));
+                put("funds", crate::admin::final_accounts_json(funds));
+                put("open_items", json!(open_items));
             }
         }
         Value::Object(m)

@@ -192,6 +192,13 @@ pub enum AccountKind {
     },
     Source(Source),
     Use(Use),
+    /// What a unit withheld for a period and has not yet remitted (Art. 32; `admin`).
+    UnitReceivable {
+        unit: crate::ids::UnitId,
+        period: crate::time::Period,
+    },
+    /// The counterpart of the units' receivables: fund money not yet at its bank (`admin`).
+    Unremitted,
 }
 
 /// An account: a fund and a kind. Its name is `fund:...`, colon-separated.
@@ -264,6 +271,10 @@ impl fmt::Display for Account {
                 };
                 write!(f, "{fund}:expense:{u}")
             }
+            AccountKind::UnitReceivable { unit, period } => {
+                write!(f, "{fund}:unit:{unit}:receivable:{period}")
+            }
+            AccountKind::Unremitted => write!(f, "{fund}:unremitted"),
         }
     }
 }

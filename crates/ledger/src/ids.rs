@@ -59,6 +59,7 @@ id_type!(EventId, "client event id (idempotency key)", check_event_id);
 id_type!(MemberId, "member id", check_name_id);
 id_type!(UnitId, "unit id", check_name_id);
 id_type!(AgencyId, "civilian agency id", check_name_id);
+id_type!(BankAccountId, "special bank account id (Art. 35)", check_name_id);
 
 #[cfg(test)]
 mod tests {

@@ -3,6 +3,7 @@
 //! Architecture invariant: this crate never touches a file, a socket or a clock. Time comes in
 //! as a parameter; bytes go out to the storage layer through the engine.
 
+pub mod admin;
 pub mod backpay;
 pub mod entry;
 pub mod event;

@@ -49,6 +49,7 @@ pub struct StateChanges {
     uninterest: Vec<(Fund, Period)>,
     reversed: Vec<u64>,
     periods: HashMap<PeriodKey, PeriodMoney>,
+    admin: Option<crate::admin::AdminState>,
 }
 
 /// A batch under construction. Nothing it does is visible until committed.
@@ -124,6 +125,9 @@ impl LedgerState {
         }
         self.interest_credited.extend(changes.interest);
         self.reversed.extend(changes.reversed);
+        if let Some(a) = changes.admin {
+            self.admin = a;
+        }
         for (key, money) in changes.periods {
             if money == PeriodMoney::default() {
                 self.periods.remove(&key);
@@ -232,6 +236,10 @@ impl<'s> Batch<'s> {
         self.changes.periods.insert((member.clone(), line, period), money);
     }
 
+    fn admin(&self) -> &crate::admin::AdminState {
+        self.changes.admin.as_ref().unwrap_or(&self.base.admin)
+    }
+
     fn standards(&self) -> &crate::standard::Standards {
         self.changes.standards.as_ref().unwrap_or(&self.base.standards)
     }
@@ -328,6 +336,7 @@ impl<'s> Batch<'s> {
             let field = if event.value_date.is_some() { "value_date" } else { "type" };
             return Err(refuse(field, format!("value date {value_date} is in the future")));
         }
+        crate::admin::check_sealed(self.admin(), &event.body, value_date)?;
         // Every rule checks before it changes anything, so a refusal leaves the batch as it was.
         let postings = self.rules(&event, value_date, lookup)?;
         self.push(event, value_date, recorded_at_us, postings);
@@ -395,6 +404,9 @@ impl<'s> Batch<'s> {
         if let Some(s) = &self.changes.standards {
             state_writes.push((standards_key(), Some(encode(s))));
         }
+        if let Some(a) = &self.changes.admin {
+            state_writes.push((crate::admin::state_key(), Some(encode(a))));
+        }
         for (f, p) in &self.changes.uninterest {
             state_writes.push((interest_key(*f, *p), None));
         }
@@ -456,6 +468,11 @@ impl<'s> Batch<'s> {
             EventBody::Enroll { .. } | EventBody::Standard { .. } | EventBody::Backpay { .. } => {}
             EventBody::Reversal { .. } | EventBody::Appropriation { .. } => {}
             EventBody::Interest { .. } => {}
+            EventBody::Budget { .. }
+            | EventBody::Remittance { .. }
+            | EventBody::BankStatement { .. }
+            | EventBody::DepositInterest { .. }
+            | EventBody::YearClose { .. } => {}
             _ => {
                 let member = body.member().expect("member events name a member");
                 let m = self
@@ -472,7 +489,35 @@ impl<'s> Batch<'s> {
         let postings = match body {
             EventBody::Reversal { of, .. } => return self.reversal(of, lookup),
             EventBody::Contribution { member, fund, period, amount, unit, part } => {
-                self.contribution(member, *fund, *period, *amount, unit, *part, value_date)?
+                let mut p =
+                    self.contribution(member, *fund, *period, *amount, unit, *part, value_date)?;
+                p.extend(crate::admin::withheld_postings(*fund, unit, *period, *amount));
+                p
+            }
+            EventBody::Remittance { unit, fund, amount, period, .. } => {
+                let owed = self.balance(&Account::unit_receivable(*fund, unit, *period));
+                crate::admin::remittance_postings(owed, *fund, unit, *period, *amount)?
+            }
+            EventBody::DepositInterest { fund, amount, .. } => {
+                crate::admin::deposit_interest_postings(*fund, *amount)
+            }
+            EventBody::Budget { year, .. } => {
+                crate::admin::check_budget(self.admin(), *year)?;
+                Vec::new()
+            }
+            EventBody::BankStatement { balance, .. } => {
+                crate::admin::check_bank_balance(*balance)?;
+                Vec::new()
+            }
+            EventBody::YearClose { year, through_seq, .. } => {
+                crate::admin::check_close(
+                    self.admin(),
+                    *year,
+                    *through_seq,
+                    self.next_seq,
+                    value_date,
+                )?;
+                Vec::new()
             }
             EventBody::Subsidy { member, fund, period, amount, basis, part } => {
                 self.subsidy(member, *fund, *period, *amount, *basis, *part)?
@@ -1259,6 +1304,7 @@ impl<'s> Batch<'s> {
         if self.is_reversed(target.seq) {
             return Err(refuse("of", format!("entry {} is already reversed", target.seq)));
         }
+        crate::admin::check_reversal(&target, &|a| self.balance(a))?;
         self.undo_effects(&target);
         self.changes.reversed.push(target.seq);
         Ok(target
@@ -1389,6 +1435,15 @@ impl<'s> Batch<'s> {
             EventBody::Reversal { .. } => {}
             EventBody::Appropriation { .. } | EventBody::Recovery { .. } => {}
             EventBody::Payout { .. } | EventBody::Backpay { .. } => {}
+            EventBody::YearClose { year, .. } => {
+                let mut a = self.admin().clone();
+                a.closed_through = Some(*year);
+                self.changes.admin = Some(a);
+            }
+            EventBody::Budget { .. }
+            | EventBody::Remittance { .. }
+            | EventBody::BankStatement { .. }
+            | EventBody::DepositInterest { .. } => {}
         }
     }
 }

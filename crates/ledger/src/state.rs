@@ -133,6 +133,8 @@ pub struct LedgerState {
     /// [`MemberState`] so that a monthly premium writes one small record, not the member's
     /// whole history.
     pub periods: HashMap<PeriodKey, PeriodMoney>,
+    /// Fund administration: the sealed years (`admin`).
+    pub admin: crate::admin::AdminState,
 }
 
 /// A member's premium line in one month.
@@ -211,6 +213,7 @@ impl LedgerState {
                     s.periods.insert(decode(&key[2..]).map_err(bad)?, decode(&value).map_err(bad)?);
                 }
                 Some(&KEY_STANDARDS) => s.standards = decode(&value).map_err(bad)?,
+                Some(&crate::admin::STATE_KEY_BYTE) => s.admin = decode(&value).map_err(bad)?,
                 Some(&KEY_INTEREST) => {
                     s.interest_credited.insert(decode(&key[2..]).map_err(bad)?);
                 }

@@ -1,5 +1,7 @@
 //! The routes (docs/HTTP.md; docs/openapi.json describes each).
 
+mod admin;
+
 use std::sync::Arc;
 
 use axum::extract::rejection::QueryRejection;
@@ -37,6 +39,12 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/transfers"),
     ("post", "/v1/transfers/confirm"),
     ("post", "/v1/transfers/verify"),
+    ("get", "/v1/reports/budget"),
+    ("get", "/v1/reports/remittances"),
+    ("get", "/v1/reports/bank"),
+    ("get", "/v1/reports/final-accounts"),
+    ("get", "/v1/reports/statement-of-fund"),
+    ("post", "/v1/close"),
 ];
 
 /// Event arrays at least this long are parsed on the blocking pool, over all cores.
@@ -60,6 +68,12 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/v1/transfers", post(transfer_export))
         .route("/v1/transfers/confirm", post(transfer_confirm))
         .route("/v1/transfers/verify", post(transfer_verify))
+        .route("/v1/reports/budget", get(admin::budget))
+        .route("/v1/reports/remittances", get(admin::remittances))
+        .route("/v1/reports/bank", get(admin::bank))
+        .route("/v1/reports/final-accounts", get(admin::final_accounts))
+        .route("/v1/reports/statement-of-fund", get(admin::statement_of_fund))
+        .route("/v1/close", post(admin::close))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such route; see docs/HTTP.md") })
         .layer(DefaultBodyLimit::max(body_bytes_max))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
