@@ -219,10 +219,10 @@ pub fn report(ledger: &Ledger, kind: AdminReport) -> Result<()> {
                 for f in r["funds"].as_array().into_iter().flatten() {
                     writeln!(sink, "\nfund {}", text(&f["fund"]))?;
                     writeln!(sink, "  {:<28} {:>18}", "opening", text(&f["opening"]))?;
-                    for side in ["income", "expenditure"] {
-                        for (line, v) in f[side].as_object().into_iter().flatten() {
-                            writeln!(sink, "  {:<28} {:>18}", format!("{side} {line}"), text(v))?;
-                        }
+                    for line in junbao_ledger::admin::BudgetLine::ALL {
+                        let side = if line.is_income() { "income" } else { "expenditure" };
+                        let v = text(&f[side][line.name()]);
+                        writeln!(sink, "  {:<28} {:>18}", format!("{side} {line}"), v)?;
                     }
                     writeln!(sink, "  {:<28} {:>18}", "closing", text(&f["closing"]))?;
                 }
@@ -338,13 +338,13 @@ pub fn demo_year_end(ledger: &Ledger, key: &Path, dir: &Path) -> Result<()> {
         .collect();
     post("units' remittances of 2025 (Art. 32)", &remittances)?;
     post(
-        "deposit interest of the casualty fund (Art. 31)",
+        "fund deposit interest, casualty (Art. 31)",
         &[r#"{"id":"depint-casualty-2025","type":"deposit_interest","fund":"casualty","amount":"12345.67","period":"2025-12"}"#.to_string()],
     )?;
     let year_end = Date::parse("2025-12-31").expect("a date");
     let at_bank = ledger.bank_report(Fund::Casualty, year_end).map_err(audit_exit)?;
     post(
-        "bank statement of the casualty fund (Art. 35)",
+        "bank statement, casualty (Art. 35)",
         &[format!(
             r#"{{"id":"bank-casualty-2025-12","type":"bank_statement","fund":"casualty","account":"ICBC-JB-0001","date":"2025-12-31","balance":"{}","reference":"statement 2025/12"}}"#,
             at_bank["ledger"].as_str().unwrap_or("0.00")

@@ -237,7 +237,7 @@ pub fn run(data: &Path, members: usize) -> Result<()> {
     post(
         &ledger,
         "its reversal",
-        &[r#"{"id":"rev-approp-dup","type":"reversal","of":"approp-dup","reason":"entered twice"}"#.to_string()],
+        &[r#"{"id":"rev-approp-dup","type":"reversal","of":"approp-dup","reason":"entered twice","value_date":"2025-01-16"}"#.to_string()],
     )?;
 
     outln!("\nwhat the ledger refuses (nothing is stored):");
@@ -347,6 +347,7 @@ pub fn run(data: &Path, members: usize) -> Result<()> {
     );
     outln!("      junbao --data {} statement --member {}", data.display(), injured.id);
     outln!("      junbao --data {} report reconcile", data.display());
+    outln!("      junbao --data {} report final-accounts --year 2025", data.display());
     outln!(
         "      junbao verify --export {} --digest {}",
         export_path.display(),

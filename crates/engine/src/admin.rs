@@ -192,29 +192,25 @@ impl Ledger {
     /// The final accounts recorded by the close of `year`, and whether the journal still gives
     /// the same figures.
     pub fn final_accounts(&self, year: u16) -> Result<Value, AuditError> {
-        let mut recorded: Option<(u64, i64, u64, Vec<FundAccounts>, Vec<String>)> = None;
+        let mut recorded: Option<Entry> = None;
         let mut b = AccountsBuilder::year(year);
         let as_of_seq = self.head().seq;
         self.scan(Some(as_of_seq), &mut |e| {
             b.add(e);
-            if let EventBody::YearClose { year: y, through_seq, funds, open_items } = &e.event.body
-                && *y == year
-            {
-                recorded = Some((
-                    e.seq,
-                    e.recorded_at_us,
-                    *through_seq,
-                    funds.clone(),
-                    open_items.clone(),
-                ));
+            if matches!(&e.event.body, EventBody::YearClose { year: y, .. } if *y == year) {
+                recorded = Some(e.clone());
             }
         })?;
-        let Some((seq, recorded_at_us, through_seq, funds, open_items)) = recorded else {
+        let Some(close) = recorded else {
             return Err(AuditError::Input(format!(
                 "{year} is not closed (`junbao close --year {year}`); `report statement-of-fund` \
                  gives its accounts so far"
             )));
         };
+        let EventBody::YearClose { through_seq, funds, open_items, .. } = &close.event.body else {
+            unreachable!("matched as a year_close above");
+        };
+        let (seq, recorded_at_us, through_seq) = (close.seq, close.recorded_at_us, *through_seq);
         let now = b.finish();
         let differences: Vec<_> = funds
             .iter()
@@ -241,7 +237,7 @@ impl Ledger {
             "as_of_seq": as_of_seq,
             "matches_journal": differences.is_empty(),
             "differences": differences,
-            "funds": final_accounts_json(&funds),
+            "funds": final_accounts_json(funds),
             "open_items": open_items,
             "digest": digest,
         }))
