@@ -817,3 +817,105 @@ mod tests {
         assert!(close.message.contains("junbao close"), "{close}");
     }
 }
+
+#[cfg(test)]
+mod rules {
+    //! The administration events through the rules: a batch on a ledger state.
+    use crate::entry::CHAIN_GENESIS;
+    use crate::event::{Event, EventBody, parse_event_line};
+    use crate::rules::NoLookup;
+    use crate::state::LedgerState;
+
+    /// 2026-02-01T00:00:00Z.
+    const NOW_US: i64 = 1_769_904_000_000_000;
+
+    fn apply(state: &mut LedgerState, seq: &mut u64, event: Event) -> Result<(), String> {
+        let mut batch = state.begin(*seq, if *seq == 0 { CHAIN_GENESIS } else { [1; 32] });
+        batch.apply(event, NOW_US, &NoLookup).map_err(|e| e.to_string())?;
+        let prepared = batch.finish();
+        *seq = prepared.head_seq;
+        state.commit(prepared.changes);
+        Ok(())
+    }
+
+    fn line(state: &mut LedgerState, seq: &mut u64, text: &str) -> Result<(), String> {
+        apply(state, seq, parse_event_line(text).expect("a valid event line"))
+    }
+
+    fn ledger() -> (LedgerState, u64) {
+        let (mut state, mut seq) = (LedgerState::default(), 0);
+        for text in [
+            r#"{"id":"s","type":"standard","name":"medical_personal_rate","value":"1","effective_from":"2012-07-01"}"#,
+            r#"{"id":"e","type":"enroll","member":"M1","category":"officer","unit":"U1","enlisted_on":"2020-01-01","monthly_pay":"9200.00"}"#,
+            r#"{"id":"c","type":"contribution","member":"M1","fund":"medical","period":"2025-11","amount":"92.00","unit":"U1","value_date":"2025-11-15"}"#,
+        ] {
+            line(&mut state, &mut seq, text).unwrap();
+        }
+        (state, seq)
+    }
+
+    fn close(year: u16, through_seq: u64) -> Event {
+        Event {
+            id: crate::ids::EventId::parse(&format!("year_close:{year}")).unwrap(),
+            value_date: None,
+            memo: None,
+            body: EventBody::YearClose {
+                year,
+                through_seq,
+                funds: Vec::new(),
+                open_items: Vec::new(),
+            },
+        }
+    }
+
+    #[test]
+    fn a_withheld_premium_is_owed_by_its_unit_until_remitted() {
+        let (mut state, mut seq) = ledger();
+        let receivable = crate::fund::Account::unit_receivable(
+            crate::fund::Fund::Medical,
+            &crate::ids::UnitId::parse("U1").unwrap(),
+            crate::time::Period::parse("2025-11").unwrap(),
+        );
+        assert_eq!(state.balance(&receivable), crate::money::Fen(9_200));
+        let remit = r#"{"id":"r","type":"remittance","unit":"U1","fund":"medical","amount":"92.00","period":"2025-11","reference":"slip","value_date":"2025-12-10"}"#;
+        line(&mut state, &mut seq, remit).unwrap();
+        assert_eq!(state.balance(&receivable), crate::money::Fen::ZERO);
+        assert!(state.trial_balance().values().all(|t| *t == 0));
+        let again = remit.replace("\"r\"", "\"r2\"");
+        assert!(
+            line(&mut state, &mut seq, &again).unwrap_err().contains("owes the medical fund 0.00")
+        );
+    }
+
+    #[test]
+    fn a_close_seals_its_year_for_money_and_only_on_the_head_it_covers() {
+        let (mut state, mut seq) = ledger();
+        assert!(
+            {
+                let c = close(2025, seq - 1);
+                apply(&mut state, &mut seq, c)
+            }
+            .unwrap_err()
+            .contains("draw them again")
+        );
+        {
+            let c = close(2025, seq);
+            apply(&mut state, &mut seq, c)
+        }
+        .unwrap();
+        assert_eq!(state.admin.closed_through, Some(2025));
+        let late = r#"{"id":"c2","type":"contribution","member":"M1","fund":"medical","period":"2025-12","amount":"92.00","unit":"U1","value_date":"2025-12-15"}"#;
+        assert!(line(&mut state, &mut seq, late).unwrap_err().contains("2025, which is closed"));
+        line(&mut state, &mut seq, &late.replace("2025-12-15", "2026-01-15")).unwrap();
+        let budget = r#"{"id":"b","type":"budget","fund":"medical","year":"2025","line":"interest","amount":"1.00"}"#;
+        assert!(line(&mut state, &mut seq, budget).unwrap_err().contains("closed"));
+        assert!(
+            {
+                let c = close(2025, seq);
+                apply(&mut state, &mut seq, c)
+            }
+            .unwrap_err()
+            .contains("already closed")
+        );
+    }
+}
