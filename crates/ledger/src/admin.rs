@@ -32,6 +32,8 @@ pub fn state_key() -> Vec<u8> {
 pub struct AdminState {
     /// The last sealed year: no event that moves money may take effect in it or before it.
     pub closed_through: Option<u16>,
+    /// The fund deposit interest recorded, per fund and period (once each).
+    pub deposit_interest: std::collections::BTreeSet<(Fund, Period)>,
 }
 
 /// A line of a fund's budget and final accounts: where money came from or went to.
@@ -184,8 +186,26 @@ pub fn remittance_postings(
 }
 
 /// A `deposit_interest`: interest the special bank account earned, fund income not credited to
-/// any member (Art. 31).
-pub fn deposit_interest_postings(fund: Fund, amount: Fen) -> Vec<Posting> {
+/// any member (Art. 31). Once per fund and period: a correction reverses the first one.
+pub fn deposit_interest_postings(
+    state: &AdminState,
+    fund: Fund,
+    period: Period,
+    amount: Fen,
+) -> Result<Vec<Posting>, EventError> {
+    if state.deposit_interest.contains(&(fund, period)) {
+        return Err(EventError::field(
+            "period",
+            format!(
+                "Art. 31: the {fund} fund's deposit interest for {period} is already recorded; \
+                 reverse it to correct it"
+            ),
+        ));
+    }
+    Ok(deposit_interest_postings_unchecked(fund, amount))
+}
+
+fn deposit_interest_postings_unchecked(fund: Fund, amount: Fen) -> Vec<Posting> {
     vec![
         Posting { account: Account::pool(fund), amount },
         Posting { account: Account::source(fund, Source::Interest), amount: Fen(-amount.0) },
@@ -736,7 +756,7 @@ mod tests {
             5,
             "2025-12-31",
             interest,
-            deposit_interest_postings(Fund::Medical, Fen(321)),
+            deposit_interest_postings_unchecked(Fund::Medical, Fen(321)),
         ));
         b.add(&approp(6, "2026-01-02", 7));
         let medical = b.finish().into_iter().find(|a| a.fund == Fund::Medical).unwrap();
@@ -768,7 +788,7 @@ mod tests {
 
     #[test]
     fn a_closed_year_refuses_money_but_not_enrolment() {
-        let state = AdminState { closed_through: Some(2025) };
+        let state = AdminState { closed_through: Some(2025), ..AdminState::default() };
         let contribution = parse_event_line(
             r#"{"id":"c","type":"contribution","member":"M1","fund":"medical","period":"2025-11","amount":"92.00","unit":"U1"}"#,
         )
@@ -793,7 +813,7 @@ mod tests {
         assert!(check_close(&open, 2025, 41, 42, jan).is_ok());
         assert!(check_close(&open, 2025, 40, 42, jan).unwrap_err().message.contains("draw them"));
         assert!(check_close(&open, 2026, 41, 42, jan).unwrap_err().message.contains("not ended"));
-        let closed = AdminState { closed_through: Some(2025) };
+        let closed = AdminState { closed_through: Some(2025), ..AdminState::default() };
         assert!(check_close(&closed, 2025, 41, 42, jan).unwrap_err().message.contains("already"));
     }
 

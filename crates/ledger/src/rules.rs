@@ -240,6 +240,10 @@ impl<'s> Batch<'s> {
         self.changes.admin.as_ref().unwrap_or(&self.base.admin)
     }
 
+    fn admin_mut(&mut self) -> &mut crate::admin::AdminState {
+        self.changes.admin.get_or_insert_with(|| self.base.admin.clone())
+    }
+
     fn standards(&self) -> &crate::standard::Standards {
         self.changes.standards.as_ref().unwrap_or(&self.base.standards)
     }
@@ -498,8 +502,8 @@ impl<'s> Batch<'s> {
                 let owed = self.balance(&Account::unit_receivable(*fund, unit, *period));
                 crate::admin::remittance_postings(owed, *fund, unit, *period, *amount)?
             }
-            EventBody::DepositInterest { fund, amount, .. } => {
-                crate::admin::deposit_interest_postings(*fund, *amount)
+            EventBody::DepositInterest { fund, amount, period } => {
+                crate::admin::deposit_interest_postings(self.admin(), *fund, *period, *amount)?
             }
             EventBody::Budget { year, .. } => {
                 crate::admin::check_budget(self.admin(), *year)?;
@@ -1341,6 +1345,9 @@ impl<'s> Batch<'s> {
             EventBody::TransferOut { member, fund, .. } => {
                 self.member_mut(member).transfers.retain(|t| t.fund != *fund);
             }
+            EventBody::DepositInterest { fund, period, .. } => {
+                self.admin_mut().deposit_interest.remove(&(*fund, *period));
+            }
             _ => {}
         }
     }
@@ -1435,15 +1442,13 @@ impl<'s> Batch<'s> {
             EventBody::Reversal { .. } => {}
             EventBody::Appropriation { .. } | EventBody::Recovery { .. } => {}
             EventBody::Payout { .. } | EventBody::Backpay { .. } => {}
-            EventBody::YearClose { year, .. } => {
-                let mut a = self.admin().clone();
-                a.closed_through = Some(*year);
-                self.changes.admin = Some(a);
+            EventBody::YearClose { year, .. } => self.admin_mut().closed_through = Some(*year),
+            EventBody::DepositInterest { fund, period, .. } => {
+                self.admin_mut().deposit_interest.insert((*fund, *period));
             }
             EventBody::Budget { .. }
             | EventBody::Remittance { .. }
-            | EventBody::BankStatement { .. }
-            | EventBody::DepositInterest { .. } => {}
+            | EventBody::BankStatement { .. } => {}
         }
     }
 }
