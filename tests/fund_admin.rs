@@ -133,6 +133,12 @@ fn a_bank_statement_one_fen_short_is_reported() {
         (&bank["ledger"], &bank["difference"], &bank["reconciled"]),
         (&"2208.00".into(), &"0.00".into(), &true.into())
     );
+    // The year-end difference is an open item of the close.
+    let out = l.run(&["close", "--year", "2025"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("bank statements of 2025-12-31 say 2115.99, the ledger 2116.00"), "{err}");
+    l.json(&["close", "--year", "2025", "--accept-open"]);
 }
 
 #[test]

@@ -324,8 +324,13 @@ impl Ledger {
         let mut b = AccountsBuilder::year(year);
         let year_last = Date::from_ymd(i32::from(year), 12, 31).expect("31 December");
         let mut year_end: HashMap<Account, i64> = HashMap::new();
+        let mut banks: Vec<BankBuilder> =
+            Fund::ALL.into_iter().map(|f| BankBuilder::new(f, year_last)).collect();
         self.scan(Some(through_seq), &mut |e| {
             b.add(e);
+            for bank in &mut banks {
+                bank.add(e);
+            }
             if e.value_date <= year_last {
                 for p in &e.postings {
                     if matches!(
@@ -338,7 +343,21 @@ impl Ledger {
             }
         })?;
         let funds = b.finish();
-        let (unmatched, open) = self.close_checks(year, &year_end)?;
+        let (unmatched, mut open) = self.close_checks(year, &year_end)?;
+        // A bank difference on the last day of the year, when every special account of the
+        // fund has a statement of that day (an older statement is no year-end figure).
+        for (fund, bank) in Fund::ALL.into_iter().zip(&banks) {
+            let year_end_statements = !bank.statements.is_empty()
+                && bank.statements.values().all(|s| s.date == year_last);
+            if year_end_statements && bank.bank() != bank.ledger() {
+                open.push(format!(
+                    "the {fund} fund's bank statements of {year_last} say {}, the ledger {} \
+                     (Art. 35)",
+                    bank.bank(),
+                    bank.ledger()
+                ));
+            }
+        }
         if !unmatched.is_empty() {
             return Err(AuditError::Input(format!(
                 "{year} cannot be closed: {} premium(s) without their match:\n{}",
