@@ -19,6 +19,8 @@ enum Op {
     Discharge { member: usize },
     Transfer { member: usize },
     Interest { month: u8 },
+    Remittance { month: u8, fen: u32 },
+    DepositInterest { fund: usize, month: u8, fen: u32 },
 }
 
 const MEMBERS: [(&str, &str, &str); 4] = [
@@ -38,6 +40,12 @@ fn op() -> impl Strategy<Value = Op> {
         (0..4usize).prop_map(|member| Op::Discharge { member }),
         (0..4usize).prop_map(|member| Op::Transfer { member }),
         (1..=12u8).prop_map(|month| Op::Interest { month }),
+        (1..=12u8, 1..30_000u32).prop_map(|(month, fen)| Op::Remittance { month, fen }),
+        (0..4usize, 1..=12u8, 1..100_000u32).prop_map(|(fund, month, fen)| Op::DepositInterest {
+            fund,
+            month,
+            fen
+        }),
     ]
 }
 
@@ -87,6 +95,15 @@ fn line(op: &Op, n: usize, state: &LedgerState) -> String {
         ),
         Op::Interest { month } => format!(
             r#"{{"id":"op{n}","type":"interest","fund":"medical","period":"2025-{month:02}","rate":"1.5"}}"#
+        ),
+        Op::Remittance { month, fen } => format!(
+            r#"{{"id":"op{n}","type":"remittance","unit":"U1","fund":"medical","amount":"{}","period":"2025-{month:02}","reference":"slip"}}"#,
+            junbao_ledger::Fen(i64::from(*fen))
+        ),
+        Op::DepositInterest { fund, month, fen } => format!(
+            r#"{{"id":"op{n}","type":"deposit_interest","fund":"{}","amount":"{}","period":"2025-{month:02}"}}"#,
+            Fund::ALL[*fund].name(),
+            junbao_ledger::Fen(i64::from(*fen))
         ),
     }
 }
@@ -157,6 +174,12 @@ proptest! {
         for (fund, total) in state.trial_balance() {
             prop_assert_eq!(total, 0, "fund {} out of balance", fund);
         }
+        // A unit never remits more than it withheld.
+        for (account, fen) in &state.balances {
+            if matches!(account.kind, junbao_ledger::fund::AccountKind::UnitReceivable { .. }) {
+                prop_assert!(fen.0 >= 0, "{} is {}", account, fen);
+            }
+        }
         // The materialised balances equal a replay of the journal from scratch.
         let replayed = LedgerState::replay(&entries.0);
         let nonzero = |s: &LedgerState| {
@@ -167,6 +190,7 @@ proptest! {
         prop_assert_eq!(nonzero(&replayed), nonzero(&state));
         prop_assert_eq!(&replayed.members, &state.members);
         prop_assert_eq!(&replayed.periods, &state.periods);
+        prop_assert_eq!(&replayed.admin, &state.admin);
     }
 
     /// Group commit: requests applied in one batch, a refused request rolled back to its
@@ -238,5 +262,6 @@ proptest! {
         prop_assert_eq!(&state_a.periods, &state_b.periods);
         prop_assert_eq!(&state_a.reversed, &state_b.reversed);
         prop_assert_eq!(&state_a.interest_credited, &state_b.interest_credited);
+        prop_assert_eq!(&state_a.admin, &state_b.admin);
     }
 }
