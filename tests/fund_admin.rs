@@ -259,6 +259,7 @@ fn the_final_accounts_recompute_from_the_journal_and_verify_still_passes() {
     l.json(&["close", "--year", "2025"]);
     let fa = l.json(&["report", "final-accounts", "--year", "2025", "--json"]);
     assert_eq!(fa["matches_journal"], true, "{fa}");
+    assert_eq!(fa["opening_equals_previous_closing"], Value::Null, "2024 was not closed");
     let medical = row(&fa["funds"], "fund", "medical");
     assert_eq!(medical["opening"], "0.00");
     assert_eq!(medical["income"]["personal_premiums"], "1104.00");

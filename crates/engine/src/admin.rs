@@ -193,12 +193,17 @@ impl Ledger {
     /// the same figures.
     pub fn final_accounts(&self, year: u16) -> Result<Value, AuditError> {
         let mut recorded: Option<Entry> = None;
+        let mut previous: Option<Vec<FundAccounts>> = None;
         let mut b = AccountsBuilder::year(year);
         let as_of_seq = self.head().seq;
         self.scan(Some(as_of_seq), &mut |e| {
             b.add(e);
-            if matches!(&e.event.body, EventBody::YearClose { year: y, .. } if *y == year) {
-                recorded = Some(e.clone());
+            match &e.event.body {
+                EventBody::YearClose { year: y, .. } if *y == year => recorded = Some(e.clone()),
+                EventBody::YearClose { year: y, funds, .. } if *y + 1 == year => {
+                    previous = Some(funds.clone());
+                }
+                _ => {}
             }
         })?;
         let Some(close) = recorded else {
@@ -221,6 +226,9 @@ impl Ledger {
                        "journal": final_accounts_json(std::slice::from_ref(b))[0]})
             })
             .collect();
+        // Each fund's opening is the closing of the year before, when that year was closed.
+        let follows_previous_close = previous
+            .map(|p| p.iter().zip(funds).all(|(before, this)| before.closing == this.opening));
         let digest = self
             .digests()?
             .into_iter()
@@ -236,6 +244,7 @@ impl Ledger {
             "through_seq": through_seq,
             "as_of_seq": as_of_seq,
             "matches_journal": differences.is_empty(),
+            "opening_equals_previous_closing": follows_previous_close,
             "differences": differences,
             "funds": final_accounts_json(funds),
             "open_items": open_items,
