@@ -255,5 +255,8 @@ fn compare_state(replayed: &LedgerState, stored: &LedgerState) -> Result<(), Ver
     if replayed.reversed != stored.reversed {
         return Err(mismatch("reversal marks", vec![]));
     }
+    if replayed.admin != stored.admin {
+        return Err(mismatch("administration record (sealed years, deposit interest)", vec![]));
+    }
     Ok(())
 }
