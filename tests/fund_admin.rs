@@ -388,3 +388,18 @@ async fn the_fund_reports_and_the_close_are_served_to_the_roles_they_fit() {
     let body = r.text().await.unwrap();
     assert!(body.contains("closed"), "a premium dated in the closed year is refused: {body}");
 }
+
+/// The seal lives in the stored state (`a/`): deleting it to post into a closed year again is
+/// found by `verify`, which replays the journal (exit 3).
+#[test]
+fn a_deleted_seal_is_found_by_verify() {
+    let l = year_of_premiums(|_| true);
+    l.json(&["close", "--year", "2025"]);
+    {
+        let ledger = junbao_engine::Ledger::open(&l.data(), junbao_engine::system_clock()).unwrap();
+        ledger.store().tamper_state(&junbao_ledger::admin::state_key(), None).unwrap();
+    }
+    let out = l.run(&["verify"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stderr(&out).contains("administration record"), "{}", stderr(&out));
+}
