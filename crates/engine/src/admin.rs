@@ -26,6 +26,9 @@ fn io(e: impl std::fmt::Display) -> AuditError {
     AuditError::Io(e.to_string())
 }
 
+/// How many times a close draws the accounts again when entries were appended meanwhile.
+const CLOSE_ATTEMPTS_MAX: u32 = 3;
+
 /// The id of the entry that closes `year`.
 pub fn year_close_id(year: u16) -> String {
     format!("year_close:{year}")
@@ -329,82 +332,95 @@ impl Ledger {
                 "{year} has not ended (today is {today}); a year is closed after 31 December"
             )));
         }
-        let through_seq = self.head().seq;
-        let mut b = AccountsBuilder::year(year);
-        let year_last = Date::from_ymd(i32::from(year), 12, 31).expect("31 December");
-        let mut year_end: HashMap<Account, i64> = HashMap::new();
-        let mut banks: Vec<BankBuilder> =
-            Fund::ALL.into_iter().map(|f| BankBuilder::new(f, year_last)).collect();
-        self.scan(Some(through_seq), &mut |e| {
-            b.add(e);
-            for bank in &mut banks {
-                bank.add(e);
-            }
-            if e.value_date <= year_last {
-                for p in &e.postings {
-                    if matches!(
-                        p.account.kind,
-                        AccountKind::UnitReceivable { .. } | AccountKind::AgencyPayable { .. }
-                    ) {
-                        *year_end.entry(p.account.clone()).or_default() += p.amount.0;
+        let mut attempt = 0;
+        let (seq, through_seq, funds, open_count) = loop {
+            attempt += 1;
+            let through_seq = self.head().seq;
+            let mut b = AccountsBuilder::year(year);
+            let year_last = Date::from_ymd(i32::from(year), 12, 31).expect("31 December");
+            let mut year_end: HashMap<Account, i64> = HashMap::new();
+            let mut banks: Vec<BankBuilder> =
+                Fund::ALL.into_iter().map(|f| BankBuilder::new(f, year_last)).collect();
+            self.scan(Some(through_seq), &mut |e| {
+                b.add(e);
+                for bank in &mut banks {
+                    bank.add(e);
+                }
+                if e.value_date <= year_last {
+                    for p in &e.postings {
+                        if matches!(
+                            p.account.kind,
+                            AccountKind::UnitReceivable { .. } | AccountKind::AgencyPayable { .. }
+                        ) {
+                            *year_end.entry(p.account.clone()).or_default() += p.amount.0;
+                        }
                     }
                 }
+            })?;
+            let funds = b.finish();
+            let (unmatched, mut open) = self.close_checks(year, &year_end)?;
+            // A bank difference on the last day of the year, when every special account of the
+            // fund has a statement of that day (an older statement is no year-end figure).
+            for (fund, bank) in Fund::ALL.into_iter().zip(&banks) {
+                let year_end_statements = !bank.statements.is_empty()
+                    && bank.statements.values().all(|s| s.date == year_last);
+                if year_end_statements && bank.bank() != bank.ledger() {
+                    open.push(format!(
+                        "the {fund} fund's bank statements of {year_last} say {}, the ledger {} \
+                         (Art. 35)",
+                        bank.bank(),
+                        bank.ledger()
+                    ));
+                }
             }
-        })?;
-        let funds = b.finish();
-        let (unmatched, mut open) = self.close_checks(year, &year_end)?;
-        // A bank difference on the last day of the year, when every special account of the
-        // fund has a statement of that day (an older statement is no year-end figure).
-        for (fund, bank) in Fund::ALL.into_iter().zip(&banks) {
-            let year_end_statements = !bank.statements.is_empty()
-                && bank.statements.values().all(|s| s.date == year_last);
-            if year_end_statements && bank.bank() != bank.ledger() {
-                open.push(format!(
-                    "the {fund} fund's bank statements of {year_last} say {}, the ledger {} \
-                     (Art. 35)",
-                    bank.bank(),
-                    bank.ledger()
+            if !unmatched.is_empty() {
+                return Err(AuditError::Input(format!(
+                    "{year} cannot be closed: {} premium(s) without their match:\n{}",
+                    unmatched.len(),
+                    unmatched.join("\n")
+                )));
+            }
+            if !open.is_empty() && !accept_open {
+                return Err(AuditError::Input(format!(
+                    "{year} cannot be closed with {} open item(s) the close would hide (close with \
+                     --accept-open to record them in the close):\n{}",
+                    open.len(),
+                    open.join("\n")
+                )));
+            }
+            let open_count = open.len();
+            let mut open_items = open;
+            if open_items.len() > junbao_ledger::admin::OPEN_ITEMS_MAX {
+                open_items.truncate(junbao_ledger::admin::OPEN_ITEMS_MAX);
+                open_items.push(format!(
+                    "and {} more",
+                    open_count - junbao_ledger::admin::OPEN_ITEMS_MAX
                 ));
             }
-        }
-        if !unmatched.is_empty() {
-            return Err(AuditError::Input(format!(
-                "{year} cannot be closed: {} premium(s) without their match:\n{}",
-                unmatched.len(),
-                unmatched.join("\n")
-            )));
-        }
-        if !open.is_empty() && !accept_open {
-            return Err(AuditError::Input(format!(
-                "{year} cannot be closed with {} open item(s) the close would hide (close with \
-                 --accept-open to record them in the close):\n{}",
-                open.len(),
-                open.join("\n")
-            )));
-        }
-        let open_count = open.len();
-        let mut open_items = open;
-        if open_items.len() > junbao_ledger::admin::OPEN_ITEMS_MAX {
-            open_items.truncate(junbao_ledger::admin::OPEN_ITEMS_MAX);
-            open_items
-                .push(format!("and {} more", open_count - junbao_ledger::admin::OPEN_ITEMS_MAX));
-        }
-        let event = Event {
-            id: EventId::parse(&year_close_id(year)).expect("a valid event id"),
-            value_date: None,
-            memo: Some(format!("final accounts of {year}")),
-            body: EventBody::YearClose { year, through_seq, funds: funds.clone(), open_items },
-        };
-        let fp = event_fingerprint(&event);
-        let request = PostRequest { events: vec![(1, Ok((event, fp)))], scope: PostScope::Any };
-        let posted =
-            self.post_group(vec![request]).pop().expect("one answer per request").map_err(|e| {
-                match e {
-                    PostError::Rejected { .. } => AuditError::Input(format!("{e}")),
-                    other => AuditError::Io(other.to_string()),
+            let event = Event {
+                id: EventId::parse(&year_close_id(year)).expect("a valid event id"),
+                value_date: None,
+                memo: Some(format!("final accounts of {year}")),
+                body: EventBody::YearClose { year, through_seq, funds: funds.clone(), open_items },
+            };
+            let fp = event_fingerprint(&event);
+            let request = PostRequest { events: vec![(1, Ok((event, fp)))], scope: PostScope::Any };
+            match self.post_group(vec![request]).pop().expect("one answer per request") {
+                Ok(posted) => {
+                    let seq = posted.last_seq.expect("the close stored one entry");
+                    break (seq, through_seq, funds, open_count);
                 }
-            })?;
-        let seq = posted.last_seq.expect("the close stored one entry");
+                // Entries were appended between drawing the accounts and posting them (the HTTP
+                // service's writer): draw them again.
+                Err(PostError::Rejected { errors, .. })
+                    if attempt < CLOSE_ATTEMPTS_MAX
+                        && errors.iter().any(|e| e.error.field == Some("through_seq")) => {}
+                Err(e @ PostError::Rejected { .. }) => {
+                    return Err(AuditError::Input(e.to_string()));
+                }
+                Err(other) => return Err(AuditError::Io(other.to_string())),
+            }
+        };
         let digest = self.digest(key)?;
         Ok(json!({
             "closed": year,
