@@ -290,3 +290,29 @@ fn exceptions_lists_an_entry_that_the_rules_refuse() {
     assert_eq!(found[0]["seq"], seq);
     assert!(found[0]["exception"].as_str().unwrap().contains("Art. 21"), "{e}");
 }
+
+#[test]
+fn reconcile_lists_spouse_medical_parts_awaiting_their_match_unless_suspended() {
+    let l = TestLedger::new();
+    l.post_ok(
+        &[
+            enroll("e1", "O1", "officer", "U1", "2018-03-15", "9200.00"),
+            r#"{"id":"e2","type":"enroll","member":"P1","category":"spouse","unit":"U1","enlisted_on":"2023-01-01","monthly_pay":"4000.00","sponsor":"O1"}"#.to_string(),
+            r#"{"id":"sm3","type":"contribution","member":"P1","fund":"spouse","part":"medical","period":"2025-03","amount":"40.00","unit":"U1"}"#.to_string(),
+            r#"{"id":"sm4","type":"contribution","member":"P1","fund":"spouse","part":"medical","period":"2025-04","amount":"40.00","unit":"U1"}"#.to_string(),
+        ]
+        .join("\n"),
+    );
+    let r = l.json(&["report", "reconcile"]);
+    assert_eq!(r["ok"], true, "{r}");
+    assert_eq!(r["negative_member_holdings"], serde_json::json!([]), "{r}");
+    let waiting = r["medical_premiums_awaiting_match"].as_array().unwrap();
+    assert_eq!(waiting.len(), 2, "{r}");
+    assert_eq!(waiting[0]["fund"], "spouse", "{r}");
+    // Art. 29: from April the subsidy is suspended; April's part awaits nothing.
+    l.post_ok(r#"{"id":"s","type":"suspend","member":"P1","fund":"spouse","from":"2025-04","reason":"refused placement"}"#);
+    let r = l.json(&["report", "reconcile"]);
+    let waiting = r["medical_premiums_awaiting_match"].as_array().unwrap();
+    assert_eq!(waiting.len(), 1, "{r}");
+    assert_eq!(waiting[0]["period"], "2025-03", "{r}");
+}

@@ -20,7 +20,7 @@ fn ledger_with_activity() -> TestLedger {
         );
         lines.push(contribution(&format!("c{m}"), &format!("M{m}"), "2025-02", "61.01", "U1"));
     }
-    lines.push(r#"{"id":"p","type":"payout","member":"M1","fund":"casualty","benefit":"disability","grade":6,"cause":"on_duty","amount":"183015.00","value_date":"2025-06-01"}"#.into());
+    lines.push(r#"{"id":"p","type":"payout","member":"M1","fund":"casualty","benefit":"disability","grade":6,"cause":"on_duty","on":"2025-06-01","amount":"183015.00","value_date":"2025-06-01"}"#.into());
     lines.push(r#"{"id":"sc","type":"contribution","member":"P1","fund":"spouse","part":"pension","period":"2025-03","amount":"440.00","unit":"U1"}"#.into());
     lines.push(r#"{"id":"r","type":"reversal","of":"c2","reason":"wrong month"}"#.into());
     l.post_ok(&lines.join("\n"));

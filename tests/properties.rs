@@ -16,12 +16,22 @@ enum Op {
     Appropriation { fund: usize, fen: u32 },
     Disability { member: usize, grade: u8 },
     Reversal { target: usize },
-    Discharge { member: usize },
+    Discharge { member: usize, route: usize },
     Transfer { member: usize },
     Interest { month: u8 },
     Remittance { month: u8, fen: u32 },
     DepositInterest { fund: usize, month: u8, fen: u32 },
+    UnitChange { member: usize, month: u8 },
+    SpousePremium { month: u8 },
+    SpouseSubsidy { month: u8 },
+    Suspend { month: u8 },
+    Resume { month: u8 },
+    Recovery { target: usize, fen: u32 },
+    TransferIn { member: usize, fen: u32 },
+    SpouseTransfer { part: usize },
 }
+
+const ROUTES: [&str; 5] = ["employee", "resident", "civil_service", "self_employed", "retirement"];
 
 const MEMBERS: [(&str, &str, &str); 4] = [
     ("M0", "officer", "9200.00"),
@@ -37,7 +47,7 @@ fn op() -> impl Strategy<Value = Op> {
         (0..4usize, 1..5_000_000u32).prop_map(|(fund, fen)| Op::Appropriation { fund, fen }),
         (0..4usize, 1..=10u8).prop_map(|(member, grade)| Op::Disability { member, grade }),
         (0..64usize).prop_map(|target| Op::Reversal { target }),
-        (0..4usize).prop_map(|member| Op::Discharge { member }),
+        (0..4usize, 0..5usize).prop_map(|(member, route)| Op::Discharge { member, route }),
         (0..4usize).prop_map(|member| Op::Transfer { member }),
         (1..=12u8).prop_map(|month| Op::Interest { month }),
         (1..=12u8, 1..30_000u32).prop_map(|(month, fen)| Op::Remittance { month, fen }),
@@ -46,6 +56,14 @@ fn op() -> impl Strategy<Value = Op> {
             month,
             fen
         }),
+        (0..4usize, 1..=12u8).prop_map(|(member, month)| Op::UnitChange { member, month }),
+        (1..=12u8).prop_map(|month| Op::SpousePremium { month }),
+        (1..=12u8).prop_map(|month| Op::SpouseSubsidy { month }),
+        (1..=12u8).prop_map(|month| Op::Suspend { month }),
+        (1..=12u8).prop_map(|month| Op::Resume { month }),
+        (0..64usize, 1..20_000_000u32).prop_map(|(target, fen)| Op::Recovery { target, fen }),
+        (0..4usize, 1..500_000u32).prop_map(|(member, fen)| Op::TransferIn { member, fen }),
+        (0..3usize).prop_map(|part| Op::SpouseTransfer { part }),
     ]
 }
 
@@ -77,7 +95,7 @@ fn line(op: &Op, n: usize, state: &LedgerState) -> String {
                 10_000,
             );
             format!(
-                r#"{{"id":"op{n}","type":"payout","member":"{}","fund":"casualty","benefit":"disability","grade":{grade},"cause":"on_duty","amount":"{}","value_date":"2025-06-01"}}"#,
+                r#"{{"id":"op{n}","type":"payout","member":"{}","fund":"casualty","benefit":"disability","grade":{grade},"cause":"on_duty","amount":"{}","on":"2025-05-20","value_date":"2025-06-01"}}"#,
                 MEMBERS[*member].0,
                 junbao_ledger::Fen(amount)
             )
@@ -85,16 +103,25 @@ fn line(op: &Op, n: usize, state: &LedgerState) -> String {
         Op::Reversal { target } => {
             format!(r#"{{"id":"op{n}","type":"reversal","of":"op{target}","reason":"test"}}"#)
         }
-        Op::Discharge { member } => format!(
-            r#"{{"id":"op{n}","type":"discharge","member":"{}","on":"2025-12-20"}}"#,
-            MEMBERS[*member].0
+        Op::Discharge { member, route } => format!(
+            r#"{{"id":"op{n}","type":"discharge","member":"{}","on":"2025-12-20","route":"{}"}}"#,
+            MEMBERS[*member].0, ROUTES[*route]
         ),
         Op::Transfer { member } => format!(
             r#"{{"id":"op{n}","type":"transfer_out","member":"{}","fund":"medical","agency":"A1","value_date":"2025-12-28"}}"#,
             MEMBERS[*member].0
         ),
-        Op::Interest { month } => format!(
-            r#"{{"id":"op{n}","type":"interest","fund":"medical","period":"2025-{month:02}","rate":"1.5"}}"#
+        // Mostly year ends (Art. 31); any other month is refused.
+        Op::Interest { month } => {
+            let (year, month) =
+                if *month <= 8 { (2024 + i32::from(*month % 2), 12) } else { (2025, *month) };
+            format!(
+                r#"{{"id":"op{n}","type":"interest","fund":"medical","period":"{year}-{month:02}","rate":"1.5"}}"#
+            )
+        }
+        Op::UnitChange { member, month } => format!(
+            r#"{{"id":"op{n}","type":"unit_change","member":"{}","unit":"U{month}","on":"2025-{month:02}-01"}}"#,
+            MEMBERS[*member].0
         ),
         Op::Remittance { month, fen } => format!(
             r#"{{"id":"op{n}","type":"remittance","unit":"U1","fund":"medical","amount":"{}","period":"2025-{month:02}","reference":"slip"}}"#,
@@ -105,6 +132,33 @@ fn line(op: &Op, n: usize, state: &LedgerState) -> String {
             Fund::ALL[*fund].name(),
             junbao_ledger::Fen(i64::from(*fen))
         ),
+        Op::SpousePremium { month } => format!(
+            r#"{{"id":"op{n}","type":"contribution","member":"W0","fund":"spouse","part":"medical","period":"2025-{month:02}","amount":"40.00","unit":"U1","value_date":"2025-{month:02}-15"}}"#
+        ),
+        Op::SpouseSubsidy { month } => format!(
+            r#"{{"id":"op{n}","type":"subsidy","member":"W0","fund":"spouse","part":"medical","period":"2025-{month:02}","amount":"40.00","basis":"match"}}"#
+        ),
+        Op::Suspend { month } => format!(
+            r#"{{"id":"op{n}","type":"suspend","member":"W0","fund":"spouse","from":"2025-{month:02}","reason":"refused placement"}}"#
+        ),
+        Op::Resume { month } => format!(
+            r#"{{"id":"op{n}","type":"resume","member":"W0","fund":"spouse","from":"2025-{month:02}","reason":"accepted training"}}"#
+        ),
+        Op::Recovery { target, fen } => format!(
+            r#"{{"id":"op{n}","type":"recovery","member":"M1","fund":"casualty","amount":"{}","of":"op{target}","reason":"fraud"}}"#,
+            junbao_ledger::Fen(i64::from(*fen))
+        ),
+        Op::TransferIn { member, fen } => format!(
+            r#"{{"id":"op{n}","type":"transfer_in","member":"{}","fund":"medical","agency":"SI-1","amount":"{}","value_date":"2025-02-01"}}"#,
+            MEMBERS[*member].0,
+            junbao_ledger::Fen(i64::from(*fen))
+        ),
+        Op::SpouseTransfer { part } => {
+            let part = ["", r#","part":"pension""#, r#","part":"medical""#][*part];
+            format!(
+                r#"{{"id":"op{n}","type":"transfer_out","member":"W0","fund":"spouse","agency":"A2"{part}}}"#
+            )
+        }
     }
 }
 
@@ -153,6 +207,8 @@ fn seeded() -> (LedgerState, u64, [u8; 32], Entries) {
         );
         entries.0.push(apply(&mut state, &mut seq, &mut head, &l, &NoLookup).unwrap());
     }
+    let l = r#"{"id":"enroll-w0","type":"enroll","member":"W0","category":"spouse","unit":"U1","enlisted_on":"2020-03-01","monthly_pay":"4000.00","sponsor":"M0"}"#;
+    entries.0.push(apply(&mut state, &mut seq, &mut head, l, &NoLookup).unwrap());
     (state, seq, head, entries)
 }
 
@@ -191,6 +247,10 @@ proptest! {
         prop_assert_eq!(&replayed.members, &state.members);
         prop_assert_eq!(&replayed.periods, &state.periods);
         prop_assert_eq!(&replayed.admin, &state.admin);
+        prop_assert_eq!(&replayed.year_moves, &state.year_moves);
+        prop_assert_eq!(&replayed.interest_credited, &state.interest_credited);
+        // No rule leaves a member's holding negative.
+        prop_assert!(state.negative_member_accounts().is_empty(), "{:?}", state.negative_member_accounts());
     }
 
     /// Group commit: requests applied in one batch, a refused request rolled back to its

@@ -123,12 +123,14 @@ async fn each_role_is_allowed_its_work_and_refused_the_rest() {
     // The poster's premium was stored once; the admin's post of it was a replay.
     assert_eq!(entries(&s).await, before + 1);
 
-    // Transfers: clerk and admin only. Discharge first (as admin), then export as the clerk.
+    // Transfers: clerk and admin only. Match the premium and discharge first (as admin: a
+    // premium awaiting its match holds the transfer back), then export as the clerk.
     let (status, _) = post(
         &s,
         "/v1/events",
         Some(&k.admin),
-        r#"{"id":"d1","type":"discharge","member":"M1","on":"2025-06-30"}"#,
+        r#"[{"id":"m1","type":"subsidy","member":"M1","fund":"medical","period":"2024-01","amount":"100.00","basis":"match"},
+            {"id":"d1","type":"discharge","member":"M1","on":"2025-06-30","route":"employee"}]"#,
     )
     .await;
     assert_eq!(status, StatusCode::OK);
@@ -192,7 +194,8 @@ async fn a_poster_may_not_post_or_read_for_a_unit_outside_its_list() {
         contribution("c2", "M2", "2024-01", "100.00", "U002"),
         enroll("e9", "M9", "officer", "U002", "2020-01-01", "10000.00"),
         // Names no unit: M2's unit decides.
-        r#"{"id":"x1","type":"discharge","member":"M2","on":"2025-01-31"}"#.to_string(),
+        r#"{"id":"x1","type":"discharge","member":"M2","on":"2025-01-31","route":"employee"}"#
+            .to_string(),
         // Concerns no unit at all.
         r#"{"id":"a1","type":"appropriation","fund":"medical","amount":"10.00"}"#.to_string(),
         // An array with one event outside the list: all of it refused.

@@ -21,7 +21,10 @@ fn career(l: &TestLedger) {
     lines.push(
         r#"{"id":"i","type":"interest","fund":"medical","period":"2025-12","rate":"1.5"}"#.into(),
     );
-    lines.push(r#"{"id":"d","type":"discharge","member":"O1","on":"2026-01-31"}"#.into());
+    lines.push(
+        r#"{"id":"d","type":"discharge","member":"O1","on":"2026-01-31","route":"employee"}"#
+            .into(),
+    );
     l.post_ok(&lines.join("\n"));
 }
 
@@ -147,12 +150,17 @@ fn the_transferred_account_is_closed_until_the_transfer_is_reversed_and_confirma
         r#"{{"id":"undo","type":"reversal","of":"{xfer_id}","reason":"wrong agency"}}"#
     ));
     l.post_ok(&late);
+    // A premium awaiting its match holds the transfer back (Art. 20): match it first.
+    assert_eq!(export("SI-2").status.code(), Some(2));
+    l.post_ok(
+        r#"{"id":"late-match","type":"subsidy","member":"O1","fund":"medical","period":"2026-01","amount":"92.00","basis":"match"}"#,
+    );
     // Transferred again, then confirmed: no reversal any more.
     assert!(export("SI-2").status.success());
     let package: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&f).unwrap()).unwrap();
     assert!(verify_elsewhere(&f).status.success(), "{}", stderr(&verify_elsewhere(&f)));
-    assert_eq!(package["totals"]["total"], "6815.36"); // one more premium: + 92.00
+    assert_eq!(package["totals"]["total"], "6907.36"); // one more premium and its match: + 184.00
     let out =
         l.run(&["transfer", "confirm", "--member", "O1", "--fund", "medical", "--agency", "SI-2"]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -180,9 +188,12 @@ fn bulk_transfer_is_all_or_nothing_and_writes_a_verifiable_package_per_member() 
         lines.push(format!(
             r#"{{"id":"c{m}","type":"contribution","member":"M{m}","fund":"medical","period":"2024-03","amount":"60.00","unit":"U1","value_date":"2024-03-20"}}"#
         ));
+        lines.push(format!(
+            r#"{{"id":"s{m}","type":"subsidy","member":"M{m}","fund":"medical","period":"2024-03","amount":"60.00","basis":"match","value_date":"2024-03-20"}}"#
+        ));
         if m != 4 {
             lines.push(format!(
-                r#"{{"id":"d{m}","type":"discharge","member":"M{m}","on":"2026-01-31"}}"#
+                r#"{{"id":"d{m}","type":"discharge","member":"M{m}","on":"2026-01-31","route":"employee"}}"#
             ));
         }
     }

@@ -44,6 +44,21 @@ pub fn contribution_line(m: usize, k: usize) -> String {
     )
 }
 
+/// The state's 1:1 matches of the premiums member `m` paid in a run of `entries` premiums over
+/// `members` members (Art. 20): a transfer waits for them.
+fn match_lines(m: usize, entries: usize, members: usize) -> Vec<String> {
+    (m..entries)
+        .step_by(members)
+        .map(|i| {
+            let k = i / members;
+            let (year, month) = (2014 + k / 12, k % 12 + 1);
+            format!(
+                r#"{{"id":"s-{m}-{k}","type":"subsidy","member":"M{m:07}","fund":"medical","period":"{year:04}-{month:02}","amount":"100.00","basis":"match"}}"#
+            )
+        })
+        .collect()
+}
+
 /// The folder for a benchmark's ledger: `dir`, or `ledger` in a temporary folder that lives as
 /// long as the returned guard.
 pub fn ledger_dir(
@@ -137,10 +152,12 @@ pub fn run(args: BenchArgs) -> Result<()> {
         ledger.inclusion_proof(1 + (x >> 11) % size, None)?;
     }
     let proof_elapsed = proof_start.elapsed();
-    // One transfer package: discharge the first member, then time the export (transfer-out
-    // entry, signed digest, the member's entries with their proofs).
+    // One transfer package: match the first member's premiums and discharge him, then time the
+    // export (transfer-out entry, signed digest, the member's entries with their proofs).
+    let matches = match_lines(0, args.entries, args.members);
+    ledger.post_lines(&matches.iter().map(String::as_str).collect::<Vec<_>>())?;
     ledger.post_lines(&[
-        r#"{"id":"bench-discharge","type":"discharge","member":"M0000000","on":"2026-01-31"}"#,
+        r#"{"id":"bench-discharge","type":"discharge","member":"M0000000","on":"2026-01-31","route":"employee"}"#,
     ])?;
     let key_dir = tempfile::tempdir()?;
     let key_path = key_dir.path().join("key");
@@ -153,10 +170,11 @@ pub fn run(args: BenchArgs) -> Result<()> {
     if args.bulk > 0 {
         let ids: Vec<String> =
             (1..=args.bulk.min(args.members - 1)).map(|m| format!("M{m:07}")).collect();
-        let lines: Vec<String> = ids
+        let mut lines: Vec<String> =
+            (1..=ids.len()).flat_map(|m| match_lines(m, args.entries, args.members)).collect();
+        lines.extend(ids
             .iter()
-            .map(|id| format!(r#"{{"id":"bench-discharge-{id}","type":"discharge","member":"{id}","on":"2026-01-31"}}"#))
-            .collect();
+            .map(|id| format!(r#"{{"id":"bench-discharge-{id}","type":"discharge","member":"{id}","on":"2026-01-31","route":"employee"}}"#)));
         for chunk in lines.chunks(10_000) {
             let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
             ledger.post_lines(&refs)?;

@@ -151,6 +151,33 @@ pub fn run(data: &Path, members: usize) -> Result<()> {
         &[r#"{"id":"interest-medical-2025-12","type":"interest","fund":"medical","period":"2025-12","rate":"1.5"}"#.to_string()],
     )?;
 
+    // A serviceman moves to another unit: his premiums from then on are withheld by it.
+    let moving = roster.iter().find(|m| m.pays_medical).context("demo has a paying member")?;
+    let new_unit = if moving.unit == "U21" { "U22" } else { "U21" };
+    post(
+        &ledger,
+        "a reassignment (unit_change, Art. 32)",
+        &[format!(
+            r#"{{"id":"unit-{0}","type":"unit_change","member":"{0}","unit":"{new_unit}","on":"2026-01-01"}}"#,
+            moving.id
+        )],
+    )?;
+    // Art. 29: a spouse refused a placement; her subsidy stops from 2026-01, then resumes.
+    if let Some((spouse, _)) = spouses.first() {
+        post(
+            &ledger,
+            "a spouse subsidy suspended and resumed (Art. 29)",
+            &[
+                format!(
+                    r#"{{"id":"susp-{spouse}","type":"suspend","member":"{spouse}","fund":"spouse","from":"2026-01","reason":"refused a placement without reason","value_date":"2026-01-10"}}"#
+                ),
+                format!(
+                    r#"{{"id":"resume-{spouse}","type":"resume","member":"{spouse}","fund":"spouse","from":"2026-04","reason":"accepted training","value_date":"2026-04-02"}}"#
+                ),
+            ],
+        )?;
+    }
+
     // Casualty benefits: a disability (grade 6, on duty) and the Art. 10 refusal next to it.
     let injured =
         roster.iter().find(|m| m.category == "sergeant").context("demo has a sergeant")?;
@@ -159,7 +186,7 @@ pub fn run(data: &Path, members: usize) -> Result<()> {
         &ledger,
         "disability benefit, grade 6 (Art. 8)",
         &[format!(
-            r#"{{"id":"payout-{0}","type":"payout","member":"{0}","fund":"casualty","benefit":"disability","grade":6,"cause":"on_duty","amount":"{benefit}","value_date":"2025-08-03"}}"#,
+            r#"{{"id":"payout-{0}","type":"payout","member":"{0}","fund":"casualty","benefit":"disability","grade":6,"cause":"on_duty","on":"2025-07-28","amount":"{benefit}","value_date":"2025-08-03"}}"#,
             injured.id
         )],
     )?;
@@ -168,13 +195,30 @@ pub fn run(data: &Path, members: usize) -> Result<()> {
     // subsidy at the standard, then the transfer-out of the medical account.
     lines.clear();
     let leaving: Vec<&Member> = roster.iter().skip(3).step_by(97).take(20).collect();
-    for m in &leaving {
+    for (i, m) in leaving.iter().enumerate() {
+        // Most join the employees' pension (Art. 16), some a residents' scheme (Art. 17).
+        let route = if i % 5 == 4 { "resident" } else { "employee" };
         lines.push(format!(
-            r#"{{"id":"discharge-{0}","type":"discharge","member":"{0}","on":"2026-06-30"}}"#,
+            r#"{{"id":"discharge-{0}","type":"discharge","member":"{0}","on":"2026-06-30","route":"{route}"}}"#,
             m.id
         ));
     }
-    post(&ledger, "discharges (pension subsidy, Art. 13-14)", &lines)?;
+    post(&ledger, "discharges (pension subsidy, Art. 13-14, 17)", &lines)?;
+    // An officer resettled by retirement (Art. 19): the route is recorded, no subsidy computed.
+    let retiring = roster
+        .iter()
+        .skip(1)
+        .filter(|m| m.category == "officer")
+        .find(|m| !leaving.iter().any(|l| l.id == m.id))
+        .context("demo has an officer who stays")?;
+    post(
+        &ledger,
+        "a discharge by retirement (Art. 19: no subsidy, no transfer)",
+        &[format!(
+            r#"{{"id":"discharge-{0}","type":"discharge","member":"{0}","on":"2026-06-30","route":"retirement"}}"#,
+            retiring.id
+        )],
+    )?;
     let state_subsidies: Vec<String> = ledger.with_state(|state, _| {
         leaving
             .iter()
@@ -182,12 +226,12 @@ pub fn run(data: &Path, members: usize) -> Result<()> {
             .filter_map(|m| {
                 let id = junbao_ledger::ids::MemberId::parse(&m.id).ok()?;
                 let ms = state.members.get(&id)?;
-                let months = ms.months_in(
-                    &[junbao_ledger::Category::Conscript, junbao_ledger::Category::Cadet],
+                let amount = junbao_ledger::rules::conscript_medical_subsidy(
+                    ms,
+                    &state.standards,
                     ms.discharged_on?,
-                );
-                let per_year = Fen(state.standards.in_force("medical_conscript_subsidy_per_year", ms.discharged_on?)?);
-                let amount = junbao_ledger::rules::conscript_medical_subsidy(per_year, months);
+                )
+                .ok()?;
                 Some(format!(
                     r#"{{"id":"medstd-{0}","type":"subsidy","member":"{0}","fund":"medical","period":"2026-06","amount":"{amount}","basis":"standard"}}"#,
                     m.id

@@ -68,6 +68,12 @@ pub enum LedgerOpenError {
     State(#[from] StateLoadError),
     #[error("recording the seed standards failed: {0}")]
     Seed(String),
+    #[error("entry {seq} does not decode while rebuilding the state: {source}")]
+    Journal {
+        seq: u64,
+        #[source]
+        source: DecodeError,
+    },
 }
 
 impl LedgerOpenError {
@@ -171,7 +177,18 @@ impl Ledger {
     /// Opens an existing ledger: checks the head, loads the materialised state.
     pub fn open(path: &Path, clock: Clock) -> Result<Ledger, LedgerOpenError> {
         let store = Store::open(path)?;
-        let state = LedgerState::load(store.state()?, store.balances()?)?;
+        let state = match LedgerState::load(store.state()?, store.balances()?) {
+            Ok(state) => state,
+            // A state record this version does not decode (written before issue 11 changed
+            // the member record): the state is derived from the journal, so it is rebuilt
+            // from the journal, in memory (docs/FORMAT.md §4).
+            Err(StateLoadError::Value { .. }) => {
+                let state = rebuild_state(&store)?;
+                rewrite_state(&store, &state)?;
+                state
+            }
+            Err(e) => return Err(e.into()),
+        };
         Ok(Ledger {
             store,
             writer: Mutex::new(Writer { state, frontier: Default::default() }),
@@ -340,4 +357,35 @@ pub(crate) fn member_index_prefix(member: &junbao_ledger::ids::MemberId) -> Vec<
     k.extend_from_slice(member.as_str().as_bytes());
     k.push(0);
     k
+}
+
+/// The state implied by the whole journal, replayed entry by entry.
+fn rebuild_state(store: &Store) -> Result<LedgerState, LedgerOpenError> {
+    let mut entries = Vec::new();
+    for stored in store.entries(1, usize::MAX) {
+        let stored = stored?;
+        let entry = Entry::from_canonical_bytes(&stored.bytes)
+            .map_err(|source| LedgerOpenError::Journal { seq: stored.seq, source })?;
+        entries.push(entry);
+    }
+    Ok(LedgerState::replay(&entries))
+}
+
+/// Replaces every state record with those of `state`, in one synced write that appends no
+/// entry and keeps the head.
+fn rewrite_state(store: &Store, state: &LedgerState) -> Result<(), LedgerOpenError> {
+    let mut writes: Vec<(Vec<u8>, Option<Vec<u8>>)> =
+        store.state()?.into_iter().map(|(k, _)| (k, None)).collect();
+    writes.extend(state.all_state_writes());
+    store
+        .append(junbao_storage::Append {
+            entries: Vec::new(),
+            ids: Vec::new(),
+            balances: Vec::new(),
+            state: writes,
+            tree: Vec::new(),
+            meta: Vec::new(),
+            head: store.head(),
+        })
+        .map_err(|e| LedgerOpenError::Seed(format!("rewriting the state records: {e}")))
 }

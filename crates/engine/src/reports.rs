@@ -141,7 +141,16 @@ impl Ledger {
                 }));
             }
             let unmatched = unmatched_premiums(state);
-            let ok = verified.is_ok() && trial.values().all(|t| *t == 0) && funds.iter().all(|f| f["members_equal_control"] == true);
+            // No member's holding is ever negative: one that is means a rule let it through.
+            let negative: Vec<Value> = state
+                .negative_member_accounts()
+                .into_iter()
+                .map(|(a, f)| json!({"account": a.to_string(), "balance": f.to_string()}))
+                .collect();
+            let ok = verified.is_ok()
+                && trial.values().all(|t| *t == 0)
+                && funds.iter().all(|f| f["members_equal_control"] == true)
+                && negative.is_empty();
             json!({
                 "as_of_seq": head.seq,
                 "ok": ok,
@@ -149,6 +158,7 @@ impl Ledger {
                 "journal_error": verified.as_ref().err().map(|e| e.to_string()),
                 "funds": funds,
                 "medical_premiums_awaiting_match": unmatched,
+                "negative_member_holdings": negative,
             })
         });
         Ok(report)
@@ -173,7 +183,11 @@ impl Ledger {
             from = last.seq + 1;
             for (_, entry) in chunk {
                 let mut batch = state.begin(entry.seq - 1, [0; 32]);
-                match batch.apply(entry.event.clone(), entry.recorded_at_us, &seen) {
+                // An event recorded before issue 11 is judged in its current form (a discharge
+                // without a route as `employee`, see docs/EVENTS.md).
+                let mut event = entry.event.clone();
+                event.body = event.body.upgraded(entry.value_date).into_owned();
+                match batch.apply(event, entry.recorded_at_us, &seen) {
                     Ok(_) => {
                         let prepared = batch.finish();
                         state.commit(prepared.changes);
@@ -205,13 +219,23 @@ impl Ledger {
     }
 }
 
+/// Medical premiums, the members' and the spouses' medical part, without their 1:1 match (a
+/// spouse's month under an Art. 29 suspension is not awaiting one).
 fn unmatched_premiums(state: &LedgerState) -> Vec<Value> {
     let mut v: Vec<_> = state
         .periods
         .iter()
-        .filter(|((_, line, _), m)| *line == Line::Medical && m.personal.0 != 0 && m.state != m.personal)
-        .map(|((member, _, period), m)| {
-            json!({"member": member.as_str(), "period": period.to_string(), "premium": m.personal.to_string(), "matched": m.state.to_string()})
+        .filter(|((member, line, period), m)| {
+            let suspended = *line == Line::SpouseMedical
+                && state.members.get(member).is_some_and(|ms| ms.suspended_in(*period));
+            matches!(line, Line::Medical | Line::SpouseMedical)
+                && m.personal.0 != 0
+                && m.state != m.personal
+                && !suspended
+        })
+        .map(|((member, line, period), m)| {
+            let fund = if *line == Line::Medical { "medical" } else { "spouse" };
+            json!({"member": member.as_str(), "fund": fund, "period": period.to_string(), "premium": m.personal.to_string(), "matched": m.state.to_string()})
         })
         .collect();
     v.sort_by_key(|a| a.to_string());
@@ -323,7 +347,7 @@ impl Ledger {
     pub fn backpay_assess(&self, line: &str) -> Result<Value, AuditError> {
         let event =
             junbao_ledger::parse_event_line(line).map_err(|e| AuditError::Input(e.to_string()))?;
-        let junbao_ledger::EventBody::Backpay { member, input } = &event.body else {
+        let junbao_ledger::EventBody::Backpay { member, input, scope } = &event.body else {
             return Err(AuditError::Input("field \"type\": must be backpay".into()));
         };
         let date = event.value_date.unwrap_or_else(|| {
@@ -333,10 +357,11 @@ impl Ledger {
                     .date_naive(),
             )
         });
-        let (rate, minimum) = self.with_state(|s, _| {
+        let (rate, minimum, already) = self.with_state(|s, _| {
             (
                 s.standards.in_force("backpay_base_rate", date),
                 s.standards.in_force("civilian_minimum_years", date),
+                s.backpaid.get(member).copied().unwrap_or_default(),
             )
         });
         let (Some(rate), Some(minimum)) = (rate, minimum) else {
@@ -344,12 +369,14 @@ impl Ledger {
                 "no back-payment standards are in force on {date}"
             )));
         };
-        let a = junbao_ledger::backpay::assess(
+        let (a, _) = junbao_ledger::backpay::assess_scoped(
             input,
+            scope,
             rate,
             u32::try_from(minimum * 12).unwrap_or(u32::MAX),
+            already,
         )
-        .map_err(|m| AuditError::Input(format!("Opinion 2: {m}")))?;
+        .map_err(|m| AuditError::Input(format!("Opinion: {m}")))?;
         let payer = match a.unit_payer {
             junbao_ledger::backpay::UnitPayer::Unit => "unit",
             junbao_ledger::backpay::UnitPayer::Superior => "superior",
@@ -366,7 +393,8 @@ impl Ledger {
             "minimum_rule": a.minimum_rule,
             "base": a.base.to_string(),
             "pension": {"unit": a.pension_unit.to_string(), "personal": a.pension_personal.to_string()},
-            "medical": {"unit": a.medical_unit.to_string(), "personal": a.medical_personal.to_string()},
+            "medical": {"unit": a.medical_unit.to_string(), "personal": a.medical_personal.to_string(), "months": a.medical_backpay_months, "base": a.medical_base.to_string()},
+            "already_backpaid_months": {"pension": already.pension_months, "medical": already.medical_months},
             "unit_part_paid_by": payer,
             "fiscal_split": {
                 "central": a.fiscal_split[0].to_string(),

@@ -58,7 +58,8 @@ fn rows(entries: &[Entry], member: &MemberId, fund: Fund) -> BTreeMap<i32, Row> 
         for (h, fen) in holding_of(e, member, fund) {
             let r = rows.entry(year).or_default();
             match h {
-                Holding::Personal => r.personal += fen,
+                // Insurance brought in (Art. 15, 22, 26) was the person's own contributions.
+                Holding::Personal | Holding::TransferredIn => r.personal += fen,
                 Holding::State => r.state += fen,
                 Holding::Interest => r.interest += fen,
             }
@@ -262,7 +263,7 @@ impl Ledger {
         }
         let service_end =
             service_end.unwrap_or_else(|| entries.last().map_or(m.enlisted_on, |e| e.value_date));
-        let months = m.enlisted_on.whole_months_until(service_end);
+        let months = m.enlisted_on.service_until(service_end).0;
         let mut wages: BTreeMap<i32, i64> = BTreeMap::new();
         let start = m.enlisted_on.to_naive();
         for i in 0..months {
@@ -409,8 +410,8 @@ pub fn verify_package(
     }
     let last = entries.last().ok_or_else(|| bad("entries".into(), "empty".into()))?;
     let agency = p["agency"].as_str().unwrap_or("");
-    match &last.event.body {
-        EventBody::TransferOut { member: m, fund: f, agency: a }
+    match last.event.body.upgraded(last.value_date).as_ref() {
+        EventBody::TransferOut { member: m, fund: f, agency: a, .. }
             if m == &member && *f == fund && a.as_str() == agency => {}
         _ => return Err(bad("entries".into(), "the last entry is not this transfer-out".into())),
     }

@@ -235,7 +235,10 @@ fn compare_state(replayed: &LedgerState, stored: &LedgerState) -> Result<(), Ver
     }
     if replayed.periods != stored.periods {
         fn show(
-            m: &HashMap<junbao_ledger::state::PeriodKey, junbao_ledger::state::PeriodMoney>,
+            m: &std::collections::BTreeMap<
+                junbao_ledger::state::PeriodKey,
+                junbao_ledger::state::PeriodMoney,
+            >,
         ) -> HashMap<String, &junbao_ledger::state::PeriodMoney> {
             m.iter()
                 .map(|((member, line, period), v)| (format!("{member} {line:?} {period}"), v))
@@ -254,6 +257,12 @@ fn compare_state(replayed: &LedgerState, stored: &LedgerState) -> Result<(), Ver
     }
     if replayed.reversed != stored.reversed {
         return Err(mismatch("reversal marks", vec![]));
+    }
+    if replayed.year_moves != stored.year_moves {
+        return Err(mismatch("year-end balance records", vec![]));
+    }
+    if replayed.backpaid != stored.backpaid {
+        return Err(mismatch("back-paid months", vec![]));
     }
     if replayed.admin != stored.admin {
         return Err(mismatch("administration record (sealed years, deposit interest)", vec![]));

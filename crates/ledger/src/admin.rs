@@ -107,6 +107,9 @@ impl BudgetLine {
             AccountKind::Source(Source::Central) => Some(BudgetLine::CentralSubsidy),
             AccountKind::Source(Source::Interest) => Some(BudgetLine::Interest),
             AccountKind::Source(Source::Recovery) => Some(BudgetLine::Recovery),
+            // Insurance brought in from a civilian agency (Art. 15, 22, 26) is the person's
+            // own earlier contributions.
+            AccountKind::Source(Source::TransferIn) => Some(BudgetLine::PersonalPremiums),
             AccountKind::Use(Use::Benefit) => Some(BudgetLine::Benefits),
             AccountKind::Use(Use::Transfer) => Some(BudgetLine::TransfersOut),
             _ => None,
@@ -220,6 +223,7 @@ fn moves_money(body: &EventBody) -> bool {
             | EventBody::Death { .. }
             | EventBody::CategoryChange { .. }
             | EventBody::PayChange { .. }
+            | EventBody::UnitChange { .. }
             | EventBody::Suspend { .. }
             | EventBody::Resume { .. }
             | EventBody::Standard { .. }

@@ -70,6 +70,10 @@ pub struct Assessment {
     pub pension_personal: Fen,
     pub medical_unit: Fen,
     pub medical_personal: Fen,
+    /// Medical months back-paid (equal to `backpay_months` for an assessment without scope).
+    pub medical_backpay_months: u32,
+    /// The medical base (equal to `base` for an assessment without scope).
+    pub medical_base: Fen,
     pub unit_payer: UnitPayer,
     /// Of the unit parts, when paid by fiscal money: central, provincial, municipal, county.
     pub fiscal_split: [Fen; 4],
@@ -166,9 +170,140 @@ pub fn assess(
         pension_personal,
         medical_unit,
         medical_personal,
+        medical_backpay_months: backpay_months,
+        medical_base: base,
         unit_payer: i.unit_payer,
         fiscal_split,
         personal_by_person: Fen(personal_total.0 - personal_by_government.0),
         personal_by_government,
     })
+}
+
+/// How the veteran was resettled; the opinion covers government job placement only.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, bincode::Encode, bincode::Decode)]
+pub enum Resettlement {
+    /// 政府安排工作: placed in a job by the government.
+    GovernmentJob,
+    /// Any other way (own job, retirement, support, …): outside the opinion.
+    Other,
+}
+
+impl Resettlement {
+    pub fn name(self) -> &'static str {
+        match self {
+            Resettlement::GovernmentJob => "government_job",
+            Resettlement::Other => "other",
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<Resettlement, String> {
+        match text {
+            "government_job" => Ok(Resettlement::GovernmentJob),
+            "other" => Ok(Resettlement::Other),
+            _ => Err("expected government_job or other (Opinion 1)".to_string()),
+        }
+    }
+}
+
+/// What the opinion's scope and its medical part need beyond [`BackpayInput`] (issue 11).
+#[derive(Clone, Debug, PartialEq, Eq, bincode::Encode, bincode::Decode)]
+pub struct BackpayScope {
+    pub resettlement: Resettlement,
+    /// The category the soldier served in: conscript or sergeant (士兵).
+    pub category: crate::fund::Category,
+    /// Previous year's average monthly employee wage of the place where insured (参保地),
+    /// the medical base (Opinion 2(3)); the pension base is `average_wage` of the
+    /// resettlement place.
+    pub medical_average_wage: Fen,
+    /// Months of medical gaps asked for; like pension gaps, never more than service.
+    pub medical_gap_months: u32,
+}
+
+/// Months already back-paid for one person, pension and medical (all entries together).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, bincode::Encode, bincode::Decode)]
+pub struct Backpaid {
+    pub pension_months: u32,
+    pub medical_months: u32,
+}
+
+/// Assesses a back-payment with its scope: refuses a person outside the opinion, checks the
+/// service months against the dates, caps the months of every back-payment of the person
+/// together at the months of service, and prices medical on its own months and base.
+pub fn assess_scoped(
+    i: &BackpayInput,
+    scope: &BackpayScope,
+    base_rate_ppm: i64,
+    minimum_months: u32,
+    already: Backpaid,
+) -> Result<(Assessment, Backpaid), BackpayError> {
+    use crate::fund::Category;
+    if scope.resettlement != Resettlement::GovernmentJob {
+        return Err("Opinion 1: the back-payment is for soldiers resettled by government job \
+                    placement (resettlement government_job)"
+            .into());
+    }
+    if !matches!(scope.category, Category::Conscript | Category::Sergeant) {
+        return Err(format!(
+            "Opinion 1: the back-payment is for soldiers (conscript or sergeant), not a {}",
+            scope.category
+        ));
+    }
+    if i.discharged_on < i.enlisted_on {
+        return Err("discharged_on is before enlisted_on".into());
+    }
+    let (months, days) = i.enlisted_on.service_until(i.discharged_on);
+    let served = months + i64::from(days > 0);
+    if i64::from(i.service_months) > served {
+        return Err(format!(
+            "service_months {} is more than the {served} months from {} to {}",
+            i.service_months, i.enlisted_on, i.discharged_on
+        ));
+    }
+    let pension_left = i.service_months.saturating_sub(already.pension_months);
+    let medical_left = i.service_months.saturating_sub(already.medical_months);
+    if pension_left == 0 && medical_left == 0 {
+        return Err(format!(
+            "Opinion 2(1): {} months are already back-paid for this person, as many as the \
+             months of service",
+            already.pension_months.max(already.medical_months)
+        ));
+    }
+    // Pension: the existing computation, on the gaps left under the cap.
+    let pension_input = BackpayInput { gap_months: i.gap_months.min(pension_left), ..i.clone() };
+    let mut a = assess(&pension_input, base_rate_ppm, minimum_months)?;
+    // Medical: its own months, on the place-where-insured wage.
+    let medical_months = scope.medical_gap_months.min(medical_left);
+    let medical_base = Fen(div_round_half_away(
+        i128::from(scope.medical_average_wage.0) * i128::from(base_rate_ppm),
+        1_000_000,
+    ));
+    let per = |ppm: i64| {
+        medical_base
+            .mul_ppm(ppm)
+            .checked_mul_count(i64::from(medical_months))
+            .ok_or("amount too large".to_string())
+    };
+    a.medical_unit = per(i.medical_unit_ppm)?;
+    a.medical_personal = per(i.medical_personal_ppm)?;
+    a.medical_backpay_months = medical_months;
+    a.medical_base = medical_base;
+    // Redo the payers' split on the new totals.
+    let unit_total = a.pension_unit.0 + a.medical_unit.0;
+    a.fiscal_split = [Fen::ZERO; 4];
+    if i.unit_payer == UnitPayer::Fiscal {
+        let mut given = 0;
+        for (k, share) in i.fiscal_shares_ppm.iter().enumerate() {
+            a.fiscal_split[k] = Fen(unit_total).mul_ppm(*share);
+            given += a.fiscal_split[k].0;
+        }
+        a.fiscal_split[1] = Fen(a.fiscal_split[1].0 + unit_total - given);
+    }
+    let personal_total = Fen(a.pension_personal.0 + a.medical_personal.0);
+    a.personal_by_government = personal_total.mul_ppm(i.personal_help_ppm);
+    a.personal_by_person = Fen(personal_total.0 - a.personal_by_government.0);
+    let after = Backpaid {
+        pension_months: already.pension_months + a.backpay_months,
+        medical_months: already.medical_months + medical_months,
+    };
+    Ok((a, after))
 }

@@ -53,12 +53,71 @@ pub enum Basis {
     Standard,
     /// The pension subsidy computed at discharge (Art. 13-14). Posted by `discharge`.
     Discharge,
+    /// A pension subsidy decided under the State's provisions (Art. 18): the ledger records
+    /// the amount, it does not compute it.
+    Provision,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, bincode::Encode, bincode::Decode)]
 pub enum Benefit {
     Death,
     Disability,
+}
+
+/// The way a discharged serviceman is resettled, which decides his pension (Art. 13-19).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, bincode::Encode, bincode::Decode)]
+pub enum Route {
+    /// Joins the employees' basic pension insurance: Art. 13 subsidy, Art. 16 transfer.
+    Employee,
+    /// Joins the rural or urban residents' pension insurance: subsidy, Art. 17 transfer.
+    Resident,
+    /// A civil-service post (Art. 18): the State's provisions apply; no subsidy is computed.
+    CivilService,
+    /// An officer or civilian cadre choosing his own job (Art. 18): as `CivilService`.
+    SelfEmployed,
+    /// Resettled by retirement (Art. 19): no subsidy, no transfer.
+    Retirement,
+}
+
+impl Route {
+    pub const NAMES: [(&'static str, Route); 5] = [
+        ("employee", Route::Employee),
+        ("resident", Route::Resident),
+        ("civil_service", Route::CivilService),
+        ("self_employed", Route::SelfEmployed),
+        ("retirement", Route::Retirement),
+    ];
+
+    pub fn name(self) -> &'static str {
+        Route::NAMES
+            .iter()
+            .find(|(_, r)| *r == self)
+            .map(|(n, _)| *n)
+            .expect("every route has a name")
+    }
+
+    pub fn parse(text: &str) -> Result<Route, String> {
+        Route::NAMES.iter().find(|(n, _)| *n == text).map(|(_, r)| *r).ok_or_else(|| {
+            "expected employee, resident, civil_service, self_employed or retirement \
+             (Art. 13, 17, 18, 19)"
+                .to_string()
+        })
+    }
+
+    /// Whether the Art. 13 pension subsidy is computed at discharge on this route.
+    pub fn gets_pension_subsidy(self) -> bool {
+        matches!(self, Route::Employee | Route::Resident)
+    }
+
+    /// The article that governs the route.
+    pub fn article(self) -> &'static str {
+        match self {
+            Route::Employee => "Art. 13, 16",
+            Route::Resident => "Art. 13, 17",
+            Route::CivilService | Route::SelfEmployed => "Art. 18",
+            Route::Retirement => "Art. 19",
+        }
+    }
 }
 
 /// The determined nature of a death or disability (Art. 7-10).
@@ -138,7 +197,9 @@ pub enum EventBody {
         fund: Fund,
         amount: Fen,
     },
-    Payout {
+    /// Before routes and dates of event (journals written before issue 11): replayed with
+    /// `on` = the entry's value date.
+    PayoutV1 {
         member: MemberId,
         fund: Fund,
         benefit: Benefit,
@@ -151,7 +212,9 @@ pub enum EventBody {
         period: Period,
         rate_ppm: i64,
     },
-    Discharge {
+    /// A discharge recorded before routes existed: replayed as route `employee` (it posted the
+    /// Art. 13 subsidy, which is what the `employee` route does).
+    DischargeV1 {
         member: MemberId,
         on: Date,
     },
@@ -165,17 +228,20 @@ pub enum EventBody {
         category: Category,
         on: Date,
     },
-    Suspend {
+    /// Suspension recorded before `from` existed: replayed from the month of its value date.
+    SuspendV1 {
         member: MemberId,
         fund: Fund,
         reason: String,
     },
-    Resume {
+    /// Resumption recorded before `from` existed: replayed from the month of its value date.
+    ResumeV1 {
         member: MemberId,
         fund: Fund,
         reason: String,
     },
-    Recovery {
+    /// A recovery recorded before `of` existed: free-standing income to the pool.
+    RecoveryV1 {
         member: MemberId,
         fund: Fund,
         amount: Fen,
@@ -190,7 +256,8 @@ pub enum EventBody {
         value: String,
         effective_from: Date,
     },
-    TransferOut {
+    /// A transfer recorded before `part` existed: for the spouse fund, both parts.
+    TransferOutV1 {
         member: MemberId,
         fund: Fund,
         agency: AgencyId,
@@ -206,8 +273,9 @@ pub enum EventBody {
         monthly_pay: Fen,
         on: Date,
     },
-    /// A back-payment assessment under the 2019 opinion (no fund postings; see `backpay`).
-    Backpay {
+    /// A back-payment assessment recorded before its scope existed (issue 11): replayed, its
+    /// months count toward the person's cap; today's rules refuse it (scope unknown).
+    BackpayV1 {
         member: MemberId,
         input: crate::backpay::BackpayInput,
     },
@@ -249,6 +317,74 @@ pub enum EventBody {
         /// Items left open with `--accept-open` (unremitted premiums, unconfirmed transfers).
         open_items: Vec<String>,
     },
+    // --- Issue 11 (the law, exactly). New variants are appended: an entry's bytes name its
+    // variant by index, so the variants above keep their index and old journals decode.
+    /// Discharge with the route the member takes (Art. 13, 17, 18, 19).
+    Discharge {
+        member: MemberId,
+        on: Date,
+        route: Route,
+    },
+    /// A casualty benefit, `on` the date of death or of the disability assessment.
+    Payout {
+        member: MemberId,
+        fund: Fund,
+        benefit: Benefit,
+        amount: Fen,
+        cause: Cause,
+        grade: Option<u8>,
+        on: Date,
+    },
+    /// Art. 29: the spouse subsidy is suspended from month `from` (the first month unpaid).
+    Suspend {
+        member: MemberId,
+        fund: Fund,
+        from: Period,
+        reason: String,
+    },
+    /// Art. 29: the spouse subsidy is paid again from month `from`.
+    Resume {
+        member: MemberId,
+        fund: Fund,
+        from: Period,
+        reason: String,
+    },
+    /// The member's unit from `on` (Art. 32: premiums are withheld by the unit of their month).
+    UnitChange {
+        member: MemberId,
+        unit: UnitId,
+        on: Date,
+    },
+    /// Money returned (Art. 46, 47) of payout `of`, capped at what it paid less what was
+    /// recovered before.
+    Recovery {
+        member: MemberId,
+        fund: Fund,
+        amount: Fen,
+        of: EventId,
+        reason: String,
+    },
+    /// Transfer to a civilian agency; for the spouse fund `part` moves one part alone (Art. 28).
+    TransferOut {
+        member: MemberId,
+        fund: Fund,
+        agency: AgencyId,
+        part: Option<SpousePart>,
+    },
+    /// Insurance brought in from a civilian agency (Art. 15, 22, 26).
+    TransferIn {
+        member: MemberId,
+        fund: Fund,
+        agency: AgencyId,
+        part: Option<SpousePart>,
+        amount: Fen,
+    },
+    /// A back-payment assessment under the 2019 opinion (no fund postings; see `backpay`).
+    Backpay {
+        member: MemberId,
+        input: crate::backpay::BackpayInput,
+        scope: crate::backpay::BackpayScope,
+    },
 }
 
 /// One event as the client sent it, typed. Its canonical bytes are what idempotency compares.
@@ -267,25 +403,27 @@ impl EventBody {
             EventBody::Contribution { .. } => "contribution",
             EventBody::Subsidy { .. } => "subsidy",
             EventBody::Appropriation { .. } => "appropriation",
-            EventBody::Payout { .. } => "payout",
+            EventBody::Payout { .. } | EventBody::PayoutV1 { .. } => "payout",
             EventBody::Interest { .. } => "interest",
-            EventBody::Discharge { .. } => "discharge",
+            EventBody::Discharge { .. } | EventBody::DischargeV1 { .. } => "discharge",
             EventBody::Death { .. } => "death",
             EventBody::CategoryChange { .. } => "category_change",
-            EventBody::Suspend { .. } => "suspend",
-            EventBody::Resume { .. } => "resume",
-            EventBody::Recovery { .. } => "recovery",
+            EventBody::Suspend { .. } | EventBody::SuspendV1 { .. } => "suspend",
+            EventBody::Resume { .. } | EventBody::ResumeV1 { .. } => "resume",
+            EventBody::Recovery { .. } | EventBody::RecoveryV1 { .. } => "recovery",
             EventBody::Reversal { .. } => "reversal",
             EventBody::Standard { .. } => "standard",
-            EventBody::TransferOut { .. } => "transfer_out",
+            EventBody::TransferOut { .. } | EventBody::TransferOutV1 { .. } => "transfer_out",
             EventBody::TransferConfirmed { .. } => "transfer_confirmed",
             EventBody::PayChange { .. } => "pay_change",
-            EventBody::Backpay { .. } => "backpay",
             EventBody::Budget { .. } => "budget",
             EventBody::Remittance { .. } => "remittance",
             EventBody::BankStatement { .. } => "bank_statement",
             EventBody::DepositInterest { .. } => "deposit_interest",
             EventBody::YearClose { .. } => "year_close",
+            EventBody::Backpay { .. } | EventBody::BackpayV1 { .. } => "backpay",
+            EventBody::UnitChange { .. } => "unit_change",
+            EventBody::TransferIn { .. } => "transfer_in",
         }
     }
 
@@ -305,7 +443,16 @@ impl EventBody {
             | EventBody::TransferOut { member, .. }
             | EventBody::TransferConfirmed { member, .. }
             | EventBody::PayChange { member, .. }
-            | EventBody::Backpay { member, .. } => Some(member),
+            | EventBody::Backpay { member, .. }
+            | EventBody::BackpayV1 { member, .. }
+            | EventBody::PayoutV1 { member, .. }
+            | EventBody::DischargeV1 { member, .. }
+            | EventBody::SuspendV1 { member, .. }
+            | EventBody::ResumeV1 { member, .. }
+            | EventBody::RecoveryV1 { member, .. }
+            | EventBody::TransferOutV1 { member, .. }
+            | EventBody::UnitChange { member, .. }
+            | EventBody::TransferIn { member, .. } => Some(member),
             EventBody::Appropriation { .. }
             | EventBody::Interest { .. }
             | EventBody::Reversal { .. }
@@ -324,6 +471,7 @@ impl EventBody {
             EventBody::Enroll { unit, .. }
             | EventBody::Contribution { unit, .. }
             | EventBody::Remittance { unit, .. } => Some(unit),
+            EventBody::UnitChange { unit, .. } => Some(unit),
             _ => None,
         }
     }
@@ -333,6 +481,8 @@ impl EventBody {
         match self {
             EventBody::Enroll { enlisted_on, .. } => Some(*enlisted_on),
             EventBody::Discharge { on, .. }
+            | EventBody::DischargeV1 { on, .. }
+            | EventBody::UnitChange { on, .. }
             | EventBody::Death { on, .. }
             | EventBody::CategoryChange { on, .. }
             | EventBody::PayChange { on, .. } => Some(*on),
@@ -341,6 +491,31 @@ impl EventBody {
             EventBody::DepositInterest { period, .. } => Some(period.last_day()),
             _ => None,
         }
+    }
+
+    /// The event in today's form: a variant recorded before issue 11 (`…V1`) becomes the
+    /// current one with the meaning documented in `docs/EVENTS.md` ("Old entries"), so that
+    /// replay and reversal handle one form. `value_date` is the entry's value date.
+    pub fn upgraded(&self, value_date: Date) -> Cow<'_, EventBody> {
+        let body = match self.clone() {
+            EventBody::DischargeV1 { member, on } => {
+                EventBody::Discharge { member, on, route: Route::Employee }
+            }
+            EventBody::PayoutV1 { member, fund, benefit, amount, cause, grade } => {
+                EventBody::Payout { member, fund, benefit, amount, cause, grade, on: value_date }
+            }
+            EventBody::SuspendV1 { member, fund, reason } => {
+                EventBody::Suspend { member, fund, from: value_date.period(), reason }
+            }
+            EventBody::ResumeV1 { member, fund, reason } => {
+                EventBody::Resume { member, fund, from: value_date.period(), reason }
+            }
+            EventBody::TransferOutV1 { member, fund, agency } => {
+                EventBody::TransferOut { member, fund, agency, part: None }
+            }
+            _ => return Cow::Borrowed(self),
+        };
+        Cow::Owned(body)
     }
 }
 
@@ -465,7 +640,12 @@ raw_event!(
     account,
     date,
     balance,
-    reference
+    reference,
+    route,
+    from,
+    resettlement,
+    medical_average_wage,
+    medical_gap_months
 );
 
 /// Reads fields off a raw event, remembering which were used so the rest can be refused.
@@ -527,6 +707,11 @@ impl<'a> Reader<'_, 'a> {
             "date" => raw.date.as_ref(),
             "balance" => raw.balance.as_ref(),
             "reference" => raw.reference.as_ref(),
+            "route" => raw.route.as_ref(),
+            "from" => raw.from.as_ref(),
+            "resettlement" => raw.resettlement.as_ref(),
+            "medical_average_wage" => raw.medical_average_wage.as_ref(),
+            "medical_gap_months" => raw.medical_gap_months.as_ref(),
             other => unreachable!("reader asked for undeclared field {other}"),
         }
     }
@@ -749,7 +934,8 @@ fn parse_body(kind: &str, r: &mut Reader<'_, '_>) -> Result<EventBody, EventErro
                     "match" => Ok(Basis::Match),
                     "standard" => Ok(Basis::Standard),
                     "discharge" => Ok(Basis::Discharge),
-                    _ => Err("expected match, standard or discharge".to_string()),
+                    "provision" => Ok(Basis::Provision),
+                    _ => Err("expected match, standard, discharge or provision".to_string()),
                 })?,
                 part: spouse_part(r, fund)?,
             }
@@ -769,6 +955,7 @@ fn parse_body(kind: &str, r: &mut Reader<'_, '_>) -> Result<EventBody, EventErro
             amount: r.money("amount")?,
             cause: r.parse("cause", parse_cause)?,
             grade: r.grade()?,
+            on: r.parse("on", Date::parse)?,
         },
         "interest" => EventBody::Interest {
             fund: r.parse("fund", Fund::parse)?,
@@ -779,6 +966,12 @@ fn parse_body(kind: &str, r: &mut Reader<'_, '_>) -> Result<EventBody, EventErro
         },
         "discharge" => EventBody::Discharge {
             member: r.parse("member", MemberId::parse)?,
+            on: r.parse("on", Date::parse)?,
+            route: r.parse("route", Route::parse)?,
+        },
+        "unit_change" => EventBody::UnitChange {
+            member: r.parse("member", MemberId::parse)?,
+            unit: r.parse("unit", UnitId::parse)?,
             on: r.parse("on", Date::parse)?,
         },
         "death" => EventBody::Death {
@@ -794,17 +987,19 @@ fn parse_body(kind: &str, r: &mut Reader<'_, '_>) -> Result<EventBody, EventErro
         "suspend" | "resume" => {
             let member = r.parse("member", MemberId::parse)?;
             let fund = r.parse("fund", Fund::parse)?;
+            let from = r.parse("from", Period::parse)?;
             let reason = r.text("reason")?;
             if kind == "suspend" {
-                EventBody::Suspend { member, fund, reason }
+                EventBody::Suspend { member, fund, from, reason }
             } else {
-                EventBody::Resume { member, fund, reason }
+                EventBody::Resume { member, fund, from, reason }
             }
         }
         "recovery" => EventBody::Recovery {
             member: r.parse("member", MemberId::parse)?,
             fund: r.parse("fund", Fund::parse)?,
             amount: r.money("amount")?,
+            of: r.parse("of", EventId::parse)?,
             reason: r.text("reason")?,
         },
         "reversal" => {
@@ -814,6 +1009,9 @@ fn parse_body(kind: &str, r: &mut Reader<'_, '_>) -> Result<EventBody, EventErro
             let name = r.str("name")?.to_string();
             let spec = crate::standard::spec(&name)
                 .ok_or_else(|| EventError::field("name", "not a known standard"))?;
+            if let Some(why) = spec.retired {
+                return Err(EventError::field("name", format!("{name} is retired: {why}")));
+            }
             let value = r.str("value")?.to_string();
             crate::standard::parse_value(spec, &value)
                 .map_err(|m| EventError::field("value", m))?;
@@ -853,7 +1051,13 @@ fn parse_body(kind: &str, r: &mut Reader<'_, '_>) -> Result<EventBody, EventErro
                 ],
                 personal_help_ppm: r.percent("personal_help_rate", false)?,
             };
-            EventBody::Backpay { member, input }
+            let scope = crate::backpay::BackpayScope {
+                resettlement: r.parse("resettlement", crate::backpay::Resettlement::parse)?,
+                category: r.parse("category", Category::parse)?,
+                medical_average_wage: r.money("medical_average_wage")?,
+                medical_gap_months: r.count("medical_gap_months")?,
+            };
+            EventBody::Backpay { member, input, scope }
         }
         "pay_change" => EventBody::PayChange {
             member: r.parse("member", MemberId::parse)?,
@@ -865,7 +1069,11 @@ fn parse_body(kind: &str, r: &mut Reader<'_, '_>) -> Result<EventBody, EventErro
             let fund = r.parse("fund", Fund::parse)?;
             let agency = r.parse("agency", AgencyId::parse)?;
             if kind == "transfer_out" {
-                EventBody::TransferOut { member, fund, agency }
+                let part = r.parse_opt("part", SpousePart::parse)?;
+                if part.is_some() && fund != Fund::Spouse {
+                    return Err(EventError::field("part", "only for the spouse fund"));
+                }
+                EventBody::TransferOut { member, fund, agency, part }
             } else {
                 EventBody::TransferConfirmed { member, fund, agency }
             }
@@ -900,6 +1108,18 @@ fn parse_body(kind: &str, r: &mut Reader<'_, '_>) -> Result<EventBody, EventErro
                 "type",
                 "a year_close is drawn from the journal and posted by `junbao close`",
             ));
+        }
+
+        "transfer_in" => {
+            let member = r.parse("member", MemberId::parse)?;
+            let fund = r.parse("fund", Fund::parse)?;
+            let agency = r.parse("agency", AgencyId::parse)?;
+            let part = spouse_part(r, fund)?;
+            let amount = match r.opt_str("amount")? {
+                Some("0") | Some("0.00") => Fen::ZERO,
+                _ => r.money("amount")?,
+            };
+            EventBody::TransferIn { member, fund, agency, part, amount }
         }
         other => {
             return Err(EventError::field("type", format!("unknown event type {other:?}")));
@@ -960,6 +1180,7 @@ impl Event {
                         Basis::Match => "match",
                         Basis::Standard => "standard",
                         Basis::Discharge => "discharge",
+                        Basis::Provision => "provision",
                     }),
                 );
                 if let Some(p) = part {
@@ -970,7 +1191,8 @@ impl Event {
                 put("fund", s(fund));
                 put("amount", s(amount));
             }
-            EventBody::Payout { member, fund, benefit, amount, cause, grade } => {
+            EventBody::Payout { member, fund, benefit, amount, cause, grade, .. }
+            | EventBody::PayoutV1 { member, fund, benefit, amount, cause, grade } => {
                 put("member", s(member));
                 put("fund", s(fund));
                 put(
@@ -985,14 +1207,27 @@ impl Event {
                 if let Some(g) = grade {
                     put("grade", json!(g));
                 }
+                if let EventBody::Payout { on, .. } = &self.body {
+                    put("on", s(on));
+                }
             }
             EventBody::Interest { fund, period, rate_ppm } => {
                 put("fund", s(fund));
                 put("period", s(period));
                 put("rate", json!(ppm_to_percent_string(*rate_ppm)));
             }
-            EventBody::Discharge { member, on } => {
+            EventBody::DischargeV1 { member, on } => {
                 put("member", s(member));
+                put("on", s(on));
+            }
+            EventBody::Discharge { member, on, route } => {
+                put("member", s(member));
+                put("on", s(on));
+                put("route", json!(route.name()));
+            }
+            EventBody::UnitChange { member, unit, on } => {
+                put("member", s(member));
+                put("unit", s(unit));
                 put("on", s(on));
             }
             EventBody::Death { member, on, cause } => {
@@ -1005,16 +1240,30 @@ impl Event {
                 put("category", s(category));
                 put("on", s(on));
             }
-            EventBody::Suspend { member, fund, reason }
-            | EventBody::Resume { member, fund, reason } => {
+            EventBody::SuspendV1 { member, fund, reason }
+            | EventBody::ResumeV1 { member, fund, reason } => {
                 put("member", s(member));
                 put("fund", s(fund));
                 put("reason", json!(reason));
             }
-            EventBody::Recovery { member, fund, amount, reason } => {
+            EventBody::Suspend { member, fund, from, reason }
+            | EventBody::Resume { member, fund, from, reason } => {
+                put("member", s(member));
+                put("fund", s(fund));
+                put("from", s(from));
+                put("reason", json!(reason));
+            }
+            EventBody::RecoveryV1 { member, fund, amount, reason } => {
                 put("member", s(member));
                 put("fund", s(fund));
                 put("amount", s(amount));
+                put("reason", json!(reason));
+            }
+            EventBody::Recovery { member, fund, amount, of, reason } => {
+                put("member", s(member));
+                put("fund", s(fund));
+                put("amount", s(amount));
+                put("of", s(of));
                 put("reason", json!(reason));
             }
             EventBody::Reversal { of, reason } => {
@@ -1026,18 +1275,35 @@ impl Event {
                 put("value", json!(value));
                 put("effective_from", s(effective_from));
             }
-            EventBody::TransferOut { member, fund, agency }
+            EventBody::TransferOutV1 { member, fund, agency }
             | EventBody::TransferConfirmed { member, fund, agency } => {
                 put("member", s(member));
                 put("fund", s(fund));
                 put("agency", s(agency));
+            }
+            EventBody::TransferOut { member, fund, agency, part } => {
+                put("member", s(member));
+                put("fund", s(fund));
+                put("agency", s(agency));
+                if let Some(p) = part {
+                    put("part", json!(p.name()));
+                }
+            }
+            EventBody::TransferIn { member, fund, agency, part, amount } => {
+                put("member", s(member));
+                put("fund", s(fund));
+                put("agency", s(agency));
+                if let Some(p) = part {
+                    put("part", json!(p.name()));
+                }
+                put("amount", s(amount));
             }
             EventBody::PayChange { member, monthly_pay, on } => {
                 put("member", s(member));
                 put("monthly_pay", s(monthly_pay));
                 put("on", s(on));
             }
-            EventBody::Backpay { member, input } => {
+            EventBody::Backpay { member, input, .. } | EventBody::BackpayV1 { member, input } => {
                 use crate::backpay::UnitPayer;
                 let pct = |ppm: i64| json!(ppm_to_percent_string(ppm));
                 put("member", s(member));
@@ -1071,6 +1337,12 @@ impl Event {
                     put(name, pct(input.fiscal_shares_ppm[k]));
                 }
                 put("personal_help_rate", pct(input.personal_help_ppm));
+                if let EventBody::Backpay { scope, .. } = &self.body {
+                    put("resettlement", json!(scope.resettlement.name()));
+                    put("category", s(&scope.category));
+                    put("medical_average_wage", s(&scope.medical_average_wage));
+                    put("medical_gap_months", json!(scope.medical_gap_months));
+                }
             }
             EventBody::Budget { fund, year, line, amount } => {
                 put("fund", s(fund));

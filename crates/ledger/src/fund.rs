@@ -135,16 +135,20 @@ pub enum Holding {
     State,
     /// Interest credited to the member (Art. 31).
     Interest,
+    /// Insurance brought in from a civilian agency (Art. 15, 22, 26).
+    TransferredIn,
 }
 
 impl Holding {
-    pub const ALL: [Holding; 3] = [Holding::Personal, Holding::State, Holding::Interest];
+    pub const ALL: [Holding; 4] =
+        [Holding::Personal, Holding::State, Holding::Interest, Holding::TransferredIn];
 
     pub fn name(self) -> &'static str {
         match self {
             Holding::Personal => "personal",
             Holding::State => "state",
             Holding::Interest => "interest",
+            Holding::TransferredIn => "transferred_in",
         }
     }
 }
@@ -162,6 +166,8 @@ pub enum Source {
     Interest,
     /// Money returned after fraud or diversion (Art. 46, 47).
     Recovery,
+    /// Insurance brought in from a civilian agency (Art. 15, 22, 26).
+    TransferIn,
 }
 
 /// Where a fund's money went (normal debit balance).
@@ -261,6 +267,7 @@ impl fmt::Display for Account {
                     Source::Central => "central",
                     Source::Interest => "interest",
                     Source::Recovery => "recovery",
+                    Source::TransferIn => "transfer_in",
                 };
                 write!(f, "{fund}:income:{s}")
             }

@@ -17,9 +17,13 @@ use crate::money::{Fen, div_round_half_away};
 use crate::standard;
 use crate::state::{
     LedgerState, Line, MemberState, PeriodKey, PeriodMoney, StateWrite, Transfer, balance_key,
-    interest_key, member_key, period_key, reversed_key, standards_key,
+    interest_key, member_key, period_key, reversed_key, standards_key, year_key,
 };
 use crate::time::{Date, Period};
+
+mod law;
+
+pub use law::conscript_medical_subsidy;
 
 /// Below this many entries, sealing a batch does not use the thread pool.
 pub const PARALLEL_ENTRIES_MIN: usize = 512;
@@ -50,6 +54,8 @@ pub struct StateChanges {
     reversed: Vec<u64>,
     periods: HashMap<PeriodKey, PeriodMoney>,
     admin: Option<crate::admin::AdminState>,
+    year_moves: HashMap<(Account, u16), Fen>,
+    backpaid: HashMap<MemberId, crate::backpay::Backpaid>,
 }
 
 /// A batch under construction. Nothing it does is visible until committed.
@@ -133,6 +139,14 @@ impl LedgerState {
                 self.periods.remove(&key);
             } else {
                 self.periods.insert(key, money);
+            }
+        }
+        self.backpaid.extend(changes.backpaid);
+        for (key, delta) in changes.year_moves {
+            let b = self.year_moves.entry(key.clone()).or_default();
+            *b = b.checked_add(delta).expect("bounded amounts");
+            if b.0 == 0 {
+                self.year_moves.remove(&key);
             }
         }
     }
@@ -242,6 +256,15 @@ impl<'s> Batch<'s> {
 
     fn admin_mut(&mut self) -> &mut crate::admin::AdminState {
         self.changes.admin.get_or_insert_with(|| self.base.admin.clone())
+    }
+
+    fn backpaid(&self, member: &MemberId) -> crate::backpay::Backpaid {
+        self.changes
+            .backpaid
+            .get(member)
+            .or_else(|| self.base.backpaid.get(member))
+            .copied()
+            .unwrap_or_default()
     }
 
     fn standards(&self) -> &crate::standard::Standards {
@@ -357,7 +380,7 @@ impl<'s> Batch<'s> {
         if let Err(why) = check_postings(&postings) {
             panic!("rules produced invalid postings for {}: {why}", event.id);
         }
-        self.add_deltas(&postings);
+        self.add_deltas(&postings, value_date);
         self.by_event.insert(event.id.clone(), self.entries.len());
         self.entries.push(Entry {
             format: ENTRY_FORMAT_VERSION,
@@ -373,15 +396,33 @@ impl<'s> Batch<'s> {
     /// Re-applies a stored entry's state effects (postings as recorded, no rule checks).
     fn replay_entry(&mut self, entry: &Entry) {
         self.next_seq = entry.seq;
-        self.effects_only(&entry.event.body, entry.value_date, &entry.postings);
-        self.add_deltas(&entry.postings);
+        self.effects_only(&entry.event, entry.value_date, &entry.postings);
+        self.add_deltas(&entry.postings, entry.value_date);
     }
 
-    fn add_deltas(&mut self, postings: &[Posting]) {
+    fn add_deltas(&mut self, postings: &[Posting], value_date: Date) {
+        let year = value_date.period().year;
         for p in postings {
             let d = self.changes.balance_deltas.entry(p.account.clone()).or_default();
             *d = d.checked_add(p.amount).expect("balance deltas stay within i64");
+            if p.account.member_id().is_some() {
+                let y = self.changes.year_moves.entry((p.account.clone(), year)).or_default();
+                *y = y.checked_add(p.amount).expect("bounded amounts");
+            }
         }
+    }
+
+    /// The member account's balance at the end of `year` by value date (Art. 31 interest).
+    fn balance_at_year_end(&self, account: &Account, year: u16) -> Fen {
+        // Years of value dates are 1949-2199 (time.rs), so this is a bounded scan.
+        let mut total: i64 = 0;
+        for y in 1949..=year {
+            let key = (account.clone(), y);
+            let base = self.base.year_moves.get(&key).copied().unwrap_or_default().0;
+            let change = self.changes.year_moves.get(&key).copied().unwrap_or_default().0;
+            total += base + change;
+        }
+        Fen(total)
     }
 
     /// Seals the batch: canonical bytes, chain hashes, and the writes that persist the state.
@@ -423,6 +464,14 @@ impl<'s> Batch<'s> {
         for (key, money) in &self.changes.periods {
             let value = (*money != PeriodMoney::default()).then(|| encode(money));
             state_writes.push((period_key(key), value));
+        }
+        for (member, months) in &self.changes.backpaid {
+            state_writes.push((crate::state::backpaid_key(member), Some(encode(months))));
+        }
+        for (key, delta) in &self.changes.year_moves {
+            let base = self.base.year_moves.get(key).copied().unwrap_or_default();
+            let now = base.checked_add(*delta).expect("bounded amounts");
+            state_writes.push((year_key(key), (now.0 != 0).then(|| encode(&now))));
         }
         let balance_writes = self
             .changes
@@ -469,7 +518,10 @@ impl<'s> Batch<'s> {
         let body = &event.body;
         match body {
             // A veteran discharged long ago need not be enrolled in this ledger.
-            EventBody::Enroll { .. } | EventBody::Standard { .. } | EventBody::Backpay { .. } => {}
+            EventBody::Enroll { .. }
+            | EventBody::Standard { .. }
+            | EventBody::Backpay { .. }
+            | EventBody::BackpayV1 { .. } => {}
             EventBody::Reversal { .. } | EventBody::Appropriation { .. } => {}
             EventBody::Interest { .. } => {}
             EventBody::Budget { .. }
@@ -526,15 +578,15 @@ impl<'s> Batch<'s> {
             EventBody::Subsidy { member, fund, period, amount, basis, part } => {
                 self.subsidy(member, *fund, *period, *amount, *basis, *part)?
             }
-            EventBody::Payout { member, fund, benefit, amount, cause, grade } => {
-                self.payout(member, *fund, *benefit, *amount, *cause, *grade, value_date)?
+            EventBody::Payout { member, fund, benefit, amount, cause, grade, on } => {
+                self.payout(member, *fund, *benefit, *amount, *cause, *grade, *on, value_date)?
             }
             EventBody::Interest { fund, period, rate_ppm } => {
                 self.interest(*fund, *period, *rate_ppm, value_date)?
             }
-            EventBody::Discharge { member, on } => self.discharge(member, *on)?,
-            EventBody::TransferOut { member, fund, agency } => {
-                self.transfer_out(member, *fund, agency)?
+            EventBody::Discharge { member, on, route } => self.discharge(member, *on, *route)?,
+            EventBody::TransferOut { member, fund, agency, part } => {
+                self.transfer_out(member, *fund, agency, *part)?
             }
             EventBody::TransferConfirmed { member, fund, agency } => {
                 self.transfer_confirmed(member, *fund, agency)?
@@ -543,17 +595,71 @@ impl<'s> Batch<'s> {
             EventBody::Appropriation { fund, amount } => {
                 two_legs(Account::pool(*fund), Account::source(*fund, Source::Central), *amount)
             }
-            // Money returned after fraud or diversion (Art. 46, 47) goes back to the pool.
-            EventBody::Recovery { fund, amount, .. } => {
-                two_legs(Account::pool(*fund), Account::source(*fund, Source::Recovery), *amount)
+            EventBody::Recovery { member, fund, amount, of, .. } => {
+                self.recovery(member, *fund, *amount, of)?
+            }
+            EventBody::TransferIn { member, fund, agency, part, amount } => {
+                law::transfer_in(self, member, *fund, agency, *part, *amount)?
+            }
+            EventBody::RecoveryV1 { .. } => {
+                return Err(refuse(
+                    "of",
+                    "Art. 46, 47: this recovery names no payout, so it cannot be checked against \
+                     what was paid (recorded before recoveries named their payout)",
+                ));
+            }
+            EventBody::BackpayV1 { .. } => {
+                return Err(refuse(
+                    "type",
+                    "Opinion 1: this back-payment records no resettlement or category, so its \
+                     scope cannot be checked (recorded before the scope was required)",
+                ));
+            }
+            EventBody::DischargeV1 { .. }
+            | EventBody::PayoutV1 { .. }
+            | EventBody::SuspendV1 { .. }
+            | EventBody::ResumeV1 { .. }
+            | EventBody::TransferOutV1 { .. } => {
+                return Err(refuse(
+                    "type",
+                    "this form of the event predates issue 11 and is only replayed; post the \
+                     current form (docs/EVENTS.md)",
+                ));
             }
             _ => {
                 self.check_lifecycle(body, value_date)?;
                 Vec::new()
             }
         };
-        self.effects_only(&event.body, value_date, &postings);
+        self.check_no_negative_holding(&postings)?;
+        self.effects_only(event, value_date, &postings);
         Ok(postings)
+    }
+
+    /// No rule may leave a member's holding below zero.
+    fn check_no_negative_holding(&self, postings: &[Posting]) -> Result<(), EventError> {
+        for p in postings {
+            if p.account.member_id().is_none() || p.amount.0 >= 0 {
+                continue;
+            }
+            let after = self.balance(&p.account).0
+                + postings
+                    .iter()
+                    .filter(|q| q.account == p.account)
+                    .map(|q| q.amount.0)
+                    .sum::<i64>();
+            if after < 0 {
+                return Err(refuse(
+                    "amount",
+                    format!(
+                        "{} would hold {}; a member's holding is never negative",
+                        p.account,
+                        Fen(after)
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Checks of the events that move no money (enrolment, lifecycle, standards).
@@ -594,6 +700,13 @@ impl<'s> Batch<'s> {
                 }
                 if *on < m.enlisted_on {
                     return Err(refuse("on", "date of death is before enrolment"));
+                }
+                if matches!(body, EventBody::Death { cause: Cause::War, .. }) {
+                    return Err(refuse(
+                        "cause",
+                        "Art. 7: a death in war is recorded with cause martyr (war is a cause of \
+                         disability, Art. 8)",
+                    ));
                 }
             }
             EventBody::CategoryChange { member, category, on } => {
@@ -638,29 +751,25 @@ impl<'s> Batch<'s> {
                     return Err(refuse("monthly_pay", format!("is already {monthly_pay}")));
                 }
             }
-            EventBody::Backpay { input, .. } => {
+            EventBody::Backpay { member, input, scope } => {
                 let rate = self.standard("backpay_base_rate", value_date)?;
                 let minimum = self.standard("civilian_minimum_years", value_date)?;
-                crate::backpay::assess(
+                crate::backpay::assess_scoped(
                     input,
+                    scope,
                     rate,
                     u32::try_from(minimum * 12).unwrap_or(u32::MAX),
+                    self.backpaid(member),
                 )
-                .map_err(|m| EventError::event(format!("Opinion 2: {m}")))?;
+                .map_err(|m| EventError::event(format!("Opinion: {m}")))?;
             }
-            EventBody::Suspend { member, fund, .. } | EventBody::Resume { member, fund, .. } => {
-                let m = self.member(member).expect("checked in rules");
-                if *fund != Fund::Spouse || m.category_now() != Category::Spouse {
-                    return Err(refuse(
-                        "fund",
-                        "Art. 29: suspension applies to an unemployed accompanying spouse's subsidy",
-                    ));
-                }
+            EventBody::Suspend { member, fund, from, .. }
+            | EventBody::Resume { member, fund, from, .. } => {
                 let suspend = matches!(body, EventBody::Suspend { .. });
-                if suspend == m.spouse_suspended {
-                    let state = if suspend { "already suspended" } else { "not suspended" };
-                    return Err(refuse("member", format!("the subsidy of {member} is {state}")));
-                }
+                self.check_suspension(member, *fund, *from, suspend)?;
+            }
+            EventBody::UnitChange { member, unit, on } => {
+                self.check_unit_change(member, unit, *on)?
             }
             EventBody::Standard { name, effective_from, .. } => {
                 if let Some(latest) = self.standards().latest_effective(name)
@@ -680,27 +789,6 @@ impl<'s> Batch<'s> {
         Ok(())
     }
 
-    /// Rejects postings to an account that is closed, or for a member not in a state to get them.
-    fn check_open(
-        &self,
-        member: &MemberId,
-        fund: Fund,
-        field: &'static str,
-    ) -> Result<&MemberState, EventError> {
-        let m = self.member(member).expect("checked in rules");
-        if let Some(t) = m.transfer(fund) {
-            return Err(refuse(
-                field,
-                format!(
-                    "the {fund} account of {member} was transferred to agency {} (seq {}); \
-                     nothing may be posted to it unless the transfer is reversed (Art. 16, 23, 27)",
-                    t.agency, t.seq
-                ),
-            ));
-        }
-        Ok(m)
-    }
-
     #[allow(clippy::too_many_arguments)]
     fn contribution(
         &self,
@@ -712,7 +800,7 @@ impl<'s> Batch<'s> {
         part: Option<SpousePart>,
         value_date: Date,
     ) -> Result<Vec<Posting>, EventError> {
-        let m = self.check_open(member, fund, "fund")?;
+        let m = self.check_open_part(member, fund, part, "fund")?;
         let category = m.category_on(period.first_day().max(m.enlisted_on));
         let (rate_name, line) = match fund {
             Fund::Casualty => {
@@ -758,14 +846,9 @@ impl<'s> Batch<'s> {
                 }
             }
         };
-        if unit != &m.unit {
-            return Err(refuse(
-                "unit",
-                format!(
-                    "Art. 32: premiums of {member} are withheld by unit {}, not {unit}",
-                    m.unit
-                ),
-            ));
+        self.check_withholding_unit(member, m, period, unit)?;
+        if fund == Fund::Spouse {
+            self.check_sponsor_in_service(member, m, period)?;
         }
         if period < m.enlisted_on.period() {
             return Err(refuse(
@@ -823,11 +906,17 @@ impl<'s> Batch<'s> {
         basis: Basis,
         part: Option<SpousePart>,
     ) -> Result<Vec<Posting>, EventError> {
-        let m = self.check_open(member, fund, "fund")?;
+        let m = self.check_open_part(member, fund, part, "fund")?;
         if let Some(d) = m.deceased_on
             && period.first_day() > d
         {
             return Err(refuse("period", "no subsidy for a period after death"));
+        }
+        if fund == Fund::Spouse {
+            self.check_sponsor_in_service(member, m, period)?;
+        }
+        if basis == Basis::Provision {
+            return self.provision_subsidy(member, m, fund, amount);
         }
         let expected = match (fund, basis) {
             (Fund::Casualty, _) => {
@@ -848,10 +937,10 @@ impl<'s> Batch<'s> {
                     "Art. 13-14: the pension subsidy is computed at discharge (post a discharge event)",
                 ));
             }
-            (Fund::Spouse, _) if m.spouse_suspended => {
+            (Fund::Spouse, _) if m.suspended_in(period) => {
                 return Err(refuse(
-                    "member",
-                    format!("Art. 29: the subsidy of {member} is suspended"),
+                    "period",
+                    format!("Art. 29: the subsidy of {member} is suspended in {period}"),
                 ));
             }
             (Fund::Medical, Basis::Standard) => {
@@ -877,9 +966,8 @@ impl<'s> Batch<'s> {
                         format!("the standard subsidy of {member} is already posted"),
                     ));
                 }
-                let months = m.months_in(&[Category::Conscript, Category::Cadet], end);
-                let per_year = Fen(self.standard("medical_conscript_subsidy_per_year", end)?);
-                conscript_medical_subsidy(per_year, months)
+                law::conscript_subsidy_due(m, self.standards(), end)
+                    .map_err(|e| refuse("basis", e))?
             }
             (Fund::Medical | Fund::Spouse, _) => {
                 let line = Line::of(fund, part).expect("fund and part were checked at parse");
@@ -954,6 +1042,7 @@ impl<'s> Batch<'s> {
         amount: Fen,
         cause: Cause,
         grade: Option<u8>,
+        on: Date,
         value_date: Date,
     ) -> Result<Vec<Posting>, EventError> {
         if fund != Fund::Casualty {
@@ -975,6 +1064,26 @@ impl<'s> Batch<'s> {
         if !m.categories[0].1.is_serviceman() {
             return Err(refuse("member", "Art. 7-8: casualty benefits are for servicemen"));
         }
+        if on < m.enlisted_on {
+            return Err(refuse("on", format!("{on} is before enrolment on {}", m.enlisted_on)));
+        }
+        if on > value_date {
+            return Err(refuse(
+                "on",
+                format!("{on} is after the payout's value date {value_date}"),
+            ));
+        }
+        if let Some(d) = m.discharged_on
+            && on > d
+        {
+            return Err(refuse(
+                "on",
+                format!(
+                    "Art. 7-8: casualty insurance covers servicemen; {member} was discharged on {d}, \
+                     before {on}"
+                ),
+            ));
+        }
         let expected = match benefit {
             Benefit::Death => {
                 if grade.is_some() {
@@ -983,11 +1092,23 @@ impl<'s> Batch<'s> {
                 let name = match cause {
                     Cause::Martyr => "death_benefit_martyr",
                     Cause::OnDuty => "death_benefit_on_duty",
-                    Cause::Illness => "death_benefit_illness",
+                    Cause::War => {
+                        return Err(refuse(
+                            "cause",
+                            "Art. 7: a death in war is paid with cause martyr",
+                        ));
+                    }
+                    Cause::Illness => {
+                        return Err(refuse(
+                            "cause",
+                            "Art. 7: a death benefit is paid for a death in war or in the line of \
+                             duty only; illness counts for disability (Art. 8), not death",
+                        ));
+                    }
                     _ => {
                         return Err(refuse(
                             "cause",
-                            "Art. 7: the nature of death is martyr, on_duty or illness",
+                            "Art. 7: the nature of death is martyr or on_duty",
                         ));
                     }
                 };
@@ -997,15 +1118,24 @@ impl<'s> Batch<'s> {
                         format!("the death benefit of {member} is already paid"),
                     ));
                 }
+                // A death recorded as `war` by a journal written before issue 11 is a death
+                // in war: the martyr benefit.
                 if let Some(recorded) = m.death_cause
                     && recorded != cause
+                    && !(recorded == Cause::War && cause == Cause::Martyr)
                 {
                     return Err(refuse(
                         "cause",
-                        format!("death of {member} was recorded as {}", recorded.name()),
+                        format!("Art. 7: death of {member} was recorded as {}", recorded.name()),
                     ));
                 }
-                Fen(self.standard(name, value_date)?)
+                if let Some(d) = m.deceased_on
+                    && d != on
+                {
+                    return Err(refuse("on", format!("the death of {member} is recorded on {d}")));
+                }
+                // The standard in force on the date of death (Art. 9), whenever it is paid.
+                Fen(self.standard(name, on)?)
             }
             Benefit::Disability => {
                 let Some(grade) = grade else {
@@ -1020,22 +1150,64 @@ impl<'s> Batch<'s> {
                         "Art. 8: disability is by war, on_duty or illness",
                     ));
                 }
-                if m.deceased_on.is_some_and(|d| value_date > d) {
-                    return Err(refuse("value_date", "no disability benefit after death"));
+                if m.deceased_on.is_some_and(|d| on > d) {
+                    return Err(refuse(
+                        "on",
+                        "no disability benefit for an assessment after death",
+                    ));
                 }
-                let multiple =
-                    self.standard(&format!("disability_multiple_grade_{grade}"), value_date)?;
-                Fen(div_round_half_away(
-                    i128::from(m.pay_on(value_date).0) * i128::from(multiple),
+                let earlier: Vec<_> =
+                    m.benefits.iter().filter(|b| b.benefit == Benefit::Disability).collect();
+                if let Some(b) = earlier.iter().find(|b| b.on == on) {
+                    return Err(refuse(
+                        "on",
+                        format!(
+                            "Art. 8: the disability assessed on {on} was paid by {:?}; one benefit \
+                             per assessment",
+                            b.event_id.as_str()
+                        ),
+                    ));
+                }
+                if let Some(last) = earlier.iter().max_by_key(|b| b.on) {
+                    if on < last.on {
+                        return Err(refuse(
+                            "on",
+                            format!("a later assessment ({}) was already paid", last.on),
+                        ));
+                    }
+                    if last.grade.is_none_or(|g| grade >= g) {
+                        return Err(refuse(
+                            "grade",
+                            format!(
+                                "Art. 8: a re-assessment pays only for a higher grade than the \
+                                 grade {} paid for the assessment on {}",
+                                last.grade.unwrap_or_default(),
+                                last.on
+                            ),
+                        ));
+                    }
+                }
+                let multiple = self.standard(&format!("disability_multiple_grade_{grade}"), on)?;
+                let full = Fen(div_round_half_away(
+                    i128::from(m.pay_on(on).0) * i128::from(multiple),
                     10_000,
-                ))
+                ));
+                // A re-assessment to a higher grade pays the difference to what was paid.
+                let paid: i64 = earlier.iter().map(|b| b.amount.0).sum();
+                Fen(full.0 - paid)
             }
         };
+        if expected.0 <= 0 {
+            return Err(refuse(
+                "grade",
+                format!("Art. 8: nothing is due; {member} was already paid at least {}", amount),
+            ));
+        }
         if amount != expected {
             return Err(refuse(
                 "amount",
                 format!(
-                    "Art. 7-9: the benefit under the standard in force is {expected}, not {amount}"
+                    "Art. 7-9: the benefit under the standard in force on {on} is {expected}, not {amount}"
                 ),
             ));
         }
@@ -1055,6 +1227,8 @@ impl<'s> Batch<'s> {
         ))
     }
 
+    /// Art. 31: interest on each open member account of `fund`, per year, on the balance at
+    /// the end of that year by value date, at the fund's standard rate in force then.
     fn interest(
         &self,
         fund: Fund,
@@ -1062,55 +1236,83 @@ impl<'s> Batch<'s> {
         rate_ppm: i64,
         value_date: Date,
     ) -> Result<Vec<Posting>, EventError> {
-        if fund != Fund::Medical {
+        let rate_name = match fund {
+            Fund::Medical => "medical_interest_rate",
+            Fund::Pension => "pension_interest_rate",
+            Fund::Spouse => "spouse_interest_rate",
+            Fund::Casualty => {
+                return Err(refuse(
+                    "fund",
+                    "Art. 31: the casualty fund has no member accounts to credit; its deposit \
+                     interest is income of the pool",
+                ));
+            }
+        };
+        if period.month != 12 {
             return Err(refuse(
-                "fund",
-                "Art. 31: interest is credited to members' medical accounts",
+                "period",
+                format!(
+                    "Art. 31: interest is credited per year on the year-end balance; use period \
+                     {}-12",
+                    period.year
+                ),
+            ));
+        }
+        let year_end = period.last_day();
+        if value_date != year_end {
+            return Err(refuse(
+                "value_date",
+                format!("interest for {} takes effect at the year end {year_end}", period.year),
             ));
         }
         if self.interest_done(&(fund, period)) {
             return Err(refuse(
                 "period",
-                format!("interest for {fund} {period} is already credited"),
+                format!("interest for {fund} {} is already credited", period.year),
             ));
         }
-        let standard_rate = self.standard("medical_interest_rate", value_date)?;
+        let standard_rate = self.standard(rate_name, year_end).map_err(|e| {
+            refuse(
+                "rate",
+                format!("{} (Art. 31: the rate is set by the State; record it)", e.message),
+            )
+        })?;
         if rate_ppm != standard_rate {
             return Err(refuse(
                 "rate",
                 format!(
-                    "the standard rate in force on {value_date} is {} %",
+                    "the standard rate in force on {year_end} is {} %",
                     crate::money::ppm_to_percent_string(standard_rate)
                 ),
             ));
         }
-        // Sum each open member account of the fund, from the base and this batch's changes.
-        let mut per_member: BTreeMap<MemberId, i64> = BTreeMap::new();
+        // Each member account of the fund that ever moved, from the base and this batch.
+        let mut holders: BTreeMap<(MemberId, Option<SpousePart>), i64> = BTreeMap::new();
         let accounts = self
             .base
             .balances
             .keys()
             .chain(self.changes.balance_deltas.keys())
             .filter(|a| a.fund == fund);
+        let mut seen = std::collections::HashSet::new();
         for account in accounts {
-            if let Some(member) = account.member_id() {
-                per_member.entry(member.clone()).or_insert(0);
+            let AccountKind::Member { member, part, .. } = &account.kind else { continue };
+            if !seen.insert(account.clone()) {
+                continue;
             }
+            if self.member(member).is_some_and(|m| m.transfer_of(fund, *part).is_some()) {
+                continue;
+            }
+            let held = self.balance_at_year_end(account, period.year);
+            *holders.entry((member.clone(), *part)).or_insert(0) += held.0;
         }
         let mut postings = Vec::new();
         let mut total = Fen::ZERO;
-        for member in per_member.keys() {
-            if self.member(member).is_some_and(|m| m.transfer(fund).is_some()) {
-                continue;
-            }
-            let held: i64 = Holding::ALL
-                .iter()
-                .map(|h| self.balance(&Account::member(fund, member, None, *h)).0)
-                .sum();
-            let credit = Fen(held).mul_ppm(rate_ppm);
+        for ((member, part), held) in &holders {
+            let credit = Fen(*held).mul_ppm(rate_ppm);
             if credit.0 > 0 {
                 postings.push(Posting {
-                    account: Account::member(fund, member, None, Holding::Interest),
+                    account: Account::member(fund, member, *part, Holding::Interest),
                     amount: credit,
                 });
                 total = total.checked_add(credit).expect("interest total fits i64");
@@ -1128,7 +1330,12 @@ impl<'s> Batch<'s> {
         Ok(postings)
     }
 
-    fn discharge(&self, member: &MemberId, on: Date) -> Result<Vec<Posting>, EventError> {
+    fn discharge(
+        &self,
+        member: &MemberId,
+        on: Date,
+        route: crate::event::Route,
+    ) -> Result<Vec<Posting>, EventError> {
         let m = self.member(member).expect("checked in rules");
         if !m.category_now().is_serviceman() {
             return Err(refuse(
@@ -1145,19 +1352,18 @@ impl<'s> Batch<'s> {
         if on < m.enlisted_on {
             return Err(refuse("on", "discharge date is before enrolment"));
         }
-        let months = m.enlisted_on.whole_months_until(on);
-        // The contribution wage of every month of service: the pay in force at its start.
-        let base =
-            m.pay_over_months(months).ok_or_else(|| refuse("on", "service too long to compute"))?;
-        let standards = self.standards();
-        let unit = standards.in_force("pension_subsidy_unit_rate", on);
-        let personal = standards.in_force("pension_subsidy_personal_rate", on);
-        let (Some(unit), Some(personal)) = (unit, personal) else {
-            // Discharged before a subsidy standard was in force: nothing to post (Art. 14).
+        if !m.transfers.is_empty() {
+            return Err(refuse("member", "an account of the member is transferred"));
+        }
+        if !route.gets_pension_subsidy() {
+            // Art. 18, 19: the State's provisions apply; the ledger records the route and
+            // computes nothing (docs/EVENTS.md).
             return Ok(Vec::new());
-        };
-        let subsidy = base.mul_ppm(unit).checked_add(base.mul_ppm(personal)).expect("bounded");
+        }
+        let subsidy =
+            law::discharge_subsidy(m, self.standards(), on).map_err(|e| refuse("on", e))?;
         if subsidy.0 == 0 {
+            // Less than one whole month of service: no month to subsidise.
             return Ok(Vec::new());
         }
         Ok(two_legs(
@@ -1172,8 +1378,9 @@ impl<'s> Batch<'s> {
         member: &MemberId,
         fund: Fund,
         agency: &crate::ids::AgencyId,
+        part: Option<SpousePart>,
     ) -> Result<Vec<Posting>, EventError> {
-        let m = self.check_open(member, fund, "fund")?;
+        let m = self.check_open_part(member, fund, part, "fund")?;
         match fund {
             Fund::Casualty => {
                 return Err(refuse(
@@ -1188,6 +1395,13 @@ impl<'s> Batch<'s> {
                         "Art. 16, 23: the relationship is transferred on discharge; post the discharge first",
                     ));
                 }
+                if fund == Fund::Pension && m.route == Some(crate::event::Route::Retirement) {
+                    return Err(refuse(
+                        "fund",
+                        "Art. 19: a member resettled by retirement keeps the elderly care the State \
+                         Council and the Central Military Commission provide; no pension transfer",
+                    ));
+                }
             }
             Fund::Spouse => {
                 if m.category_now() != Category::Spouse {
@@ -1195,14 +1409,19 @@ impl<'s> Batch<'s> {
                 }
             }
         }
+        self.check_nothing_due(member, m, fund, part)?;
         let mut postings = Vec::new();
         let mut total = Fen::ZERO;
-        let parts: &[Option<SpousePart>] = if fund == Fund::Spouse {
-            &[Some(SpousePart::Pension), Some(SpousePart::Medical)]
-        } else {
-            &[None]
+        let parts: Vec<Option<SpousePart>> = match (fund, part) {
+            (Fund::Spouse, Some(p)) => vec![Some(p)],
+            (Fund::Spouse, None) => [SpousePart::Pension, SpousePart::Medical]
+                .into_iter()
+                .filter(|p| m.transfer_of(fund, Some(*p)).is_none())
+                .map(Some)
+                .collect(),
+            _ => vec![None],
         };
-        for part in parts {
+        for part in &parts {
             for holding in Holding::ALL {
                 let account = Account::member(fund, member, *part, holding);
                 let held = self.balance(&account);
@@ -1229,7 +1448,13 @@ impl<'s> Batch<'s> {
         agency: &crate::ids::AgencyId,
     ) -> Result<Vec<Posting>, EventError> {
         let m = self.member(member).expect("checked in rules");
-        let Some(t) = m.transfer(fund) else {
+        // A spouse's two parts may go to two agencies (Art. 28): the open one to this agency.
+        let t = m
+            .transfers
+            .iter()
+            .find(|t| t.fund == fund && &t.agency == agency && !t.confirmed)
+            .or_else(|| m.transfer(fund));
+        let Some(t) = t else {
             return Err(refuse(
                 "fund",
                 format!("the {fund} account of {member} was not transferred"),
@@ -1269,9 +1494,11 @@ impl<'s> Batch<'s> {
             EventBody::TransferConfirmed { .. } => {
                 return Err(refuse("of", "a confirmed transfer cannot be reversed"));
             }
-            EventBody::TransferOut { member, fund, .. } => {
+            EventBody::TransferOut { member, fund, .. }
+            | EventBody::TransferOutV1 { member, fund, .. } => {
                 let m = self.member(member).expect("a transfer names an enrolled member");
-                if m.transfer(*fund).is_some_and(|t| t.confirmed) {
+                if m.transfers.iter().any(|t| t.fund == *fund && t.seq == target.seq && t.confirmed)
+                {
                     return Err(refuse(
                         "of",
                         "the agency confirmed this transfer; it cannot be reversed",
@@ -1294,7 +1521,51 @@ impl<'s> Batch<'s> {
                     ));
                 }
             }
+            EventBody::Discharge { member, .. } | EventBody::DischargeV1 { member, .. } => {
+                let m = self.member(member).expect("a discharge names an enrolled member");
+                if let Some(t) = m.transfers.first() {
+                    return Err(refuse(
+                        "of",
+                        format!(
+                            "Art. 16, 23: the {} account of {member} was transferred after this \
+                             discharge (seq {}); reverse the transfer first",
+                            t.fund, t.seq
+                        ),
+                    ));
+                }
+            }
+            EventBody::Payout { member, .. } | EventBody::PayoutV1 { member, .. } => {
+                let m = self.member(member).expect("a payout names an enrolled member");
+                if m.benefits.iter().any(|b| &b.event_id == of && b.recovered.0 > 0) {
+                    return Err(refuse(
+                        "of",
+                        "money of this payout was recovered; reverse the recoveries first",
+                    ));
+                }
+            }
             _ => {}
+        }
+        // Nothing may move in a closed account (Art. 16, 23, 27), a reversal included.
+        if !matches!(
+            target.event.body,
+            EventBody::TransferOut { .. } | EventBody::TransferOutV1 { .. }
+        ) {
+            for p in &target.postings {
+                let AccountKind::Member { member, part, .. } = &p.account.kind else { continue };
+                if let Some(t) =
+                    self.member(member).and_then(|m| m.transfer_of(p.account.fund, *part))
+                {
+                    return Err(refuse(
+                        "of",
+                        format!(
+                            "the {} account of {member} was transferred to agency {} (seq {}); \
+                             a reversal would change a closed account (Art. 16, 23, 27): reverse \
+                             the transfer first",
+                            p.account.fund, t.agency, t.seq
+                        ),
+                    ));
+                }
+            }
         }
         if target.postings.is_empty() {
             return Err(refuse(
@@ -1309,18 +1580,21 @@ impl<'s> Batch<'s> {
             return Err(refuse("of", format!("entry {} is already reversed", target.seq)));
         }
         crate::admin::check_reversal(&target, &|a| self.balance(a))?;
-        self.undo_effects(&target);
-        self.changes.reversed.push(target.seq);
-        Ok(target
+        let postings: Vec<Posting> = target
             .postings
             .iter()
             .map(|p| Posting { account: p.account.clone(), amount: Fen(-p.amount.0) })
-            .collect())
+            .collect();
+        self.check_no_negative_holding(&postings)?;
+        self.undo_effects(&target);
+        self.changes.reversed.push(target.seq);
+        Ok(postings)
     }
 
     /// Undoes a reversed entry's effects on member state.
     fn undo_effects(&mut self, target: &Entry) {
-        match &target.event.body {
+        let body = target.event.body.upgraded(target.value_date);
+        match body.as_ref() {
             EventBody::Contribution { member, fund, period, part, .. } => {
                 let line = Line::of(*fund, *part).expect("premium line");
                 self.update_period(member, line, *period, |p| *p = PeriodMoney::default());
@@ -1332,18 +1606,32 @@ impl<'s> Batch<'s> {
                     self.update_period(member, line, *period, |p| p.state = Fen::ZERO);
                 }
             }
-            EventBody::Payout { member, benefit: Benefit::Death, .. } => {
-                self.member_mut(member).death_benefit_paid = false;
+            EventBody::Payout { member, benefit, .. } => {
+                let id = target.event.id.clone();
+                let m = self.member_mut(member);
+                m.benefits.retain(|b| b.event_id != id);
+                if *benefit == Benefit::Death {
+                    m.death_benefit_paid = false;
+                }
+            }
+            EventBody::Recovery { member, amount, of, .. } => {
+                let m = self.member_mut(member);
+                if let Some(b) = m.benefits.iter_mut().find(|b| &b.event_id == of) {
+                    b.recovered = Fen(b.recovered.0 - amount.0);
+                }
             }
             EventBody::Discharge { member, .. } => {
-                self.member_mut(member).discharged_on = None;
+                let m = self.member_mut(member);
+                m.discharged_on = None;
+                m.route = None;
             }
             EventBody::Interest { fund, period, .. } => {
                 self.changes.interest.retain(|k| k != &(*fund, *period));
                 self.changes.uninterest.push((*fund, *period));
             }
             EventBody::TransferOut { member, fund, .. } => {
-                self.member_mut(member).transfers.retain(|t| t.fund != *fund);
+                let seq = target.seq;
+                self.member_mut(member).transfers.retain(|t| !(t.fund == *fund && t.seq == seq));
             }
             EventBody::DepositInterest { fund, period, .. } => {
                 self.admin_mut().deposit_interest.remove(&(*fund, *period));
@@ -1353,25 +1641,29 @@ impl<'s> Batch<'s> {
     }
 
     /// The state effects of an accepted event (also used when replaying stored entries).
-    fn effects_only(&mut self, body: &EventBody, value_date: Date, postings: &[Posting]) {
+    fn effects_only(&mut self, event: &Event, value_date: Date, postings: &[Posting]) {
         let seq = self.next_seq;
-        match body {
+        let body = event.body.upgraded(value_date);
+        match body.as_ref() {
             EventBody::Enroll { member, category, unit, enlisted_on, monthly_pay, sponsor } => {
                 self.changes.members.insert(
                     member.clone(),
                     MemberState {
                         categories: vec![(*enlisted_on, *category)],
                         unit: unit.clone(),
+                        units: vec![(*enlisted_on, unit.clone())],
                         enlisted_on: *enlisted_on,
                         pays: vec![(*enlisted_on, *monthly_pay)],
                         sponsor: sponsor.clone(),
                         discharged_on: None,
+                        route: None,
                         deceased_on: None,
                         death_cause: None,
-                        spouse_suspended: false,
+                        suspensions: Vec::new(),
                         transfers: Vec::new(),
                         medical_standard_paid: false,
                         death_benefit_paid: false,
+                        benefits: Vec::new(),
                     },
                 );
             }
@@ -1386,16 +1678,39 @@ impl<'s> Batch<'s> {
                     self.update_period(member, line, *period, |p| p.state = *amount);
                 }
             }
-            EventBody::Payout { member, benefit: Benefit::Death, cause, .. } => {
+            EventBody::Payout { member, benefit, cause, grade, on, .. } => {
+                let amount = postings
+                    .iter()
+                    .find(|p| matches!(p.account.kind, AccountKind::Use(_)))
+                    .map_or(Fen::ZERO, |p| p.amount);
                 let m = self.member_mut(member);
-                m.death_benefit_paid = true;
-                if m.deceased_on.is_none() {
-                    m.deceased_on = Some(value_date);
-                    m.death_cause = Some(*cause);
+                m.benefits.push(crate::state::PaidBenefit {
+                    event_id: event.id.clone(),
+                    benefit: *benefit,
+                    on: *on,
+                    grade: *grade,
+                    amount,
+                    recovered: Fen::ZERO,
+                });
+                if *benefit == Benefit::Death {
+                    m.death_benefit_paid = true;
+                    if m.deceased_on.is_none() {
+                        m.deceased_on = Some(*on);
+                        m.death_cause = Some(*cause);
+                    }
                 }
             }
-            EventBody::Discharge { member, on } => {
-                self.member_mut(member).discharged_on = Some(*on);
+            EventBody::Recovery { member, amount, of, .. } => {
+                if let Some(b) =
+                    self.member_mut(member).benefits.iter_mut().find(|b| &b.event_id == of)
+                {
+                    b.recovered = b.recovered.checked_add(*amount).expect("bounded");
+                }
+            }
+            EventBody::Discharge { member, on, route } => {
+                let m = self.member_mut(member);
+                m.discharged_on = Some(*on);
+                m.route = Some(*route);
             }
             EventBody::Death { member, on, cause } => {
                 let m = self.member_mut(member);
@@ -1408,8 +1723,24 @@ impl<'s> Batch<'s> {
             EventBody::PayChange { member, monthly_pay, on } => {
                 self.member_mut(member).pays.push((*on, *monthly_pay));
             }
-            EventBody::Suspend { member, .. } => self.member_mut(member).spouse_suspended = true,
-            EventBody::Resume { member, .. } => self.member_mut(member).spouse_suspended = false,
+            EventBody::UnitChange { member, unit, on } => {
+                let m = self.member_mut(member);
+                m.units.push((*on, unit.clone()));
+                m.unit = unit.clone();
+            }
+            EventBody::Suspend { member, from, .. } => {
+                self.member_mut(member)
+                    .suspensions
+                    .push(crate::state::Suspension { from: *from, until: None });
+            }
+            EventBody::Resume { member, from, .. } => {
+                let m = self.member_mut(member);
+                match m.suspensions.last_mut() {
+                    Some(open) if open.until.is_none() => open.until = Some(*from),
+                    // Only an old journal resumes without a suspension: nothing to close.
+                    _ => {}
+                }
+            }
             EventBody::Interest { fund, period, .. } => {
                 self.changes.interest.push((*fund, *period))
             }
@@ -1420,28 +1751,31 @@ impl<'s> Batch<'s> {
                 s.record(name, *effective_from, v);
                 self.changes.standards = Some(s);
             }
-            EventBody::TransferOut { member, fund, agency } => {
+            EventBody::TransferOut { member, fund, agency, part } => {
                 let amount = postings
                     .iter()
                     .find(|p| matches!(p.account.kind, AccountKind::AgencyPayable { .. }))
                     .map_or(Fen::ZERO, |p| p.amount);
                 self.member_mut(member).transfers.push(Transfer {
                     fund: *fund,
+                    part: *part,
                     agency: agency.clone(),
                     seq,
                     amount,
                     confirmed: false,
                 });
             }
-            EventBody::TransferConfirmed { member, fund, .. } => {
+            EventBody::TransferConfirmed { member, fund, agency } => {
                 let m = self.member_mut(member);
-                if let Some(t) = m.transfers.iter_mut().find(|t| t.fund == *fund) {
+                if let Some(t) = m
+                    .transfers
+                    .iter_mut()
+                    .find(|t| t.fund == *fund && &t.agency == agency && !t.confirmed)
+                {
                     t.confirmed = true;
                 }
             }
             EventBody::Reversal { .. } => {}
-            EventBody::Appropriation { .. } | EventBody::Recovery { .. } => {}
-            EventBody::Payout { .. } | EventBody::Backpay { .. } => {}
             EventBody::YearClose { year, .. } => self.admin_mut().closed_through = Some(*year),
             EventBody::DepositInterest { fund, period, .. } => {
                 self.admin_mut().deposit_interest.insert((*fund, *period));
@@ -1449,24 +1783,31 @@ impl<'s> Batch<'s> {
             EventBody::Budget { .. }
             | EventBody::Remittance { .. }
             | EventBody::BankStatement { .. } => {}
+            EventBody::Appropriation { .. } | EventBody::RecoveryV1 { .. } => {}
+            EventBody::TransferIn { .. } => {}
+            EventBody::Backpay { member, input, scope } => {
+                // Rules checked the assessment; replay recomputes the months it counts.
+                let already = self.backpaid(member);
+                let after = crate::backpay::assess_scoped(input, scope, 600_000, 0, already)
+                    .map_or(already, |(_, after)| after);
+                self.changes.backpaid.insert(member.clone(), after);
+            }
+            EventBody::BackpayV1 { member, input } => {
+                let mut b = self.backpaid(member);
+                let months = input.gap_months.min(input.service_months);
+                b.pension_months += months;
+                b.medical_months += months;
+                self.changes.backpaid.insert(member.clone(), b);
+            }
+            EventBody::DischargeV1 { .. }
+            | EventBody::PayoutV1 { .. }
+            | EventBody::SuspendV1 { .. }
+            | EventBody::ResumeV1 { .. }
+            | EventBody::TransferOutV1 { .. } => unreachable!("upgraded above"),
         }
     }
 }
 
-/// Art. 20 ¶2 with the seed rule: per year of service; a remainder under half a year counts as
-/// half a year, half a year or more as a full year. Computed in half-years, rounded half away.
-pub fn conscript_medical_subsidy(per_year: Fen, months: i64) -> Fen {
-    let full_years = months / 12;
-    let rest = months % 12;
-    let halves = full_years * 2
-        + match rest {
-            0 => 0,
-            1..=5 => 1,
-            _ => 2,
-        };
-    Fen(div_round_half_away(i128::from(per_year.0) * i128::from(halves), 2))
-}
-
-fn two_legs(debit: Account, credit: Account, amount: Fen) -> Vec<Posting> {
+pub(crate) fn two_legs(debit: Account, credit: Account, amount: Fen) -> Vec<Posting> {
     vec![Posting { account: debit, amount }, Posting { account: credit, amount: Fen(-amount.0) }]
 }

@@ -29,13 +29,16 @@ pub struct StandardSpec {
     pub name: &'static str,
     pub kind: StandardKind,
     pub meaning: &'static str,
+    /// No rule reads it and a new value is refused; old entries that recorded it stay
+    /// readable and replay as before.
+    pub retired: Option<&'static str>,
 }
 
 macro_rules! specs {
     ($($name:literal, $kind:ident, $meaning:literal;)*) => {
         /// Every standard name the rules read.
         pub const STANDARD_SPECS: &[StandardSpec] = &[
-            $(StandardSpec { name: $name, kind: StandardKind::$kind, meaning: $meaning },)*
+            $(StandardSpec { name: $name, kind: StandardKind::$kind, meaning: $meaning, retired: None },)*
         ];
     };
 }
@@ -46,13 +49,14 @@ specs! {
     "conscript_service_months", Count, "months of a full conscript term";
     "medical_personal_rate", Percent, "medical premium of officers, civilian cadres and sergeants, of monthly pay (Art. 20-21)";
     "medical_conscript_subsidy_per_year", Money, "medical subsidy per year of service for conscripts and cadets (Art. 20 para. 2)";
-    "medical_interest_rate", Percent, "interest credited to members' medical accounts, per interest period (Art. 31)";
+    "medical_interest_rate", Percent, "interest credited to members' medical accounts, per year on the year-end balance (Art. 31)";
+    "pension_interest_rate", Percent, "interest credited to members' pension accounts, per year on the year-end balance (Art. 31); not seeded";
+    "spouse_interest_rate", Percent, "interest credited to spouses' accounts, per year on the year-end balance (Art. 31); not seeded";
     "spouse_pension_personal_rate", Percent, "spouse pension premium, of the contribution base (Art. 25)";
     "spouse_pension_subsidy_rate", Percent, "state subsidy to the spouse pension part, of the contribution base (Art. 25)";
     "spouse_medical_personal_rate", Percent, "spouse medical premium, of the contribution base, matched 1:1 (Art. 25)";
     "death_benefit_martyr", Money, "death benefit, death as a martyr (Art. 7)";
     "death_benefit_on_duty", Money, "death benefit, died in the line of duty (Art. 7)";
-    "death_benefit_illness", Money, "death benefit, died of illness (Art. 7)";
     "disability_multiple_grade_1", Multiple, "disability benefit, grade 1, multiple of monthly pay (Art. 8)";
     "disability_multiple_grade_2", Multiple, "disability benefit, grade 2 (Art. 8)";
     "disability_multiple_grade_3", Multiple, "disability benefit, grade 3 (Art. 8)";
@@ -74,8 +78,8 @@ specs! {
 /// disability multiples are illustrative placeholders until the authorities' figures are
 /// entered as new `standard` events. They are data, recorded as journal entries, not rules.
 pub const SEED_STANDARDS: &[(&str, &str, &str)] = &[
-    ("pension_subsidy_unit_rate", "12", "2014-10-01"),
-    ("pension_subsidy_personal_rate", "8", "2014-10-01"),
+    ("pension_subsidy_unit_rate", "12", "2012-07-01"),
+    ("pension_subsidy_personal_rate", "8", "2012-07-01"),
     ("conscript_service_months", "24", "2012-07-01"),
     ("medical_personal_rate", "1", "2012-07-01"),
     ("medical_conscript_subsidy_per_year", "420.00", "2012-07-01"),
@@ -85,7 +89,6 @@ pub const SEED_STANDARDS: &[(&str, &str, &str)] = &[
     ("spouse_medical_personal_rate", "1", "2012-07-01"),
     ("death_benefit_martyr", "1000000.00", "2012-07-01"),
     ("death_benefit_on_duty", "800000.00", "2012-07-01"),
-    ("death_benefit_illness", "300000.00", "2012-07-01"),
     ("disability_multiple_grade_1", "100", "2012-07-01"),
     ("disability_multiple_grade_2", "80", "2012-07-01"),
     ("disability_multiple_grade_3", "65", "2012-07-01"),
@@ -101,8 +104,24 @@ pub const SEED_STANDARDS: &[(&str, &str, &str)] = &[
     ("backpay_base_rate", "60", "2019-01-01"),
 ];
 
+/// Standards no rule reads any more. A ledger that recorded one keeps the entry.
+pub const RETIRED_SPECS: &[StandardSpec] = &[StandardSpec {
+    name: "death_benefit_illness",
+    kind: StandardKind::Money,
+    meaning: "death benefit, died of illness",
+    retired: Some(
+        "Art. 7 pays a death benefit for a death in war or in the line of duty only; illness \
+         counts for disability (Art. 8), not death",
+    ),
+}];
+
+/// Standards the law leaves to the authorities and the seed sources do not give: a ledger
+/// records them before the rule that reads them can be used.
+pub const UNSEEDED: &[&str] = &["pension_interest_rate", "spouse_interest_rate"];
+
+/// The spec of a standard, retired ones included (replay of old entries needs them).
 pub fn spec(name: &str) -> Option<&'static StandardSpec> {
-    STANDARD_SPECS.iter().find(|s| s.name == name)
+    STANDARD_SPECS.iter().chain(RETIRED_SPECS).find(|s| s.name == name)
 }
 
 /// Parses a standard's value text by its kind into the integer the rules use.
@@ -143,6 +162,14 @@ impl Standards {
         after.checked_sub(1).map(|i| values[i].1)
     }
 
+    /// The value of `name` for a month of service starting on `date`: the value in force, or,
+    /// for a month before the standard's first value (service before the law took effect on
+    /// 2012-07-01, or before the first recorded value), that first value. Documented in
+    /// `docs/EVENTS.md`, so that no computation over service months posts nothing in silence.
+    pub fn in_force_or_first(&self, name: &str, date: Date) -> Option<i64> {
+        self.in_force(name, date).or_else(|| self.history.get(name)?.first().map(|(_, v)| *v))
+    }
+
     /// The latest effective date recorded for `name`.
     pub fn latest_effective(&self, name: &str) -> Option<Date> {
         self.history.get(name).and_then(|v| v.last()).map(|(d, _)| *d)
@@ -169,7 +196,7 @@ mod tests {
             parse_value(spec, value).unwrap_or_else(|e| panic!("{name}: {e}"));
             Date::parse(from).unwrap();
         }
-        for spec in STANDARD_SPECS {
+        for spec in STANDARD_SPECS.iter().filter(|s| !UNSEEDED.contains(&s.name)) {
             assert!(
                 SEED_STANDARDS.iter().any(|(n, _, _)| *n == spec.name),
                 "{} has no seed",

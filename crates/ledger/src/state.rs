@@ -4,9 +4,9 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::entry::{DecodeError, decode, encode};
-use crate::event::Cause;
+use crate::event::{Benefit, Cause, Route};
 use crate::fund::{Account, Category, Fund, SpousePart};
-use crate::ids::{AgencyId, MemberId, UnitId};
+use crate::ids::{AgencyId, EventId, MemberId, UnitId};
 use crate::money::Fen;
 use crate::standard::Standards;
 use crate::time::{Date, Period};
@@ -43,32 +43,63 @@ pub struct PeriodMoney {
 #[derive(Clone, Debug, PartialEq, Eq, bincode::Encode, bincode::Decode)]
 pub struct Transfer {
     pub fund: Fund,
+    /// For the spouse fund, the one part moved (Art. 28); `None`: the whole fund.
+    pub part: Option<SpousePart>,
     pub agency: AgencyId,
     pub seq: u64,
     pub amount: Fen,
     pub confirmed: bool,
 }
 
-/// Everything the rules need to know about one member.
+/// A casualty benefit paid to a member, kept for the one-per-assessment rule and recoveries.
+#[derive(Clone, Debug, PartialEq, Eq, bincode::Encode, bincode::Decode)]
+pub struct PaidBenefit {
+    pub event_id: EventId,
+    pub benefit: Benefit,
+    /// The date of death or of the disability assessment.
+    pub on: Date,
+    pub grade: Option<u8>,
+    pub amount: Fen,
+    /// Returned so far by recoveries of this payout (Art. 46, 47).
+    pub recovered: Fen,
+}
+
+/// Art. 29: months the spouse subsidy is suspended, `from` inclusive to `until` exclusive
+/// (`None`: still suspended).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, bincode::Encode, bincode::Decode)]
+pub struct Suspension {
+    pub from: Period,
+    pub until: Option<Period>,
+}
+
+/// Everything the rules need to know about one member: a dated history, so that every rule
+/// asks "as of the value date (or period) of this entry", never "now".
 #[derive(Clone, Debug, PartialEq, Eq, bincode::Encode, bincode::Decode)]
 pub struct MemberState {
     /// Categories with the dates they took effect; the first is the enrolment category.
     pub categories: Vec<(Date, Category)>,
+    /// The current unit (the last of `units`): what the HTTP service scopes by.
     pub unit: UnitId,
+    /// Units with the dates they took effect; the first is the enrolment unit (Art. 32).
+    pub units: Vec<(Date, UnitId)>,
     pub enlisted_on: Date,
     /// Monthly pay (for a spouse: the contribution base) with the dates it took effect; the
     /// first is the enrolment pay.
     pub pays: Vec<(Date, Fen)>,
     pub sponsor: Option<MemberId>,
     pub discharged_on: Option<Date>,
+    /// The route taken at discharge (Art. 13-19).
+    pub route: Option<Route>,
     pub deceased_on: Option<Date>,
     pub death_cause: Option<Cause>,
-    /// Art. 29: the spouse subsidy is suspended.
-    pub spouse_suspended: bool,
+    /// Art. 29: suspension spans of the spouse subsidy, in order, not overlapping.
+    pub suspensions: Vec<Suspension>,
     pub transfers: Vec<Transfer>,
     /// The conscript/cadet medical standard subsidy (Art. 20 ¶2) was posted.
     pub medical_standard_paid: bool,
     pub death_benefit_paid: bool,
+    /// Casualty benefits paid (unreversed).
+    pub benefits: Vec<PaidBenefit>,
 }
 
 impl MemberState {
@@ -97,6 +128,22 @@ impl MemberState {
         Some(total)
     }
 
+    /// The unit of the member on `date` (the enrolment unit before enrolment).
+    pub fn unit_on(&self, date: Date) -> &UnitId {
+        let i = self.units.partition_point(|(from, _)| *from <= date);
+        &self.units[i.saturating_sub(1)].1
+    }
+
+    /// Whether the spouse subsidy of month `period` is suspended (Art. 29).
+    pub fn suspended_in(&self, period: Period) -> bool {
+        self.suspensions.iter().any(|s| s.from <= period && s.until.is_none_or(|u| period < u))
+    }
+
+    /// The open suspension, if the subsidy is suspended now.
+    pub fn open_suspension(&self) -> Option<&Suspension> {
+        self.suspensions.last().filter(|s| s.until.is_none())
+    }
+
     pub fn category_now(&self) -> Category {
         self.categories.last().expect("a member has an enrolment category").1
     }
@@ -106,16 +153,36 @@ impl MemberState {
         self.transfers.iter().find(|t| t.fund == fund)
     }
 
-    /// Months of service spent in `categories` between enrolment and `end`.
-    pub fn months_in(&self, categories: &[Category], end: Date) -> i64 {
-        let mut months = 0;
+    /// The open transfer that closed `fund` (and, in the spouse fund, `part`), if any.
+    pub fn transfer_of(&self, fund: Fund, part: Option<SpousePart>) -> Option<&Transfer> {
+        self.transfers
+            .iter()
+            .find(|t| t.fund == fund && (t.part.is_none() || part.is_none() || t.part == part))
+    }
+
+    /// Whether every part of `fund` is closed by transfers.
+    pub fn fully_transferred(&self, fund: Fund) -> bool {
+        if fund == Fund::Spouse {
+            [SpousePart::Pension, SpousePart::Medical].iter().all(|p| {
+                self.transfers.iter().any(|t| t.fund == fund && t.part.is_none_or(|q| q == *p))
+            })
+        } else {
+            self.transfer(fund).is_some()
+        }
+    }
+
+    /// Spans of service spent in `categories` up to the last day of service `last_day`
+    /// (inclusive): `(first day, day after the last)`.
+    pub fn spans_in(&self, categories: &[Category], last_day: Date) -> Vec<(Date, Date)> {
+        let end = last_day.next_day();
+        let mut spans = Vec::new();
         for (i, (from, category)) in self.categories.iter().enumerate() {
             let to = self.categories.get(i + 1).map_or(end, |(d, _)| (*d).min(end));
-            if categories.contains(category) {
-                months += from.whole_months_until(to);
+            if categories.contains(category) && *from < to {
+                spans.push((*from, to));
             }
         }
-        months
+        spans
     }
 }
 
@@ -132,9 +199,16 @@ pub struct LedgerState {
     /// Premiums and their subsidies per member, line and month. Kept apart from
     /// [`MemberState`] so that a monthly premium writes one small record, not the member's
     /// whole history.
-    pub periods: HashMap<PeriodKey, PeriodMoney>,
     /// Fund administration: the sealed years (`admin`).
     pub admin: crate::admin::AdminState,
+    /// Ordered, so that one member's months of one line are a range (what awaits a match
+    /// before a transfer, what an Art. 29 suspension would cover).
+    pub periods: BTreeMap<PeriodKey, PeriodMoney>,
+    /// Per member account and calendar year of value date: the sum of its postings. A
+    /// balance at the end of a year (Art. 31 interest) is the sum over years up to it.
+    pub year_moves: HashMap<(Account, u16), Fen>,
+    /// Months back-paid per person under the 2019 opinion, all entries together.
+    pub backpaid: HashMap<MemberId, crate::backpay::Backpaid>,
 }
 
 /// A member's premium line in one month.
@@ -148,6 +222,20 @@ const KEY_STANDARDS: u8 = b's';
 const KEY_INTEREST: u8 = b'i';
 const KEY_REVERSED: u8 = b'r';
 const KEY_PERIOD: u8 = b'p';
+const KEY_YEAR: u8 = b'y';
+const KEY_BACKPAID: u8 = b'b';
+
+pub fn backpaid_key(member: &MemberId) -> Vec<u8> {
+    let mut k = vec![KEY_BACKPAID, b'/'];
+    k.extend_from_slice(member.as_str().as_bytes());
+    k
+}
+
+pub fn year_key(key: &(Account, u16)) -> Vec<u8> {
+    let mut k = vec![KEY_YEAR, b'/'];
+    k.extend_from_slice(&encode(key));
+    k
+}
 
 pub fn period_key(key: &PeriodKey) -> Vec<u8> {
     let mut k = vec![KEY_PERIOD, b'/'];
@@ -212,6 +300,15 @@ impl LedgerState {
                 Some(&KEY_PERIOD) => {
                     s.periods.insert(decode(&key[2..]).map_err(bad)?, decode(&value).map_err(bad)?);
                 }
+                Some(&KEY_BACKPAID) => {
+                    let id = MemberId::parse(&String::from_utf8_lossy(&key[2..]))
+                        .map_err(|_| StateLoadError::UnknownKey(show()))?;
+                    s.backpaid.insert(id, decode(&value).map_err(bad)?);
+                }
+                Some(&KEY_YEAR) => {
+                    s.year_moves
+                        .insert(decode(&key[2..]).map_err(bad)?, decode(&value).map_err(bad)?);
+                }
                 Some(&KEY_STANDARDS) => s.standards = decode(&value).map_err(bad)?,
                 Some(&crate::admin::STATE_KEY_BYTE) => s.admin = decode(&value).map_err(bad)?,
                 Some(&KEY_INTEREST) => {
@@ -241,6 +338,47 @@ impl LedgerState {
 
     pub fn balance(&self, account: &Account) -> Fen {
         self.balances.get(account).copied().unwrap_or_default()
+    }
+
+    /// Every state record of this state, as the storage layer keys them: to rewrite the
+    /// whole state column (a ledger whose records predate the current encoding).
+    pub fn all_state_writes(&self) -> Vec<StateWrite> {
+        let mut w: Vec<StateWrite> = Vec::new();
+        for (id, m) in &self.members {
+            w.push((member_key(id), Some(encode(m))));
+        }
+        w.push((standards_key(), Some(encode(&self.standards))));
+        if self.admin != crate::admin::AdminState::default() {
+            w.push((crate::admin::state_key(), Some(encode(&self.admin))));
+        }
+        for (f, p) in &self.interest_credited {
+            w.push((interest_key(*f, *p), Some(Vec::new())));
+        }
+        for seq in &self.reversed {
+            w.push((reversed_key(*seq), Some(Vec::new())));
+        }
+        for (key, money) in &self.periods {
+            w.push((period_key(key), Some(encode(money))));
+        }
+        for (member, months) in &self.backpaid {
+            w.push((backpaid_key(member), Some(encode(months))));
+        }
+        for (key, fen) in &self.year_moves {
+            w.push((year_key(key), Some(encode(fen))));
+        }
+        w
+    }
+
+    /// Member accounts whose balance is negative (a rule let a holding go below zero).
+    pub fn negative_member_accounts(&self) -> Vec<(&Account, Fen)> {
+        let mut v: Vec<_> = self
+            .balances
+            .iter()
+            .filter(|(a, f)| a.member_id().is_some() && f.0 < 0)
+            .map(|(a, f)| (a, *f))
+            .collect();
+        v.sort_by_key(|(a, _)| a.to_string());
+        v
     }
 
     /// Every fund's trial balance: the sum of all its accounts, which must be zero.

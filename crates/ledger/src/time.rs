@@ -83,6 +83,27 @@ impl Date {
     }
 }
 
+impl Date {
+    pub fn next_day(self) -> Date {
+        Date(self.0 + 1)
+    }
+
+    /// Whole months and remaining days of service from `self` to `last_day`, both inclusive:
+    /// service from 2023-09-01 to 2025-08-31 is 24 months and 0 days.
+    pub fn service_until(self, last_day: Date) -> (i64, i64) {
+        let end = last_day.next_day();
+        let months = self.whole_months_until(end);
+        if end <= self {
+            return (0, 0);
+        }
+        let after = self
+            .to_naive()
+            .checked_add_months(chrono::Months::new(u32::try_from(months).unwrap_or(0)))
+            .map_or(end, Date::from_naive);
+        (months, i64::from((end.0 - after.0).max(0)))
+    }
+}
+
 impl fmt::Display for Date {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.to_naive().format("%Y-%m-%d"))
@@ -153,6 +174,15 @@ mod tests {
         assert_eq!(a.whole_months_until(Date::parse("2020-09-10").unwrap()), 24);
         assert_eq!(a.whole_months_until(Date::parse("2020-09-09").unwrap()), 23);
         assert_eq!(a.whole_months_until(Date::parse("2018-09-01").unwrap()), 0);
+    }
+
+    #[test]
+    fn service_counts_the_last_day_so_a_full_term_is_24_months() {
+        let d = |t| Date::parse(t).unwrap();
+        assert_eq!(d("2023-09-01").service_until(d("2025-08-31")), (24, 0));
+        assert_eq!(d("2023-09-01").service_until(d("2023-09-10")), (0, 10));
+        assert_eq!(d("2024-09-01").service_until(d("2025-11-10")), (14, 10));
+        assert_eq!(d("2024-01-31").service_until(d("2024-02-28")), (0, 29));
     }
 
     #[test]

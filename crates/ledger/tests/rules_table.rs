@@ -1,6 +1,8 @@
-//! The law's rules as a table: `tests/fixtures/rules.jsonl` holds one case per line — setup
-//! events, the event under test, and whether it is accepted or refused (with the article the
-//! refusal must cite). Adding a case is adding a line.
+//! The law's rules as a table: `tests/fixtures/rules.jsonl` (at the workspace root) holds one
+//! case per line — setup events, the event under test, and whether it is accepted or refused
+//! (with the article the refusal must cite); optionally `balances`, account name → amount, as
+//! they must stand after the event. Adding a case is adding a line. It lives in the ledger
+//! crate so that it runs without building the storage layer.
 
 use junbao_ledger::standard::SEED_STANDARDS;
 use junbao_ledger::{Entry, EntryLookup, LedgerState, parse_event_line};
@@ -49,7 +51,7 @@ impl Ledger {
 
 #[test]
 fn every_rule_accepts_what_the_law_allows_and_refuses_what_it_forbids() {
-    let text = include_str!("fixtures/rules.jsonl");
+    let text = include_str!("../../../tests/fixtures/rules.jsonl");
     let mut failures = Vec::new();
     let mut count = 0;
     for (n, line) in text.lines().enumerate() {
@@ -78,6 +80,22 @@ fn every_rule_accepts_what_the_law_allows_and_refuses_what_it_forbids() {
         let result = l.apply(&case["event"].to_string());
         let trial = l.state.trial_balance();
         assert!(trial.values().all(|t| *t == 0), "{name}: trial balance {trial:?}");
+        if let Some(expected) = case.get("balances").and_then(|b| b.as_object()) {
+            for (account, amount) in expected {
+                let held = l
+                    .state
+                    .balances
+                    .iter()
+                    .find(|(a, _)| a.to_string() == *account)
+                    .map_or("0.00".to_string(), |(_, f)| f.to_string());
+                if Some(held.as_str()) != amount.as_str() {
+                    failures.push(format!(
+                        "line {} {name}: {account} holds {held}, expected {amount}",
+                        n + 1
+                    ));
+                }
+            }
+        }
         match (case["expect"].as_str(), result) {
             (Some("accepted"), Ok(())) => {}
             (Some("rejected"), Err(e)) => {
