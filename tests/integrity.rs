@@ -196,3 +196,36 @@ fn verify_runs_while_posting_goes_on_and_always_sees_a_whole_batch() {
     assert_eq!(last.entries, ledger.head().seq);
     assert!(verified.windows(2).all(|w| w[0] <= w[1]), "{verified:?}");
 }
+
+/// A ledger written before issue 11 holds member records in the old, shorter encoding: opening
+/// it rebuilds the state from the journal and rewrites the records, and the ledger verifies.
+#[test]
+fn a_state_record_in_an_older_encoding_is_rebuilt_from_the_journal_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("l");
+    let ledger = small_ledger(&path);
+    let before = ledger.with_state(|s, _| s.members.clone());
+    let id = junbao_ledger::ids::MemberId::parse("M0").unwrap();
+    // A record that does not decode as today's member record (as an old one does not).
+    ledger
+        .store()
+        .append(junbao_storage::Append {
+            entries: Vec::new(),
+            ids: Vec::new(),
+            balances: Vec::new(),
+            state: vec![(junbao_ledger::state::member_key(&id), Some(vec![0xFF; 3]))],
+            tree: Vec::new(),
+            meta: Vec::new(),
+            head: ledger.store().head(),
+        })
+        .unwrap();
+    drop(ledger);
+    let reopened = Ledger::open(&path, system_clock()).unwrap();
+    assert_eq!(reopened.with_state(|s, _| s.members.clone()), before);
+    reopened.verify(&|_| {}).unwrap();
+    // Rewritten: the stored records load as they are now.
+    let store = reopened.store();
+    let stored =
+        junbao_ledger::LedgerState::load(store.state().unwrap(), store.balances().unwrap());
+    assert_eq!(stored.unwrap().members, before);
+}
