@@ -1567,6 +1567,19 @@ impl<'s> Batch<'s> {
                 }
             }
         }
+        let history = matches!(
+            target.event.body,
+            EventBody::UnitChange { .. } | EventBody::Suspend { .. } | EventBody::Resume { .. }
+        );
+        if history {
+            if self.is_reversed(target.seq) {
+                return Err(refuse("of", format!("entry {} is already reversed", target.seq)));
+            }
+            self.check_history_reversal(&target)?;
+            self.undo_effects(&target);
+            self.changes.reversed.push(target.seq);
+            return Ok(Vec::new());
+        }
         if target.postings.is_empty() {
             return Err(refuse(
                 "of",
@@ -1628,6 +1641,27 @@ impl<'s> Batch<'s> {
             EventBody::Interest { fund, period, .. } => {
                 self.changes.interest.retain(|k| k != &(*fund, *period));
                 self.changes.uninterest.push((*fund, *period));
+            }
+            EventBody::UnitChange { member, on, .. } => {
+                let m = self.member_mut(member);
+                if m.units.len() > 1 && m.units.last().is_some_and(|(d, _)| d == on) {
+                    m.units.pop();
+                    m.unit = m.units.last().expect("the enrolment unit stays").1.clone();
+                }
+            }
+            EventBody::Suspend { member, from, .. } => {
+                let m = self.member_mut(member);
+                if m.suspensions.last().is_some_and(|s| s.from == *from) {
+                    m.suspensions.pop();
+                }
+            }
+            EventBody::Resume { member, from, .. } => {
+                let m = self.member_mut(member);
+                if let Some(last) = m.suspensions.last_mut()
+                    && last.until == Some(*from)
+                {
+                    last.until = None;
+                }
             }
             EventBody::TransferOut { member, fund, .. } => {
                 let seq = target.seq;

@@ -5,7 +5,7 @@
 
 use super::{Batch, refuse, two_legs};
 use crate::entry::Posting;
-use crate::event::{EventError, Route};
+use crate::event::{EventBody, EventError, Route};
 use crate::fund::{Account, Category, Fund, Holding, Source, SpousePart};
 use crate::ids::{AgencyId, EventId, MemberId, UnitId};
 use crate::money::{Fen, div_round_half_away};
@@ -217,6 +217,66 @@ impl Batch<'_> {
                 money.personal.0 != 0 && money.state.0 == 0
             })
             .collect()
+    }
+
+    /// A unit change, suspension or resumption moved no money but changes what later rules
+    /// decide: it is reversed only while it is the member's latest of its kind and nothing
+    /// posted since depends on it.
+    pub(super) fn check_history_reversal(
+        &self,
+        target: &crate::entry::Entry,
+    ) -> Result<(), EventError> {
+        match &target.event.body {
+            EventBody::UnitChange { member, on, .. } => {
+                let m = self.member(member).expect("a unit change names an enrolled member");
+                if m.units.last().is_none_or(|(d, _)| d != on) {
+                    return Err(refuse("of", "a later unit change follows; reverse it first"));
+                }
+                if let Some(p) =
+                    self.months_of(member, Line::Medical).into_iter().find(|p| *p >= on.period())
+                {
+                    return Err(refuse(
+                        "of",
+                        format!(
+                            "Art. 32: the premium of {member} for {p} was withheld by the new \
+                             unit; reverse it first"
+                        ),
+                    ));
+                }
+            }
+            EventBody::Suspend { member, from, .. } => {
+                let m = self.member(member).expect("a suspension names an enrolled member");
+                if m.suspensions.last().is_none_or(|s| s.from != *from || s.until.is_some()) {
+                    return Err(refuse(
+                        "of",
+                        "Art. 29: only the open, latest suspension is reversed; reverse its \
+                         resumption first",
+                    ));
+                }
+            }
+            EventBody::Resume { member, from, .. } => {
+                let m = self.member(member).expect("a resumption names an enrolled member");
+                if m.suspensions.last().is_none_or(|s| s.until != Some(*from)) {
+                    return Err(refuse(
+                        "of",
+                        "Art. 29: a later suspension follows; reverse it first",
+                    ));
+                }
+                for line in [Line::SpousePension, Line::SpouseMedical] {
+                    if let Some(p) = self.first_subsidised_from(member, line, *from) {
+                        return Err(refuse(
+                            "of",
+                            format!(
+                                "Art. 29: the subsidy of {member} for {p} was paid after the \
+                                 resumption; reverse it first"
+                            ),
+                        ));
+                    }
+                }
+            }
+            _ => {}
+        }
+        Ok(())
     }
 
     pub(super) fn check_unit_change(
