@@ -190,6 +190,25 @@ pub fn run(data: &Path, members: usize) -> Result<()> {
             injured.id
         )],
     )?;
+    // Art. 47: part of it was obtained with a forged certificate and is returned, capped at
+    // what the payout paid.
+    post(
+        &ledger,
+        "a recovery of that payout (Art. 47)",
+        &[format!(
+            r#"{{"id":"recovery-{0}","type":"recovery","member":"{0}","fund":"casualty","amount":"1000.00","of":"payout-{0}","reason":"forged certificate, ordered returned","value_date":"2026-02-10"}}"#,
+            injured.id
+        )],
+    )?;
+    // Art. 22: medical insurance from before enlistment, brought in from a civilian agency.
+    post(
+        &ledger,
+        "insurance brought in from a civilian agency (Art. 22)",
+        &[format!(
+            r#"{{"id":"transfer-in-{0}","type":"transfer_in","member":"{0}","fund":"medical","agency":"SI-310101","amount":"2400.00","value_date":"2026-02-01"}}"#,
+            moving.id
+        )],
+    )?;
 
     // Discharges in mid-2026: pension subsidy computed by the ledger, conscripts' medical
     // subsidy at the standard, then the transfer-out of the medical account.
