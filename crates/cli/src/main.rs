@@ -18,8 +18,11 @@ macro_rules! outln {
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod admin;
+mod backup;
 mod bench;
 mod demo;
+mod keys;
+mod mirror;
 mod serve;
 
 use std::io::{IsTerminal, Read, Write};
@@ -162,6 +165,15 @@ enum Command {
     /// Load test of the HTTP service: starts `junbao serve` on a fresh ledger (loopback) and
     /// posts single events from many concurrent connections; prints entries/s and latencies.
     BenchHttp(serve::BenchHttpArgs),
+    /// A consistent backup of the ledger, with a manifest (tree size, head, signed digest,
+    /// SHA-256 of every file); `backup verify DIR` checks one without restoring it.
+    Backup(backup::BackupArgs),
+    /// Restore a backup into a new folder: checks it, copies it, verifies the whole chain and
+    /// that it ends at the manifest's signed digest.
+    Restore(backup::RestoreArgs),
+    /// Keep a verified local copy of a remote ledger (and serve its read routes);
+    /// `mirror status` says how far behind it is.
+    Mirror(mirror::MirrorArgs),
     /// Test support for the crash test: posts numbered batches in a loop and prints
     /// `ack BATCH LAST_SEQ` after each one is durable.
     #[command(hide = true)]
@@ -612,6 +624,9 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::CrashWriter { batch, batches } => crash_writer(&data, batch, batches),
+        Command::Backup(args) => backup::run(&data, args),
+        Command::Restore(args) => backup::restore(args),
+        Command::Mirror(args) => mirror::run(&data, args),
     }
 }
 

@@ -93,7 +93,7 @@ pub fn serve(data: &Path, args: ServeArgs) -> Result<()> {
 }
 
 /// SIGINT or SIGTERM; the handlers are installed when this is called.
-fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>> {
+pub(crate) fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
     let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;

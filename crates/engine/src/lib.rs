@@ -7,7 +7,9 @@
 
 mod admin;
 mod audit;
+mod backup;
 mod commit;
+mod mirror;
 mod post;
 mod raw;
 mod reports;
@@ -30,10 +32,15 @@ pub use audit::{
     create_signing_key, default_key_path, export_line, ledger_transaction, load_signing_key,
     verify_export,
 };
+pub use backup::{
+    BACKUP_FORMAT, BACKUP_LEDGER_DIR, BACKUP_MANIFEST, BackupError, BackupFile, BackupManifest,
+    RestoreReport, backup_summary, check_backup_files, restore_backup,
+};
 pub use commit::{
     CommitStats, GROUP_EVENTS_MAX, GroupCommitter, QUEUE_REQUESTS_MAX, Reply, SubmitError,
 };
 pub use junbao_storage::{Head, StoredEntry};
+pub use mirror::{MIRROR_STEP_ENTRIES_MAX, MirrorError, RemoteEntry};
 pub use post::{
     BATCH_EVENTS_MAX, LineError, ParsedEvent, PostError, PostRequest, PostScope, PostSummary,
     PostTimings, RejectKind, parse_events, parse_fingerprinted,
@@ -315,14 +322,16 @@ impl EntryLookup for StoreLookup<'_> {
 pub const JOURNAL_PAGE_ENTRIES_MAX: usize = 10_000;
 
 impl Ledger {
-    /// A page of the journal as `journal --json` prints it: `{"entries": [...], "next": SEQ}`.
+    /// A page of the journal as `journal --json` prints it: `{"entries": [...], "next": SEQ}`;
+    /// every entry carries `bytes`, the hex of its canonical bytes.
     pub fn journal_json(
         &self,
         from: u64,
         limit: usize,
     ) -> Result<serde_json::Value, ReadJournalError> {
         let entries = self.journal(from, limit.min(JOURNAL_PAGE_ENTRIES_MAX))?;
-        let list: Vec<_> = entries.iter().map(|(s, e)| entry_json(s, e)).collect();
+        // With each entry's canonical bytes, as the export has them: what a mirror copies.
+        let list: Vec<_> = entries.iter().map(|(s, e)| export_line(s, e)).collect();
         let next = entries.last().map(|(s, _)| s.seq + 1);
         Ok(serde_json::json!({"entries": list, "next": next}))
     }

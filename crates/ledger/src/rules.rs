@@ -400,6 +400,52 @@ impl<'s> Batch<'s> {
         self.add_deltas(&entry.postings, entry.value_date);
     }
 
+    /// Adds an entry another ledger has already recorded (a mirror following it): its own
+    /// postings and state effects, without the rules, as [`LedgerState::replay`] does, so
+    /// that the materialised state is the recording ledger's. Refuses an entry out of
+    /// sequence, with unbalanced postings, about a member the state does not know, or
+    /// reversing an entry that does not exist. The caller compares the sealed bytes with the
+    /// ones it was given.
+    pub fn apply_recorded(
+        &mut self,
+        entry: Entry,
+        lookup: &dyn EntryLookup,
+    ) -> Result<u64, EventError> {
+        if entry.seq != self.next_seq {
+            return Err(refuse(
+                "seq",
+                format!("entry {} where entry {} was due", entry.seq, self.next_seq),
+            ));
+        }
+        check_postings(&entry.postings).map_err(|why| refuse("postings", why))?;
+        let body = &entry.event.body;
+        // As the rules: only these may name a member this ledger has not enrolled.
+        if !matches!(
+            body,
+            EventBody::Enroll { .. } | EventBody::Backpay { .. } | EventBody::BackpayV1 { .. }
+        ) && let Some(m) = body.member()
+            && self.member(m).is_none()
+        {
+            return Err(refuse("member", format!("member {m} is not enrolled")));
+        }
+        if let EventBody::Reversal { of, .. } = body {
+            let target = match self.by_event.get(of) {
+                Some(i) => self.entries[*i].clone(),
+                None => lookup
+                    .entry_by_event_id(of)
+                    .ok_or_else(|| refuse("of", format!("no entry with event id {of:?}")))?,
+            };
+            self.undo_effects(&target);
+            self.changes.reversed.push(target.seq);
+        }
+        self.effects_only(&entry.event, entry.value_date, &entry.postings);
+        self.add_deltas(&entry.postings, entry.value_date);
+        self.by_event.insert(entry.event.id.clone(), self.entries.len());
+        self.entries.push(entry);
+        self.next_seq += 1;
+        Ok(self.next_seq - 1)
+    }
+
     fn add_deltas(&mut self, postings: &[Posting], value_date: Date) {
         let year = value_date.period().year;
         for p in postings {

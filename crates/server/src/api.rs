@@ -45,12 +45,27 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/reports/final-accounts"),
     ("get", "/v1/reports/statement-of-fund"),
     ("post", "/v1/close"),
+    ("post", "/v1/admin/backup"),
+];
+
+/// The routes a read replica (`junbao mirror --serve`) answers: a subset of [`ROUTES`].
+pub const REPLICA_ROUTES: &[(&str, &str)] = &[
+    ("get", "/health"),
+    ("get", "/v1/balance"),
+    ("get", "/v1/members/{id}/statement"),
+    ("get", "/v1/journal"),
+    ("get", "/v1/digest"),
+    ("get", "/v1/proofs/inclusion"),
+    ("get", "/v1/proofs/consistency"),
 ];
 
 /// Event arrays at least this long are parsed on the blocking pool, over all cores.
 const PARSE_INLINE_EVENTS_MAX: usize = 64;
 
 pub(crate) fn router(state: Arc<AppState>) -> Router {
+    if state.replica {
+        return replica_router(state);
+    }
     let body_bytes_max = state.config.body_bytes_max;
     let timeout = state.config.request_timeout;
     Router::new()
@@ -77,7 +92,32 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such route; see docs/HTTP.md") })
         .layer(DefaultBodyLimit::max(body_bytes_max))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
+        // After the timeout layer, so outside it: copying a large ledger takes longer than a
+        // request may, and the backup would go on after a 408 that said it failed.
+        .route("/v1/admin/backup", post(admin_backup))
         // Method and path only (a path may name a member id); never headers or bodies.
+        .layer(TraceLayer::new_for_http().make_span_with(|r: &axum::http::Request<_>| {
+            tracing::debug_span!("request", method = %r.method(), path = %r.uri().path())
+        }))
+        .with_state(state)
+}
+
+/// The read routes of a replica ([`REPLICA_ROUTES`]), with the same layers.
+fn replica_router(state: Arc<AppState>) -> Router {
+    let timeout = state.config.request_timeout;
+    Router::new()
+        .route("/health", get(health))
+        .route("/v1/balance", get(balance))
+        .route("/v1/members/{id}/statement", get(statement))
+        .route("/v1/journal", get(journal))
+        .route("/v1/digest", get(digest))
+        .route("/v1/proofs/inclusion", get(inclusion))
+        .route("/v1/proofs/consistency", get(consistency))
+        .fallback(|| async {
+            ApiError::new(StatusCode::NOT_FOUND, "a read replica answers read routes only")
+        })
+        .layer(DefaultBodyLimit::max(64 * 1024))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
         .layer(TraceLayer::new_for_http().make_span_with(|r: &axum::http::Request<_>| {
             tracing::debug_span!("request", method = %r.method(), path = %r.uri().path())
         }))
@@ -408,6 +448,14 @@ async fn digest(
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Action::Digest)?;
     let s = Arc::clone(&state);
+    if state.replica {
+        // The copied ledger's own signed digest, as the mirror last trusted it.
+        return blocking(&state, |l| match l.latest_digest()? {
+            Some(d) => Ok(Json(d.to_json())),
+            None => Err(ApiError::unavailable("the mirror has not copied anything yet")),
+        })
+        .await;
+    }
     blocking(&state, move |l| {
         let mut cached = s.digest.lock().expect("the digest lock is never held across a panic");
         if let Some(d) = cached.as_ref()
@@ -415,7 +463,7 @@ async fn digest(
         {
             return Ok(Json(d.to_json()));
         }
-        let d = l.digest(&s.key)?;
+        let d = l.digest(s.signing_key()?)?;
         let json = d.to_json();
         *cached = Some(d);
         Ok(Json(json))
@@ -509,8 +557,10 @@ async fn transfer_export(
     let (t, fund) = transfer_body(&body)?;
     log_read(&state, who, "transfer package", Some(t.member.clone()), Some(t.fund.clone())).await?;
     let s = Arc::clone(&state);
-    blocking(&state, move |l| Ok(Json(l.transfer_export(&t.member, fund, &t.agency, &s.key)?)))
-        .await
+    blocking(&state, move |l| {
+        Ok(Json(l.transfer_export(&t.member, fund, &t.agency, s.signing_key()?)?))
+    })
+    .await
 }
 
 async fn transfer_confirm(
@@ -550,4 +600,41 @@ async fn transfer_verify(caller: Caller, body: Bytes) -> Result<Response, ApiErr
         }
         Err(e) => ApiError::from(e).into_response(),
     })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BackupBody {
+    /// A folder on the server's machine, missing or empty.
+    to: String,
+    /// An earlier backup to link unchanged table files from (incremental).
+    since: Option<String>,
+}
+
+/// `POST /v1/admin/backup`: a consistent backup of the ledger while it serves (admin only).
+async fn admin_backup(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let who = caller.require(Action::Backup)?;
+    let b: BackupBody =
+        serde_json::from_slice(&body).map_err(|e| ApiError::unprocessable(format!("body: {e}")))?;
+    let to = std::path::PathBuf::from(&b.to);
+    if !to.is_absolute() {
+        return Err(ApiError::unprocessable(
+            "field \"to\": an absolute path on the server's machine",
+        ));
+    }
+    tracing::info!(token = %who.name, "backup requested");
+    let s = Arc::clone(&state);
+    blocking(&state, move |l| {
+        let since = b.since.as_deref().map(std::path::Path::new);
+        let m = l.backup(s.signing_key()?, &to, since).map_err(|e| match e {
+            junbao_engine::BackupError::Target(m) => ApiError::new(StatusCode::CONFLICT, m),
+            other => ApiError::internal(other.to_string()),
+        })?;
+        Ok(Json(junbao_engine::backup_summary(&m, &to)))
+    })
+    .await
 }

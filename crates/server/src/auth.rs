@@ -83,6 +83,8 @@ pub enum Action {
     VerifyPackage,
     Proof,
     Digest,
+    /// Take a backup (`POST /v1/admin/backup`): admin only.
+    Backup,
 }
 
 /// One token's record in the tokens file.

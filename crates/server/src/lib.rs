@@ -27,7 +27,7 @@ use axum::Router;
 use junbao_engine::{GroupCommitter, Ledger, SignedDigest};
 
 pub use access::{AccessLogError, AccessLogReport, verify_access_log};
-pub use api::ROUTES;
+pub use api::{REPLICA_ROUTES, ROUTES};
 pub use auth::{Action, Principal, Role, Tokens, TokensError, add_token, remove_token};
 pub use error::ApiError;
 
@@ -115,7 +115,10 @@ pub(crate) struct AppState {
     pub(crate) committer: GroupCommitter,
     /// Replaced whole on SIGHUP (`Server::reload_tokens`); a request uses the set it found.
     pub(crate) tokens: std::sync::RwLock<Arc<Tokens>>,
-    pub(crate) key: ed25519_dalek::SigningKey,
+    /// The signing key; `None` in a read replica, which signs nothing.
+    pub(crate) key: Option<ed25519_dalek::SigningKey>,
+    /// A read replica (a mirror's copy): read routes only, digests are the copied ledger's.
+    pub(crate) replica: bool,
     pub(crate) access: access::AccessLog,
     pub(crate) config: ServerConfig,
     /// The last digest signed, returned again while the tree has not grown.
@@ -150,7 +153,31 @@ impl Server {
                 ledger,
                 committer,
                 tokens: std::sync::RwLock::new(Arc::new(tokens)),
-                key,
+                key: Some(key),
+                replica: false,
+                access,
+                config,
+                digest: Mutex::new(None),
+            }),
+        })
+    }
+
+    /// A read replica over `ledger`, a mirror's copy that the mirror keeps writing: the read
+    /// routes only ([`REPLICA_ROUTES`]), with `config`'s tokens and access log; no signing
+    /// key (`GET /v1/digest` answers the copied ledger's last digest the mirror trusted).
+    pub fn replica(ledger: Arc<Ledger>, config: ServerConfig) -> Result<Server, ServeError> {
+        let tokens = Tokens::load(&config.tokens)?;
+        let access = access::AccessLog::open(&config.access_log).map_err(ServeError::AccessLog)?;
+        // Nothing is ever submitted to it; its threads idle, and readers wait on it for
+        // durability as they do in a server (the mirror's writes are synced).
+        let committer = GroupCommitter::start(Arc::clone(&ledger));
+        Ok(Server {
+            state: Arc::new(AppState {
+                ledger,
+                committer,
+                tokens: std::sync::RwLock::new(Arc::new(tokens)),
+                key: None,
+                replica: true,
                 access,
                 config,
                 digest: Mutex::new(None),
@@ -205,6 +232,11 @@ impl Server {
 }
 
 impl AppState {
+    /// The key that signs digests and packages; a read replica has none.
+    pub(crate) fn signing_key(&self) -> Result<&ed25519_dalek::SigningKey, ApiError> {
+        self.key.as_ref().ok_or_else(|| ApiError::forbidden("a read replica signs nothing"))
+    }
+
     pub(crate) fn tokens(&self) -> Arc<Tokens> {
         Arc::clone(&self.tokens.read().expect("the tokens lock is never held across a panic"))
     }

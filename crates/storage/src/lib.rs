@@ -13,6 +13,8 @@
 //! deferred batches, whole. After a failed write or sync the handle is poisoned and refuses
 //! further writes until reopened, so a state the process no longer knows is never extended.
 
+mod backup;
+
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -533,6 +535,23 @@ impl Store {
     /// Metadata records whose key starts with `prefix`, in key order.
     pub fn meta_prefix(&self, prefix: &[u8]) -> Result<Vec<KeyValue>, ReadError> {
         self.scan_prefix(CF_META, prefix)
+    }
+
+    /// The metadata record with the greatest key that starts with `prefix`, read from the end
+    /// (the latest of a series of records keyed by a big-endian number).
+    pub fn meta_last(&self, prefix: &[u8]) -> Result<Option<KeyValue>, ReadError> {
+        // Every key with the prefix sorts at or before the prefix followed by 0xff bytes, as
+        // long as what follows the prefix is shorter than this.
+        let mut upper = prefix.to_vec();
+        upper.extend_from_slice(&[0xff; 64]);
+        let mut it =
+            self.db.iterator_cf(self.cf(CF_META), IteratorMode::From(&upper, Direction::Reverse));
+        match it.next() {
+            None => Ok(None),
+            Some(Err(e)) => Err(read_error(e)),
+            Some(Ok((k, v))) if k.starts_with(prefix) => Ok(Some((k.to_vec(), v.to_vec()))),
+            Some(Ok(_)) => Ok(None),
+        }
     }
 
     /// Bytes the journal and all other column families take on disk (SST files plus memtables).

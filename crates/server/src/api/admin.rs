@@ -172,7 +172,8 @@ pub(super) async fn close(
     let year = junbao_ledger::admin::parse_year(&c.year)
         .map_err(|m| ApiError::unprocessable(format!("field \"year\": {m}")))?;
     let s = Arc::clone(&state);
-    let r = blocking(&state, move |l| Ok(l.close_year(year, c.accept_open, &s.key)?)).await?;
+    let r =
+        blocking(&state, move |l| Ok(l.close_year(year, c.accept_open, s.signing_key()?)?)).await?;
     tracing::info!(token = %who.name, year, "year closed");
     Ok(Json(r))
 }
