@@ -199,7 +199,7 @@ fn is_empty_or_missing(dir: &Path) -> Result<bool, BackupError> {
 
 impl Ledger {
     /// Takes a backup into `to` (missing or empty) while the ledger keeps serving: posts wait
-    /// for the moment the copy is cut (a flush of the memtables), not for the checksums. The
+    /// for the moment the copy is cut (hard links and a short log), not for the copying and checksums. The
     /// copy holds every entry acknowledged before the call; its manifest carries a digest of
     /// exactly that tree, signed with `key`.
     ///
