@@ -270,3 +270,23 @@ fn an_incremental_backup_links_unchanged_files_and_stands_alone() {
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["entries"], b2["tree_size"]);
 }
+
+#[test]
+fn a_backup_with_a_file_added_or_removed_is_refused_naming_it() {
+    let t = TestLedger::new();
+    let key = public_key(&t);
+    let backup_dir = t.dir.path().join("backup");
+    t.json(&["backup", "--to", path(&backup_dir)]);
+
+    std::fs::write(backup_dir.join("ledger/000999.sst"), b"not from this backup").unwrap();
+    let out = run(&["backup", "verify", path(&backup_dir), "--key", &key]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stderr(&out).contains("ledger/000999.sst: is not in the manifest"), "{}", stderr(&out));
+    std::fs::remove_file(backup_dir.join("ledger/000999.sst")).unwrap();
+
+    let current = backup_dir.join("ledger/CURRENT");
+    std::fs::remove_file(&current).unwrap();
+    let out = run(&["backup", "verify", path(&backup_dir), "--key", &key]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stderr(&out).contains("ledger/CURRENT: is missing"), "{}", stderr(&out));
+}
