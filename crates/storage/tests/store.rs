@@ -169,3 +169,45 @@ fn open_of_a_missing_ledger_says_so() {
     let dir = tempfile::tempdir().unwrap();
     assert!(matches!(Store::open(&dir.path().join("none")), Err(OpenError::Missing(_))));
 }
+
+#[test]
+fn a_checkpoint_holds_every_append_before_it_none_after_and_opens_as_a_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::create(&dir.path().join("db")).unwrap();
+    store.append(append_n(&store, 3)).unwrap();
+    // Deferred (not yet synced) appends are in the copy too: the checkpoint syncs first.
+    store.append_deferred(append_n(&store, 2)).unwrap();
+    store.flush_memtables().unwrap();
+    store.append_deferred(append_n(&store, 1)).unwrap();
+    let copy_path = dir.path().join("copy");
+    let head = store.checkpoint(&copy_path).unwrap();
+    assert_eq!(head, store.head());
+    assert_eq!(store.durable_head(), head);
+    store.append(append_n(&store, 4)).unwrap();
+
+    let copy = Store::open(&copy_path).unwrap();
+    assert_eq!(copy.head(), head);
+    assert_eq!(stored_seqs(&copy), vec![1, 2, 3, 4, 5, 6]);
+    assert_eq!(stored_seqs(&store).len(), 10);
+}
+
+#[test]
+fn meta_last_reads_the_greatest_key_under_a_prefix() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::create(&dir.path().join("db")).unwrap();
+    assert_eq!(store.meta_last(b"digest/").unwrap(), None);
+    let key = |n: u64| [b"digest/".as_slice(), &n.to_be_bytes()].concat();
+    let append = Append {
+        meta: vec![
+            (key(7), b"seven".to_vec()),
+            (key(300), b"three hundred".to_vec()),
+            (key(12), b"twelve".to_vec()),
+            (b"digesu".to_vec(), b"after the prefix".to_vec()),
+        ],
+        head: store.head(),
+        ..Append::default()
+    };
+    store.append(append).unwrap();
+    assert_eq!(store.meta_last(b"digest/").unwrap(), Some((key(300), b"three hundred".to_vec())));
+    assert_eq!(store.meta_last(b"nothing/").unwrap(), None);
+}
