@@ -32,6 +32,11 @@ fn public_key(t: &TestLedger) -> String {
     t.json(&["digest"])["public_key"].as_str().unwrap().to_string()
 }
 
+/// Where `init` put the ledger's signing key (the one place to change if `init` moves it).
+fn signing_key_file(t: &TestLedger) -> std::path::PathBuf {
+    t.data().join("digest.key")
+}
+
 fn run(args: &[&str]) -> std::process::Output {
     std::process::Command::new(bin()).args(args).output().expect("run junbao")
 }
@@ -151,7 +156,7 @@ async fn backup_while_sixteen_clients_post_restores_every_acknowledged_entry() {
     }
 
     // The restored root is the one the manifest's digest signs, by the ledger's own key.
-    let digest_key = t.data().join("digest.key");
+    let digest_key = signing_key_file(&t);
     let out = run(&["--data", path(&restored), "digest", "--key", path(&digest_key)]);
     assert!(out.status.success(), "{}", stderr(&out));
     let d: Value = serde_json::from_slice(&out.stdout).unwrap();

@@ -31,6 +31,11 @@ fn path(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
+/// Where `init` put the ledger's signing key (the one place to change if `init` moves it).
+fn signing_key_file(t: &TestLedger) -> PathBuf {
+    t.data().join("digest.key")
+}
+
 fn run(args: &[&str]) -> std::process::Output {
     Command::new(bin()).args(args).output().expect("run junbao")
 }
@@ -226,7 +231,7 @@ fn a_rewritten_history_under_the_same_key_is_detected_and_both_digests_kept() {
     let forged = TestLedger::new();
     forged.post_ok(&(0..12).map(enroll).collect::<Vec<_>>().join("\n"));
     let auditor = forged.token("mirror", "auditor", None);
-    let key_file = s.t.data().join("digest.key");
+    let key_file = signing_key_file(&s.t);
     let fake = forged.serve(&["--key", path(&key_file)]);
     let out = mirror_once(&m, &fake, &auditor, &s.key);
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
@@ -313,7 +318,7 @@ fn a_ledger_restored_from_an_older_backup_is_caught_by_its_mirror() {
         run(&["restore", "--from", path(&backup), "--to", path(&restored.data()), "--key", &s.key]);
     assert!(out.status.success(), "{}", stderr(&out));
     std::fs::copy(s.t.data().join("tokens.json"), restored.data().join("tokens.json")).unwrap();
-    let key_file = s.t.data().join("digest.key");
+    let key_file = signing_key_file(&s.t);
     let older = restored.serve(&["--key", path(&key_file)]);
     let out = mirror_once(&m, &older, &s.auditor, &s.key);
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
