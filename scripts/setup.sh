@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what a fresh machine lacks to build and test junbao: libclang (bindgen, for the
-# RocksDB crate), a C++ compiler, and hledger (the ledger-export test). Does nothing when they
-# are already there.
+# RocksDB crate), a C++ compiler, hledger (the ledger-export test), and Chromium, chromedriver
+# and pdftotext (the web console's browser tests). Does nothing when they are already there.
 #
 #   scripts/setup.sh             install what is missing (apt-get update, then apt-get install -y)
 #   scripts/setup.sh --dry-run   print the packages it would install, one line, and install nothing
@@ -61,6 +61,13 @@ if [ -z "${JUNBAO_LIB_DIRS:-}" ]; then
   command -v c++ >/dev/null 2>&1 || need+=(g++)
   # The ledger-export test reads junbao's export back with hledger, as an auditor would.
   command -v hledger >/dev/null 2>&1 || need+=(hledger)
+  # The console's browser tests (tests/console.rs) drive headless Chromium over WebDriver and
+  # read the printed transfer sheet back with pdftotext.
+  command -v chromium >/dev/null 2>&1 || need+=(chromium)
+  command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
+  command -v pdftotext >/dev/null 2>&1 || need+=(poppler-utils)
+  # Chinese glyphs for the bilingual transfer sheet when Chromium prints or screenshots it.
+  [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || need+=(fonts-wqy-microhei)
 fi
 
 if [ "$dry_run" -eq 1 ]; then

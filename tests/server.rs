@@ -514,3 +514,53 @@ fn the_openapi_document_lists_exactly_the_served_routes() {
     served.sort();
     assert_eq!(documented, served);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dry_run_reports_every_refused_line_with_field_and_article_and_stores_nothing() {
+    let (t, k) = setup();
+    let s = t.serve(&[]);
+    let before = entries(&s).await;
+    let month = |i: usize| format!("{}-{:02}", 2022 + (i - 1) / 12, (i - 1) % 12 + 1);
+    // 25 months at the wrong amount: more refusals than a post lists (20).
+    let bad: Vec<String> = (1..=25)
+        .map(|i| contribution(&format!("c{i}"), "M1", &month(i), "99.00", "U001"))
+        .collect();
+    let body = format!("[{}]", bad.join(","));
+    let (status, text) = post(&s, "/v1/events?dry_run=true", Some(&k.poster), &body).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let v = json_of(&text);
+    assert_eq!((v["dry_run"].clone(), v["stored"].clone()), (json!(true), json!(0)));
+    let refusals = v["refusals"].as_array().unwrap();
+    assert_eq!(refusals.len(), 25);
+    for (i, r) in refusals.iter().enumerate() {
+        assert_eq!(r["line"], i + 1);
+        assert_eq!(r["field"], "amount");
+        assert_eq!(r["article"], "Art. 21");
+        assert_eq!(r["kind"], "invalid");
+    }
+    assert_eq!(entries(&s).await, before);
+
+    // A clean batch: what the post would store, and still nothing stored.
+    let good: Vec<String> = (1..=3)
+        .map(|i| contribution(&format!("c{i}"), "M1", &month(i), "100.00", "U001"))
+        .collect();
+    let body = format!("[{}]", good.join(","));
+    let (status, text) = post(&s, "/v1/events?dry_run=true", Some(&k.poster), &body).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let v = json_of(&text);
+    assert_eq!((v["accepted"].clone(), v["stored"].clone()), (json!(3), json!(0)));
+    assert_eq!(v["first_seq"], before + 1);
+    assert_eq!(entries(&s).await, before);
+    // The same batch posted for real takes the sequence numbers the dry run named.
+    let (status, text) = post(&s, "/v1/events", Some(&k.poster), &body).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(json_of(&text)["first_seq"], before + 1);
+
+    // Outside the poster's units: 403, as the post would be, the line named.
+    let other = contribution("x1", "M2", "2024-01", "100.00", "U002");
+    let (status, text) = post(&s, "/v1/events?dry_run=true", Some(&k.poster), &other).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(json_of(&text)["refusals"][0]["kind"], "forbidden");
+    let (status, _) = post(&s, "/v1/events?dry_run=maybe", Some(&k.poster), &other).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}

@@ -167,6 +167,17 @@ pub fn parse_fingerprinted(text: &str) -> ParsedEvent {
     })
 }
 
+/// How a group is posted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Written and synced before the answer.
+    Synced,
+    /// Written, synced later by the caller (group commit).
+    Deferred,
+    /// Checked by every rule, never written.
+    DryRun,
+}
+
 enum Slot {
     New(usize),
     Replay(u64),
@@ -238,7 +249,16 @@ impl Ledger {
     /// one answer per request, in order; if the write fails, every request that would have
     /// stored something gets the error.
     pub fn post_group(&self, requests: Vec<PostRequest>) -> Vec<Result<PostSummary, PostError>> {
-        self.post_group_with(requests, true)
+        self.post_group_with(requests, Mode::Synced)
+    }
+
+    /// Runs every rule on `request` as if it were posted now, and stores nothing: the answer
+    /// is what the post would answer (with `accepted` the entries it would store), except that
+    /// a refusal lists every refused line, not only the first [`REPORTED_ERRORS_MAX`]. The
+    /// writer lock is held while the rules run, so the ledger does not move under the check;
+    /// the batch the rules built is then dropped, unwritten.
+    pub fn dry_run(&self, request: PostRequest) -> Result<PostSummary, PostError> {
+        self.post_group_with(vec![request], Mode::DryRun).pop().expect("one answer per request")
     }
 
     /// [`Ledger::post_group`] without syncing the write: the entries are stored and visible,
@@ -248,7 +268,7 @@ impl Ledger {
         &self,
         requests: Vec<PostRequest>,
     ) -> Vec<Result<PostSummary, PostError>> {
-        self.post_group_with(requests, false)
+        self.post_group_with(requests, Mode::Deferred)
     }
 
     /// Makes everything posted so far durable; returns the durable head.
@@ -259,8 +279,14 @@ impl Ledger {
     fn post_group_with(
         &self,
         requests: Vec<PostRequest>,
-        synced: bool,
+        mode: Mode,
     ) -> Vec<Result<PostSummary, PostError>> {
+        let synced = mode == Mode::Synced;
+        // A dry run reports every refusal (a request holds at most BATCH_EVENTS_MAX lines).
+        let errors_kept_max =
+            if mode == Mode::DryRun { BATCH_EVENTS_MAX } else { 4 * REPORTED_ERRORS_MAX };
+        let errors_reported_max =
+            if mode == Mode::DryRun { BATCH_EVENTS_MAX } else { REPORTED_ERRORS_MAX };
         let started = Instant::now();
         let mut answers: Vec<Option<Result<PostSummary, PostError>>> =
             requests.iter().map(|_| None).collect();
@@ -313,7 +339,7 @@ impl Ledger {
             };
             let note = |c: &mut Checked, e: LineError| {
                 c.total_errors += 1;
-                if c.errors.len() < 4 * REPORTED_ERRORS_MAX {
+                if c.errors.len() < errors_kept_max {
                     c.errors.push(e);
                 }
             };
@@ -407,7 +433,7 @@ impl Ledger {
                 }
                 // Parse errors were found before rule errors: report in line order.
                 c.errors.sort_by_key(|e| e.line);
-                c.errors.truncate(REPORTED_ERRORS_MAX);
+                c.errors.truncate(errors_reported_max);
                 answers[r] = Some(Err(match c.corrupt {
                     Some(e) => PostError::Read(e),
                     None => PostError::Rejected { errors: c.errors, total: c.total_errors },
@@ -417,8 +443,6 @@ impl Ledger {
             }
             checked.push(Some(c));
         }
-        let prepared = batch.finish();
-        let accepted_total = prepared.entries.len();
         let summary_of = |c: &Checked, head_hex: String, timings: PostTimings| {
             let seqs: Vec<u64> = c
                 .slots
@@ -457,6 +481,16 @@ impl Ledger {
                 })
                 .collect()
         };
+        if mode == Mode::DryRun {
+            // Nothing is written: the batch (an overlay on the state) is dropped, and the
+            // answer names the sequence numbers the entries would have taken.
+            drop(batch);
+            drop(w);
+            let timings = PostTimings { rules: started.elapsed(), ..PostTimings::default() };
+            return answer_all(&|c| Ok(summary_of(&c, hex::encode(head.hash), timings)));
+        }
+        let prepared = batch.finish();
+        let accepted_total = prepared.entries.len();
         if accepted_total == 0 {
             let timings = PostTimings { rules: started.elapsed(), ..PostTimings::default() };
             return answer_all(&|c| Ok(summary_of(&c, hex::encode(head.hash), timings)));

@@ -74,6 +74,9 @@ impl Ledger {
             });
             if proofs {
                 row["proof"] = self.inclusion_proof_from(&nodes, seq, Some(size))?;
+                // The canonical bytes, so that a reader checks the proof from the entry itself
+                // (its leaf hash) and the row against the entry (the web console does both).
+                row["bytes"] = json!(hex::encode(&stored.bytes));
             }
             rows.push(row);
         }

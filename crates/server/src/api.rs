@@ -46,6 +46,15 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/reports/statement-of-fund"),
     ("post", "/v1/close"),
     ("post", "/v1/admin/backup"),
+    // The web console (crate::console) and the reads its desks need.
+    ("get", "/"),
+    ("get", "/console/{file}"),
+    ("get", "/v1/session"),
+    ("get", "/v1/units/{unit}/members"),
+    ("get", "/v1/transfers/pending"),
+    ("get", "/v1/reports/monthly"),
+    ("get", "/v1/reports/awaiting-match"),
+    ("get", "/v1/access-log"),
 ];
 
 /// The routes a read replica (`junbao mirror --serve`) answers: a subset of [`ROUTES`].
@@ -89,6 +98,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/v1/reports/final-accounts", get(admin::final_accounts))
         .route("/v1/reports/statement-of-fund", get(admin::statement_of_fund))
         .route("/v1/close", post(admin::close))
+        .merge(crate::console::router())
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such route; see docs/HTTP.md") })
         .layer(DefaultBodyLimit::max(body_bytes_max))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
@@ -125,7 +135,7 @@ fn replica_router(state: Arc<AppState>) -> Router {
 }
 
 /// The caller, from the bearer token: 401 without a valid one.
-struct Caller(Arc<Principal>);
+pub(crate) struct Caller(pub(crate) Arc<Principal>);
 
 impl FromRequestParts<Arc<AppState>> for Caller {
     type Rejection = ApiError;
@@ -160,7 +170,7 @@ impl FromRequestParts<Arc<AppState>> for Caller {
 
 impl Caller {
     /// 403 unless the role may do `action`.
-    fn require(&self, action: Action) -> Result<&Principal, ApiError> {
+    pub(crate) fn require(&self, action: Action) -> Result<&Principal, ApiError> {
         if self.0.role.allows(action) {
             return Ok(&self.0);
         }
@@ -172,7 +182,7 @@ impl Caller {
 /// Runs a ledger call on the blocking pool (RocksDB reads and fsyncs block), and answers only
 /// once everything it could have seen is durable: the group committer writes a group before
 /// it syncs it, and no one may read what a crash could still take back.
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     state: &Arc<AppState>,
     f: impl FnOnce(&Ledger) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
@@ -192,7 +202,7 @@ async fn blocking<T: Send + 'static>(
 
 /// Logs a read of members' records before it is answered; a read that cannot be logged is not
 /// served.
-async fn log_read(
+pub(crate) async fn log_read(
     state: &Arc<AppState>,
     who: &Principal,
     read: &'static str,
@@ -214,7 +224,7 @@ async fn log_read(
     })
 }
 
-fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
+pub(crate) fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
     q.map(|Query(t)| t).map_err(|e| ApiError::bad_request(e.body_text()))
 }
 
@@ -292,12 +302,21 @@ async fn submit(
     Ok(answer?)
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PostQuery {
+    /// Run every rule and store nothing (crate::console's finance desk checks a file first).
+    dry_run: Option<bool>,
+}
+
 async fn post_events(
     State(state): State<Arc<AppState>>,
     caller: Caller,
+    q: Result<Query<PostQuery>, QueryRejection>,
     body: Bytes,
-) -> Result<Json<PostSummary>, ApiError> {
+) -> Result<Response, ApiError> {
     let who = caller.require(Action::Post)?;
+    let dry_run = query(q)?.dry_run.unwrap_or(false);
     let scope = match who.role {
         Role::Poster => PostScope::Units(Arc::clone(&who.units)),
         _ => PostScope::Any,
@@ -311,6 +330,9 @@ async fn post_events(
             .map_err(|e| ApiError::internal(e.to_string()))??
     };
     let count = events.len();
+    if dry_run {
+        return Ok(crate::console::dry_run(&state, events, scope).await);
+    }
     let result = submit(&state, events, scope).await;
     match &result {
         Ok(s) => {
@@ -320,7 +342,7 @@ async fn post_events(
             tracing::info!(token = %who.name, events = count, status = %e.status, "post refused")
         }
     }
-    result.map(Json)
+    result.map(|s| Json(s).into_response())
 }
 
 #[derive(Deserialize)]
@@ -415,7 +437,12 @@ async fn statement(
     }
     log_read(&state, who, "statement", Some(member.clone()), None).await?;
     let proofs = q.proofs.unwrap_or(false);
-    blocking(&state, move |l| Ok(Json(l.statement(&member, from, to, proofs)?))).await
+    let tamper = state.config.test_tamper_proofs_of.as_deref() == Some(member.as_str());
+    let mut answer = blocking(&state, move |l| Ok(l.statement(&member, from, to, proofs)?)).await?;
+    if tamper {
+        crate::console::tamper_first_proof(&mut answer);
+    }
+    Ok(Json(answer))
 }
 
 #[derive(Deserialize)]

@@ -16,6 +16,7 @@
 pub mod access;
 mod api;
 pub mod auth;
+mod console;
 mod error;
 
 use std::future::Future;
@@ -49,6 +50,10 @@ pub struct ServerConfig {
     /// A request not answered in this time gets 408. A post that times out may still be stored:
     /// retry it with the same ids, which answers with the original entries.
     pub request_timeout: Duration,
+    /// For the console's browser tests only (never set by `junbao serve`): statements of this
+    /// member are answered with one inclusion proof altered, so that a test can see the
+    /// browser refuse it.
+    pub test_tamper_proofs_of: Option<String>,
 }
 
 impl ServerConfig {
@@ -63,6 +68,7 @@ impl ServerConfig {
             body_bytes_max: BODY_BYTES_MAX_DEFAULT,
             batch_events_max: BATCH_EVENTS_MAX_DEFAULT,
             request_timeout: Duration::from_secs(30),
+            test_tamper_proofs_of: None,
         }
     }
 }
