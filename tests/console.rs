@@ -109,7 +109,7 @@ async fn serve(l: &TestLedger, tamper_proofs_of: Option<&str>) -> Served {
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         server
-            .run(listener, async {
+            .run(listener, async move {
                 let _ = rx.await;
             })
             .await
@@ -329,7 +329,7 @@ async fn each_role_sees_only_its_desk_and_the_api_refuses_what_the_role_may_not_
     let (got, _) = http(Method::GET, format!("{}/v1/session", s.url), None, None).await;
     assert_eq!(got, 401);
     let (got, unit) =
-        http(Method::GET, format!("{}/v1/units/U001/members", s.url), Some(&t.poster), None).await;
+        http(Method::GET, format!("{}/v1/units/U001/members", s.url), Some(t.poster.as_str()), None).await;
     assert_eq!(got, 200);
     assert!(
         unit["members"].as_array().unwrap().iter().all(|m| m["member"] != "M2"),
@@ -451,7 +451,7 @@ async fn an_auditors_statement_is_proven_in_the_browser_and_a_tampered_proof_fai
     screenshot(c, "audit-tampered.png").await;
 
     let (_, log) =
-        http(reqwest::Method::GET, format!("{}/v1/access-log", s.url), Some(&t.auditor), None)
+        http(reqwest::Method::GET, format!("{}/v1/access-log", s.url), Some(t.auditor.as_str()), None)
             .await;
     assert!(
         log["records"]
@@ -507,7 +507,7 @@ async fn a_clerk_exports_and_prints_a_package_and_a_package_with_a_changed_amoun
     let (status, package) = http(
         reqwest::Method::POST,
         format!("{}/v1/transfers", s.url),
-        Some(&t.clerk),
+        Some(t.clerk.as_str()),
         Some(json!({"member":"M4","fund":"medical","agency":"SI-110105"})),
     )
     .await;
@@ -551,13 +551,13 @@ async fn a_clerk_exports_and_prints_a_package_and_a_package_with_a_changed_amoun
     let (status, _) = http(
         reqwest::Method::POST,
         format!("{}/v1/transfers/confirm", s.url),
-        Some(&t.clerk),
+        Some(t.clerk.as_str()),
         Some(json!({"member":"M4","fund":"medical","agency":"SI-110105"})),
     )
     .await;
     assert_eq!(status, 200);
     let (_, pending) =
-        http(reqwest::Method::GET, format!("{}/v1/transfers/pending", s.url), Some(&t.clerk), None)
+        http(reqwest::Method::GET, format!("{}/v1/transfers/pending", s.url), Some(t.clerk.as_str()), None)
             .await;
     let m4 = pending["members"].as_array().unwrap().iter().find(|m| m["member"] == "M4").unwrap();
     assert!(m4["funds"].as_array().unwrap().iter().any(|f| f["stage"] == "confirmed"));
