@@ -131,6 +131,12 @@ fn subsidy(id: &str, member: &str, period: &str, amount: &str) -> String {
     )
 }
 
+/// A premium or match taking effect on the 20th of its month, as a unit's payroll would.
+fn dated(event: String, period: &str) -> String {
+    let body = event.strip_suffix('}').expect("an event object");
+    format!(r#"{body},"value_date":"{period}-20"}}"#)
+}
+
 /// Three officers in U001 (M1, M3, M4) and one in U002 (M2), half a year of medical premiums,
 /// some matched, and M4 discharged.
 fn ledger() -> (TestLedger, Tokens) {
@@ -152,10 +158,13 @@ fn ledger() -> (TestLedger, Tokens) {
         for (member, unit, amount) in
             [("M1", "U001", "100.00"), ("M2", "U002", "120.00"), ("M4", "U001", "100.00")]
         {
-            lines.push(contribution(&format!("c-{member}-{p}"), member, &p, amount, unit));
+            lines.push(dated(
+                contribution(&format!("c-{member}-{p}"), member, &p, amount, unit),
+                &p,
+            ));
             // M1's last two months await their match.
             if !(member == "M1" && m > 4) {
-                lines.push(subsidy(&format!("s-{member}-{p}"), member, &p, amount));
+                lines.push(dated(subsidy(&format!("s-{member}-{p}"), member, &p, amount), &p));
             }
         }
     }
@@ -328,8 +337,13 @@ async fn each_role_sees_only_its_desk_and_the_api_refuses_what_the_role_may_not_
     }
     let (got, _) = http(Method::GET, format!("{}/v1/session", s.url), None, None).await;
     assert_eq!(got, 401);
-    let (got, unit) =
-        http(Method::GET, format!("{}/v1/units/U001/members", s.url), Some(t.poster.as_str()), None).await;
+    let (got, unit) = http(
+        Method::GET,
+        format!("{}/v1/units/U001/members", s.url),
+        Some(t.poster.as_str()),
+        None,
+    )
+    .await;
     assert_eq!(got, 200);
     assert!(
         unit["members"].as_array().unwrap().iter().all(|m| m["member"] != "M2"),
@@ -450,9 +464,13 @@ async fn an_auditors_statement_is_proven_in_the_browser_and_a_tampered_proof_fai
     assert_eq!(passed.parse::<u32>().unwrap() + 1, total.parse::<u32>().unwrap());
     screenshot(c, "audit-tampered.png").await;
 
-    let (_, log) =
-        http(reqwest::Method::GET, format!("{}/v1/access-log", s.url), Some(t.auditor.as_str()), None)
-            .await;
+    let (_, log) = http(
+        reqwest::Method::GET,
+        format!("{}/v1/access-log", s.url),
+        Some(t.auditor.as_str()),
+        None,
+    )
+    .await;
     assert!(
         log["records"]
             .as_array()
@@ -556,9 +574,13 @@ async fn a_clerk_exports_and_prints_a_package_and_a_package_with_a_changed_amoun
     )
     .await;
     assert_eq!(status, 200);
-    let (_, pending) =
-        http(reqwest::Method::GET, format!("{}/v1/transfers/pending", s.url), Some(t.clerk.as_str()), None)
-            .await;
+    let (_, pending) = http(
+        reqwest::Method::GET,
+        format!("{}/v1/transfers/pending", s.url),
+        Some(t.clerk.as_str()),
+        None,
+    )
+    .await;
     let m4 = pending["members"].as_array().unwrap().iter().find(|m| m["member"] == "M4").unwrap();
     assert!(m4["funds"].as_array().unwrap().iter().any(|f| f["stage"] == "confirmed"));
     b.client.close().await.unwrap();

@@ -85,7 +85,8 @@ export function transferDesk() {
           rows.push({
             attrs: { "data-member": m.member, "data-fund": f.fund },
             cells: [
-              m.member, m.unit, m.category, m.discharged_on || "—", f.fund, yuan(f.balance),
+              // Once exported, the account is empty: the amount is the transfer's.
+              m.member, m.unit, m.category, m.discharged_on || "—", f.fund, yuan(f.transfer ? f.transfer.amount : f.balance),
               el("span", { class: `stage ${f.stage.replace(" ", "-")}` }, f.stage),
               f.stage === "awaiting export"
                 ? el("button", { type: "button", class: "secondary", onclick: () => { memberIn.value = m.member; fundIn.value = f.fund; agencyIn.focus(); } }, "Prepare export")
@@ -96,7 +97,7 @@ export function transferDesk() {
           });
         }
       }
-      replace(pendingOut, table("Discharged members with money to transfer", ["Member", "Unit", "Category", "Discharged", "Fund", "Balance", "Stage", ""], rows, { id: "pending", numeric: [5], empty: "No discharged member awaits a transfer." }));
+      replace(pendingOut, table("Discharged members with money to transfer", ["Member", "Unit", "Category", "Discharged", "Fund", "Amount", "Stage", ""], rows, { id: "pending", numeric: [5], empty: "No discharged member awaits a transfer." }));
     } catch (e) {
       replace(pendingOut, status("bad", errorText(e)));
     }
