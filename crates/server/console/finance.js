@@ -200,6 +200,7 @@ export function financeDesk(session) {
           el("div", { class: "stat" }, el("span", {}, "Members"), el("strong", {}, String(u.members.length))),
           el("div", { class: "stat" }, el("span", {}, "Premiums awaiting a match"), el("strong", { id: "awaiting-total" }, yuan(u.awaiting.total))),
           el("div", { class: "stat" }, el("span", {}, "Months awaiting"), el("strong", {}, String(u.awaiting.count))),
+          el("div", { class: "stat" }, el("span", {}, "Withheld, not yet remitted"), el("strong", { id: "unremitted-total" }, yuan(u.unremitted.total))),
         ),
         months.length
           ? barChart(`Unit ${unit}: premiums and matches by month`, months.map((m) => m.period), [
@@ -224,6 +225,12 @@ export function financeDesk(session) {
           ["Member", "Month", "Line", "Premium", "Matched", "Awaiting"],
           u.awaiting.rows.map((a) => [a.member, a.period, a.line, yuan(a.personal), yuan(a.state), yuan(a.awaiting)]),
           { id: "unit-awaiting", numeric: [3, 4, 5], empty: "Every premium is matched." },
+        ),
+        table(
+          "Withheld and not yet remitted (Art. 32)",
+          ["Month", "Fund", "Amount"],
+          u.unremitted.rows.map((r) => [r.period, r.fund, yuan(r.amount)]),
+          { id: "unit-unremitted", numeric: [2], empty: "Everything withheld has been remitted." },
         ),
       );
     } catch (e) {

@@ -134,8 +134,8 @@ export async function verifyDigest(digest, pinnedHex) {
 
 const FUNDS = ["casualty", "pension", "medical", "spouse"];
 const PARTS = ["pension", "medical"];
-const HOLDINGS = ["personal", "state", "interest"];
-const SOURCES = ["personal", "central", "interest", "recovery"];
+const HOLDINGS = ["personal", "state", "interest", "transferred_in"];
+const SOURCES = ["personal", "central", "interest", "recovery", "transfer_in"];
 const USES = ["benefit", "transfer"];
 
 class Reader {
@@ -198,6 +198,22 @@ function period(r) {
   return `${year}-${String(month).padStart(2, "0")}`;
 }
 
+/** BackpayInput (FORMAT.md §2, variant 17): read and set aside. */
+function backpayInput(r) {
+  r.ivar(); // enlisted_on
+  r.ivar(); // discharged_on
+  r.uvar(); // service_months
+  r.uvar(); // gap_months
+  r.opt(() => r.ivar()); // first_insured_on
+  r.uvar(); // civilian_months
+  r.bool(); // retirement_age_reached
+  r.ivar(); // average_wage
+  for (let k = 0; k < 4; k++) r.ivar(); // pension and medical unit/personal ppm
+  r.num(); // unit payer
+  for (let k = 0; k < 4; k++) r.ivar(); // fiscal shares, four values, no length
+  r.ivar(); // personal help
+}
+
 /** Skips (and names) an event body; fields that matter for checks are kept. */
 function eventBody(r) {
   const kind = r.num();
@@ -219,16 +235,51 @@ function eventBody(r) {
     case 11: return { type: "recovery", member: r.str(), fund: fund(), amount: r.ivar(), reason: r.str() };
     case 12: return { type: "reversal", of: r.str(), reason: r.str() };
     case 13: return { type: "standard", name: r.str(), value: r.str(), effective_from: date() };
-    case 14: return { type: "transfer_out", member: r.str(), fund: fund(), agency: r.str() };
+    case 14: return { type: "transfer_out", member: r.str(), fund: fund(), agency: r.str(), part: null };
     case 15: return { type: "transfer_confirmed", member: r.str(), fund: fund(), agency: r.str() };
     case 16: return { type: "pay_change", member: r.str(), monthly_pay: r.ivar(), on: date() };
     case 17: {
       const member = r.str();
-      date(); date(); r.uvar(); r.uvar(); r.opt(date); r.uvar(); r.bool(); r.ivar();
-      for (let k = 0; k < 4; k++) r.ivar(); // pension and medical unit/personal ppm
-      r.num(); // unit payer
-      for (let k = 0; k < 4; k++) r.ivar(); // fiscal shares, no length
-      r.ivar(); // personal help
+      backpayInput(r);
+      return { type: "backpay", member };
+    }
+    case 18: return { type: "budget", fund: fund(), year: r.num(), line: r.num(), amount: r.ivar() };
+    case 19: return { type: "remittance", unit: r.str(), fund: fund(), amount: r.ivar(), period: period(r), reference: r.str() };
+    case 20: return { type: "bank_statement", fund: fund(), account: r.str(), date: date(), balance: r.ivar(), reference: r.str() };
+    case 21: return { type: "deposit_interest", fund: fund(), amount: r.ivar(), period: period(r) };
+    case 22: {
+      const year = r.num();
+      r.uvar(); // through_seq
+      const funds = r.num();
+      for (let k = 0; k < funds; k++) {
+        fund();
+        r.ivar(); // opening
+        const lines = r.num();
+        for (let j = 0; j < lines; j++) {
+          r.num();
+          r.ivar();
+        }
+        r.ivar(); // closing
+      }
+      const items = r.num();
+      for (let k = 0; k < items; k++) r.str();
+      return { type: "year_close", year };
+    }
+    case 23: return { type: "discharge", member: r.str(), on: date(), route: r.num() };
+    case 24: return { type: "payout", member: r.str(), fund: fund(), benefit: r.num(), amount: r.ivar(), cause: r.num(), grade: r.opt(() => r.u8()), on: date() };
+    case 25: return { type: "suspend", member: r.str(), fund: fund(), from: period(r), reason: r.str() };
+    case 26: return { type: "resume", member: r.str(), fund: fund(), from: period(r), reason: r.str() };
+    case 27: return { type: "unit_change", member: r.str(), unit: r.str(), on: date() };
+    case 28: return { type: "recovery", member: r.str(), fund: fund(), amount: r.ivar(), of: r.str(), reason: r.str() };
+    case 29: return { type: "transfer_out", member: r.str(), fund: fund(), agency: r.str(), part: part() };
+    case 30: return { type: "transfer_in", member: r.str(), fund: fund(), agency: r.str(), part: part(), amount: r.ivar() };
+    case 31: {
+      const member = r.str();
+      backpayInput(r);
+      r.num(); // resettlement
+      r.num(); // category
+      r.ivar(); // medical average wage
+      r.uvar(); // medical gap months
       return { type: "backpay", member };
     }
     default:
@@ -251,6 +302,8 @@ function account(r) {
     case 2: { const agency = r.str(); return { fund, kind: "agency", agency, name: `${fund}:agency:${agency}:payable` }; }
     case 3: { const s = r.pick(SOURCES, "source"); return { fund, kind: "source", name: `${fund}:income:${s}` }; }
     case 4: { const u = r.pick(USES, "use"); return { fund, kind: "use", name: `${fund}:expense:${u}` }; }
+    case 5: { const unit = r.str(); const p = period(r); return { fund, kind: "receivable", name: `${fund}:unit:${unit}:receivable:${p}` }; }
+    case 6: return { fund, kind: "unremitted", name: `${fund}:unremitted` };
     default: throw new Error(`unknown account kind ${kind}`);
   }
 }
@@ -381,8 +434,10 @@ export async function verifyPackage(pkg, pinnedHex) {
       const y = yearOfDays(e.valueDate);
       if (!years.has(y)) years.set(y, { personal: 0n, state: 0n, interest: 0n });
       for (const p of mine) {
-        sums[p.account.holding] += p.fen;
-        years.get(y)[p.account.holding] += p.fen;
+        // Insurance brought in from a civilian agency counts as personal (docs/TRANSFER.md).
+        const h = p.account.holding === "transferred_in" ? "personal" : p.account.holding;
+        sums[h] += p.fen;
+        years.get(y)[h] += p.fen;
       }
     }
     const total = sums.personal + sums.state + sums.interest;

@@ -169,6 +169,19 @@ async fn unit_members(
                 }
             }
             awaiting.sort_by(|a, b| (a.1.as_str(), a.0).cmp(&(b.1.as_str(), b.0)));
+            // What the unit withheld and has not remitted yet (Art. 32): its receivables.
+            let mut unremitted: Vec<(String, Fund, i64)> = s
+                .balances
+                .iter()
+                .filter_map(|(account, fen)| match &account.kind {
+                    AccountKind::UnitReceivable { unit, period } if *unit == unit_id && fen.0 != 0 => {
+                        Some((period.to_string(), account.fund, fen.0))
+                    }
+                    _ => None,
+                })
+                .collect();
+            unremitted.sort();
+            let unremitted_total: i64 = unremitted.iter().map(|u| u.2).sum();
             let awaiting_total: i64 = awaiting.iter().map(|a| a.4).sum();
             let awaiting_count = awaiting.len();
             json!({
@@ -197,6 +210,12 @@ async fn unit_members(
                     "matches": Fen(m.matches).to_string(),
                     "awaiting": Fen(m.awaiting).to_string(),
                 })).collect::<Vec<_>>(),
+                "unremitted": {
+                    "total": Fen(unremitted_total).to_string(),
+                    "rows": unremitted.iter().map(|(p, f, fen)| json!({
+                        "period": p, "fund": f.name(), "amount": Fen(*fen).to_string(),
+                    })).collect::<Vec<_>>(),
+                },
                 "awaiting": {
                     "count": awaiting_count,
                     "total": Fen(awaiting_total).to_string(),
