@@ -168,7 +168,10 @@ fn ledger() -> (TestLedger, Tokens) {
             }
         }
     }
-    lines.push(r#"{"id":"d4","type":"discharge","member":"M4","on":"2024-07-31","route":"employee"}"#.into());
+    lines.push(
+        r#"{"id":"d4","type":"discharge","member":"M4","on":"2024-07-31","route":"employee"}"#
+            .into(),
+    );
     l.post_ok(&lines.join("\n"));
     (l, tokens)
 }
