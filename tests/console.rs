@@ -44,10 +44,12 @@ fn chromedriver() -> Driver {
         .stderr(Stdio::null())
         .spawn()
         .expect("chromedriver is installed (scripts/setup.sh)");
+    // Killed and waited for on every path (Drop), the panic below included.
+    let driver = Driver { child, url: format!("http://127.0.0.1:{port}") };
     // Bounded: 200 attempts of 50 ms.
     for _ in 0..200 {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Driver { child, url: format!("http://127.0.0.1:{port}") };
+            return driver;
         }
         std::thread::sleep(Duration::from_millis(50));
     }

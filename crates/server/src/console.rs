@@ -141,7 +141,7 @@ async fn unit_members(
     }
     log_read(&state, who, "unit members", None, Some(format!("unit {unit}"))).await?;
     blocking(&state, move |l| {
-        Ok(l.with_state(|s, head| {
+        Ok(Json(l.with_state(|s, head| {
             let mut members: Vec<_> = s.members.iter().filter(|(_, m)| m.unit == unit_id).collect();
             members.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
             let mut months: BTreeMap<String, MonthMoney> = BTreeMap::new();
@@ -226,8 +226,7 @@ async fn unit_members(
                     })).collect::<Vec<_>>(),
                 },
             })
-        }))
-        .map(Json)
+        })))
     })
     .await
 }
