@@ -379,6 +379,42 @@ export async function verifyStatementRow(row, member, digest) {
 }
 
 /**
+ * Whether a package must carry `package_signature`. The signature over the whole package is
+ * the trust work's (docs/TRANSFER.md, "Canonical package bytes"); until every ledger writes it,
+ * an unsigned package is checked on its digest, proofs and recomputed figures alone, and the
+ * check says it is unsigned. Set to true once packages are always signed.
+ */
+export const PACKAGE_SIGNATURE_REQUIRED = false;
+
+/** JSON with object keys in sorted order (RFC 8785 for documents of strings and safe integers). */
+function canonical(v) {
+  if (Array.isArray(v)) return v.map(canonical);
+  if (typeof v === "number" && !Number.isSafeInteger(v)) throw new Error(`a number the package may not hold: ${v}`);
+  if (v && typeof v === "object") return Object.fromEntries(Object.keys(v).sort().map((k) => [k, canonical(v[k])]));
+  return v;
+}
+
+/**
+ * The package signature: Ed25519 with the pinned key over "junbao.transfer/1" 0x0A and the
+ * canonical JSON of the package without its `package_signature` member. Answers {ok, detail}.
+ */
+export async function verifyPackageSignature(pkg, pinnedHex) {
+  if (!pkg.package_signature) {
+    return PACKAGE_SIGNATURE_REQUIRED
+      ? { ok: false, detail: "the package carries no package_signature" }
+      : { ok: true, detail: "not signed as a whole (this ledger does not sign packages yet): the digest, proofs and figures below are what is checked" };
+  }
+  try {
+    const { package_signature: signature, ...rest } = pkg;
+    const message = enc.encode(`junbao.transfer/1\n${JSON.stringify(canonical(rest))}`);
+    const ok = await ed25519Verify(pinnedHex, signature, message);
+    return { ok, detail: ok ? "the whole package is signed by the pinned key" : "the package signature does not verify with the pinned key" };
+  } catch (e) {
+    return { ok: false, detail: e.message };
+  }
+}
+
+/**
  * Checks a transfer package (docs/TRANSFER.md) offline against the pinned key, with no server
  * call. Answers {verified, checks: [{name, ok, detail}]}; verified only if every check holds.
  *
@@ -389,7 +425,8 @@ export async function verifyStatementRow(row, member, digest) {
  *     `transfer_entry`;
  *  4. totals and years recomputed from the entries' postings to the member's accounts
  *     (transfer entries excluded), and the transfer-out moved exactly the total.
- * (The package signature of the trust work goes here as check 0 when it lands.)
+ *  0. before them, the signature over the whole package (verifyPackageSignature), required
+ *     once PACKAGE_SIGNATURE_REQUIRED is set.
  */
 export async function verifyPackage(pkg, pinnedHex) {
   const checks = [];
@@ -399,6 +436,8 @@ export async function verifyPackage(pkg, pinnedHex) {
       add("schema", false, `not a junbao.transfer/1 package (${pkg && pkg.schema})`);
       return { verified: false, checks };
     }
+    const whole = await verifyPackageSignature(pkg, pinnedHex);
+    add("package signature", whole.ok, whole.detail);
     const d = await verifyDigest(pkg.digest || {}, pinnedHex);
     add("digest signature", d.ok, d.detail);
     const member = pkg.member && pkg.member.id;
