@@ -155,7 +155,7 @@ export function transferDesk() {
     replace(
       dropOut,
       el("p", { id: "package-verdict", class: r.verified ? "verdict ok" : "verdict bad", "data-verified": String(r.verified) }, r.verified ? `✓ Verified: ${file.name}` : `✗ Not verified: ${file.name}`),
-      table(null, ["Check", "Result", "Detail"], r.checks.map((c) => ({ attrs: { class: c.ok ? "proof-ok" : "proof-bad" }, cells: [c.name, verdict(c.ok, "holds", "fails"), c.detail] })), { id: "package-checks" }),
+      table(null, ["Check", "Result", "Detail"], r.checks.map((c) => ({ attrs: { class: c.ok ? "proof-ok" : "proof-bad" }, cells: [c.name, c.absent ? el("span", { class: "badge none" }, "– none") : verdict(c.ok, "holds", "fails"), c.detail] })), { id: "package-checks" }),
       el("p", { class: "hint" }, "Checked here, with the pinned key only: no request was sent to the server."),
     );
   }

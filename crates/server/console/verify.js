@@ -402,7 +402,7 @@ export async function verifyPackageSignature(pkg, pinnedHex) {
   if (!pkg.package_signature) {
     return PACKAGE_SIGNATURE_REQUIRED
       ? { ok: false, detail: "the package carries no package_signature" }
-      : { ok: true, detail: "not signed as a whole (this ledger does not sign packages yet): the digest, proofs and figures below are what is checked" };
+      : { ok: true, absent: true, detail: "not signed as a whole (this ledger does not sign packages yet): the digest, proofs and figures below are what is checked" };
   }
   try {
     const { package_signature: signature, ...rest } = pkg;
@@ -430,14 +430,14 @@ export async function verifyPackageSignature(pkg, pinnedHex) {
  */
 export async function verifyPackage(pkg, pinnedHex) {
   const checks = [];
-  const add = (name, ok, detail) => checks.push({ name, ok, detail });
+  const add = (name, ok, detail, absent = false) => checks.push({ name, ok, detail, absent });
   try {
     if (!pkg || pkg.schema !== "junbao.transfer/1") {
       add("schema", false, `not a junbao.transfer/1 package (${pkg && pkg.schema})`);
       return { verified: false, checks };
     }
     const whole = await verifyPackageSignature(pkg, pinnedHex);
-    add("package signature", whole.ok, whole.detail);
+    add("package signature", whole.ok, whole.detail, Boolean(whole.absent));
     const d = await verifyDigest(pkg.digest || {}, pinnedHex);
     add("digest signature", d.ok, d.detail);
     const member = pkg.member && pkg.member.id;
