@@ -519,7 +519,7 @@ async fn a_clerk_exports_and_prints_a_package_and_a_package_with_a_changed_amoun
     let pdf = c.print(fantoccini::wd::PrintConfiguration::default()).await.unwrap();
     assert!(pdf.starts_with(b"%PDF"));
     let dir = tempfile::tempdir().unwrap();
-    let pdf_path = dir.path().join("sheet.pdf");
+    let pdf_path = shots().join("transfer-sheet.pdf");
     std::fs::write(&pdf_path, &pdf).unwrap();
     let out = Command::new("pdftotext").arg(&pdf_path).arg("-").output().expect("pdftotext");
     let printed = String::from_utf8_lossy(&out.stdout);
