@@ -4,7 +4,7 @@
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/junbao-target
 CARGO ?= cargo
 
-.PHONY: setup demo test bench lint
+.PHONY: setup demo test bench lint screenshots
 
 setup:
 	@scripts/setup.sh
@@ -25,3 +25,7 @@ bench: setup
 lint: setup
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --release --locked --workspace --all-targets -- -D warnings
+
+# Refreshes the console's screenshots and printed sheet in docs/console/ (docs/CONSOLE.md).
+screenshots: setup
+	JUNBAO_CONSOLE_SHOTS=docs/console $(CARGO) test --release --locked --test console

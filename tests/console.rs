@@ -1,6 +1,9 @@
 //! The web console in a real browser: headless Chromium driven over WebDriver (chromedriver on
 //! a loopback port), against a `junbao` server on another loopback port. Each desk is used as
-//! its clerk would, and a screenshot of it is saved to docs/console/ (docs/CONSOLE.md).
+//! its clerk would, and a screenshot of it is saved: into the test's scratch folder
+//! (`CARGO_TARGET_TMPDIR/console`), or, with `JUNBAO_CONSOLE_SHOTS=docs/console` (`make
+//! screenshots`), over the copies committed in docs/console/ that docs/CONSOLE.md shows. A plain
+//! `make test` leaves the clone unchanged.
 //!
 //! Needs Debian's `chromium`, `chromium-driver` and `poppler-utils` (scripts/setup.sh).
 
@@ -243,7 +246,10 @@ async fn exists(c: &Client, css: &str) -> bool {
 }
 
 fn shots() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/console");
+    let dir = match std::env::var_os("JUNBAO_CONSOLE_SHOTS") {
+        Some(d) => Path::new(env!("CARGO_MANIFEST_DIR")).join(d),
+        None => Path::new(env!("CARGO_TARGET_TMPDIR")).join("console"),
+    };
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
