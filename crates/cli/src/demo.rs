@@ -348,6 +348,8 @@ pub fn run(data: &Path, members: usize) -> Result<()> {
                 format!("{}:member:*:{}", parts[0], parts[3..].join(":"))
             } else if parts.get(1) == Some(&"agency") {
                 format!("{}:agency:*:payable", parts[0])
+            } else if parts.get(1) == Some(&"unit") {
+                format!("{}:unit:*:{}:*", parts[0], parts.get(3).unwrap_or(&""))
             } else {
                 account.clone()
             };
