@@ -45,7 +45,9 @@ fn verify_offline(
     digest: Option<&std::path::Path>,
 ) -> std::process::Output {
     let file = write_file(l.dir.path(), "export.jsonl", &(lines.join("\n") + "\n"));
-    let mut args = vec!["verify", "--export", file.to_str().unwrap()];
+    let key = l.public_key_file();
+    let mut args =
+        vec!["verify", "--export", file.to_str().unwrap(), "--key", key.to_str().unwrap()];
     if let Some(d) = digest {
         args.extend(["--digest", d.to_str().unwrap()]);
     }
@@ -118,9 +120,13 @@ fn a_tail_replaced_with_a_recomputed_chain_is_found_against_the_earlier_digest()
         v["hash"] = serde_json::json!(hex::encode(previous));
         *line = v.to_string();
     }
-    // The chain alone is consistent again …
+    // The chain alone is consistent again, which is why, without a digest, it is not called
+    // verified …
     let out = verify_offline(&l, &forged, None);
     assert!(out.status.success(), "the forged chain should be self-consistent: {}", stderr(&out));
+    let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(answer["verified"], false);
+    assert_eq!(answer["chain_consistent"], true);
     // … but not with the digest signed before the forgery.
     let out = verify_offline(&l, &forged, Some(&d1));
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
@@ -315,4 +321,30 @@ fn reconcile_lists_spouse_medical_parts_awaiting_their_match_unless_suspended() 
     let waiting = r["medical_premiums_awaiting_match"].as_array().unwrap();
     assert_eq!(waiting.len(), 1, "{r}");
     assert_eq!(waiting[0]["period"], "2025-03", "{r}");
+}
+
+#[test]
+fn an_export_and_digest_of_another_ledger_fail_against_the_pinned_key() {
+    let (l, _d1, d2, export) = ledger_with_digests();
+    // Another ledger, same history: its own key signs a digest of the same tree.
+    let other = TestLedger::new();
+    let d_other = other.run(&["digest"]);
+    assert!(d_other.status.success(), "{}", stderr(&d_other));
+    let d_other =
+        write_file(other.dir.path(), "d.json", &String::from_utf8(d_other.stdout).unwrap());
+    // Pinned to `l`: the other ledger's digest is refused, exit 3.
+    let out = verify_offline(&l, &export, Some(&d_other));
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stderr(&out).contains("another key"), "{}", stderr(&out));
+    // Pinned to the other ledger: l's genuine digest is refused too.
+    let out = verify_offline(&other, &export, Some(&d2));
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    // And without --key the command refuses to run.
+    let file = write_file(l.dir.path(), "e.jsonl", &(export.join("\n") + "\n"));
+    let out = std::process::Command::new(bin())
+        .args(["verify", "--export", file.to_str().unwrap(), "--digest", d2.to_str().unwrap()])
+        .current_dir(l.dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
 }

@@ -51,8 +51,13 @@ fn export_package(
     serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap()
 }
 
-/// Runs `junbao transfer verify` in a folder with no ledger, pointing --data nowhere.
-fn verify_elsewhere(file: &std::path::Path) -> std::process::Output {
+/// Runs `junbao transfer verify --key PUB` in a folder with no ledger, pointing --data
+/// nowhere; PUB is `l`'s public key, as the agency pinned it.
+fn verify_elsewhere(l: &TestLedger, file: &std::path::Path) -> std::process::Output {
+    verify_with_key(&l.public_key_file(), file)
+}
+
+fn verify_with_key(key: &std::path::Path, file: &std::path::Path) -> std::process::Output {
     let empty = tempfile::tempdir().unwrap();
     std::process::Command::new(bin())
         .args([
@@ -60,7 +65,9 @@ fn verify_elsewhere(file: &std::path::Path) -> std::process::Output {
             empty.path().join("no-ledger-here").to_str().unwrap(),
             "transfer",
             "verify",
+            "--key",
         ])
+        .arg(key)
         .arg(file)
         .current_dir(empty.path())
         .output()
@@ -83,14 +90,14 @@ fn a_transfer_package_verifies_offline_and_tampering_is_named() {
     assert_eq!(package["years"].as_array().unwrap().len(), 4);
     assert_eq!(package["service"]["months"], 46);
 
-    let ok = verify_elsewhere(&out_file);
+    let ok = verify_elsewhere(&l, &out_file);
     assert!(ok.status.success(), "{}", stderr(&ok));
 
     // One amount changed.
     let mut amount = package.clone();
     amount["years"][1]["personal"] = serde_json::json!("1105.00");
     let f = write_file(l.dir.path(), "amount.json", &amount.to_string());
-    let out = verify_elsewhere(&f);
+    let out = verify_elsewhere(&l, &f);
     assert_eq!(out.status.code(), Some(3));
     assert!(stderr(&out).contains("years[1].personal"), "{}", stderr(&out));
 
@@ -100,7 +107,7 @@ fn a_transfer_package_verifies_offline_and_tampering_is_named() {
     bytes[10] ^= 1;
     byte["entries"][4]["bytes"] = serde_json::json!(hex::encode(bytes));
     let f = write_file(l.dir.path(), "byte.json", &byte.to_string());
-    let out = verify_elsewhere(&f);
+    let out = verify_elsewhere(&l, &f);
     assert_eq!(out.status.code(), Some(3));
     assert!(stderr(&out).contains("entries[4]"), "{}", stderr(&out));
 
@@ -108,7 +115,7 @@ fn a_transfer_package_verifies_offline_and_tampering_is_named() {
     let mut dropped = package.clone();
     dropped["entries"].as_array_mut().unwrap().remove(3);
     let f = write_file(l.dir.path(), "dropped.json", &dropped.to_string());
-    let out = verify_elsewhere(&f);
+    let out = verify_elsewhere(&l, &f);
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
 }
 
@@ -159,7 +166,7 @@ fn the_transferred_account_is_closed_until_the_transfer_is_reversed_and_confirma
     assert!(export("SI-2").status.success());
     let package: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&f).unwrap()).unwrap();
-    assert!(verify_elsewhere(&f).status.success(), "{}", stderr(&verify_elsewhere(&f)));
+    assert!(verify_elsewhere(&l, &f).status.success(), "{}", stderr(&verify_elsewhere(&l, &f)));
     assert_eq!(package["totals"]["total"], "6907.36"); // one more premium and its match: + 184.00
     let out =
         l.run(&["transfer", "confirm", "--member", "O1", "--fund", "medical", "--agency", "SI-2"]);
@@ -231,7 +238,7 @@ fn bulk_transfer_is_all_or_nothing_and_writes_a_verifiable_package_per_member() 
     assert!(out.status.success(), "{}", stderr(&out));
     for m in ["M0", "M1", "M2", "M3", "M5"] {
         let f = dir.join(format!("{m}-medical.json"));
-        let out = verify_elsewhere(&f);
+        let out = verify_elsewhere(&l, &f);
         assert!(out.status.success(), "{m}: {}", stderr(&out));
     }
 }
@@ -243,8 +250,16 @@ fn a_package_renders_as_a_bilingual_printable_sheet_with_the_same_figures() {
     let f = l.dir.path().join("p.json");
     export_package(&l, "medical", "SI-1", &f);
     let html_path = l.dir.path().join("p.html");
-    let out =
-        l.run(&["transfer", "render", f.to_str().unwrap(), "--out", html_path.to_str().unwrap()]);
+    let key = l.public_key_file();
+    let out = l.run(&[
+        "transfer",
+        "render",
+        f.to_str().unwrap(),
+        "--key",
+        key.to_str().unwrap(),
+        "--out",
+        html_path.to_str().unwrap(),
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let html = std::fs::read_to_string(&html_path).unwrap();
     for text in [
@@ -261,8 +276,15 @@ fn a_package_renders_as_a_bilingual_printable_sheet_with_the_same_figures() {
         serde_json::from_str(&std::fs::read_to_string(&f).unwrap()).unwrap();
     package["totals"]["total"] = serde_json::json!("9999.99");
     let bad = write_file(l.dir.path(), "bad.json", &package.to_string());
-    let out =
-        l.run(&["transfer", "render", bad.to_str().unwrap(), "--out", html_path.to_str().unwrap()]);
+    let out = l.run(&[
+        "transfer",
+        "render",
+        bad.to_str().unwrap(),
+        "--key",
+        key.to_str().unwrap(),
+        "--out",
+        html_path.to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
 }
 
@@ -289,11 +311,178 @@ fn a_pension_package_shows_the_unit_and_personal_parts_of_each_years_wage() {
     assert_eq!(row(2022)["state"], "0.00");
     assert_eq!(row(2026)["contribution_wage"], "0.00");
     assert_eq!(row(2026)["state"], "84640.00");
-    assert!(verify_elsewhere(&f).status.success(), "{}", stderr(&verify_elsewhere(&f)));
+    assert!(verify_elsewhere(&l, &f).status.success(), "{}", stderr(&verify_elsewhere(&l, &f)));
     let mut bad = package.clone();
     bad["years"][0]["unit_part"] = serde_json::json!("1.00");
     let bad = write_file(l.dir.path(), "bad.json", &bad.to_string());
-    let out = verify_elsewhere(&bad);
+    let out = verify_elsewhere(&l, &bad);
     assert_eq!(out.status.code(), Some(3));
     assert!(stderr(&out).contains("years[0].unit_part"), "{}", stderr(&out));
+}
+
+/// A pointer into the package (`/service/months`) set to a value.
+fn with(package: &serde_json::Value, pointer: &str, value: serde_json::Value) -> serde_json::Value {
+    let mut p = package.clone();
+    *p.pointer_mut(pointer).unwrap_or_else(|| panic!("no {pointer}")) = value;
+    p
+}
+
+#[test]
+fn a_package_self_signed_by_another_ledger_fails_against_the_pinned_key() {
+    let l = TestLedger::new();
+    career(&l);
+    // An attacker's ledger, initialised elsewhere, with a monthly pay of 920,000.00.
+    let forger = TestLedger::new();
+    let career_text = |pay: &str| {
+        let mut lines = vec![enroll("e", "O1", "officer", "U1", "2022-03-15", pay)];
+        lines.push(r#"{"id":"d","type":"discharge","member":"O1","on":"2026-01-31"}"#.into());
+        lines.join("\n")
+    };
+    forger.post_ok(&career_text("920000.00"));
+    let forged = forger.dir.path().join("forged.json");
+    export_package(&forger, "pension", "SI-1", &forged);
+    // The forger's package verifies under the forger's own key (it is self-consistent) …
+    let out = verify_with_key(&forger.public_key_file(), &forged);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // … but never under the key the agency pinned: exit 3, naming the key.
+    let out = verify_elsewhere(&l, &forged);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stderr(&out).contains("pinned"), "{}", stderr(&out));
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("verified"));
+    // Render refuses it too, and without a pinned key neither command runs.
+    let html = l.dir.path().join("forged.html");
+    let key = l.public_key_file();
+    let out = l.run(&[
+        "transfer",
+        "render",
+        forged.to_str().unwrap(),
+        "--key",
+        key.to_str().unwrap(),
+        "--out",
+        html.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(!html.exists());
+    let out = l.run(&["transfer", "verify", forged.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+}
+
+#[test]
+fn every_stated_field_changed_in_turn_fails_naming_the_field() {
+    use serde_json::json;
+    let l = TestLedger::new();
+    career(&l);
+    let f = l.dir.path().join("pension.json");
+    let package = export_package(&l, "pension", "SI-1", &f);
+    let mut extra_row = package.clone();
+    extra_row["years"].as_array_mut().unwrap().push(json!({"year": 2027,
+        "contribution_wage": "0.00", "personal": "0.00", "state": "0.00", "interest": "0.00",
+        "unit_part": "0.00", "personal_part": "0.00"}));
+    let mut missing_row = package.clone();
+    missing_row["years"].as_array_mut().unwrap().remove(0);
+    // Rates and every part changed consistently: only the package signature can tell.
+    let mut rates = with(&package, "/pension_rates/unit", json!("20"));
+    for y in rates["years"].as_array_mut().unwrap() {
+        let fen: i64 = y["contribution_wage"].as_str().unwrap().replace('.', "").parse().unwrap();
+        let part = fen / 5; // 20 %, exact for these wages
+        y["unit_part"] = json!(format!("{}.{:02}", part / 100, part % 100));
+    }
+    let cases: Vec<(&str, serde_json::Value, &str)> = vec![
+        ("service.from", with(&package, "/service/from", json!("2012-03-15")), "service.from"),
+        ("service.to", with(&package, "/service/to", json!("2036-01-31")), "service.to"),
+        ("service.months", with(&package, "/service/months", json!(238)), "service.months"),
+        (
+            "service.years_counted",
+            with(&package, "/service/years_counted", json!("19.83")),
+            "service.years_counted",
+        ),
+        (
+            "member.category",
+            with(&package, "/member/category", json!("sergeant")),
+            "member.category",
+        ),
+        ("member.unit", with(&package, "/member/unit", json!("U9")), "member.unit"),
+        ("member.sponsor", with(&package, "/member/sponsor", json!("O2")), "member.sponsor"),
+        (
+            "contribution_wage",
+            with(&package, "/years/1/contribution_wage", json!("920000.00")),
+            "years[1].contribution_wage",
+        ),
+        ("unit_part", with(&package, "/years/1/unit_part", json!("1.00")), "years[1].unit_part"),
+        (
+            "personal_part",
+            with(&package, "/years/1/personal_part", json!("1.00")),
+            "years[1].personal_part",
+        ),
+        (
+            "pension_rates.unit",
+            with(&package, "/pension_rates/unit", json!("20")),
+            "years[0].unit_part",
+        ),
+        ("rates and parts together", rates, "package_signature"),
+        ("extra year row", extra_row, "years"),
+        ("missing year row", missing_row, "years"),
+        ("totals.total", with(&package, "/totals/total", json!("672336.00")), "totals.total"),
+        (
+            "counts_toward",
+            with(&package, "/service/counts_toward", json!("x")),
+            "service.counts_toward",
+        ),
+        ("agency", with(&package, "/agency", json!("SI-2")), "entries"),
+        ("transfer_entry", with(&package, "/transfer_entry", json!(1)), "transfer_entry"),
+    ];
+    let key = l.public_key_file();
+    for (what, changed, field) in cases {
+        let file = write_file(l.dir.path(), "changed.json", &changed.to_string());
+        let out = verify_with_key(&key, &file);
+        assert_eq!(out.status.code(), Some(3), "{what}: {}", stderr(&out));
+        assert!(stderr(&out).contains(field), "{what}: expected {field} in {}", stderr(&out));
+    }
+    // An added field is not part of any package: refused as malformed.
+    let added = with(
+        &package,
+        "/member",
+        json!({"id": "O1", "category": "officer",
+        "unit": "U1", "sponsor": null, "name": "x"}),
+    );
+    let file = write_file(l.dir.path(), "added.json", &added.to_string());
+    let out = verify_with_key(&key, &file);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("name"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_confirmation_of_a_long_member_and_agency_id_fits_an_event_id() {
+    let l = TestLedger::new();
+    let member = "M".repeat(30);
+    let agency = "A".repeat(30);
+    l.post_ok(
+        &[
+            enroll("e", &member, "officer", "U1", "2022-03-15", "10000.00"),
+            contribution("c", &member, "2024-01", "100.00", "U1"),
+            format!(r#"{{"id":"d","type":"discharge","member":"{member}","on":"2026-01-31"}}"#),
+        ]
+        .join("\n"),
+    );
+    let f = l.dir.path().join("long.json");
+    let out = l.run(&[
+        "transfer",
+        "export",
+        "--member",
+        &member,
+        "--fund",
+        "medical",
+        "--agency",
+        &agency,
+        "--out",
+        f.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let confirm =
+        ["transfer", "confirm", "--member", &member, "--fund", "medical", "--agency", &agency];
+    let first = l.json(&confirm);
+    assert_eq!(first["accepted"], 1, "{first}");
+    let again = l.json(&confirm);
+    assert_eq!(again["accepted"], 0, "confirming twice is a replay: {again}");
+    assert_eq!(again["replayed"], 1, "{again}");
 }

@@ -51,6 +51,20 @@ impl TestLedger {
         serde_json::from_slice(&out.stdout).expect("post prints JSON")
     }
 
+    /// The ledger's signing key file (`DIR.key` beside the ledger folder, the default).
+    pub fn key_file(&self) -> PathBuf {
+        self.dir.path().join("ledger.key")
+    }
+
+    /// The ledger's public key as an agency pins it: `junbao key show` written to a file.
+    pub fn public_key_file(&self) -> PathBuf {
+        let out = self.run(&["key", "show"]);
+        assert!(out.status.success(), "key show failed: {}", String::from_utf8_lossy(&out.stderr));
+        let path = self.dir.path().join("ledger.pub");
+        std::fs::write(&path, &out.stdout).expect("write the public key");
+        path
+    }
+
     pub fn json(&self, args: &[&str]) -> serde_json::Value {
         let out = self.run(args);
         assert!(out.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));

@@ -61,7 +61,9 @@ pub fn run(data: &Path, members: usize) -> Result<()> {
     }
     let ledger = Ledger::init(data, system_clock())?;
     std::fs::write(data.join(DEMO_MARKER), "made by `junbao demo`; safe to delete\n")?;
-    let key_path = junbao_engine::default_key_path(data);
+    // The demo is throw-away: its key stays inside its folder (the legacy place, which
+    // `default_key_path` still finds), so that removing the folder removes everything.
+    let key_path = data.join("digest.key");
     junbao_engine::create_signing_key(&key_path)?;
     outln!("demo ledger at {}\n", data.display());
     outln!("posting, as the finance departments would:");
@@ -269,7 +271,8 @@ pub fn run(data: &Path, members: usize) -> Result<()> {
     )?;
     let package_path = data.join(format!("transfer-{}-medical.json", clerk.id));
     std::fs::write(&package_path, serde_json::to_string_pretty(&package)?)?;
-    let checked = junbao_engine::verify_package(&package, None)?;
+    let pinned = junbao_engine::load_signing_key(&key_path)?.verifying_key().to_bytes();
+    let checked = junbao_engine::verify_package(&package, &pinned, None)?;
     outln!(
         "  transfer package of {} (medical, {} entries, total {}) → {}, verified offline",
         checked.member,
@@ -397,7 +400,7 @@ pub fn run(data: &Path, members: usize) -> Result<()> {
     drop(out);
     let offline = junbao_engine::verify_export(
         std::io::BufReader::new(std::fs::File::open(&export_path)?),
-        Some(&digest),
+        Some((&digest, &pinned)),
     )?;
     outln!(
         "  exported journal re-verified offline against the digest: {} entries → {}\n",

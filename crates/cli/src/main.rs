@@ -56,8 +56,8 @@ enum Command {
     /// Create an empty ledger; its first entries record the seed standards. Also creates the
     /// Ed25519 key that signs digests.
     Init {
-        /// Key file to create [default: DIR/digest.key].
-        #[arg(long)]
+        /// Key file to create [default: $JUNBAO_KEY, else DIR.key beside the ledger folder].
+        #[arg(long, env = "JUNBAO_KEY")]
         key: Option<PathBuf>,
     },
     /// Append the events of a JSON Lines file (or stdin), all or nothing.
@@ -80,9 +80,14 @@ enum Command {
         /// An exported journal (`export journal --format jsonl`) to verify instead of the database.
         #[arg(long)]
         export: Option<PathBuf>,
-        /// A signed digest the export must match (with --export).
-        #[arg(long)]
+        /// A signed digest the export must match (with --export); it must be signed by --key.
+        #[arg(long, requires = "key")]
         digest: Option<PathBuf>,
+        /// The ledger's public key, pinned (a file with 64 hex digits, as `key show` prints):
+        /// required with --export; the only key a digest is checked against [with
+        /// --from-digest, default: the public half of the ledger's signing key].
+        #[arg(long)]
+        key: Option<PathBuf>,
         /// Check only what was appended since this trusted digest (consistency proof plus the
         /// new entries).
         #[arg(long, conflicts_with = "export")]
@@ -90,8 +95,8 @@ enum Command {
     },
     /// Sign and print a digest of the current head (JSON); the ledger keeps every digest.
     Digest {
-        /// Signing key file [default: DIR/digest.key].
-        #[arg(long)]
+        /// Signing key file [default: $JUNBAO_KEY, else DIR.key beside the ledger folder].
+        #[arg(long, env = "JUNBAO_KEY")]
         key: Option<PathBuf>,
     },
     /// RFC 6962 proofs (JSON).
@@ -152,6 +157,11 @@ enum Command {
     Bench(bench::BenchArgs),
     /// The HTTP service (docs/HTTP.md): JSON endpoints, bearer tokens with roles, group commit.
     Serve(serve::ServeArgs),
+    /// The ledger's signing key: show its public half (what agencies and auditors pin).
+    Key {
+        #[command(subcommand)]
+        action: KeyAction,
+    },
     /// Tokens for the HTTP service.
     Token {
         #[command(subcommand)]
@@ -192,6 +202,17 @@ enum AccessAction {
         /// The log [default: DIR/access.jsonl].
         #[arg(long)]
         file: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum KeyAction {
+    /// Print the ledger's Ed25519 public key as 64 hex digits (and nothing else), so that
+    /// `junbao key show > ledger.pub` is the file agencies pin (docs/TRANSFER.md).
+    Show {
+        /// Signing key file [default: $JUNBAO_KEY, else DIR.key beside the ledger folder].
+        #[arg(long, env = "JUNBAO_KEY")]
+        key: Option<PathBuf>,
     },
 }
 
@@ -259,20 +280,29 @@ enum TransferAction {
         agency: String,
         #[arg(long, required_unless_present = "members")]
         out: Option<PathBuf>,
-        /// Signing key file [default: DIR/digest.key].
-        #[arg(long)]
+        /// Signing key file [default: $JUNBAO_KEY, else DIR.key beside the ledger folder].
+        #[arg(long, env = "JUNBAO_KEY")]
         key: Option<PathBuf>,
     },
-    /// Check a transfer package offline, without the database.
+    /// Check a transfer package offline, without the database, against the ledger's pinned
+    /// public key.
     Verify {
         file: PathBuf,
-        /// A digest the package must be proven against (e.g. one published earlier).
+        /// The ledger's public key, pinned (a file with 64 hex digits, as `key show` prints).
+        #[arg(long)]
+        key: PathBuf,
+        /// A digest the package must be proven against (e.g. one published earlier); it must
+        /// be signed by the pinned key.
         #[arg(long)]
         digest: Option<PathBuf>,
     },
-    /// Render a package as a printable HTML sheet with bilingual headings (verified first).
+    /// Render a package as a printable HTML sheet with bilingual headings (verified first,
+    /// against the pinned key).
     Render {
         file: PathBuf,
+        /// The ledger's public key, pinned (a file with 64 hex digits).
+        #[arg(long)]
+        key: PathBuf,
         #[arg(long)]
         out: PathBuf,
     },
@@ -337,6 +367,10 @@ struct Exit {
 }
 
 fn main() -> ExitCode {
+    // Everything this program creates — the ledger folder, RocksDB's WAL and tables, the access
+    // log, the tokens file, keys — is for its owner only (0700 folders, 0600 files).
+    #[cfg(unix)]
+    let _ = rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -401,10 +435,21 @@ fn run(cli: Cli) -> Result<()> {
     let data = cli.data.unwrap_or_else(|| PathBuf::from("./junbao-data"));
     match cli.command {
         Command::Init { key } => {
+            if data.join("CURRENT").exists() {
+                return Err(rejected(format!("a ledger already exists at {}", data.display())));
+            }
+            let key = key.unwrap_or_else(|| junbao_engine::default_key_path(&data));
+            // The key first: a ledger is never left without its key. A key left by an
+            // interrupted init is refused (create_new) rather than reused silently.
+            let public = junbao_engine::create_signing_key(&key).with_context(|| {
+                format!(
+                    "creating the signing key {} (an existing key is never reused: remove a key \
+                     left by an interrupted init, or give --key)",
+                    key.display()
+                )
+            })?;
             let ledger = Ledger::init(&data, system_clock())
                 .with_context(|| format!("creating a ledger at {}", data.display()))?;
-            let key = key.unwrap_or_else(|| junbao_engine::default_key_path(&data));
-            let public = junbao_engine::create_signing_key(&key)?;
             let head = ledger.head();
             outln!(
                 "{}",
@@ -487,14 +532,15 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Transfer { action: TransferAction::Verify { file, digest } } => {
+        Command::Transfer { action: TransferAction::Verify { file, key, digest } } => {
+            let pinned = read_pinned_key(&key)?;
             let package = read_json(&file)?;
             let trusted = digest
                 .map(|d| junbao_engine::SignedDigest::read(&d))
                 .transpose()
                 .map_err(audit_exit)?;
-            let r =
-                junbao_engine::verify_package(&package, trusted.as_ref()).map_err(audit_exit)?;
+            let r = junbao_engine::verify_package(&package, &pinned, trusted.as_ref())
+                .map_err(audit_exit)?;
             outln!("{}", r.to_json());
             Ok(())
         }
@@ -543,9 +589,10 @@ fn run(cli: Cli) -> Result<()> {
             );
             Ok(())
         }
-        Command::Transfer { action: TransferAction::Render { file, out } } => {
+        Command::Transfer { action: TransferAction::Render { file, key, out } } => {
+            let pinned = read_pinned_key(&key)?;
             let package = read_json(&file)?;
-            let html = junbao_engine::render_package_html(&package).map_err(audit_exit)?;
+            let html = junbao_engine::render_package_html(&package, &pinned).map_err(audit_exit)?;
             std::fs::write(&out, html).with_context(|| format!("writing {}", out.display()))?;
             outln!("{}", json!({"written": out.display().to_string()}));
             Ok(())
@@ -575,17 +622,26 @@ fn run(cli: Cli) -> Result<()> {
         Command::Post { file } => post(&data, file),
         Command::Close(args) => admin::close(&data, args),
         Command::Balance { fund, member, json } => balance(&data, fund, member, json),
-        Command::Verify { export: Some(file), digest, .. } => verify_export(&file, digest),
+        Command::Verify { export: Some(file), digest, key, .. } => {
+            let key = key.ok_or_else(|| {
+                rejected("--export needs --key PUB: the ledger's public key, pinned")
+            })?;
+            verify_export(&file, &read_pinned_key(&key)?, digest)
+        }
         Command::Verify { export: None, digest: Some(_), .. } => {
             Err(rejected("--digest goes with --export; use --from-digest for the database"))
         }
-        Command::Verify { export: None, digest: None, from_digest: Some(d) } => {
+        Command::Verify { export: None, digest: None, from_digest: Some(d), key } => {
             let digest = junbao_engine::SignedDigest::read(&d).map_err(audit_exit)?;
             let ledger = open(&data)?;
-            let trusted = junbao_engine::load_signing_key(&junbao_engine::default_key_path(&data))
-                .ok()
-                .map(|k| k.verifying_key().to_bytes());
-            let r = ledger.verify_since(&digest, trusted.as_ref()).map_err(audit_exit)?;
+            let trusted = match key {
+                Some(k) => read_pinned_key(&k)?,
+                None => junbao_engine::load_signing_key(&junbao_engine::default_key_path(&data))
+                    .context("no --key given and the ledger's signing key does not load")?
+                    .verifying_key()
+                    .to_bytes(),
+            };
+            let r = ledger.verify_since(&digest, &trusted).map_err(audit_exit)?;
             outln!(
                 "{}",
                 json!({"verified": true, "from_tree_size": r.from_size, "to_tree_size": r.to_size,
@@ -593,7 +649,12 @@ fn run(cli: Cli) -> Result<()> {
             );
             Ok(())
         }
-        Command::Verify { export: None, digest: None, from_digest: None } => verify(&data),
+        Command::Verify { export: None, digest: None, from_digest: None, .. } => verify(&data),
+        Command::Key { action: KeyAction::Show { key } } => {
+            let key = junbao_engine::load_signing_key(&key_path(&data, key))?;
+            outln!("{}", hex::encode(key.verifying_key().to_bytes()));
+            Ok(())
+        }
         Command::Journal { from, limit, json } => journal(&data, from, limit, json),
         Command::Demo { .. } => unreachable!("handled above"),
         Command::Bench(args) => bench::run(args),
@@ -806,18 +867,47 @@ fn export_journal(data: &Path, format: &str, out: Option<PathBuf>) -> Result<()>
     Ok(())
 }
 
-fn verify_export(file: &Path, digest: Option<PathBuf>) -> Result<()> {
+/// Reads a pinned public key: a file holding 64 hex digits (as `key show` prints them).
+fn read_pinned_key(path: &Path) -> Result<[u8; 32]> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the pinned key {}", path.display()))?;
+    let key: [u8; 32] =
+        hex::decode(text.trim()).ok().and_then(|b| b.try_into().ok()).ok_or_else(|| {
+            rejected(format!(
+                "{}: not a public key (64 hex digits, as `junbao key show` prints)",
+                path.display()
+            ))
+        })?;
+    Ok(key)
+}
+
+/// The signing key file: the one given (`--key` or `$JUNBAO_KEY`), else the ledger's default.
+fn key_path(data: &Path, key: Option<PathBuf>) -> PathBuf {
+    key.unwrap_or_else(|| junbao_engine::default_key_path(data))
+}
+
+fn verify_export(file: &Path, pinned: &[u8; 32], digest: Option<PathBuf>) -> Result<()> {
     let digest =
         digest.map(|d| junbao_engine::SignedDigest::read(&d)).transpose().map_err(audit_exit)?;
+    if let Some(d) = &digest {
+        d.verify_signature(Some(pinned)).map_err(audit_exit)?;
+    }
     let reader = std::io::BufReader::new(
         std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?,
     );
-    let report = junbao_engine::verify_export(reader, digest.as_ref()).map_err(audit_exit)?;
-    outln!(
-        "{}",
-        json!({"verified": true, "entries": report.entries, "head": hex::encode(report.head),
-               "root": hex::encode(report.root), "digest_tree_size": report.digest_tree_size})
-    );
+    let report = junbao_engine::verify_export(reader, digest.as_ref().map(|d| (d, pinned)))
+        .map_err(audit_exit)?;
+    // Without a digest signed by the pinned key nothing ties the export to this ledger: the
+    // chain is consistent, but anybody could have written it. It is not called verified.
+    let signed = report.digest_tree_size.is_some();
+    let mut answer = json!({"verified": signed, "entries": report.entries, "head": hex::encode(report.head),
+               "root": hex::encode(report.root), "digest_tree_size": report.digest_tree_size});
+    if !signed {
+        answer["chain_consistent"] = json!(true);
+        answer["why_not_verified"] =
+            json!("no --digest: nothing signed by the pinned key covers this export");
+    }
+    outln!("{answer}");
     Ok(())
 }
 

@@ -19,12 +19,17 @@ pub struct ServeArgs {
     /// Tokens file (hashes only; `junbao token add` writes it) [default: DIR/tokens.json].
     #[arg(long)]
     tokens: Option<PathBuf>,
-    /// Signing key for digests and transfer packages [default: DIR/digest.key].
-    #[arg(long)]
+    /// Signing key for digests and transfer packages [default: $JUNBAO_KEY, else DIR.key
+    /// beside the ledger folder].
+    #[arg(long, env = "JUNBAO_KEY")]
     key: Option<PathBuf>,
     /// Where reads of members' records are logged [default: DIR/access.jsonl].
     #[arg(long)]
     access_log: Option<PathBuf>,
+    /// Seconds a connection has to send a whole request head (request line and headers)
+    /// before it is closed.
+    #[arg(long, default_value_t = junbao_server::HEADER_READ_TIMEOUT_DEFAULT.as_secs())]
+    header_timeout_secs: u64,
     /// Largest request body, in bytes (413 past it).
     #[arg(long, default_value_t = junbao_server::BODY_BYTES_MAX_DEFAULT)]
     body_bytes_max: usize,
@@ -71,6 +76,7 @@ pub fn serve(data: &Path, args: ServeArgs) -> Result<()> {
     config.body_bytes_max = args.body_bytes_max;
     config.batch_events_max = args.batch_events_max.clamp(1, junbao_engine::BATCH_EVENTS_MAX);
     config.request_timeout = Duration::from_secs(args.timeout_secs.max(1));
+    config.header_read_timeout = Duration::from_secs(args.header_timeout_secs.max(1));
     let server = Server::open(config)?;
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
     if let Some(n) = args.threads {

@@ -18,9 +18,6 @@ use crate::Ledger;
 /// (at most 2^4 = 16 leaf hashes), so the tree adds one small write per 16 entries.
 pub const TREE_LEVEL_STORED_MIN: u8 = 4;
 
-/// Domain separation of the digest signature (see docs/FORMAT.md).
-pub const DIGEST_SIGNING_CONTEXT: &[u8; 16] = b"junbao-digest-v1";
-
 pub(crate) fn tree_key(level: u8, index: u64) -> Vec<u8> {
     let mut k = Vec::with_capacity(9);
     k.push(level);
@@ -177,13 +174,12 @@ pub enum AuditError {
 impl SignedDigest {
     /// The bytes the signature covers (docs/FORMAT.md §5).
     pub fn signed_bytes(&self) -> Vec<u8> {
-        let mut b = Vec::with_capacity(16 + 8 + 32 + 32 + 8);
-        b.extend_from_slice(DIGEST_SIGNING_CONTEXT);
-        b.extend_from_slice(&self.tree_size.to_be_bytes());
-        b.extend_from_slice(&self.root);
-        b.extend_from_slice(&self.head);
-        b.extend_from_slice(&self.recorded_at_us.to_be_bytes());
-        b
+        junbao_ledger::transfer::digest_signed_bytes(
+            self.tree_size,
+            &self.root,
+            &self.head,
+            self.recorded_at_us,
+        )
     }
 
     pub fn to_json(&self) -> Value {
@@ -221,7 +217,9 @@ impl SignedDigest {
         })
     }
 
-    /// Checks the signature against the key the digest names (and, if given, a trusted key).
+    /// Checks the signature against a trusted (pinned) key: the digest must name it and be
+    /// signed by it. With `None` only that the digest is signed by the key it names, which
+    /// proves nothing about who wrote it; callers that vouch for a digest pass a key.
     pub fn verify_signature(&self, trusted: Option<&[u8; 32]>) -> Result<(), AuditError> {
         if let Some(t) = trusted
             && t != &self.public_key
@@ -276,9 +274,19 @@ pub fn load_signing_key(path: &Path) -> Result<SigningKey, AuditError> {
     Ok(SigningKey::from_bytes(&seed))
 }
 
-/// The default key file of a ledger folder.
+/// The default signing key file of a ledger folder: `DIR.key` beside the folder (not inside
+/// it, so that whoever copies the folder or a backup of it cannot sign a rewritten history);
+/// a ledger created before that keeps its `DIR/digest.key`, which is used while it exists.
+/// `--key FILE` or `$JUNBAO_KEY` override it.
 pub fn default_key_path(data: &Path) -> std::path::PathBuf {
-    data.join("digest.key")
+    let legacy = data.join("digest.key");
+    if legacy.exists() {
+        return legacy;
+    }
+    let mut name =
+        data.file_name().map(|n| n.to_os_string()).unwrap_or_else(|| "junbao-data".into());
+    name.push(".key");
+    data.with_file_name(name)
 }
 
 const META_DIGEST_PREFIX: &[u8] = b"digest/";
@@ -419,16 +427,18 @@ pub struct ExportReport {
 
 /// Verifies an exported journal from its bytes alone: every `hash` is the chain over the
 /// bytes, sequence numbers are dense from 1, every entry decodes and balances, and — given a
-/// signed digest — the signature holds and the digest's tree size, root and head are those of
-/// the export's first `tree_size` entries.
+/// signed digest and the pinned key it must be signed by — the signature holds under that key
+/// and the digest's tree size, root and head are those of the export's first `tree_size`
+/// entries.
 pub fn verify_export(
     reader: impl BufRead,
-    digest: Option<&SignedDigest>,
+    digest: Option<(&SignedDigest, &[u8; 32])>,
 ) -> Result<ExportReport, AuditError> {
     let bad = |line: usize, what: String| AuditError::Integrity(format!("line {line}: {what}"));
-    if let Some(d) = digest {
-        d.verify_signature(None)?;
+    if let Some((d, pinned)) = digest {
+        d.verify_signature(Some(pinned))?;
     }
+    let digest = digest.map(|(d, _)| d);
     let mut previous = CHAIN_GENESIS;
     let mut tree = RootBuilder::default();
     let mut at_digest: Option<(Hash32, Hash32)> = None;
@@ -532,9 +542,9 @@ impl Ledger {
     pub fn verify_since(
         &self,
         digest: &SignedDigest,
-        trusted_key: Option<&[u8; 32]>,
+        trusted_key: &[u8; 32],
     ) -> Result<SinceDigestReport, AuditError> {
-        digest.verify_signature(trusted_key)?;
+        digest.verify_signature(Some(trusted_key))?;
         let _writer = self.writer();
         let head = self.store.head();
         let integrity = |m: String| AuditError::Integrity(m);

@@ -48,7 +48,8 @@ pub use post::{
 pub use raw::{RawWriteError, write_raw_journal};
 pub use reports::balances_csv;
 pub use transfer::{
-    PackageReport, TRANSFER_SCHEMA, render_package_html, transfer_confirmed_line, verify_package,
+    PackageReport, TRANSFER_SCHEMA, generated_event_id, render_package_html,
+    transfer_confirmed_line, verify_package,
 };
 pub use verify::{VerifyError, VerifyReport};
 
@@ -145,9 +146,51 @@ pub(crate) fn parse_id_record(v: &[u8]) -> Option<(u64, Hash32)> {
 }
 
 impl Ledger {
-    /// Creates a ledger at `path` and records the seed standards as its first entries.
+    /// Creates a ledger at `path` and records the seed standards as its first entries,
+    /// atomically: it is built in a temporary folder beside `path` (mode
+    /// 0700), synced, then renamed to `path`, so a crash leaves either no ledger or a complete
+    /// one. `path` may exist as an empty folder.
     pub fn init(path: &Path, clock: Clock) -> Result<Ledger, LedgerOpenError> {
-        std::fs::create_dir_all(path).map_err(|e| {
+        let fail = |reason: String| {
+            LedgerOpenError::Store(OpenError::Engine { path: path.to_path_buf(), reason })
+        };
+        if path.join("CURRENT").exists() {
+            return Err(LedgerOpenError::Store(OpenError::AlreadyExists(path.to_path_buf())));
+        }
+        if std::fs::read_dir(path).is_ok_and(|mut d| d.next().is_some()) {
+            return Err(fail("the folder exists and is not empty".into()));
+        }
+        let name = path.file_name().ok_or_else(|| fail("no folder name".into()))?;
+        let parent = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => std::path::PathBuf::from("."),
+        };
+        std::fs::create_dir_all(&parent).map_err(|e| fail(e.to_string()))?;
+        let mut nonce = [0u8; 8];
+        getrandom::fill(&mut nonce).map_err(|e| fail(e.to_string()))?;
+        let tmp = parent.join(format!(".{}.init-{}", name.to_string_lossy(), hex::encode(nonce)));
+        let built = Ledger::build(&tmp, clock.clone());
+        let result = built.and_then(|ledger| {
+            drop(ledger);
+            std::fs::rename(&tmp, path)
+                .map_err(|e| fail(format!("renaming the new ledger: {e}")))?;
+            if let Ok(dir) = std::fs::File::open(&parent) {
+                dir.sync_all().map_err(|e| fail(e.to_string()))?;
+            }
+            Ledger::open(path, clock)
+        });
+        if result.is_err() {
+            let _ = std::fs::remove_dir_all(&tmp);
+        }
+        result
+    }
+
+    /// Builds a new ledger in `path` (created, mode 0700), with the seed standards.
+    fn build(path: &Path, clock: Clock) -> Result<Ledger, LedgerOpenError> {
+        let mut builder = std::fs::DirBuilder::new();
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder.create(path).map_err(|e| {
             LedgerOpenError::Store(OpenError::Engine {
                 path: path.to_path_buf(),
                 reason: e.to_string(),

@@ -2,8 +2,8 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use junbao_ledger::Event;
 use junbao_ledger::merkle;
+use junbao_ledger::{Event, EventBody};
 
 use crate::audit::{StoreNodes, TREE_LEVEL_STORED_MIN, tree_key};
 use junbao_ledger::entry::{Hash32, event_fingerprint};
@@ -352,6 +352,12 @@ impl Ledger {
                     }
                 };
                 let record = stored.next().expect("one record per parsed event");
+                // The scope first: a token learns nothing about ids or content outside its units
+                // (a replay or a conflict would tell it that an id exists, and what it holds).
+                if let Err(why) = check_scope(&request.scope, &batch, &event, &lookup) {
+                    note(&mut c, LineError { line, kind: RejectKind::Forbidden, error: why });
+                    continue;
+                }
                 let conflict = |what: String| LineError {
                     line,
                     kind: RejectKind::Conflict,
@@ -396,10 +402,6 @@ impl Ledger {
                             )),
                         );
                     }
-                    continue;
-                }
-                if let Err(why) = check_scope(&request.scope, &batch, &event, &lookup) {
-                    note(&mut c, LineError { line, kind: RejectKind::Forbidden, error: why });
                     continue;
                 }
                 let apply_started = Instant::now();
@@ -619,23 +621,56 @@ fn check_scope(
     lookup: &StoreLookup<'_>,
 ) -> Result<(), EventError> {
     let PostScope::Units(units) = scope else { return Ok(()) };
-    let outside = |unit: &str| {
-        EventError::field(
-            "unit",
-            format!("unit {unit} is not among the units this token posts for"),
+    // Closing an account and settling it to an agency are the transfer clerks' acts
+    // (`POST /v1/transfers`), never a unit's poster's — nor is reversing one.
+    let transfer = |body: &EventBody| {
+        matches!(
+            body,
+            EventBody::TransferOut { .. }
+                | EventBody::TransferOutV1 { .. }
+                | EventBody::TransferConfirmed { .. }
+                | EventBody::TransferIn { .. }
         )
     };
+    let reverses_transfer = match &event.body {
+        EventBody::Reversal { of, .. } => batch
+            .entries()
+            .iter()
+            .find(|e| &e.event.id == of)
+            .map(|e| e.event.clone())
+            .or_else(|| junbao_ledger::EntryLookup::entry_by_event_id(lookup, of).map(|e| e.event))
+            .is_some_and(|e| transfer(&e.body)),
+        _ => false,
+    };
+    if transfer(&event.body) || reverses_transfer {
+        return Err(EventError::field(
+            "type",
+            format!(
+                "a {} event needs a clerk or admin token (POST /v1/transfers); posters may not",
+                event.body.type_name()
+            ),
+        ));
+    }
     if let Some(unit) = event.body.unit()
         && !units.contains(unit.as_str())
     {
-        return Err(outside(unit.as_str()));
+        // The unit is the poster's own input: naming it tells nothing new.
+        return Err(EventError::field(
+            "unit",
+            format!("unit {unit} is not among the units this token posts for"),
+        ));
     }
     match batch.member_concerned(event, lookup) {
+        // The member's unit is not named, and a member of another unit and an unknown member
+        // get the same answer: a poster must not learn where other units' members serve, nor
+        // whether they exist (Art. 43). Only an enrolment concerns a member not yet known.
         Some(member) => match batch.member_unit(&member) {
-            Some(unit) if !units.contains(unit.as_str()) => Err(outside(unit.as_str())),
-            // An unknown member: the rules refuse the event (nothing is enrolled under a unit
-            // outside the scope without the check above seeing it).
-            _ => Ok(()),
+            Some(unit) if units.contains(unit.as_str()) => Ok(()),
+            None if matches!(event.body, EventBody::Enroll { .. }) => Ok(()),
+            _ => Err(EventError::field(
+                "member",
+                format!("member {member} is not a member of the units this token posts for"),
+            )),
         },
         None if event.body.unit().is_some() => Ok(()),
         None => Err(EventError::field(

@@ -39,7 +39,10 @@ impl Ledger {
             .map_err(io)?
             .iter()
             .filter_map(|(k, _)| {
-                k.get(k.len() - 8..).and_then(|b| b.try_into().ok()).map(u64::from_be_bytes)
+                // A short (corrupted) key is skipped, not sliced out of bounds.
+                k.get(k.len().checked_sub(8)?..)
+                    .and_then(|b| b.try_into().ok())
+                    .map(u64::from_be_bytes)
             })
             .collect();
         let size = self.head().seq;

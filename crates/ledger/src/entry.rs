@@ -93,6 +93,12 @@ impl Entry {
             return Err(DecodeError::UnknownVersion(entry.format));
         }
         check_postings(&entry.postings).map_err(DecodeError::Unbalanced)?;
+        if !entry.value_date.is_in_range() {
+            return Err(DecodeError::Malformed(format!(
+                "value date {} days from 1970-01-01 is outside the ledger's years",
+                entry.value_date.0
+            )));
+        }
         Ok(entry)
     }
 

@@ -15,6 +15,7 @@ pub mod rules;
 pub mod standard;
 pub mod state;
 pub mod time;
+pub mod transfer;
 
 pub use entry::{Entry, Hash32, Posting, SealedEntry};
 pub use event::{Event, EventBody, EventError, parse_event_line};

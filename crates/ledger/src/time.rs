@@ -51,8 +51,18 @@ impl Date {
         Date(i32::try_from(days).expect("dates within chrono's range fit i32 days"))
     }
 
+    /// The calendar date. Stored bytes may hold any `i32` (a corrupted or hostile entry):
+    /// days beyond chrono's range saturate to its first or last date instead of panicking;
+    /// `Entry::from_canonical_bytes` refuses such value dates (`is_in_range`).
     pub fn to_naive(self) -> NaiveDate {
-        epoch() + chrono::Duration::days(i64::from(self.0))
+        epoch()
+            .checked_add_signed(chrono::Duration::days(i64::from(self.0)))
+            .unwrap_or(if self.0 < 0 { NaiveDate::MIN } else { NaiveDate::MAX })
+    }
+
+    /// True for dates of the years the ledger accepts (1949–2199).
+    pub fn is_in_range(self) -> bool {
+        (YEAR_MIN..=YEAR_MAX).contains(&self.to_naive().year())
     }
 
     pub fn from_ymd(year: i32, month: u32, day: u32) -> Option<Date> {
@@ -62,7 +72,8 @@ impl Date {
     pub fn period(self) -> Period {
         let d = self.to_naive();
         Period {
-            year: u16::try_from(d.year()).expect("ledger years are positive"),
+            // Out-of-range dates (refused on input and on decode) give year 0, not a panic.
+            year: u16::try_from(d.year()).unwrap_or(0),
             month: u8::try_from(d.month()).expect("months are 1..=12"),
         }
     }
@@ -85,7 +96,8 @@ impl Date {
 
 impl Date {
     pub fn next_day(self) -> Date {
-        Date(self.0 + 1)
+        // Saturating: a stored (corrupted) date of i32::MAX days must not panic.
+        Date(self.0.saturating_add(1))
     }
 
     /// Whole months and remaining days of service from `self` to `last_day`, both inclusive:
@@ -133,18 +145,20 @@ impl Period {
 
     /// The first day of the period.
     pub fn first_day(self) -> Date {
-        Date::from_ymd(i32::from(self.year), u32::from(self.month), 1)
-            .expect("a parsed period is a valid month")
+        // A parsed period is a valid month; a decoded one (stored bytes) may not be: its month
+        // is clamped into 1..=12 rather than panicking.
+        Date::from_ymd(i32::from(self.year), u32::from(self.month.clamp(1, 12)), 1)
+            .unwrap_or(Date(0))
     }
 
     /// The last day of the period.
     pub fn last_day(self) -> Date {
-        let next = if self.month == 12 {
-            Period { year: self.year + 1, month: 1 }
+        let next = if self.month >= 12 {
+            Period { year: self.year.saturating_add(1), month: 1 }
         } else {
             Period { year: self.year, month: self.month + 1 }
         };
-        Date(next.first_day().0 - 1)
+        Date(next.first_day().0.saturating_sub(1))
     }
 }
 

@@ -25,6 +25,11 @@ struct Tail {
     file: File,
     /// SHA-256 of the last line written (without its newline).
     last: [u8; 32],
+    /// Length of the file up to the end of the last complete line.
+    len: u64,
+    /// A failed append could not be undone: nothing more is written until the log is opened
+    /// again (which recovers the torn tail).
+    poisoned: bool,
 }
 
 #[derive(Debug)]
@@ -87,10 +92,35 @@ pub fn verify_access_log(path: &Path) -> Result<AccessLogReport, AccessLogError>
     Ok(AccessLogReport { records, last: hex::encode(previous) })
 }
 
+/// Cuts an incomplete last line (bytes after the last newline: a crash or a full disk in the
+/// middle of an append; such a line was never synced whole, so no read it records was
+/// answered). Returns how many bytes were cut.
+fn cut_torn_tail(path: &Path) -> Result<u64, AccessLogError> {
+    let io = |e: std::io::Error| AccessLogError::Io {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    };
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(io(e)),
+    };
+    let complete = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+    let torn = (bytes.len() - complete) as u64;
+    if torn > 0 {
+        let file = OpenOptions::new().write(true).open(path).map_err(io)?;
+        file.set_len(complete as u64).map_err(io)?;
+        file.sync_all().map_err(io)?;
+    }
+    Ok(torn)
+}
+
 impl AccessLog {
-    /// Opens (or creates) the log; an existing log is verified first, so that the chain is
-    /// never extended from a broken one.
+    /// Opens (or creates) the log. A torn last line is cut and the cut is recorded as a new
+    /// line of the chain; the complete lines are then verified, so that the chain is never
+    /// extended from a broken one.
     pub fn open(path: &Path) -> Result<AccessLog, AccessLogError> {
+        let torn = cut_torn_tail(path)?;
         let last = if path.exists() {
             let report = verify_access_log(path)?;
             let mut last = [0u8; 32];
@@ -99,10 +129,23 @@ impl AccessLog {
         } else {
             [0u8; 32]
         };
-        let file = OpenOptions::new().create(true).append(true).open(path).map_err(|e| {
-            AccessLogError::Io { path: path.display().to_string(), reason: e.to_string() }
-        })?;
-        Ok(AccessLog { path: path.to_path_buf(), tail: Mutex::new(Tail { file, last }) })
+        let io = |e: std::io::Error| AccessLogError::Io {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        };
+        let file = OpenOptions::new().create(true).append(true).open(path).map_err(io)?;
+        let len = file.metadata().map_err(io)?.len();
+        let log = AccessLog {
+            path: path.to_path_buf(),
+            tail: Mutex::new(Tail { file, last, len, poisoned: false }),
+        };
+        if torn > 0 {
+            log.append(
+                json!({"recovered": format!("an incomplete last line of {torn} bytes was cut")}),
+            )
+            .map_err(io)?;
+        }
+        Ok(log)
     }
 
     pub fn path(&self) -> &Path {
@@ -118,22 +161,42 @@ impl AccessLog {
         member: Option<&str>,
         scope: Option<&str>,
     ) -> std::io::Result<()> {
-        let at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
-        let mut tail = self.tail.lock().expect("the access log lock is never held across a panic");
-        let mut record = json!({"at": at, "token": who.name, "role": who.role.name(), "read": read,
-                   "prev": hex::encode(tail.last)});
+        let mut record = json!({"token": who.name, "role": who.role.name(), "read": read});
         if let Some(m) = member {
             record["member"] = json!(m);
         }
         if let Some(s) = scope {
             record["scope"] = json!(s);
         }
+        self.append(record)
+    }
+
+    /// Adds `at` and `prev` to `record`, appends it as one line and syncs. A failed append (a
+    /// full disk) is cut off again, so the next line chains on the last complete one; if even
+    /// that fails, the log takes no more lines until it is reopened.
+    fn append(&self, mut record: serde_json::Value) -> std::io::Result<()> {
+        let mut tail = self.tail.lock().expect("the access log lock is never held across a panic");
+        if tail.poisoned {
+            return Err(std::io::Error::other(
+                "the access log could not undo a failed append; reopen it",
+            ));
+        }
+        record["at"] =
+            json!(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true));
+        record["prev"] = json!(hex::encode(tail.last));
         let line = record.to_string();
         let hash = line_hash(&line);
         let mut bytes = line.into_bytes();
         bytes.push(b'\n');
-        tail.file.write_all(&bytes)?;
-        tail.file.sync_data()?;
+        let written = tail.file.write_all(&bytes).and_then(|()| tail.file.sync_data());
+        if let Err(e) = written {
+            let len = tail.len;
+            if tail.file.set_len(len).and_then(|()| tail.file.sync_data()).is_err() {
+                tail.poisoned = true;
+            }
+            return Err(e);
+        }
+        tail.len += bytes.len() as u64;
         tail.last = hash;
         Ok(())
     }
@@ -177,5 +240,27 @@ mod tests {
         assert_eq!(broken_at(own(&[lines[0], lines[2]])), 2, "a removed line");
         assert_eq!(broken_at(own(&[lines[0], lines[0], lines[1], lines[2]])), 2, "an inserted one");
         assert!(AccessLog::open(&path).is_err(), "a broken log is not extended");
+    }
+
+    #[test]
+    fn a_line_cut_mid_write_is_cut_on_open_and_the_cut_is_recorded_in_the_chain() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("access.jsonl");
+        let log = AccessLog::open(&path).unwrap();
+        log.record(&who(), "statement", Some("M1"), None).unwrap();
+        log.record(&who(), "statement", Some("M2"), None).unwrap();
+        drop(log);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let cut = text.len() - 20;
+        std::fs::write(&path, &text[..cut]).unwrap();
+        assert!(verify_access_log(&path).is_err(), "a torn line does not verify");
+        let log = AccessLog::open(&path).unwrap();
+        log.record(&who(), "statement", Some("M3"), None).unwrap();
+        drop(log);
+        let report = verify_access_log(&path).unwrap();
+        assert_eq!(report.records, 3, "M1, the recovery note, M3");
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.lines().nth(1).unwrap().contains("an incomplete last line of"));
+        assert!(!text.contains("M2"));
     }
 }

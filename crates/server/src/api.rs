@@ -609,13 +609,19 @@ struct VerifyBody {
     digest: Option<Value>,
 }
 
-async fn transfer_verify(caller: Caller, body: Bytes) -> Result<Response, ApiError> {
+async fn transfer_verify(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     caller.require(Action::VerifyPackage)?;
     let v: VerifyBody =
         serde_json::from_slice(&body).map_err(|e| ApiError::unprocessable(format!("body: {e}")))?;
     let trusted = v.digest.as_ref().map(junbao_engine::SignedDigest::from_json).transpose()?;
+    // The server's own key is the pinned key: it vouches only for packages it signed.
+    let pinned = state.key.verifying_key().to_bytes();
     let verified = tokio::task::spawn_blocking(move || {
-        junbao_engine::verify_package(&v.package, trusted.as_ref())
+        junbao_engine::verify_package(&v.package, &pinned, trusted.as_ref())
     })
     .await
     .map_err(|e| ApiError::internal(e.to_string()))?;

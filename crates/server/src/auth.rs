@@ -223,6 +223,7 @@ pub fn add_token(
     role: Role,
     units: &[String],
 ) -> Result<String, TokensError> {
+    let _lock = lock_file(path)?;
     let mut file = read_file(path)?;
     let mut random = [0u8; 32];
     getrandom::fill(&mut random).map_err(|e| TokensError::Io {
@@ -243,6 +244,7 @@ pub fn add_token(
 /// Removes the token named `name` from the tokens file; it no longer works once the server
 /// reloads its tokens (SIGHUP) or restarts.
 pub fn remove_token(path: &Path, name: &str) -> Result<(), TokensError> {
+    let _lock = lock_file(path)?;
     let mut file = read_file(path)?;
     let before = file.tokens.len();
     file.tokens.retain(|t| t.name != name);
@@ -255,20 +257,47 @@ pub fn remove_token(path: &Path, name: &str) -> Result<(), TokensError> {
     write_file(path, &file)
 }
 
-/// Writes the tokens file through a temporary file, checked as the server will read it.
+/// Takes the exclusive lock of the tokens file (`FILE.lock`, kept beside it) for a
+/// read-modify-write, so that concurrent `token add` runs each keep their token.
+fn lock_file(path: &Path) -> Result<std::fs::File, TokensError> {
+    let lock_path = path.with_extension("json.lock");
+    let io = |e: std::io::Error| TokensError::Io {
+        path: lock_path.display().to_string(),
+        reason: e.to_string(),
+    };
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(io)?;
+    rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive)
+        .map_err(|e| io(e.into()))?;
+    Ok(file)
+}
+
+/// Writes the tokens file through a temporary file of its own (unique name, synced, checked
+/// as the server will read it), renamed over the old one; the caller holds the lock.
 fn write_file(path: &Path, file: &TokensFile) -> Result<(), TokensError> {
     let text = serde_json::to_string_pretty(file).expect("tokens serialise");
-    let tmp = path.with_extension("json.tmp");
     let io = |e: std::io::Error| TokensError::Io {
         path: path.display().to_string(),
         reason: e.to_string(),
     };
-    std::fs::write(&tmp, text + "\n").map_err(io)?;
-    if let Err(e) = Tokens::load(&tmp) {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e);
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let mut tmp =
+        tempfile::Builder::new().prefix(".tokens-").suffix(".tmp").tempfile_in(dir).map_err(io)?;
+    std::io::Write::write_all(&mut tmp, (text + "\n").as_bytes()).map_err(io)?;
+    tmp.as_file().sync_all().map_err(io)?;
+    Tokens::load(tmp.path())?;
+    tmp.persist(path).map_err(|e| io(e.error))?;
+    if let Ok(d) = std::fs::File::open(dir) {
+        d.sync_all().map_err(io)?;
     }
-    std::fs::rename(&tmp, path).map_err(io)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -54,7 +54,17 @@ pub struct ServerConfig {
     /// member are answered with one inclusion proof altered, so that a test can see the
     /// browser refuse it.
     pub test_tamper_proofs_of: Option<String>,
+    /// A connection that has not sent a whole request head (request line and headers) within
+    /// this time after it opened, or after its previous request, is closed.
+    pub header_read_timeout: Duration,
 }
+
+/// After SIGTERM, requests in flight get this long to be answered; connections still open
+/// then (stalled clients) are dropped.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Default of [`ServerConfig::header_read_timeout`].
+pub const HEADER_READ_TIMEOUT_DEFAULT: Duration = Duration::from_secs(10);
 
 impl ServerConfig {
     /// Defaults for a ledger folder: `DIR/tokens.json`, `DIR/digest.key`, `DIR/access.jsonl`,
@@ -69,6 +79,7 @@ impl ServerConfig {
             batch_events_max: BATCH_EVENTS_MAX_DEFAULT,
             request_timeout: Duration::from_secs(30),
             test_tamper_proofs_of: None,
+            header_read_timeout: HEADER_READ_TIMEOUT_DEFAULT,
         }
     }
 }
@@ -217,16 +228,68 @@ impl Server {
         Ok(tokio::spawn(reload_on_hangup(Arc::clone(&self.state), hangups)))
     }
 
-    /// Serves on `listener` until `shutdown` completes; then stops accepting, lets the
-    /// requests in flight finish (their batch is written and answered), and stops the writer.
+    /// Serves on `listener` until `shutdown` completes; then stops accepting, closes idle
+    /// connections at once, lets the requests in flight finish (their batch is written and
+    /// answered) for up to [`SHUTDOWN_GRACE`], drops whatever connection is left (a client
+    /// stalled mid-request), and stops the writer. A connection that does not send a whole
+    /// request head within the header-read timeout is closed at any time.
     pub async fn run(
         self,
         listener: tokio::net::TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServeError> {
         let app = self.router();
+        let header_timeout = self.state.config.header_read_timeout;
         tracing::info!(addr = %listener.local_addr()?, tokens = self.tokens(), "serving");
-        axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
+        let mut connections = tokio::task::JoinSet::new();
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let mut shutdown = std::pin::pin!(shutdown);
+        loop {
+            tokio::select! {
+                () = &mut shutdown => break,
+                accepted = listener.accept() => {
+                    let stream = match accepted {
+                        Ok((stream, _)) => stream,
+                        Err(e) => {
+                            // Out of descriptors and the like: wait a moment, keep serving.
+                            tracing::warn!(error = %e, "accept failed");
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            continue;
+                        }
+                    };
+                    let service = hyper_util::service::TowerToHyperService::new(app.clone());
+                    let mut stop = stop_rx.clone();
+                    connections.spawn(async move {
+                        let mut builder = hyper::server::conn::http1::Builder::new();
+                        builder
+                            .timer(hyper_util::rt::TokioTimer::new())
+                            .header_read_timeout(header_timeout);
+                        let conn = builder
+                            .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+                        let mut conn = std::pin::pin!(conn);
+                        tokio::select! {
+                            _ = conn.as_mut() => {}
+                            _ = stop.changed() => {
+                                conn.as_mut().graceful_shutdown();
+                                let _ = conn.await;
+                            }
+                        }
+                    });
+                }
+                Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            }
+        }
+        drop(listener);
+        tracing::info!(connections = connections.len(), "stopping: no new connections");
+        let _ = stop_tx.send(true);
+        let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
+            while connections.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!(connections = connections.len(), "dropping stalled connections");
+            connections.abort_all();
+        }
         tracing::info!("no request in flight; stopping the writer");
         let state = self.state;
         tokio::task::spawn_blocking(move || state.committer.shutdown())

@@ -1,0 +1,114 @@
+//! Fuzz-style properties: whatever bytes, lines or JSON come in — a corrupted store, a hostile
+//! client, a forged package — the ledger answers with an error, never a panic.
+
+use ed25519_dalek::SigningKey;
+use junbao_ledger::entry::Entry;
+use junbao_ledger::event::parse_event_line;
+use junbao_ledger::transfer::{TRANSFER_SCHEMA, verify_package};
+use junbao_ledger::{Date, Fen};
+use proptest::prelude::*;
+use serde_json::{Value, json};
+
+/// Touches what the commands print of an entry: dates, periods, amounts, accounts.
+fn render(entry: &Entry) -> String {
+    let mut out = format!("{} {} {}", entry.seq, entry.value_date, entry.value_date.period());
+    for p in &entry.postings {
+        out.push_str(&format!(" {} {}", p.account, p.amount));
+    }
+    out.push_str(entry.event.body.type_name());
+    out
+}
+
+fn json_value() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        any::<u64>().prop_map(Value::from),
+        (-1e20f64..1e20).prop_map(Value::from),
+        "[ -~]{0,40}".prop_map(Value::from),
+        "[0-9a-f]{0,130}".prop_map(Value::from),
+    ];
+    leaf.prop_recursive(4, 64, 8, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..6).prop_map(Value::from),
+            prop::collection::btree_map(
+                prop_oneof![
+                    Just("schema".to_string()),
+                    Just("entries".to_string()),
+                    Just("digest".to_string()),
+                    Just("years".to_string()),
+                    Just("member".to_string()),
+                    Just("bytes".to_string()),
+                    Just("proof".to_string()),
+                    "[a-z_]{1,12}",
+                ],
+                inner,
+                0..8
+            )
+            .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+/// A package skeleton of the right shape whose parts are replaced by random values.
+fn package_like() -> impl Strategy<Value = Value> {
+    (json_value(), json_value(), json_value(), any::<u64>(), "[0-9a-f]{0,200}").prop_map(
+        |(member, years, digest, seq, bytes)| {
+            json!({
+                "schema": TRANSFER_SCHEMA, "agency": "SI-1", "fund": "pension",
+                "member": member, "service": {"from": "2010-01-01", "to": "2020-01-01",
+                "months": 120, "years_counted": "10.00", "counts_toward": "x"},
+                "years": years, "pension_rates": null,
+                "totals": {"personal": "0.00", "state": "0.00", "interest": "0.00", "total": "0.00"},
+                "transfer_entry": seq,
+                "entries": [{"seq": seq, "bytes": bytes, "proof": {"leaf_index": seq,
+                    "tree_size": seq, "leaf_hash": bytes, "path": [], "root": bytes}}],
+                "digest": digest,
+                "package_signature": "00",
+            })
+        },
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2_000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_bytes_never_panic_the_entry_decoder(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+        if let Ok(entry) = Entry::from_canonical_bytes(&bytes) {
+            let _ = render(&entry);
+        }
+    }
+
+    #[test]
+    fn random_lines_never_panic_the_event_parser(line in "[ -~]{0,300}") {
+        let _ = parse_event_line(&line);
+    }
+
+    #[test]
+    fn random_json_objects_never_panic_the_event_parser(v in json_value()) {
+        let _ = parse_event_line(&v.to_string());
+    }
+
+    #[test]
+    fn random_json_is_refused_by_transfer_verify_without_panicking(v in json_value(), p in package_like()) {
+        let pinned = SigningKey::from_bytes(&[3; 32]).verifying_key().to_bytes();
+        prop_assert!(verify_package(&v, &pinned, None).is_err());
+        prop_assert!(verify_package(&p, &pinned, None).is_err());
+    }
+}
+
+#[test]
+fn dates_at_the_ends_of_i32_days_render_without_panicking() {
+    for days in [i32::MIN, i32::MIN + 1, -1, i32::MAX - 1, i32::MAX] {
+        let d = Date(days);
+        let _ = d.to_string();
+        let _ = d.period();
+        let _ = d.period().last_day();
+        let _ = Date(0).whole_months_until(d);
+        let _ = d.whole_months_until(Date(0));
+        assert!(!d.is_in_range() || days == -1);
+    }
+    let _ = Fen(i64::MIN).to_string();
+}
