@@ -135,15 +135,9 @@ impl Ledger {
         let nodes = crate::audit::CachedNodes::new(&self.store);
         let mut packages = Vec::with_capacity(ids.len());
         for (i, (id, transfer_seq)) in ids.iter().zip(seqs).enumerate() {
-            packages.push(self.package(
-                id,
-                fund,
-                &agency_id,
-                transfer_seq,
-                &digest,
-                &nodes,
-                key,
-            )?);
+            let mut package = self.package(id, fund, &agency_id, transfer_seq, &digest, &nodes)?;
+            sign_package(&mut package, key).map_err(AuditError::Integrity)?;
+            packages.push(package);
             progress(i + 1);
         }
         Ok(packages)
@@ -157,7 +151,6 @@ impl Ledger {
         transfer_seq: u64,
         digest: &SignedDigest,
         nodes: &crate::audit::CachedNodes<'_>,
-        key: &SigningKey,
     ) -> Result<Value, AuditError> {
         let service_end = self
             .with_state(|s, _| s.members.get(id).and_then(|m| m.discharged_on.or(m.deceased_on)));
@@ -230,9 +223,7 @@ impl Ledger {
                 .map_err(|e| AuditError::Integrity(format!("digest: {e}")))?,
             package_signature: None,
         };
-        let mut value = serde_json::to_value(&package).map_err(io)?;
-        sign_package(&mut value, key).map_err(AuditError::Integrity)?;
-        Ok(value)
+        serde_json::to_value(&package).map_err(io)
     }
 }
 
