@@ -93,7 +93,8 @@ fn a_poster_is_held_to_its_units_even_for_members_enrolled_in_the_same_group() {
         request(&[contribution("c9", "M9", "2024-01", "100.00", "U2")], units(&["U2"])),
     ]);
     assert!(answers[0].is_ok());
-    for (i, what) in [(1, "unit U2"), (2, "unit U2"), (3, "unit U2"), (4, "appropriation")] {
+    // A unit the poster named is named back; a member's unit never is (Art. 43).
+    for (i, what) in [(1, "member M9"), (2, "unit U2"), (3, "member M0"), (4, "appropriation")] {
         let e = answers[i].as_ref().unwrap_err();
         assert!(e.is_forbidden() && e.to_string().contains(what), "request {i}: {e}");
     }

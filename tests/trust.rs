@@ -210,7 +210,7 @@ fn the_ledger_folder_is_the_owners_alone_and_the_key_lives_outside_it() {
     // init does not overwrite: a second init is refused and the key stays the same.
     let key = std::fs::read(t.key_file()).unwrap();
     let out = t.run(&["init"]);
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert_eq!(std::fs::read(t.key_file()).unwrap(), key);
     // No temporary folder is left beside the ledger.
     let names: Vec<String> = std::fs::read_dir(t.dir.path())
@@ -390,4 +390,60 @@ fn a_full_disk_leaves_the_access_log_and_the_ledger_verifiable_and_loses_nothing
     let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(summary["accepted"], 0, "an acknowledged event was lost: {summary}");
     assert_eq!(summary["replayed"].as_u64().unwrap() as usize, acknowledged.len());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_server_verifies_packages_with_its_own_key_and_refuses_another_ledgers() {
+    let (t, _, _) = ledger();
+    let clerk = t.token("clerk-1", "clerk", None);
+    let forger = TestLedger::new();
+    forger.post_ok(
+        &[
+            enroll("e1", "M1", "officer", "U001", "2020-01-01", "920000.00"),
+            contribution("c1", "M1", "2024-01", "9200.00", "U001"),
+            r#"{"id":"d1","type":"discharge","member":"M1","on":"2025-01-31"}"#.to_string(),
+        ]
+        .join("\n"),
+    );
+    let export = |l: &TestLedger, name: &str| {
+        let file = l.dir.path().join(name);
+        let out = l.run(&[
+            "transfer",
+            "export",
+            "--member",
+            "M1",
+            "--fund",
+            "medical",
+            "--agency",
+            "SI-1",
+            "--out",
+            file.to_str().unwrap(),
+        ]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        serde_json::from_str::<Value>(&std::fs::read_to_string(file).unwrap()).unwrap()
+    };
+    let genuine = export(&t, "genuine.json");
+    let forged = export(&forger, "forged.json");
+    let s = t.serve(&[]);
+    let verify = |package: Value| {
+        let s = &s;
+        let clerk = clerk.clone();
+        async move {
+            let resp = reqwest::Client::new()
+                .post(s.url("/v1/transfers/verify"))
+                .header("authorization", format!("Bearer {clerk}"))
+                .json(&serde_json::json!({ "package": package }))
+                .send()
+                .await
+                .unwrap();
+            (resp.status(), resp.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, answer) = verify(genuine).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["verified"], true);
+    let (status, answer) = verify(forged).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+    assert_eq!(answer["verified"], false);
+    assert!(answer["error"].as_str().unwrap().contains("pinned"), "{answer}");
 }

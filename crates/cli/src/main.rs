@@ -436,7 +436,7 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Init { key } => {
             if data.join("CURRENT").exists() {
-                return Err(rejected(format!("a ledger already exists at {}", data.display())));
+                anyhow::bail!("a ledger already exists at {}", data.display());
             }
             let key = key.unwrap_or_else(|| junbao_engine::default_key_path(&data));
             // The key first: a ledger is never left without its key. A key left by an
