@@ -416,12 +416,17 @@ pub fn run(data: &Path, members: usize) -> Result<()> {
     outln!("      junbao --data {} statement --member {}", data.display(), injured.id);
     outln!("      junbao --data {} report reconcile", data.display());
     outln!("      junbao --data {} report final-accounts --year 2025", data.display());
+    // What an auditor or agency pins: the ledger's public key, written beside the demo.
+    let pub_path = data.join("ledger.pub");
+    std::fs::write(&pub_path, format!("{}\n", hex::encode(pinned)))?;
+    outln!("      junbao --data {} key show > ledger.pub   # the key they pin", data.display());
     outln!(
-        "      junbao verify --export {} --digest {}",
+        "      junbao verify --export {} --key {} --digest {}",
         export_path.display(),
+        pub_path.display(),
         digest_path.display()
     );
-    outln!("      junbao transfer verify {}", package_path.display());
+    outln!("      junbao transfer verify {} --key {}", package_path.display(), pub_path.display());
     outln!(
         "      junbao --data {} token add --name audit-1 --role auditor   # then: serve",
         data.display()
