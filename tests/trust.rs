@@ -447,3 +447,85 @@ async fn the_server_verifies_packages_with_its_own_key_and_refuses_another_ledge
     assert_eq!(answer["verified"], false);
     assert!(answer["error"].as_str().unwrap().contains("pinned"), "{answer}");
 }
+
+#[test]
+fn a_rotated_key_is_followed_from_the_pinned_old_key_and_a_forged_rotation_is_not() {
+    use ed25519_dalek::Signer;
+    let (t, _, _) = ledger();
+    let old_pub = std::fs::read(t.public_key_file()).unwrap();
+    let old_pub_file = t.dir.path().join("old.pub");
+    std::fs::write(&old_pub_file, &old_pub).unwrap();
+    let rotated = t.json(&["key", "rotate"]);
+    assert_eq!(rotated["rotated"], true, "{rotated}");
+    assert_eq!(rotated["old_public_key"], String::from_utf8(old_pub.clone()).unwrap().trim());
+    assert!(std::path::Path::new(rotated["retired_key"].as_str().unwrap()).exists());
+    let new_pub = std::fs::read_to_string(t.public_key_file()).unwrap();
+    assert_eq!(rotated["public_key"], new_pub.trim());
+    let entry = rotated["entry"].as_u64().unwrap();
+    let journal = t.json(&["journal", "--json", "--from", &entry.to_string(), "--limit", "1"]);
+    assert_eq!(journal["entries"][0]["event"]["type"], "key_rotation", "{journal}");
+    // Someone without the old key records a "rotation" to a key of their own.
+    let attacker = ed25519_dalek::SigningKey::from_bytes(&[9; 32]);
+    let attacker_pub = attacker.verifying_key().to_bytes();
+    let forged = attacker.sign(&junbao_ledger::transfer::key_rotation_message(&attacker_pub));
+    t.post_ok(&format!(
+        r#"{{"id":"key-rotation:2","type":"key_rotation","public_key":"{}","signature":"{}"}}"#,
+        hex::encode(attacker_pub),
+        hex::encode(forged.to_bytes())
+    ));
+    // A package signed after the rotation verifies from the old pinned key and from the new.
+    let file = t.dir.path().join("p.json");
+    let out = t.run(&[
+        "transfer",
+        "export",
+        "--member",
+        "M1",
+        "--fund",
+        "medical",
+        "--agency",
+        "SI-1",
+        "--out",
+        file.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let package: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert_eq!(package["key_rotations"].as_array().unwrap().len(), 2);
+    let verify = |key: &std::path::Path, file: &std::path::Path| {
+        std::process::Command::new(common::bin())
+            .args(["transfer", "verify", "--key"])
+            .arg(key)
+            .arg(file)
+            .output()
+            .unwrap()
+    };
+    let out = verify(&old_pub_file, &file);
+    assert!(out.status.success(), "from the old key: {}", stderr(&out));
+    let out = verify(&t.public_key_file(), &file);
+    assert!(out.status.success(), "from the new key: {}", stderr(&out));
+    // Without the rotation the old key reaches nothing: the digest is another key's.
+    let mut cut = package.clone();
+    cut.as_object_mut().unwrap().remove("key_rotations");
+    let cut = common::write_file(t.dir.path(), "cut.json", &cut.to_string());
+    let out = verify(&old_pub_file, &cut);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    // An exported journal with a digest signed after the rotation verifies from the old key.
+    let digest = t.run(&["digest"]);
+    assert!(digest.status.success(), "{}", stderr(&digest));
+    let digest =
+        common::write_file(t.dir.path(), "d.json", &String::from_utf8(digest.stdout).unwrap());
+    let export = t.run(&["export", "journal", "--format", "jsonl"]);
+    let export =
+        common::write_file(t.dir.path(), "j.jsonl", &String::from_utf8(export.stdout).unwrap());
+    let out = std::process::Command::new(common::bin())
+        .args(["verify", "--export"])
+        .arg(&export)
+        .arg("--key")
+        .arg(&old_pub_file)
+        .arg("--digest")
+        .arg(&digest)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let answer: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(answer["verified"], true);
+}

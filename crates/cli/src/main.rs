@@ -214,6 +214,14 @@ enum KeyAction {
         #[arg(long, env = "JUNBAO_KEY")]
         key: Option<PathBuf>,
     },
+    /// Replace the signing key: a new key is made, a `key_rotation` entry signed by the old key
+    /// records it in the journal, the old key file is kept as `KEY.retired-SEQ` and the new one
+    /// takes its place. Verifiers holding the old public key follow the rotation.
+    Rotate {
+        /// Signing key file [default: $JUNBAO_KEY, else DIR.key beside the ledger folder].
+        #[arg(long, env = "JUNBAO_KEY")]
+        key: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -650,6 +658,9 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Verify { export: None, digest: None, from_digest: None, .. } => verify(&data),
+        Command::Key { action: KeyAction::Rotate { key } } => {
+            key_rotate(&data, &key_path(&data, key))
+        }
         Command::Key { action: KeyAction::Show { key } } => {
             let key = junbao_engine::load_signing_key(&key_path(&data, key))?;
             outln!("{}", hex::encode(key.verifying_key().to_bytes()));
@@ -867,6 +878,57 @@ fn export_journal(data: &Path, format: &str, out: Option<PathBuf>) -> Result<()>
     Ok(())
 }
 
+/// `key rotate`: see `KeyAction::Rotate`. A rotation interrupted after its entry was stored
+/// (the new key is in `KEY.new` and the journal already names it) is completed, not repeated.
+fn key_rotate(data: &Path, key_path: &Path) -> Result<()> {
+    use ed25519_dalek::Signer;
+    let ledger = open(data)?;
+    let old = junbao_engine::load_signing_key(key_path)?;
+    let new_path = PathBuf::from(format!("{}.new", key_path.display()));
+    if !new_path.exists() {
+        junbao_engine::create_signing_key(&new_path)?;
+    }
+    let new = junbao_engine::load_signing_key(&new_path)?;
+    let new_public = new.verifying_key().to_bytes();
+    let rotations = ledger.key_rotations().map_err(audit_exit)?;
+    let recorded = rotations.iter().find_map(|(seq, bytes)| {
+        let entry = junbao_ledger::Entry::from_canonical_bytes(bytes).ok()?;
+        matches!(entry.event.body, junbao_ledger::EventBody::KeyRotation { public_key, .. }
+            if public_key == new_public)
+        .then_some(*seq)
+    });
+    let seq = match recorded {
+        Some(seq) => seq,
+        None => {
+            let signature = old.sign(&junbao_ledger::transfer::key_rotation_message(&new_public));
+            let line = json!({
+                "id": junbao_engine::key_rotation_id(rotations.len() + 1),
+                "type": "key_rotation",
+                "public_key": hex::encode(new_public),
+                "signature": hex::encode(signature.to_bytes()),
+            })
+            .to_string();
+            ledger.post_lines(&[&line])?.last_seq.context("the rotation was not stored")?
+        }
+    };
+    let retired = PathBuf::from(format!("{}.retired-{seq}", key_path.display()));
+    std::fs::rename(key_path, &retired)
+        .with_context(|| format!("keeping the old key as {}", retired.display()))?;
+    std::fs::rename(&new_path, key_path)
+        .with_context(|| format!("installing the new key at {}", key_path.display()))?;
+    if let Some(dir) = key_path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    outln!(
+        "{}",
+        json!({"rotated": true, "entry": seq, "key": key_path.display().to_string(),
+               "retired_key": retired.display().to_string(),
+               "old_public_key": hex::encode(old.verifying_key().to_bytes()),
+               "public_key": hex::encode(new_public)})
+    );
+    Ok(())
+}
+
 /// Reads a pinned public key: a file holding 64 hex digits (as `key show` prints them).
 fn read_pinned_key(path: &Path) -> Result<[u8; 32]> {
     let text = std::fs::read_to_string(path)
@@ -889,9 +951,6 @@ fn key_path(data: &Path, key: Option<PathBuf>) -> PathBuf {
 fn verify_export(file: &Path, pinned: &[u8; 32], digest: Option<PathBuf>) -> Result<()> {
     let digest =
         digest.map(|d| junbao_engine::SignedDigest::read(&d)).transpose().map_err(audit_exit)?;
-    if let Some(d) = &digest {
-        d.verify_signature(Some(pinned)).map_err(audit_exit)?;
-    }
     let reader = std::io::BufReader::new(
         std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?,
     );

@@ -435,9 +435,10 @@ pub fn verify_export(
     digest: Option<(&SignedDigest, &[u8; 32])>,
 ) -> Result<ExportReport, AuditError> {
     let bad = |line: usize, what: String| AuditError::Integrity(format!("line {line}: {what}"));
-    if let Some((d, pinned)) = digest {
-        d.verify_signature(Some(pinned))?;
-    }
+    // The key rotations in the export are followed from the pinned key; the digest must be
+    // signed by the key held at its tree size.
+    let mut key = digest.map(|(_, pinned)| *pinned);
+    let mut key_at_digest = digest.filter(|(d, _)| d.tree_size == 0).map(|(_, pinned)| *pinned);
     let digest = digest.map(|(d, _)| d);
     let mut previous = CHAIN_GENESIS;
     let mut tree = RootBuilder::default();
@@ -481,13 +482,20 @@ pub fn verify_export(
         tree.push(merkle::leaf_hash(&bytes));
         previous = hash;
         n = seq;
+        if let Some(k) = key.as_mut() {
+            *k = junbao_ledger::transfer::follow_rotation(k, &entry);
+        }
         if digest.is_some_and(|d| d.tree_size == n) {
             at_digest = Some((tree.root(), hash));
+            key_at_digest = key;
         }
     }
     if let Some(d) = digest {
         if d.tree_size == 0 {
             at_digest = Some((merkle::empty_root(), CHAIN_GENESIS));
+        }
+        if let Some(k) = key_at_digest {
+            d.verify_signature(Some(&k))?;
         }
         let Some((root, head)) = at_digest else {
             return Err(AuditError::Integrity(format!(

@@ -48,7 +48,7 @@ pub use post::{
 pub use raw::{RawWriteError, write_raw_journal};
 pub use reports::balances_csv;
 pub use transfer::{
-    PackageReport, TRANSFER_SCHEMA, generated_event_id, render_package_html,
+    PackageReport, TRANSFER_SCHEMA, generated_event_id, key_rotation_id, render_package_html,
     transfer_confirmed_line, verify_package,
 };
 pub use verify::{VerifyError, VerifyReport};

@@ -32,6 +32,40 @@ pub fn generated_event_id(kind: &str, parts: &[&str]) -> String {
     id
 }
 
+/// The event id of the `n`-th key rotation (from 1): `key-rotation:N`.
+pub fn key_rotation_id(n: usize) -> String {
+    format!("key-rotation:{n}")
+}
+
+impl Ledger {
+    /// The ledger's key rotations, oldest first, as `(seq, canonical bytes)`: the entries of
+    /// ids `key-rotation:1`, `key-rotation:2`, ... that are key rotations.
+    pub fn key_rotations(&self) -> Result<Vec<(u64, Vec<u8>)>, AuditError> {
+        let mut out = Vec::new();
+        for n in 1.. {
+            let id = key_rotation_id(n);
+            let Some(record) =
+                self.store.ids_get(&[id.as_bytes()]).map_err(io)?.into_iter().next().flatten()
+            else {
+                break;
+            };
+            let (seq, _) = crate::parse_id_record(&record)
+                .ok_or_else(|| AuditError::Integrity(format!("idempotency record of {id}")))?;
+            let stored = self
+                .store
+                .entry(seq)
+                .map_err(io)?
+                .ok_or_else(|| AuditError::Integrity(format!("entry {seq} missing")))?;
+            let entry = Entry::from_canonical_bytes(&stored.bytes)
+                .map_err(|e| AuditError::Integrity(e.to_string()))?;
+            if matches!(entry.event.body, junbao_ledger::EventBody::KeyRotation { .. }) {
+                out.push((seq, stored.bytes));
+            }
+        }
+        Ok(out)
+    }
+}
+
 /// The `transfer_confirmed` event recording an agency's receipt, as a JSON line. Its id is
 /// derived from the transfer, so confirming twice is a replay, not a second entry.
 pub fn transfer_confirmed_line(member: &str, fund: &str, agency: &str) -> String {
@@ -133,9 +167,26 @@ impl Ledger {
         }
         let digest = self.digest(key)?;
         let nodes = crate::audit::CachedNodes::new(&self.store);
+        let mut rotations = Vec::new();
+        for (seq, bytes) in self.key_rotations()? {
+            if seq > digest.tree_size {
+                continue;
+            }
+            let proof = self.inclusion_proof_from(&nodes, seq, Some(digest.tree_size))?;
+            rotations.push(PackageEntry {
+                seq,
+                bytes: hex::encode(bytes),
+                proof: serde_json::from_value(proof)
+                    .map_err(|e| AuditError::Integrity(format!("proof of entry {seq}: {e}")))?,
+            });
+        }
         let mut packages = Vec::with_capacity(ids.len());
         for (i, (id, transfer_seq)) in ids.iter().zip(seqs).enumerate() {
             let mut package = self.package(id, fund, &agency_id, transfer_seq, &digest, &nodes)?;
+            if !rotations.is_empty() {
+                package["key_rotations"] =
+                    serde_json::to_value(&rotations).map_err(|e| AuditError::Io(e.to_string()))?;
+            }
             sign_package(&mut package, key).map_err(AuditError::Integrity)?;
             packages.push(package);
             progress(i + 1);
@@ -221,6 +272,7 @@ impl Ledger {
             entries: listed,
             digest: serde_json::from_value(digest.to_json())
                 .map_err(|e| AuditError::Integrity(format!("digest: {e}")))?,
+            key_rotations: Vec::new(),
             package_signature: None,
         };
         serde_json::to_value(&package).map_err(io)

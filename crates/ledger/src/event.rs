@@ -385,6 +385,13 @@ pub enum EventBody {
         input: crate::backpay::BackpayInput,
         scope: crate::backpay::BackpayScope,
     },
+    /// The ledger's signing key is replaced (`junbao key rotate`): the new Ed25519 public key
+    /// and the old key's signature over `junbao-key-rotation-v1` || new key (docs/FORMAT.md
+    /// §12). Verifiers follow a rotation only if the signature holds under the key they hold.
+    KeyRotation {
+        public_key: [u8; 32],
+        signature: [u8; 64],
+    },
 }
 
 /// One event as the client sent it, typed. Its canonical bytes are what idempotency compares.
@@ -414,6 +421,7 @@ impl EventBody {
             EventBody::Reversal { .. } => "reversal",
             EventBody::Standard { .. } => "standard",
             EventBody::TransferOut { .. } | EventBody::TransferOutV1 { .. } => "transfer_out",
+            EventBody::KeyRotation { .. } => "key_rotation",
             EventBody::TransferConfirmed { .. } => "transfer_confirmed",
             EventBody::PayChange { .. } => "pay_change",
             EventBody::Budget { .. } => "budget",
@@ -461,7 +469,8 @@ impl EventBody {
             | EventBody::Remittance { .. }
             | EventBody::BankStatement { .. }
             | EventBody::DepositInterest { .. }
-            | EventBody::YearClose { .. } => None,
+            | EventBody::YearClose { .. }
+            | EventBody::KeyRotation { .. } => None,
         }
     }
 
@@ -645,7 +654,9 @@ raw_event!(
     from,
     resettlement,
     medical_average_wage,
-    medical_gap_months
+    medical_gap_months,
+    public_key,
+    signature
 );
 
 /// Reads fields off a raw event, remembering which were used so the rest can be refused.
@@ -712,6 +723,8 @@ impl<'a> Reader<'_, 'a> {
             "resettlement" => raw.resettlement.as_ref(),
             "medical_average_wage" => raw.medical_average_wage.as_ref(),
             "medical_gap_months" => raw.medical_gap_months.as_ref(),
+            "public_key" => raw.public_key.as_ref(),
+            "signature" => raw.signature.as_ref(),
             other => unreachable!("reader asked for undeclared field {other}"),
         }
     }
@@ -900,6 +913,20 @@ fn spouse_part(r: &mut Reader<'_, '_>, fund: Fund) -> Result<Option<SpousePart>,
     }
 }
 
+/// Exactly `N` bytes in lowercase hex.
+fn hex_bytes<const N: usize>(
+    r: &mut Reader<'_, '_>,
+    name: &'static str,
+) -> Result<[u8; N], EventError> {
+    r.parse(name, |t| {
+        hex::decode(t)
+            .ok()
+            .filter(|_| t.bytes().all(|b| !b.is_ascii_uppercase()))
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| format!("{N} bytes in lowercase hex"))
+    })
+}
+
 fn parse_body(kind: &str, r: &mut Reader<'_, '_>) -> Result<EventBody, EventError> {
     let body = match kind {
         "enroll" => EventBody::Enroll {
@@ -1063,6 +1090,10 @@ fn parse_body(kind: &str, r: &mut Reader<'_, '_>) -> Result<EventBody, EventErro
             member: r.parse("member", MemberId::parse)?,
             monthly_pay: r.money("monthly_pay")?,
             on: r.parse("on", Date::parse)?,
+        },
+        "key_rotation" => EventBody::KeyRotation {
+            public_key: hex_bytes(r, "public_key")?,
+            signature: hex_bytes(r, "signature")?,
         },
         "transfer_out" | "transfer_confirmed" => {
             let member = r.parse("member", MemberId::parse)?;
@@ -1302,6 +1333,10 @@ impl Event {
                 put("member", s(member));
                 put("monthly_pay", s(monthly_pay));
                 put("on", s(on));
+            }
+            EventBody::KeyRotation { public_key, signature } => {
+                put("public_key", json!(hex::encode(public_key)));
+                put("signature", json!(hex::encode(signature)));
             }
             EventBody::Backpay { member, input, .. } | EventBody::BackpayV1 { member, input } => {
                 use crate::backpay::UnitPayer;

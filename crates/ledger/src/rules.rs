@@ -568,6 +568,7 @@ impl<'s> Batch<'s> {
             | EventBody::Standard { .. }
             | EventBody::Backpay { .. }
             | EventBody::BackpayV1 { .. } => {}
+            EventBody::KeyRotation { .. } => {}
             EventBody::Reversal { .. } | EventBody::Appropriation { .. } => {}
             EventBody::Interest { .. } => {}
             EventBody::Budget { .. }
@@ -1540,6 +1541,9 @@ impl<'s> Batch<'s> {
             EventBody::TransferConfirmed { .. } => {
                 return Err(refuse("of", "a confirmed transfer cannot be reversed"));
             }
+            EventBody::KeyRotation { .. } => {
+                return Err(refuse("of", "a key rotation is not reversed; rotate the key again"));
+            }
             EventBody::TransferOut { member, fund, .. }
             | EventBody::TransferOutV1 { member, fund, .. } => {
                 let m = self.member(member).expect("a transfer names an enrolled member");
@@ -1884,6 +1888,7 @@ impl<'s> Batch<'s> {
             | EventBody::SuspendV1 { .. }
             | EventBody::ResumeV1 { .. }
             | EventBody::TransferOutV1 { .. } => unreachable!("upgraded above"),
+            EventBody::KeyRotation { .. } => {}
         }
     }
 }

@@ -26,6 +26,30 @@ pub const PACKAGE_SIGNING_CONTEXT: &[u8] = b"junbao.transfer/1\n";
 /// Domain separation of the digest signature (docs/FORMAT.md §6).
 pub const DIGEST_SIGNING_CONTEXT: &[u8; 16] = b"junbao-digest-v1";
 
+/// Domain separation of a key rotation's signature (docs/FORMAT.md §12).
+pub const KEY_ROTATION_CONTEXT: &[u8] = b"junbao-key-rotation-v1";
+
+/// What the old key signs to hand over to `new_key`.
+pub fn key_rotation_message(new_key: &[u8; 32]) -> Vec<u8> {
+    let mut m = KEY_ROTATION_CONTEXT.to_vec();
+    m.extend_from_slice(new_key);
+    m
+}
+
+/// The key a verifier holding `current` holds after `entry`: the rotation's new key if `entry`
+/// is a key rotation signed by `current`, else `current` (a rotation signed by any other key is
+/// no rotation at all).
+pub fn follow_rotation(current: &[u8; 32], entry: &Entry) -> [u8; 32] {
+    let EventBody::KeyRotation { public_key, signature } = &entry.event.body else {
+        return *current;
+    };
+    let signed = VerifyingKey::from_bytes(current).is_ok_and(|k| {
+        k.verify_strict(&key_rotation_message(public_key), &Signature::from_bytes(signature))
+            .is_ok()
+    });
+    if signed { *public_key } else { *current }
+}
+
 /// Largest integer a canonical package may hold: JavaScript's safe integers (2^53 - 1).
 pub const CANONICAL_INTEGER_MAX: u64 = (1 << 53) - 1;
 
@@ -48,6 +72,10 @@ pub struct TransferPackage {
     pub transfer_entry: u64,
     pub entries: Vec<PackageEntry>,
     pub digest: PackageDigest,
+    /// The ledger's key rotations up to the digest, oldest first (absent when there are none):
+    /// a verifier follows them from the key it pinned (docs/TRANSFER.md, "Key rotation").
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub key_rotations: Vec<PackageEntry>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub package_signature: Option<String>,
 }
@@ -562,6 +590,24 @@ pub fn verify_package(
     }
     let p: TransferPackage = serde_json::from_value(value.clone())
         .map_err(|e| PackageError::Malformed(e.to_string()))?;
+    // The key rotations, proven in the digest's tree, are followed from the pinned key; the
+    // digest and the package must then be signed by the key reached.
+    let claimed_root = hex32("digest.root", &p.digest.root)?;
+    let mut key = *pinned;
+    let mut last_rotation = 0;
+    for (i, e) in p.key_rotations.iter().enumerate() {
+        let field = format!("key_rotations[{i}]");
+        let entry = proven_entry(e, &field, p.digest.tree_size, &claimed_root)?;
+        if entry.seq <= last_rotation {
+            return Err(bad(format!("{field}.seq"), "rotations are not in sequence order"));
+        }
+        last_rotation = entry.seq;
+        if !matches!(entry.event.body, EventBody::KeyRotation { .. }) {
+            return Err(bad(field, "is not a key rotation"));
+        }
+        key = follow_rotation(&key, &entry);
+    }
+    let pinned = &key;
     let (tree_size, root) = p.digest.verify(pinned)?;
     if let Some((size, trusted_root)) = trusted
         && (size != tree_size || trusted_root != root)
@@ -577,31 +623,7 @@ pub fn verify_package(
     let mut entries = Vec::with_capacity(p.entries.len());
     for (i, e) in p.entries.iter().enumerate() {
         let field = format!("entries[{i}]");
-        let bytes = hex::decode(&e.bytes).map_err(|_| bad(format!("{field}.bytes"), "not hex"))?;
-        let leaf = leaf_hash(&bytes);
-        if e.proof.leaf_hash != hex::encode(leaf) {
-            return Err(bad(format!("{field}.bytes"), "do not hash to the proof's leaf"));
-        }
-        let path: Vec<Hash32> = e
-            .proof
-            .path
-            .iter()
-            .map(|h| hex32(&format!("{field}.proof.path"), h))
-            .collect::<Result<_, _>>()?;
-        if e.proof.tree_size != tree_size {
-            return Err(bad(format!("{field}.proof.tree_size"), "is not the digest's"));
-        }
-        verify_inclusion(e.proof.leaf_index, tree_size, &leaf, &path, &root).map_err(|err| {
-            bad(
-                format!("{field}.proof"),
-                format!("does not prove the entry is in the signed tree: {err}"),
-            )
-        })?;
-        let entry = Entry::from_canonical_bytes(&bytes)
-            .map_err(|err| bad(format!("{field}.bytes"), err.to_string()))?;
-        if Some(entry.seq) != e.proof.leaf_index.checked_add(1) || e.seq != entry.seq {
-            return Err(bad(format!("{field}.seq"), "does not match the entry and its proof"));
-        }
+        let entry = proven_entry(e, &field, tree_size, &root)?;
         if entries.last().is_some_and(|prev: &Entry| prev.seq >= entry.seq) {
             return Err(bad(format!("{field}.seq"), "entries are not in sequence order"));
         }
@@ -659,6 +681,42 @@ pub fn verify_package(
         total: expected.totals.total,
         entries: entries.len(),
     })
+}
+
+/// Checks one listed entry: its bytes hash to the proof's leaf, the proof holds in the tree of
+/// `tree_size` with `root`, and the bytes decode to entry `seq`.
+fn proven_entry(
+    e: &PackageEntry,
+    field: &str,
+    tree_size: u64,
+    root: &Hash32,
+) -> Result<Entry, PackageError> {
+    let bytes = hex::decode(&e.bytes).map_err(|_| bad(format!("{field}.bytes"), "not hex"))?;
+    let leaf = leaf_hash(&bytes);
+    if e.proof.leaf_hash != hex::encode(leaf) {
+        return Err(bad(format!("{field}.bytes"), "do not hash to the proof's leaf"));
+    }
+    let path: Vec<Hash32> = e
+        .proof
+        .path
+        .iter()
+        .map(|h| hex32(&format!("{field}.proof.path"), h))
+        .collect::<Result<_, _>>()?;
+    if e.proof.tree_size != tree_size {
+        return Err(bad(format!("{field}.proof.tree_size"), "is not the digest's"));
+    }
+    verify_inclusion(e.proof.leaf_index, tree_size, &leaf, &path, root).map_err(|err| {
+        bad(
+            format!("{field}.proof"),
+            format!("does not prove the entry is in the signed tree: {err}"),
+        )
+    })?;
+    let entry = Entry::from_canonical_bytes(&bytes)
+        .map_err(|err| bad(format!("{field}.bytes"), err.to_string()))?;
+    if Some(entry.seq) != e.proof.leaf_index.checked_add(1) || e.seq != entry.seq {
+        return Err(bad(format!("{field}.seq"), "does not match the entry and its proof"));
+    }
+    Ok(entry)
 }
 
 /// Compares the package's stated figures with those rebuilt from its entries, naming the first
@@ -747,6 +805,35 @@ mod tests {
         changed["n"] = Value::from(2);
         let message = package_signed_message(&changed).expect("message");
         assert!(key.verifying_key().verify_strict(&message, &sig(&changed)).is_err());
+    }
+
+    #[test]
+    fn a_rotation_is_followed_only_when_the_current_key_signed_it() {
+        use crate::entry::ENTRY_FORMAT_VERSION;
+        use crate::event::Event;
+        let old = SigningKey::from_bytes(&[1; 32]);
+        let new = SigningKey::from_bytes(&[2; 32]).verifying_key().to_bytes();
+        let other = SigningKey::from_bytes(&[3; 32]);
+        let rotation = |signer: &SigningKey| Entry {
+            format: ENTRY_FORMAT_VERSION,
+            seq: 9,
+            recorded_at_us: 0,
+            value_date: Date(0),
+            event: Event {
+                id: EventId::parse("key-rotation:1").expect("valid id"),
+                value_date: None,
+                memo: None,
+                body: EventBody::KeyRotation {
+                    public_key: new,
+                    signature: signer.sign(&key_rotation_message(&new)).to_bytes(),
+                },
+            },
+            postings: Vec::new(),
+        };
+        let pinned = old.verifying_key().to_bytes();
+        assert_eq!(follow_rotation(&pinned, &rotation(&old)), new);
+        assert_eq!(follow_rotation(&pinned, &rotation(&other)), pinned, "a forged rotation");
+        assert_eq!(follow_rotation(&new, &rotation(&old)), new, "already at the new key");
     }
 
     #[test]
