@@ -112,3 +112,69 @@ fn dates_at_the_ends_of_i32_days_render_without_panicking() {
     }
     let _ = Fen(i64::MIN).to_string();
 }
+
+#[test]
+fn extreme_dates_in_stored_entries_give_errors_not_panics() {
+    use junbao_ledger::entry::ENTRY_FORMAT_VERSION;
+    use junbao_ledger::event::{Event, EventBody};
+    use junbao_ledger::ids::{AgencyId, EventId, MemberId, UnitId};
+    use junbao_ledger::{Category, Fund};
+    let member = MemberId::parse("M1").unwrap();
+    let entry = |seq: u64, value_date: Date, body: EventBody| Entry {
+        format: ENTRY_FORMAT_VERSION,
+        seq,
+        recorded_at_us: i64::MAX,
+        value_date,
+        event: Event {
+            id: EventId::parse(&format!("e{seq}")).unwrap(),
+            value_date: None,
+            memo: None,
+            body,
+        },
+        postings: Vec::new(),
+    };
+    // A value date near i32::MAX days is refused by the decoder, with an error.
+    let far =
+        entry(1, Date(i32::MAX - 1), EventBody::Discharge { member: member.clone(), on: Date(0) });
+    assert!(Entry::from_canonical_bytes(&far.canonical_bytes()).is_err());
+    // Dates inside an event are not range-checked by the decoder: the package's figures refuse
+    // them without panicking, whatever the extremes.
+    for (enlisted, on) in [
+        (Date(i32::MAX), Date(i32::MIN)),
+        (Date(i32::MIN), Date(i32::MAX)),
+        (Date(i32::MAX - 1), Date(i32::MAX)),
+        (Date(0), Date(i32::MAX)),
+    ] {
+        let entries = vec![
+            entry(
+                1,
+                Date(0),
+                EventBody::Enroll {
+                    member: member.clone(),
+                    category: Category::Officer,
+                    unit: UnitId::parse("U1").unwrap(),
+                    enlisted_on: enlisted,
+                    monthly_pay: Fen(i64::MAX),
+                    sponsor: None,
+                },
+            ),
+            entry(2, Date(0), EventBody::Discharge { member: member.clone(), on }),
+            entry(
+                3,
+                Date(0),
+                EventBody::TransferOut {
+                    member: member.clone(),
+                    fund: Fund::Pension,
+                    agency: AgencyId::parse("SI-1").unwrap(),
+                },
+            ),
+        ];
+        let _ = junbao_ledger::transfer::figures(
+            &member,
+            Fund::Pension,
+            &entries,
+            Some((i64::MAX, i64::MIN)),
+        );
+        let _ = render(&entries[1]);
+    }
+}
