@@ -455,6 +455,10 @@ fn a_rotated_key_is_followed_from_the_pinned_old_key_and_a_forged_rotation_is_no
     let old_pub = std::fs::read(t.public_key_file()).unwrap();
     let old_pub_file = t.dir.path().join("old.pub");
     std::fs::write(&old_pub_file, &old_pub).unwrap();
+    let before = t.run(&["digest"]);
+    assert!(before.status.success(), "{}", stderr(&before));
+    let before =
+        common::write_file(t.dir.path(), "before.json", &String::from_utf8(before.stdout).unwrap());
     let rotated = t.json(&["key", "rotate"]);
     assert_eq!(rotated["rotated"], true, "{rotated}");
     assert_eq!(rotated["old_public_key"], String::from_utf8(old_pub.clone()).unwrap().trim());
@@ -528,4 +532,16 @@ fn a_rotated_key_is_followed_from_the_pinned_old_key_and_a_forged_rotation_is_no
     assert!(out.status.success(), "{}", stderr(&out));
     let answer: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(answer["verified"], true);
+    // The database checked since a digest signed before the rotation, from the old key, and
+    // since one signed after it, the rotation followed.
+    for d in [&before, &digest] {
+        let out = t.run(&[
+            "verify",
+            "--from-digest",
+            d.to_str().unwrap(),
+            "--key",
+            old_pub_file.to_str().unwrap(),
+        ]);
+        assert!(out.status.success(), "{}: {}", d.display(), stderr(&out));
+    }
 }

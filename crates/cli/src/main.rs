@@ -649,6 +649,17 @@ fn run(cli: Cli) -> Result<()> {
                     .verifying_key()
                     .to_bytes(),
             };
+            // The key held at the digest's tree size: the rotations recorded before it, followed
+            // from the pinned key (docs/FORMAT.md §12).
+            let mut trusted = trusted;
+            for (seq, bytes) in ledger.key_rotations().map_err(audit_exit)? {
+                if seq > digest.tree_size {
+                    break;
+                }
+                let entry = junbao_ledger::Entry::from_canonical_bytes(&bytes)
+                    .map_err(|e| audit_exit(junbao_engine::AuditError::Integrity(e.to_string())))?;
+                trusted = junbao_ledger::transfer::follow_rotation(&trusted, &entry);
+            }
             let r = ledger.verify_since(&digest, &trusted).map_err(audit_exit)?;
             outln!(
                 "{}",
