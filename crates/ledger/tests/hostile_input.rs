@@ -116,7 +116,7 @@ fn dates_at_the_ends_of_i32_days_render_without_panicking() {
 #[test]
 fn extreme_dates_in_stored_entries_give_errors_not_panics() {
     use junbao_ledger::entry::ENTRY_FORMAT_VERSION;
-    use junbao_ledger::event::{Event, EventBody};
+    use junbao_ledger::event::{Event, EventBody, Route};
     use junbao_ledger::ids::{AgencyId, EventId, MemberId, UnitId};
     use junbao_ledger::{Category, Fund};
     let member = MemberId::parse("M1").unwrap();
@@ -134,8 +134,11 @@ fn extreme_dates_in_stored_entries_give_errors_not_panics() {
         postings: Vec::new(),
     };
     // A value date near i32::MAX days is refused by the decoder, with an error.
-    let far =
-        entry(1, Date(i32::MAX - 1), EventBody::Discharge { member: member.clone(), on: Date(0) });
+    let far = entry(
+        1,
+        Date(i32::MAX - 1),
+        EventBody::Discharge { member: member.clone(), on: Date(0), route: Route::Employee },
+    );
     assert!(Entry::from_canonical_bytes(&far.canonical_bytes()).is_err());
     // Dates inside an event are not range-checked by the decoder: the package's figures refuse
     // them without panicking, whatever the extremes.
@@ -158,7 +161,11 @@ fn extreme_dates_in_stored_entries_give_errors_not_panics() {
                     sponsor: None,
                 },
             ),
-            entry(2, Date(0), EventBody::Discharge { member: member.clone(), on }),
+            entry(
+                2,
+                Date(0),
+                EventBody::Discharge { member: member.clone(), on, route: Route::Employee },
+            ),
             entry(
                 3,
                 Date(0),
@@ -166,6 +173,7 @@ fn extreme_dates_in_stored_entries_give_errors_not_panics() {
                     member: member.clone(),
                     fund: Fund::Pension,
                     agency: AgencyId::parse("SI-1").unwrap(),
+                    part: None,
                 },
             ),
         ];
