@@ -335,7 +335,10 @@ fn a_package_self_signed_by_another_ledger_fails_against_the_pinned_key() {
     let forger = TestLedger::new();
     let career_text = |pay: &str| {
         let mut lines = vec![enroll("e", "O1", "officer", "U1", "2022-03-15", pay)];
-        lines.push(r#"{"id":"d","type":"discharge","member":"O1","on":"2026-01-31"}"#.into());
+        lines.push(
+            r#"{"id":"d","type":"discharge","member":"O1","on":"2026-01-31","route":"employee"}"#
+                .into(),
+        );
         lines.join("\n")
     };
     forger.post_ok(&career_text("920000.00"));
@@ -460,7 +463,10 @@ fn a_confirmation_of_a_long_member_and_agency_id_fits_an_event_id() {
         &[
             enroll("e", &member, "officer", "U1", "2022-03-15", "10000.00"),
             contribution("c", &member, "2024-01", "100.00", "U1"),
-            format!(r#"{{"id":"d","type":"discharge","member":"{member}","on":"2026-01-31"}}"#),
+        format!(
+            r#"{{"id":"s","type":"subsidy","member":"{member}","fund":"medical","period":"2024-01","amount":"100.00","basis":"match"}}"#
+        ),
+            format!(r#"{{"id":"d","type":"discharge","member":"{member}","on":"2026-01-31","route":"employee"}}"#),
         ]
         .join("\n"),
     );

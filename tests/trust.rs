@@ -11,6 +11,13 @@ use common::{TestLedger, TestServer, contribution, enroll, stderr};
 use reqwest::StatusCode;
 use serde_json::Value;
 
+/// The state's match of a 2024-01 medical premium (Art. 20, 25).
+fn subsidy(id: &str, member: &str, amount: &str) -> String {
+    format!(
+        r#"{{"id":"{id}","type":"subsidy","member":"{member}","fund":"medical","period":"2024-01","amount":"{amount}","basis":"match"}}"#
+    )
+}
+
 async fn post(s: &TestServer, token: &str, body: &str) -> (StatusCode, String) {
     let resp = reqwest::Client::new()
         .post(s.url("/v1/events"))
@@ -40,7 +47,10 @@ fn ledger() -> (TestLedger, String, String) {
             enroll("e2", "M2", "officer", "U002", "2020-01-01", "10000.00"),
             contribution("c1", "M1", "2024-01", "100.00", "U001"),
             contribution("c2", "M2", "2024-01", "100.00", "U002"),
-            r#"{"id":"d1","type":"discharge","member":"M1","on":"2025-01-31"}"#.to_string(),
+            subsidy("s1", "M1", "100.00"),
+            subsidy("s2", "M2", "100.00"),
+            r#"{"id":"d1","type":"discharge","member":"M1","on":"2025-01-31","route":"employee"}"#
+                .to_string(),
         ]
         .join("\n"),
     );
@@ -75,7 +85,8 @@ async fn the_replay_oracle_answers_403_for_a_foreign_unit_whatever_the_content()
     let (t, poster, admin) = ledger();
     let s = t.serve(&[]);
     // U002's event, stored by the admin.
-    let theirs = r#"{"id":"x2","type":"discharge","member":"M2","on":"2025-01-31"}"#;
+    let theirs =
+        r#"{"id":"x2","type":"discharge","member":"M2","on":"2025-01-31","route":"employee"}"#;
     let (status, text) = post(&s, &admin, theirs).await;
     assert_eq!(status, StatusCode::OK, "{text}");
     let before = entries(&s).await;
@@ -83,9 +94,12 @@ async fn the_replay_oracle_answers_403_for_a_foreign_unit_whatever_the_content()
     // an unused id: the poster of U001 gets the same 403 for each, naming no unit of M2's.
     let probes = [
         theirs.to_string(),
-        r#"{"id":"x2","type":"discharge","member":"M2","on":"2025-02-28"}"#.to_string(),
-        r#"{"id":"x3","type":"discharge","member":"M2","on":"2025-01-31"}"#.to_string(),
-        r#"{"id":"c2","type":"discharge","member":"M2","on":"2025-01-31"}"#.to_string(),
+        r#"{"id":"x2","type":"discharge","member":"M2","on":"2025-02-28","route":"employee"}"#
+            .to_string(),
+        r#"{"id":"x3","type":"discharge","member":"M2","on":"2025-01-31","route":"employee"}"#
+            .to_string(),
+        r#"{"id":"c2","type":"discharge","member":"M2","on":"2025-01-31","route":"employee"}"#
+            .to_string(),
     ];
     let mut answers = Vec::new();
     for body in &probes {
@@ -96,9 +110,12 @@ async fn the_replay_oracle_answers_403_for_a_foreign_unit_whatever_the_content()
     }
     assert!(answers.windows(2).all(|w| w[0] == w[1]), "answers differ: {answers:?}");
     // A member that does not exist gets the same answer as one of another unit.
-    let (status, unknown) =
-        post(&s, &poster, r#"{"id":"x2","type":"discharge","member":"M9","on":"2025-01-31"}"#)
-            .await;
+    let (status, unknown) = post(
+        &s,
+        &poster,
+        r#"{"id":"x2","type":"discharge","member":"M9","on":"2025-01-31","route":"employee"}"#,
+    )
+    .await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{unknown}");
     assert_eq!(unknown.replace("M9", "M2"), answers[0]);
     assert_eq!(entries(&s).await, before, "nothing stored");
@@ -401,7 +418,9 @@ async fn the_server_verifies_packages_with_its_own_key_and_refuses_another_ledge
         &[
             enroll("e1", "M1", "officer", "U001", "2020-01-01", "920000.00"),
             contribution("c1", "M1", "2024-01", "9200.00", "U001"),
-            r#"{"id":"d1","type":"discharge","member":"M1","on":"2025-01-31"}"#.to_string(),
+            subsidy("s1", "M1", "9200.00"),
+            r#"{"id":"d1","type":"discharge","member":"M1","on":"2025-01-31","route":"employee"}"#
+                .to_string(),
         ]
         .join("\n"),
     );
