@@ -650,7 +650,7 @@ fn run(cli: Cli) -> Result<()> {
                     .to_bytes(),
             };
             // The key held at the digest's tree size: the rotations recorded before it, followed
-            // from the pinned key (docs/FORMAT.md §12).
+            // from the pinned key (docs/FORMAT.md §14).
             let mut trusted = trusted;
             for (seq, bytes) in ledger.key_rotations().map_err(audit_exit)? {
                 if seq > digest.tree_size {

@@ -387,7 +387,7 @@ pub enum EventBody {
     },
     /// The ledger's signing key is replaced (`junbao key rotate`): the new Ed25519 public key
     /// and the old key's signature over `junbao-key-rotation-v1` || new key (docs/FORMAT.md
-    /// §12). Verifiers follow a rotation only if the signature holds under the key they hold.
+    /// §14). Verifiers follow a rotation only if the signature holds under the key they hold.
     KeyRotation {
         public_key: [u8; 32],
         signature: [u8; 64],

@@ -20,13 +20,13 @@ use crate::time::Date;
 
 pub const TRANSFER_SCHEMA: &str = "junbao.transfer/1";
 
-/// Domain separation of the package signature (docs/FORMAT.md §11): the schema and a newline.
+/// Domain separation of the package signature (docs/FORMAT.md §13): the schema and a newline.
 pub const PACKAGE_SIGNING_CONTEXT: &[u8] = b"junbao.transfer/1\n";
 
 /// Domain separation of the digest signature (docs/FORMAT.md §6).
 pub const DIGEST_SIGNING_CONTEXT: &[u8; 16] = b"junbao-digest-v1";
 
-/// Domain separation of a key rotation's signature (docs/FORMAT.md §12).
+/// Domain separation of a key rotation's signature (docs/FORMAT.md §14).
 pub const KEY_ROTATION_CONTEXT: &[u8] = b"junbao-key-rotation-v1";
 
 /// What the old key signs to hand over to `new_key`.

@@ -619,7 +619,7 @@ async fn transfer_verify(
         serde_json::from_slice(&body).map_err(|e| ApiError::unprocessable(format!("body: {e}")))?;
     let trusted = v.digest.as_ref().map(junbao_engine::SignedDigest::from_json).transpose()?;
     // The server's own key is the pinned key: it vouches only for packages it signed.
-    let pinned = state.key.verifying_key().to_bytes();
+    let pinned = state.signing_key()?.verifying_key().to_bytes();
     let verified = tokio::task::spawn_blocking(move || {
         junbao_engine::verify_package(&v.package, &pinned, trusted.as_ref())
     })
