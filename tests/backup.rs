@@ -34,7 +34,7 @@ fn public_key(t: &TestLedger) -> String {
 
 /// Where `init` put the ledger's signing key (the one place to change if `init` moves it).
 fn signing_key_file(t: &TestLedger) -> std::path::PathBuf {
-    t.data().join("digest.key")
+    t.key_file()
 }
 
 fn run(args: &[&str]) -> std::process::Output {

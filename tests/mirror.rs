@@ -33,7 +33,7 @@ fn path(p: &Path) -> &str {
 
 /// Where `init` put the ledger's signing key (the one place to change if `init` moves it).
 fn signing_key_file(t: &TestLedger) -> PathBuf {
-    t.data().join("digest.key")
+    t.key_file()
 }
 
 fn run(args: &[&str]) -> std::process::Output {

@@ -19,8 +19,9 @@ pub struct BackupArgs {
     /// machine.
     #[arg(long)]
     to: Option<PathBuf>,
-    /// Signing key for the manifest's digest [default: DIR/digest.key].
-    #[arg(long)]
+    /// Signing key for the manifest's digest [default: $JUNBAO_KEY, else DIR.key beside the
+    /// ledger folder].
+    #[arg(long, env = "JUNBAO_KEY")]
     key: Option<PathBuf>,
     /// An earlier backup: table files it holds unchanged are hard-linked from it, not copied
     /// (incremental on disk; each backup still stands alone).

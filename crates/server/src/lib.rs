@@ -67,7 +67,8 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 pub const HEADER_READ_TIMEOUT_DEFAULT: Duration = Duration::from_secs(10);
 
 impl ServerConfig {
-    /// Defaults for a ledger folder: `DIR/tokens.json`, `DIR/digest.key`, `DIR/access.jsonl`,
+    /// Defaults for a ledger folder: `DIR/tokens.json`, the signing key `DIR.key` beside it
+    /// (`junbao_engine::default_key_path`), `DIR/access.jsonl`,
     /// 16 MiB bodies, 10,000 events per post, 30 s per request.
     pub fn for_ledger(data: PathBuf) -> ServerConfig {
         ServerConfig {
