@@ -22,8 +22,8 @@ pub struct CloseArgs {
     /// agency; they are listed in the close.
     #[arg(long)]
     accept_open: bool,
-    /// Signing key file [default: DIR/digest.key].
-    #[arg(long)]
+    /// Signing key file [default: $JUNBAO_KEY, else DIR.key beside the ledger folder].
+    #[arg(long, env = "JUNBAO_KEY")]
     key: Option<PathBuf>,
 }
 
