@@ -577,6 +577,33 @@ async fn a_clerk_exports_and_prints_a_package_and_a_package_with_a_changed_amoun
     let after = c.execute(requests, vec![]).await.unwrap();
     assert_eq!(before, after, "the offline check sent no request");
     screenshot(c, "transfer-check.png").await;
+    // A field the browser does not recompute (the months of service) is still covered by the
+    // signature over the whole package; an unsigned package is not taken either.
+    let mut longer = package.clone();
+    longer["service"]["months"] = json!(238);
+    let mut unsigned = package.clone();
+    unsigned.as_object_mut().unwrap().remove("package_signature");
+    for (name, forged) in [("longer.json", longer), ("unsigned.json", unsigned)] {
+        c.execute(
+            "const dt = new DataTransfer();
+             dt.items.add(new File([arguments[0]], arguments[1], {type: 'application/json'}));
+             document.getElementById('dropzone').dispatchEvent(
+                 new DragEvent('drop', {dataTransfer: dt, bubbles: true, cancelable: true}));",
+            vec![json!(forged.to_string()), json!(name)],
+        )
+        .await
+        .unwrap();
+        let verdict = wait_for_text(c, "package-verdict", name).await;
+        assert_eq!(
+            verdict.attr("data-verified").await.unwrap().as_deref(),
+            Some("false"),
+            "{name}"
+        );
+        let checks = text(c, "#package-checks").await;
+        assert!(checks.contains("package signature"), "{name}: {checks}");
+    }
+    let after = c.execute(requests, vec![]).await.unwrap();
+    assert_eq!(before, after, "the offline checks sent no request");
 
     // Confirming the receipt moves the member to `confirmed`.
     let (status, _) = http(

@@ -379,12 +379,10 @@ export async function verifyStatementRow(row, member, digest) {
 }
 
 /**
- * Whether a package must carry `package_signature`. The signature over the whole package is
- * the trust work's (docs/TRANSFER.md, "Canonical package bytes"); until every ledger writes it,
- * an unsigned package is checked on its digest, proofs and recomputed figures alone, and the
- * check says it is unsigned. Set to true once packages are always signed.
+ * Whether a package must carry `package_signature` (docs/TRANSFER.md, "Canonical package
+ * bytes"). Every package this ledger exports is signed as a whole, so an unsigned one fails.
  */
-export const PACKAGE_SIGNATURE_REQUIRED = false;
+export const PACKAGE_SIGNATURE_REQUIRED = true;
 
 /** JSON with object keys in sorted order (RFC 8785 for documents of strings and safe integers). */
 function canonical(v) {
