@@ -169,3 +169,43 @@ fn a_failed_sync_acknowledges_nothing_and_stops_the_writer() {
     assert!(rx.recv().unwrap().is_err(), "a poisoned ledger takes no more posts");
     committer.shutdown();
 }
+
+/// Art. 32: a premium is withheld by the unit of its month, and a spouse's by the serviceman's
+/// unit. So the poster of the serviceman's unit posts the spouse's premiums (the spouse enrolled
+/// elsewhere), and the poster of a member's former unit posts a premium of a month served there;
+/// a poster of an unrelated unit is still refused, without learning the member's unit.
+#[test]
+fn a_spouses_premium_is_posted_by_the_servicemans_unit_and_a_back_dated_one_by_the_former_unit() {
+    let (_dir, ledger) = new_ledger();
+    ledger
+        .post_lines(&[
+            &enroll("e1", "O1", "officer", "U1", "2020-01-01", "10000.00"),
+            r#"{"id":"e2","type":"enroll","member":"P1","category":"spouse","unit":"U9","enlisted_on":"2023-01-01","monthly_pay":"4000.00","sponsor":"O1"}"#,
+            r#"{"id":"uc","type":"unit_change","member":"O1","unit":"U2","on":"2024-03-01"}"#,
+        ])
+        .unwrap();
+    let spouse_premium = |id: &str, period: &str, unit: &str| {
+        format!(
+            r#"{{"id":"{id}","type":"contribution","member":"P1","fund":"spouse","part":"medical","period":"{period}","amount":"40.00","unit":"{unit}"}}"#
+        )
+    };
+    let answers = ledger.post_group(vec![
+        // The serviceman's unit in 2024-01 was U1: its poster withholds the spouse's premium.
+        request(&[spouse_premium("p1", "2024-01", "U1")], units(&["U1"])),
+        // A month served in U1, posted after the move by U1's poster.
+        request(&[contribution("c1", "O1", "2024-02", "100.00", "U1")], units(&["U1"])),
+        // The new unit posts the months after the move.
+        request(&[contribution("c2", "O1", "2024-03", "100.00", "U2")], units(&["U2"])),
+        // An unrelated unit is refused, and told nothing of where the member serves.
+        request(&[contribution("c3", "O1", "2024-04", "100.00", "U7")], units(&["U7"])),
+    ]);
+    for (i, answer) in answers.iter().enumerate().take(3) {
+        assert_eq!(answer.as_ref().map(|s| s.accepted).ok(), Some(1), "request {i}: {answer:?}");
+    }
+    let refused = answers[3].as_ref().unwrap_err();
+    assert!(refused.is_forbidden() && refused.to_string().contains("member O1"), "{refused}");
+    assert!(
+        !refused.to_string().contains("U1") && !refused.to_string().contains("U2"),
+        "{refused}"
+    );
+}

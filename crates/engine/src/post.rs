@@ -664,14 +664,19 @@ fn check_scope(
         // The member's unit is not named, and a member of another unit and an unknown member
         // get the same answer: a poster must not learn where other units' members serve, nor
         // whether they exist (Art. 43). Only an enrolment concerns a member not yet known.
-        Some(member) => match batch.member_unit(&member) {
-            Some(unit) if units.contains(unit.as_str()) => Ok(()),
-            None if matches!(event.body, EventBody::Enroll { .. }) => Ok(()),
-            _ => Err(EventError::field(
-                "member",
-                format!("member {member} is not a member of the units this token posts for"),
-            )),
-        },
+        Some(member) => {
+            let posting_units = batch.member_posting_units(&member);
+            if posting_units.iter().any(|u| units.contains(u.as_str()))
+                || (posting_units.is_empty() && matches!(event.body, EventBody::Enroll { .. }))
+            {
+                Ok(())
+            } else {
+                Err(EventError::field(
+                    "member",
+                    format!("member {member} is not a member of the units this token posts for"),
+                ))
+            }
+        }
         None if event.body.unit().is_some() => Ok(()),
         None => Err(EventError::field(
             "type",

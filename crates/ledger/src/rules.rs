@@ -307,9 +307,18 @@ impl<'s> Batch<'s> {
         self.changes = savepoint.changes;
     }
 
-    /// The unit a member belongs to, as this batch sees it (enrolments in it included).
-    pub fn member_unit(&self, id: &MemberId) -> Option<&crate::ids::UnitId> {
-        self.member(id).map(|m| &m.unit)
+    /// The units whose posters may post about a member: every unit the member served in (a
+    /// premium is withheld by the unit of its month, Art. 32 ¶1, so a back-dated one comes from a
+    /// former unit), and for a spouse every unit of the serviceman, which withholds the spouse's
+    /// premiums (Art. 32 ¶2). Empty for an unknown member.
+    pub fn member_posting_units(&self, id: &MemberId) -> Vec<&crate::ids::UnitId> {
+        let Some(m) = self.member(id) else { return Vec::new() };
+        let sponsor = m.sponsor.as_ref().and_then(|s| self.member(s));
+        m.units
+            .iter()
+            .chain(sponsor.into_iter().flat_map(|s| s.units.iter()))
+            .map(|(_, u)| u)
+            .collect()
     }
 
     /// The member an event is about; for a reversal, the member of the entry it reverses.
