@@ -757,6 +757,7 @@ impl<'s> Batch<'s> {
                 if *on < m.enlisted_on {
                     return Err(refuse("on", "date of death is before enrolment"));
                 }
+                self.check_no_premium_after(member, on.period(), "death")?;
                 if matches!(body, EventBody::Death { cause: Cause::War, .. }) {
                     return Err(refuse(
                         "cause",
@@ -1408,6 +1409,7 @@ impl<'s> Batch<'s> {
         if on < m.enlisted_on {
             return Err(refuse("on", "discharge date is before enrolment"));
         }
+        self.check_no_premium_after(member, on.period(), "discharge")?;
         if !m.transfers.is_empty() {
             return Err(refuse("member", "an account of the member is transferred"));
         }

@@ -201,6 +201,34 @@ impl Batch<'_> {
         months
     }
 
+    /// Art. 20, 25, 32: premiums and their subsidies stop with the service. A discharge or death
+    /// dated before a month whose premium or subsidy is already posted would leave money for
+    /// months not served: refused, naming the first such month (reverse it first, or date the
+    /// event later).
+    pub(super) fn check_no_premium_after(
+        &self,
+        member: &MemberId,
+        last_month: Period,
+        what: &str,
+    ) -> Result<(), EventError> {
+        for line in [Line::Medical, Line::SpousePension, Line::SpouseMedical] {
+            let later = self.months_of(member, line).into_iter().find(|p| {
+                *p > last_month
+                    && self.period(member, line, *p) != crate::state::PeriodMoney::default()
+            });
+            if let Some(p) = later {
+                return Err(refuse(
+                    "on",
+                    format!(
+                        "Art. 20, 25, 32: member {member} has premium money for {p}, after the \
+                         month of the {what}; reverse it first, or date the {what} later"
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// The first month at or after `from` whose subsidy on `line` is posted, if any.
     fn first_subsidised_from(&self, member: &MemberId, line: Line, from: Period) -> Option<Period> {
         self.months_of(member, line)
