@@ -58,13 +58,36 @@ fn verify_offline(
 #[test]
 fn an_untouched_export_verifies_offline_against_both_digests() {
     let (l, d1, d2, export) = ledger_with_digests();
+    let size = |d: &std::path::Path| -> usize {
+        let d: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(d).unwrap()).unwrap();
+        d["tree_size"].as_u64().unwrap() as usize
+    };
+    assert_eq!(size(&d2), export.len());
+    // Each digest verifies the export up to its own tree size.
     for d in [&d1, &d2] {
-        let out = verify_offline(&l, &export, Some(d));
+        let out = verify_offline(&l, &export[..size(d)], Some(d));
         assert!(out.status.success(), "{}", stderr(&out));
+        let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(answer["verified"], true);
     }
-    let d2: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&d2).unwrap()).unwrap();
-    assert_eq!(d2["tree_size"].as_u64().unwrap() as usize, export.len());
+}
+
+/// Entries after the digest's tree size chain onto the signed ones, but nothing signed covers
+/// them: a copy of a payout appended with a correct chain hash must not be called verified.
+#[test]
+fn entries_after_the_digests_tree_size_are_not_verified() {
+    let (l, d1, _d2, export) = ledger_with_digests();
+    let out = verify_offline(&l, &export, Some(&d1));
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(answer["verified"], false);
+    let signed: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&d1).unwrap()).unwrap();
+    let tail = export.len() as u64 - signed["tree_size"].as_u64().unwrap();
+    assert!(tail > 0);
+    assert_eq!(answer["unsigned_entries"], tail);
+    assert!(stderr(&out).contains("not signed, not verified"), "{}", stderr(&out));
 }
 
 #[test]

@@ -492,3 +492,30 @@ fn a_confirmation_of_a_long_member_and_agency_id_fits_an_event_id() {
     assert_eq!(again["accepted"], 0, "confirming twice is a replay: {again}");
     assert_eq!(again["replayed"], 1, "{again}");
 }
+
+/// serde_json keeps the last of two equal keys: a forged `"totals"` written before the real
+/// one would verify while a person (or a first-key parser) reads the forged figures. A package
+/// that repeats a key, at any depth, is refused, by the command line and by the server.
+#[test]
+fn a_package_that_repeats_a_key_is_refused_whatever_the_last_value_says() {
+    let l = TestLedger::new();
+    career(&l);
+    let out_file = l.dir.path().join("O1-medical.json");
+    export_package(&l, "medical", "SI-110105", &out_file);
+    let text = std::fs::read_to_string(&out_file).unwrap();
+    assert!(verify_elsewhere(&l, &out_file).status.success());
+    let forged_totals = text.replacen(
+        "\"totals\":",
+        "\"totals\": {\"interest\":\"44.42\",\"personal\":\"99480.80\",\"state\":\"1480.80\",\"total\":\"101006.02\"},\n  \"totals\":",
+        1,
+    );
+    let forged_months = text.replacen("\"months\":", "\"months\": 238, \"months\":", 1);
+    for (name, forged) in [("totals.json", forged_totals), ("months.json", forged_months)] {
+        assert_ne!(forged, text, "{name}: the forgery changed the file");
+        let f = write_file(l.dir.path(), name, &forged);
+        let out = verify_elsewhere(&l, &f);
+        assert_eq!(out.status.code(), Some(2), "{name}: {}", stderr(&out));
+        assert!(stderr(&out).contains("appears twice"), "{name}: {}", stderr(&out));
+        assert!(!String::from_utf8_lossy(&out.stdout).contains("\"verified\":true"));
+    }
+}

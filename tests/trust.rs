@@ -481,7 +481,17 @@ fn a_rotated_key_is_followed_from_the_pinned_old_key_and_a_forged_rotation_is_no
     let rotated = t.json(&["key", "rotate"]);
     assert_eq!(rotated["rotated"], true, "{rotated}");
     assert_eq!(rotated["old_public_key"], String::from_utf8(old_pub.clone()).unwrap().trim());
-    assert!(std::path::Path::new(rotated["retired_key"].as_str().unwrap()).exists());
+    // Only the old public key is kept; the old seed is gone, so it can sign nothing more.
+    let retired = std::fs::read_to_string(rotated["retired_key"].as_str().unwrap()).unwrap();
+    assert_eq!(retired.trim(), String::from_utf8(old_pub.clone()).unwrap().trim());
+    let key_dir = t.key_file().parent().unwrap().to_path_buf();
+    for entry in std::fs::read_dir(&key_dir).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().to_string();
+        assert!(
+            !name.contains("retired") || name.ends_with(".pub"),
+            "a retired seed was kept: {name}"
+        );
+    }
     let new_pub = std::fs::read_to_string(t.public_key_file()).unwrap();
     assert_eq!(rotated["public_key"], new_pub.trim());
     let entry = rotated["entry"].as_u64().unwrap();

@@ -215,7 +215,8 @@ enum KeyAction {
         key: Option<PathBuf>,
     },
     /// Replace the signing key: a new key is made, a `key_rotation` entry signed by the old key
-    /// records it in the journal, the old key file is kept as `KEY.retired-SEQ` and the new one
+    /// records it in the journal, the old key's public half is kept as `KEY.retired-SEQ.pub` (the
+    /// seed is destroyed) and the new one
     /// takes its place. Verifiers holding the old public key follow the rotation.
     Rotate {
         /// Signing key file [default: $JUNBAO_KEY, else DIR.key beside the ledger folder].
@@ -922,9 +923,11 @@ fn key_rotate(data: &Path, key_path: &Path) -> Result<()> {
             ledger.post_lines(&[&line])?.last_seq.context("the rotation was not stored")?
         }
     };
-    let retired = PathBuf::from(format!("{}.retired-{seq}", key_path.display()));
-    std::fs::rename(key_path, &retired)
-        .with_context(|| format!("keeping the old key as {}", retired.display()))?;
+    // Only the old key's public half is kept: a retired seed left on disk could still sign
+    // digests that agencies pinning the old key would take. The rename below replaces the seed.
+    let retired = PathBuf::from(format!("{}.retired-{seq}.pub", key_path.display()));
+    std::fs::write(&retired, format!("{}\n", hex::encode(old.verifying_key().to_bytes())))
+        .with_context(|| format!("keeping the old public key as {}", retired.display()))?;
     std::fs::rename(&new_path, key_path)
         .with_context(|| format!("installing the new key at {}", key_path.display()))?;
     if let Some(dir) = key_path.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -970,12 +973,36 @@ fn verify_export(file: &Path, pinned: &[u8; 32], digest: Option<PathBuf>) -> Res
     // Without a digest signed by the pinned key nothing ties the export to this ledger: the
     // chain is consistent, but anybody could have written it. It is not called verified.
     let signed = report.digest_tree_size.is_some();
-    let mut answer = json!({"verified": signed, "entries": report.entries, "head": hex::encode(report.head),
-               "root": hex::encode(report.root), "digest_tree_size": report.digest_tree_size});
+    // Entries past the digest's tree size are chained to the signed ones, but nothing signed
+    // covers them: anybody could have appended them. The export is then not verified.
+    let unsigned_tail =
+        report.digest_tree_size.map_or(0, |size| report.entries.saturating_sub(size));
+    let mut answer = json!({"verified": signed && unsigned_tail == 0, "entries": report.entries,
+               "head": hex::encode(report.head), "root": hex::encode(report.root),
+               "digest_tree_size": report.digest_tree_size});
     if !signed {
         answer["chain_consistent"] = json!(true);
         answer["why_not_verified"] =
             json!("no --digest: nothing signed by the pinned key covers this export");
+    }
+    if unsigned_tail > 0 {
+        let size = report.digest_tree_size.unwrap_or_default();
+        answer["chain_consistent"] = json!(true);
+        answer["unsigned_entries"] = json!(unsigned_tail);
+        answer["why_not_verified"] = json!(format!(
+            "entries {} to {} are not covered by the digest (tree size {size}); verify against a digest of size {}",
+            size + 1,
+            report.entries,
+            report.entries
+        ));
+        outln!("{answer}");
+        return Err(Exit {
+            code: 3,
+            message: format!(
+                "the export has {unsigned_tail} entries after the digest's tree size {size}: not signed, not verified"
+            ),
+        }
+        .into());
     }
     outln!("{answer}");
     Ok(())
@@ -1024,6 +1051,9 @@ fn print_statement(s: &serde_json::Value) -> Result<()> {
 fn read_json(file: &Path) -> Result<serde_json::Value> {
     let text =
         std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    // A repeated key would let what a reader sees differ from what is verified.
+    junbao_ledger::strict_json::check_unique_keys(&text)
+        .map_err(|e| rejected(format!("{}: {e}", file.display())))?;
     serde_json::from_str(&text).map_err(|e| rejected(format!("{}: not JSON: {e}", file.display())))
 }
 

@@ -14,6 +14,7 @@ pub mod money;
 pub mod rules;
 pub mod standard;
 pub mod state;
+pub mod strict_json;
 pub mod time;
 pub mod transfer;
 

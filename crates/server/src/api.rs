@@ -615,6 +615,11 @@ async fn transfer_verify(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     caller.require(Action::VerifyPackage)?;
+    // A repeated key would let what a reader sees differ from what is verified.
+    let text = std::str::from_utf8(&body)
+        .map_err(|_| ApiError::unprocessable("body: not UTF-8".to_string()))?;
+    junbao_ledger::strict_json::check_unique_keys(text)
+        .map_err(|e| ApiError::unprocessable(format!("body: {e}")))?;
     let v: VerifyBody =
         serde_json::from_slice(&body).map_err(|e| ApiError::unprocessable(format!("body: {e}")))?;
     let trusted = v.digest.as_ref().map(junbao_engine::SignedDigest::from_json).transpose()?;
