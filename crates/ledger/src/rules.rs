@@ -1410,6 +1410,20 @@ impl<'s> Batch<'s> {
             return Err(refuse("on", "discharge date is before enrolment"));
         }
         self.check_no_premium_after(member, on.period(), "discharge")?;
+        let category = m.category_on(on);
+        if route == crate::event::Route::SelfEmployed
+            && !matches!(category, Category::Officer | Category::CivilianCadre)
+        {
+            return Err(refuse(
+                "route",
+                format!(
+                    "Art. 18: choosing one's own job is the route of an officer or a civilian \
+                     cadre; a {} who finds his own job joins a pension scheme (route employee \
+                     or resident, Art. 13)",
+                    category.name()
+                ),
+            ));
+        }
         if !m.transfers.is_empty() {
             return Err(refuse("member", "an account of the member is transferred"));
         }
