@@ -599,7 +599,7 @@ impl<'s> Batch<'s> {
             }
         }
         let postings = match body {
-            EventBody::Reversal { of, .. } => return self.reversal(of, lookup),
+            EventBody::Reversal { of, .. } => return self.reversal(of, value_date, lookup),
             EventBody::Contribution { member, fund, period, amount, unit, part } => {
                 let mut p =
                     self.contribution(member, *fund, *period, *amount, unit, *part, value_date)?;
@@ -642,6 +642,18 @@ impl<'s> Batch<'s> {
             }
             EventBody::Discharge { member, on, route } => self.discharge(member, *on, *route)?,
             EventBody::TransferOut { member, fund, agency, part } => {
+                // Art. 16, 23: the relationship is transferred after the discharge; a transfer
+                // dated before it would empty the account for months it still held money.
+                if let Some(d) = self.member(member).and_then(|m| m.discharged_on)
+                    && value_date < d
+                {
+                    return Err(refuse(
+                        "value_date",
+                        format!(
+                            "Art. 16, 23: the transfer's value date {value_date} is before the discharge on {d}"
+                        ),
+                    ));
+                }
                 self.transfer_out(member, *fund, agency, *part)?
             }
             EventBody::TransferConfirmed { member, fund, agency } => {
@@ -1548,6 +1560,7 @@ impl<'s> Batch<'s> {
     fn reversal(
         &mut self,
         of: &EventId,
+        value_date: Date,
         lookup: &dyn EntryLookup,
     ) -> Result<Vec<Posting>, EventError> {
         let target = match self.by_event.get(of) {
@@ -1556,6 +1569,18 @@ impl<'s> Batch<'s> {
                 .entry_by_event_id(of)
                 .ok_or_else(|| refuse("of", format!("no entry with event id {of:?}")))?,
         };
+        // A reversal undoes money from its target's value date on; dated earlier it would leave
+        // the member's holdings negative for the days between.
+        if value_date < target.value_date {
+            return Err(refuse(
+                "value_date",
+                format!(
+                    "the reversal's value date {value_date} is before that of the entry it \
+                     reverses ({})",
+                    target.value_date
+                ),
+            ));
+        }
         match &target.event.body {
             EventBody::Reversal { .. } => {
                 return Err(refuse(
