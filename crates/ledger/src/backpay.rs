@@ -92,7 +92,7 @@ pub fn assess(
     base_rate_ppm: i64,
     minimum_months: u32,
 ) -> Result<Assessment, BackpayError> {
-    let law_in_force = Date::from_ymd(2012, 7, 1).expect("valid date");
+    let law_in_force = crate::time::law_in_force();
     let social_insurance_law = Date::from_ymd(2011, 7, 1).expect("valid date");
     if i.discharged_on < i.enlisted_on {
         return Err("discharged_on is before enlisted_on".into());

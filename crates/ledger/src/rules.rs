@@ -1439,6 +1439,17 @@ impl<'s> Batch<'s> {
         if !m.transfers.is_empty() {
             return Err(refuse("member", "an account of the member is transferred"));
         }
+        if route.gets_pension_subsidy() && on < crate::time::law_in_force() {
+            return Err(refuse(
+                "on",
+                format!(
+                    "Art. 51: the law took effect on {}; a serviceman discharged before it gets no \
+                     Art. 13 subsidy (his service is deemed contribution years, 2019 opinion \
+                     §二(一)): record the back-payment with `backpay`",
+                    crate::time::law_in_force()
+                ),
+            ));
+        }
         if !route.gets_pension_subsidy() {
             // Art. 18, 19: the State's provisions apply; the ledger records the route and
             // computes nothing (docs/EVENTS.md).

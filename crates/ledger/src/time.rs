@@ -168,6 +168,12 @@ impl fmt::Display for Period {
     }
 }
 
+/// Art. 51: the Servicemen Insurance Law took effect on 1 July 2012 — a fact of the law, not a
+/// standard (rates and amounts are standards, recorded in the journal).
+pub fn law_in_force() -> Date {
+    Date::from_ymd(2012, 7, 1).expect("1 July 2012 is a date")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
