@@ -80,6 +80,18 @@ impl Batch<'_> {
     ) -> Result<(), EventError> {
         let Some(sponsor) = &m.sponsor else { return Ok(()) };
         let Some(s) = self.member(sponsor) else { return Ok(()) };
+        // Art. 25: the insurance is that of a serviceman's accompanying spouse; nothing is due
+        // for a month before the serviceman's service began.
+        if period < s.enlisted_on.period() {
+            return Err(refuse(
+                "period",
+                format!(
+                    "Art. 25: the serviceman {sponsor} enlisted on {}; nothing is due for {member} \
+                     for {period}",
+                    s.enlisted_on
+                ),
+            ));
+        }
         if let Some(end) = s.discharged_on.or(s.deceased_on)
             && period > end.period()
         {
