@@ -209,3 +209,24 @@ fn a_spouses_premium_is_posted_by_the_servicemans_unit_and_a_back_dated_one_by_t
         "{refused}"
     );
 }
+
+/// Art. 18: the amount the State's provisions decide is recorded by an admin (unrestricted
+/// token), never by a unit's poster, even for its own member.
+#[test]
+fn a_provision_subsidy_is_an_admins_act_not_a_posters() {
+    let (_dir, ledger) = new_ledger();
+    ledger
+        .post_lines(&[
+            &enroll("e1", "O1", "officer", "U1", "2020-01-01", "10000.00"),
+            r#"{"id":"d1","type":"discharge","member":"O1","on":"2024-12-31","route":"civil_service"}"#,
+        ])
+        .unwrap();
+    let provision = r#"{"id":"p1","type":"subsidy","member":"O1","fund":"pension","period":"2024-12","amount":"5000.00","basis":"provision"}"#.to_string();
+    let answers = ledger.post_group(vec![
+        request(std::slice::from_ref(&provision), units(&["U1"])),
+        any(&[provision.clone()]),
+    ]);
+    let refused = answers[0].as_ref().unwrap_err();
+    assert!(refused.is_forbidden() && refused.to_string().contains("admin"), "{refused}");
+    assert_eq!(answers[1].as_ref().unwrap().accepted, 1, "{:?}", answers[1]);
+}

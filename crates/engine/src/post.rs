@@ -651,6 +651,17 @@ fn check_scope(
             ),
         ));
     }
+    // Art. 18: an amount decided under the State's provisions is recorded by an admin, never by
+    // a unit's poster (the ledger cannot check it).
+    if matches!(
+        event.body,
+        EventBody::Subsidy { basis: junbao_ledger::event::Basis::Provision, .. }
+    ) {
+        return Err(EventError::field(
+            "basis",
+            "a subsidy with basis provision (Art. 18) needs an admin token; posters may not",
+        ));
+    }
     if let Some(unit) = event.body.unit()
         && !units.contains(unit.as_str())
     {
