@@ -224,7 +224,7 @@ fn a_provision_subsidy_is_an_admins_act_not_a_posters() {
     let provision = r#"{"id":"p1","type":"subsidy","member":"O1","fund":"pension","period":"2024-12","amount":"5000.00","basis":"provision"}"#.to_string();
     let answers = ledger.post_group(vec![
         request(std::slice::from_ref(&provision), units(&["U1"])),
-        any(&[provision.clone()]),
+        any(std::slice::from_ref(&provision)),
     ]);
     let refused = answers[0].as_ref().unwrap_err();
     assert!(refused.is_forbidden() && refused.to_string().contains("admin"), "{refused}");
