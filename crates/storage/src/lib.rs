@@ -473,13 +473,10 @@ impl Store {
         limit: usize,
     ) -> impl Iterator<Item = Result<StoredEntry, ReadError>> + '_ {
         let key = seq_key(from);
-        self.db
-            .iterator_cf(self.cf(CF_JOURNAL), IteratorMode::From(&key, Direction::Forward))
-            .take(limit)
-            .map(|r| match r {
-                Ok((k, v)) => decode_entry(&k, &v),
-                Err(e) => Err(read_error(e)),
-            })
+        journal_entries(
+            self.db.iterator_cf(self.cf(CF_JOURNAL), IteratorMode::From(&key, Direction::Forward)),
+            limit,
+        )
     }
 
     /// Looks up many event ids at once in the idempotency index.
@@ -506,10 +503,7 @@ impl Store {
     }
 
     fn scan(&self, cf: &str) -> Result<Vec<KeyValue>, ReadError> {
-        self.db
-            .iterator_cf(self.cf(cf), IteratorMode::Start)
-            .map(|r| r.map(|(k, v)| (k.to_vec(), v.to_vec())).map_err(read_error))
-            .collect()
+        key_values(self.db.iterator_cf(self.cf(cf), IteratorMode::Start))
     }
 
     /// Every materialised balance (key, 8-byte little-endian fen).
@@ -626,20 +620,17 @@ impl StoreSnapshot<'_> {
         limit: usize,
     ) -> impl Iterator<Item = Result<StoredEntry, ReadError>> + '_ {
         let key = seq_key(from);
-        self.snapshot
-            .iterator_cf(self.store.cf(CF_JOURNAL), IteratorMode::From(&key, Direction::Forward))
-            .take(limit)
-            .map(|r| match r {
-                Ok((k, v)) => decode_entry(&k, &v),
-                Err(e) => Err(read_error(e)),
-            })
+        journal_entries(
+            self.snapshot.iterator_cf(
+                self.store.cf(CF_JOURNAL),
+                IteratorMode::From(&key, Direction::Forward),
+            ),
+            limit,
+        )
     }
 
     fn scan(&self, cf: &str) -> Result<Vec<KeyValue>, ReadError> {
-        self.snapshot
-            .iterator_cf(self.store.cf(cf), IteratorMode::Start)
-            .map(|r| r.map(|(k, v)| (k.to_vec(), v.to_vec())).map_err(read_error))
-            .collect()
+        key_values(self.snapshot.iterator_cf(self.store.cf(cf), IteratorMode::Start))
     }
 
     /// Every materialised balance, as of the snapshot.
@@ -651,6 +642,26 @@ impl StoreSnapshot<'_> {
     pub fn state(&self) -> Result<Vec<KeyValue>, ReadError> {
         self.scan(CF_STATE)
     }
+}
+
+/// A RocksDB key-value iterator's items, as RocksDB hands them out.
+type RawItem = Result<(Box<[u8]>, Box<[u8]>), rocksdb::Error>;
+
+/// Journal records from an iterator over the journal (the live store's or a snapshot's),
+/// decoded, at most `limit`.
+fn journal_entries<'a>(
+    records: impl Iterator<Item = RawItem> + 'a,
+    limit: usize,
+) -> impl Iterator<Item = Result<StoredEntry, ReadError>> + 'a {
+    records.take(limit).map(|r| match r {
+        Ok((k, v)) => decode_entry(&k, &v),
+        Err(e) => Err(read_error(e)),
+    })
+}
+
+/// Every record an iterator yields, copied out.
+fn key_values(records: impl Iterator<Item = RawItem>) -> Result<Vec<KeyValue>, ReadError> {
+    records.map(|r| r.map(|(k, v)| (k.to_vec(), v.to_vec())).map_err(read_error)).collect()
 }
 
 fn hex8(h: &[u8; 32]) -> String {
