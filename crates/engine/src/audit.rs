@@ -172,6 +172,35 @@ pub enum AuditError {
 }
 
 impl SignedDigest {
+    /// Signs tree size, root, head and time with `key` (docs/FORMAT.md §5).
+    pub fn sign(
+        key: &SigningKey,
+        tree_size: u64,
+        root: Hash32,
+        head: Hash32,
+        recorded_at_us: i64,
+    ) -> SignedDigest {
+        let mut d = SignedDigest {
+            tree_size,
+            root,
+            head,
+            recorded_at_us,
+            public_key: key.verifying_key().to_bytes(),
+            signature: [0; 64],
+        };
+        d.signature = key.sign(&d.signed_bytes()).to_bytes();
+        d
+    }
+
+    /// The metadata key a published digest is kept under: the prefix, then tree size and time,
+    /// big-endian, so digests sort by size (docs/FORMAT.md).
+    pub(crate) fn meta_key(&self) -> Vec<u8> {
+        let mut k = META_DIGEST_PREFIX.to_vec();
+        k.extend_from_slice(&self.tree_size.to_be_bytes());
+        k.extend_from_slice(&self.recorded_at_us.to_be_bytes());
+        k
+    }
+
     /// The bytes the signature covers (docs/FORMAT.md §5).
     pub fn signed_bytes(&self) -> Vec<u8> {
         junbao_ledger::transfer::digest_signed_bytes(
@@ -289,7 +318,7 @@ pub fn default_key_path(data: &Path) -> std::path::PathBuf {
     data.with_file_name(name)
 }
 
-const META_DIGEST_PREFIX: &[u8] = b"digest/";
+pub(crate) const META_DIGEST_PREFIX: &[u8] = b"digest/";
 
 impl Ledger {
     fn nodes(&self) -> StoreNodes<'_> {
@@ -369,20 +398,9 @@ impl Ledger {
         let head = self.store.head();
         let root = merkle::root(&self.nodes(), head.seq)
             .map_err(|e| AuditError::Integrity(e.to_string()))?;
-        let mut d = SignedDigest {
-            tree_size: head.seq,
-            root,
-            head: head.hash,
-            recorded_at_us: self.now_us(),
-            public_key: key.verifying_key().to_bytes(),
-            signature: [0; 64],
-        };
-        d.signature = key.sign(&d.signed_bytes()).to_bytes();
-        let mut k = META_DIGEST_PREFIX.to_vec();
-        k.extend_from_slice(&d.tree_size.to_be_bytes());
-        k.extend_from_slice(&d.recorded_at_us.to_be_bytes());
+        let d = SignedDigest::sign(key, head.seq, root, head.hash, self.now_us());
         let append = junbao_storage::Append {
-            meta: vec![(k, d.to_json().to_string().into_bytes())],
+            meta: vec![(d.meta_key(), d.to_json().to_string().into_bytes())],
             head,
             ..Default::default()
         };

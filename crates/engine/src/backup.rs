@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use ed25519_dalek::{Signer, SigningKey};
+use ed25519_dalek::SigningKey;
 use junbao_ledger::merkle;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -272,15 +272,7 @@ impl Ledger {
                 .map_err(|e| BackupError::Io(format!("copying the store: {e}")))?;
             let root = merkle::root(&StoreNodes { store: &self.store }, head.seq)
                 .map_err(|e| BackupError::Integrity(format!("the stored Merkle tree: {e}")))?;
-            let mut d = SignedDigest {
-                tree_size: head.seq,
-                root,
-                head: head.hash,
-                recorded_at_us: self.now_us(),
-                public_key: key.verifying_key().to_bytes(),
-                signature: [0; 64],
-            };
-            d.signature = key.sign(&d.signed_bytes()).to_bytes();
+            let d = SignedDigest::sign(key, head.seq, root, head.hash, self.now_us());
             (d, started.elapsed())
         };
         let mut names = Vec::new();

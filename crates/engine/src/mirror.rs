@@ -15,7 +15,8 @@ use junbao_ledger::entry::{CHAIN_GENESIS, Entry, Hash32, chain_next, event_finge
 use junbao_ledger::merkle::{self, Frontier};
 use junbao_storage::{Append, Head, Store, StoredEntry};
 
-use crate::audit::{StoreNodes, TREE_LEVEL_STORED_MIN, tree_key};
+// The digests a mirror has trusted are the same records `Ledger::digests` lists.
+use crate::audit::{META_DIGEST_PREFIX, StoreNodes, TREE_LEVEL_STORED_MIN, tree_key};
 use crate::{
     Clock, Ledger, LedgerOpenError, SignedDigest, StoreLookup, Writer, id_record, member_index_key,
 };
@@ -23,9 +24,6 @@ use crate::{
 /// Most entries one mirror step stores (one write). A mirror further behind catches up over
 /// several signed digests, or starts from a restored backup (docs/OPERATIONS.md).
 pub const MIRROR_STEP_ENTRIES_MAX: usize = junbao_storage::APPEND_ENTRIES_MAX;
-
-/// Key prefix of the digests a mirror has trusted (the same records `Ledger::digests` lists).
-const META_DIGEST_PREFIX: &[u8] = b"digest/";
 
 /// Why a mirror step stored nothing.
 #[derive(Debug, thiserror::Error)]
@@ -242,9 +240,6 @@ impl Ledger {
         ids.extend(
             prepared.member_index.iter().map(|(m, seq)| (member_index_key(m, *seq), Vec::new())),
         );
-        let mut key = META_DIGEST_PREFIX.to_vec();
-        key.extend_from_slice(&digest.tree_size.to_be_bytes());
-        key.extend_from_slice(&digest.recorded_at_us.to_be_bytes());
         let new_head = Head { seq: end, hash: prepared.head };
         let append = Append {
             entries: prepared
@@ -257,7 +252,7 @@ impl Ledger {
             state: prepared.state_writes,
             tree: tree.into_iter().map(|(l, i, h)| (tree_key(l, i), h.to_vec())).collect(),
             meta: if reaches_digest {
-                vec![(key, digest.to_json().to_string().into_bytes())]
+                vec![(digest.meta_key(), digest.to_json().to_string().into_bytes())]
             } else {
                 Vec::new()
             },
