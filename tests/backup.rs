@@ -6,25 +6,11 @@ mod common;
 use std::collections::HashMap;
 use std::path::Path;
 
-use common::{TestLedger, bin, stderr};
+use common::{TestLedger, bin, numbered_officer, numbered_premium, stderr};
 use serde_json::{Value, json};
 
 const CLIENTS: usize = 16;
 const POSTS_PER_CLIENT: usize = 30;
-
-fn enroll(m: usize) -> String {
-    format!(
-        r#"{{"id":"enroll-{m}","type":"enroll","member":"M{m:04}","category":"officer","unit":"U001","enlisted_on":"2014-01-01","monthly_pay":"10000.00"}}"#
-    )
-}
-
-fn premium(m: usize, k: usize) -> String {
-    format!(
-        r#"{{"id":"c-{m}-{k}","type":"contribution","member":"M{m:04}","fund":"medical","period":"{:04}-{:02}","amount":"100.00","unit":"U001"}}"#,
-        2014 + k / 12,
-        k % 12 + 1
-    )
-}
 
 /// The ledger's public key, as its digest names it (the test runs the ledger, so it may pin
 /// what the ledger says).
@@ -76,7 +62,7 @@ fn ids_by_seq(data: &Path) -> HashMap<u64, String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn backup_while_sixteen_clients_post_restores_every_acknowledged_entry() {
     let t = TestLedger::new();
-    let lines: Vec<String> = (0..CLIENTS).map(enroll).collect();
+    let lines: Vec<String> = (0..CLIENTS).map(numbered_officer).collect();
     t.post_ok(&lines.join("\n"));
     let key = public_key(&t);
     let poster = t.token("finance-U001", "poster", Some("U001"));
@@ -96,7 +82,7 @@ async fn backup_while_sixteen_clients_post_restores_every_acknowledged_entry() {
                     .post(format!("{url}/v1/events"))
                     .bearer_auth(&poster)
                     .header("content-type", "application/json")
-                    .body(premium(m, k))
+                    .body(numbered_premium(m, k))
                     .send()
                     .await
                     .unwrap();
@@ -168,7 +154,7 @@ async fn backup_while_sixteen_clients_post_restores_every_acknowledged_entry() {
 #[test]
 fn a_damaged_backup_file_is_refused_by_verify_and_restore_naming_the_file() {
     let t = TestLedger::new();
-    t.post_ok(&(0..20).map(enroll).collect::<Vec<_>>().join("\n"));
+    t.post_ok(&(0..20).map(numbered_officer).collect::<Vec<_>>().join("\n"));
     let key = public_key(&t);
     let backup_dir = t.dir.path().join("backup");
     let b = t.json(&["backup", "--to", path(&backup_dir)]);
@@ -254,12 +240,12 @@ async fn only_an_admin_may_take_a_backup_over_http() {
 #[test]
 fn an_incremental_backup_links_unchanged_files_and_stands_alone() {
     let t = TestLedger::new();
-    t.post_ok(&(0..20).map(enroll).collect::<Vec<_>>().join("\n"));
+    t.post_ok(&(0..20).map(numbered_officer).collect::<Vec<_>>().join("\n"));
     let key = public_key(&t);
     let first = t.dir.path().join("monday");
     let b1 = t.json(&["backup", "--to", path(&first)]);
     assert_eq!(b1["files_linked"], 0);
-    t.post_ok(&(0..20).map(|m| premium(m, 0)).collect::<Vec<_>>().join("\n"));
+    t.post_ok(&(0..20).map(|m| numbered_premium(m, 0)).collect::<Vec<_>>().join("\n"));
     let second = t.dir.path().join("tuesday");
     let b2 = t.json(&["backup", "--to", path(&second), "--since", path(&first)]);
     assert!(b2["files_linked"].as_u64().unwrap() > 0, "{b2}");

@@ -7,25 +7,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{TestLedger, TestServer, bin, stderr};
+use common::{TestLedger, TestServer, bin, numbered_officer, numbered_premium, stderr};
 use serde_json::Value;
 
 /// Upper bound on waiting for a mirror to catch up; the test fails past it.
 const CATCH_UP_MAX: Duration = Duration::from_secs(120);
-
-fn enroll(m: usize) -> String {
-    format!(
-        r#"{{"id":"enroll-{m}","type":"enroll","member":"M{m:04}","category":"officer","unit":"U001","enlisted_on":"2014-01-01","monthly_pay":"10000.00"}}"#
-    )
-}
-
-fn premium(m: usize, k: usize) -> String {
-    format!(
-        r#"{{"id":"c-{m}-{k}","type":"contribution","member":"M{m:04}","fund":"medical","period":"{:04}-{:02}","amount":"100.00","unit":"U001"}}"#,
-        2014 + k / 12,
-        k % 12 + 1
-    )
-}
 
 fn path(p: &Path) -> &str {
     p.to_str().unwrap()
@@ -54,7 +40,7 @@ struct Source {
 
 fn source() -> Source {
     let t = TestLedger::new();
-    t.post_ok(&(0..8).map(enroll).collect::<Vec<_>>().join("\n"));
+    t.post_ok(&(0..8).map(numbered_officer).collect::<Vec<_>>().join("\n"));
     let key = t.json(&["digest"])["public_key"].as_str().unwrap().to_string();
     let poster = t.token("finance-U001", "poster", Some("U001"));
     let auditor = t.token("mirror", "auditor", None);
@@ -131,7 +117,7 @@ async fn post_load(url: String, poster: String, clients: usize, posts: usize, k0
                 let r = http
                     .post(format!("{url}/v1/events"))
                     .bearer_auth(&poster)
-                    .body(premium(m, k))
+                    .body(numbered_premium(m, k))
                     .send()
                     .await
                     .unwrap();
@@ -197,7 +183,7 @@ async fn a_mirror_follows_a_server_under_load_and_ends_identical() {
     let r = reqwest::Client::new()
         .post(format!("{replica}/v1/events"))
         .bearer_auth(&reader)
-        .body(premium(0, 100))
+        .body(numbered_premium(0, 100))
         .send()
         .await
         .unwrap();
@@ -229,7 +215,7 @@ fn a_rewritten_history_under_the_same_key_is_detected_and_both_digests_kept() {
 
     // Another ledger signed with the same key: a different past, and more entries.
     let forged = TestLedger::new();
-    forged.post_ok(&(0..12).map(enroll).collect::<Vec<_>>().join("\n"));
+    forged.post_ok(&(0..12).map(numbered_officer).collect::<Vec<_>>().join("\n"));
     let auditor = forged.token("mirror", "auditor", None);
     let key_file = signing_key_file(&s.t);
     let fake = forged.serve(&["--key", path(&key_file)]);
@@ -294,9 +280,9 @@ async fn a_mirror_resumes_after_being_killed() {
     // department re-posting what the lost node had stored changes nothing.
     let promoted = TestLedger { dir: tempfile::tempdir().unwrap() };
     std::fs::rename(&m, promoted.data()).unwrap();
-    let replay = promoted.post_ok(&premium(3, 5));
+    let replay = promoted.post_ok(&numbered_premium(3, 5));
     assert_eq!((replay["accepted"].as_u64(), replay["replayed"].as_u64()), (Some(0), Some(1)));
-    let new = promoted.post_ok(&premium(3, 40));
+    let new = promoted.post_ok(&numbered_premium(3, 40));
     assert_eq!(new["accepted"], 1);
     assert!(promoted.run(&["verify"]).status.success());
 }
@@ -306,7 +292,7 @@ fn a_ledger_restored_from_an_older_backup_is_caught_by_its_mirror() {
     let s = source();
     let backup = s.t.dir.path().join("backup");
     s.t.json(&["backup", "--to", path(&backup)]);
-    s.t.post_ok(&(8..12).map(enroll).collect::<Vec<_>>().join("\n"));
+    s.t.post_ok(&(8..12).map(numbered_officer).collect::<Vec<_>>().join("\n"));
     let server = s.t.serve(&[]);
     let m = mirror_dir(&s, "mirror");
     let held = json_of(&mirror_once(&m, &server, &s.auditor, &s.key))["mirrored_entries"].clone();
