@@ -88,7 +88,10 @@ async fn backup_while_sixteen_clients_post_restores_every_acknowledged_entry() {
                     .unwrap();
                 assert!(r.status().is_success(), "post answered {}", r.status());
                 let v: Value = r.json().await.unwrap();
-                acked.lock().unwrap().push((format!("c-{m}-{k}"), v["last_seq"].as_u64().unwrap()));
+                acked
+                    .lock()
+                    .unwrap()
+                    .push((format!("U001:c-{m}-{k}"), v["last_seq"].as_u64().unwrap()));
             }
         }));
     }

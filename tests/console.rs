@@ -375,12 +375,12 @@ async fn a_posters_dry_run_shows_the_bad_line_and_stores_nothing_then_the_correc
     let dir = tempfile::tempdir().unwrap();
     let month = |m3_amount: &str| {
         [
-            contribution("c-M1-2024-07", "M1", "2024-07", "100.00", "U001"),
-            subsidy("s-M1-2024-07", "M1", "2024-07", "100.00"),
+            contribution("U001:c-M1-2024-07", "M1", "2024-07", "100.00", "U001"),
+            subsidy("U001:s-M1-2024-07", "M1", "2024-07", "100.00"),
             // Line 3: M3's premium is 1% of 10,000.00 (Art. 21); 99.00 is refused.
-            contribution("c-M3-2024-07", "M3", "2024-07", m3_amount, "U001"),
+            contribution("U001:c-M3-2024-07", "M3", "2024-07", m3_amount, "U001"),
             String::new(),
-            subsidy("s-M3-2024-07", "M3", "2024-07", "100.00"),
+            subsidy("U001:s-M3-2024-07", "M3", "2024-07", "100.00"),
         ]
         .join("\n")
     };
@@ -414,10 +414,10 @@ async fn a_posters_dry_run_shows_the_bad_line_and_stores_nothing_then_the_correc
     std::fs::write(
         &good,
         "id,type,member,fund,period,amount,unit,basis\n\
-         c-M1-2024-07,contribution,M1,medical,2024-07,100.00,U001,\n\
-         s-M1-2024-07,subsidy,M1,medical,2024-07,100.00,,match\n\
-         c-M3-2024-07,contribution,M3,medical,2024-07,100.00,U001,\n\
-         s-M3-2024-07,subsidy,M3,medical,2024-07,100.00,,match\n",
+         U001:c-M1-2024-07,contribution,M1,medical,2024-07,100.00,U001,\n\
+         U001:s-M1-2024-07,subsidy,M1,medical,2024-07,100.00,,match\n\
+         U001:c-M3-2024-07,contribution,M3,medical,2024-07,100.00,U001,\n\
+         U001:s-M3-2024-07,subsidy,M3,medical,2024-07,100.00,,match\n",
     )
     .unwrap();
     let input = c.find(Locator::Css("#month-file")).await.unwrap();

@@ -382,7 +382,7 @@ async fn the_fund_reports_and_the_close_are_served_to_the_roles_they_fit() {
     let (status, page) = get("/v1/reports/final-accounts?year=2025&format=html", &auditor).await;
     assert_eq!(status, 200);
     assert!(page.contains("决算") && page.contains("matches the journal"), "{page}");
-    let late = premium(6).replace("c-6", "c-6-late");
+    let late = premium(6).replace("c-6", "U1:c-6-late");
     let r = client.post(s.url("/v1/events")).bearer_auth(&poster).body(late).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 422);
     let body = r.text().await.unwrap();

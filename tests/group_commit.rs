@@ -90,7 +90,7 @@ fn a_poster_is_held_to_its_units_even_for_members_enrolled_in_the_same_group() {
             &[r#"{"id":"a1","type":"appropriation","fund":"medical","amount":"5.00"}"#.to_string()],
             units(&["U1", "U2"]),
         ),
-        request(&[contribution("c9", "M9", "2024-01", "100.00", "U2")], units(&["U2"])),
+        request(&[contribution("U2:c9", "M9", "2024-01", "100.00", "U2")], units(&["U2"])),
     ]);
     assert!(answers[0].is_ok());
     // A unit the poster named is named back; a member's unit never is (Art. 43).
@@ -191,11 +191,11 @@ fn a_spouses_premium_is_posted_by_the_servicemans_unit_and_a_back_dated_one_by_t
     };
     let answers = ledger.post_group(vec![
         // The serviceman's unit in 2024-01 was U1: its poster withholds the spouse's premium.
-        request(&[spouse_premium("p1", "2024-01", "U1")], units(&["U1"])),
+        request(&[spouse_premium("U1:p1", "2024-01", "U1")], units(&["U1"])),
         // A month served in U1, posted after the move by U1's poster.
-        request(&[contribution("c1", "O1", "2024-02", "100.00", "U1")], units(&["U1"])),
+        request(&[contribution("U1:c1", "O1", "2024-02", "100.00", "U1")], units(&["U1"])),
         // The new unit posts the months after the move.
-        request(&[contribution("c2", "O1", "2024-03", "100.00", "U2")], units(&["U2"])),
+        request(&[contribution("U2:c2", "O1", "2024-03", "100.00", "U2")], units(&["U2"])),
         // An unrelated unit is refused, and told nothing of where the member serves.
         request(&[contribution("c3", "O1", "2024-04", "100.00", "U7")], units(&["U7"])),
     ]);
@@ -229,4 +229,56 @@ fn a_provision_subsidy_is_an_admins_act_not_a_posters() {
     let refused = answers[0].as_ref().unwrap_err();
     assert!(refused.is_forbidden() && refused.to_string().contains("admin"), "{refused}");
     assert_eq!(answers[1].as_ref().unwrap().accepted, 1, "{:?}", answers[1]);
+}
+
+/// A poster's new event ids live in its unit's namespace (`UNIT:…`): a unit cannot take an id
+/// another unit will use, nor learn whether one is used. Ids stored before the rule stay valid
+/// (the same content again is a replay); an unrestricted token may use any id.
+#[test]
+fn a_posters_event_ids_are_scoped_by_its_unit() {
+    let (_dir, ledger) = new_ledger();
+    ledger
+        .post_lines(&[
+            &enroll("e1", "M1", "officer", "U1", "2020-01-01", "10000.00"),
+            &enroll("e2", "M2", "officer", "U2", "2020-01-01", "10000.00"),
+            // Stored by an unrestricted token, with ids outside any unit's namespace.
+            &contribution("old-1", "M2", "2024-01", "100.00", "U2"),
+            &contribution("U1:c-1", "M1", "2024-01", "100.00", "U1"),
+        ])
+        .unwrap();
+    let head = ledger.head().seq;
+    let answers = ledger.post_group(vec![
+        // U2 tries U1's namespace: a used id and an unused one get the same answer.
+        request(&[contribution("U1:c-1", "M2", "2024-02", "100.00", "U2")], units(&["U2"])),
+        request(&[contribution("U1:c-9", "M2", "2024-02", "100.00", "U2")], units(&["U2"])),
+        // An id in no unit's namespace, used or not, with other content.
+        request(&[contribution("old-1", "M2", "2024-02", "100.00", "U2")], units(&["U2"])),
+        request(&[contribution("new-1", "M2", "2024-02", "100.00", "U2")], units(&["U2"])),
+        // A poster of both units still posts a member's event in that member's unit's namespace.
+        request(&[contribution("U1:c-2", "M2", "2024-02", "100.00", "U2")], units(&["U1", "U2"])),
+        // The old id with its own content again: a replay.
+        request(&[contribution("old-1", "M2", "2024-01", "100.00", "U2")], units(&["U2"])),
+        // In its own namespace: stored.
+        request(&[contribution("U2:c-2", "M2", "2024-02", "100.00", "U2")], units(&["U2"])),
+        // An unrestricted token may use any id.
+        any(&[contribution("free-form", "M1", "2024-02", "100.00", "U1")]),
+    ]);
+    let refusals: Vec<String> = answers[..5]
+        .iter()
+        .map(|a| {
+            let e = a.as_ref().unwrap_err();
+            assert!(e.is_forbidden(), "{e}");
+            e.to_string()
+        })
+        .collect();
+    for r in &refusals {
+        assert!(r.contains("\"U2:…\"") && !r.contains("different content"), "{r}");
+    }
+    assert_eq!(refusals[0], refusals[1], "a used and an unused id of U1 answer alike");
+    assert_eq!(refusals[2], refusals[3], "a used and an unused bare id answer alike");
+    let replay = answers[5].as_ref().unwrap();
+    assert_eq!((replay.accepted, replay.replayed), (0, 1), "{replay:?}");
+    assert_eq!(answers[6].as_ref().unwrap().accepted, 1);
+    assert_eq!(answers[7].as_ref().unwrap().accepted, 1);
+    assert_eq!(ledger.head().seq, head + 2, "only the two allowed posts are stored");
 }

@@ -73,7 +73,7 @@ async fn each_role_is_allowed_its_work_and_refused_the_rest() {
     let (t, k) = setup();
     let s = t.serve(&[]);
     let before = entries(&s).await;
-    let premium = contribution("c1", "M1", "2024-01", "100.00", "U001");
+    let premium = contribution("U001:c1", "M1", "2024-01", "100.00", "U001");
     // (method, path, body, tokens allowed) — every other role gets 403.
     let table: Vec<(&str, String, Option<String>, Vec<&str>)> = vec![
         ("GET", "/v1/balance".into(), None, vec!["auditor", "clerk", "admin"]),
@@ -230,10 +230,18 @@ async fn a_poster_may_not_post_or_read_for_a_unit_outside_its_list() {
         &s,
         "/v1/events",
         Some(&k.poster),
-        &enroll("e3", "M3", "officer", "U003", "2020-01-01", "10000.00"),
+        &enroll("U003:e3", "M3", "officer", "U003", "2020-01-01", "10000.00"),
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{text}");
+    // Its ids live in its units' namespaces (docs/HTTP.md): not in another unit's, nor bare.
+    for id in ["U002:c1", "c1"] {
+        let body = contribution(id, "M1", "2024-01", "100.00", "U001");
+        let (status, text) = post(&s, "/v1/events", Some(&k.poster), &body).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{id}: {text}");
+        assert!(text.contains("U001:…"), "{text}");
+    }
+    assert_eq!(entries(&s).await, before + 1, "only the enrolment is stored");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -432,9 +440,9 @@ async fn the_service_log_holds_no_token_body_or_amount() {
     let log = std::fs::File::create(&log_path).unwrap();
     // Everything the service logs, down to debug, as JSON lines.
     let s = t.serve_logging(&["--log", "debug", "--log-json"], log);
-    let ok = contribution("c1", "M1", "2024-01", "100.00", "U001");
+    let ok = contribution("U001:c1", "M1", "2024-01", "100.00", "U001");
     assert_eq!(post(&s, "/v1/events", Some(&k.poster), &ok).await.0, StatusCode::OK);
-    let bad = contribution("c2", "M1", "2024-02", "123.45", "U001");
+    let bad = contribution("U001:c2", "M1", "2024-02", "123.45", "U001");
     assert_eq!(
         post(&s, "/v1/events", Some(&k.poster), &bad).await.0,
         StatusCode::UNPROCESSABLE_ENTITY
@@ -523,7 +531,7 @@ async fn a_dry_run_reports_every_refused_line_with_field_and_article_and_stores_
     let month = |i: usize| format!("{}-{:02}", 2022 + (i - 1) / 12, (i - 1) % 12 + 1);
     // 25 months at the wrong amount: more refusals than a post lists (20).
     let bad: Vec<String> = (1..=25)
-        .map(|i| contribution(&format!("c{i}"), "M1", &month(i), "99.00", "U001"))
+        .map(|i| contribution(&format!("U001:c{i}"), "M1", &month(i), "99.00", "U001"))
         .collect();
     let body = format!("[{}]", bad.join(","));
     let (status, text) = post(&s, "/v1/events?dry_run=true", Some(&k.poster), &body).await;
@@ -542,7 +550,7 @@ async fn a_dry_run_reports_every_refused_line_with_field_and_article_and_stores_
 
     // A clean batch: what the post would store, and still nothing stored.
     let good: Vec<String> = (1..=3)
-        .map(|i| contribution(&format!("c{i}"), "M1", &month(i), "100.00", "U001"))
+        .map(|i| contribution(&format!("U001:c{i}"), "M1", &month(i), "100.00", "U001"))
         .collect();
     let body = format!("[{}]", good.join(","));
     let (status, text) = post(&s, "/v1/events?dry_run=true", Some(&k.poster), &body).await;

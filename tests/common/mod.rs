@@ -173,14 +173,14 @@ impl TestLedger {
 /// for tests that post many members.
 pub fn numbered_officer(m: usize) -> String {
     format!(
-        r#"{{"id":"enroll-{m}","type":"enroll","member":"M{m:04}","category":"officer","unit":"U001","enlisted_on":"2014-01-01","monthly_pay":"10000.00"}}"#
+        r#"{{"id":"U001:enroll-{m}","type":"enroll","member":"M{m:04}","category":"officer","unit":"U001","enlisted_on":"2014-01-01","monthly_pay":"10000.00"}}"#
     )
 }
 
 /// Officer `m`'s medical premium for the `k`-th month after 2014-01.
 pub fn numbered_premium(m: usize, k: usize) -> String {
     format!(
-        r#"{{"id":"c-{m}-{k}","type":"contribution","member":"M{m:04}","fund":"medical","period":"{:04}-{:02}","amount":"100.00","unit":"U001"}}"#,
+        r#"{{"id":"U001:c-{m}-{k}","type":"contribution","member":"M{m:04}","fund":"medical","period":"{:04}-{:02}","amount":"100.00","unit":"U001"}}"#,
         2014 + k / 12,
         k % 12 + 1
     )

@@ -354,8 +354,26 @@ impl Ledger {
                 let record = stored.next().expect("one record per parsed event");
                 // The scope first: a token learns nothing about ids or content outside its units
                 // (a replay or a conflict would tell it that an id exists, and what it holds).
-                if let Err(why) = check_scope(&request.scope, &batch, &event, &lookup) {
-                    note(&mut c, LineError { line, kind: RejectKind::Forbidden, error: why });
+                let id_units = match check_scope(&request.scope, &batch, &event, &lookup) {
+                    Ok(units) => units,
+                    Err(why) => {
+                        note(&mut c, LineError { line, kind: RejectKind::Forbidden, error: why });
+                        continue;
+                    }
+                };
+                // A poster's new ids live in its unit's namespace (`UNIT:…`), so no unit can take
+                // an id another unit will use. An id stored before this rule stays valid: posting
+                // the same content again is a replay. Anything else gets the same answer whether
+                // the id is used or not, so the refusal tells nothing about other units' ids.
+                if let Some(units) = id_units
+                    && !id_in_units(event.id.as_str(), &units)
+                    && !record
+                        .as_deref()
+                        .and_then(parse_id_record)
+                        .is_some_and(|(_, old_fp)| old_fp == fp)
+                {
+                    let error = EventError::field("id", id_scope_message(&units));
+                    note(&mut c, LineError { line, kind: RejectKind::Forbidden, error });
                     continue;
                 }
                 let conflict = |what: String| LineError {
@@ -613,14 +631,35 @@ impl Ledger {
     }
 }
 
+/// Whether a poster's event id lies in the namespace of one of `units`: it begins with the
+/// unit's id and a colon (unit ids have no colon, so the namespaces do not overlap).
+/// The namespaces of the ids the ledger generates are never a poster's, whatever a unit is named.
+fn id_in_units(id: &str, units: &[String]) -> bool {
+    const GENERATED: [&str; 3] = ["transfer", "confirm", "key-rotation"];
+    id.split_once(':').is_some_and(|(prefix, _)| {
+        !GENERATED.contains(&prefix) && units.iter().any(|u| u == prefix)
+    })
+}
+
+fn id_scope_message(units: &[String]) -> String {
+    let names: Vec<String> = units.iter().map(|u| format!("\"{u}:…\"")).collect();
+    format!(
+        "a poster's event ids are scoped by unit: this event's id must begin with {} \
+         (docs/HTTP.md, event ids)",
+        names.join(" or ")
+    )
+}
+
 /// Whether `scope` allows `event`; the refusal names the unit (or says the event has none).
+/// For a poster, the answer is the units (of the poster's own) in whose id namespace the event
+/// may be posted; `None` when the scope is not restricted to units.
 fn check_scope(
     scope: &PostScope,
     batch: &junbao_ledger::rules::Batch<'_>,
     event: &Event,
     lookup: &StoreLookup<'_>,
-) -> Result<(), EventError> {
-    let PostScope::Units(units) = scope else { return Ok(()) };
+) -> Result<Option<Vec<String>>, EventError> {
+    let PostScope::Units(units) = scope else { return Ok(None) };
     // Closing an account and settling it to an agency are the transfer clerks' acts
     // (`POST /v1/transfers`), never a unit's poster's — nor is reversing one.
     let transfer = |body: &EventBody| {
@@ -671,6 +710,7 @@ fn check_scope(
             format!("unit {unit} is not among the units this token posts for"),
         ));
     }
+    let named = event.body.unit().map(|u| vec![u.as_str().to_string()]);
     match batch.member_concerned(event, lookup) {
         // The member's unit is not named, and a member of another unit and an unknown member
         // get the same answer: a poster must not learn where other units' members serve, nor
@@ -680,7 +720,16 @@ fn check_scope(
             if posting_units.iter().any(|u| units.contains(u.as_str()))
                 || (posting_units.is_empty() && matches!(event.body, EventBody::Enroll { .. }))
             {
-                Ok(())
+                Ok(Some(named.unwrap_or_else(|| {
+                    let mut own: Vec<String> = posting_units
+                        .iter()
+                        .filter(|u| units.contains(u.as_str()))
+                        .map(|u| u.as_str().to_string())
+                        .collect();
+                    own.sort();
+                    own.dedup();
+                    own
+                })))
             } else {
                 Err(EventError::field(
                     "member",
@@ -688,7 +737,7 @@ fn check_scope(
                 ))
             }
         }
-        None if event.body.unit().is_some() => Ok(()),
+        None if named.is_some() => Ok(named),
         None => Err(EventError::field(
             "type",
             format!(
