@@ -448,6 +448,8 @@ async fn an_auditors_statement_is_proven_in_the_browser_and_a_tampered_proof_fai
     sign_in(c, &s, &t.auditor).await;
     pin(c, &public_key(&l)).await;
     wait_for_text(c, "digest-verdict", "signature valid with the pinned key").await;
+    // The digest anchors the access log (FORMAT.md §6, v2 layout), and the browser checked that.
+    assert!(text(c, "#digest-access").await.contains("lines, head"));
 
     let member = wait_for(c, "#statement-member").await;
     member.send_keys("M1").await.unwrap();

@@ -202,6 +202,14 @@ enum AccessAction {
         /// The log [default: DIR/access.jsonl].
         #[arg(long)]
         file: Option<PathBuf>,
+        /// A signed digest that anchors the log's head (`GET /v1/digest`, `junbao digest`):
+        /// the lines it anchors must be in the log unchanged. Needs `--key`.
+        #[arg(long, requires = "key")]
+        digest: Option<PathBuf>,
+        /// The ledger's public key, pinned (64 hex digits or a file holding them): the digest
+        /// must be signed by it.
+        #[arg(long)]
+        key: Option<String>,
     },
 }
 
@@ -472,7 +480,18 @@ fn run(cli: Cli) -> Result<()> {
             let key = junbao_engine::load_signing_key(
                 &key.unwrap_or_else(|| junbao_engine::default_key_path(&data)),
             )?;
-            outln!("{}", ledger.digest(&key)?.to_json());
+            // The access log's head is anchored too, when the server has kept one (§10 of
+            // docs/FORMAT.md); a broken log is an integrity failure, not something to sign.
+            let log = data.join("access.jsonl");
+            let anchor = if log.exists() {
+                let r = junbao_server::verify_access_log(&log).map_err(access_exit)?;
+                let mut head = [0u8; 32];
+                hex::decode_to_slice(&r.last, &mut head).context("the access log's head")?;
+                Some(junbao_engine::AccessAnchor { lines: r.records as u64, head })
+            } else {
+                None
+            };
+            outln!("{}", ledger.digest_anchoring(&key, anchor)?.to_json());
             Ok(())
         }
         Command::Proof { kind } => {
@@ -696,15 +715,26 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::BenchHttp(args) => serve::bench_http(args),
-        Command::Access { action: AccessAction::Verify { file } } => {
+        Command::Access { action: AccessAction::Verify { file, digest, key } } => {
             let file = file.unwrap_or_else(|| data.join("access.jsonl"));
-            let r = junbao_server::verify_access_log(&file).map_err(|e| match e {
-                junbao_server::AccessLogError::Broken { .. } => {
-                    anyhow::Error::from(Exit { code: 3, message: e.to_string() })
+            let anchor = match (digest, key) {
+                (Some(d), Some(k)) => {
+                    let pinned = keys::pinned_public_key(&k)?;
+                    let d = junbao_engine::SignedDigest::read(&d).map_err(audit_exit)?;
+                    d.verify_signature(Some(&pinned)).map_err(audit_exit)?;
+                    Some(d.access.ok_or_else(|| {
+                        rejected("the digest anchors no access log (it was not signed by `serve` or `digest` with a log)")
+                    })?)
                 }
-                other => anyhow::Error::from(other),
-            })?;
-            outln!("{}", json!({"verified": true, "records": r.records, "last": r.last}));
+                _ => None,
+            };
+            let r = junbao_server::verify_access_log_anchored(&file, anchor.as_ref())
+                .map_err(access_exit)?;
+            let mut answer = json!({"verified": true, "records": r.records, "last": r.last});
+            if let Some(a) = anchor {
+                answer["anchored_lines"] = json!(a.lines);
+            }
+            outln!("{answer}");
             Ok(())
         }
         Command::CrashWriter { batch, batches } => crash_writer(&data, batch, batches),
@@ -840,6 +870,16 @@ fn crash_writer(data: &Path, size: usize, batches: usize) -> Result<()> {
         out.flush()?;
     }
     Ok(())
+}
+
+/// A broken access log exits 3 (integrity); one that cannot be read, 1.
+fn access_exit(e: junbao_server::AccessLogError) -> anyhow::Error {
+    match e {
+        junbao_server::AccessLogError::Broken { .. } => {
+            anyhow::Error::from(Exit { code: 3, message: e.to_string() })
+        }
+        other => anyhow::Error::from(other),
+    }
 }
 
 fn audit_exit(e: junbao_engine::AuditError) -> anyhow::Error {

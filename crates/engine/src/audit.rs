@@ -155,8 +155,20 @@ pub struct SignedDigest {
     pub root: Hash32,
     pub head: Hash32,
     pub recorded_at_us: i64,
+    /// The access log's head when the digest was signed, if it anchors one (a digest signed by
+    /// the server does: docs/FORMAT.md §6 and §10).
+    pub access: Option<AccessAnchor>,
     pub public_key: [u8; 32],
     pub signature: [u8; 64],
+}
+
+/// The head of the access log a digest anchors: its number of lines and the SHA-256 of its
+/// last line (32 zero bytes for an empty log). A log that was rewritten after the digest was
+/// published no longer has this hash at this line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AccessAnchor {
+    pub lines: u64,
+    pub head: Hash32,
 }
 
 /// A digest, proof or export that does not check out.
@@ -179,12 +191,14 @@ impl SignedDigest {
         root: Hash32,
         head: Hash32,
         recorded_at_us: i64,
+        access: Option<AccessAnchor>,
     ) -> SignedDigest {
         let mut d = SignedDigest {
             tree_size,
             root,
             head,
             recorded_at_us,
+            access,
             public_key: key.verifying_key().to_bytes(),
             signature: [0; 64],
         };
@@ -203,16 +217,26 @@ impl SignedDigest {
 
     /// The bytes the signature covers (docs/FORMAT.md §5).
     pub fn signed_bytes(&self) -> Vec<u8> {
-        junbao_ledger::transfer::digest_signed_bytes(
-            self.tree_size,
-            &self.root,
-            &self.head,
-            self.recorded_at_us,
-        )
+        match &self.access {
+            None => junbao_ledger::transfer::digest_signed_bytes(
+                self.tree_size,
+                &self.root,
+                &self.head,
+                self.recorded_at_us,
+            ),
+            Some(a) => junbao_ledger::transfer::digest_anchored_signed_bytes(
+                self.tree_size,
+                &self.root,
+                &self.head,
+                self.recorded_at_us,
+                a.lines,
+                &a.head,
+            ),
+        }
     }
 
     pub fn to_json(&self) -> Value {
-        json!({
+        let mut v = json!({
             "tree_size": self.tree_size,
             "root": hex::encode(self.root),
             "head": hex::encode(self.head),
@@ -221,7 +245,11 @@ impl SignedDigest {
                 .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
             "public_key": hex::encode(self.public_key),
             "signature": hex::encode(self.signature),
-        })
+        });
+        if let Some(a) = &self.access {
+            v["access_log"] = json!({"lines": a.lines, "head": hex::encode(a.head)});
+        }
+        v
     }
 
     pub fn from_json(v: &Value) -> Result<SignedDigest, AuditError> {
@@ -236,11 +264,24 @@ impl SignedDigest {
         };
         let at = v["recorded_at"].as_str().ok_or_else(|| bad("recorded_at"))?;
         let at = chrono::DateTime::parse_from_rfc3339(at).map_err(|_| bad("recorded_at"))?;
+        let access = match v.get("access_log") {
+            None => None,
+            Some(a) => {
+                let head = a["head"]
+                    .as_str()
+                    .and_then(|h| hex::decode(h).ok())
+                    .and_then(|h| <[u8; 32]>::try_from(h).ok())
+                    .ok_or_else(|| bad("access_log.head"))?;
+                let lines = a["lines"].as_u64().ok_or_else(|| bad("access_log.lines"))?;
+                Some(AccessAnchor { lines, head })
+            }
+        };
         Ok(SignedDigest {
             tree_size: v["tree_size"].as_u64().ok_or_else(|| bad("tree_size"))?,
             root: hexn("root", 32)?.try_into().expect("checked length"),
             head: hexn("head", 32)?.try_into().expect("checked length"),
             recorded_at_us: at.timestamp_micros(),
+            access,
             public_key: hexn("public_key", 32)?.try_into().expect("checked length"),
             signature: hexn("signature", 64)?.try_into().expect("checked length"),
         })
@@ -394,11 +435,21 @@ impl Ledger {
 
     /// Signs a digest of the current head with `key`, and keeps it in the ledger.
     pub fn digest(&self, key: &SigningKey) -> Result<SignedDigest, AuditError> {
+        self.digest_anchoring(key, None)
+    }
+
+    /// Signs a digest of the current head that also anchors the access log's head, when one is
+    /// given (docs/FORMAT.md §10), and keeps it in the ledger.
+    pub fn digest_anchoring(
+        &self,
+        key: &SigningKey,
+        access: Option<AccessAnchor>,
+    ) -> Result<SignedDigest, AuditError> {
         let _writer = self.writer();
         let head = self.store.head();
         let root = merkle::root(&self.nodes(), head.seq)
             .map_err(|e| AuditError::Integrity(e.to_string()))?;
-        let d = SignedDigest::sign(key, head.seq, root, head.hash, self.now_us());
+        let d = SignedDigest::sign(key, head.seq, root, head.hash, self.now_us(), access);
         let append = junbao_storage::Append {
             meta: vec![(d.meta_key(), d.to_json().to_string().into_bytes())],
             head,

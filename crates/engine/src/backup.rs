@@ -272,7 +272,7 @@ impl Ledger {
                 .map_err(|e| BackupError::Io(format!("copying the store: {e}")))?;
             let root = merkle::root(&StoreNodes { store: &self.store }, head.seq)
                 .map_err(|e| BackupError::Integrity(format!("the stored Merkle tree: {e}")))?;
-            let d = SignedDigest::sign(key, head.seq, root, head.hash, self.now_us());
+            let d = SignedDigest::sign(key, head.seq, root, head.hash, self.now_us(), None);
             (d, started.elapsed())
         };
         let mut names = Vec::new();

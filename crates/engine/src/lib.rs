@@ -28,9 +28,9 @@ use junbao_storage::{OpenError, ReadError, Store};
 
 pub use admin::{render_final_accounts_html, statement_of_fund_csv, year_close_id};
 pub use audit::{
-    AuditError, ExportReport, RootBuilder, SignedDigest, SinceDigestReport, TREE_LEVEL_STORED_MIN,
-    create_signing_key, default_key_path, export_line, ledger_transaction, load_signing_key,
-    verify_export,
+    AccessAnchor, AuditError, ExportReport, RootBuilder, SignedDigest, SinceDigestReport,
+    TREE_LEVEL_STORED_MIN, create_signing_key, default_key_path, export_line, ledger_transaction,
+    load_signing_key, verify_export,
 };
 pub use backup::{
     BACKUP_FORMAT, BACKUP_LEDGER_DIR, BACKUP_MANIFEST, BackupError, BackupFile, BackupManifest,

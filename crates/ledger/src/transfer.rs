@@ -26,6 +26,9 @@ pub const PACKAGE_SIGNING_CONTEXT: &[u8] = b"junbao.transfer/1\n";
 /// Domain separation of the digest signature (docs/FORMAT.md §6).
 pub const DIGEST_SIGNING_CONTEXT: &[u8; 16] = b"junbao-digest-v1";
 
+/// Domain separation of a digest that also anchors the access log's head (docs/FORMAT.md §6).
+pub const DIGEST_ANCHORED_SIGNING_CONTEXT: &[u8; 16] = b"junbao-digest-v2";
+
 /// Domain separation of a key rotation's signature (docs/FORMAT.md §14).
 pub const KEY_ROTATION_CONTEXT: &[u8] = b"junbao-key-rotation-v1";
 
@@ -531,6 +534,24 @@ pub fn digest_signed_bytes(tree_size: u64, root: &Hash32, head: &Hash32, at_us: 
     b.extend_from_slice(root);
     b.extend_from_slice(head);
     b.extend_from_slice(&at_us.to_be_bytes());
+    b
+}
+
+/// The 136 bytes the signature of a digest anchoring the access log covers (docs/FORMAT.md §6):
+/// those of [`digest_signed_bytes`] under the `junbao-digest-v2` context, then the number of
+/// lines of the access log (u64 BE) and the SHA-256 of its last line.
+pub fn digest_anchored_signed_bytes(
+    tree_size: u64,
+    root: &Hash32,
+    head: &Hash32,
+    at_us: i64,
+    access_lines: u64,
+    access_head: &Hash32,
+) -> Vec<u8> {
+    let mut b = digest_signed_bytes(tree_size, root, head, at_us);
+    b[..16].copy_from_slice(DIGEST_ANCHORED_SIGNING_CONTEXT);
+    b.extend_from_slice(&access_lines.to_be_bytes());
+    b.extend_from_slice(access_head);
     b
 }
 

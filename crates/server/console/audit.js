@@ -37,6 +37,9 @@ export function auditDesk() {
           el("dt", {}, "Merkle root"), el("dd", { class: "mono" }, d.root),
           el("dt", {}, "Chain head"), el("dd", { class: "mono" }, d.head),
           el("dt", {}, "Signed at"), el("dd", {}, d.recorded_at),
+          ...(d.access_log
+            ? [el("dt", {}, "Access log anchored"), el("dd", { id: "digest-access", class: "mono" }, `${d.access_log.lines} lines, head ${d.access_log.head}`)]
+            : []),
           el("dt", {}, "Signature"), el("dd", { id: "digest-verdict" }, verdict(v.ok), " ", v.detail),
         ),
       );

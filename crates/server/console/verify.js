@@ -96,15 +96,21 @@ function u64be(n) {
   return b;
 }
 
-/** The 96 bytes a digest's signature covers (FORMAT.md §6). */
+/**
+ * The bytes a digest's signature covers (FORMAT.md §6): 96, or 136 when the digest anchors the
+ * access log (`access_log`: its number of lines and last line's hash, under `junbao-digest-v2`).
+ */
 export function digestSignedBytes(d) {
-  return concat(
-    enc.encode("junbao-digest-v1"),
+  const anchored = d.access_log !== undefined;
+  const parts = [
+    enc.encode(anchored ? "junbao-digest-v2" : "junbao-digest-v1"),
     u64be(d.tree_size),
     hexToBytes(d.root),
     hexToBytes(d.head),
     u64be(BigInt.asUintN(64, rfc3339Micros(d.recorded_at))),
-  );
+  ];
+  if (anchored) parts.push(u64be(d.access_log.lines), hexToBytes(d.access_log.head));
+  return concat(...parts);
 }
 
 /** Ed25519 (WebCrypto) over `data` with the 32-byte public key `keyHex`. */

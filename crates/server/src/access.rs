@@ -27,6 +27,8 @@ struct Tail {
     last: [u8; 32],
     /// Length of the file up to the end of the last complete line.
     len: u64,
+    /// Number of complete lines.
+    lines: u64,
     /// A failed append could not be undone: nothing more is written until the log is opened
     /// again (which recovers the torn tail).
     poisoned: bool,
@@ -62,6 +64,17 @@ fn line_hash(line: &str) -> [u8; 32] {
 
 /// Checks every line's `prev` against the hash of the line before it.
 pub fn verify_access_log(path: &Path) -> Result<AccessLogReport, AccessLogError> {
+    verify_access_log_anchored(path, None)
+}
+
+/// As [`verify_access_log`], and, with an anchor (from a signed digest, whose signature the
+/// caller checked with the pinned key), that the log still holds at least `anchor.lines` lines
+/// and that its line `anchor.lines` hashes to `anchor.head`: the lines the digest anchored were
+/// not rewritten since, not even with the whole chain recomputed after them.
+pub fn verify_access_log_anchored(
+    path: &Path,
+    anchor: Option<&junbao_engine::AccessAnchor>,
+) -> Result<AccessLogReport, AccessLogError> {
     let io = |e: std::io::Error| AccessLogError::Io {
         path: path.display().to_string(),
         reason: e.to_string(),
@@ -88,6 +101,38 @@ pub fn verify_access_log(path: &Path) -> Result<AccessLogReport, AccessLogError>
         }
         previous = line_hash(&line);
         records += 1;
+        if let Some(a) = anchor
+            && a.lines == records as u64
+            && a.head != previous
+        {
+            return Err(broken(format!(
+                "the signed digest anchors line {} of the log with hash {}, but it hashes to {}: \
+                 the log was rewritten after the digest was signed",
+                a.lines,
+                hex::encode(a.head),
+                hex::encode(previous)
+            )));
+        }
+    }
+    if let Some(a) = anchor {
+        if a.lines > records as u64 {
+            return Err(AccessLogError::Broken {
+                path: path.display().to_string(),
+                line: records,
+                reason: format!(
+                    "the log has {records} lines but the signed digest anchors {}: lines were \
+                     removed after the digest was signed",
+                    a.lines
+                ),
+            });
+        }
+        if a.lines == 0 && a.head != [0u8; 32] {
+            return Err(AccessLogError::Broken {
+                path: path.display().to_string(),
+                line: 0,
+                reason: "the signed digest anchors an empty log with a non-zero hash".into(),
+            });
+        }
     }
     Ok(AccessLogReport { records, last: hex::encode(previous) })
 }
@@ -137,13 +182,13 @@ impl AccessLog {
     /// extended from a broken one.
     pub fn open(path: &Path) -> Result<AccessLog, AccessLogError> {
         let torn = cut_torn_tail(path)?;
-        let last = if path.exists() {
+        let (last, lines) = if path.exists() {
             let report = verify_access_log(path)?;
             let mut last = [0u8; 32];
             hex::decode_to_slice(&report.last, &mut last).expect("64 hex digits");
-            last
+            (last, report.records as u64)
         } else {
-            [0u8; 32]
+            ([0u8; 32], 0)
         };
         let io = |e: std::io::Error| AccessLogError::Io {
             path: path.display().to_string(),
@@ -153,7 +198,7 @@ impl AccessLog {
         let len = file.metadata().map_err(io)?.len();
         let log = AccessLog {
             path: path.to_path_buf(),
-            tail: Mutex::new(Tail { file, last, len, poisoned: false }),
+            tail: Mutex::new(Tail { file, last, len, lines, poisoned: false }),
         };
         if torn > 0 {
             log.append(
@@ -166,6 +211,12 @@ impl AccessLog {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The log's head as it stands: what a signed digest anchors (docs/FORMAT.md §10).
+    pub fn anchor(&self) -> junbao_engine::AccessAnchor {
+        let tail = self.tail.lock().expect("the access log lock is never held across a panic");
+        junbao_engine::AccessAnchor { lines: tail.lines, head: tail.last }
     }
 
     /// Appends and syncs one record. `member` is the member read, or `None` for reads that
@@ -213,6 +264,7 @@ impl AccessLog {
             return Err(e);
         }
         tail.len += bytes.len() as u64;
+        tail.lines += 1;
         tail.last = hash;
         Ok(())
     }

@@ -485,12 +485,16 @@ async fn digest(
     }
     blocking(&state, move |l| {
         let mut cached = s.digest.lock().expect("the digest lock is never held across a panic");
+        // Each digest anchors the access log's head as well (docs/FORMAT.md §10): a new one is
+        // signed when the tree or the log has grown.
+        let anchor = s.access.anchor();
         if let Some(d) = cached.as_ref()
             && d.tree_size == l.head().seq
+            && d.access == Some(anchor)
         {
             return Ok(Json(d.to_json()));
         }
-        let d = l.digest(s.signing_key()?)?;
+        let d = l.digest_anchoring(s.signing_key()?, Some(anchor))?;
         let json = d.to_json();
         *cached = Some(d);
         Ok(Json(json))

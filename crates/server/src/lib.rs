@@ -27,7 +27,7 @@ use std::time::Duration;
 use axum::Router;
 use junbao_engine::{GroupCommitter, Ledger, SignedDigest};
 
-pub use access::{AccessLogError, AccessLogReport, verify_access_log};
+pub use access::{AccessLogError, AccessLogReport, verify_access_log, verify_access_log_anchored};
 pub use api::{REPLICA_ROUTES, ROUTES};
 pub use auth::{Action, Principal, Role, Tokens, TokensError, add_token, remove_token};
 pub use error::ApiError;
