@@ -88,6 +88,7 @@ async fn each_role_is_allowed_its_work_and_refused_the_rest() {
             vec!["poster", "auditor", "clerk", "admin"],
         ),
         ("GET", "/v1/digest".into(), None, vec!["poster", "auditor", "clerk", "admin"]),
+        ("GET", "/v1/checkpoint".into(), None, vec!["poster", "auditor", "clerk", "admin"]),
         (
             "GET",
             "/v1/proofs/inclusion?seq=3".into(),

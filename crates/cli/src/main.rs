@@ -33,7 +33,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use junbao_engine::{Ledger, PostError, VerifyError, system_clock};
-use junbao_ledger::{Fen, Fund};
+use junbao_ledger::{Fen, Fund, checkpoint};
 use serde_json::json;
 
 #[derive(Parser, Debug)]
@@ -98,6 +98,14 @@ enum Command {
         /// Signing key file [default: $JUNBAO_KEY, else DIR.key beside the ledger folder].
         #[arg(long, env = "JUNBAO_KEY")]
         key: Option<PathBuf>,
+        /// `json` (the ledger's signed digest, FORMAT.md §6) or `checkpoint` (the same tree as a
+        /// C2SP tlog-checkpoint signed note, FORMAT.md §6a, for transparency-log tooling).
+        #[arg(long, default_value = "json", value_parser = ["json", "checkpoint"])]
+        format: String,
+        /// The log's origin in a checkpoint [default: junbao.ledger/ and 16 hex digits of the
+        /// SHA-256 of the public key]. Set it once (e.g. to the ledger's URL) and keep it.
+        #[arg(long, env = "JUNBAO_ORIGIN")]
+        origin: Option<String>,
     },
     /// RFC 6962 proofs (JSON).
     Proof {
@@ -172,6 +180,11 @@ enum Command {
         #[command(subcommand)]
         action: AccessAction,
     },
+    /// C2SP tlog-checkpoint signed notes (`digest --format checkpoint`, `GET /v1/checkpoint`).
+    Checkpoint {
+        #[command(subcommand)]
+        action: CheckpointAction,
+    },
     /// Load test of the HTTP service: starts `junbao serve` on a fresh ledger (loopback) and
     /// posts single events from many concurrent connections; prints entries/s and latencies.
     BenchHttp(serve::BenchHttpArgs),
@@ -214,6 +227,22 @@ enum AccessAction {
 }
 
 #[derive(Subcommand, Debug)]
+enum CheckpointAction {
+    /// Verify a signed checkpoint with the pinned public key (never a key the note names):
+    /// prints `{"verified":true,"origin","tree_size","root"}`; exit 3 if it does not verify.
+    Verify {
+        /// The signed note.
+        file: PathBuf,
+        /// The ledger's public key, pinned (64 hex digits or a file holding them).
+        #[arg(long)]
+        key: String,
+        /// The origin the checkpoint must name [default: the one it names].
+        #[arg(long)]
+        origin: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
 enum KeyAction {
     /// Print the ledger's Ed25519 public key as 64 hex digits (and nothing else), so that
     /// `junbao key show > ledger.pub` is the file agencies pin (docs/TRANSFER.md).
@@ -221,6 +250,13 @@ enum KeyAction {
         /// Signing key file [default: $JUNBAO_KEY, else DIR.key beside the ledger folder].
         #[arg(long, env = "JUNBAO_KEY")]
         key: Option<PathBuf>,
+        /// Print the signed-note verifier key instead (`origin+keyid+base64`), as witnesses and
+        /// `sumdb/note` tools take it.
+        #[arg(long)]
+        vkey: bool,
+        /// The log's origin for `--vkey` [default: as `digest --format checkpoint`].
+        #[arg(long, env = "JUNBAO_ORIGIN")]
+        origin: Option<String>,
     },
     /// Replace the signing key: a new key is made, a `key_rotation` entry signed by the old key
     /// records it in the journal, the old key's public half is kept as `KEY.retired-SEQ.pub` (the
@@ -475,7 +511,7 @@ fn run(cli: Cli) -> Result<()> {
             );
             Ok(())
         }
-        Command::Digest { key } => {
+        Command::Digest { key, format, origin } => {
             let ledger = open(&data)?;
             let key = junbao_engine::load_signing_key(
                 &key.unwrap_or_else(|| junbao_engine::default_key_path(&data)),
@@ -491,7 +527,17 @@ fn run(cli: Cli) -> Result<()> {
             } else {
                 None
             };
-            outln!("{}", ledger.digest_anchoring(&key, anchor)?.to_json());
+            let digest = ledger.digest_anchoring(&key, anchor)?;
+            if format == "checkpoint" {
+                let public = key.verifying_key().to_bytes();
+                let origin = origin.unwrap_or_else(|| checkpoint::default_origin(&public));
+                let note =
+                    checkpoint::sign_checkpoint(&key, &origin, digest.tree_size, &digest.root)
+                        .map_err(|e| rejected(format!("--origin: {e}")))?;
+                std::io::stdout().write_all(note.as_bytes())?;
+            } else {
+                outln!("{}", digest.to_json());
+            }
             Ok(())
         }
         Command::Proof { kind } => {
@@ -692,9 +738,30 @@ fn run(cli: Cli) -> Result<()> {
         Command::Key { action: KeyAction::Rotate { key } } => {
             key_rotate(&data, &key_path(&data, key))
         }
-        Command::Key { action: KeyAction::Show { key } } => {
+        Command::Key { action: KeyAction::Show { key, vkey, origin } } => {
             let key = junbao_engine::load_signing_key(&key_path(&data, key))?;
-            outln!("{}", hex::encode(key.verifying_key().to_bytes()));
+            let public = key.verifying_key().to_bytes();
+            if vkey {
+                let origin = origin.unwrap_or_else(|| checkpoint::default_origin(&public));
+                let v = checkpoint::verifier_key(&origin, &public)
+                    .map_err(|e| rejected(format!("--origin: {e}")))?;
+                outln!("{v}");
+            } else {
+                outln!("{}", hex::encode(public));
+            }
+            Ok(())
+        }
+        Command::Checkpoint { action: CheckpointAction::Verify { file, key, origin } } => {
+            let pinned = keys::pinned_public_key(&key)?;
+            let note = std::fs::read(&file)
+                .map_err(|e| rejected(format!("reading {}: {e}", file.display())))?;
+            let cp = checkpoint::verify_checkpoint(&note, &pinned, origin.as_deref())
+                .map_err(|e| Exit { code: 3, message: format!("{}: {e}", file.display()) })?;
+            outln!(
+                "{}",
+                json!({"verified": true, "origin": cp.origin, "tree_size": cp.tree_size,
+                       "root": hex::encode(cp.root)})
+            );
             Ok(())
         }
         Command::Journal { from, limit, json } => journal(&data, from, limit, json),

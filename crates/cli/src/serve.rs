@@ -26,6 +26,9 @@ pub struct ServeArgs {
     /// Where reads of members' records are logged [default: DIR/access.jsonl].
     #[arg(long)]
     access_log: Option<PathBuf>,
+    /// The log's origin in `GET /v1/checkpoint` [default: as `digest --format checkpoint`].
+    #[arg(long, env = "JUNBAO_ORIGIN")]
+    origin: Option<String>,
     /// Seconds a connection has to send a whole request head (request line and headers)
     /// before it is closed.
     #[arg(long, default_value_t = junbao_server::HEADER_READ_TIMEOUT_DEFAULT.as_secs())]
@@ -72,6 +75,15 @@ pub fn serve(data: &Path, args: ServeArgs) -> Result<()> {
     }
     if let Some(a) = args.access_log {
         config.access_log = a;
+    }
+    if let Some(o) = args.origin {
+        if !junbao_ledger::checkpoint::origin_is_valid(&o) {
+            return Err(crate::rejected(format!(
+                "--origin {o:?}: not a valid log origin (non-empty, no spaces or '+', not \
+                 starting with \"junbao-\")"
+            )));
+        }
+        config.origin = Some(o);
     }
     config.body_bytes_max = args.body_bytes_max;
     config.batch_events_max = args.batch_events_max.clamp(1, junbao_engine::BATCH_EVENTS_MAX);

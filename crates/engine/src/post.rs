@@ -367,10 +367,10 @@ impl Ledger {
                 // the id is used or not, so the refusal tells nothing about other units' ids.
                 if let Some(units) = id_units
                     && !id_in_units(event.id.as_str(), &units)
-                    && !record
+                    && record
                         .as_deref()
                         .and_then(parse_id_record)
-                        .is_some_and(|(_, old_fp)| old_fp == fp)
+                        .is_none_or(|(_, old_fp)| old_fp != fp)
                 {
                     let error = EventError::field("id", id_scope_message(&units));
                     note(&mut c, LineError { line, kind: RejectKind::Forbidden, error });

@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod backpay;
+pub mod checkpoint;
 pub mod entry;
 pub mod event;
 pub mod fund;

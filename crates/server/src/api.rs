@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use bytes::Bytes;
-use junbao_engine::{Ledger, ParsedEvent, PostRequest, PostScope, PostSummary};
+use junbao_engine::{Ledger, ParsedEvent, PostRequest, PostScope, PostSummary, SignedDigest};
 use junbao_ledger::{Date, Fund};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -32,6 +32,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/members/{id}/statement"),
     ("get", "/v1/journal"),
     ("get", "/v1/digest"),
+    ("get", "/v1/checkpoint"),
     ("get", "/v1/proofs/inclusion"),
     ("get", "/v1/proofs/consistency"),
     ("get", "/v1/reports/reconcile"),
@@ -85,6 +86,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/v1/members/{id}/statement", get(statement))
         .route("/v1/journal", get(journal))
         .route("/v1/digest", get(digest))
+        .route("/v1/checkpoint", get(checkpoint))
         .route("/v1/proofs/inclusion", get(inclusion))
         .route("/v1/proofs/consistency", get(consistency))
         .route("/v1/reports/reconcile", get(reconcile))
@@ -469,6 +471,44 @@ async fn journal(
     .await
 }
 
+/// The current tree as a C2SP tlog-checkpoint signed note (text/plain), signed with the ledger's
+/// key under its origin (docs/FORMAT.md §6a): the same tree size and root as `GET /v1/digest`.
+async fn checkpoint(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+) -> Result<impl IntoResponse, ApiError> {
+    caller.require(Action::Digest)?;
+    let s = Arc::clone(&state);
+    let note = blocking(&state, move |l| {
+        let d = current_digest(&s, l)?;
+        let key = s.signing_key()?;
+        let origin = s.config.origin.clone().unwrap_or_else(|| {
+            junbao_ledger::checkpoint::default_origin(&key.verifying_key().to_bytes())
+        });
+        junbao_ledger::checkpoint::sign_checkpoint(key, &origin, d.tree_size, &d.root)
+            .map_err(|e| ApiError::internal(e.to_string()))
+    })
+    .await?;
+    Ok(([(axum::http::header::CONTENT_TYPE, "text/plain; charset=utf-8")], note))
+}
+
+/// The digest of the current tree and access log: the last one signed while neither has grown.
+fn current_digest(s: &AppState, l: &Ledger) -> Result<SignedDigest, ApiError> {
+    let mut cached = s.digest.lock().expect("the digest lock is never held across a panic");
+    // Each digest anchors the access log's head as well (docs/FORMAT.md §10): a new one is
+    // signed when the tree or the log has grown.
+    let anchor = s.access.anchor();
+    if let Some(d) = cached.as_ref()
+        && d.tree_size == l.head().seq
+        && d.access == Some(anchor)
+    {
+        return Ok(d.clone());
+    }
+    let d = l.digest_anchoring(s.signing_key()?, Some(anchor))?;
+    *cached = Some(d.clone());
+    Ok(d)
+}
+
 async fn digest(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -483,23 +523,7 @@ async fn digest(
         })
         .await;
     }
-    blocking(&state, move |l| {
-        let mut cached = s.digest.lock().expect("the digest lock is never held across a panic");
-        // Each digest anchors the access log's head as well (docs/FORMAT.md §10): a new one is
-        // signed when the tree or the log has grown.
-        let anchor = s.access.anchor();
-        if let Some(d) = cached.as_ref()
-            && d.tree_size == l.head().seq
-            && d.access == Some(anchor)
-        {
-            return Ok(Json(d.to_json()));
-        }
-        let d = l.digest_anchoring(s.signing_key()?, Some(anchor))?;
-        let json = d.to_json();
-        *cached = Some(d);
-        Ok(Json(json))
-    })
-    .await
+    blocking(&state, move |l| current_digest(&s, l).map(|d| Json(d.to_json()))).await
 }
 
 #[derive(Deserialize)]

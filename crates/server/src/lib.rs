@@ -57,6 +57,9 @@ pub struct ServerConfig {
     /// A connection that has not sent a whole request head (request line and headers) within
     /// this time after it opened, or after its previous request, is closed.
     pub header_read_timeout: Duration,
+    /// The log's origin in `GET /v1/checkpoint` (C2SP tlog-checkpoint); `None`: the default
+    /// derived from the public key (`junbao_ledger::checkpoint::default_origin`).
+    pub origin: Option<String>,
 }
 
 /// After SIGTERM, requests in flight get this long to be answered; connections still open
@@ -81,6 +84,7 @@ impl ServerConfig {
             request_timeout: Duration::from_secs(30),
             test_tamper_proofs_of: None,
             header_read_timeout: HEADER_READ_TIMEOUT_DEFAULT,
+            origin: None,
         }
     }
 }
