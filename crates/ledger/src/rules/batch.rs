@@ -1,0 +1,485 @@
+//! The batch machinery: beginning, applying, rolling back, sealing and committing a batch,
+//! and replaying stored entries into state.
+
+use std::collections::HashMap;
+
+use super::{
+    Batch, EntryLookup, PARALLEL_ENTRIES_MIN, PreparedBatch, Savepoint, StateChanges, refuse,
+};
+use crate::entry::{
+    CHAIN_GENESIS, ENTRY_FORMAT_VERSION, Entry, Hash32, Posting, SealedEntry, chain_next,
+    check_postings, encode,
+};
+use crate::event::{Event, EventBody, EventError};
+use crate::fund::{Account, Fund};
+use crate::ids::{EventId, MemberId};
+use crate::money::Fen;
+use crate::state::{
+    LedgerState, Line, MemberState, PeriodMoney, StateWrite, balance_key, interest_key, member_key,
+    period_key, reversed_key, standards_key, year_key,
+};
+use crate::time::{Date, Period};
+
+impl LedgerState {
+    /// Starts a batch whose first entry will be `head_seq + 1`.
+    pub fn begin(&self, head_seq: u64, head: Hash32) -> Batch<'_> {
+        if head_seq == 0 {
+            assert_eq!(head, CHAIN_GENESIS, "an empty ledger's head is h_0");
+        }
+        Batch {
+            base: self,
+            changes: StateChanges::default(),
+            entries: Vec::new(),
+            by_event: HashMap::new(),
+            next_seq: head_seq + 1,
+            first_seq: head_seq + 1,
+            head,
+        }
+    }
+
+    /// Applies a durable batch's changes.
+    pub fn commit(&mut self, changes: StateChanges) {
+        for (id, m) in changes.members {
+            self.members.insert(id, m);
+        }
+        for (account, delta) in changes.balance_deltas {
+            let b = self.balances.entry(account).or_default();
+            *b = b.checked_add(delta).expect("balances stay within i64 (amounts are bounded)");
+        }
+        if let Some(s) = changes.standards {
+            self.standards = s;
+        }
+        for k in changes.uninterest {
+            self.interest_credited.remove(&k);
+        }
+        self.interest_credited.extend(changes.interest);
+        self.reversed.extend(changes.reversed);
+        if let Some(a) = changes.admin {
+            self.admin = a;
+        }
+        for (key, money) in changes.periods {
+            if money == PeriodMoney::default() {
+                self.periods.remove(&key);
+            } else {
+                self.periods.insert(key, money);
+            }
+        }
+        self.backpaid.extend(changes.backpaid);
+        for (key, delta) in changes.year_moves {
+            let b = self.year_moves.entry(key.clone()).or_default();
+            *b = b.checked_add(delta).expect("bounded amounts");
+            if b.0 == 0 {
+                self.year_moves.remove(&key);
+            }
+        }
+    }
+
+    /// Rebuilds balances and member state from stored entries, in order, without rule checks.
+    /// Reversals undo their target's effects; targets are found among the replayed entries.
+    pub fn replay<'e>(entries: impl IntoIterator<Item = &'e Entry>) -> LedgerState {
+        let mut replayer = Replayer::keeping_every_entry();
+        for entry in entries {
+            replayer.push(entry);
+        }
+        replayer.finish()
+    }
+}
+
+/// [`LedgerState::replay`] one entry at a time, for a journal too large to hold in memory
+/// (`verify` streams it). A reversal undoes its target's effects, so the replayer keeps the
+/// entries that later reversals name: every entry, or only those in a set known in advance
+/// (a first pass over the journal collects the reversals' targets).
+#[derive(Debug)]
+pub struct Replayer {
+    state: LedgerState,
+    kept: HashMap<EventId, Entry>,
+    keep_only: Option<std::collections::HashSet<EventId>>,
+}
+
+impl Replayer {
+    /// Keeps every entry (small journals, tests).
+    pub fn keeping_every_entry() -> Replayer {
+        Replayer { state: LedgerState::default(), kept: HashMap::new(), keep_only: None }
+    }
+
+    /// Keeps only the entries whose event ids are in `targets`: every id a reversal names.
+    pub fn keeping(targets: std::collections::HashSet<EventId>) -> Replayer {
+        Replayer { state: LedgerState::default(), kept: HashMap::new(), keep_only: Some(targets) }
+    }
+
+    /// Applies the next entry, without rule checks.
+    pub fn push(&mut self, entry: &Entry) {
+        self.push_all(std::slice::from_ref(entry));
+    }
+
+    /// Applies the next entries, in order, as one batch over the state (a batch reads its own
+    /// changes first, so an entry sees every earlier one): one commit per call, not per entry.
+    pub fn push_all(&mut self, entries: &[Entry]) {
+        let mut batch = self.state.begin(0, CHAIN_GENESIS);
+        for entry in entries {
+            if let EventBody::Reversal { of, .. } = &entry.event.body
+                && let Some(target) = self.kept.get(of)
+            {
+                batch.undo_effects(target);
+                batch.changes.reversed.push(target.seq);
+            }
+            batch.replay_entry(entry);
+            if self.keep_only.as_ref().is_none_or(|ids| ids.contains(&entry.event.id)) {
+                self.kept.insert(entry.event.id.clone(), entry.clone());
+            }
+        }
+        let changes = batch.changes;
+        self.state.commit(changes);
+    }
+
+    /// The state the entries pushed so far imply.
+    pub fn finish(self) -> LedgerState {
+        self.state
+    }
+}
+
+impl<'s> Batch<'s> {
+    pub(super) fn member(&self, id: &MemberId) -> Option<&MemberState> {
+        self.changes.members.get(id).or_else(|| self.base.members.get(id))
+    }
+
+    pub(super) fn member_mut(&mut self, id: &MemberId) -> &mut MemberState {
+        if !self.changes.members.contains_key(id) {
+            let m = self.base.members.get(id).expect("member checked before mutation").clone();
+            self.changes.members.insert(id.clone(), m);
+        }
+        self.changes.members.get_mut(id).expect("inserted above")
+    }
+
+    pub(super) fn period(&self, member: &MemberId, line: Line, period: Period) -> PeriodMoney {
+        let key = (member.clone(), line, period);
+        self.changes
+            .periods
+            .get(&key)
+            .or_else(|| self.base.periods.get(&key))
+            .copied()
+            .unwrap_or_default()
+    }
+
+    pub(super) fn update_period(
+        &mut self,
+        member: &MemberId,
+        line: Line,
+        period: Period,
+        f: impl FnOnce(&mut PeriodMoney),
+    ) {
+        let mut money = self.period(member, line, period);
+        f(&mut money);
+        self.changes.periods.insert((member.clone(), line, period), money);
+    }
+
+    pub(super) fn admin(&self) -> &crate::admin::AdminState {
+        self.changes.admin.as_ref().unwrap_or(&self.base.admin)
+    }
+
+    pub(super) fn admin_mut(&mut self) -> &mut crate::admin::AdminState {
+        self.changes.admin.get_or_insert_with(|| self.base.admin.clone())
+    }
+
+    pub(super) fn backpaid(&self, member: &MemberId) -> crate::backpay::Backpaid {
+        self.changes
+            .backpaid
+            .get(member)
+            .or_else(|| self.base.backpaid.get(member))
+            .copied()
+            .unwrap_or_default()
+    }
+
+    pub(super) fn standards(&self) -> &crate::standard::Standards {
+        self.changes.standards.as_ref().unwrap_or(&self.base.standards)
+    }
+
+    pub(super) fn balance(&self, account: &Account) -> Fen {
+        let base = self.base.balance(account);
+        let delta = self.changes.balance_deltas.get(account).copied().unwrap_or_default();
+        base.checked_add(delta).expect("balances stay within i64")
+    }
+
+    pub(super) fn is_reversed(&self, seq: u64) -> bool {
+        self.base.reversed.contains(&seq) || self.changes.reversed.contains(&seq)
+    }
+
+    pub(super) fn interest_done(&self, key: &(Fund, Period)) -> bool {
+        (self.base.interest_credited.contains(key) && !self.changes.uninterest.contains(key))
+            || self.changes.interest.contains(key)
+    }
+
+    pub(super) fn standard(&self, name: &str, date: Date) -> Result<i64, EventError> {
+        self.standards()
+            .in_force(name, date)
+            .ok_or_else(|| EventError::event(format!("no standard {name} is in force on {date}")))
+    }
+
+    /// Marks where the batch stands now. Costs a copy of the changes so far.
+    pub fn savepoint(&self) -> Savepoint {
+        Savepoint { changes: self.changes.clone(), entries_len: self.entries.len() }
+    }
+
+    /// Undoes every event applied since `savepoint` was taken.
+    pub fn rollback(&mut self, savepoint: Savepoint) {
+        assert!(savepoint.entries_len <= self.entries.len(), "a savepoint of this batch");
+        for entry in self.entries.drain(savepoint.entries_len..) {
+            self.by_event.remove(&entry.event.id);
+        }
+        self.next_seq = self.first_seq + savepoint.entries_len as u64;
+        self.changes = savepoint.changes;
+    }
+
+    /// The units whose posters may post about a member: every unit the member served in (a
+    /// premium is withheld by the unit of its month, Art. 32 ¶1, so a back-dated one comes from a
+    /// former unit), and for a spouse every unit of the serviceman, which withholds the spouse's
+    /// premiums (Art. 32 ¶2). Empty for an unknown member.
+    pub fn member_posting_units(&self, id: &MemberId) -> Vec<&crate::ids::UnitId> {
+        let Some(m) = self.member(id) else { return Vec::new() };
+        let sponsor = m.sponsor.as_ref().and_then(|s| self.member(s));
+        m.units
+            .iter()
+            .chain(sponsor.into_iter().flat_map(|s| s.units.iter()))
+            .map(|(_, u)| u)
+            .collect()
+    }
+
+    /// The member an event is about; for a reversal, the member of the entry it reverses.
+    /// `None` for fund-level events (appropriation, interest, standard) and unknown targets.
+    pub fn member_concerned(&self, event: &Event, lookup: &dyn EntryLookup) -> Option<MemberId> {
+        if let EventBody::Reversal { of, .. } = &event.body {
+            let target = match self.by_event.get(of) {
+                Some(i) => self.entries[*i].event.clone(),
+                None => lookup.entry_by_event_id(of)?.event,
+            };
+            return target.body.member().cloned();
+        }
+        event.body.member().cloned()
+    }
+
+    /// The entries applied so far, in order.
+    pub fn entries(&self) -> &[Entry] {
+        &self.entries
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Checks `event` against the law and the state so far, and adds its entry to the batch.
+    /// On refusal the batch is unchanged.
+    pub fn apply(
+        &mut self,
+        event: Event,
+        recorded_at_us: i64,
+        lookup: &dyn EntryLookup,
+    ) -> Result<u64, EventError> {
+        let recorded_date = Date::from_naive(
+            chrono::DateTime::from_timestamp_micros(recorded_at_us)
+                .expect("recording clock is within chrono's range")
+                .date_naive(),
+        );
+        let value_date = event
+            .value_date
+            .or_else(|| event.body.natural_date())
+            .or_else(|| match &event.body {
+                EventBody::Interest { period, .. } => Some(period.last_day()),
+                _ => None,
+            })
+            .unwrap_or(recorded_date);
+        if value_date > recorded_date {
+            let field = if event.value_date.is_some() { "value_date" } else { "type" };
+            return Err(refuse(field, format!("value date {value_date} is in the future")));
+        }
+        crate::admin::check_sealed(self.admin(), &event.body, value_date)?;
+        // Every rule checks before it changes anything, so a refusal leaves the batch as it was.
+        let postings = self.rules(&event, value_date, lookup)?;
+        self.push(event, value_date, recorded_at_us, postings);
+        Ok(self.next_seq - 1)
+    }
+
+    pub(super) fn push(
+        &mut self,
+        event: Event,
+        value_date: Date,
+        recorded_at_us: i64,
+        postings: Vec<Posting>,
+    ) {
+        if let Err(why) = check_postings(&postings) {
+            panic!("rules produced invalid postings for {}: {why}", event.id);
+        }
+        self.add_deltas(&postings, value_date);
+        self.by_event.insert(event.id.clone(), self.entries.len());
+        self.entries.push(Entry {
+            format: ENTRY_FORMAT_VERSION,
+            seq: self.next_seq,
+            recorded_at_us,
+            value_date,
+            event,
+            postings,
+        });
+        self.next_seq += 1;
+    }
+
+    /// Re-applies a stored entry's state effects (postings as recorded, no rule checks).
+    pub(super) fn replay_entry(&mut self, entry: &Entry) {
+        self.next_seq = entry.seq;
+        self.effects_only(&entry.event, entry.value_date, &entry.postings);
+        self.add_deltas(&entry.postings, entry.value_date);
+    }
+
+    /// Adds an entry another ledger has already recorded (a mirror following it): its own
+    /// postings and state effects, without the rules, as [`LedgerState::replay`] does, so
+    /// that the materialised state is the recording ledger's. Refuses an entry out of
+    /// sequence, with unbalanced postings, about a member the state does not know, or
+    /// reversing an entry that does not exist. The caller compares the sealed bytes with the
+    /// ones it was given.
+    pub fn apply_recorded(
+        &mut self,
+        entry: Entry,
+        lookup: &dyn EntryLookup,
+    ) -> Result<u64, EventError> {
+        if entry.seq != self.next_seq {
+            return Err(refuse(
+                "seq",
+                format!("entry {} where entry {} was due", entry.seq, self.next_seq),
+            ));
+        }
+        check_postings(&entry.postings).map_err(|why| refuse("postings", why))?;
+        let body = &entry.event.body;
+        // As the rules: only these may name a member this ledger has not enrolled.
+        if !matches!(
+            body,
+            EventBody::Enroll { .. } | EventBody::Backpay { .. } | EventBody::BackpayV1 { .. }
+        ) && let Some(m) = body.member()
+            && self.member(m).is_none()
+        {
+            return Err(refuse("member", format!("member {m} is not enrolled")));
+        }
+        if let EventBody::Reversal { of, .. } = body {
+            let target = match self.by_event.get(of) {
+                Some(i) => self.entries[*i].clone(),
+                None => lookup
+                    .entry_by_event_id(of)
+                    .ok_or_else(|| refuse("of", format!("no entry with event id {of:?}")))?,
+            };
+            self.undo_effects(&target);
+            self.changes.reversed.push(target.seq);
+        }
+        self.effects_only(&entry.event, entry.value_date, &entry.postings);
+        self.add_deltas(&entry.postings, entry.value_date);
+        self.by_event.insert(entry.event.id.clone(), self.entries.len());
+        self.entries.push(entry);
+        self.next_seq += 1;
+        Ok(self.next_seq - 1)
+    }
+
+    pub(super) fn add_deltas(&mut self, postings: &[Posting], value_date: Date) {
+        let year = value_date.period().year;
+        for p in postings {
+            let d = self.changes.balance_deltas.entry(p.account.clone()).or_default();
+            *d = d.checked_add(p.amount).expect("balance deltas stay within i64");
+            if p.account.member_id().is_some() {
+                let y = self.changes.year_moves.entry((p.account.clone(), year)).or_default();
+                *y = y.checked_add(p.amount).expect("bounded amounts");
+            }
+        }
+    }
+
+    /// The member account's balance at the end of `year` by value date (Art. 31 interest).
+    pub(super) fn balance_at_year_end(&self, account: &Account, year: u16) -> Fen {
+        // Years of value dates are 1949-2199 (time.rs), so this is a bounded scan.
+        let mut total: i64 = 0;
+        for y in 1949..=year {
+            let key = (account.clone(), y);
+            let base = self.base.year_moves.get(&key).copied().unwrap_or_default().0;
+            let change = self.changes.year_moves.get(&key).copied().unwrap_or_default().0;
+            total += base + change;
+        }
+        Fen(total)
+    }
+
+    /// Seals the batch: canonical bytes, chain hashes, and the writes that persist the state.
+    pub fn finish(self) -> PreparedBatch {
+        use rayon::prelude::*;
+        let mut head = self.head;
+        // Encoding is independent per entry; only the chain is sequential. Small batches (the
+        // HTTP service's groups) stay on this thread: waking the pool costs more than it saves.
+        let encoded: Vec<Vec<u8>> = if self.entries.len() < PARALLEL_ENTRIES_MIN {
+            self.entries.iter().map(Entry::canonical_bytes).collect()
+        } else {
+            self.entries.par_iter().map(Entry::canonical_bytes).collect()
+        };
+        let mut sealed = Vec::with_capacity(self.entries.len());
+        for (i, (entry, bytes)) in self.entries.iter().zip(encoded).enumerate() {
+            assert_eq!(entry.seq, self.first_seq + i as u64, "sequence numbers are dense");
+            head = chain_next(&head, &bytes);
+            sealed.push(SealedEntry { seq: entry.seq, bytes, chain_hash: head });
+        }
+        let mut state_writes: Vec<StateWrite> = Vec::new();
+        for (id, m) in &self.changes.members {
+            state_writes.push((member_key(id), Some(encode(m))));
+        }
+        if let Some(s) = &self.changes.standards {
+            state_writes.push((standards_key(), Some(encode(s))));
+        }
+        if let Some(a) = &self.changes.admin {
+            state_writes.push((crate::admin::state_key(), Some(encode(a))));
+        }
+        for (f, p) in &self.changes.uninterest {
+            state_writes.push((interest_key(*f, *p), None));
+        }
+        for (f, p) in &self.changes.interest {
+            state_writes.push((interest_key(*f, *p), Some(Vec::new())));
+        }
+        for seq in &self.changes.reversed {
+            state_writes.push((reversed_key(*seq), Some(Vec::new())));
+        }
+        for (key, money) in &self.changes.periods {
+            let value = (*money != PeriodMoney::default()).then(|| encode(money));
+            state_writes.push((period_key(key), value));
+        }
+        for (member, months) in &self.changes.backpaid {
+            state_writes.push((crate::state::backpaid_key(member), Some(encode(months))));
+        }
+        for (key, delta) in &self.changes.year_moves {
+            let base = self.base.year_moves.get(key).copied().unwrap_or_default();
+            let now = base.checked_add(*delta).expect("bounded amounts");
+            state_writes.push((year_key(key), (now.0 != 0).then(|| encode(&now))));
+        }
+        let balance_writes = self
+            .changes
+            .balance_deltas
+            .iter()
+            .map(|(account, delta)| {
+                let now = self
+                    .base
+                    .balance(account)
+                    .checked_add(*delta)
+                    .expect("balances stay within i64");
+                (balance_key(account), now.0)
+            })
+            .collect();
+        let mut member_index = Vec::new();
+        for entry in &self.entries {
+            let mut members: Vec<&MemberId> = entry.event.body.member().into_iter().collect();
+            members.extend(entry.postings.iter().filter_map(|p| p.account.member_id()));
+            members.sort();
+            members.dedup();
+            member_index.extend(members.into_iter().map(|m| (m.clone(), entry.seq)));
+        }
+        PreparedBatch {
+            member_index,
+            head_seq: self.next_seq - 1,
+            head,
+            entries: sealed,
+            state_writes,
+            balance_writes,
+            changes: self.changes,
+        }
+    }
+}

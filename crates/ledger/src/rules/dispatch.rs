@@ -1,0 +1,178 @@
+//! Which rule an event goes to, the checks every event passes first (enrolment, value date),
+//! and the one check every posting passes after (no negative holding).
+
+use super::law;
+use super::{Batch, EntryLookup, refuse, two_legs};
+use crate::entry::Posting;
+use crate::event::{Event, EventBody, EventError};
+use crate::fund::{Account, Source};
+use crate::money::Fen;
+use crate::time::Date;
+
+impl Batch<'_> {
+    pub(super) fn rules(
+        &mut self,
+        event: &Event,
+        value_date: Date,
+        lookup: &dyn EntryLookup,
+    ) -> Result<Vec<Posting>, EventError> {
+        let body = &event.body;
+        match body {
+            // A veteran discharged long ago need not be enrolled in this ledger.
+            EventBody::Enroll { .. }
+            | EventBody::Standard { .. }
+            | EventBody::Backpay { .. }
+            | EventBody::BackpayV1 { .. } => {}
+            EventBody::KeyRotation { .. } => {}
+            EventBody::Reversal { .. } | EventBody::Appropriation { .. } => {}
+            EventBody::Interest { .. } => {}
+            EventBody::Budget { .. }
+            | EventBody::Remittance { .. }
+            | EventBody::BankStatement { .. }
+            | EventBody::DepositInterest { .. }
+            | EventBody::YearClose { .. } => {}
+            _ => {
+                let member = body.member().expect("member events name a member");
+                let m = self
+                    .member(member)
+                    .ok_or_else(|| refuse("member", format!("member {member} is not enrolled")))?;
+                if value_date < m.enlisted_on {
+                    return Err(refuse(
+                        "value_date",
+                        format!("value date {value_date} is before enrolment on {}", m.enlisted_on),
+                    ));
+                }
+            }
+        }
+        let postings = match body {
+            EventBody::Reversal { of, .. } => return self.reversal(of, value_date, lookup),
+            EventBody::Contribution { member, fund, period, amount, unit, part } => {
+                let mut p =
+                    self.contribution(member, *fund, *period, *amount, unit, *part, value_date)?;
+                p.extend(crate::admin::withheld_postings(*fund, unit, *period, *amount));
+                p
+            }
+            EventBody::Remittance { unit, fund, amount, period, .. } => {
+                let owed = self.balance(&Account::unit_receivable(*fund, unit, *period));
+                crate::admin::remittance_postings(owed, *fund, unit, *period, *amount)?
+            }
+            EventBody::DepositInterest { fund, amount, period } => {
+                crate::admin::deposit_interest_postings(self.admin(), *fund, *period, *amount)?
+            }
+            EventBody::Budget { year, .. } => {
+                crate::admin::check_budget(self.admin(), *year)?;
+                Vec::new()
+            }
+            EventBody::BankStatement { balance, .. } => {
+                crate::admin::check_bank_balance(*balance)?;
+                Vec::new()
+            }
+            EventBody::YearClose { year, through_seq, .. } => {
+                crate::admin::check_close(
+                    self.admin(),
+                    *year,
+                    *through_seq,
+                    self.next_seq,
+                    value_date,
+                )?;
+                Vec::new()
+            }
+            EventBody::Subsidy { member, fund, period, amount, basis, part } => {
+                self.subsidy(member, *fund, *period, *amount, *basis, *part)?
+            }
+            EventBody::Payout { member, fund, benefit, amount, cause, grade, on } => {
+                self.payout(member, *fund, *benefit, *amount, *cause, *grade, *on, value_date)?
+            }
+            EventBody::Interest { fund, period, rate_ppm } => {
+                self.interest(*fund, *period, *rate_ppm, value_date)?
+            }
+            EventBody::Discharge { member, on, route } => self.discharge(member, *on, *route)?,
+            EventBody::TransferOut { member, fund, agency, part } => {
+                // Art. 16, 23: the relationship is transferred after the discharge; a transfer
+                // dated before it would empty the account for months it still held money.
+                if let Some(d) = self.member(member).and_then(|m| m.discharged_on)
+                    && value_date < d
+                {
+                    return Err(refuse(
+                        "value_date",
+                        format!(
+                            "Art. 16, 23: the transfer's value date {value_date} is before the discharge on {d}"
+                        ),
+                    ));
+                }
+                self.transfer_out(member, *fund, agency, *part)?
+            }
+            EventBody::TransferConfirmed { member, fund, agency } => {
+                self.transfer_confirmed(member, *fund, agency)?
+            }
+            // Central money into a fund's pool (Art. 31).
+            EventBody::Appropriation { fund, amount } => {
+                two_legs(Account::pool(*fund), Account::source(*fund, Source::Central), *amount)
+            }
+            EventBody::Recovery { member, fund, amount, of, .. } => {
+                self.recovery(member, *fund, *amount, of)?
+            }
+            EventBody::TransferIn { member, fund, agency, part, amount } => {
+                law::transfer_in(self, member, *fund, agency, *part, *amount)?
+            }
+            EventBody::RecoveryV1 { .. } => {
+                return Err(refuse(
+                    "of",
+                    "Art. 46, 47: this recovery names no payout, so it cannot be checked against \
+                     what was paid (recorded before recoveries named their payout)",
+                ));
+            }
+            EventBody::BackpayV1 { .. } => {
+                return Err(refuse(
+                    "type",
+                    "Opinion 1: this back-payment records no resettlement or category, so its \
+                     scope cannot be checked (recorded before the scope was required)",
+                ));
+            }
+            EventBody::DischargeV1 { .. }
+            | EventBody::PayoutV1 { .. }
+            | EventBody::SuspendV1 { .. }
+            | EventBody::ResumeV1 { .. }
+            | EventBody::TransferOutV1 { .. } => {
+                return Err(refuse(
+                    "type",
+                    "this form of the event predates issue 11 and is only replayed; post the \
+                     current form (docs/EVENTS.md)",
+                ));
+            }
+            _ => {
+                self.check_lifecycle(body, value_date)?;
+                Vec::new()
+            }
+        };
+        self.check_no_negative_holding(&postings)?;
+        self.effects_only(event, value_date, &postings);
+        Ok(postings)
+    }
+
+    /// No rule may leave a member's holding below zero.
+    pub(super) fn check_no_negative_holding(&self, postings: &[Posting]) -> Result<(), EventError> {
+        for p in postings {
+            if p.account.member_id().is_none() || p.amount.0 >= 0 {
+                continue;
+            }
+            let after = self.balance(&p.account).0
+                + postings
+                    .iter()
+                    .filter(|q| q.account == p.account)
+                    .map(|q| q.amount.0)
+                    .sum::<i64>();
+            if after < 0 {
+                return Err(refuse(
+                    "amount",
+                    format!(
+                        "{} would hold {}; a member's holding is never negative",
+                        p.account,
+                        Fen(after)
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
