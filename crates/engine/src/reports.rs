@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use junbao_ledger::entry::Entry;
 use junbao_ledger::fund::{AccountKind, Holding};
 use junbao_ledger::ids::{EventId, MemberId};
+use junbao_ledger::standard::StandardName;
 use junbao_ledger::state::Line;
 use junbao_ledger::{Date, EntryLookup, Fen, Fund, LedgerState};
 use serde_json::{Value, json};
@@ -365,8 +366,8 @@ impl Ledger {
         });
         let (rate, minimum, already) = self.with_state(|s, _| {
             (
-                s.standards.in_force("backpay_base_rate", date),
-                s.standards.in_force("civilian_minimum_years", date),
+                s.standards.in_force(StandardName::BackpayBaseRate.as_str(), date),
+                s.standards.in_force(StandardName::CivilianMinimumYears.as_str(), date),
                 s.backpaid.get(member).copied().unwrap_or_default(),
             )
         });

@@ -5,6 +5,7 @@ use ed25519_dalek::SigningKey;
 use junbao_ledger::Fund;
 use junbao_ledger::entry::Entry;
 use junbao_ledger::ids::{AgencyId, MemberId};
+use junbao_ledger::standard::StandardName;
 pub use junbao_ledger::transfer::TRANSFER_SCHEMA;
 use junbao_ledger::transfer::{
     PackageEntry, PackageError, TransferPackage, figures, is_lifecycle, member_postings,
@@ -250,8 +251,8 @@ impl Ledger {
                 .unwrap_or_else(|| entries.last().map_or(junbao_ledger::Date(0), |e| e.value_date));
             self.with_state(|s, _| {
                 Some((
-                    s.standards.in_force("pension_subsidy_unit_rate", at)?,
-                    s.standards.in_force("pension_subsidy_personal_rate", at)?,
+                    s.standards.in_force(StandardName::PensionSubsidyUnitRate.as_str(), at)?,
+                    s.standards.in_force(StandardName::PensionSubsidyPersonalRate.as_str(), at)?,
                 ))
             })
         } else {

@@ -6,6 +6,7 @@
 //! the value date of the entry it checks.
 
 use std::collections::BTreeMap;
+use std::fmt;
 
 use crate::money::{Fen, parse_percent_ppm, ppm_to_percent_string};
 use crate::time::Date;
@@ -35,7 +36,26 @@ pub struct StandardSpec {
 }
 
 macro_rules! specs {
-    ($($name:literal, $kind:ident, $meaning:literal;)*) => {
+    ($($variant:ident = $name:literal, $kind:ident, $meaning:literal;)*) => {
+        /// A standard the rules read. The journal stores and prints its name
+        /// ([`StandardName::as_str`]); the rules name it by this enum, never by a string.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum StandardName {
+            $($variant,)*
+        }
+
+        impl StandardName {
+            /// Every standard the rules read, in the order of [`STANDARD_SPECS`].
+            pub const ALL: &[StandardName] = &[$(StandardName::$variant,)*];
+
+            /// The name the journal stores and prints.
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $(StandardName::$variant => $name,)*
+                }
+            }
+        }
+
         /// Every standard name the rules read.
         pub const STANDARD_SPECS: &[StandardSpec] = &[
             $(StandardSpec { name: $name, kind: StandardKind::$kind, meaning: $meaning, retired: None },)*
@@ -44,32 +64,63 @@ macro_rules! specs {
 }
 
 specs! {
-    "pension_subsidy_unit_rate", Percent, "pension subsidy, unit part, of the monthly contribution wage (Art. 13-14)";
-    "pension_subsidy_personal_rate", Percent, "pension subsidy, personal part, of the monthly contribution wage (Art. 13-14)";
-    "conscript_service_months", Count, "months of a full conscript term";
-    "medical_personal_rate", Percent, "medical premium of officers, civilian cadres and sergeants, of monthly pay (Art. 20-21)";
-    "medical_conscript_subsidy_per_year", Money, "medical subsidy per year of service for conscripts and cadets (Art. 20 para. 2)";
-    "medical_interest_rate", Percent, "interest credited to members' medical accounts, per year on the year-end balance (Art. 31)";
-    "pension_interest_rate", Percent, "interest credited to members' pension accounts, per year on the year-end balance (Art. 31); not seeded";
-    "spouse_interest_rate", Percent, "interest credited to spouses' accounts, per year on the year-end balance (Art. 31); not seeded";
-    "spouse_pension_personal_rate", Percent, "spouse pension premium, of the contribution base (Art. 25)";
-    "spouse_pension_subsidy_rate", Percent, "state subsidy to the spouse pension part, of the contribution base (Art. 25)";
-    "spouse_medical_personal_rate", Percent, "spouse medical premium, of the contribution base, matched 1:1 (Art. 25)";
-    "death_benefit_martyr", Money, "death benefit, death as a martyr (Art. 7)";
-    "death_benefit_on_duty", Money, "death benefit, died in the line of duty (Art. 7)";
-    "disability_multiple_grade_1", Multiple, "disability benefit, grade 1, multiple of monthly pay (Art. 8)";
-    "disability_multiple_grade_2", Multiple, "disability benefit, grade 2 (Art. 8)";
-    "disability_multiple_grade_3", Multiple, "disability benefit, grade 3 (Art. 8)";
-    "disability_multiple_grade_4", Multiple, "disability benefit, grade 4 (Art. 8)";
-    "disability_multiple_grade_5", Multiple, "disability benefit, grade 5 (Art. 8)";
-    "disability_multiple_grade_6", Multiple, "disability benefit, grade 6 (Art. 8)";
-    "disability_multiple_grade_7", Multiple, "disability benefit, grade 7 (Art. 8)";
-    "disability_multiple_grade_8", Multiple, "disability benefit, grade 8 (Art. 8)";
-    "disability_multiple_grade_9", Multiple, "disability benefit, grade 9 (Art. 8)";
-    "disability_multiple_grade_10", Multiple, "disability benefit, grade 10 (Art. 8)";
-    "civilian_pooled_share_rate", Percent, "pooled share owed to the civilian side on transfer, of the contribution wage";
-    "civilian_minimum_years", Count, "minimum civilian contribution years (Opinion 2(1))";
-    "backpay_base_rate", Percent, "back-payment base, of the previous year's average wage (Opinion 2(3))";
+    PensionSubsidyUnitRate = "pension_subsidy_unit_rate", Percent, "pension subsidy, unit part, of the monthly contribution wage (Art. 13-14)";
+    PensionSubsidyPersonalRate = "pension_subsidy_personal_rate", Percent, "pension subsidy, personal part, of the monthly contribution wage (Art. 13-14)";
+    ConscriptServiceMonths = "conscript_service_months", Count, "months of a full conscript term";
+    MedicalPersonalRate = "medical_personal_rate", Percent, "medical premium of officers, civilian cadres and sergeants, of monthly pay (Art. 20-21)";
+    MedicalConscriptSubsidyPerYear = "medical_conscript_subsidy_per_year", Money, "medical subsidy per year of service for conscripts and cadets (Art. 20 para. 2)";
+    MedicalInterestRate = "medical_interest_rate", Percent, "interest credited to members' medical accounts, per year on the year-end balance (Art. 31)";
+    PensionInterestRate = "pension_interest_rate", Percent, "interest credited to members' pension accounts, per year on the year-end balance (Art. 31); not seeded";
+    SpouseInterestRate = "spouse_interest_rate", Percent, "interest credited to spouses' accounts, per year on the year-end balance (Art. 31); not seeded";
+    SpousePensionPersonalRate = "spouse_pension_personal_rate", Percent, "spouse pension premium, of the contribution base (Art. 25)";
+    SpousePensionSubsidyRate = "spouse_pension_subsidy_rate", Percent, "state subsidy to the spouse pension part, of the contribution base (Art. 25)";
+    SpouseMedicalPersonalRate = "spouse_medical_personal_rate", Percent, "spouse medical premium, of the contribution base, matched 1:1 (Art. 25)";
+    DeathBenefitMartyr = "death_benefit_martyr", Money, "death benefit, death as a martyr (Art. 7)";
+    DeathBenefitOnDuty = "death_benefit_on_duty", Money, "death benefit, died in the line of duty (Art. 7)";
+    DisabilityMultipleGrade1 = "disability_multiple_grade_1", Multiple, "disability benefit, grade 1, multiple of monthly pay (Art. 8)";
+    DisabilityMultipleGrade2 = "disability_multiple_grade_2", Multiple, "disability benefit, grade 2 (Art. 8)";
+    DisabilityMultipleGrade3 = "disability_multiple_grade_3", Multiple, "disability benefit, grade 3 (Art. 8)";
+    DisabilityMultipleGrade4 = "disability_multiple_grade_4", Multiple, "disability benefit, grade 4 (Art. 8)";
+    DisabilityMultipleGrade5 = "disability_multiple_grade_5", Multiple, "disability benefit, grade 5 (Art. 8)";
+    DisabilityMultipleGrade6 = "disability_multiple_grade_6", Multiple, "disability benefit, grade 6 (Art. 8)";
+    DisabilityMultipleGrade7 = "disability_multiple_grade_7", Multiple, "disability benefit, grade 7 (Art. 8)";
+    DisabilityMultipleGrade8 = "disability_multiple_grade_8", Multiple, "disability benefit, grade 8 (Art. 8)";
+    DisabilityMultipleGrade9 = "disability_multiple_grade_9", Multiple, "disability benefit, grade 9 (Art. 8)";
+    DisabilityMultipleGrade10 = "disability_multiple_grade_10", Multiple, "disability benefit, grade 10 (Art. 8)";
+    CivilianPooledShareRate = "civilian_pooled_share_rate", Percent, "pooled share owed to the civilian side on transfer, of the contribution wage";
+    CivilianMinimumYears = "civilian_minimum_years", Count, "minimum civilian contribution years (Opinion 2(1))";
+    BackpayBaseRate = "backpay_base_rate", Percent, "back-payment base, of the previous year's average wage (Opinion 2(3))";
+}
+
+impl StandardName {
+    /// The multiple of monthly pay for a disability of `grade` (Art. 8); `None` outside 1-10.
+    pub fn disability_multiple(grade: u8) -> Option<StandardName> {
+        use StandardName::*;
+        let names = [
+            DisabilityMultipleGrade1,
+            DisabilityMultipleGrade2,
+            DisabilityMultipleGrade3,
+            DisabilityMultipleGrade4,
+            DisabilityMultipleGrade5,
+            DisabilityMultipleGrade6,
+            DisabilityMultipleGrade7,
+            DisabilityMultipleGrade8,
+            DisabilityMultipleGrade9,
+            DisabilityMultipleGrade10,
+        ];
+        names.get(usize::from(grade).checked_sub(1)?).copied()
+    }
+
+    /// The standard's spec.
+    pub fn spec(self) -> &'static StandardSpec {
+        &STANDARD_SPECS[self as usize]
+    }
+}
+
+impl fmt::Display for StandardName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// The seed standards a new ledger records at `init`: (name, value, effective from).
@@ -117,7 +168,8 @@ pub const RETIRED_SPECS: &[StandardSpec] = &[StandardSpec {
 
 /// Standards the law leaves to the authorities and the seed sources do not give: a ledger
 /// records them before the rule that reads them can be used.
-pub const UNSEEDED: &[&str] = &["pension_interest_rate", "spouse_interest_rate"];
+pub const UNSEEDED: &[StandardName] =
+    &[StandardName::PensionInterestRate, StandardName::SpouseInterestRate];
 
 /// The spec of a standard, retired ones included (replay of old entries needs them).
 pub fn spec(name: &str) -> Option<&'static StandardSpec> {
@@ -196,13 +248,30 @@ mod tests {
             parse_value(spec, value).unwrap_or_else(|e| panic!("{name}: {e}"));
             Date::parse(from).unwrap();
         }
-        for spec in STANDARD_SPECS.iter().filter(|s| !UNSEEDED.contains(&s.name)) {
+        for spec in STANDARD_SPECS.iter().filter(|s| !UNSEEDED.iter().any(|u| u.as_str() == s.name))
+        {
             assert!(
                 SEED_STANDARDS.iter().any(|(n, _, _)| *n == spec.name),
                 "{} has no seed",
                 spec.name
             );
         }
+    }
+
+    #[test]
+    fn every_standard_name_is_its_spec_and_prints_as_stored() {
+        assert_eq!(StandardName::ALL.len(), STANDARD_SPECS.len());
+        for (name, spec) in StandardName::ALL.iter().zip(STANDARD_SPECS) {
+            assert_eq!(name.as_str(), spec.name);
+            assert_eq!(name.to_string(), spec.name);
+            assert_eq!(name.spec().name, spec.name);
+        }
+        for grade in 1..=10u8 {
+            let name = StandardName::disability_multiple(grade).unwrap();
+            assert_eq!(name.as_str(), format!("disability_multiple_grade_{grade}"));
+        }
+        assert_eq!(StandardName::disability_multiple(0), None);
+        assert_eq!(StandardName::disability_multiple(11), None);
     }
 
     #[test]

@@ -14,6 +14,7 @@ use crate::event::{Event, EventBody, EventError};
 use crate::fund::{Account, Fund};
 use crate::ids::{EventId, MemberId};
 use crate::money::Fen;
+use crate::standard::StandardName;
 use crate::state::{
     LedgerState, Line, MemberState, PeriodMoney, StateWrite, balance_key, interest_key, member_key,
     period_key, reversed_key, standards_key, year_key,
@@ -209,9 +210,9 @@ impl<'s> Batch<'s> {
             || self.changes.interest.contains(key)
     }
 
-    pub(super) fn standard(&self, name: &str, date: Date) -> Result<i64, EventError> {
+    pub(super) fn standard(&self, name: StandardName, date: Date) -> Result<i64, EventError> {
         self.standards()
-            .in_force(name, date)
+            .in_force(name.as_str(), date)
             .ok_or_else(|| EventError::event(format!("no standard {name} is in force on {date}")))
     }
 

@@ -6,6 +6,7 @@ use crate::event::{Benefit, Cause, EventError};
 use crate::fund::{Account, Fund, Use};
 use crate::ids::MemberId;
 use crate::money::{Fen, div_round_half_away};
+use crate::standard::StandardName;
 use crate::time::Date;
 
 impl Batch<'_> {
@@ -66,8 +67,8 @@ impl Batch<'_> {
                     return Err(refuse("grade", "a death benefit has no disability grade"));
                 }
                 let name = match cause {
-                    Cause::Martyr => "death_benefit_martyr",
-                    Cause::OnDuty => "death_benefit_on_duty",
+                    Cause::Martyr => StandardName::DeathBenefitMartyr,
+                    Cause::OnDuty => StandardName::DeathBenefitOnDuty,
                     Cause::War => {
                         return Err(refuse(
                             "cause",
@@ -163,7 +164,13 @@ impl Batch<'_> {
                         ));
                     }
                 }
-                let multiple = self.standard(&format!("disability_multiple_grade_{grade}"), on)?;
+                // Parsing admits grades 1-10 only; another grade has no standard.
+                let name = StandardName::disability_multiple(grade).ok_or_else(|| {
+                    EventError::event(format!(
+                        "no standard disability_multiple_grade_{grade} is in force on {on}"
+                    ))
+                })?;
+                let multiple = self.standard(name, on)?;
                 let full = Fen(div_round_half_away(
                     i128::from(m.pay_on(on).0) * i128::from(multiple),
                     10_000,

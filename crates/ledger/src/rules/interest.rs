@@ -8,6 +8,7 @@ use crate::event::EventError;
 use crate::fund::{Account, AccountKind, Fund, Holding, Source, SpousePart};
 use crate::ids::MemberId;
 use crate::money::Fen;
+use crate::standard::StandardName;
 use crate::time::{Date, Period};
 
 impl Batch<'_> {
@@ -21,9 +22,9 @@ impl Batch<'_> {
         value_date: Date,
     ) -> Result<Vec<Posting>, EventError> {
         let rate_name = match fund {
-            Fund::Medical => "medical_interest_rate",
-            Fund::Pension => "pension_interest_rate",
-            Fund::Spouse => "spouse_interest_rate",
+            Fund::Medical => StandardName::MedicalInterestRate,
+            Fund::Pension => StandardName::PensionInterestRate,
+            Fund::Spouse => StandardName::SpouseInterestRate,
             Fund::Casualty => {
                 return Err(refuse(
                     "fund",

@@ -9,7 +9,7 @@ use crate::event::{EventBody, EventError, Route};
 use crate::fund::{Account, Category, Fund, Holding, Source, SpousePart};
 use crate::ids::{AgencyId, EventId, MemberId, UnitId};
 use crate::money::{Fen, div_round_half_away};
-use crate::standard::Standards;
+use crate::standard::{StandardName, Standards};
 use crate::state::{Line, MemberState};
 use crate::time::{Date, Period};
 
@@ -509,8 +509,9 @@ pub(super) fn discharge_subsidy(
             .ok_or("service too long to compute")?;
         let d = Date::from_naive(month_start);
         let mut rate = 0;
-        for name in ["pension_subsidy_unit_rate", "pension_subsidy_personal_rate"] {
-            rate += standards.in_force_or_first(name, d).ok_or_else(|| {
+        for name in [StandardName::PensionSubsidyUnitRate, StandardName::PensionSubsidyPersonalRate]
+        {
+            rate += standards.in_force_or_first(name.as_str(), d).ok_or_else(|| {
                 format!("Art. 14: no standard {name} is recorded; record it before the discharge")
             })?;
         }
@@ -529,7 +530,7 @@ pub fn conscript_medical_subsidy(
     standards: &Standards,
     last_day: Date,
 ) -> Result<Fen, String> {
-    const NAME: &str = "medical_conscript_subsidy_per_year";
+    const NAME: StandardName = StandardName::MedicalConscriptSubsidyPerYear;
     let mut halves_total: i128 = 0;
     for (from, to) in m.spans_in(&[Category::Conscript, Category::Cadet], last_day) {
         let (months, days) = from.service_until(Date(to.0 - 1));
@@ -543,7 +544,7 @@ pub fn conscript_medical_subsidy(
                 ))
                 .ok_or("service too long")?;
             standards
-                .in_force_or_first(NAME, Date::from_naive(d))
+                .in_force_or_first(NAME.as_str(), Date::from_naive(d))
                 .ok_or_else(|| format!("Art. 20: no standard {NAME} is recorded"))
         };
         for y in 0..full_years {

@@ -7,6 +7,7 @@ use crate::entry::Posting;
 use crate::event::{Cause, EventBody, EventError};
 use crate::fund::{Account, Category, Fund, Holding, Source};
 use crate::ids::MemberId;
+use crate::standard::StandardName;
 use crate::time::Date;
 
 impl Batch<'_> {
@@ -105,8 +106,8 @@ impl Batch<'_> {
                 }
             }
             EventBody::Backpay { member, input, scope } => {
-                let rate = self.standard("backpay_base_rate", value_date)?;
-                let minimum = self.standard("civilian_minimum_years", value_date)?;
+                let rate = self.standard(StandardName::BackpayBaseRate, value_date)?;
+                let minimum = self.standard(StandardName::CivilianMinimumYears, value_date)?;
                 crate::backpay::assess_scoped(
                     input,
                     scope,

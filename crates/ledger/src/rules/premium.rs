@@ -7,6 +7,7 @@ use crate::event::{Basis, EventError};
 use crate::fund::{Account, Category, Fund, Holding, Source, SpousePart};
 use crate::ids::MemberId;
 use crate::money::Fen;
+use crate::standard::StandardName;
 use crate::state::Line;
 use crate::time::{Date, Period};
 
@@ -51,7 +52,7 @@ impl Batch<'_> {
                         ),
                     ));
                 }
-                ("medical_personal_rate", Line::Medical)
+                (StandardName::MedicalPersonalRate, Line::Medical)
             }
             Fund::Spouse => {
                 if category != Category::Spouse {
@@ -62,9 +63,9 @@ impl Batch<'_> {
                 }
                 match part {
                     Some(SpousePart::Pension) => {
-                        ("spouse_pension_personal_rate", Line::SpousePension)
+                        (StandardName::SpousePensionPersonalRate, Line::SpousePension)
                     }
-                    _ => ("spouse_medical_personal_rate", Line::SpouseMedical),
+                    _ => (StandardName::SpouseMedicalPersonalRate, Line::SpouseMedical),
                 }
             }
         };
@@ -208,8 +209,8 @@ impl Batch<'_> {
                 }
                 match (line, basis) {
                     (Line::SpousePension, Basis::Standard) => {
-                        let rate =
-                            self.standard("spouse_pension_subsidy_rate", period.first_day())?;
+                        let rate = self
+                            .standard(StandardName::SpousePensionSubsidyRate, period.first_day())?;
                         m.pay_on(period.first_day().max(m.enlisted_on)).mul_ppm(rate)
                     }
                     (Line::SpousePension, _) => {
