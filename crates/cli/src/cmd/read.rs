@@ -1,0 +1,220 @@
+//! Reading the books: the trial balance, the journal, a member's statement, the reports and
+//! the exports.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use junbao_ledger::{Fen, Fund};
+
+use crate::args::ReportKind;
+use crate::exit::{Exit, audit_exit, rejected};
+use crate::{admin, open, progress};
+
+pub(crate) fn parse_fund(fund: Option<String>) -> Result<Option<Fund>> {
+    fund.map(|f| Fund::parse(&f).map_err(|m| rejected(format!("--fund: {m}")))).transpose()
+}
+
+pub(crate) fn balance(
+    data: &Path,
+    fund: Option<String>,
+    member: Option<String>,
+    as_json: bool,
+) -> Result<()> {
+    let fund = parse_fund(fund)?;
+    let ledger = open(data)?;
+    let sheet = ledger.balances(fund, member.as_deref());
+    let mut out = std::io::stdout().lock();
+    if as_json {
+        writeln!(out, "{}", sheet.to_json())?;
+        return Ok(());
+    }
+    writeln!(out, "trial balance as of entry {}", sheet.as_of_seq)?;
+    for f in &sheet.funds {
+        writeln!(out, "\n{:<48} {:>20}", format!("fund {}", f.fund), "balance")?;
+        for (account, fen) in &f.accounts {
+            writeln!(out, "  {account:<46} {:>20}", Fen(*fen).to_string())?;
+        }
+        writeln!(out, "  {:<46} {:>20}", "total (must be 0.00)", Fen(f.total_fen).to_string())?;
+    }
+    Ok(())
+}
+
+pub(crate) fn journal(data: &Path, from: u64, limit: usize, as_json: bool) -> Result<()> {
+    let ledger = open(data)?;
+    if as_json {
+        outln!("{}", ledger.journal_json(from, limit)?);
+        return Ok(());
+    }
+    let entries = ledger.journal(from, limit.min(junbao_engine::JOURNAL_PAGE_ENTRIES_MAX))?;
+    let mut out = std::io::stdout().lock();
+    for (stored, entry) in &entries {
+        writeln!(
+            out,
+            "{:>8}  {}  {:<16} {:<24} {}",
+            stored.seq,
+            entry.value_date,
+            entry.event.body.type_name(),
+            entry.event.id,
+            &hex::encode(stored.chain_hash)[..16]
+        )?;
+        for p in &entry.postings {
+            writeln!(out, "          {:<50} {:>16}", p.account.to_string(), p.amount.to_string())?;
+        }
+    }
+    Ok(())
+}
+
+/// `statement`: a member's entries and balances, from and to the dates given.
+pub(crate) fn statement(
+    data: &Path,
+    member: &str,
+    from: Option<String>,
+    to: Option<String>,
+    as_json: bool,
+) -> Result<()> {
+    let date = |name: &str, v: Option<String>| {
+        v.map(|t| junbao_ledger::Date::parse(&t).map_err(|m| rejected(format!("--{name}: {m}"))))
+            .transpose()
+    };
+    let (from, to) = (date("from", from)?, date("to", to)?);
+    let ledger = open(data)?;
+    let s = ledger.statement(member, from, to, as_json).map_err(audit_exit)?;
+    if as_json {
+        outln!("{s}");
+    } else {
+        print_statement(&s)?;
+    }
+    Ok(())
+}
+
+/// `report`: the reconciliation, the exceptions, or a fund administration report.
+pub(crate) fn report(data: &Path, kind: ReportKind) -> Result<()> {
+    let ledger = open(data)?;
+    match kind {
+        ReportKind::Reconcile => {
+            let r = ledger.reconcile().map_err(audit_exit)?;
+            outln!("{r}");
+            if r["ok"] != true {
+                return Err(Exit { code: 3, message: "the books do not reconcile".into() }.into());
+            }
+        }
+        ReportKind::Exceptions => outln!("{}", ledger.exceptions().map_err(audit_exit)?),
+        ReportKind::Admin(kind) => admin::report(&ledger, kind)?,
+    }
+    Ok(())
+}
+
+/// `export balances`: every account's balance as of a date, in CSV or JSON.
+pub(crate) fn export_balances(
+    data: &Path,
+    format: &str,
+    unit: Option<String>,
+    as_of: Option<String>,
+    out: Option<PathBuf>,
+) -> Result<()> {
+    let as_of = as_of
+        .map(|t| junbao_ledger::Date::parse(&t).map_err(|m| rejected(format!("--as-of: {m}"))))
+        .transpose()?;
+    if format != "csv" && format != "json" {
+        return Err(rejected(format!("--format {format}: expected csv or json")));
+    }
+    let ledger = open(data)?;
+    let b = ledger.balances_as_of(as_of, unit.as_deref()).map_err(audit_exit)?;
+    let mut sink = sink(&out)?;
+    if format == "json" {
+        writeln!(sink, "{b}")?;
+    } else {
+        sink.write_all(junbao_engine::balances_csv(&b).as_bytes())?;
+    }
+    sink.flush()?;
+    Ok(())
+}
+
+/// Most entries read per step when exporting.
+const EXPORT_CHUNK_ENTRIES: usize = 10_000;
+
+pub(crate) fn export_journal(data: &Path, format: &str, out: Option<PathBuf>) -> Result<()> {
+    let ledger_format = match format {
+        "jsonl" => false,
+        "ledger" => true,
+        other => return Err(rejected(format!("--format {other}: expected jsonl or ledger"))),
+    };
+    let ledger = open(data)?;
+    let mut sink = sink(&out)?;
+    let head = ledger.head();
+    if ledger_format {
+        writeln!(sink, "; junbao journal: {} entries, head {}", head.seq, hex::encode(head.hash))?;
+        writeln!(
+            sink,
+            "; amounts in yuan (CNY), debit positive; accounts as in `junbao balance`\n"
+        )?;
+    }
+    let bar = progress(head.seq, "exporting");
+    let mut from = 1;
+    loop {
+        let entries = ledger.journal(from, EXPORT_CHUNK_ENTRIES)?;
+        let Some((last, _)) = entries.last() else { break };
+        from = last.seq + 1;
+        for (stored, entry) in &entries {
+            if ledger_format {
+                writeln!(sink, "{}", junbao_engine::ledger_transaction(stored, entry))?;
+            } else {
+                writeln!(sink, "{}", junbao_engine::export_line(stored, entry))?;
+            }
+        }
+        bar.set_position(from - 1);
+    }
+    sink.flush()?;
+    bar.finish_and_clear();
+    Ok(())
+}
+
+fn print_statement(s: &serde_json::Value) -> Result<()> {
+    outln!(
+        "statement of member {} as of entry {}",
+        s["member"].as_str().unwrap_or(""),
+        s["as_of_seq"]
+    );
+    for e in s["entries"].as_array().into_iter().flatten() {
+        for p in e["postings"].as_array().into_iter().flatten() {
+            outln!(
+                "{:>8}  {}  {:<14} {:<40} {:>14}",
+                e["seq"].as_u64().unwrap_or(0),
+                e["value_date"].as_str().unwrap_or(""),
+                e["type"].as_str().unwrap_or(""),
+                p["account"].as_str().unwrap_or(""),
+                p["amount"].as_str().unwrap_or("")
+            );
+        }
+        if e["postings"].as_array().is_none_or(|p| p.is_empty()) {
+            outln!(
+                "{:>8}  {}  {}",
+                e["seq"].as_u64().unwrap_or(0),
+                e["value_date"].as_str().unwrap_or(""),
+                e["type"].as_str().unwrap_or("")
+            );
+        }
+    }
+    outln!("\nbalances");
+    for f in s["funds"].as_array().into_iter().flatten() {
+        for a in f["accounts"].as_array().into_iter().flatten() {
+            outln!(
+                "  {:<46} {:>14}",
+                a["account"].as_str().unwrap_or(""),
+                a["balance"].as_str().unwrap_or("")
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Where an export goes: the file given, else standard output.
+pub(crate) fn sink(out: &Option<PathBuf>) -> Result<Box<dyn Write>> {
+    Ok(match out {
+        Some(p) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?,
+        )),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    })
+}
