@@ -1,9 +1,12 @@
 //! Posting: a batch of events, all or nothing, idempotent by event id.
+//!
+//! `post_group_with` reads the group's id records, has `check` check each request against one
+//! batch, then writes the batch (`write_prepared`) and answers every request.
 
 use std::collections::{BTreeSet, HashMap};
 
+use junbao_ledger::Event;
 use junbao_ledger::merkle;
-use junbao_ledger::{Event, EventBody};
 
 use crate::audit::{StoreNodes, TREE_LEVEL_STORED_MIN, tree_key};
 use junbao_ledger::entry::{Hash32, event_fingerprint};
@@ -13,7 +16,11 @@ use rayon::prelude::*;
 use serde::Serialize;
 use std::time::{Duration, Instant};
 
-use crate::{Ledger, REPORTED_ERRORS_MAX, StoreLookup, id_record, parse_id_record};
+use crate::{Ledger, REPORTED_ERRORS_MAX, StoreLookup, id_record};
+
+mod check;
+
+use check::{Checked, Group, answer_all, summary_of};
 
 /// Most events one post may carry (one synced write).
 pub const BATCH_EVENTS_MAX: usize = junbao_storage::APPEND_ENTRIES_MAX;
@@ -178,23 +185,6 @@ enum Mode {
     DryRun,
 }
 
-enum Slot {
-    New(usize),
-    Replay(u64),
-}
-
-/// A request of a group as it is checked: its slots, errors and savepoint.
-struct Checked {
-    errors: Vec<LineError>,
-    total_errors: usize,
-    slots: Vec<Slot>,
-    /// Index of this request's first new entry in the group's batch.
-    first_new: usize,
-    new_count: usize,
-    /// A stored record that does not decode: the request fails as a read error.
-    corrupt: Option<junbao_storage::ReadError>,
-}
-
 impl Ledger {
     /// Parses and posts JSON lines. Blank lines are skipped but counted for line numbers.
     pub fn post_lines(&self, lines: &[&str]) -> Result<PostSummary, PostError> {
@@ -282,11 +272,6 @@ impl Ledger {
         mode: Mode,
     ) -> Vec<Result<PostSummary, PostError>> {
         let synced = mode == Mode::Synced;
-        // A dry run reports every refusal (a request holds at most BATCH_EVENTS_MAX lines).
-        let errors_kept_max =
-            if mode == Mode::DryRun { BATCH_EVENTS_MAX } else { 4 * REPORTED_ERRORS_MAX };
-        let errors_reported_max =
-            if mode == Mode::DryRun { BATCH_EVENTS_MAX } else { REPORTED_ERRORS_MAX };
         let started = Instant::now();
         let mut answers: Vec<Option<Result<PostSummary, PostError>>> =
             requests.iter().map(|_| None).collect();
@@ -313,207 +298,49 @@ impl Ledger {
         drop(keys);
         let mut stored = stored.into_iter();
         let head = self.store.head();
-        let lookup = StoreLookup(&self.store);
-        let recorded_at = self.now_us();
-        let mut batch = w.state.begin(head.seq, head.hash);
-        // Ids of the entries in the batch so far: id -> (index in the batch, fingerprint). A
-        // refused request takes its own out again.
-        let mut batch_ids: HashMap<String, (usize, Hash32)> = HashMap::new();
-        let mut new_ids: Vec<(Vec<u8>, Hash32)> = Vec::new();
-        let mut apply_time = Duration::ZERO;
+        // A dry run reports every refusal (a request holds at most BATCH_EVENTS_MAX lines).
+        let dry = mode == Mode::DryRun;
+        let mut group = Group {
+            batch: w.state.begin(head.seq, head.hash),
+            lookup: StoreLookup(&self.store),
+            head_seq: head.seq,
+            recorded_at: self.now_us(),
+            batch_ids: HashMap::new(),
+            new_ids: Vec::new(),
+            apply_time: Duration::ZERO,
+            errors_kept_max: if dry { BATCH_EVENTS_MAX } else { 4 * REPORTED_ERRORS_MAX },
+            errors_reported_max: if dry { BATCH_EVENTS_MAX } else { REPORTED_ERRORS_MAX },
+        };
         let mut checked: Vec<Option<Checked>> = Vec::with_capacity(requests.len());
         for (r, request) in requests.into_iter().enumerate() {
             if answers[r].is_some() {
                 checked.push(None);
                 continue;
             }
-            let savepoint = (request.events.len() > 1).then(|| batch.savepoint());
-            let ids_before = new_ids.len();
-            let mut c = Checked {
-                errors: Vec::new(),
-                total_errors: 0,
-                slots: Vec::with_capacity(request.events.len()),
-                first_new: batch.len(),
-                new_count: 0,
-                corrupt: None,
-            };
-            let note = |c: &mut Checked, e: LineError| {
-                c.total_errors += 1;
-                if c.errors.len() < errors_kept_max {
-                    c.errors.push(e);
-                }
-            };
-            for (line, parsed) in request.events {
-                let (event, fp) = match parsed {
-                    Ok(p) => p,
-                    Err(error) => {
-                        note(&mut c, LineError { line, kind: RejectKind::Invalid, error });
-                        continue;
-                    }
-                };
-                let record = stored.next().expect("one record per parsed event");
-                // The scope first: a token learns nothing about ids or content outside its units
-                // (a replay or a conflict would tell it that an id exists, and what it holds).
-                let id_units = match check_scope(&request.scope, &batch, &event, &lookup) {
-                    Ok(units) => units,
-                    Err(why) => {
-                        note(&mut c, LineError { line, kind: RejectKind::Forbidden, error: why });
-                        continue;
-                    }
-                };
-                // A poster's new ids live in its unit's namespace (`UNIT:…`), so no unit can take
-                // an id another unit will use. An id stored before this rule stays valid: posting
-                // the same content again is a replay. Anything else gets the same answer whether
-                // the id is used or not, so the refusal tells nothing about other units' ids.
-                if let Some(units) = id_units
-                    && !id_in_units(event.id.as_str(), &units)
-                    && record
-                        .as_deref()
-                        .and_then(parse_id_record)
-                        .is_none_or(|(_, old_fp)| old_fp != fp)
-                {
-                    let error = EventError::field("id", id_scope_message(&units));
-                    note(&mut c, LineError { line, kind: RejectKind::Forbidden, error });
-                    continue;
-                }
-                let conflict = |what: String| LineError {
-                    line,
-                    kind: RejectKind::Conflict,
-                    error: EventError::field("id", what),
-                };
-                if let Some(record) = record {
-                    let Some((seq, old_fp)) = parse_id_record(&record) else {
-                        c.corrupt = Some(junbao_storage::ReadError::Corrupt(format!(
-                            "idempotency record of {}",
-                            event.id
-                        )));
-                        c.total_errors += 1;
-                        continue;
-                    };
-                    if old_fp == fp {
-                        c.slots.push(Slot::Replay(seq));
-                    } else {
-                        note(
-                            &mut c,
-                            conflict(format!(
-                                "{:?} was used by entry {seq} with different content",
-                                event.id.as_str()
-                            )),
-                        );
-                    }
-                    continue;
-                }
-                if let Some(&(k, old_fp)) = batch_ids.get(event.id.as_str()) {
-                    if old_fp == fp {
-                        c.slots.push(Slot::Replay(head.seq + 1 + k as u64));
-                    } else {
-                        let where_ = if k >= c.first_new {
-                            "earlier in this batch"
-                        } else {
-                            "in a post just before this one"
-                        };
-                        note(
-                            &mut c,
-                            conflict(format!(
-                                "{:?} appears {where_} with different content",
-                                event.id.as_str()
-                            )),
-                        );
-                    }
-                    continue;
-                }
-                let apply_started = Instant::now();
-                let id = event.id.as_str().to_string();
-                let applied = batch.apply(event, recorded_at, &lookup);
-                apply_time += apply_started.elapsed();
-                match applied {
-                    Ok(seq) => {
-                        assert_eq!(
-                            seq,
-                            head.seq + 1 + new_ids.len() as u64,
-                            "sequence numbers are dense"
-                        );
-                        batch_ids.insert(id.clone(), (new_ids.len(), fp));
-                        c.slots.push(Slot::New(new_ids.len()));
-                        new_ids.push((id.into_bytes(), fp));
-                        c.new_count += 1;
-                    }
-                    Err(error) => {
-                        note(&mut c, LineError { line, kind: RejectKind::Invalid, error })
-                    }
+            match group.check_request(request, &mut stored) {
+                Ok(c) => checked.push(Some(c)),
+                Err(refused) => {
+                    answers[r] = Some(Err(refused));
+                    checked.push(None);
                 }
             }
-            if c.total_errors > 0 {
-                if let Some(sp) = savepoint {
-                    batch.rollback(sp);
-                }
-                assert_eq!(batch.len(), c.first_new, "a refused request leaves no entry behind");
-                for (id, _) in new_ids.drain(ids_before..) {
-                    batch_ids.remove(std::str::from_utf8(&id).expect("event ids are ASCII"));
-                }
-                // Parse errors were found before rule errors: report in line order.
-                c.errors.sort_by_key(|e| e.line);
-                c.errors.truncate(errors_reported_max);
-                answers[r] = Some(Err(match c.corrupt {
-                    Some(e) => PostError::Read(e),
-                    None => PostError::Rejected { errors: c.errors, total: c.total_errors },
-                }));
-                checked.push(None);
-                continue;
-            }
-            checked.push(Some(c));
         }
-        let summary_of = |c: &Checked, head_hex: String, timings: PostTimings| {
-            let seqs: Vec<u64> = c
-                .slots
-                .iter()
-                .map(|s| match s {
-                    Slot::New(k) => head.seq + 1 + *k as u64,
-                    Slot::Replay(seq) => *seq,
-                })
-                .collect();
-            let replayed = c.slots.iter().filter(|s| matches!(s, Slot::Replay(_))).count();
-            let (first_seq, last_seq) = if c.new_count > 0 {
-                let first = head.seq + 1 + c.first_new as u64;
-                (Some(first), Some(first + c.new_count as u64 - 1))
-            } else {
-                (seqs.iter().min().copied(), seqs.iter().max().copied())
-            };
-            PostSummary {
-                accepted: c.new_count,
-                first_seq,
-                last_seq,
-                head: head_hex,
-                replayed,
-                seqs,
-                timings,
-            }
-        };
-        // Every request is answered (refused up front or while checked) or checked, in order.
-        let answer_all = |each: &dyn Fn(Checked) -> Result<PostSummary, PostError>| {
-            answers
-                .into_iter()
-                .zip(checked)
-                .map(|(a, c)| match (a, c) {
-                    (Some(a), _) => a,
-                    (None, Some(c)) => each(c),
-                    (None, None) => unreachable!("every request is answered or checked"),
-                })
-                .collect()
-        };
+        let Group { batch, new_ids, apply_time, .. } = group;
+        let unchanged =
+            |c: &Checked, timings| summary_of(c, head.seq, hex::encode(head.hash), timings);
         if mode == Mode::DryRun {
             // Nothing is written: the batch (an overlay on the state) is dropped, and the
             // answer names the sequence numbers the entries would have taken.
             drop(batch);
             drop(w);
             let timings = PostTimings { rules: started.elapsed(), ..PostTimings::default() };
-            return answer_all(&|c| Ok(summary_of(&c, hex::encode(head.hash), timings)));
+            return answer_all(answers, checked, &|c| Ok(unchanged(&c, timings)));
         }
         let prepared = batch.finish();
         let accepted_total = prepared.entries.len();
         if accepted_total == 0 {
             let timings = PostTimings { rules: started.elapsed(), ..PostTimings::default() };
-            return answer_all(&|c| Ok(summary_of(&c, hex::encode(head.hash), timings)));
+            return answer_all(answers, checked, &|c| Ok(unchanged(&c, timings)));
         }
         // The cached right edge of the tree, if it is this head's (an empty one otherwise:
         // the nodes are then read from the store once).
@@ -531,18 +358,18 @@ impl Ledger {
                 (timings, hashes)
             }
             Err(e) => {
-                return answer_all(&|c| {
+                return answer_all(answers, checked, &|c| {
                     if c.new_count > 0 {
                         Err(e.clone())
                     } else {
-                        Ok(summary_of(&c, hex::encode(head.hash), PostTimings::default()))
+                        Ok(unchanged(&c, PostTimings::default()))
                     }
                 });
             }
         };
         drop(w);
         let group_head = *chain_hashes.last().expect("the group stored entries");
-        answer_all(&|c| {
+        answer_all(answers, checked, &|c| {
             // The head right after this request's own entries; after the group's for a request
             // of replays only.
             let h = if c.new_count > 0 {
@@ -550,7 +377,7 @@ impl Ledger {
             } else {
                 group_head
             };
-            Ok(summary_of(&c, hex::encode(h), timings))
+            Ok(summary_of(&c, head.seq, hex::encode(h), timings))
         })
     }
 
@@ -628,122 +455,5 @@ impl Ledger {
             apply: Duration::ZERO,
         };
         Ok((timings, chain_hashes, prepared.changes, next_frontier))
-    }
-}
-
-/// Whether a poster's event id lies in the namespace of one of `units`: it begins with the
-/// unit's id and a colon (unit ids have no colon, so the namespaces do not overlap).
-/// The namespaces of the ids the ledger generates are never a poster's, whatever a unit is named.
-fn id_in_units(id: &str, units: &[String]) -> bool {
-    const GENERATED: [&str; 3] = ["transfer", "confirm", "key-rotation"];
-    id.split_once(':').is_some_and(|(prefix, _)| {
-        !GENERATED.contains(&prefix) && units.iter().any(|u| u == prefix)
-    })
-}
-
-fn id_scope_message(units: &[String]) -> String {
-    let names: Vec<String> = units.iter().map(|u| format!("\"{u}:…\"")).collect();
-    format!(
-        "a poster's event ids are scoped by unit: this event's id must begin with {} \
-         (docs/HTTP.md, event ids)",
-        names.join(" or ")
-    )
-}
-
-/// Whether `scope` allows `event`; the refusal names the unit (or says the event has none).
-/// For a poster, the answer is the units (of the poster's own) in whose id namespace the event
-/// may be posted; `None` when the scope is not restricted to units.
-fn check_scope(
-    scope: &PostScope,
-    batch: &junbao_ledger::rules::Batch<'_>,
-    event: &Event,
-    lookup: &StoreLookup<'_>,
-) -> Result<Option<Vec<String>>, EventError> {
-    let PostScope::Units(units) = scope else { return Ok(None) };
-    // Closing an account and settling it to an agency are the transfer clerks' acts
-    // (`POST /v1/transfers`), never a unit's poster's — nor is reversing one.
-    let transfer = |body: &EventBody| {
-        matches!(
-            body,
-            EventBody::TransferOut { .. }
-                | EventBody::TransferOutV1 { .. }
-                | EventBody::TransferConfirmed { .. }
-                | EventBody::TransferIn { .. }
-        )
-    };
-    let reverses_transfer = match &event.body {
-        EventBody::Reversal { of, .. } => batch
-            .entries()
-            .iter()
-            .find(|e| &e.event.id == of)
-            .map(|e| e.event.clone())
-            .or_else(|| junbao_ledger::EntryLookup::entry_by_event_id(lookup, of).map(|e| e.event))
-            .is_some_and(|e| transfer(&e.body)),
-        _ => false,
-    };
-    if transfer(&event.body) || reverses_transfer {
-        return Err(EventError::field(
-            "type",
-            format!(
-                "a {} event needs a clerk or admin token (POST /v1/transfers); posters may not",
-                event.body.type_name()
-            ),
-        ));
-    }
-    // Art. 18: an amount decided under the State's provisions is recorded by an admin, never by
-    // a unit's poster (the ledger cannot check it).
-    if matches!(
-        event.body,
-        EventBody::Subsidy { basis: junbao_ledger::event::Basis::Provision, .. }
-    ) {
-        return Err(EventError::field(
-            "basis",
-            "a subsidy with basis provision (Art. 18) needs an admin token; posters may not",
-        ));
-    }
-    if let Some(unit) = event.body.unit()
-        && !units.contains(unit.as_str())
-    {
-        // The unit is the poster's own input: naming it tells nothing new.
-        return Err(EventError::field(
-            "unit",
-            format!("unit {unit} is not among the units this token posts for"),
-        ));
-    }
-    let named = event.body.unit().map(|u| vec![u.as_str().to_string()]);
-    match batch.member_concerned(event, lookup) {
-        // The member's unit is not named, and a member of another unit and an unknown member
-        // get the same answer: a poster must not learn where other units' members serve, nor
-        // whether they exist (Art. 43). Only an enrolment concerns a member not yet known.
-        Some(member) => {
-            let posting_units = batch.member_posting_units(&member);
-            if posting_units.iter().any(|u| units.contains(u.as_str()))
-                || (posting_units.is_empty() && matches!(event.body, EventBody::Enroll { .. }))
-            {
-                Ok(Some(named.unwrap_or_else(|| {
-                    let mut own: Vec<String> = posting_units
-                        .iter()
-                        .filter(|u| units.contains(u.as_str()))
-                        .map(|u| u.as_str().to_string())
-                        .collect();
-                    own.sort();
-                    own.dedup();
-                    own
-                })))
-            } else {
-                Err(EventError::field(
-                    "member",
-                    format!("member {member} is not a member of the units this token posts for"),
-                ))
-            }
-        }
-        None if named.is_some() => Ok(named),
-        None => Err(EventError::field(
-            "type",
-            format!(
-                "a {} event concerns no unit; it needs a token that is not restricted to units",
-                event.body.type_name()
-            ),
-        )),
     }
 }
