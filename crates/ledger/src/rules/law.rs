@@ -1,7 +1,7 @@
 //! Rules that read the member's dated history (issue 11): the unit of a month, the sponsor's
 //! service, suspension spans, what is still due before a transfer, recoveries, inbound
-//! transfers, and the computations over months of service. Kept apart from `rules.rs` so that
-//! other event families can be added there without touching these.
+//! transfers, and the computations over months of service. Kept apart from the modules of the
+//! event families, which call these.
 
 use super::{Batch, refuse, two_legs};
 use crate::entry::Posting;
