@@ -60,7 +60,8 @@ pub(crate) fn access_exit(e: junbao_server::AccessLogError) -> anyhow::Error {
     }
 }
 
-pub(crate) fn audit_exit(e: junbao_engine::AuditError) -> anyhow::Error {
+pub(crate) fn audit_exit(e: impl Into<junbao_engine::AuditError>) -> anyhow::Error {
+    let e: junbao_engine::AuditError = e.into();
     let code = match e {
         junbao_engine::AuditError::Integrity(_) => 3,
         junbao_engine::AuditError::Input(_) => 2,

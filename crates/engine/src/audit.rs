@@ -2,17 +2,19 @@
 //! verification of an exported journal without the database.
 
 use std::collections::HashMap;
-use std::io::BufRead;
 use std::path::Path;
 
-use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use ed25519_dalek::{SigningKey, VerifyingKey};
 use junbao_ledger::entry::{CHAIN_GENESIS, Entry, Hash32, chain_next};
 use junbao_ledger::merkle::{self, NodeSource, ProofError};
-use junbao_ledger::{Fen, Fund};
 use junbao_storage::{Store, StoredEntry};
 use serde_json::{Value, json};
 
 use crate::Ledger;
+
+pub use junbao_ledger::digest::{AccessAnchor, CheckError, SignedDigest};
+pub use junbao_ledger::export::{ExportReport, verify_export};
+pub use junbao_ledger::merkle::RootBuilder;
 
 /// Tree nodes at this level and above are stored; lower ones are recomputed from the entries
 /// (at most 2^4 = 16 leaf hashes), so the tree adds one small write per 16 entries.
@@ -109,68 +111,6 @@ impl NodeSource for CachedNodes<'_> {
     }
 }
 
-/// Merkle root of a stream of leaves in O(log n) memory: perfect subtrees merged as they
-/// complete, folded from the right at the end (RFC 6962's shape).
-#[derive(Debug, Default)]
-pub struct RootBuilder {
-    stack: Vec<(u8, Hash32)>,
-    count: u64,
-}
-
-impl RootBuilder {
-    pub fn push(&mut self, leaf: Hash32) {
-        let mut node = (0u8, leaf);
-        while let Some((level, left)) = self.stack.last().copied() {
-            if level != node.0 {
-                break;
-            }
-            self.stack.pop();
-            node = (level + 1, merkle::node_hash(&left, &node.1));
-        }
-        self.stack.push(node);
-        self.count += 1;
-    }
-
-    pub fn root(&self) -> Hash32 {
-        let mut it = self.stack.iter().rev();
-        let Some((_, last)) = it.next() else {
-            return merkle::empty_root();
-        };
-        it.fold(*last, |acc, (_, left)| merkle::node_hash(left, &acc))
-    }
-
-    pub fn len(&self) -> u64 {
-        self.count
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.count == 0
-    }
-}
-
-/// A signed statement of the ledger's state: tree size, Merkle root, chain head, time.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SignedDigest {
-    pub tree_size: u64,
-    pub root: Hash32,
-    pub head: Hash32,
-    pub recorded_at_us: i64,
-    /// The access log's head when the digest was signed, if it anchors one (a digest signed by
-    /// the server does: docs/FORMAT.md §6 and §10).
-    pub access: Option<AccessAnchor>,
-    pub public_key: [u8; 32],
-    pub signature: [u8; 64],
-}
-
-/// The head of the access log a digest anchors: its number of lines and the SHA-256 of its
-/// last line (32 zero bytes for an empty log). A log that was rewritten after the digest was
-/// published no longer has this hash at this line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AccessAnchor {
-    pub lines: u64,
-    pub head: Hash32,
-}
-
 /// A digest, proof or export that does not check out.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -183,132 +123,24 @@ pub enum AuditError {
     Io(String),
 }
 
-impl SignedDigest {
-    /// Signs tree size, root, head and time with `key` (docs/FORMAT.md §5).
-    pub fn sign(
-        key: &SigningKey,
-        tree_size: u64,
-        root: Hash32,
-        head: Hash32,
-        recorded_at_us: i64,
-        access: Option<AccessAnchor>,
-    ) -> SignedDigest {
-        let mut d = SignedDigest {
-            tree_size,
-            root,
-            head,
-            recorded_at_us,
-            access,
-            public_key: key.verifying_key().to_bytes(),
-            signature: [0; 64],
-        };
-        d.signature = key.sign(&d.signed_bytes()).to_bytes();
-        d
-    }
+/// The metadata key a published digest is kept under: the prefix, then tree size and time,
+/// big-endian, so digests sort by size (docs/FORMAT.md).
+pub(crate) fn digest_meta_key(d: &SignedDigest) -> Vec<u8> {
+    let mut k = META_DIGEST_PREFIX.to_vec();
+    k.extend_from_slice(&d.tree_size.to_be_bytes());
+    k.extend_from_slice(&d.recorded_at_us.to_be_bytes());
+    k
+}
 
-    /// The metadata key a published digest is kept under: the prefix, then tree size and time,
-    /// big-endian, so digests sort by size (docs/FORMAT.md).
-    pub(crate) fn meta_key(&self) -> Vec<u8> {
-        let mut k = META_DIGEST_PREFIX.to_vec();
-        k.extend_from_slice(&self.tree_size.to_be_bytes());
-        k.extend_from_slice(&self.recorded_at_us.to_be_bytes());
-        k
-    }
-
-    /// The bytes the signature covers (docs/FORMAT.md §5).
-    pub fn signed_bytes(&self) -> Vec<u8> {
-        match &self.access {
-            None => junbao_ledger::transfer::digest_signed_bytes(
-                self.tree_size,
-                &self.root,
-                &self.head,
-                self.recorded_at_us,
-            ),
-            Some(a) => junbao_ledger::transfer::digest_anchored_signed_bytes(
-                self.tree_size,
-                &self.root,
-                &self.head,
-                self.recorded_at_us,
-                a.lines,
-                &a.head,
-            ),
+/// The engine's audit errors from the offline checks' (same kinds).
+impl From<CheckError> for AuditError {
+    fn from(e: CheckError) -> AuditError {
+        match e {
+            CheckError::Integrity(m) => AuditError::Integrity(m),
+            CheckError::Input(m) => AuditError::Input(m),
+            CheckError::Io(m) => AuditError::Io(m),
+            _ => AuditError::Integrity(e.to_string()),
         }
-    }
-
-    pub fn to_json(&self) -> Value {
-        let mut v = json!({
-            "tree_size": self.tree_size,
-            "root": hex::encode(self.root),
-            "head": hex::encode(self.head),
-            "recorded_at": chrono::DateTime::from_timestamp_micros(self.recorded_at_us)
-                .expect("digest time is within range")
-                .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-            "public_key": hex::encode(self.public_key),
-            "signature": hex::encode(self.signature),
-        });
-        if let Some(a) = &self.access {
-            v["access_log"] = json!({"lines": a.lines, "head": hex::encode(a.head)});
-        }
-        v
-    }
-
-    pub fn from_json(v: &Value) -> Result<SignedDigest, AuditError> {
-        let bad =
-            |f: &str| AuditError::Input(format!("digest field \"{f}\" is missing or malformed"));
-        let hexn = |f: &str, n: usize| -> Result<Vec<u8>, AuditError> {
-            let b = hex::decode(v[f].as_str().ok_or_else(|| bad(f))?).map_err(|_| bad(f))?;
-            if b.len() != n {
-                return Err(bad(f));
-            }
-            Ok(b)
-        };
-        let at = v["recorded_at"].as_str().ok_or_else(|| bad("recorded_at"))?;
-        let at = chrono::DateTime::parse_from_rfc3339(at).map_err(|_| bad("recorded_at"))?;
-        let access = match v.get("access_log") {
-            None => None,
-            Some(a) => {
-                let head = a["head"]
-                    .as_str()
-                    .and_then(|h| hex::decode(h).ok())
-                    .and_then(|h| <[u8; 32]>::try_from(h).ok())
-                    .ok_or_else(|| bad("access_log.head"))?;
-                let lines = a["lines"].as_u64().ok_or_else(|| bad("access_log.lines"))?;
-                Some(AccessAnchor { lines, head })
-            }
-        };
-        Ok(SignedDigest {
-            tree_size: v["tree_size"].as_u64().ok_or_else(|| bad("tree_size"))?,
-            root: hexn("root", 32)?.try_into().expect("checked length"),
-            head: hexn("head", 32)?.try_into().expect("checked length"),
-            recorded_at_us: at.timestamp_micros(),
-            access,
-            public_key: hexn("public_key", 32)?.try_into().expect("checked length"),
-            signature: hexn("signature", 64)?.try_into().expect("checked length"),
-        })
-    }
-
-    /// Checks the signature against a trusted (pinned) key: the digest must name it and be
-    /// signed by it. With `None` only that the digest is signed by the key it names, which
-    /// proves nothing about who wrote it; callers that vouch for a digest pass a key.
-    pub fn verify_signature(&self, trusted: Option<&[u8; 32]>) -> Result<(), AuditError> {
-        if let Some(t) = trusted
-            && t != &self.public_key
-        {
-            return Err(AuditError::Integrity("the digest is signed by another key".into()));
-        }
-        let key = VerifyingKey::from_bytes(&self.public_key).map_err(|_| {
-            AuditError::Integrity("the digest's public key is not a valid Ed25519 key".into())
-        })?;
-        key.verify_strict(&self.signed_bytes(), &Signature::from_bytes(&self.signature))
-            .map_err(|_| AuditError::Integrity("the digest's signature does not verify".into()))
-    }
-
-    pub fn read(path: &Path) -> Result<SignedDigest, AuditError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| AuditError::Io(format!("reading {}: {e}", path.display())))?;
-        let v: Value = serde_json::from_str(&text)
-            .map_err(|e| AuditError::Input(format!("{}: not JSON: {e}", path.display())))?;
-        SignedDigest::from_json(&v)
     }
 }
 
@@ -451,7 +283,7 @@ impl Ledger {
             .map_err(|e| AuditError::Integrity(e.to_string()))?;
         let d = SignedDigest::sign(key, head.seq, root, head.hash, self.now_us(), access);
         let append = junbao_storage::Append {
-            meta: vec![(d.meta_key(), d.to_json().to_string().into_bytes())],
+            meta: vec![(digest_meta_key(&d), d.to_json().to_string().into_bytes())],
             head,
             ..Default::default()
         };
@@ -470,7 +302,7 @@ impl Ledger {
             .map(|(_, v)| {
                 let v: Value =
                     serde_json::from_slice(v).map_err(|e| AuditError::Integrity(e.to_string()))?;
-                SignedDigest::from_json(&v)
+                Ok(SignedDigest::from_json(&v)?)
             })
             .collect()
     }
@@ -481,126 +313,6 @@ pub fn export_line(stored: &StoredEntry, entry: &Entry) -> Value {
     let mut v = crate::entry_json(stored, entry);
     v["bytes"] = json!(hex::encode(&stored.bytes));
     v
-}
-
-/// What an offline verification of an exported journal established.
-#[derive(Debug, Clone)]
-pub struct ExportReport {
-    pub entries: u64,
-    pub head: Hash32,
-    pub root: Hash32,
-    /// The digest checked against, if one was given: its tree size.
-    pub digest_tree_size: Option<u64>,
-    pub fund_totals: Vec<(Fund, Fen)>,
-}
-
-/// Verifies an exported journal from its bytes alone: every `hash` is the chain over the
-/// bytes, sequence numbers are dense from 1, every entry decodes and balances, and — given a
-/// signed digest and the pinned key it must be signed by — the signature holds under that key
-/// and the digest's tree size, root and head are those of the export's first `tree_size`
-/// entries.
-pub fn verify_export(
-    reader: impl BufRead,
-    digest: Option<(&SignedDigest, &[u8; 32])>,
-) -> Result<ExportReport, AuditError> {
-    let bad = |line: usize, what: String| AuditError::Integrity(format!("line {line}: {what}"));
-    // The key rotations in the export are followed from the pinned key; the digest must be
-    // signed by the key held at its tree size.
-    let mut key = digest.map(|(_, pinned)| *pinned);
-    let mut key_at_digest = digest.filter(|(d, _)| d.tree_size == 0).map(|(_, pinned)| *pinned);
-    let digest = digest.map(|(d, _)| d);
-    let mut previous = CHAIN_GENESIS;
-    let mut tree = RootBuilder::default();
-    let mut at_digest: Option<(Hash32, Hash32)> = None;
-    let mut totals: HashMap<Fund, i128> = HashMap::new();
-    let mut n = 0u64;
-    for (i, line) in reader.lines().enumerate() {
-        let line = line.map_err(|e| AuditError::Io(e.to_string()))?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let v: Value =
-            serde_json::from_str(&line).map_err(|e| bad(i + 1, format!("not JSON: {e}")))?;
-        let seq = v["seq"].as_u64().ok_or_else(|| bad(i + 1, "no seq".into()))?;
-        if seq != n + 1 {
-            return Err(bad(
-                i + 1,
-                format!(
-                    "entry {} expected, found {seq} (entries missing, reordered or repeated)",
-                    n + 1
-                ),
-            ));
-        }
-        let bytes = hex::decode(v["bytes"].as_str().ok_or_else(|| bad(i + 1, "no bytes".into()))?)
-            .map_err(|_| bad(i + 1, "bytes are not hex".into()))?;
-        let hash = chain_next(&previous, &bytes);
-        if v["hash"].as_str() != Some(hex::encode(hash).as_str()) {
-            return Err(bad(
-                i + 1,
-                format!("entry {seq}: the chain hash does not match the bytes"),
-            ));
-        }
-        let entry = Entry::from_canonical_bytes(&bytes)
-            .map_err(|e| bad(i + 1, format!("entry {seq}: {e}")))?;
-        if entry.seq != seq {
-            return Err(bad(i + 1, format!("entry {seq}: its bytes say seq {}", entry.seq)));
-        }
-        for p in &entry.postings {
-            *totals.entry(p.account.fund).or_default() += i128::from(p.amount.0);
-        }
-        tree.push(merkle::leaf_hash(&bytes));
-        previous = hash;
-        n = seq;
-        if let Some(k) = key.as_mut() {
-            *k = junbao_ledger::transfer::follow_rotation(k, &entry);
-        }
-        if digest.is_some_and(|d| d.tree_size == n) {
-            at_digest = Some((tree.root(), hash));
-            key_at_digest = key;
-        }
-    }
-    if let Some(d) = digest {
-        if d.tree_size == 0 {
-            at_digest = Some((merkle::empty_root(), CHAIN_GENESIS));
-        }
-        if let Some(k) = key_at_digest {
-            d.verify_signature(Some(&k))?;
-        }
-        let Some((root, head)) = at_digest else {
-            return Err(AuditError::Integrity(format!(
-                "the digest covers {} entries but the export has only {n}: the tail was cut",
-                d.tree_size
-            )));
-        };
-        if root != d.root {
-            return Err(AuditError::Integrity(format!(
-                "the Merkle root of the first {} entries differs from the signed digest's",
-                d.tree_size
-            )));
-        }
-        if head != d.head {
-            return Err(AuditError::Integrity(
-                "the chain head differs from the signed digest's".into(),
-            ));
-        }
-    }
-    let mut fund_totals: Vec<(Fund, Fen)> = Vec::new();
-    for f in Fund::ALL {
-        let t = totals.get(&f).copied().unwrap_or(0);
-        if t != 0 {
-            return Err(AuditError::Integrity(format!(
-                "the {f} fund's postings sum to {t} fen, not zero"
-            )));
-        }
-        fund_totals.push((f, Fen(0)));
-    }
-    Ok(ExportReport {
-        entries: n,
-        head: previous,
-        root: tree.root(),
-        digest_tree_size: digest.map(|d| d.tree_size),
-        fund_totals,
-    })
 }
 
 /// What `verify --from-digest` established.

@@ -104,7 +104,7 @@ impl Ledger {
         };
         let v: serde_json::Value = serde_json::from_slice(&v)
             .map_err(|e| crate::AuditError::Integrity(format!("a stored digest: {e}")))?;
-        SignedDigest::from_json(&v).map(Some)
+        Ok(Some(SignedDigest::from_json(&v)?))
     }
 
     /// Stores the entries that take this copy from its head to `digest`'s tree: checks that
@@ -252,7 +252,10 @@ impl Ledger {
             state: prepared.state_writes,
             tree: tree.into_iter().map(|(l, i, h)| (tree_key(l, i), h.to_vec())).collect(),
             meta: if reaches_digest {
-                vec![(digest.meta_key(), digest.to_json().to_string().into_bytes())]
+                vec![(
+                    crate::audit::digest_meta_key(digest),
+                    digest.to_json().to_string().into_bytes(),
+                )]
             } else {
                 Vec::new()
             },

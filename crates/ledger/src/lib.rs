@@ -6,8 +6,10 @@
 pub mod admin;
 pub mod backpay;
 pub mod checkpoint;
+pub mod digest;
 pub mod entry;
 pub mod event;
+pub mod export;
 pub mod fund;
 pub mod ids;
 pub mod merkle;

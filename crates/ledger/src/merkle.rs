@@ -389,6 +389,45 @@ impl MemoryTree {
     }
 }
 
+/// Merkle root of a stream of leaves in O(log n) memory: perfect subtrees merged as they
+/// complete, folded from the right at the end (RFC 6962's shape).
+#[derive(Debug, Default)]
+pub struct RootBuilder {
+    stack: Vec<(u8, Hash32)>,
+    count: u64,
+}
+
+impl RootBuilder {
+    pub fn push(&mut self, leaf: Hash32) {
+        let mut node = (0u8, leaf);
+        while let Some((level, left)) = self.stack.last().copied() {
+            if level != node.0 {
+                break;
+            }
+            self.stack.pop();
+            node = (level + 1, node_hash(&left, &node.1));
+        }
+        self.stack.push(node);
+        self.count += 1;
+    }
+
+    pub fn root(&self) -> Hash32 {
+        let mut it = self.stack.iter().rev();
+        let Some((_, last)) = it.next() else {
+            return empty_root();
+        };
+        it.fold(*last, |acc, (_, left)| node_hash(left, &acc))
+    }
+
+    pub fn len(&self) -> u64 {
+        self.count
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

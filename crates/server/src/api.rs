@@ -650,7 +650,12 @@ async fn transfer_verify(
         .map_err(|e| ApiError::unprocessable(format!("body: {e}")))?;
     let v: VerifyBody =
         serde_json::from_slice(&body).map_err(|e| ApiError::unprocessable(format!("body: {e}")))?;
-    let trusted = v.digest.as_ref().map(junbao_engine::SignedDigest::from_json).transpose()?;
+    let trusted = v
+        .digest
+        .as_ref()
+        .map(junbao_engine::SignedDigest::from_json)
+        .transpose()
+        .map_err(junbao_engine::AuditError::from)?;
     // The server's own key is the pinned key: it vouches only for packages it signed.
     let pinned = state.signing_key()?.verifying_key().to_bytes();
     let verified = tokio::task::spawn_blocking(move || {
