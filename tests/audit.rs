@@ -201,12 +201,12 @@ fn inclusion_and_consistency_proofs_verify_against_the_signed_roots() {
 /// write access to the database could.
 fn rewrite_entry(l: &TestLedger, seq: u64) {
     let ledger = junbao_engine::Ledger::open(&l.data(), junbao_engine::system_clock()).unwrap();
-    let mut e = ledger.store().entry(seq).unwrap().unwrap();
-    let prev = ledger.store().entry(seq - 1).unwrap().unwrap().chain_hash;
+    let mut e = ledger.store_for_tests().entry(seq).unwrap().unwrap();
+    let prev = ledger.store_for_tests().entry(seq - 1).unwrap().unwrap().chain_hash;
     let pos = e.bytes.iter().position(|b| *b == b'e' || *b == b'c').unwrap();
     e.bytes[pos] = b'x';
     e.chain_hash = junbao_ledger::entry::chain_next(&prev, &e.bytes);
-    ledger.store().tamper_entry(&e).unwrap();
+    ledger.store_for_tests().tamper_entry(&e).unwrap();
 }
 
 #[test]
@@ -290,7 +290,10 @@ fn reconcile_passes_on_sound_books_and_fails_on_a_changed_balance() {
     assert_eq!(r["medical_premiums_awaiting_match"].as_array().unwrap().len(), 30);
     let ledger = junbao_engine::Ledger::open(&l.data(), junbao_engine::system_clock()).unwrap();
     let account = junbao_ledger::Account::pool(junbao_ledger::Fund::Medical);
-    ledger.store().tamper_balance(&junbao_ledger::state::balance_key(&account), 100).unwrap();
+    ledger
+        .store_for_tests()
+        .tamper_balance(&junbao_ledger::state::balance_key(&account), 100)
+        .unwrap();
     drop(ledger);
     let out = l.run(&["report", "reconcile"]);
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
@@ -303,7 +306,7 @@ fn exceptions_lists_an_entry_that_the_rules_refuse() {
     // Forge a premium of the wrong amount straight into the database (balanced, re-encoded).
     let ledger = junbao_engine::Ledger::open(&l.data(), junbao_engine::system_clock()).unwrap();
     let seq = ledger.head().seq;
-    let mut stored = ledger.store().entry(seq).unwrap().unwrap();
+    let mut stored = ledger.store_for_tests().entry(seq).unwrap().unwrap();
     let mut entry = junbao_ledger::Entry::from_canonical_bytes(&stored.bytes).unwrap();
     if let junbao_ledger::EventBody::Contribution { amount, .. } = &mut entry.event.body {
         *amount = junbao_ledger::Fen(1);
@@ -311,7 +314,7 @@ fn exceptions_lists_an_entry_that_the_rules_refuse() {
     entry.postings[0].amount = junbao_ledger::Fen(1);
     entry.postings[1].amount = junbao_ledger::Fen(-1);
     stored.bytes = entry.canonical_bytes();
-    ledger.store().tamper_entry(&stored).unwrap();
+    ledger.store_for_tests().tamper_entry(&stored).unwrap();
     drop(ledger);
     let e = l.json(&["report", "exceptions"]);
     let found = e["exceptions"].as_array().unwrap();

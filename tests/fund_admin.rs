@@ -397,7 +397,7 @@ fn a_deleted_seal_is_found_by_verify() {
     l.json(&["close", "--year", "2025"]);
     {
         let ledger = junbao_engine::Ledger::open(&l.data(), junbao_engine::system_clock()).unwrap();
-        ledger.store().tamper_state(&junbao_ledger::admin::state_key(), None).unwrap();
+        ledger.store_for_tests().tamper_state(&junbao_ledger::admin::state_key(), None).unwrap();
     }
     let out = l.run(&["verify"]);
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));

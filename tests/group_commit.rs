@@ -153,16 +153,16 @@ fn a_failed_sync_acknowledges_nothing_and_stops_the_writer() {
     ledger.post_lines(&[&enroll("e1", "M1", "officer", "U1", "2020-01-01", "10000.00")]).unwrap();
     let committer = GroupCommitter::start(Arc::clone(&ledger));
     let (tx, rx) = std::sync::mpsc::channel();
-    let durable_before = ledger.store().durable_head().seq;
-    ledger.store().inject_sync_failure();
+    let durable_before = ledger.store_for_tests().durable_head().seq;
+    ledger.store_for_tests().inject_sync_failure();
     let line = contribution("c1", "M1", "2024-01", "100.00", "U1");
     let t = tx.clone();
     committer.submit(any(&[line]), Box::new(move |a| t.send(a).unwrap())).unwrap();
     let answer = rx.recv().unwrap();
     assert!(matches!(answer, Err(junbao_engine::PostError::Write(_))), "{answer:?}");
     // The entry was written but never made durable: nothing may show it as settled.
-    assert_eq!(ledger.store().durable_head().seq, durable_before);
-    assert!(ledger.store().is_poisoned());
+    assert_eq!(ledger.store_for_tests().durable_head().seq, durable_before);
+    assert!(ledger.store_for_tests().is_poisoned());
     assert!(committer.wait_durable(ledger.head().seq).is_err());
     let line = contribution("c2", "M1", "2024-02", "100.00", "U1");
     committer.submit(any(&[line]), Box::new(move |a| tx.send(a).unwrap())).unwrap();

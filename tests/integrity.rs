@@ -33,18 +33,18 @@ fn verify_finds_a_changed_byte_in_any_stored_entry() {
     ledger.verify(&|_| {}).unwrap();
     let head = ledger.head().seq;
     for seq in 1..=head {
-        let original = ledger.store().entry(seq).unwrap().unwrap();
+        let original = ledger.store_for_tests().entry(seq).unwrap().unwrap();
         // Change a byte at a different position in each entry: first, middle and last bytes.
         let positions = [0, original.bytes.len() / 2, original.bytes.len() - 1];
         let pos = positions[(seq % 3) as usize];
         let mut bytes = original.bytes.clone();
         bytes[pos] ^= 0x01;
-        ledger.store().tamper_entry(&StoredEntry { bytes, ..original.clone() }).unwrap();
+        ledger.store_for_tests().tamper_entry(&StoredEntry { bytes, ..original.clone() }).unwrap();
         match ledger.verify(&|_| {}) {
             Err(VerifyError::Entry { seq: found, .. }) => assert_eq!(found, seq),
             other => panic!("tampered entry {seq} byte {pos} not found: {other:?}"),
         }
-        ledger.store().tamper_entry(&original).unwrap();
+        ledger.store_for_tests().tamper_entry(&original).unwrap();
     }
     ledger.verify(&|_| {}).unwrap();
 }
@@ -53,17 +53,20 @@ fn verify_finds_a_changed_byte_in_any_stored_entry() {
 fn verify_finds_a_deleted_entry_and_a_changed_balance() {
     let dir = tempfile::tempdir().unwrap();
     let ledger = small_ledger(dir.path());
-    let e = ledger.store().entry(30).unwrap().unwrap();
-    ledger.store().tamper_delete_entry(30).unwrap();
+    let e = ledger.store_for_tests().entry(30).unwrap().unwrap();
+    ledger.store_for_tests().tamper_delete_entry(30).unwrap();
     assert!(matches!(ledger.verify(&|_| {}), Err(VerifyError::Entry { seq: 30, .. })));
-    ledger.store().tamper_entry(&e).unwrap();
+    ledger.store_for_tests().tamper_entry(&e).unwrap();
     ledger.verify(&|_| {}).unwrap();
     drop(ledger);
 
     // A materialised balance edited behind the ledger's back is found on the next verify.
     let ledger = Ledger::open(dir.path(), system_clock()).unwrap();
     let account = junbao_ledger::Account::pool(junbao_ledger::Fund::Casualty);
-    ledger.store().tamper_balance(&junbao_ledger::state::balance_key(&account), 999).unwrap();
+    ledger
+        .store_for_tests()
+        .tamper_balance(&junbao_ledger::state::balance_key(&account), 999)
+        .unwrap();
     drop(ledger);
     let ledger = Ledger::open(dir.path(), system_clock()).unwrap();
     let err = ledger.verify(&|_| {}).unwrap_err();
@@ -76,7 +79,7 @@ fn opening_refuses_a_head_that_does_not_name_the_last_entry() {
     let ledger = small_ledger(dir.path());
     let mut head = ledger.head();
     head.seq -= 1;
-    ledger.store().tamper_head(head).unwrap();
+    ledger.store_for_tests().tamper_head(head).unwrap();
     drop(ledger);
     let err = Ledger::open(dir.path(), system_clock()).unwrap_err();
     assert!(err.to_string().contains("the head names entry"), "{err}");
@@ -87,7 +90,7 @@ fn the_handle_refuses_writes_after_an_injected_write_failure() {
     let dir = tempfile::tempdir().unwrap();
     let ledger = small_ledger(dir.path());
     let head = ledger.head();
-    ledger.store().inject_write_failure();
+    ledger.store_for_tests().inject_write_failure();
     let line = r#"{"id":"a2","type":"appropriation","fund":"casualty","amount":"5.00"}"#;
     assert!(matches!(ledger.post_lines(&[line]), Err(PostError::Write(_))));
     let line3 = r#"{"id":"a3","type":"appropriation","fund":"casualty","amount":"5.00"}"#;
@@ -117,7 +120,7 @@ fn verify_finds_an_edited_member_record_and_a_deleted_period_record() {
     // A member whose record differs from the others' (another category, pay and date).
     ledger.post_lines(&[&enroll("e9", "M9", "officer", "U1", "2020-03-01", "9100.00")]).unwrap();
     ledger.verify(&|_| {}).unwrap();
-    let state = ledger.store().state().unwrap();
+    let state = ledger.store_for_tests().state().unwrap();
     let record = |key: &[u8]| state.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone()).unwrap();
     let m0 = member_key(&MemberId::parse("M0").unwrap());
     let m1 = member_key(&MemberId::parse("M1").unwrap());
@@ -126,7 +129,7 @@ fn verify_finds_an_edited_member_record_and_a_deleted_period_record() {
     let m9_record = record(&member_key(&MemberId::parse("M9").unwrap()));
     assert_eq!(m0_record, m1_record, "M0 and M1 were enrolled alike");
     assert_ne!(m9_record, m1_record);
-    ledger.store().tamper_state(&m1, Some(&m9_record)).unwrap();
+    ledger.store_for_tests().tamper_state(&m1, Some(&m9_record)).unwrap();
     match ledger.verify(&|_| {}) {
         Err(e @ VerifyError::Ledger(_)) => {
             assert!(e.is_integrity());
@@ -135,11 +138,11 @@ fn verify_finds_an_edited_member_record_and_a_deleted_period_record() {
         }
         other => panic!("an edited member record was not found: {other:?}"),
     }
-    ledger.store().tamper_state(&m1, Some(&m1_record)).unwrap();
+    ledger.store_for_tests().tamper_state(&m1, Some(&m1_record)).unwrap();
     ledger.verify(&|_| {}).unwrap();
 
     let period = state.iter().find(|(k, _)| k.starts_with(b"p/")).map(|(k, _)| k.clone()).unwrap();
-    ledger.store().tamper_state(&period, None).unwrap();
+    ledger.store_for_tests().tamper_state(&period, None).unwrap();
     match ledger.verify(&|_| {}) {
         Err(VerifyError::Ledger(msg)) => assert!(msg.contains("premium-period records"), "{msg}"),
         other => panic!("a deleted period record was not found: {other:?}"),
@@ -208,7 +211,7 @@ fn a_state_record_in_an_older_encoding_is_rebuilt_from_the_journal_on_open() {
     let id = junbao_ledger::ids::MemberId::parse("M0").unwrap();
     // A record that does not decode as today's member record (as an old one does not).
     ledger
-        .store()
+        .store_for_tests()
         .append(junbao_storage::Append {
             entries: Vec::new(),
             ids: Vec::new(),
@@ -216,7 +219,7 @@ fn a_state_record_in_an_older_encoding_is_rebuilt_from_the_journal_on_open() {
             state: vec![(junbao_ledger::state::member_key(&id), Some(vec![0xFF; 3]))],
             tree: Vec::new(),
             meta: Vec::new(),
-            head: ledger.store().head(),
+            head: ledger.store_for_tests().head(),
         })
         .unwrap();
     drop(ledger);
@@ -224,8 +227,102 @@ fn a_state_record_in_an_older_encoding_is_rebuilt_from_the_journal_on_open() {
     assert_eq!(reopened.with_state(|s, _| s.members.clone()), before);
     reopened.verify(&|_| {}).unwrap();
     // Rewritten: the stored records load as they are now.
-    let store = reopened.store();
+    let store = reopened.store_for_tests();
     let stored =
         junbao_ledger::LedgerState::load(store.state().unwrap(), store.balances().unwrap());
     assert_eq!(stored.unwrap().members, before);
+}
+
+/// The sequence number of the entry recorded for event `id`.
+fn seq_of(ledger: &Ledger, id: &str) -> u64 {
+    let entries = ledger.journal(1, 1_000).unwrap();
+    entries.iter().find(|(_, e)| e.event.id.as_str() == id).map(|(s, _)| s.seq).unwrap()
+}
+
+const REVERSE_C0: &str = r#"{"id":"r-c0","type":"reversal","of":"c0","reason":"wrong month"}"#;
+
+/// A reversal reads the entry it reverses. If that entry's stored bytes do not decode, the
+/// reversal is not "no such entry" (a refusal, exit 2): it is an integrity failure, exit 3,
+/// nothing stored; in process the post fails as a corrupt read and the ledger notes it.
+#[test]
+fn a_reversal_of_an_entry_whose_stored_bytes_are_corrupt_is_an_integrity_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("ledger");
+    let ledger = small_ledger(&data);
+    let seq = seq_of(&ledger, "c0");
+    let original = ledger.store_for_tests().entry(seq).unwrap().unwrap();
+    let mut bytes = original.bytes.clone();
+    bytes.truncate(bytes.len() / 2);
+    ledger.store_for_tests().tamper_entry(&StoredEntry { bytes, ..original.clone() }).unwrap();
+    let head = ledger.head();
+    match ledger.post_lines(&[REVERSE_C0]) {
+        Err(e @ PostError::Read(junbao_storage::ReadError::Corrupt(_))) => {
+            assert_eq!(e.kind(), junbao_engine::ErrorKind::Integrity);
+            assert!(e.to_string().contains(&format!("entry {seq}")), "{e}");
+        }
+        other => panic!("a corrupt target must fail as integrity: {other:?}"),
+    }
+    assert_eq!(ledger.head(), head, "nothing stored");
+    assert!(ledger.integrity_failure().is_some(), "the ledger notes it for /health");
+    drop(ledger);
+
+    let out = std::process::Command::new(bin())
+        .args(["--data", data.to_str().unwrap(), "post"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(REVERSE_C0.as_bytes())?;
+            child.wait_with_output()
+        })
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.contains("corrupt"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+
+    // Restored, the same reversal is accepted.
+    let ledger = Ledger::open(&data, system_clock()).unwrap();
+    ledger.store_for_tests().tamper_entry(&original).unwrap();
+    ledger.post_lines(&[REVERSE_C0]).unwrap();
+}
+
+/// A disk read that fails while a reversal reads its target is I/O (exit 1, HTTP 503): not a
+/// refusal, not an integrity failure; nothing is poisoned and the retry succeeds.
+#[test]
+fn a_failed_read_of_a_reversal_target_is_io_and_the_retry_succeeds() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = small_ledger(dir.path());
+    let head = ledger.head();
+    ledger.store_for_tests().inject_read_failure();
+    match ledger.post_lines(&[REVERSE_C0]) {
+        Err(e @ PostError::Read(junbao_storage::ReadError::Engine(_))) => {
+            assert_eq!(e.kind(), junbao_engine::ErrorKind::Io);
+        }
+        other => panic!("a failed read must fail as I/O: {other:?}"),
+    }
+    assert_eq!(ledger.head(), head);
+    assert!(ledger.integrity_failure().is_none());
+    assert!(!ledger.is_poisoned());
+    let s = ledger.post_lines(&[REVERSE_C0]).unwrap();
+    assert_eq!(s.accepted, 1);
+}
+
+/// A transfer export whose write fails is I/O (exit 1, HTTP 503), not the clerk's input.
+#[test]
+fn a_failed_write_in_a_transfer_export_is_io() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = small_ledger(dir.path());
+    let discharge =
+        r#"{"id":"d0","type":"discharge","member":"M0","on":"2024-02-01","route":"employee"}"#;
+    ledger.post_lines(&[discharge]).unwrap();
+    let key = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+    ledger.store_for_tests().inject_write_failure();
+    let err = ledger
+        .transfer_export("M0", junbao_ledger::Fund::Pension, "A1", &key)
+        .expect_err("the write failed");
+    assert_eq!(err.kind(), junbao_engine::ErrorKind::Io, "{err}");
+    assert!(matches!(err, junbao_engine::AuditError::Write(_)), "{err:?}");
 }

@@ -184,8 +184,11 @@ fn apply(
 struct Entries(Vec<Entry>);
 
 impl junbao_ledger::EntryLookup for Entries {
-    fn entry_by_event_id(&self, id: &junbao_ledger::ids::EventId) -> Option<Entry> {
-        self.0.iter().find(|e| &e.event.id == id).cloned()
+    fn entry_by_event_id(
+        &self,
+        id: &junbao_ledger::ids::EventId,
+    ) -> Result<Option<Entry>, junbao_ledger::LookupError> {
+        Ok(self.0.iter().find(|e| &e.event.id == id).cloned())
     }
 }
 

@@ -23,7 +23,7 @@ fn a_flipped_byte_inside_an_sst_file_makes_verify_exit_3() {
         }
         let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
         ledger.post_lines(&refs).unwrap();
-        ledger.store().compact().unwrap();
+        ledger.store_for_tests().compact().unwrap();
     }
     // The journal's entries are the bulk of the data: flip one byte in the middle of the
     // largest SST file, inside a data block.
@@ -59,7 +59,7 @@ fn a_tampered_head_record_is_an_integrity_failure_at_open() {
         let ledger = Ledger::init(&data, system_clock()).unwrap();
         let head = ledger.head();
         ledger
-            .store()
+            .store_for_tests()
             .tamper_head(junbao_engine::Head { seq: head.seq + 5, hash: [7; 32] })
             .unwrap();
     }

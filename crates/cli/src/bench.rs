@@ -100,8 +100,8 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let lines: Vec<String> =
         (0..args.entries).map(|i| contribution_line(i % args.members, i / args.members)).collect();
     let size_before = {
-        ledger.store().compact()?;
-        ledger.store().size_on_disk()
+        ledger.compact()?;
+        ledger.size_on_disk()
     };
     let first_seq = ledger.head().seq + 1;
     let start = Instant::now();
@@ -135,8 +135,8 @@ pub fn run(args: BenchArgs) -> Result<()> {
     drop(raw_dir);
     let rate = posted as f64 / elapsed.as_secs_f64();
     let raw_rate = posted as f64 / raw_elapsed.as_secs_f64();
-    ledger.store().compact()?;
-    let size_after = ledger.store().size_on_disk();
+    ledger.compact()?;
+    let size_after = ledger.size_on_disk();
     let sample = ledger.journal(ledger.head().seq, 1)?;
     let canonical = sample.first().map_or(0, |(s, _)| s.bytes.len());
     let verify_start = Instant::now();

@@ -23,11 +23,13 @@ pub(crate) fn classify(err: &anyhow::Error) -> (u8, String) {
         return (e.code, e.message.clone());
     }
     if let Some(e) = err.downcast_ref::<PostError>() {
-        let code = match e {
-            PostError::Rejected { .. } | PostError::TooLarge(_) => 2,
-            _ => 1,
-        };
-        return (code, format!("{err:#}"));
+        return (exit_code(e.kind()), format!("{err:#}"));
+    }
+    if let Some(e) = err.downcast_ref::<junbao_engine::AuditError>() {
+        return (exit_code(e.kind()), format!("{err:#}"));
+    }
+    if let Some(e) = err.downcast_ref::<junbao_engine::ReadJournalError>() {
+        return (exit_code(e.kind()), format!("{err:#}"));
     }
     if let Some(e) = err.downcast_ref::<VerifyError>() {
         return (if e.is_integrity() { 3 } else { 1 }, format!("{err:#}"));
@@ -62,10 +64,14 @@ pub(crate) fn access_exit(e: junbao_server::AccessLogError) -> anyhow::Error {
 
 pub(crate) fn audit_exit(e: impl Into<junbao_engine::AuditError>) -> anyhow::Error {
     let e: junbao_engine::AuditError = e.into();
-    let code = match e {
-        junbao_engine::AuditError::Integrity(_) => 3,
-        junbao_engine::AuditError::Input(_) => 2,
-        _ => 1,
-    };
-    Exit { code, message: e.to_string() }.into()
+    Exit { code: exit_code(e.kind()), message: e.to_string() }.into()
+}
+
+/// The exit status of each kind of failure: 2 input refused, 3 integrity, 1 I/O.
+pub(crate) fn exit_code(kind: junbao_engine::ErrorKind) -> u8 {
+    match kind {
+        junbao_engine::ErrorKind::Input => 2,
+        junbao_engine::ErrorKind::Integrity => 3,
+        junbao_engine::ErrorKind::Io => 1,
+    }
 }

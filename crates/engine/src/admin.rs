@@ -22,10 +22,6 @@ use crate::{AuditError, Ledger, PostError, PostRequest, PostScope};
 /// Entries read per step when a report scans the journal.
 const SCAN_CHUNK_ENTRIES: usize = 65_536;
 
-fn io(e: impl std::fmt::Display) -> AuditError {
-    AuditError::Io(e.to_string())
-}
-
 /// How many times a close draws the accounts again when entries were appended meanwhile.
 const CLOSE_ATTEMPTS_MAX: u32 = 3;
 
@@ -39,7 +35,7 @@ impl Ledger {
     fn scan(&self, through: Option<u64>, f: &mut dyn FnMut(&Entry)) -> Result<(), AuditError> {
         let mut from = 1;
         loop {
-            let chunk = self.journal(from, SCAN_CHUNK_ENTRIES).map_err(io)?;
+            let chunk = self.journal(from, SCAN_CHUNK_ENTRIES)?;
             let Some((last, _)) = chunk.last() else { break };
             from = last.seq + 1;
             for (s, e) in &chunk {
@@ -418,7 +414,7 @@ impl Ledger {
                 Err(e @ PostError::Rejected { .. }) => {
                     return Err(AuditError::Input(e.to_string()));
                 }
-                Err(other) => return Err(AuditError::Io(other.to_string())),
+                Err(other) => return Err(other.into()),
             }
         };
         let digest = self.digest(key)?;

@@ -33,13 +33,18 @@ pub(crate) struct StoreNodes<'a> {
     pub(crate) store: &'a Store,
 }
 
+/// A failed read of the store under a tree node: the read's kind is kept.
+fn unreadable(level: u8, index: u64) -> impl FnOnce(junbao_storage::ReadError) -> ProofError {
+    move |e| ProofError::Read { level, index, source: crate::lookup_error(e) }
+}
+
 impl StoreNodes<'_> {
     fn leaf(&self, index: u64) -> Result<Hash32, ProofError> {
         let missing = |why: String| ProofError::MissingNode { level: 0, index, why };
         let e = self
             .store
             .entry(index + 1)
-            .map_err(|e| missing(e.to_string()))?
+            .map_err(unreadable(0, index))?
             .ok_or_else(|| missing("no such entry".into()))?;
         Ok(merkle::leaf_hash(&e.bytes))
     }
@@ -52,7 +57,7 @@ impl NodeSource for StoreNodes<'_> {
             let v = self
                 .store
                 .tree_node(&tree_key(level, index))
-                .map_err(|e| missing(e.to_string()))?
+                .map_err(unreadable(level, index))?
                 .ok_or_else(|| missing("not stored".into()))?;
             return v.try_into().map_err(|_| missing("not 32 bytes".into()));
         }
@@ -90,7 +95,7 @@ impl NodeSource for CachedNodes<'_> {
             let missing = |why: String| ProofError::MissingNode { level: 0, index, why };
             let mut cache = self.cache.borrow_mut();
             for stored in self.inner.store.entries(start + 1, width as usize) {
-                let stored = stored.map_err(|e| missing(e.to_string()))?;
+                let stored = stored.map_err(unreadable(0, index))?;
                 if stored.seq > start + width {
                     break;
                 }
@@ -111,7 +116,8 @@ impl NodeSource for CachedNodes<'_> {
     }
 }
 
-/// A digest, proof or export that does not check out.
+/// A digest, proof or export that does not check out, or a request for one that failed. The
+/// kind ([`AuditError::kind`]) says which of input, integrity or I/O.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum AuditError {
@@ -119,8 +125,83 @@ pub enum AuditError {
     Integrity(String),
     #[error("{0}")]
     Input(String),
+    /// A failure of the environment without a more precise source (no randomness, ...).
     #[error("{0}")]
     Io(String),
+    /// Reading the store failed: corrupt data (an integrity failure) or the disk, as the
+    /// storage layer found.
+    #[error("{0}")]
+    Read(#[from] junbao_storage::ReadError),
+    /// Writing the store failed (the disk; the handle is poisoned).
+    #[error("the write failed: {0}")]
+    Write(#[from] junbao_storage::WriteError),
+    /// A file outside the store (a key, a digest, an export) could not be read or written.
+    #[error("{context}: {source}")]
+    File {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl AuditError {
+    /// Input refused (exit 2, HTTP 422), integrity failure (exit 3, HTTP 500) or I/O (exit 1,
+    /// HTTP 503).
+    pub fn kind(&self) -> crate::ErrorKind {
+        match self {
+            AuditError::Integrity(_) => crate::ErrorKind::Integrity,
+            AuditError::Input(_) => crate::ErrorKind::Input,
+            AuditError::Read(e) => crate::ErrorKind::of_read(e),
+            AuditError::Io(_) | AuditError::Write(_) | AuditError::File { .. } => {
+                crate::ErrorKind::Io
+            }
+        }
+    }
+}
+
+impl From<crate::ReadJournalError> for AuditError {
+    fn from(e: crate::ReadJournalError) -> AuditError {
+        match e {
+            crate::ReadJournalError::Read(e) => AuditError::Read(e),
+            decode @ crate::ReadJournalError::Decode { .. } => {
+                AuditError::Integrity(decode.to_string())
+            }
+        }
+    }
+}
+
+impl From<crate::PostError> for AuditError {
+    /// A post made on the way: refused is input, a failed read or write keeps its kind.
+    fn from(e: crate::PostError) -> AuditError {
+        match e {
+            crate::PostError::Read(e) => AuditError::Read(e),
+            crate::PostError::Write(e) => AuditError::Write(e),
+            other => AuditError::Input(other.to_string()),
+        }
+    }
+}
+
+impl From<ProofError> for AuditError {
+    /// A proof over the stored tree: a node that could not be read keeps the read's kind;
+    /// anything else (a node missing, a root that does not match) is an integrity failure.
+    fn from(e: ProofError) -> AuditError {
+        match e {
+            ProofError::Read { .. } => AuditError::Read(proof_read_error(e)),
+            other => AuditError::Integrity(other.to_string()),
+        }
+    }
+}
+
+/// A failed computation over the stored tree, as a read error of the store: the disk's
+/// failure stays I/O, anything else is corruption.
+pub(crate) fn proof_read_error(e: ProofError) -> junbao_storage::ReadError {
+    use junbao_ledger::LookupError;
+    match e {
+        ProofError::Read { level, index, source: LookupError::Io(m) } => {
+            junbao_storage::ReadError::Engine(format!("Merkle tree node ({level}, {index}): {m}"))
+        }
+        other => junbao_storage::ReadError::Corrupt(format!("Merkle tree: {other}")),
+    }
 }
 
 /// The metadata key a published digest is kept under: the prefix, then tree size and time,
@@ -206,7 +287,7 @@ impl Ledger {
                 self.head().seq
             )));
         }
-        merkle::root(&self.nodes(), size).map_err(|e| AuditError::Integrity(e.to_string()))
+        Ok(merkle::root(&self.nodes(), size)?)
     }
 
     /// Inclusion proof of entry `seq` in the tree of `size` entries (contract JSON).
@@ -221,7 +302,6 @@ impl Ledger {
         seq: u64,
         size: Option<u64>,
     ) -> Result<Value, AuditError> {
-        let integrity = |e: ProofError| AuditError::Integrity(e.to_string());
         let size = size.unwrap_or(self.head().seq);
         if seq == 0 || seq > size {
             return Err(AuditError::Input(format!(
@@ -234,9 +314,9 @@ impl Ledger {
                 self.head().seq
             )));
         }
-        let root = merkle::root(nodes, size).map_err(integrity)?;
-        let leaf = nodes.node(0, seq - 1).map_err(integrity)?;
-        let path = merkle::inclusion_path(nodes, seq - 1, size).map_err(integrity)?;
+        let root = merkle::root(nodes, size)?;
+        let leaf = nodes.node(0, seq - 1)?;
+        let path = merkle::inclusion_path(nodes, seq - 1, size)?;
         Ok(json!({
             "leaf_index": seq - 1,
             "tree_size": size,
@@ -254,8 +334,7 @@ impl Ledger {
             )));
         }
         let (r1, r2) = (self.root(first)?, self.root(second)?);
-        let path = merkle::consistency_path(&self.nodes(), first, second)
-            .map_err(|e| AuditError::Integrity(e.to_string()))?;
+        let path = merkle::consistency_path(&self.nodes(), first, second)?;
         Ok(json!({
             "first": first,
             "second": second,
@@ -344,8 +423,7 @@ impl Ledger {
             )));
         }
         let nodes = self.nodes();
-        let old_root =
-            merkle::root(&nodes, digest.tree_size).map_err(|e| integrity(e.to_string()))?;
+        let old_root = merkle::root(&nodes, digest.tree_size)?;
         if old_root != digest.root {
             return Err(integrity(format!(
                 "the ledger's first {} entries no longer give the signed root",
@@ -356,8 +434,7 @@ impl Ledger {
             CHAIN_GENESIS
         } else {
             self.store
-                .entry(digest.tree_size)
-                .map_err(|e| AuditError::Io(e.to_string()))?
+                .entry(digest.tree_size)?
                 .ok_or_else(|| integrity(format!("entry {} is missing", digest.tree_size)))?
                 .chain_hash
         };
@@ -366,10 +443,9 @@ impl Ledger {
                 "the chain hash at the digest's size differs from the signed head".into(),
             ));
         }
-        let new_root = merkle::root(&nodes, head.seq).map_err(|e| integrity(e.to_string()))?;
+        let new_root = merkle::root(&nodes, head.seq)?;
         if digest.tree_size > 0 {
-            let path = merkle::consistency_path(&nodes, digest.tree_size, head.seq)
-                .map_err(|e| integrity(e.to_string()))?;
+            let path = merkle::consistency_path(&nodes, digest.tree_size, head.seq)?;
             merkle::verify_consistency(digest.tree_size, head.seq, &digest.root, &new_root, &path)
                 .map_err(|e| integrity(format!("consistency proof: {e}")))?;
         }
@@ -378,11 +454,8 @@ impl Ledger {
         let mut next = digest.tree_size + 1;
         let mut tree = RootBuilder::default();
         while next <= head.seq {
-            let chunk: Vec<StoredEntry> = self
-                .store
-                .entries(next, 65_536)
-                .collect::<Result<_, _>>()
-                .map_err(|e| AuditError::Io(e.to_string()))?;
+            let chunk: Vec<StoredEntry> =
+                self.store.entries(next, 65_536).collect::<Result<_, _>>()?;
             for e in &chunk {
                 if e.seq != next {
                     return Err(integrity(format!("entry {next} is missing")));

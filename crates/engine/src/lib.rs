@@ -21,10 +21,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use junbao_ledger::entry::{DecodeError, Entry, Hash32};
 use junbao_ledger::ids::EventId;
-use junbao_ledger::rules::EntryLookup;
 use junbao_ledger::state::StateLoadError;
+use junbao_ledger::{EntryLookup, LookupError};
 use junbao_ledger::{Fund, LedgerState};
-use junbao_storage::{OpenError, ReadError, Store};
+use junbao_storage::{OpenError, Store};
 
 pub use admin::{render_final_accounts_html, statement_of_fund_csv, year_close_id};
 pub use audit::{
@@ -39,7 +39,7 @@ pub use backup::{
 pub use commit::{
     CommitStats, GROUP_EVENTS_MAX, GroupCommitter, QUEUE_REQUESTS_MAX, Reply, SubmitError,
 };
-pub use junbao_storage::{Head, StoredEntry};
+pub use junbao_storage::{Head, ReadError, StoredEntry, WriteError};
 pub use mirror::{MIRROR_STEP_ENTRIES_MAX, MirrorError, RemoteEntry};
 pub use post::{
     BATCH_EVENTS_MAX, LineError, ParsedEvent, PostError, PostRequest, PostScope, PostSummary,
@@ -62,6 +62,43 @@ pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
 /// The system clock.
 pub fn system_clock() -> Clock {
     Arc::new(|| chrono::Utc::now().timestamp_micros())
+}
+
+/// The three kinds of failure, kept apart from the storage layer up (docs/ARCHITECTURE.md,
+/// "Errors and exit statuses"): each has its exit status and HTTP status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The input was refused, nothing stored (exit 2, HTTP 4xx).
+    Input,
+    /// What is stored, or what was given to verify, is not what the ledger wrote (exit 3, HTTP
+    /// 500).
+    Integrity,
+    /// The disk or the environment failed (exit 1, HTTP 503).
+    Io,
+}
+
+impl ErrorKind {
+    /// The kind of a failed read of the store.
+    pub fn of_read(e: &ReadError) -> ErrorKind {
+        if e.is_integrity() { ErrorKind::Integrity } else { ErrorKind::Io }
+    }
+}
+
+/// A failed read of the store as the rules see it: the kind is kept.
+pub(crate) fn lookup_error(e: ReadError) -> LookupError {
+    if e.is_integrity() {
+        LookupError::Corrupt(e.to_string())
+    } else {
+        LookupError::Io(e.to_string())
+    }
+}
+
+/// A failed lookup of the rules as a read error of the store: the kind is kept.
+pub(crate) fn read_error(e: LookupError) -> ReadError {
+    match e {
+        LookupError::Corrupt(m) => ReadError::Corrupt(m),
+        other => ReadError::Engine(other.to_string()),
+    }
 }
 
 /// Opening a ledger failed.
@@ -111,6 +148,16 @@ pub enum ReadJournalError {
     },
 }
 
+impl ReadJournalError {
+    /// A failed read keeps its kind; an entry that does not decode is an integrity failure.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            ReadJournalError::Read(e) => ErrorKind::of_read(e),
+            ReadJournalError::Decode { .. } => ErrorKind::Integrity,
+        }
+    }
+}
+
 pub(crate) struct Writer {
     pub(crate) state: LedgerState,
     /// The right edge of the Merkle tree after the last post, so that a post (the HTTP
@@ -123,6 +170,8 @@ pub struct Ledger {
     store: Store,
     writer: Mutex<Writer>,
     clock: Clock,
+    /// The first integrity failure a post met (corrupt stored data), for the health check.
+    integrity_failure: Mutex<Option<String>>,
 }
 
 impl std::fmt::Debug for Ledger {
@@ -204,6 +253,7 @@ impl Ledger {
                 frontier: Default::default(),
             }),
             clock,
+            integrity_failure: Mutex::new(None),
         };
         let lines: Vec<String> = junbao_ledger::standard::SEED_STANDARDS
             .iter()
@@ -243,15 +293,59 @@ impl Ledger {
             store,
             writer: Mutex::new(Writer { state, frontier: Default::default() }),
             clock,
+            integrity_failure: Mutex::new(None),
         })
     }
 
-    pub fn store(&self) -> &Store {
+    /// The store, for this crate only: the front ends go through the ledger's own methods.
+    pub(crate) fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// The store with its test hooks (fault injection, tampering): crash and tamper tests
+    /// only.
+    #[cfg(feature = "testing")]
+    pub fn store_for_tests(&self) -> &Store {
+        &self.store
+    }
+
+    /// An earlier write or sync failed: the ledger refuses writes until it is reopened.
+    pub fn is_poisoned(&self) -> bool {
+        self.store.is_poisoned()
+    }
+
+    /// The last head known to be on disk: every entry up to it survives a crash.
+    pub fn durable_head(&self) -> Head {
+        self.store.durable_head()
+    }
+
+    /// Bytes the ledger takes on disk (table files and memtables).
+    pub fn size_on_disk(&self) -> u64 {
+        self.store.size_on_disk()
+    }
+
+    /// Flushes memtables and compacts, so that size figures reflect table files (the
+    /// benchmark).
+    pub fn compact(&self) -> Result<(), ReadError> {
+        self.store.compact()
     }
 
     pub fn head(&self) -> Head {
         self.store.head()
+    }
+
+    /// Records an integrity failure met while serving (the first one is kept): the ledger is
+    /// degraded until it is verified and reopened.
+    pub fn note_integrity_failure(&self, what: &str) {
+        let mut f = self.integrity_failure.lock().unwrap_or_else(|p| p.into_inner());
+        if f.is_none() {
+            *f = Some(what.to_string());
+        }
+    }
+
+    /// The first integrity failure met since the ledger was opened, if any.
+    pub fn integrity_failure(&self) -> Option<String> {
+        self.integrity_failure.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     pub(crate) fn writer(&self) -> MutexGuard<'_, Writer> {
@@ -352,12 +446,22 @@ pub struct FundBalances {
 pub(crate) struct StoreLookup<'a>(pub(crate) &'a Store);
 
 impl EntryLookup for StoreLookup<'_> {
-    fn entry_by_event_id(&self, id: &EventId) -> Option<Entry> {
+    /// Not found only if the event id has no idempotency record; a record that does not
+    /// decode, an indexed entry that is missing or does not decode is corruption, and a failed
+    /// read of the disk is I/O: never "not found".
+    fn entry_by_event_id(&self, id: &EventId) -> Result<Option<Entry>, LookupError> {
         let key = id.as_str().as_bytes();
-        let record = self.0.ids_get(&[key]).ok()?.into_iter().next()??;
-        let (seq, _) = parse_id_record(&record)?;
-        let stored = self.0.entry(seq).ok()??;
-        Entry::from_canonical_bytes(&stored.bytes).ok()
+        let record = self.0.ids_get(&[key]).map_err(lookup_error)?.into_iter().next().flatten();
+        let Some(record) = record else { return Ok(None) };
+        let (seq, _) = parse_id_record(&record).ok_or_else(|| {
+            LookupError::Corrupt(format!("the idempotency record of {id} does not decode"))
+        })?;
+        let stored = self.0.entry(seq).map_err(lookup_error)?.ok_or_else(|| {
+            LookupError::Corrupt(format!("entry {seq}, indexed for event {id}, is not stored"))
+        })?;
+        Entry::from_canonical_bytes(&stored.bytes)
+            .map(Some)
+            .map_err(|e| LookupError::Corrupt(format!("entry {seq} does not decode: {e}")))
     }
 }
 

@@ -88,6 +88,7 @@ impl Ledger {
                 frontier: Default::default(),
             }),
             clock,
+            integrity_failure: std::sync::Mutex::new(None),
         })
     }
 
@@ -95,11 +96,7 @@ impl Ledger {
     /// the last one of the copied ledger it trusted).
     pub fn latest_digest(&self) -> Result<Option<SignedDigest>, crate::AuditError> {
         // Keys are the prefix, the tree size and the time, big endian: the last is the latest.
-        let Some((_, v)) = self
-            .store
-            .meta_last(META_DIGEST_PREFIX)
-            .map_err(|e| crate::AuditError::Io(e.to_string()))?
-        else {
+        let Some((_, v)) = self.store.meta_last(META_DIGEST_PREFIX)? else {
             return Ok(None);
         };
         let v: serde_json::Value = serde_json::from_slice(&v)
@@ -164,9 +161,13 @@ impl Ledger {
             previous = hash;
             let entry = Entry::from_canonical_bytes(&e.bytes)
                 .map_err(|err| integrity(format!("entry {seq} does not decode: {err}")))?;
-            batch
-                .apply_recorded(entry, &lookup)
-                .map_err(|err| integrity(format!("entry {seq}: {err}")))?;
+            batch.apply_recorded(entry, &lookup).map_err(|err| match err {
+                // This copy's disk failed reading the entry a reversal names.
+                junbao_ledger::ApplyError::Lookup(junbao_ledger::LookupError::Io(m)) => {
+                    MirrorError::Storage(format!("entry {seq}: {m}"))
+                }
+                other => integrity(format!("entry {seq}: {other}")),
+            })?;
         }
         let ids: Vec<(Vec<u8>, Vec<u8>)> = batch
             .entries()

@@ -11,12 +11,12 @@ use junbao_ledger::merkle;
 use crate::audit::{StoreNodes, TREE_LEVEL_STORED_MIN, tree_key};
 use junbao_ledger::entry::{Hash32, event_fingerprint};
 use junbao_ledger::event::{EventError, parse_event_line};
-use junbao_storage::{Append, Head, StoredEntry, WriteError};
+use junbao_storage::{Append, Head, ReadError, StoredEntry, WriteError};
 use rayon::prelude::*;
 use serde::Serialize;
 use std::time::{Duration, Instant};
 
-use crate::{Ledger, REPORTED_ERRORS_MAX, StoreLookup, id_record};
+use crate::{ErrorKind, Ledger, REPORTED_ERRORS_MAX, StoreLookup, id_record};
 
 mod check;
 
@@ -95,8 +95,11 @@ pub enum PostError {
     Rejected { errors: Vec<LineError>, total: usize },
     #[error("batch of {0} events exceeds the limit of {BATCH_EVENTS_MAX}; split the file")]
     TooLarge(usize),
-    #[error("the ledger could not read its index: {0}")]
-    Read(#[from] junbao_storage::ReadError),
+    /// A stored record the post needed could not be read: the disk failed
+    /// ([`ReadError::Engine`]), or it is not what the ledger wrote ([`ReadError::Corrupt`], an
+    /// integrity failure). Nothing stored.
+    #[error("the ledger could not read what it stored, nothing stored: {0}")]
+    Read(#[from] ReadError),
     #[error("the write failed, nothing stored: {0}")]
     Write(#[from] WriteError),
 }
@@ -110,6 +113,15 @@ fn list(errors: &[LineError]) -> String {
 }
 
 impl PostError {
+    /// Input refused, integrity failure, or a failure of the disk.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            PostError::Rejected { .. } | PostError::TooLarge(_) => ErrorKind::Input,
+            PostError::Read(e) => ErrorKind::of_read(e),
+            PostError::Write(_) => ErrorKind::Io,
+        }
+    }
+
     /// True when some refusal is a matter of permission (HTTP 403).
     pub fn is_forbidden(&self) -> bool {
         matches!(self, PostError::Rejected { errors, .. }
@@ -271,6 +283,22 @@ impl Ledger {
         requests: Vec<PostRequest>,
         mode: Mode,
     ) -> Vec<Result<PostSummary, PostError>> {
+        let answers = self.post_group_answers(requests, mode);
+        for a in &answers {
+            if let Err(e) = a
+                && e.kind() == ErrorKind::Integrity
+            {
+                self.note_integrity_failure(&e.to_string());
+            }
+        }
+        answers
+    }
+
+    fn post_group_answers(
+        &self,
+        requests: Vec<PostRequest>,
+        mode: Mode,
+    ) -> Vec<Result<PostSummary, PostError>> {
         let synced = mode == Mode::Synced;
         let started = Instant::now();
         let mut answers: Vec<Option<Result<PostSummary, PostError>>> =
@@ -407,7 +435,7 @@ impl Ledger {
         let nodes = StoreNodes { store: &self.store };
         let (tree, next_frontier) =
             merkle::append_with_frontier(&nodes, frontier, &leaves, TREE_LEVEL_STORED_MIN)
-                .map_err(|e| junbao_storage::ReadError::Corrupt(format!("Merkle tree: {e}")))?;
+                .map_err(crate::audit::proof_read_error)?;
         let tree = tree
             .into_iter()
             .map(|(level, index, hash)| (tree_key(level, index), hash.to_vec()))

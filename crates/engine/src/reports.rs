@@ -13,10 +13,6 @@ use serde_json::{Value, json};
 
 use crate::{AuditError, Ledger, member_index_prefix};
 
-fn io(e: impl std::fmt::Display) -> AuditError {
-    AuditError::Io(e.to_string())
-}
-
 impl Ledger {
     /// The member's record (Art. 39): every entry about them with a value date in the range,
     /// the postings to their accounts, and balances per fund as at the end of the range. With
@@ -36,8 +32,7 @@ impl Ledger {
         }
         let seqs: Vec<u64> = self
             .store
-            .ids_prefix(&member_index_prefix(&id))
-            .map_err(io)?
+            .ids_prefix(&member_index_prefix(&id))?
             .iter()
             .filter_map(|(k, _)| {
                 // A short (corrupted) key is skipped, not sliced out of bounds.
@@ -51,10 +46,10 @@ impl Ledger {
         let mut rows = Vec::new();
         let nodes = crate::audit::CachedNodes::new(&self.store);
         for seq in seqs {
-            let stored =
-                self.store.entry(seq).map_err(io)?.ok_or_else(|| {
-                    AuditError::Integrity(format!("indexed entry {seq} is missing"))
-                })?;
+            let stored = self
+                .store
+                .entry(seq)?
+                .ok_or_else(|| AuditError::Integrity(format!("indexed entry {seq} is missing")))?;
             let entry = Entry::from_canonical_bytes(&stored.bytes)
                 .map_err(|e| AuditError::Integrity(format!("entry {seq}: {e}")))?;
             if to.is_some_and(|t| entry.value_date > t) {
@@ -111,7 +106,7 @@ impl Ledger {
         let mut control: HashMap<(Fund, Holding), i64> = HashMap::new();
         let mut from = 1;
         loop {
-            let chunk = self.journal(from, 65_536).map_err(io)?;
+            let chunk = self.journal(from, 65_536)?;
             let Some((last, _)) = chunk.last() else { break };
             from = last.seq + 1;
             for (_, e) in &chunk {
@@ -176,8 +171,11 @@ impl Ledger {
     pub fn exceptions(&self) -> Result<Value, AuditError> {
         struct Seen(HashMap<EventId, Entry>);
         impl EntryLookup for Seen {
-            fn entry_by_event_id(&self, id: &EventId) -> Option<Entry> {
-                self.0.get(id).cloned()
+            fn entry_by_event_id(
+                &self,
+                id: &EventId,
+            ) -> Result<Option<Entry>, junbao_ledger::LookupError> {
+                Ok(self.0.get(id).cloned())
             }
         }
         let mut state = LedgerState::default();
@@ -185,7 +183,7 @@ impl Ledger {
         let mut found = Vec::new();
         let mut from = 1;
         loop {
-            let chunk = self.journal(from, 65_536).map_err(io)?;
+            let chunk = self.journal(from, 65_536)?;
             let Some((last, _)) = chunk.last() else { break };
             from = last.seq + 1;
             for (_, entry) in chunk {
@@ -275,7 +273,7 @@ impl Ledger {
                 head_seq = self.head().seq;
                 let mut from = 1;
                 loop {
-                    let chunk = self.journal(from, 65_536).map_err(io)?;
+                    let chunk = self.journal(from, 65_536)?;
                     let Some((last, _)) = chunk.last() else { break };
                     from = last.seq + 1;
                     for (_, e) in chunk.iter().filter(|(_, e)| e.value_date <= date) {

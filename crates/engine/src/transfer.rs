@@ -15,10 +15,6 @@ use serde_json::{Value, json};
 
 use crate::{AuditError, Ledger, SignedDigest, member_index_prefix};
 
-fn io(e: impl std::fmt::Display) -> AuditError {
-    AuditError::Io(e.to_string())
-}
-
 /// The id of an event the ledger generates: `KIND:PART:PART...` when that fits the 64
 /// characters of an event id (so ids generated before stay the same, and a repeated command
 /// is a replay), else `KIND~` and the SHA-256 of the parts (NUL-separated) in hex, cut to fit.
@@ -45,8 +41,7 @@ impl Ledger {
         let mut out = Vec::new();
         for n in 1.. {
             let id = key_rotation_id(n);
-            let Some(record) =
-                self.store.ids_get(&[id.as_bytes()]).map_err(io)?.into_iter().next().flatten()
+            let Some(record) = self.store.ids_get(&[id.as_bytes()])?.into_iter().next().flatten()
             else {
                 break;
             };
@@ -54,8 +49,7 @@ impl Ledger {
                 .ok_or_else(|| AuditError::Integrity(format!("idempotency record of {id}")))?;
             let stored = self
                 .store
-                .entry(seq)
-                .map_err(io)?
+                .entry(seq)?
                 .ok_or_else(|| AuditError::Integrity(format!("entry {seq} missing")))?;
             let entry = Entry::from_canonical_bytes(&stored.bytes)
                 .map_err(|e| AuditError::Integrity(e.to_string()))?;
@@ -160,7 +154,8 @@ impl Ledger {
                         .collect::<Vec<_>>()
                         .join("\n")
                 )),
-                other => AuditError::Input(other.to_string()),
+                // A failed read or write keeps its kind: the disk is not the clerk's input.
+                other => other.into(),
             })?;
             for (k, seq) in posted.seqs.iter().enumerate() {
                 seqs[position[k]] = *seq;
@@ -185,8 +180,8 @@ impl Ledger {
         for (i, (id, transfer_seq)) in ids.iter().zip(seqs).enumerate() {
             let mut package = self.package(id, fund, &agency_id, transfer_seq, &digest, &nodes)?;
             if !rotations.is_empty() {
-                package["key_rotations"] =
-                    serde_json::to_value(&rotations).map_err(|e| AuditError::Io(e.to_string()))?;
+                package["key_rotations"] = serde_json::to_value(&rotations)
+                    .map_err(|e| AuditError::Integrity(e.to_string()))?;
             }
             sign_package(&mut package, key).map_err(AuditError::Integrity)?;
             packages.push(package);
@@ -211,8 +206,7 @@ impl Ledger {
         }
         let seqs: Vec<u64> = self
             .store
-            .ids_prefix(&member_index_prefix(id))
-            .map_err(io)?
+            .ids_prefix(&member_index_prefix(id))?
             .iter()
             .filter_map(|(k, _)| {
                 let at = k.len().checked_sub(8)?;
@@ -225,8 +219,7 @@ impl Ledger {
         for seq in seqs {
             let stored = self
                 .store
-                .entry(seq)
-                .map_err(io)?
+                .entry(seq)?
                 .ok_or_else(|| AuditError::Integrity(format!("entry {seq} missing")))?;
             let entry = Entry::from_canonical_bytes(&stored.bytes)
                 .map_err(|e| AuditError::Integrity(e.to_string()))?;
@@ -276,7 +269,8 @@ impl Ledger {
             key_rotations: Vec::new(),
             package_signature: None,
         };
-        serde_json::to_value(&package).map_err(io)
+        serde_json::to_value(&package)
+            .map_err(|e| AuditError::Integrity(format!("the package: {e}")))
     }
 }
 

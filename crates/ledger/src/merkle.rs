@@ -30,6 +30,15 @@ pub enum ProofError {
     EmptyFirstTree,
     #[error("tree node ({level}, {index}) is missing: {why}")]
     MissingNode { level: u8, index: u64, why: String },
+    /// The node, or an entry under it, could not be read: the disk, or corrupt data, as the
+    /// reader says (a failed read is not a missing node).
+    #[error("tree node ({level}, {index}) could not be read: {source}")]
+    Read {
+        level: u8,
+        index: u64,
+        #[source]
+        source: crate::lookup::LookupError,
+    },
 }
 
 pub fn leaf_hash(bytes: &[u8]) -> Hash32 {

@@ -37,20 +37,7 @@ pub use law::conscript_medical_subsidy;
 /// Below this many entries, sealing a batch does not use the thread pool.
 pub const PARALLEL_ENTRIES_MIN: usize = 512;
 
-/// Reads earlier entries by event id; the storage layer provides it (reversals need it).
-pub trait EntryLookup {
-    fn entry_by_event_id(&self, id: &EventId) -> Option<Entry>;
-}
-
-/// A lookup that knows no entries (tests, and ledgers without reversals).
-#[derive(Debug)]
-pub struct NoLookup;
-
-impl EntryLookup for NoLookup {
-    fn entry_by_event_id(&self, _id: &EventId) -> Option<Entry> {
-        None
-    }
-}
+pub use crate::lookup::{ApplyError, EntryLookup, LookupError, NoLookup};
 
 /// Changes a batch makes, applied to the state by [`LedgerState::commit`] once durable.
 #[derive(Clone, Debug, Default)]

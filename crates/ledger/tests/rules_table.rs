@@ -30,8 +30,11 @@ struct Ledger {
 }
 
 impl EntryLookup for Entries {
-    fn entry_by_event_id(&self, id: &junbao_ledger::ids::EventId) -> Option<Entry> {
-        self.0.iter().find(|e| &e.event.id == id).cloned()
+    fn entry_by_event_id(
+        &self,
+        id: &junbao_ledger::ids::EventId,
+    ) -> Result<Option<Entry>, junbao_ledger::LookupError> {
+        Ok(self.0.iter().find(|e| &e.event.id == id).cloned())
     }
 }
 

@@ -239,10 +239,16 @@ fn parse_date(name: &str, d: Option<&str>) -> Result<Option<Date>, ApiError> {
 }
 
 async fn health(State(state): State<Arc<AppState>>) -> Response {
-    let writable = !state.ledger.store().is_poisoned() && state.committer.is_running();
+    let writable = !state.ledger.is_poisoned() && state.committer.is_running();
+    // Corrupt stored data met by a post: the service answers, but is not sound.
+    let integrity = state.ledger.integrity_failure();
     let stats = state.committer.stats();
-    let body = json!({
-        "status": if writable { "ok" } else { "unavailable" },
+    let mut body = json!({
+        "status": match (&integrity, writable) {
+            (Some(_), _) => "degraded",
+            (None, true) => "ok",
+            (None, false) => "unavailable",
+        },
         "entries": state.ledger.head().seq,
         "groups_written": stats.groups.load(std::sync::atomic::Ordering::Relaxed),
         "requests_answered": stats.requests.load(std::sync::atomic::Ordering::Relaxed),
@@ -250,9 +256,16 @@ async fn health(State(state): State<Arc<AppState>>) -> Response {
         "writer_write_us": stats.write_us.load(std::sync::atomic::Ordering::Relaxed),
         "syncs": stats.syncs.load(std::sync::atomic::Ordering::Relaxed),
         "sync_us": stats.sync_us.load(std::sync::atomic::Ordering::Relaxed),
-        "durable_entries": state.ledger.store().durable_head().seq,
+        "durable_entries": state.ledger.durable_head().seq,
     });
-    let status = if writable { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    if let Some(what) = &integrity {
+        body["integrity_failure"] = json!(what);
+    }
+    let status = if writable && integrity.is_none() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (status, Json(body)).into_response()
 }
 
@@ -465,10 +478,7 @@ async fn journal(
     let limit = q.limit.unwrap_or(100).min(junbao_engine::JOURNAL_PAGE_ENTRIES_MAX);
     log_read(&state, who, "journal", None, Some(format!("entries from {from}, at most {limit}")))
         .await?;
-    blocking(&state, move |l| {
-        l.journal_json(from, limit).map(Json).map_err(|e| ApiError::internal(e.to_string()))
-    })
-    .await
+    blocking(&state, move |l| l.journal_json(from, limit).map(Json).map_err(ApiError::from)).await
 }
 
 /// The current tree as a C2SP tlog-checkpoint signed note (text/plain), signed with the ledger's

@@ -307,7 +307,7 @@ async fn monthly(
         while from <= size {
             let page = l
                 .journal(from, junbao_engine::JOURNAL_PAGE_ENTRIES_MAX)
-                .map_err(|e| ApiError::internal(e.to_string()))?;
+                .map_err(ApiError::from)?;
             let Some(last) = page.last().map(|(s, _)| s.seq) else { break };
             for (_, entry) in &page {
                 let month = entry.value_date.to_string()[..7].to_string();

@@ -113,6 +113,14 @@ pub enum ReadError {
     Corrupt(String),
 }
 
+impl ReadError {
+    /// What is stored is not what this layer wrote (an integrity failure), as opposed to a
+    /// failure of the disk or the environment.
+    pub fn is_integrity(&self) -> bool {
+        matches!(self, ReadError::Corrupt(_))
+    }
+}
+
 /// The ledger's store. Safe to share between threads; appends are serialised by the caller.
 #[derive(Debug)]
 pub struct Store {
@@ -124,6 +132,7 @@ pub struct Store {
     poisoned: AtomicBool,
     fail_next_write: AtomicBool,
     fail_next_sync: AtomicBool,
+    fail_next_read: AtomicBool,
 }
 
 fn db_options() -> Options {
@@ -296,6 +305,7 @@ impl Store {
             poisoned: AtomicBool::new(false),
             fail_next_write: AtomicBool::new(false),
             fail_next_sync: AtomicBool::new(false),
+            fail_next_read: AtomicBool::new(false),
         }
     }
 
@@ -453,6 +463,12 @@ impl Store {
 
     /// One entry by sequence number.
     pub fn entry(&self, seq: u64) -> Result<Option<StoredEntry>, ReadError> {
+        // A load first: the hot path reads without writing the flag's cache line.
+        if self.fail_next_read.load(Ordering::Relaxed)
+            && self.fail_next_read.swap(false, Ordering::SeqCst)
+        {
+            return Err(ReadError::Engine("injected read failure".into()));
+        }
         let v = self.db.get_pinned_cf(self.cf(CF_JOURNAL), seq_key(seq)).map_err(read_error)?;
         v.map(|v| decode_entry(&seq_key(seq), &v)).transpose()
     }
@@ -679,6 +695,12 @@ impl Store {
     /// The next write fails as a disk failure would, and poisons the handle.
     pub fn inject_write_failure(&self) {
         self.fail_next_write.store(true, Ordering::SeqCst);
+    }
+
+    /// The next read of one entry by number ([`Store::entry`]) fails as a disk failure would
+    /// (`ReadError::Engine`); reads poison nothing.
+    pub fn inject_read_failure(&self) {
+        self.fail_next_read.store(true, Ordering::SeqCst);
     }
 
     /// Overwrites one stored entry's raw record (chain hash and bytes), as an attacker with

@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 
 use junbao_ledger::entry::Hash32;
 use junbao_ledger::event::EventError;
-use junbao_ledger::{Event, EventBody};
+use junbao_ledger::{ApplyError, Event, EventBody};
+use junbao_storage::ReadError;
 
 use super::{LineError, PostError, PostRequest, PostScope, PostSummary, PostTimings, RejectKind};
 use crate::{StoreLookup, parse_id_record};
@@ -25,8 +26,9 @@ pub(super) struct Checked {
     /// Index of this request's first new entry in the group's batch.
     pub(super) first_new: usize,
     pub(super) new_count: usize,
-    /// A stored record that does not decode: the request fails as a read error.
-    pub(super) corrupt: Option<junbao_storage::ReadError>,
+    /// A stored record that could not be read (the disk) or does not decode (corruption):
+    /// the request fails as that read error, not as a refusal.
+    pub(super) failed_read: Option<ReadError>,
 }
 
 /// What the requests of a group share while they are checked: the batch, the ids in it, the
@@ -48,8 +50,9 @@ pub(super) struct Group<'s, 'l> {
 /// Why one event of a request is not taken.
 enum Refusal {
     Line(LineError),
-    /// A stored record that does not decode: the request fails as a read error.
-    Corrupt(junbao_storage::ReadError),
+    /// A stored record that could not be read or does not decode: the request fails as that
+    /// read error (I/O or integrity), not as a refusal.
+    Read(ReadError),
 }
 
 impl Checked {
@@ -77,7 +80,7 @@ impl Group<'_, '_> {
             slots: Vec::with_capacity(request.events.len()),
             first_new: self.batch.len(),
             new_count: 0,
-            corrupt: None,
+            failed_read: None,
         };
         for (line, parsed) in request.events {
             let (event, fp) = match parsed {
@@ -99,8 +102,8 @@ impl Group<'_, '_> {
                     c.slots.push(slot);
                 }
                 Err(Refusal::Line(e)) => c.note(e, self.errors_kept_max),
-                Err(Refusal::Corrupt(e)) => {
-                    c.corrupt = Some(e);
+                Err(Refusal::Read(e)) => {
+                    c.failed_read = Some(e);
                     c.total_errors += 1;
                 }
             }
@@ -118,7 +121,7 @@ impl Group<'_, '_> {
         // Parse errors were found before rule errors: report in line order.
         c.errors.sort_by_key(|e| e.line);
         c.errors.truncate(self.errors_reported_max);
-        Err(match c.corrupt {
+        Err(match c.failed_read {
             Some(e) => PostError::Read(e),
             None => PostError::Rejected { errors: c.errors, total: c.total_errors },
         })
@@ -138,8 +141,11 @@ impl Group<'_, '_> {
         let refused = |kind, error| Refusal::Line(LineError { line, kind, error });
         // The scope first: a token learns nothing about ids or content outside its units
         // (a replay or a conflict would tell it that an id exists, and what it holds).
-        let id_units = check_scope(scope, &self.batch, &event, &self.lookup)
-            .map_err(|why| refused(RejectKind::Forbidden, why))?;
+        let id_units =
+            check_scope(scope, &self.batch, &event, &self.lookup).map_err(|e| match e {
+                ApplyError::Refused(why) => refused(RejectKind::Forbidden, why),
+                ApplyError::Lookup(e) => Refusal::Read(crate::read_error(e)),
+            })?;
         // A poster's new ids live in its unit's namespace (`UNIT:…`), so no unit can take
         // an id another unit will use. An id stored before this rule stays valid: posting
         // the same content again is a replay. Anything else gets the same answer whether
@@ -154,8 +160,8 @@ impl Group<'_, '_> {
         let conflict = |what: String| refused(RejectKind::Conflict, EventError::field("id", what));
         if let Some(record) = record {
             let Some((seq, old_fp)) = parse_id_record(&record) else {
-                return Err(Refusal::Corrupt(junbao_storage::ReadError::Corrupt(format!(
-                    "idempotency record of {}",
+                return Err(Refusal::Read(ReadError::Corrupt(format!(
+                    "the idempotency record of {} does not decode",
                     event.id
                 ))));
             };
@@ -185,7 +191,10 @@ impl Group<'_, '_> {
         let id = event.id.as_str().to_string();
         let applied = self.batch.apply(event, self.recorded_at, &self.lookup);
         self.apply_time += apply_started.elapsed();
-        let seq = applied.map_err(|error| refused(RejectKind::Invalid, error))?;
+        let seq = applied.map_err(|e| match e {
+            ApplyError::Refused(error) => refused(RejectKind::Invalid, error),
+            ApplyError::Lookup(e) => Refusal::Read(crate::read_error(e)),
+        })?;
         assert_eq!(
             seq,
             self.head_seq + 1 + self.new_ids.len() as u64,
@@ -275,7 +284,7 @@ fn check_scope(
     batch: &junbao_ledger::rules::Batch<'_>,
     event: &Event,
     lookup: &StoreLookup<'_>,
-) -> Result<Option<Vec<String>>, EventError> {
+) -> Result<Option<Vec<String>>, ApplyError> {
     let PostScope::Units(units) = scope else { return Ok(None) };
     // Closing an account and settling it to an agency are the transfer clerks' acts
     // (`POST /v1/transfers`), never a unit's poster's — nor is reversing one.
@@ -289,23 +298,24 @@ fn check_scope(
         )
     };
     let reverses_transfer = match &event.body {
-        EventBody::Reversal { of, .. } => batch
-            .entries()
-            .iter()
-            .find(|e| &e.event.id == of)
-            .map(|e| e.event.clone())
-            .or_else(|| junbao_ledger::EntryLookup::entry_by_event_id(lookup, of).map(|e| e.event))
-            .is_some_and(|e| transfer(&e.body)),
+        EventBody::Reversal { of, .. } => {
+            let in_batch = batch.entries().iter().find(|e| &e.event.id == of);
+            match in_batch {
+                Some(e) => transfer(&e.event.body),
+                None => junbao_ledger::EntryLookup::entry_by_event_id(lookup, of)?
+                    .is_some_and(|e| transfer(&e.event.body)),
+            }
+        }
         _ => false,
     };
     if transfer(&event.body) || reverses_transfer {
-        return Err(EventError::field(
+        return Err(ApplyError::Refused(EventError::field(
             "type",
             format!(
                 "a {} event needs a clerk or admin token (POST /v1/transfers); posters may not",
                 event.body.type_name()
             ),
-        ));
+        )));
     }
     // Art. 18: an amount decided under the State's provisions is recorded by an admin, never by
     // a unit's poster (the ledger cannot check it).
@@ -313,22 +323,23 @@ fn check_scope(
         event.body,
         EventBody::Subsidy { basis: junbao_ledger::event::Basis::Provision, .. }
     ) {
-        return Err(EventError::field(
+        return Err(ApplyError::Refused(EventError::field(
             "basis",
             "a subsidy with basis provision (Art. 18) needs an admin token; posters may not",
-        ));
+        )));
     }
     if let Some(unit) = event.body.unit()
         && !units.contains(unit.as_str())
     {
         // The unit is the poster's own input: naming it tells nothing new.
-        return Err(EventError::field(
+        return Err(ApplyError::Refused(EventError::field(
             "unit",
             format!("unit {unit} is not among the units this token posts for"),
-        ));
+        )));
     }
     let named = event.body.unit().map(|u| vec![u.as_str().to_string()]);
-    match batch.member_concerned(event, lookup) {
+    let concerned = batch.member_concerned(event, lookup)?;
+    let answer = match concerned {
         // The member's unit is not named, and a member of another unit and an unknown member
         // get the same answer: a poster must not learn where other units' members serve, nor
         // whether they exist (Art. 43). Only an enrolment concerns a member not yet known.
@@ -362,5 +373,6 @@ fn check_scope(
                 event.body.type_name()
             ),
         )),
-    }
+    };
+    answer.map_err(ApplyError::Refused)
 }

@@ -4,7 +4,8 @@
 use std::collections::HashMap;
 
 use super::{
-    Batch, EntryLookup, PARALLEL_ENTRIES_MIN, PreparedBatch, Savepoint, StateChanges, refuse,
+    ApplyError, Batch, EntryLookup, LookupError, PARALLEL_ENTRIES_MIN, PreparedBatch, Savepoint,
+    StateChanges, refuse,
 };
 use crate::entry::{
     CHAIN_GENESIS, ENTRY_FORMAT_VERSION, Entry, Hash32, Posting, SealedEntry, chain_next,
@@ -246,16 +247,39 @@ impl<'s> Batch<'s> {
     }
 
     /// The member an event is about; for a reversal, the member of the entry it reverses.
-    /// `None` for fund-level events (appropriation, interest, standard) and unknown targets.
-    pub fn member_concerned(&self, event: &Event, lookup: &dyn EntryLookup) -> Option<MemberId> {
+    /// `None` for fund-level events (appropriation, interest, standard) and unknown targets;
+    /// an error if the target could not be read.
+    pub fn member_concerned(
+        &self,
+        event: &Event,
+        lookup: &dyn EntryLookup,
+    ) -> Result<Option<MemberId>, LookupError> {
         if let EventBody::Reversal { of, .. } = &event.body {
             let target = match self.by_event.get(of) {
                 Some(i) => self.entries[*i].event.clone(),
-                None => lookup.entry_by_event_id(of)?.event,
+                None => match lookup.entry_by_event_id(of)? {
+                    Some(e) => e.event,
+                    None => return Ok(None),
+                },
             };
-            return target.body.member().cloned();
+            return Ok(target.body.member().cloned());
         }
-        event.body.member().cloned()
+        Ok(event.body.member().cloned())
+    }
+
+    /// The entry with event id `of`: in this batch, or earlier through `lookup`. Refused if
+    /// there is none; a failed read is the lookup's error, not a refusal.
+    pub(super) fn earlier_entry(
+        &self,
+        of: &EventId,
+        lookup: &dyn EntryLookup,
+    ) -> Result<Entry, ApplyError> {
+        match self.by_event.get(of) {
+            Some(i) => Ok(self.entries[*i].clone()),
+            None => lookup
+                .entry_by_event_id(of)?
+                .ok_or_else(|| refuse("of", format!("no entry with event id {of:?}")).into()),
+        }
     }
 
     /// The entries applied so far, in order.
@@ -272,13 +296,13 @@ impl<'s> Batch<'s> {
     }
 
     /// Checks `event` against the law and the state so far, and adds its entry to the batch.
-    /// On refusal the batch is unchanged.
+    /// On refusal (or a failed read of an entry it needs) the batch is unchanged.
     pub fn apply(
         &mut self,
         event: Event,
         recorded_at_us: i64,
         lookup: &dyn EntryLookup,
-    ) -> Result<u64, EventError> {
+    ) -> Result<u64, ApplyError> {
         let recorded_date = Date::from_naive(
             chrono::DateTime::from_timestamp_micros(recorded_at_us)
                 .expect("recording clock is within chrono's range")
@@ -294,7 +318,7 @@ impl<'s> Batch<'s> {
             .unwrap_or(recorded_date);
         if value_date > recorded_date {
             let field = if event.value_date.is_some() { "value_date" } else { "type" };
-            return Err(refuse(field, format!("value date {value_date} is in the future")));
+            return Err(refuse(field, format!("value date {value_date} is in the future")).into());
         }
         crate::admin::check_sealed(self.admin(), &event.body, value_date)?;
         // Every rule checks before it changes anything, so a refusal leaves the batch as it was.
@@ -343,12 +367,13 @@ impl<'s> Batch<'s> {
         &mut self,
         entry: Entry,
         lookup: &dyn EntryLookup,
-    ) -> Result<u64, EventError> {
+    ) -> Result<u64, ApplyError> {
         if entry.seq != self.next_seq {
             return Err(refuse(
                 "seq",
                 format!("entry {} where entry {} was due", entry.seq, self.next_seq),
-            ));
+            )
+            .into());
         }
         check_postings(&entry.postings).map_err(|why| refuse("postings", why))?;
         let body = &entry.event.body;
@@ -359,15 +384,10 @@ impl<'s> Batch<'s> {
         ) && let Some(m) = body.member()
             && self.member(m).is_none()
         {
-            return Err(refuse("member", format!("member {m} is not enrolled")));
+            return Err(refuse("member", format!("member {m} is not enrolled")).into());
         }
         if let EventBody::Reversal { of, .. } = body {
-            let target = match self.by_event.get(of) {
-                Some(i) => self.entries[*i].clone(),
-                None => lookup
-                    .entry_by_event_id(of)
-                    .ok_or_else(|| refuse("of", format!("no entry with event id {of:?}")))?,
-            };
+            let target = self.earlier_entry(of, lookup)?;
             self.undo_effects(&target);
             self.changes.reversed.push(target.seq);
         }

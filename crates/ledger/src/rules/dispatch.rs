@@ -2,7 +2,7 @@
 //! and the one check every posting passes after (no negative holding).
 
 use super::law;
-use super::{Batch, EntryLookup, refuse, two_legs};
+use super::{ApplyError, Batch, EntryLookup, refuse, two_legs};
 use crate::entry::Posting;
 use crate::event::{Event, EventBody, EventError};
 use crate::fund::{Account, Source};
@@ -15,7 +15,7 @@ impl Batch<'_> {
         event: &Event,
         value_date: Date,
         lookup: &dyn EntryLookup,
-    ) -> Result<Vec<Posting>, EventError> {
+    ) -> Result<Vec<Posting>, ApplyError> {
         let body = &event.body;
         match body {
             // A veteran discharged long ago need not be enrolled in this ledger.
@@ -40,7 +40,8 @@ impl Batch<'_> {
                     return Err(refuse(
                         "value_date",
                         format!("value date {value_date} is before enrolment on {}", m.enlisted_on),
-                    ));
+                    )
+                    .into());
                 }
             }
         }
@@ -98,7 +99,8 @@ impl Batch<'_> {
                         format!(
                             "Art. 16, 23: the transfer's value date {value_date} is before the discharge on {d}"
                         ),
-                    ));
+                    )
+                    .into());
                 }
                 self.transfer_out(member, *fund, agency, *part)?
             }
@@ -120,14 +122,16 @@ impl Batch<'_> {
                     "of",
                     "Art. 46, 47: this recovery names no payout, so it cannot be checked against \
                      what was paid (recorded before recoveries named their payout)",
-                ));
+                )
+                .into());
             }
             EventBody::BackpayV1 { .. } => {
                 return Err(refuse(
                     "type",
                     "Opinion 1: this back-payment records no resettlement or category, so its \
                      scope cannot be checked (recorded before the scope was required)",
-                ));
+                )
+                .into());
             }
             EventBody::DischargeV1 { .. }
             | EventBody::PayoutV1 { .. }
@@ -138,7 +142,8 @@ impl Batch<'_> {
                     "type",
                     "this form of the event predates issue 11 and is only replayed; post the \
                      current form (docs/EVENTS.md)",
-                ));
+                )
+                .into());
             }
             _ => {
                 self.check_lifecycle(body, value_date)?;

@@ -1,6 +1,6 @@
 //! Reversals: what may be reversed, and undoing a reversed entry's state effects.
 
-use super::{Batch, EntryLookup, refuse};
+use super::{ApplyError, Batch, EntryLookup, refuse};
 use crate::entry::{Entry, Posting};
 use crate::event::{Basis, Benefit, EventBody, EventError};
 use crate::fund::{AccountKind, Fund};
@@ -15,13 +15,17 @@ impl Batch<'_> {
         of: &EventId,
         value_date: Date,
         lookup: &dyn EntryLookup,
+    ) -> Result<Vec<Posting>, ApplyError> {
+        let target = self.earlier_entry(of, lookup)?;
+        Ok(self.reverse(of, target, value_date)?)
+    }
+
+    fn reverse(
+        &mut self,
+        of: &EventId,
+        target: Entry,
+        value_date: Date,
     ) -> Result<Vec<Posting>, EventError> {
-        let target = match self.by_event.get(of) {
-            Some(i) => self.entries[*i].clone(),
-            None => lookup
-                .entry_by_event_id(of)
-                .ok_or_else(|| refuse("of", format!("no entry with event id {of:?}")))?,
-        };
         // A reversal undoes money from its target's value date on; dated earlier it would leave
         // the member's holdings negative for the days between.
         if value_date < target.value_date {
