@@ -205,12 +205,12 @@ impl Ledger {
                             "member": entry.event.body.member().map(|m| m.as_str().to_string()),
                             "exception": e.to_string(),
                         }));
-                        // Keep the journal's own effects so later entries are judged on what
-                        // actually happened.
-                        let replayed = LedgerState::replay(std::iter::once(&entry));
-                        for (account, fen) in replayed.balances {
-                            let b = state.balances.entry(account).or_default();
-                            *b = b.checked_add(fen).unwrap_or(*b);
+                        // Keep the journal's own money so later entries are judged on what
+                        // actually happened. (Only the postings: the entry's effects on a
+                        // member today's rules did not enrol cannot be replayed.)
+                        for p in &entry.postings {
+                            let b = state.balances.entry(p.account.clone()).or_default();
+                            *b = b.checked_add(p.amount).unwrap_or(*b);
                         }
                     }
                 }

@@ -129,3 +129,71 @@ fn every_rule_accepts_what_the_law_allows_and_refuses_what_it_forbids() {
         failures.join("\n")
     );
 }
+
+/// The exceptions report replays the journal through today's rules from an empty state, where
+/// an enrolment may have been refused: a reversal of an entry about a member that state does
+/// not know is refused, never a panic of the rules.
+#[test]
+fn a_reversal_of_an_entry_about_an_unknown_member_is_refused_not_a_panic() {
+    let seeded = || {
+        let mut l = Ledger {
+            state: LedgerState::default(),
+            entries: Entries(Vec::new()),
+            head: (0, [0; 32]),
+        };
+        for (name, value, from) in SEED_STANDARDS {
+            l.apply(&format!(
+                r#"{{"id":"std-{name}","type":"standard","name":"{name}","value":"{value}","effective_from":"{from}"}}"#
+            ))
+            .unwrap();
+        }
+        l
+    };
+    let mut full = seeded();
+    for b in BASE {
+        full.apply(b).unwrap();
+    }
+    let targets = [
+        r#"{"id":"p-o1","type":"contribution","member":"O1","fund":"medical","period":"2025-03","amount":"92.00","unit":"U1"}"#,
+        r#"{"id":"b","type":"payout","member":"S1","fund":"casualty","benefit":"disability","amount":"183015.00","cause":"on_duty","value_date":"2025-06-01","grade":6,"on":"2025-06-01"}"#,
+        r#"{"id":"x","type":"discharge","member":"O1","on":"2026-01-31","route":"retirement"}"#,
+    ];
+    for t in targets {
+        full.apply(t).unwrap();
+    }
+    for id in ["p-o1", "b", "x"] {
+        let mut empty = seeded();
+        empty.entries = Entries(full.entries.0.clone());
+        let reversal = format!(r#"{{"id":"r-{id}","type":"reversal","of":"{id}","reason":"t"}}"#);
+        let err = empty.apply(&reversal).expect_err("the member is not enrolled");
+        assert!(err.contains("not enrolled"), "{id}: {err}");
+    }
+}
+
+/// Amounts are bounded (`AMOUNT_FEN_MAX`), sums are not: the appropriation that would take a
+/// balance past what an i64 of fen holds is refused, naming the account, and the state stays
+/// usable (no panic of the writer, no wrapped balance).
+#[test]
+fn a_balance_that_would_pass_i64_is_refused_naming_the_account() {
+    let mut l =
+        Ledger { state: LedgerState::default(), entries: Entries(Vec::new()), head: (0, [0; 32]) };
+    let max = junbao_ledger::Fen(junbao_ledger::money::AMOUNT_FEN_MAX).to_string();
+    let limit = i64::MAX / junbao_ledger::money::AMOUNT_FEN_MAX + 1;
+    let mut refused = None;
+    for n in 0..=limit {
+        let line = format!(
+            r#"{{"id":"a{n}","type":"appropriation","fund":"casualty","amount":"{max}","value_date":"2025-01-02"}}"#
+        );
+        if let Err(e) = l.apply(&line) {
+            refused = Some((n, e));
+            break;
+        }
+    }
+    let (n, e) = refused.expect("refused before the balance passes i64");
+    assert_eq!(n, limit - 1, "{e}");
+    assert!(e.contains("field \"amount\""), "{e}");
+    assert!(e.contains("casualty:"), "names the account: {e}");
+    // Smaller amounts still go in.
+    l.apply(r#"{"id":"small","type":"appropriation","fund":"casualty","amount":"1.00","value_date":"2025-01-02"}"#)
+        .unwrap();
+}

@@ -376,6 +376,7 @@ impl<'s> Batch<'s> {
             .into());
         }
         check_postings(&entry.postings).map_err(|why| refuse("postings", why))?;
+        self.check_balances_fit(&entry.postings, entry.value_date)?;
         let body = &entry.event.body;
         // As the rules: only these may name a member this ledger has not enrolled.
         if !matches!(

@@ -150,9 +150,66 @@ impl Batch<'_> {
                 Vec::new()
             }
         };
+        self.check_balances_fit(&postings, value_date)?;
         self.check_no_negative_holding(&postings)?;
         self.effects_only(event, value_date, &postings);
         Ok(postings)
+    }
+
+    /// Every balance the postings move, and every member account's sum of the year, stays
+    /// within what an i64 of fen holds: a sum that would pass it is refused, naming the
+    /// account, before anything changes (it would otherwise stop the writer).
+    pub(super) fn check_balances_fit(
+        &self,
+        postings: &[Posting],
+        value_date: Date,
+    ) -> Result<(), EventError> {
+        use std::collections::HashMap;
+        let year = value_date.period().year;
+        let fits = |x: i128| i64::try_from(x).is_ok();
+        // Per account: the base value, the batch's change so far (each must fit on its own).
+        let mut moved: HashMap<&Account, [(i128, i128); 2]> = HashMap::new();
+        for p in postings {
+            let sums = moved.entry(&p.account).or_insert_with(|| {
+                let key = (p.account.clone(), year);
+                let change = |m: &HashMap<(Account, u16), Fen>| m.get(&key).copied();
+                [
+                    (
+                        self.base.balance(&p.account).0.into(),
+                        self.changes
+                            .balance_deltas
+                            .get(&p.account)
+                            .copied()
+                            .unwrap_or_default()
+                            .0
+                            .into(),
+                    ),
+                    (
+                        change(&self.base.year_moves).unwrap_or_default().0.into(),
+                        change(&self.changes.year_moves).unwrap_or_default().0.into(),
+                    ),
+                ]
+            });
+            let member = p.account.member_id().is_some();
+            for (i, (base, change)) in sums.iter_mut().enumerate() {
+                if i == 1 && !member {
+                    continue;
+                }
+                *change += i128::from(p.amount.0);
+                if !fits(*change) || !fits(*base + *change) {
+                    return Err(refuse(
+                        "amount",
+                        format!(
+                            "the balance of {} would pass the largest amount the ledger holds \
+                             ({} fen)",
+                            p.account,
+                            i64::MAX
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// No rule may leave a member's holding below zero.

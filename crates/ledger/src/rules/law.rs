@@ -268,7 +268,7 @@ impl Batch<'_> {
     ) -> Result<(), EventError> {
         match &target.event.body {
             EventBody::UnitChange { member, on, .. } => {
-                let m = self.member(member).expect("a unit change names an enrolled member");
+                let m = self.member_of_target(member)?;
                 if m.units.last().is_none_or(|(d, _)| d != on) {
                     return Err(refuse("of", "a later unit change follows; reverse it first"));
                 }
@@ -285,7 +285,7 @@ impl Batch<'_> {
                 }
             }
             EventBody::Suspend { member, from, .. } => {
-                let m = self.member(member).expect("a suspension names an enrolled member");
+                let m = self.member_of_target(member)?;
                 if m.suspensions.last().is_none_or(|s| s.from != *from || s.until.is_some()) {
                     return Err(refuse(
                         "of",
@@ -295,7 +295,7 @@ impl Batch<'_> {
                 }
             }
             EventBody::Resume { member, from, .. } => {
-                let m = self.member(member).expect("a resumption names an enrolled member");
+                let m = self.member_of_target(member)?;
                 if m.suspensions.last().is_none_or(|s| s.until != Some(*from)) {
                     return Err(refuse(
                         "of",

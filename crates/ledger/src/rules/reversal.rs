@@ -4,7 +4,7 @@ use super::{ApplyError, Batch, EntryLookup, refuse};
 use crate::entry::{Entry, Posting};
 use crate::event::{Basis, Benefit, EventBody, EventError};
 use crate::fund::{AccountKind, Fund};
-use crate::ids::EventId;
+use crate::ids::{EventId, MemberId};
 use crate::money::Fen;
 use crate::state::{Line, PeriodMoney};
 use crate::time::Date;
@@ -20,12 +20,32 @@ impl Batch<'_> {
         Ok(self.reverse(of, target, value_date)?)
     }
 
+    /// The member of an entry to be reversed. Only an entry whose member is enrolled was
+    /// recorded, but the exceptions report replays the journal through today's rules, where
+    /// the enrolment itself may have been refused: then the reversal is refused, never a panic.
+    pub(super) fn member_of_target(
+        &self,
+        member: &MemberId,
+    ) -> Result<&crate::state::MemberState, EventError> {
+        self.member(member).ok_or_else(|| {
+            refuse("of", format!("the entry it reverses names member {member}, not enrolled"))
+        })
+    }
+
     fn reverse(
         &mut self,
         of: &EventId,
         target: Entry,
         value_date: Date,
     ) -> Result<Vec<Posting>, EventError> {
+        // Undoing the effects of an entry about a member changes the member's record.
+        if !matches!(
+            target.event.body,
+            EventBody::Enroll { .. } | EventBody::Backpay { .. } | EventBody::BackpayV1 { .. }
+        ) && let Some(member) = target.event.body.member()
+        {
+            self.member_of_target(member)?;
+        }
         // A reversal undoes money from its target's value date on; dated earlier it would leave
         // the member's holdings negative for the days between.
         if value_date < target.value_date {
@@ -53,7 +73,7 @@ impl Batch<'_> {
             }
             EventBody::TransferOut { member, fund, .. }
             | EventBody::TransferOutV1 { member, fund, .. } => {
-                let m = self.member(member).expect("a transfer names an enrolled member");
+                let m = self.member_of_target(member)?;
                 if m.transfers.iter().any(|t| t.fund == *fund && t.seq == target.seq && t.confirmed)
                 {
                     return Err(refuse(
@@ -63,8 +83,9 @@ impl Batch<'_> {
                 }
             }
             EventBody::Contribution { member, fund, period, part, .. } => {
-                let line = Line::of(*fund, *part).expect("contributions are on a premium line");
-                let m = self.member(member).expect("a contribution names an enrolled member");
+                let line = Line::of(*fund, *part)
+                    .ok_or_else(|| refuse("of", "the premium it reverses is on no premium line"))?;
+                let m = self.member_of_target(member)?;
                 if self.period(member, line, *period).state.0 != 0 {
                     return Err(refuse(
                         "of",
@@ -79,7 +100,7 @@ impl Batch<'_> {
                 }
             }
             EventBody::Discharge { member, .. } | EventBody::DischargeV1 { member, .. } => {
-                let m = self.member(member).expect("a discharge names an enrolled member");
+                let m = self.member_of_target(member)?;
                 if let Some(t) = m.transfers.first() {
                     return Err(refuse(
                         "of",
@@ -92,7 +113,7 @@ impl Batch<'_> {
                 }
             }
             EventBody::Payout { member, .. } | EventBody::PayoutV1 { member, .. } => {
-                let m = self.member(member).expect("a payout names an enrolled member");
+                let m = self.member_of_target(member)?;
                 if m.benefits.iter().any(|b| &b.event_id == of && b.recovered.0 > 0) {
                     return Err(refuse(
                         "of",
@@ -155,6 +176,7 @@ impl Batch<'_> {
             .iter()
             .map(|p| Posting { account: p.account.clone(), amount: Fen(-p.amount.0) })
             .collect();
+        self.check_balances_fit(&postings, value_date)?;
         self.check_no_negative_holding(&postings)?;
         self.undo_effects(&target);
         self.changes.reversed.push(target.seq);
