@@ -11,8 +11,25 @@ use crate::time::Date;
 pub const ENTRY_FORMAT_VERSION: u8 = 1;
 /// Most postings one entry may carry (an interest run over a whole fund is the big one).
 pub const POSTINGS_PER_ENTRY_MAX: usize = 200_000;
-/// Largest canonical entry, in bytes; decoding refuses anything larger.
-pub const ENTRY_BYTES_MAX: usize = 8 * 1024 * 1024;
+/// Most bytes one posting takes: the fund and kind tags, the longest account (a member's id or
+/// a unit's of `NAME_ID_LEN_MAX` bytes, with its part and holding or its period) and the amount
+/// as the longest varint (9 bytes). A test encodes the longest of each kind against it.
+pub const POSTING_BYTES_MAX: usize = 64;
+/// Most bytes an entry's event may take. A posted line is at most `LINE_BYTES_MAX` (16 KiB) of
+/// JSON, which encodes to fewer bytes than that; the rules refuse a longer event all the same.
+pub const EVENT_BYTES_MAX: usize = 64 * 1024;
+/// An entry's other fields: version, sequence, recording time, value date, posting count.
+pub const ENTRY_HEADER_BYTES_MAX: usize = 64;
+/// Largest canonical entry, in bytes; decoding refuses anything larger. Derived from the
+/// limits above, so that every entry the rules let through can be read back.
+pub const ENTRY_BYTES_MAX: usize = 16 * 1024 * 1024;
+const _: () = assert!(
+    ENTRY_HEADER_BYTES_MAX + EVENT_BYTES_MAX + POSTINGS_PER_ENTRY_MAX * POSTING_BYTES_MAX
+        <= ENTRY_BYTES_MAX,
+    "an entry of the most postings must fit the decoder's limit"
+);
+// A member's account: fund, kind, id (length varint and bytes), part, holding, amount.
+const _: () = assert!(1 + 1 + 1 + crate::ids::NAME_ID_LEN_MAX + 2 + 1 + 9 <= POSTING_BYTES_MAX);
 
 /// A 32-byte SHA-256 value.
 pub type Hash32 = [u8; 32];
@@ -68,6 +85,32 @@ fn config() -> impl bincode::config::Config {
 /// Encodes any value with the ledger's fixed bincode configuration (little endian, varint).
 pub fn encode<T: bincode::Encode>(value: &T) -> Vec<u8> {
     bincode::encode_to_vec(value, config()).expect("encoding into a Vec cannot fail")
+}
+
+/// How many bytes [`encode`] gives for `value`, without allocating them.
+pub fn encoded_len<T: bincode::Encode>(value: &T) -> usize {
+    let mut size = bincode::enc::write::SizeWriter::default();
+    bincode::encode_into_writer(value, &mut size, config()).expect("measuring cannot fail");
+    size.bytes_written
+}
+
+/// An entry of this event and this many postings can be written and read back: at most
+/// [`POSTINGS_PER_ENTRY_MAX`] postings and an event of at most [`EVENT_BYTES_MAX`] bytes, so
+/// its canonical bytes stay within [`ENTRY_BYTES_MAX`] (checked at compile time).
+pub fn check_entry_size(event: &Event, postings: usize) -> Result<(), String> {
+    if postings > POSTINGS_PER_ENTRY_MAX {
+        return Err(format!(
+            "the entry would carry {postings} postings, more than the {POSTINGS_PER_ENTRY_MAX} \
+             one entry may"
+        ));
+    }
+    let event_bytes = encoded_len(event);
+    if event_bytes > EVENT_BYTES_MAX {
+        return Err(format!(
+            "the event takes {event_bytes} bytes, more than the {EVENT_BYTES_MAX} an entry may"
+        ));
+    }
+    Ok(())
 }
 
 /// Decodes a value written by [`encode`], refusing trailing bytes.
@@ -186,6 +229,75 @@ mod tests {
                 },
             ],
         }
+    }
+
+    /// The longest posting of every account kind: ids of the longest length, amounts of the
+    /// longest varint.
+    fn longest_postings() -> Vec<Posting> {
+        use crate::fund::{AccountKind, Holding, SpousePart};
+        use crate::ids::{AgencyId, MemberId, NAME_ID_LEN_MAX, UnitId};
+        let name = "x".repeat(NAME_ID_LEN_MAX);
+        let kinds = [
+            AccountKind::Member {
+                member: MemberId::parse(&name).unwrap(),
+                part: Some(SpousePart::Medical),
+                holding: Holding::TransferredIn,
+            },
+            AccountKind::Pool,
+            AccountKind::AgencyPayable { agency: AgencyId::parse(&name).unwrap() },
+            AccountKind::Source(Source::TransferIn),
+            AccountKind::Use(crate::fund::Use::Transfer),
+            AccountKind::UnitReceivable {
+                unit: UnitId::parse(&name).unwrap(),
+                period: crate::time::Period { year: u16::MAX, month: u8::MAX },
+            },
+            AccountKind::Unremitted,
+        ];
+        kinds
+            .into_iter()
+            .flat_map(|kind| {
+                [i64::MAX, i64::MIN].map(|fen| Posting {
+                    account: Account { fund: Fund::Spouse, kind: kind.clone() },
+                    amount: Fen(fen),
+                })
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_posting_fits_the_posting_bound() {
+        for p in longest_postings() {
+            let n = encoded_len(&p);
+            assert!(n <= POSTING_BYTES_MAX, "{} takes {n} bytes", p.account);
+            assert_eq!(n, encode(&p).len());
+        }
+    }
+
+    /// The limits are derived from each other: an entry of the most postings, each of the
+    /// longest kind, with the longest event a line can carry, is written within the decoder's
+    /// limit and read back (before, 200,000 postings could pass 8 MiB and never be read).
+    #[test]
+    fn an_entry_of_the_most_postings_and_the_longest_event_reads_back() {
+        let memo = "\u{4e07}".repeat(crate::event::MEMO_CHARS_MAX);
+        let line = format!(
+            r#"{{"id":"{}","type":"appropriation","fund":"spouse","amount":"1.00","memo":"{memo}"}}"#,
+            "i".repeat(crate::ids::EVENT_ID_LEN_MAX)
+        );
+        let mut e = sample();
+        e.event = crate::event::parse_event_line(&line).unwrap();
+        let longest = longest_postings()[0].clone();
+        let mut minus = longest.clone();
+        minus.amount = Fen(-crate::money::AMOUNT_FEN_MAX);
+        let mut plus = longest;
+        plus.amount = Fen(crate::money::AMOUNT_FEN_MAX);
+        e.postings =
+            (0..POSTINGS_PER_ENTRY_MAX / 2).flat_map(|_| [plus.clone(), minus.clone()]).collect();
+        assert!(check_entry_size(&e.event, e.postings.len()).is_ok());
+        let bytes = e.canonical_bytes();
+        assert!(bytes.len() <= ENTRY_BYTES_MAX, "{} bytes", bytes.len());
+        assert_eq!(Entry::from_canonical_bytes(&bytes).unwrap(), e);
+        let refused = check_entry_size(&e.event, POSTINGS_PER_ENTRY_MAX + 1).unwrap_err();
+        assert!(refused.contains("200001 postings"), "{refused}");
     }
 
     #[test]

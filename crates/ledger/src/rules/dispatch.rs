@@ -150,6 +150,7 @@ impl Batch<'_> {
                 Vec::new()
             }
         };
+        crate::entry::check_entry_size(event, postings.len()).map_err(|m| refuse("type", m))?;
         self.check_balances_fit(&postings, value_date)?;
         self.check_no_negative_holding(&postings)?;
         self.effects_only(event, value_date, &postings);
