@@ -282,3 +282,42 @@ fn a_posters_event_ids_are_scoped_by_its_unit() {
     assert_eq!(answers[7].as_ref().unwrap().accepted, 1);
     assert_eq!(ledger.head().seq, head + 2, "only the two allowed posts are stored");
 }
+
+/// The writer's queue is bounded in events as well as requests: while the writer is held,
+/// requests of 100,000 events each are queued until 200,000 wait, then refused as busy (503
+/// with Retry-After in the server); every queued one is still answered.
+#[test]
+fn the_queue_is_bounded_in_events_and_every_queued_request_is_answered() {
+    let (_dir, ledger) = new_ledger();
+    let ledger = Arc::new(ledger);
+    let committer = GroupCommitter::start(Arc::clone(&ledger));
+    let big = || PostRequest {
+        events: (1..=junbao_engine::BATCH_EVENTS_MAX)
+            .map(|i| (i, Err(junbao_ledger::EventError::event("x"))))
+            .collect(),
+        scope: PostScope::Any,
+    };
+    let (tx, rx) = std::sync::mpsc::channel();
+    let mut busy = 0;
+    let mut queued = 0;
+    // The writer lock held: the sequencer takes at most one group and waits.
+    ledger.with_state(|_, _| {
+        for _ in 0..4 {
+            let tx = tx.clone();
+            match committer.submit(big(), Box::new(move |a| tx.send(a.is_err()).unwrap())) {
+                Ok(()) => queued += 1,
+                Err(e) => {
+                    assert_eq!(e, junbao_engine::SubmitError::Busy);
+                    assert!(e.to_string().contains("200000 events"), "{e}");
+                    busy += 1;
+                }
+            }
+            assert!(committer.queued_events() <= junbao_engine::QUEUE_EVENTS_MAX);
+        }
+    });
+    assert!(busy >= 1, "a fourth request of 100,000 events must not be queued");
+    for _ in 0..queued {
+        assert!(rx.recv().unwrap(), "each (refused) request is answered");
+    }
+    assert_eq!(committer.queued_events(), 0);
+}

@@ -18,7 +18,7 @@
 //! Architecture invariant: the sequencer is the only caller of `post_group_deferred` in a
 //! server, and posting holds the writer lock, so one writer owns the chain head.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{
     Receiver, Sender, SyncSender, TryRecvError, TrySendError, channel, sync_channel,
 };
@@ -35,6 +35,13 @@ pub const GROUP_EVENTS_MAX: usize = BATCH_EVENTS_MAX;
 /// Most requests waiting for the writer; past it, [`GroupCommitter::submit`] says busy.
 pub const QUEUE_REQUESTS_MAX: usize = 16_384;
 
+/// Most events waiting for the writer, over all queued requests: two full groups. Each event is
+/// parsed from at most `LINE_BYTES_MAX` (16 KiB) of JSON, so this bounds the queue's memory
+/// where the count of requests alone (each up to `BATCH_EVENTS_MAX` events) would not. Past
+/// it, [`GroupCommitter::submit`] says busy. A single request never exceeds it on its own.
+pub const QUEUE_EVENTS_MAX: usize = 2 * GROUP_EVENTS_MAX;
+const _: () = assert!(BATCH_EVENTS_MAX <= QUEUE_EVENTS_MAX, "one request fits an empty queue");
+
 /// Where the answer to a request goes (called on the writer thread; must not block).
 pub type Reply = Box<dyn FnOnce(Result<PostSummary, PostError>) + Send>;
 
@@ -47,7 +54,10 @@ struct Job {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum SubmitError {
-    #[error("the writer has {QUEUE_REQUESTS_MAX} requests waiting; retry shortly")]
+    #[error(
+        "the writer's queue is full ({QUEUE_REQUESTS_MAX} requests or {QUEUE_EVENTS_MAX} events \
+         waiting); retry shortly"
+    )]
     Busy,
     #[error("the ledger is shutting down")]
     Closed,
@@ -91,6 +101,8 @@ pub struct GroupCommitter {
     threads: Mutex<Vec<JoinHandle<()>>>,
     stats: Arc<CommitStats>,
     durable: Arc<DurableSignal>,
+    /// Events in the queue, not yet taken by the sequencer.
+    queued_events: Arc<AtomicUsize>,
 }
 
 impl std::fmt::Debug for GroupCommitter {
@@ -106,11 +118,13 @@ impl GroupCommitter {
         let (written_tx, written_rx) = channel::<Written>();
         let stats = Arc::new(CommitStats::default());
         let durable = Arc::new(DurableSignal::default());
+        let queued_events = Arc::new(AtomicUsize::new(0));
         let sequencer = {
             let (ledger, stats) = (Arc::clone(&ledger), Arc::clone(&stats));
+            let queue = Queue { receiver, events: Arc::clone(&queued_events) };
             std::thread::Builder::new()
                 .name("junbao-sequencer".into())
-                .spawn(move || sequence_loop(&ledger, &receiver, &written_tx, &stats))
+                .spawn(move || sequence_loop(&ledger, &queue, &written_tx, &stats))
                 .expect("spawning the sequencer thread")
         };
         let syncer = {
@@ -127,6 +141,7 @@ impl GroupCommitter {
             threads: Mutex::new(vec![sequencer, syncer]),
             stats,
             durable,
+            queued_events,
         }
     }
 
@@ -161,11 +176,28 @@ impl GroupCommitter {
     pub fn submit(&self, request: PostRequest, reply: Reply) -> Result<(), SubmitError> {
         let guard = self.sender.lock().expect("the sender lock is never held across a panic");
         let Some(sender) = guard.as_ref() else { return Err(SubmitError::Closed) };
-        match sender.try_send(Job { request, reply }) {
+        // Counted before it is sent, so the sequencer never takes more than was counted; taken
+        // back if it does not go in.
+        let n = request.events.len();
+        let before = self.queued_events.fetch_add(n, Ordering::SeqCst);
+        if before > 0 && before + n > QUEUE_EVENTS_MAX {
+            self.queued_events.fetch_sub(n, Ordering::SeqCst);
+            return Err(SubmitError::Busy);
+        }
+        let sent = sender.try_send(Job { request, reply });
+        if sent.is_err() {
+            self.queued_events.fetch_sub(n, Ordering::SeqCst);
+        }
+        match sent {
             Ok(()) => Ok(()),
             Err(TrySendError::Full(_)) => Err(SubmitError::Busy),
             Err(TrySendError::Disconnected(_)) => Err(SubmitError::Closed),
         }
+    }
+
+    /// Events queued and not yet taken by the writer.
+    pub fn queued_events(&self) -> usize {
+        self.queued_events.load(Ordering::SeqCst)
     }
 
     /// True while both threads run.
@@ -201,26 +233,34 @@ impl Drop for GroupCommitter {
     }
 }
 
-fn sequence_loop(
-    ledger: &Ledger,
-    receiver: &Receiver<Job>,
-    written: &Sender<Written>,
-    stats: &CommitStats,
-) {
+/// The sequencer's end of the queue: taking a job takes its events off the count.
+struct Queue {
+    receiver: Receiver<Job>,
+    events: Arc<AtomicUsize>,
+}
+
+impl Queue {
+    fn taken(&self, job: Job) -> Job {
+        self.events.fetch_sub(job.request.events.len(), Ordering::SeqCst);
+        job
+    }
+}
+
+fn sequence_loop(ledger: &Ledger, queue: &Queue, written: &Sender<Written>, stats: &CommitStats) {
     // A job that did not fit in the previous group starts the next one.
     let mut carried: Option<Job> = None;
     loop {
         let first = match carried.take() {
             Some(job) => job,
-            None => match receiver.recv() {
-                Ok(job) => job,
+            None => match queue.receiver.recv() {
+                Ok(job) => queue.taken(job),
                 Err(_) => return, // every sender is gone and the queue is empty
             },
         };
         let mut events = first.request.events.len();
         let mut jobs = vec![first];
         while events < GROUP_EVENTS_MAX {
-            match receiver.try_recv() {
+            match queue.receiver.try_recv().map(|job| queue.taken(job)) {
                 Ok(job) if events + job.request.events.len() > GROUP_EVENTS_MAX => {
                     carried = Some(job);
                     break;
@@ -266,7 +306,7 @@ fn sync_loop(
         }
         // Every group received was appended before it was sent, so the head now covers them
         // all; one sync makes them durable (a synced append since may have done it already).
-        let synced = if ledger.store().durable_head().seq < ledger.head().seq {
+        let synced = if ledger.durable_head().seq < ledger.head().seq {
             let started = Instant::now();
             let r = ledger.sync().map(|_| ());
             stats.syncs.fetch_add(1, Ordering::Relaxed);

@@ -37,7 +37,8 @@ pub use backup::{
     RestoreReport, backup_summary, check_backup_files, restore_backup,
 };
 pub use commit::{
-    CommitStats, GROUP_EVENTS_MAX, GroupCommitter, QUEUE_REQUESTS_MAX, Reply, SubmitError,
+    CommitStats, GROUP_EVENTS_MAX, GroupCommitter, QUEUE_EVENTS_MAX, QUEUE_REQUESTS_MAX, Reply,
+    SubmitError,
 };
 pub use junbao_storage::{Head, ReadError, StoredEntry, WriteError};
 pub use mirror::{MIRROR_STEP_ENTRIES_MAX, MirrorError, RemoteEntry};
