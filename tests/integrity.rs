@@ -326,3 +326,28 @@ fn a_failed_write_in_a_transfer_export_is_io() {
     assert_eq!(err.kind(), junbao_engine::ErrorKind::Io, "{err}");
     assert!(matches!(err, junbao_engine::AuditError::Write(_)), "{err:?}");
 }
+
+/// A stored key shorter than any this ledger writes is an integrity failure, never a slice out
+/// of range: a state record of only its tag byte (at open), a member index record of only its
+/// prefix (in a statement).
+#[test]
+fn short_stored_keys_are_integrity_failures_not_panics() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = small_ledger(dir.path());
+    let member = junbao_ledger::ids::MemberId::parse("M1").unwrap();
+    // The member index: 0x00, the id, 0x00, then 8 bytes of sequence number.
+    let mut short = vec![0u8];
+    short.extend_from_slice(b"M1");
+    short.extend_from_slice(&[0, 1, 2]);
+    ledger.store_for_tests().tamper_ids(&short, Some(b"")).unwrap();
+    let err = ledger.statement(member.as_str(), None, None, false).unwrap_err();
+    assert_eq!(err.kind(), junbao_engine::ErrorKind::Integrity, "{err}");
+    ledger.store_for_tests().tamper_ids(&short, None).unwrap();
+    ledger.statement(member.as_str(), None, None, false).unwrap();
+
+    let tag = junbao_ledger::state::member_key(&member)[0];
+    ledger.store_for_tests().tamper_state(&[tag], Some(b"x")).unwrap();
+    drop(ledger);
+    let err = Ledger::open(dir.path(), system_clock()).unwrap_err();
+    assert!(err.is_integrity(), "{err}");
+}

@@ -516,6 +516,33 @@ pub(crate) fn member_index_prefix(member: &junbao_ledger::ids::MemberId) -> Vec<
     k
 }
 
+impl Ledger {
+    /// The sequence numbers of a member's entries, in order, from the member index. A record
+    /// whose key is not the prefix and 8 bytes is not one this ledger wrote: an integrity
+    /// failure, never a slice out of range.
+    pub(crate) fn member_entry_seqs(
+        &self,
+        member: &junbao_ledger::ids::MemberId,
+    ) -> Result<Vec<u64>, AuditError> {
+        let prefix = member_index_prefix(member);
+        self.store
+            .ids_prefix(&prefix)?
+            .iter()
+            .map(|(k, _)| {
+                k.get(prefix.len()..)
+                    .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                    .map(u64::from_be_bytes)
+                    .ok_or_else(|| {
+                        AuditError::Integrity(format!(
+                            "a member index record of {member} has a key of {} bytes",
+                            k.len()
+                        ))
+                    })
+            })
+            .collect()
+    }
+}
+
 /// The state implied by the whole journal, replayed entry by entry.
 fn rebuild_state(store: &Store) -> Result<LedgerState, LedgerOpenError> {
     let mut entries = Vec::new();

@@ -11,7 +11,7 @@ use junbao_ledger::state::Line;
 use junbao_ledger::{Date, EntryLookup, Fen, Fund, LedgerState};
 use serde_json::{Value, json};
 
-use crate::{AuditError, Ledger, member_index_prefix};
+use crate::{AuditError, Ledger};
 
 impl Ledger {
     /// The member's record (Art. 39): every entry about them with a value date in the range,
@@ -30,17 +30,7 @@ impl Ledger {
         if !known {
             return Err(AuditError::Input(format!("member {id} is not enrolled")));
         }
-        let seqs: Vec<u64> = self
-            .store
-            .ids_prefix(&member_index_prefix(&id))?
-            .iter()
-            .filter_map(|(k, _)| {
-                // A short (corrupted) key is skipped, not sliced out of bounds.
-                k.get(k.len().checked_sub(8)?..)
-                    .and_then(|b| b.try_into().ok())
-                    .map(u64::from_be_bytes)
-            })
-            .collect();
+        let seqs = self.member_entry_seqs(&id)?;
         let size = self.head().seq;
         let mut balances: BTreeMap<String, (Fund, i64)> = BTreeMap::new();
         let mut rows = Vec::new();

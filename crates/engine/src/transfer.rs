@@ -13,7 +13,7 @@ use junbao_ledger::transfer::{
 };
 use serde_json::{Value, json};
 
-use crate::{AuditError, Ledger, SignedDigest, member_index_prefix};
+use crate::{AuditError, Ledger, SignedDigest};
 
 /// The id of an event the ledger generates: `KIND:PART:PART...` when that fits the 64
 /// characters of an event id (so ids generated before stay the same, and a repeated command
@@ -204,16 +204,8 @@ impl Ledger {
         if !self.with_state(|s, _| s.members.contains_key(id)) {
             return Err(AuditError::Input(format!("member {id} is not enrolled")));
         }
-        let seqs: Vec<u64> = self
-            .store
-            .ids_prefix(&member_index_prefix(id))?
-            .iter()
-            .filter_map(|(k, _)| {
-                let at = k.len().checked_sub(8)?;
-                k.get(at..).and_then(|b| b.try_into().ok()).map(u64::from_be_bytes)
-            })
-            .filter(|s| *s <= transfer_seq)
-            .collect();
+        let mut seqs = self.member_entry_seqs(id)?;
+        seqs.retain(|s| *s <= transfer_seq);
         let mut entries = Vec::new();
         let mut listed = Vec::new();
         for seq in seqs {

@@ -291,32 +291,35 @@ impl LedgerState {
         for (key, value) in state {
             let show = || String::from_utf8_lossy(&key).into_owned();
             let bad = |source| StateLoadError::Value { key: show(), source };
+            // Every keyed record is a tag, a separator, then its key proper: a shorter key is
+            // not one this ledger wrote (an integrity failure, never a slice out of range).
+            let rest = || key.get(2..).ok_or_else(|| StateLoadError::UnknownKey(show()));
             match key.first() {
                 Some(&KEY_MEMBER) => {
-                    let id = MemberId::parse(&String::from_utf8_lossy(&key[2..]))
+                    let id = MemberId::parse(&String::from_utf8_lossy(rest()?))
                         .map_err(|_| StateLoadError::UnknownKey(show()))?;
                     s.members.insert(id, decode(&value).map_err(bad)?);
                 }
                 Some(&KEY_PERIOD) => {
-                    s.periods.insert(decode(&key[2..]).map_err(bad)?, decode(&value).map_err(bad)?);
+                    s.periods.insert(decode(rest()?).map_err(bad)?, decode(&value).map_err(bad)?);
                 }
                 Some(&KEY_BACKPAID) => {
-                    let id = MemberId::parse(&String::from_utf8_lossy(&key[2..]))
+                    let id = MemberId::parse(&String::from_utf8_lossy(rest()?))
                         .map_err(|_| StateLoadError::UnknownKey(show()))?;
                     s.backpaid.insert(id, decode(&value).map_err(bad)?);
                 }
                 Some(&KEY_YEAR) => {
                     s.year_moves
-                        .insert(decode(&key[2..]).map_err(bad)?, decode(&value).map_err(bad)?);
+                        .insert(decode(rest()?).map_err(bad)?, decode(&value).map_err(bad)?);
                 }
                 Some(&KEY_STANDARDS) => s.standards = decode(&value).map_err(bad)?,
                 Some(&crate::admin::STATE_KEY_BYTE) => s.admin = decode(&value).map_err(bad)?,
                 Some(&KEY_INTEREST) => {
-                    s.interest_credited.insert(decode(&key[2..]).map_err(bad)?);
+                    s.interest_credited.insert(decode(rest()?).map_err(bad)?);
                 }
                 Some(&KEY_REVERSED) => {
                     let seq: [u8; 8] =
-                        key[2..].try_into().map_err(|_| StateLoadError::UnknownKey(show()))?;
+                        rest()?.try_into().map_err(|_| StateLoadError::UnknownKey(show()))?;
                     s.reversed.insert(u64::from_be_bytes(seq));
                 }
                 _ => return Err(StateLoadError::UnknownKey(show())),

@@ -730,6 +730,16 @@ impl Store {
         .map_err(read_error)
     }
 
+    /// Overwrites (`Some`) or deletes (`None`) one record of the idempotency and member index
+    /// (the `ids` column family).
+    pub fn tamper_ids(&self, key: &[u8], value: Option<&[u8]>) -> Result<(), ReadError> {
+        match value {
+            Some(v) => self.db.put_cf(self.cf(CF_IDS), key, v),
+            None => self.db.delete_cf(self.cf(CF_IDS), key),
+        }
+        .map_err(read_error)
+    }
+
     /// Rewrites the head record.
     pub fn tamper_head(&self, head: Head) -> Result<(), ReadError> {
         self.db.put_cf(self.cf(CF_META), META_HEAD, encode_head(&head)).map_err(read_error)?;
