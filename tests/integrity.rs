@@ -351,3 +351,47 @@ fn short_stored_keys_are_integrity_failures_not_panics() {
     let err = Ledger::open(dir.path(), system_clock()).unwrap_err();
     assert!(err.is_integrity(), "{err}");
 }
+
+/// `verify` recomputes the idempotency records (event id → sequence and fingerprint) and the
+/// member index from the journal: a deleted or altered record of either, or one the journal
+/// does not imply, is found (exit 3 from the command line).
+#[test]
+fn verify_finds_a_changed_idempotency_or_member_index_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("ledger");
+    let ledger = small_ledger(&data);
+    ledger.verify(&|_| {}).unwrap();
+    let seq = seq_of(&ledger, "c1");
+    let id_key = b"c1".as_slice();
+    let id_value = ledger.store_for_tests().ids_get(&[id_key]).unwrap()[0].clone().unwrap();
+    let mut index_key = vec![0u8];
+    index_key.extend_from_slice(b"M1\0");
+    index_key.extend_from_slice(&seq.to_be_bytes());
+    let store = ledger.store_for_tests();
+    let mut altered = id_value.clone();
+    altered[0] ^= 1; // another sequence number
+    // (key, what to write there (None: delete), what verify says)
+    type Case<'a> = (&'a [u8], Option<&'a [u8]>, &'a str);
+    let cases: [Case<'_>; 5] = [
+        (id_key, None, "idempotency record of \"c1\" is missing"),
+        (id_key, Some(&altered), "idempotency record of \"c1\" does not match"),
+        (&index_key, None, "member index record of M1 is missing"),
+        (&index_key, Some(b"x"), "member index record of M1 does not match"),
+        (b"never-posted", Some(&id_value), "the journal implies"),
+    ];
+    for (key, value, expected) in cases {
+        let original = store.ids_get(&[key]).unwrap()[0].clone();
+        store.tamper_ids(key, value).unwrap();
+        let err = ledger.verify(&|_| {}).expect_err(expected);
+        assert!(err.is_integrity() && err.to_string().contains(expected), "{expected}: {err}");
+        store.tamper_ids(key, original.as_deref()).unwrap();
+        ledger.verify(&|_| {}).unwrap();
+    }
+    store.tamper_ids(&index_key, None).unwrap();
+    drop(ledger);
+    let out = std::process::Command::new(bin())
+        .args(["--data", data.to_str().unwrap(), "verify"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+}

@@ -1,10 +1,11 @@
 //! Verification of the stored journal: the chain, every entry's own invariants, the Merkle
-//! tree, and every materialised record (balances, members, premium periods, standards,
-//! interest and reversal marks) against a replay of the entries from scratch.
+//! tree, the idempotency and member index, and every materialised record (balances, members,
+//! premium periods, standards, interest and reversal marks) against a replay of the entries
+//! from scratch.
 
 use std::collections::{HashMap, HashSet};
 
-use junbao_ledger::entry::{CHAIN_GENESIS, Entry, Hash32, chain_next};
+use junbao_ledger::entry::{CHAIN_GENESIS, Entry, Hash32, chain_next, event_fingerprint};
 use junbao_ledger::ids::EventId;
 use junbao_ledger::merkle;
 use junbao_ledger::rules::Replayer;
@@ -60,6 +61,7 @@ impl Ledger {
         let mut balances: HashMap<Account, i64> = HashMap::new();
         let mut tree = crate::audit::RootBuilder::default();
         let mut reversal_targets: HashSet<EventId> = HashSet::new();
+        let mut index_records = 0u64;
         loop {
             let chunk: Vec<_> =
                 snapshot.entries(next_seq, VERIFY_CHUNK_ENTRIES).collect::<Result<_, _>>()?;
@@ -78,7 +80,7 @@ impl Ledger {
             // Each link h_n = SHA-256(h_(n-1) || bytes_n) depends only on stored values, so the
             // links are checked in parallel; together they prove the whole chain. The same pass
             // decodes each entry once and hashes its Merkle leaf.
-            type Checked = (Hash32, Vec<(Account, i64)>, Option<EventId>);
+            type Checked = (Hash32, Vec<(Account, i64)>, Option<EventId>, Vec<IndexRecord>);
             let checked: Vec<Result<Checked, (u64, String)>> = chunk
                 .par_iter()
                 .enumerate()
@@ -96,20 +98,25 @@ impl Ledger {
                         EventBody::Reversal { of, .. } => Some(of.clone()),
                         _ => None,
                     };
+                    let index = index_records_of(&entry);
                     let postings =
                         entry.postings.into_iter().map(|p| (p.account, p.amount.0)).collect();
-                    Ok((merkle::leaf_hash(&e.bytes), postings, reversal_of))
+                    Ok((merkle::leaf_hash(&e.bytes), postings, reversal_of, index))
                 })
                 .collect();
+            let mut index = Vec::new();
             for result in checked {
-                let (leaf, postings, reversal_of) =
+                let (leaf, postings, reversal_of, records) =
                     result.map_err(|(seq, what)| VerifyError::Entry { seq, what })?;
+                index.extend(records);
                 tree.push(leaf);
                 reversal_targets.extend(reversal_of);
                 for (account, fen) in postings {
                     *balances.entry(account).or_default() += fen;
                 }
             }
+            index_records += index.len() as u64;
+            check_index(&snapshot, &index)?;
             let last = chunk.last().expect("chunk is not empty");
             previous = last.chain_hash;
             next_seq = last.seq + 1;
@@ -120,6 +127,15 @@ impl Ledger {
             return Err(VerifyError::Ledger(format!(
                 "the recorded head is entry {} but the journal ends at entry {count} with another hash",
                 head.seq
+            )));
+        }
+        // Every index record the entries imply is stored as they imply it (checked per chunk);
+        // no other record is stored.
+        let stored_records = snapshot.ids_count()?;
+        if stored_records != index_records {
+            return Err(VerifyError::Ledger(format!(
+                "the idempotency and member index holds {stored_records} records, the journal \
+                 implies {index_records}"
             )));
         }
         // The stored tree must give the root recomputed from the entries.
@@ -177,6 +193,56 @@ impl Ledger {
             accounts: recomputed.len(),
         })
     }
+}
+
+/// A record of the `ids` column family an entry implies: its key, its value, and what it is
+/// for the message.
+struct IndexRecord {
+    seq: u64,
+    key: Vec<u8>,
+    value: Vec<u8>,
+    what: String,
+}
+
+/// The records an entry adds to the `ids` column family, as a post (or a mirror) writes them:
+/// its event id's idempotency record (sequence number and content fingerprint), and a member
+/// index record for every member it names or posts to.
+fn index_records_of(entry: &Entry) -> Vec<IndexRecord> {
+    let id = entry.event.id.as_str();
+    let mut records = vec![IndexRecord {
+        seq: entry.seq,
+        key: id.as_bytes().to_vec(),
+        value: crate::id_record(entry.seq, &event_fingerprint(&entry.event)),
+        what: format!("the idempotency record of {id:?}"),
+    }];
+    let mut members: Vec<&junbao_ledger::ids::MemberId> =
+        entry.event.body.member().into_iter().collect();
+    members.extend(entry.postings.iter().filter_map(|p| p.account.member_id()));
+    members.sort();
+    members.dedup();
+    records.extend(members.into_iter().map(|m| IndexRecord {
+        seq: entry.seq,
+        key: crate::member_index_key(m, entry.seq),
+        value: Vec::new(),
+        what: format!("the member index record of {m}"),
+    }));
+    records
+}
+
+/// Looks up the index records a chunk of entries implies, in one read, and names the first
+/// that is missing or holds something else.
+fn check_index(snapshot: &StoreSnapshot<'_>, records: &[IndexRecord]) -> Result<(), VerifyError> {
+    let keys: Vec<&[u8]> = records.iter().map(|r| r.key.as_slice()).collect();
+    let stored = snapshot.ids_get(&keys)?;
+    for (r, stored) in records.iter().zip(stored) {
+        let what = match stored {
+            None => "is missing",
+            Some(v) if v != r.value => "does not match the entry",
+            Some(_) => continue,
+        };
+        return Err(VerifyError::Entry { seq: r.seq, what: format!("{} {what}", r.what) });
+    }
+    Ok(())
 }
 
 /// The state the first `count` stored entries imply, replayed from scratch without rule checks

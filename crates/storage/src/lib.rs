@@ -658,6 +658,26 @@ impl StoreSnapshot<'_> {
     pub fn state(&self) -> Result<Vec<KeyValue>, ReadError> {
         self.scan(CF_STATE)
     }
+
+    /// Looks up many keys of the idempotency and member index at once, as of the snapshot.
+    pub fn ids_get(&self, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>, ReadError> {
+        let cf = self.store.cf(CF_IDS);
+        self.snapshot
+            .multi_get_cf(keys.iter().map(|k| (cf, *k)))
+            .into_iter()
+            .map(|r| r.map_err(read_error))
+            .collect()
+    }
+
+    /// How many records the idempotency and member index holds, as of the snapshot.
+    pub fn ids_count(&self) -> Result<u64, ReadError> {
+        let mut n = 0u64;
+        for r in self.snapshot.iterator_cf(self.store.cf(CF_IDS), IteratorMode::Start) {
+            r.map_err(read_error)?;
+            n += 1;
+        }
+        Ok(n)
+    }
 }
 
 /// A RocksDB key-value iterator's items, as RocksDB hands them out.
