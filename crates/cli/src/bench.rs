@@ -120,15 +120,16 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let elapsed = start.elapsed();
     // The machine's limit in this same run: the premiums' canonical bytes written again with
     // the chain and nothing else, in batches of the same size, into a fresh store.
-    let mut raw_bytes = Vec::with_capacity(posted);
-    let mut seq = first_seq;
-    while raw_bytes.len() < posted {
-        let chunk = ledger.journal(seq, 10_000)?;
-        anyhow::ensure!(!chunk.is_empty(), "the journal ends before entry {seq}");
-        seq += chunk.len() as u64;
-        raw_bytes.extend(chunk.into_iter().map(|(stored, _)| stored.bytes));
-    }
-    raw_bytes.truncate(posted);
+    let raw_bytes: Vec<Vec<u8>> = ledger
+        .entries_from(first_seq)
+        .take(posted)
+        .map(|item| item.map(|(stored, _)| stored.bytes))
+        .collect::<Result<_, _>>()?;
+    anyhow::ensure!(
+        raw_bytes.len() == posted,
+        "the journal ends before entry {}",
+        first_seq + posted as u64
+    );
     let raw_dir = tempfile::tempdir().context("creating a temporary folder")?;
     let (raw_elapsed, _) =
         junbao_engine::write_raw_journal(&raw_dir.path().join("raw"), &raw_bytes, args.batch)?;

@@ -380,12 +380,16 @@ pub fn run(data: &Path, members: usize) -> Result<()> {
         &hex::encode(digest.root)[..16],
         digest_path.display()
     );
-    let payout_seq = ledger
-        .journal(1, usize::MAX)?
-        .iter()
-        .find(|(_, e)| e.event.id.as_str() == format!("payout-{}", injured.id))
-        .map(|(s, _)| s.seq)
-        .context("the payout entry")?;
+    let payout_id = format!("payout-{}", injured.id);
+    let mut payout_seq = None;
+    for item in ledger.entries_from(1) {
+        let (s, e) = item?;
+        if e.event.id.as_str() == payout_id {
+            payout_seq = Some(s.seq);
+            break;
+        }
+    }
+    let payout_seq = payout_seq.context("the payout entry")?;
     let proof = ledger.inclusion_proof(payout_seq, None)?;
     outln!(
         "  inclusion proof of the disability payout (entry {payout_seq}): {} hashes to the signed root",
@@ -393,7 +397,8 @@ pub fn run(data: &Path, members: usize) -> Result<()> {
     );
     let export_path = data.join("journal-export.jsonl");
     let mut out = std::io::BufWriter::new(std::fs::File::create(&export_path)?);
-    for (stored, entry) in ledger.journal(1, usize::MAX)? {
+    for item in ledger.entries_from(1) {
+        let (stored, entry) = item?;
         use std::io::Write as _;
         writeln!(out, "{}", junbao_engine::export_line(&stored, &entry))?;
     }

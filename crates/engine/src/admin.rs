@@ -19,9 +19,6 @@ use serde_json::{Value, json};
 
 use crate::{AuditError, Ledger, PostError, PostRequest, PostScope};
 
-/// Entries read per step when a report scans the journal.
-const SCAN_CHUNK_ENTRIES: usize = 65_536;
-
 /// How many times a close draws the accounts again when entries were appended meanwhile.
 const CLOSE_ATTEMPTS_MAX: u32 = 3;
 
@@ -33,17 +30,12 @@ pub fn year_close_id(year: u16) -> String {
 impl Ledger {
     /// Calls `f` on every entry up to `through` (the whole journal when `None`), in order.
     fn scan(&self, through: Option<u64>, f: &mut dyn FnMut(&Entry)) -> Result<(), AuditError> {
-        let mut from = 1;
-        loop {
-            let chunk = self.journal(from, SCAN_CHUNK_ENTRIES)?;
-            let Some((last, _)) = chunk.last() else { break };
-            from = last.seq + 1;
-            for (s, e) in &chunk {
-                if through.is_some_and(|t| s.seq > t) {
-                    return Ok(());
-                }
-                f(e);
+        for item in self.entries_from(1) {
+            let (s, e) = item?;
+            if through.is_some_and(|t| s.seq > t) {
+                break;
             }
+            f(&e);
         }
         Ok(())
     }

@@ -380,6 +380,19 @@ impl Ledger {
             .collect()
     }
 
+    /// Every entry from `from` on, decoded, in order: the one way through the journal. It reads
+    /// [`JOURNAL_CHUNK_ENTRIES`] at a time (a long scan does not hold a RocksDB iterator), so it
+    /// sees entries appended while it runs; stop it with `take_while` on the sequence number
+    /// for a fixed end. After an error it ends.
+    pub fn entries_from(&self, from: u64) -> JournalEntries<'_> {
+        JournalEntries {
+            ledger: self,
+            next: from.max(1),
+            chunk: Vec::new().into_iter(),
+            done: false,
+        }
+    }
+
     /// Trial balance per fund and the balance of every account, sorted by account name.
     pub fn balances(&self, fund: Option<Fund>, member: Option<&str>) -> BalanceSheet {
         self.with_state(|state, head| {
@@ -404,6 +417,47 @@ impl Ledger {
             }
             BalanceSheet { as_of_seq: head.seq, funds }
         })
+    }
+}
+
+/// Entries [`Ledger::entries_from`] reads at a time.
+pub const JOURNAL_CHUNK_ENTRIES: usize = 65_536;
+
+/// The journal from a sequence number on: see [`Ledger::entries_from`].
+pub struct JournalEntries<'a> {
+    ledger: &'a Ledger,
+    next: u64,
+    chunk: std::vec::IntoIter<(StoredEntry, Entry)>,
+    done: bool,
+}
+
+impl std::fmt::Debug for JournalEntries<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JournalEntries").field("next", &self.next).finish_non_exhaustive()
+    }
+}
+
+impl Iterator for JournalEntries<'_> {
+    type Item = Result<(StoredEntry, Entry), ReadJournalError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(item) = self.chunk.next() {
+                self.next = item.0.seq + 1;
+                return Some(Ok(item));
+            }
+            if self.done {
+                return None;
+            }
+            match self.ledger.journal(self.next, JOURNAL_CHUNK_ENTRIES) {
+                Ok(chunk) if chunk.is_empty() => self.done = true,
+                Ok(chunk) => self.chunk = chunk.into_iter(),
+                Err(e) => {
+                    self.done = true;
+                    return Some(Err(e));
+                }
+            }
+        }
     }
 }
 

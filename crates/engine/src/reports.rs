@@ -94,16 +94,11 @@ impl Ledger {
     pub fn reconcile(&self) -> Result<Value, AuditError> {
         let verified = self.verify(&|_| {});
         let mut control: HashMap<(Fund, Holding), i64> = HashMap::new();
-        let mut from = 1;
-        loop {
-            let chunk = self.journal(from, 65_536)?;
-            let Some((last, _)) = chunk.last() else { break };
-            from = last.seq + 1;
-            for (_, e) in &chunk {
-                for p in &e.postings {
-                    if let AccountKind::Member { holding, .. } = p.account.kind {
-                        *control.entry((p.account.fund, holding)).or_default() += p.amount.0;
-                    }
+        for item in self.entries_from(1) {
+            let (_, e) = item?;
+            for p in &e.postings {
+                if let AccountKind::Member { holding, .. } = p.account.kind {
+                    *control.entry((p.account.fund, holding)).or_default() += p.amount.0;
                 }
             }
         }
@@ -171,41 +166,36 @@ impl Ledger {
         let mut state = LedgerState::default();
         let mut seen = Seen(HashMap::new());
         let mut found = Vec::new();
-        let mut from = 1;
-        loop {
-            let chunk = self.journal(from, 65_536)?;
-            let Some((last, _)) = chunk.last() else { break };
-            from = last.seq + 1;
-            for (_, entry) in chunk {
-                let mut batch = state.begin(entry.seq - 1, [0; 32]);
-                // An event recorded before issue 11 is judged in its current form (a discharge
-                // without a route as `employee`, see docs/EVENTS.md).
-                let mut event = entry.event.clone();
-                event.body = event.body.upgraded(entry.value_date).into_owned();
-                match batch.apply(event, entry.recorded_at_us, &seen) {
-                    Ok(_) => {
-                        let prepared = batch.finish();
-                        state.commit(prepared.changes);
-                    }
-                    Err(e) => {
-                        found.push(json!({
-                            "seq": entry.seq,
-                            "id": entry.event.id.as_str(),
-                            "type": entry.event.body.type_name(),
-                            "member": entry.event.body.member().map(|m| m.as_str().to_string()),
-                            "exception": e.to_string(),
-                        }));
-                        // Keep the journal's own money so later entries are judged on what
-                        // actually happened. (Only the postings: the entry's effects on a
-                        // member today's rules did not enrol cannot be replayed.)
-                        for p in &entry.postings {
-                            let b = state.balances.entry(p.account.clone()).or_default();
-                            *b = b.checked_add(p.amount).unwrap_or(*b);
-                        }
+        for item in self.entries_from(1) {
+            let (_, entry) = item?;
+            let mut batch = state.begin(entry.seq.saturating_sub(1), [0; 32]);
+            // An event recorded before issue 11 is judged in its current form (a discharge
+            // without a route as `employee`, see docs/EVENTS.md).
+            let mut event = entry.event.clone();
+            event.body = event.body.upgraded(entry.value_date).into_owned();
+            match batch.apply(event, entry.recorded_at_us, &seen) {
+                Ok(_) => {
+                    let prepared = batch.finish();
+                    state.commit(prepared.changes);
+                }
+                Err(e) => {
+                    found.push(json!({
+                        "seq": entry.seq,
+                        "id": entry.event.id.as_str(),
+                        "type": entry.event.body.type_name(),
+                        "member": entry.event.body.member().map(|m| m.as_str().to_string()),
+                        "exception": e.to_string(),
+                    }));
+                    // Keep the journal's own money so later entries are judged on what
+                    // actually happened. (Only the postings: the entry's effects on a
+                    // member today's rules did not enrol cannot be replayed.)
+                    for p in &entry.postings {
+                        let b = state.balances.entry(p.account.clone()).or_default();
+                        *b = b.checked_add(p.amount).unwrap_or(*b);
                     }
                 }
-                seen.0.insert(entry.event.id.clone(), entry);
             }
+            seen.0.insert(entry.event.id.clone(), entry);
         }
         let unmatched = self.with_state(|s, _| unmatched_premiums(s));
         Ok(
@@ -261,18 +251,16 @@ impl Ledger {
             }
             Some(date) => {
                 head_seq = self.head().seq;
-                let mut from = 1;
-                loop {
-                    let chunk = self.journal(from, 65_536)?;
-                    let Some((last, _)) = chunk.last() else { break };
-                    from = last.seq + 1;
-                    for (_, e) in chunk.iter().filter(|(_, e)| e.value_date <= date) {
-                        for p in &e.postings {
-                            let member = p.account.member_id().map(|m| m.as_str().to_string());
-                            sums.entry(p.account.to_string())
-                                .or_insert((p.account.fund, member, 0))
-                                .2 += p.amount.0;
-                        }
+                for item in self.entries_from(1) {
+                    let (_, e) = item?;
+                    if e.value_date > date {
+                        continue;
+                    }
+                    for p in &e.postings {
+                        let member = p.account.member_id().map(|m| m.as_str().to_string());
+                        sums.entry(p.account.to_string())
+                            .or_insert((p.account.fund, member, 0))
+                            .2 += p.amount.0;
                     }
                 }
             }

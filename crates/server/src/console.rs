@@ -303,26 +303,22 @@ async fn monthly(
         let size = l.head().seq;
         // (fund, "YYYY-MM") -> (income, expenditure), fen
         let mut months: BTreeMap<(Fund, String), (i64, i64)> = BTreeMap::new();
-        let mut from = 1;
-        while from <= size {
-            let page = l
-                .journal(from, junbao_engine::JOURNAL_PAGE_ENTRIES_MAX)
-                .map_err(ApiError::from)?;
-            let Some(last) = page.last().map(|(s, _)| s.seq) else { break };
-            for (_, entry) in &page {
-                let month = entry.value_date.to_string()[..7].to_string();
-                for p in &entry.postings {
-                    let cell = match &p.account.kind {
-                        AccountKind::Source(_) => (-p.amount.0, 0),
-                        AccountKind::Use(_) => (0, p.amount.0),
-                        _ => continue,
-                    };
-                    let m = months.entry((p.account.fund, month.clone())).or_default();
-                    m.0 += cell.0;
-                    m.1 += cell.1;
-                }
+        for item in l.entries_from(1) {
+            let (stored, entry) = item.map_err(ApiError::from)?;
+            if stored.seq > size {
+                break;
             }
-            from = last + 1;
+            let month = entry.value_date.to_string()[..7].to_string();
+            for p in &entry.postings {
+                let cell = match &p.account.kind {
+                    AccountKind::Source(_) => (-p.amount.0, 0),
+                    AccountKind::Use(_) => (0, p.amount.0),
+                    _ => continue,
+                };
+                let m = months.entry((p.account.fund, month.clone())).or_default();
+                m.0 += cell.0;
+                m.1 += cell.1;
+            }
         }
         let funds: Vec<Value> = [Fund::Casualty, Fund::Pension, Fund::Medical, Fund::Spouse]
             .iter()

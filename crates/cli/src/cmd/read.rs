@@ -131,8 +131,8 @@ pub(crate) fn export_balances(
     Ok(())
 }
 
-/// Most entries read per step when exporting.
-const EXPORT_CHUNK_ENTRIES: usize = 10_000;
+/// The export's progress bar moves every this many entries.
+const EXPORT_PROGRESS_ENTRIES: u64 = 10_000;
 
 pub(crate) fn export_journal(data: &Path, format: &str, out: Option<PathBuf>) -> Result<()> {
     let ledger_format = match format {
@@ -151,19 +151,16 @@ pub(crate) fn export_journal(data: &Path, format: &str, out: Option<PathBuf>) ->
         )?;
     }
     let bar = progress(head.seq, "exporting");
-    let mut from = 1;
-    loop {
-        let entries = ledger.journal(from, EXPORT_CHUNK_ENTRIES)?;
-        let Some((last, _)) = entries.last() else { break };
-        from = last.seq + 1;
-        for (stored, entry) in &entries {
-            if ledger_format {
-                writeln!(sink, "{}", junbao_engine::ledger_transaction(stored, entry))?;
-            } else {
-                writeln!(sink, "{}", junbao_engine::export_line(stored, entry))?;
-            }
+    for item in ledger.entries_from(1) {
+        let (stored, entry) = item?;
+        if ledger_format {
+            writeln!(sink, "{}", junbao_engine::ledger_transaction(&stored, &entry))?;
+        } else {
+            writeln!(sink, "{}", junbao_engine::export_line(&stored, &entry))?;
         }
-        bar.set_position(from - 1);
+        if stored.seq % EXPORT_PROGRESS_ENTRIES == 0 {
+            bar.set_position(stored.seq);
+        }
     }
     sink.flush()?;
     bar.finish_and_clear();
