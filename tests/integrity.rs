@@ -395,3 +395,16 @@ fn verify_finds_a_changed_idempotency_or_member_index_record() {
         .unwrap();
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
 }
+
+/// A disk read that fails under the Merkle tree while `verify` recomputes the stored root is
+/// I/O (exit 1), not an integrity failure; the next verify passes.
+#[test]
+fn a_failed_read_of_the_stored_tree_in_verify_is_io() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = small_ledger(dir.path());
+    assert_ne!(ledger.head().seq % 16, 0, "the root reads leaves of an incomplete subtree");
+    ledger.store_for_tests().inject_read_failure();
+    let err = ledger.verify(&|_| {}).unwrap_err();
+    assert!(!err.is_integrity(), "{err}");
+    ledger.verify(&|_| {}).unwrap();
+}

@@ -139,9 +139,11 @@ impl Ledger {
             )));
         }
         // The stored tree must give the root recomputed from the entries.
-        let stored_root = self
-            .root(count)
-            .map_err(|e| VerifyError::Ledger(format!("the stored Merkle tree: {e}")))?;
+        let stored_root = self.root(count).map_err(|e| match e {
+            // A node that could not be read keeps the read's kind: the disk is not integrity.
+            crate::AuditError::Read(e) => VerifyError::Read(e),
+            other => VerifyError::Ledger(format!("the stored Merkle tree: {other}")),
+        })?;
         if stored_root != tree.root() {
             return Err(VerifyError::Ledger(
                 "the stored Merkle tree's root differs from the entries'".into(),
