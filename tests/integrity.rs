@@ -408,3 +408,42 @@ fn a_failed_read_of_the_stored_tree_in_verify_is_io() {
     assert!(!err.is_integrity(), "{err}");
     ledger.verify(&|_| {}).unwrap();
 }
+
+/// Over HTTP: a reversal whose target is corrupt on disk answers 500 with an integrity failure
+/// (not 422), nothing is stored, and `/health` says the ledger is degraded (503).
+#[tokio::test(flavor = "multi_thread")]
+async fn over_http_a_corrupt_reversal_target_answers_500_and_health_is_degraded() {
+    let l = TestLedger::new();
+    l.post_ok(&format!(
+        "{}\n{}",
+        enroll("e0", "M0", "sergeant", "U1", "2021-05-01", "6000.00"),
+        contribution("c0", "M0", "2024-01", "60.00", "U1")
+    ));
+    {
+        let ledger = Ledger::open(&l.data(), system_clock()).unwrap();
+        let original = ledger.store_for_tests().entry(seq_of(&ledger, "c0")).unwrap().unwrap();
+        let bytes = original.bytes[..original.bytes.len() / 2].to_vec();
+        ledger.store_for_tests().tamper_entry(&StoredEntry { bytes, ..original }).unwrap();
+    }
+    let admin = l.token("boss", "admin", None);
+    let s = l.serve(&[]);
+    let client = reqwest::Client::new();
+    let health = client.get(s.url("/health")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    let r = client
+        .post(s.url("/v1/events"))
+        .bearer_auth(&admin)
+        .header("content-type", "application/json")
+        .body(REVERSE_C0)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 500);
+    let body = r.text().await.unwrap();
+    assert!(body.contains("integrity failure") && body.contains("corrupt"), "{body}");
+    let health = client.get(s.url("/health")).send().await.unwrap();
+    assert_eq!(health.status(), 503);
+    let h: serde_json::Value = health.json().await.unwrap();
+    assert_eq!(h["status"], "degraded", "{h}");
+    assert!(h["integrity_failure"].as_str().unwrap().contains("corrupt"), "{h}");
+}
