@@ -85,6 +85,23 @@ pub struct Assessment {
 /// Why an assessment cannot be made.
 pub type BackpayError = String;
 
+/// The standards an assessment with value date `date` uses: the `backpay_base_rate` (parts per
+/// million) and the `civilian_minimum_years` in months.
+pub fn standards_on(
+    standards: &crate::standard::Standards,
+    date: Date,
+) -> Result<(i64, u32), BackpayError> {
+    use crate::standard::StandardName;
+    let standard = |name: StandardName| {
+        standards
+            .in_force(name.as_str(), date)
+            .ok_or_else(|| format!("no standard {name} is in force on {date}"))
+    };
+    let rate = standard(StandardName::BackpayBaseRate)?;
+    let minimum_years = standard(StandardName::CivilianMinimumYears)?;
+    Ok((rate, u32::try_from(minimum_years.saturating_mul(12)).unwrap_or(u32::MAX)))
+}
+
 /// Assesses a back-payment under the opinion, with `base_rate_ppm` (the `backpay_base_rate`
 /// standard in force) and `minimum_months` (the `civilian_minimum_years` standard × 12).
 pub fn assess(

@@ -21,6 +21,7 @@ pub mod state;
 pub mod strict_json;
 pub mod time;
 pub mod transfer;
+pub mod wage;
 
 pub use entry::{Entry, Hash32, Posting, SealedEntry};
 pub use event::{Event, EventBody, EventError, parse_event_line};

@@ -90,6 +90,17 @@ impl Fen {
         Fen(div_round_half_away(i128::from(self.0) * i128::from(ppm), 1_000_000))
     }
 
+    /// [`Fen::mul_ppm`], `None` when the product does not fit (amounts or rates beyond the
+    /// bounds that function assumes).
+    pub fn checked_mul_ppm(self, ppm: i64) -> Option<Fen> {
+        let product = i128::from(self.0).checked_mul(i128::from(ppm))?;
+        let quotient = product / 1_000_000;
+        let remainder = product % 1_000_000;
+        let rounded =
+            if remainder.abs() * 2 >= 1_000_000 { quotient + product.signum() } else { quotient };
+        i64::try_from(rounded).ok().map(Fen)
+    }
+
     /// `self × n` for counts (months, years), checked.
     pub fn checked_mul_count(self, n: i64) -> Option<Fen> {
         self.0.checked_mul(n).map(Fen)

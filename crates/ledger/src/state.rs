@@ -111,21 +111,13 @@ impl MemberState {
 
     /// The monthly pay in force on `date` (the enrolment pay before enrolment).
     pub fn pay_on(&self, date: Date) -> Fen {
-        let i = self.pays.partition_point(|(from, _)| *from <= date);
-        self.pays[i.saturating_sub(1)].1
+        crate::wage::pay_on(&self.pays, date)
     }
 
     /// The sum of the pay in force at the start of each of `months` whole months of service
-    /// counted from enrolment (month `i` starts `i` calendar months after the enrolment date).
+    /// counted from enrolment ([`crate::wage::wage_over_months`]).
     pub fn pay_over_months(&self, months: i64) -> Option<Fen> {
-        let start = self.enlisted_on.to_naive();
-        let mut total = Fen::ZERO;
-        for i in 0..months {
-            let month_start =
-                start.checked_add_months(chrono::Months::new(u32::try_from(i).ok()?))?;
-            total = total.checked_add(self.pay_on(Date::from_naive(month_start)))?;
-        }
-        Some(total)
+        crate::wage::wage_over_months(self.enlisted_on, &self.pays, months).ok()
     }
 
     /// The unit of the member on `date` (the enrolment unit before enrolment).

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::entry::Entry;
 use crate::event::EventBody;
+use crate::fund::Fund;
 
 pub const TRANSFER_SCHEMA: &str = "junbao.transfer/1";
 
@@ -46,6 +47,15 @@ pub fn follow_rotation(current: &[u8; 32], entry: &Entry) -> [u8; 32] {
             .is_ok()
     });
     if signed { *public_key } else { *current }
+}
+
+/// Art. 16, 23, 27, 28: the pension, medical and spouse funds follow the member to a civilian
+/// agency; the casualty fund (Art. 7-12) keeps no member money to transfer.
+pub fn check_transferred(fund: Fund) -> Result<(), &'static str> {
+    match fund {
+        Fund::Casualty => Err("the casualty fund is not transferred to civilian agencies"),
+        Fund::Pension | Fund::Medical | Fund::Spouse => Ok(()),
+    }
 }
 
 /// Largest integer a canonical package may hold: JavaScript's safe integers (2^53 - 1).

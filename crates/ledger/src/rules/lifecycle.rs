@@ -7,7 +7,6 @@ use crate::entry::Posting;
 use crate::event::{Cause, EventBody, EventError};
 use crate::fund::{Account, Category, Fund, Holding, Source};
 use crate::ids::MemberId;
-use crate::standard::StandardName;
 use crate::time::Date;
 
 impl Batch<'_> {
@@ -106,13 +105,14 @@ impl Batch<'_> {
                 }
             }
             EventBody::Backpay { member, input, scope } => {
-                let rate = self.standard(StandardName::BackpayBaseRate, value_date)?;
-                let minimum = self.standard(StandardName::CivilianMinimumYears, value_date)?;
+                let (rate, minimum_months) =
+                    crate::backpay::standards_on(self.standards(), value_date)
+                        .map_err(EventError::event)?;
                 crate::backpay::assess_scoped(
                     input,
                     scope,
                     rate,
-                    u32::try_from(minimum * 12).unwrap_or(u32::MAX),
+                    minimum_months,
                     self.backpaid(member),
                 )
                 .map_err(|m| EventError::event(format!("Opinion: {m}")))?;

@@ -18,10 +18,7 @@ impl Batch<'_> {
         let m = self.check_open_part(member, fund, part, "fund")?;
         match fund {
             Fund::Casualty => {
-                return Err(refuse(
-                    "fund",
-                    "the casualty fund is not transferred to civilian agencies",
-                ));
+                crate::transfer::check_transferred(fund).map_err(|m| refuse("fund", m))?;
             }
             Fund::Pension | Fund::Medical => {
                 if m.discharged_on.is_none() {

@@ -138,11 +138,6 @@ impl Lifecycle {
         l.categories.sort_by_key(|(d, _)| *d);
         Ok(l)
     }
-
-    fn pay_on(&self, date: Date) -> Fen {
-        let i = self.pays.partition_point(|(from, _)| *from <= date);
-        self.pays[i.saturating_sub(1)].1
-    }
 }
 
 /// Months of service (years.hundredths), as the package states them.
@@ -182,18 +177,7 @@ pub fn figures(
     if months > SERVICE_MONTHS_MAX {
         return Err(format!("{months} months of service exceed {SERVICE_MONTHS_MAX}"));
     }
-    let mut wages: BTreeMap<i32, i64> = BTreeMap::new();
-    let start = life.enlisted_on.to_naive();
-    for i in 0..months {
-        let offset = u32::try_from(i).map_err(|_| "months out of range")?;
-        let Some(d) = start.checked_add_months(chrono::Months::new(offset)) else {
-            return Err("service dates out of range".into());
-        };
-        let w = wages.entry(chrono::Datelike::year(&d)).or_default();
-        *w = w
-            .checked_add(life.pay_on(Date::from_naive(d)).0)
-            .ok_or("contribution wage overflows")?;
-    }
+    let wages = crate::wage::wages_by_year(life.enlisted_on, &life.pays, months)?;
     let mut rows: BTreeMap<i32, Row> = BTreeMap::new();
     for e in entries.iter().filter(|e| !is_transfer(e)) {
         let year = chrono::Datelike::year(&e.value_date.to_naive());
@@ -219,15 +203,16 @@ pub fn figures(
         t.personal = add(t.personal, r.personal)?;
         t.state = add(t.state, r.state)?;
         t.interest = add(t.interest, r.interest)?;
-        let wage = Fen(wages.get(&y).copied().unwrap_or(0));
+        let wage = wages.get(&y).copied().unwrap_or(Fen::ZERO);
+        let parts = rates_ppm.map(|r| crate::wage::pension_parts(wage, r)).transpose()?;
         list.push(YearRow {
             year: y,
             contribution_wage: wage.to_string(),
             personal: Fen(r.personal).to_string(),
             state: Fen(r.state).to_string(),
             interest: Fen(r.interest).to_string(),
-            unit_part: rates_ppm.map(|(u, _)| wage.mul_ppm(u).to_string()),
-            personal_part: rates_ppm.map(|(_, p)| wage.mul_ppm(p).to_string()),
+            unit_part: parts.map(|(unit, _)| unit.to_string()),
+            personal_part: parts.map(|(_, personal)| personal.to_string()),
         });
     }
     let total = t
