@@ -35,6 +35,13 @@ impl Fund {
     }
 }
 
+/// In JSON a fund is its name (`"pension"`).
+impl serde::Serialize for Fund {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
 impl fmt::Display for Fund {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
@@ -246,6 +253,13 @@ impl Account {
             AccountKind::Member { member, .. } => Some(member),
             _ => None,
         }
+    }
+}
+
+/// In JSON an account is its name, as `balance` prints it.
+impl serde::Serialize for Account {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
     }
 }
 

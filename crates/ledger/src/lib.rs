@@ -15,6 +15,7 @@ pub mod ids;
 pub mod lookup;
 pub mod merkle;
 pub mod money;
+pub mod report;
 pub mod rules;
 pub mod standard;
 pub mod state;

@@ -30,6 +30,13 @@ pub const AMOUNT_FEN_MAX: i64 = 1_000_000_000_000_000;
 )]
 pub struct Fen(pub i64);
 
+/// In JSON an amount is its decimal text (`"123.45"`), as everywhere the ledger prints money.
+impl serde::Serialize for Fen {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
 /// Why a money string was refused. Messages are written for the person who typed the value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]

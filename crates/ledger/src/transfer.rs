@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::entry::Entry;
 use crate::event::EventBody;
 use crate::fund::Fund;
+pub use crate::report::proofs::InclusionProof;
 
 pub const TRANSFER_SCHEMA: &str = "junbao.transfer/1";
 
@@ -65,106 +66,98 @@ pub const CANONICAL_INTEGER_MAX: u64 = (1 << 53) - 1;
 pub const PACKAGE_ENTRIES_MAX: usize = 100_000;
 
 /// A transfer package as written to the file (docs/TRANSFER.md). Amounts stay the strings the
-/// file holds; they are parsed where they are compared.
+/// file holds; they are parsed where they are compared. The fields of the package's structs
+/// are in the alphabetical order of their keys, the order of the file (`crate::report`).
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct TransferPackage {
-    pub schema: String,
     pub agency: String,
-    pub fund: String,
-    pub member: PackageMember,
-    pub service: Service,
-    pub years: Vec<YearRow>,
-    pub pension_rates: Option<Rates>,
-    pub totals: Totals,
-    pub transfer_entry: u64,
-    pub entries: Vec<PackageEntry>,
     pub digest: PackageDigest,
+    pub entries: Vec<PackageEntry>,
+    pub fund: String,
     /// The ledger's key rotations up to the digest, oldest first (absent when there are none):
     /// a verifier follows them from the key it pinned (docs/TRANSFER.md, "Key rotation").
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub key_rotations: Vec<PackageEntry>,
+    pub member: PackageMember,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub package_signature: Option<String>,
+    pub pension_rates: Option<Rates>,
+    pub schema: String,
+    pub service: Service,
+    pub totals: Totals,
+    pub transfer_entry: u64,
+    pub years: Vec<YearRow>,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct PackageMember {
-    pub id: String,
     pub category: String,
-    pub unit: String,
+    pub id: String,
     pub sponsor: Option<String>,
+    pub unit: String,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct Service {
-    pub from: String,
-    pub to: String,
-    pub months: i64,
-    pub years_counted: String,
     pub counts_toward: String,
+    pub from: String,
+    pub months: i64,
+    pub to: String,
+    pub years_counted: String,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct YearRow {
-    pub year: i32,
     pub contribution_wage: String,
-    pub personal: String,
-    pub state: String,
     pub interest: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub unit_part: Option<String>,
+    pub personal: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub personal_part: Option<String>,
+    pub state: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit_part: Option<String>,
+    pub year: i32,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct Rates {
-    pub unit: String,
     pub personal: String,
+    pub unit: String,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct Totals {
+    pub interest: String,
     pub personal: String,
     pub state: String,
-    pub interest: String,
     pub total: String,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct PackageEntry {
-    pub seq: u64,
     pub bytes: String,
     pub proof: InclusionProof,
+    pub seq: u64,
 }
 
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct InclusionProof {
-    pub leaf_index: u64,
-    pub tree_size: u64,
-    pub leaf_hash: String,
-    pub path: Vec<String>,
-    pub root: String,
-}
-
-/// The signed digest as the package carries it (docs/FORMAT.md §6).
+/// The signed digest as the package carries it (docs/FORMAT.md §6). Fields in the alphabetical
+/// order of their keys (`crate::report`).
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct PackageDigest {
-    pub tree_size: u64,
-    pub root: String,
     pub head: String,
-    pub recorded_at: String,
     pub public_key: String,
+    pub recorded_at: String,
+    pub root: String,
     pub signature: String,
+    pub tree_size: u64,
 }
 
 /// What the verification of a package found wrong.
@@ -183,13 +176,27 @@ fn bad(field: impl Into<String>, what: impl Into<String>) -> PackageError {
     PackageError::Integrity { field: field.into(), what: what.into() }
 }
 
-/// What a verified package says.
+/// What a verified package says. In JSON (what `transfer verify` prints):
+/// `{"entries","fund","member","total","verified":true}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifiedPackage {
     pub member: String,
     pub fund: String,
     pub total: String,
     pub entries: usize,
+}
+
+impl Serialize for VerifiedPackage {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("VerifiedPackage", 5)?;
+        st.serialize_field("entries", &self.entries)?;
+        st.serialize_field("fund", &self.fund)?;
+        st.serialize_field("member", &self.member)?;
+        st.serialize_field("total", &self.total)?;
+        st.serialize_field("verified", &true)?;
+        st.end()
+    }
 }
 
 mod canonical;
@@ -280,6 +287,79 @@ mod tests {
         assert_eq!(follow_rotation(&pinned, &rotation(&old)), new);
         assert_eq!(follow_rotation(&pinned, &rotation(&other)), pinned, "a forged rotation");
         assert_eq!(follow_rotation(&new, &rotation(&old)), new, "already at the new key");
+    }
+
+    #[test]
+    fn a_package_and_its_verification_print_in_sorted_key_order() {
+        let entry = || PackageEntry {
+            bytes: "00".into(),
+            proof: InclusionProof::new(1, 1, &[0; 32], &[], &[0; 32]),
+            seq: 1,
+        };
+        let mut p = TransferPackage {
+            agency: "SI-1".into(),
+            digest: PackageDigest {
+                head: "00".into(),
+                public_key: "01".into(),
+                recorded_at: "2026-01-01T00:00:00.000000Z".into(),
+                root: "02".into(),
+                signature: "03".into(),
+                tree_size: 1,
+            },
+            entries: vec![entry()],
+            fund: "pension".into(),
+            key_rotations: vec![entry()],
+            member: PackageMember {
+                category: "officer".into(),
+                id: "M1".into(),
+                sponsor: None,
+                unit: "U1".into(),
+            },
+            package_signature: None,
+            pension_rates: Some(Rates { personal: "8".into(), unit: "16".into() }),
+            schema: TRANSFER_SCHEMA.into(),
+            service: Service {
+                counts_toward: "x".into(),
+                from: "2020-01-01".into(),
+                months: 12,
+                to: "2020-12-31".into(),
+                years_counted: "1.00".into(),
+            },
+            totals: Totals {
+                interest: "0.00".into(),
+                personal: "0.00".into(),
+                state: "0.00".into(),
+                total: "0.00".into(),
+            },
+            transfer_entry: 1,
+            years: vec![YearRow {
+                contribution_wage: "0.00".into(),
+                interest: "0.00".into(),
+                personal: "0.00".into(),
+                personal_part: Some("0.00".into()),
+                state: "0.00".into(),
+                unit_part: Some("0.00".into()),
+                year: 2020,
+            }],
+        };
+        let key = SigningKey::from_bytes(&[7; 32]);
+        p.sign(&key).expect("signed");
+        crate::report::testing::assert_sorted_keys(&p);
+        let mut v = serde_json::to_value(&p).expect("serialises");
+        let signed = v["package_signature"].clone();
+        sign_package(&mut v, &key).expect("signed");
+        assert_eq!(v["package_signature"], signed, "the typed and the JSON signatures agree");
+        let verified = VerifiedPackage {
+            member: "M1".into(),
+            fund: "medical".into(),
+            total: "1.00".into(),
+            entries: 2,
+        };
+        crate::report::testing::assert_sorted_keys(&verified);
+        assert_eq!(
+            serde_json::to_string(&verified).expect("serialises"),
+            r#"{"entries":2,"fund":"medical","member":"M1","total":"1.00","verified":true}"#
+        );
     }
 
     #[test]

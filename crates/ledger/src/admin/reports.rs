@@ -28,6 +28,16 @@ pub struct FundAccounts {
 }
 
 impl FundAccounts {
+    /// A fund that nothing came into or went out of.
+    pub fn empty(fund: Fund) -> Self {
+        FundAccounts {
+            fund,
+            opening: Fen::ZERO,
+            lines: BudgetLine::ALL.into_iter().map(|l| (l, Fen::ZERO)).collect(),
+            closing: Fen::ZERO,
+        }
+    }
+
     pub fn line(&self, line: BudgetLine) -> Fen {
         self.lines.iter().find(|(l, _)| *l == line).map_or(Fen::ZERO, |(_, f)| *f)
     }
@@ -89,6 +99,11 @@ impl AccountsBuilder {
         }
     }
 
+    /// The value dates the accounts cover, both inclusive.
+    pub fn range(&self) -> (Date, Date) {
+        (self.from, self.to)
+    }
+
     pub fn finish(self) -> Vec<FundAccounts> {
         let fen = |v: i128| Fen(i64::try_from(v).expect("a fund's money fits i64 fen"));
         Fund::ALL
@@ -117,30 +132,11 @@ impl AccountsBuilder {
     }
 }
 
-/// Final accounts in JSON: per fund, opening, income and expenditure by line, closing.
+/// Final accounts in JSON: per fund, opening, income and expenditure by line, closing
+/// ([`crate::report::FundAccountsDoc`]).
 pub fn final_accounts_json(funds: &[FundAccounts]) -> serde_json::Value {
-    use serde_json::{Map, json};
-    let list: Vec<_> = funds
-        .iter()
-        .map(|a| {
-            let mut income = Map::new();
-            let mut expenditure = Map::new();
-            for (line, fen) in &a.lines {
-                let side = if line.is_income() { &mut income } else { &mut expenditure };
-                side.insert(line.name().to_string(), json!(fen.to_string()));
-            }
-            json!({
-                "fund": a.fund.name(),
-                "opening": a.opening.to_string(),
-                "income": income,
-                "income_total": a.income().to_string(),
-                "expenditure": expenditure,
-                "expenditure_total": a.expenditure().to_string(),
-                "closing": a.closing.to_string(),
-            })
-        })
-        .collect();
-    serde_json::Value::Array(list)
+    let docs: Vec<_> = funds.iter().map(crate::report::FundAccountsDoc::of).collect();
+    serde_json::to_value(docs).expect("amounts, names and maps with string keys serialise")
 }
 
 /// The budget of one fund and year: the latest amount of each line (a revision supersedes).
@@ -155,6 +151,14 @@ pub struct BudgetBuilder {
 impl BudgetBuilder {
     pub fn new(fund: Fund, year: u16) -> Self {
         BudgetBuilder { fund, year, lines: BTreeMap::new() }
+    }
+
+    pub fn fund(&self) -> Fund {
+        self.fund
+    }
+
+    pub fn year(&self) -> u16 {
+        self.year
     }
 
     pub fn add(&mut self, entry: &Entry) {
@@ -244,6 +248,14 @@ pub struct BankBuilder {
 impl BankBuilder {
     pub fn new(fund: Fund, as_of: Date) -> Self {
         BankBuilder { fund, as_of, at_bank: 0, statements: BTreeMap::new() }
+    }
+
+    pub fn fund(&self) -> Fund {
+        self.fund
+    }
+
+    pub fn as_of(&self) -> Date {
+        self.as_of
     }
 
     pub fn add(&mut self, entry: &Entry) {

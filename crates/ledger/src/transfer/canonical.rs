@@ -82,6 +82,17 @@ pub fn package_signed_message(package: &Value) -> Result<Vec<u8>, String> {
     Ok(out)
 }
 
+impl super::TransferPackage {
+    /// Signs the package: sets `package_signature` over the canonical bytes of the rest.
+    pub fn sign(&mut self, key: &SigningKey) -> Result<(), String> {
+        self.package_signature = None;
+        let value = serde_json::to_value(&*self).map_err(|e| e.to_string())?;
+        let message = package_signed_message(&value)?;
+        self.package_signature = Some(hex::encode(key.sign(&message).to_bytes()));
+        Ok(())
+    }
+}
+
 /// Signs a package in place: sets `package_signature`.
 pub fn sign_package(package: &mut Value, key: &SigningKey) -> Result<(), String> {
     let message = package_signed_message(package)?;
