@@ -21,14 +21,7 @@ fn post(ledger: &Ledger, lines: &[String]) {
 }
 
 fn balance(ledger: &Ledger, account: &str) -> Fen {
-    let sheet = ledger.balances(None, None);
-    let fen = sheet
-        .funds
-        .iter()
-        .flat_map(|f| f.accounts.iter())
-        .find(|(a, _)| a == account)
-        .map_or(0, |(_, b)| *b);
-    Fen(fen)
+    ledger.balances(None, None).balance(account)
 }
 
 fn yuan(text: &str) -> Fen {

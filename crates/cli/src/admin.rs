@@ -8,7 +8,6 @@ use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use junbao_engine::Ledger;
 use junbao_ledger::{Date, Fund};
-use serde_json::{Value, json};
 
 use crate::{audit_exit, open, rejected, sink};
 
@@ -105,7 +104,7 @@ pub fn close(data: &Path, args: CloseArgs) -> Result<()> {
         &args.key.unwrap_or_else(|| junbao_engine::default_key_path(data)),
     )?;
     let r = ledger.close_year(year, args.accept_open, &key).map_err(audit_exit)?;
-    outln!("{r}");
+    outln!("{}", serde_json::to_string(&r)?);
     Ok(())
 }
 
@@ -114,15 +113,10 @@ pub fn report(ledger: &Ledger, kind: AdminReport) -> Result<()> {
         AdminReport::Budget { fund: f, year: y, json } => {
             let r = ledger.budget_report(fund(&f)?, year(&y)?).map_err(audit_exit)?;
             if json {
-                outln!("{r}");
+                outln!("{}", serde_json::to_string(&r)?);
                 return Ok(());
             }
-            outln!(
-                "budget of the {} fund, {} (as of entry {})",
-                r["fund"].as_str().unwrap_or(""),
-                r["year"],
-                r["as_of_seq"]
-            );
+            outln!("budget of the {} fund, {} (as of entry {})", r.fund, r.year, r.as_of_seq);
             outln!(
                 "  {:<20} {:<12} {:>18} {:>18} {:>18}",
                 "line",
@@ -131,14 +125,14 @@ pub fn report(ledger: &Ledger, kind: AdminReport) -> Result<()> {
                 "actual",
                 "difference"
             );
-            for l in r["lines"].as_array().into_iter().flatten() {
+            for l in &r.lines {
                 outln!(
                     "  {:<20} {:<12} {:>18} {:>18} {:>18}",
-                    text(&l["line"]),
-                    text(&l["kind"]),
-                    text(&l["budget"]),
-                    text(&l["actual"]),
-                    text(&l["difference"])
+                    l.line,
+                    l.kind,
+                    or_dash(&l.budget),
+                    l.actual.to_string(),
+                    or_dash(&l.difference)
                 );
             }
         }
@@ -146,10 +140,10 @@ pub fn report(ledger: &Ledger, kind: AdminReport) -> Result<()> {
             let as_of = as_of.map(|d| date("as-of", &d)).transpose()?;
             let r = ledger.remittance_report(unit.as_deref(), as_of).map_err(audit_exit)?;
             if json {
-                outln!("{r}");
+                outln!("{}", serde_json::to_string(&r)?);
                 return Ok(());
             }
-            outln!("units' remittances as of {} (entry {})", text(&r["as_of"]), r["as_of_seq"]);
+            outln!("units' remittances as of {} (entry {})", r.as_of, r.as_of_seq);
             outln!(
                 "  {:<14} {:<9} {:<8} {:>14} {:>14} {:>14} {:>5}",
                 "unit",
@@ -160,41 +154,37 @@ pub fn report(ledger: &Ledger, kind: AdminReport) -> Result<()> {
                 "outstanding",
                 "age"
             );
-            for p in r["periods"].as_array().into_iter().flatten() {
+            for p in &r.periods {
                 outln!(
                     "  {:<14} {:<9} {:<8} {:>14} {:>14} {:>14} {:>5}",
-                    text(&p["unit"]),
-                    text(&p["fund"]),
-                    text(&p["period"]),
-                    text(&p["owed"]),
-                    text(&p["remitted"]),
-                    text(&p["outstanding"]),
-                    text(&p["age_months"])
+                    p.unit.as_str(),
+                    p.fund.name(),
+                    p.period.to_string(),
+                    p.owed.to_string(),
+                    p.remitted.to_string(),
+                    p.outstanding.to_string(),
+                    or_dash(&p.age_months)
                 );
             }
         }
         AdminReport::Bank { fund: f, as_of, json } => {
             let r = ledger.bank_report(fund(&f)?, date("as-of", &as_of)?).map_err(audit_exit)?;
             if json {
-                outln!("{r}");
+                outln!("{}", serde_json::to_string(&r)?);
                 return Ok(());
             }
-            outln!(
-                "bank reconciliation of the {} fund as of {}",
-                text(&r["fund"]),
-                text(&r["as_of"])
-            );
-            outln!("  {:<30} {:>18}", "ledger (money at the bank)", text(&r["ledger"]));
-            for s in r["statements"].as_array().into_iter().flatten() {
+            outln!("bank reconciliation of the {} fund as of {}", r.fund, r.as_of);
+            outln!("  {:<30} {:>18}", "ledger (money at the bank)", r.ledger.to_string());
+            for s in &r.statements {
                 outln!(
                     "  {:<30} {:>18}  {} {}",
-                    format!("bank {}", text(&s["account"])),
-                    text(&s["balance"]),
-                    text(&s["date"]),
-                    text(&s["reference"])
+                    format!("bank {}", s.account),
+                    s.balance.to_string(),
+                    s.date,
+                    s.reference
                 );
             }
-            outln!("  {:<30} {:>18}", "difference (bank - ledger)", text(&r["difference"]));
+            outln!("  {:<30} {:>18}", "difference (bank - ledger)", or_dash(&r.difference));
         }
         AdminReport::FinalAccounts { year: y, json, html, out } => {
             let r = ledger.final_accounts(year(&y)?).map_err(audit_exit)?;
@@ -202,34 +192,34 @@ pub fn report(ledger: &Ledger, kind: AdminReport) -> Result<()> {
             if html {
                 sink.write_all(junbao_engine::render_final_accounts_html(&r).as_bytes())?;
             } else if json {
-                writeln!(sink, "{r}")?;
+                writeln!(sink, "{}", serde_json::to_string(&r)?)?;
             } else {
                 writeln!(
                     sink,
                     "final accounts of {} (entry {}, covering 1-{}): {}",
-                    r["year"],
-                    r["close_seq"],
-                    r["through_seq"],
-                    if r["matches_journal"] == true {
+                    r.year,
+                    r.close_seq,
+                    r.through_seq,
+                    if r.matches_journal {
                         "match the journal"
                     } else {
                         "DO NOT match the journal"
                     }
                 )?;
-                for f in r["funds"].as_array().into_iter().flatten() {
-                    writeln!(sink, "\nfund {}", text(&f["fund"]))?;
-                    writeln!(sink, "  {:<28} {:>18}", "opening", text(&f["opening"]))?;
+                for f in &r.funds {
+                    writeln!(sink, "\nfund {}", f.fund)?;
+                    writeln!(sink, "  {:<28} {:>18}", "opening", f.opening.to_string())?;
                     for line in junbao_ledger::admin::BudgetLine::ALL {
                         let side = if line.is_income() { "income" } else { "expenditure" };
-                        let v = text(&f[side][line.name()]);
+                        let v = f.line(line).to_string();
                         writeln!(sink, "  {:<28} {:>18}", format!("{side} {line}"), v)?;
                     }
-                    writeln!(sink, "  {:<28} {:>18}", "closing", text(&f["closing"]))?;
+                    writeln!(sink, "  {:<28} {:>18}", "closing", f.closing.to_string())?;
                 }
             }
             sink.flush()?;
             drop(sink);
-            if r["matches_journal"] != true {
+            if !r.matches_journal {
                 return Err(crate::Exit {
                     code: 3,
                     message: "the final accounts no longer match the journal".into(),
@@ -248,7 +238,7 @@ pub fn report(ledger: &Ledger, kind: AdminReport) -> Result<()> {
             if format == "csv" {
                 sink.write_all(junbao_engine::statement_of_fund_csv(&s).as_bytes())?;
             } else {
-                writeln!(sink, "{s}")?;
+                writeln!(sink, "{}", serde_json::to_string(&s)?)?;
             }
             sink.flush()?;
         }
@@ -256,16 +246,20 @@ pub fn report(ledger: &Ledger, kind: AdminReport) -> Result<()> {
     Ok(())
 }
 
-fn text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Null => "-".to_string(),
-        other => other.to_string(),
-    }
+/// An optional figure as the text reports print it: `-` when there is none.
+fn or_dash<T: std::fmt::Display>(v: &Option<T>) -> String {
+    v.as_ref().map_or_else(|| "-".to_string(), T::to_string)
+}
+
+/// The files the demo's final accounts were written to.
+pub struct WrittenAccounts {
+    pub json: String,
+    pub html: String,
+    pub matches_journal: bool,
 }
 
 /// Where the demo's final accounts go: `DIR/final-accounts-YEAR.{json,html}`.
-pub fn write_final_accounts(ledger: &Ledger, dir: &Path, year: u16) -> Result<Value> {
+pub fn write_final_accounts(ledger: &Ledger, dir: &Path, year: u16) -> Result<WrittenAccounts> {
     let r = ledger.final_accounts(year).map_err(audit_exit)?;
     let json_path = dir.join(format!("final-accounts-{year}.json"));
     let html_path = dir.join(format!("final-accounts-{year}.html"));
@@ -273,11 +267,11 @@ pub fn write_final_accounts(ledger: &Ledger, dir: &Path, year: u16) -> Result<Va
         .with_context(|| format!("writing {}", json_path.display()))?;
     std::fs::write(&html_path, junbao_engine::render_final_accounts_html(&r))
         .with_context(|| format!("writing {}", html_path.display()))?;
-    Ok(json!({
-        "json": json_path.display().to_string(),
-        "html": html_path.display().to_string(),
-        "matches_journal": r["matches_journal"],
-    }))
+    Ok(WrittenAccounts {
+        json: json_path.display().to_string(),
+        html: html_path.display().to_string(),
+        matches_journal: r.matches_journal,
+    })
 }
 
 /// The demo's year end: budgets, units' remittances, the fund's deposit interest, a bank
@@ -347,29 +341,29 @@ pub fn demo_year_end(ledger: &Ledger, key: &Path, dir: &Path) -> Result<()> {
         "bank statement, casualty (Art. 35)",
         &[format!(
             r#"{{"id":"bank-casualty-2025-12","type":"bank_statement","fund":"casualty","account":"ICBC-JB-0001","date":"2025-12-31","balance":"{}","reference":"statement 2025/12"}}"#,
-            at_bank["ledger"].as_str().unwrap_or("0.00")
+            at_bank.ledger
         )],
     )?;
     let bank = ledger.bank_report(Fund::Casualty, year_end).map_err(audit_exit)?;
     outln!(
         "  casualty fund at the bank on 2025-12-31: ledger {}, bank {}, difference {}",
-        text(&bank["ledger"]),
-        text(&bank["bank"]),
-        text(&bank["difference"])
+        bank.ledger,
+        or_dash(&bank.bank),
+        or_dash(&bank.difference)
     );
     let key = junbao_engine::load_signing_key(key)?;
     let closed = ledger.close_year(2025, false, &key).map_err(audit_exit)?;
     outln!(
         "  closed 2025 (Art. 34): year_close entry {}, digest signed at tree size {}",
-        closed["close_seq"],
-        closed["digest"]["tree_size"]
+        closed.close_seq,
+        closed.digest.tree_size
     );
     let written = write_final_accounts(ledger, dir, 2025)?;
     outln!(
         "  final accounts of 2025 → {} and {} (match the journal: {})",
-        text(&written["json"]),
-        text(&written["html"]),
-        written["matches_journal"]
+        written.json,
+        written.html,
+        written.matches_journal
     );
     Ok(())
 }

@@ -190,13 +190,16 @@ pub fn run(args: BenchArgs) -> Result<()> {
             &|_| {},
         )?;
         let elapsed = started.elapsed();
-        let bytes: usize = packages.iter().map(|p| p.to_string().len()).sum();
+        let bytes: usize = packages
+            .iter()
+            .map(|p| serde_json::to_string(p).map(|t| t.len()))
+            .sum::<Result<usize, _>>()?;
         bulk = serde_json::json!({"packages": packages.len(), "seconds": elapsed.as_secs_f64(), "json_bytes": bytes});
     }
     let result = serde_json::json!({
         "bulk_transfer": bulk,
         "transfer_package_milliseconds": package_elapsed.as_secs_f64() * 1e3,
-        "transfer_package_entries": package["entries"].as_array().map_or(0, Vec::len),
+        "transfer_package_entries": package.entries.len(),
         "tree_size": size,
         "inclusion_proof_microseconds": (proof_elapsed.as_secs_f64() * 1e6 / proofs as f64).round(),
         "entries": posted,

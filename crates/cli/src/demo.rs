@@ -272,7 +272,7 @@ pub fn run(data: &Path, members: usize) -> Result<()> {
     let package_path = data.join(format!("transfer-{}-medical.json", clerk.id));
     std::fs::write(&package_path, serde_json::to_string_pretty(&package)?)?;
     let pinned = junbao_engine::load_signing_key(&key_path)?.verifying_key().to_bytes();
-    let checked = junbao_engine::verify_package(&package, &pinned, None)?;
+    let checked = junbao_engine::verify_package(&serde_json::to_value(&package)?, &pinned, None)?;
     outln!(
         "  transfer package of {} (medical, {} entries, total {}) → {}, verified offline",
         checked.member,
@@ -345,7 +345,8 @@ pub fn run(data: &Path, members: usize) -> Result<()> {
     for f in &sheet.funds {
         let mut summary = String::new();
         let mut groups: std::collections::BTreeMap<String, i64> = std::collections::BTreeMap::new();
-        for (account, fen) in &f.accounts {
+        for a in &f.accounts {
+            let (account, fen) = (&a.account, a.balance.0);
             let parts: Vec<&str> = account.split(':').collect();
             let group = if parts.get(1) == Some(&"member") {
                 format!("{}:member:*:{}", parts[0], parts[3..].join(":"))
@@ -361,11 +362,7 @@ pub fn run(data: &Path, members: usize) -> Result<()> {
         for (group, fen) in groups {
             let _ = writeln!(summary, "    {group:<44} {:>18}", Fen(fen).to_string());
         }
-        outln!(
-            "  fund {:<10} total {:>12}\n{summary}",
-            f.fund.name(),
-            Fen(f.total_fen).to_string()
-        );
+        outln!("  fund {:<10} total {:>12}\n{summary}", f.fund.name(), f.total.to_string());
     }
 
     outln!("auditor: verify the chain, the Merkle tree and the balances");
@@ -393,14 +390,15 @@ pub fn run(data: &Path, members: usize) -> Result<()> {
     let proof = ledger.inclusion_proof(payout_seq, None)?;
     outln!(
         "  inclusion proof of the disability payout (entry {payout_seq}): {} hashes to the signed root",
-        proof["path"].as_array().map_or(0, Vec::len)
+        proof.path.len()
     );
     let export_path = data.join("journal-export.jsonl");
     let mut out = std::io::BufWriter::new(std::fs::File::create(&export_path)?);
     for item in ledger.entries_from(1) {
         let (stored, entry) = item?;
         use std::io::Write as _;
-        writeln!(out, "{}", junbao_engine::export_line(&stored, &entry))?;
+        serde_json::to_writer(&mut out, &junbao_engine::export_line(&stored, &entry))?;
+        writeln!(out)?;
     }
     drop(out);
     let offline = junbao_engine::verify_export(

@@ -5,17 +5,20 @@
 use ed25519_dalek::SigningKey;
 use junbao_ledger::admin::{
     AccountsBuilder, BankBuilder, BudgetBuilder, BudgetLine, FundAccounts, RemittanceBuilder,
-    age_months, final_accounts_json,
 };
 use junbao_ledger::entry::{Entry, event_fingerprint};
 use junbao_ledger::event::Event;
+use junbao_ledger::report::reconcile::awaiting_match;
+use junbao_ledger::report::{
+    BankReport, BudgetReport, CloseReport, FinalAccounts, FundAccountsDoc, RemittanceReport,
+    StatementOfFund,
+};
 use std::collections::HashMap;
 
 use junbao_ledger::fund::{Account, AccountKind};
 use junbao_ledger::ids::{EventId, UnitId};
 use junbao_ledger::state::Line;
 use junbao_ledger::{Date, EventBody, Fen, Fund};
-use serde_json::{Value, json};
 
 use crate::{AuditError, Ledger, PostError, PostRequest, PostScope};
 
@@ -51,7 +54,7 @@ impl Ledger {
 
     /// Budget against actual for one fund and year (Art. 33–34): per line, the latest budget
     /// amount, the actual income or expenditure from the journal, and actual − budget.
-    pub fn budget_report(&self, fund: Fund, year: u16) -> Result<Value, AuditError> {
+    pub fn budget_report(&self, fund: Fund, year: u16) -> Result<BudgetReport, AuditError> {
         let mut budget = BudgetBuilder::new(fund, year);
         let mut actual = AccountsBuilder::year(year);
         let as_of_seq = self.head().seq;
@@ -59,27 +62,12 @@ impl Ledger {
             budget.add(e);
             actual.add(e);
         })?;
-        let accounts = actual.finish().into_iter().find(|a| a.fund == fund).expect("every fund");
-        let mut lines = Vec::new();
-        for line in BudgetLine::ALL {
-            let set = budget.lines.get(&line);
-            let actual = accounts.line(line);
-            lines.push(json!({
-                "line": line.name(),
-                "kind": if line.is_income() { "income" } else { "expenditure" },
-                "budget": set.map(|(f, _, _)| f.to_string()),
-                "actual": actual.to_string(),
-                "difference": set.map(|(f, _, _)| Fen(actual.0 - f.0).to_string()),
-                "budget_seq": set.map(|(_, seq, _)| seq),
-                "revisions": set.map_or(0, |(_, _, r)| *r),
-            }));
-        }
-        Ok(json!({
-            "fund": fund.name(),
-            "year": year,
-            "as_of_seq": as_of_seq,
-            "lines": lines,
-        }))
+        let accounts = actual
+            .finish()
+            .into_iter()
+            .find(|a| a.fund == fund)
+            .unwrap_or_else(|| FundAccounts::empty(fund));
+        Ok(BudgetReport::new(&budget, &accounts, as_of_seq))
     }
 
     /// What units withheld, remitted and still owe, per unit, fund and period, from entries
@@ -89,7 +77,7 @@ impl Ledger {
         &self,
         unit: Option<&str>,
         as_of: Option<Date>,
-    ) -> Result<Value, AuditError> {
+    ) -> Result<RemittanceReport, AuditError> {
         let unit = unit
             .map(|u| UnitId::parse(u).map_err(|m| AuditError::Input(format!("--unit: {m}"))))
             .transpose()?;
@@ -97,92 +85,38 @@ impl Ledger {
         let mut r = RemittanceBuilder { as_of: Some(as_of), ..Default::default() };
         let as_of_seq = self.head().seq;
         self.scan(Some(as_of_seq), &mut |e| r.add(e))?;
-        let mut rows = Vec::new();
-        let mut units: std::collections::BTreeMap<&UnitId, (i64, i64)> = Default::default();
-        for ((u, fund, period), row) in &r.rows {
-            if unit.as_ref().is_some_and(|x| x != u) {
-                continue;
-            }
-            let outstanding = row.outstanding();
-            let t = units.entry(u).or_default();
-            t.0 += row.owed.0;
-            t.1 += row.remitted.0;
-            rows.push(json!({
-                "unit": u.as_str(),
-                "fund": fund.name(),
-                "period": period.to_string(),
-                "owed": row.owed.to_string(),
-                "remitted": row.remitted.to_string(),
-                "outstanding": outstanding.to_string(),
-                "age_months": (outstanding.0 != 0).then(|| age_months(*period, as_of)),
-            }));
-        }
-        let totals: Vec<_> = units
-            .iter()
-            .map(|(u, (owed, remitted))| {
-                json!({"unit": u.as_str(), "owed": Fen(*owed).to_string(),
-                       "remitted": Fen(*remitted).to_string(),
-                       "outstanding": Fen(owed - remitted).to_string()})
-            })
-            .collect();
-        Ok(json!({
-            "as_of": as_of.to_string(),
-            "as_of_seq": as_of_seq,
-            "unit": unit.map(|u| u.as_str().to_string()),
-            "units": totals,
-            "periods": rows,
-        }))
+        Ok(RemittanceReport::new(&r, as_of, as_of_seq, unit.as_ref()))
     }
 
     /// The fund's money the ledger says is at the bank on `as_of` (holdings less what units
     /// still owe), against the last bank statement of each of its special accounts (Art. 35).
-    pub fn bank_report(&self, fund: Fund, as_of: Date) -> Result<Value, AuditError> {
+    pub fn bank_report(&self, fund: Fund, as_of: Date) -> Result<BankReport, AuditError> {
         let mut b = BankBuilder::new(fund, as_of);
         let as_of_seq = self.head().seq;
         self.scan(Some(as_of_seq), &mut |e| b.add(e))?;
-        let statements: Vec<_> = b
-            .statements
-            .values()
-            .map(|s| {
-                json!({"account": s.account.as_str(), "date": s.date.to_string(),
-                       "balance": s.balance.to_string(), "reference": s.reference, "seq": s.seq})
-            })
-            .collect();
-        let has_statement = !b.statements.is_empty();
-        let difference = Fen(b.bank().0 - b.ledger().0);
-        Ok(json!({
-            "fund": fund.name(),
-            "as_of": as_of.to_string(),
-            "as_of_seq": as_of_seq,
-            "ledger": b.ledger().to_string(),
-            "bank": has_statement.then(|| b.bank().to_string()),
-            "difference": has_statement.then(|| difference.to_string()),
-            "reconciled": has_statement && difference.0 == 0,
-            "statements": statements,
-        }))
+        Ok(BankReport::new(&b, as_of_seq))
     }
 
     /// Income and expenditure of one fund per line for the value dates `from..=to` (Art. 41),
     /// with its money at the start and at the end.
-    pub fn statement_of_fund(&self, fund: Fund, from: Date, to: Date) -> Result<Value, AuditError> {
+    pub fn statement_of_fund(
+        &self,
+        fund: Fund,
+        from: Date,
+        to: Date,
+    ) -> Result<StatementOfFund, AuditError> {
         if to < from {
             return Err(AuditError::Input(format!("--to {to} is before --from {from}")));
         }
         let mut b = AccountsBuilder::new(from, to);
         let as_of_seq = self.head().seq;
         self.scan(Some(as_of_seq), &mut |e| b.add(e))?;
-        let accounts: Vec<FundAccounts> =
-            b.finish().into_iter().filter(|a| a.fund == fund).collect();
-        let mut v = final_accounts_json(&accounts)[0].clone();
-        v["from"] = json!(from.to_string());
-        v["to"] = json!(to.to_string());
-        v["as_of_seq"] = json!(as_of_seq);
-        Ok(v)
+        Ok(StatementOfFund::new(b, fund, as_of_seq))
     }
 
     /// The final accounts recorded by the close of `year`, and whether the journal still gives
     /// the same figures.
-    pub fn final_accounts(&self, year: u16) -> Result<Value, AuditError> {
+    pub fn final_accounts(&self, year: u16) -> Result<FinalAccounts, AuditError> {
         let mut recorded: Option<Entry> = None;
         let mut previous: Option<Vec<FundAccounts>> = None;
         let mut b = AccountsBuilder::year(year);
@@ -203,44 +137,22 @@ impl Ledger {
                  gives its accounts so far"
             )));
         };
-        let EventBody::YearClose { through_seq, funds, open_items, .. } = &close.event.body else {
-            unreachable!("matched as a year_close above");
-        };
-        let (seq, recorded_at_us, through_seq) = (close.seq, close.recorded_at_us, *through_seq);
-        let now = b.finish();
-        let differences: Vec<_> = funds
-            .iter()
-            .zip(&now)
-            .filter(|(a, b)| a != b)
-            .map(|(a, b)| {
-                json!({"fund": a.fund.name(), "recorded": final_accounts_json(std::slice::from_ref(a))[0],
-                       "journal": final_accounts_json(std::slice::from_ref(b))[0]})
-            })
-            .collect();
-        // Each fund's opening is the closing of the year before, when that year was closed.
-        let follows_previous_close = previous
-            .map(|p| p.iter().zip(funds).all(|(before, this)| before.closing == this.opening));
         let digest = self
             .digests()?
             .into_iter()
-            .filter(|d| d.tree_size >= seq)
+            .filter(|d| d.tree_size >= close.seq)
             .min_by_key(|d| d.tree_size)
-            .map(|d| d.to_json());
-        Ok(json!({
-            "year": year,
-            "close_seq": seq,
-            "close_id": year_close_id(year),
-            "recorded_at": chrono::DateTime::from_timestamp_micros(recorded_at_us)
-                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
-            "through_seq": through_seq,
-            "as_of_seq": as_of_seq,
-            "matches_journal": differences.is_empty(),
-            "opening_equals_previous_closing": follows_previous_close,
-            "differences": differences,
-            "funds": final_accounts_json(funds),
-            "open_items": open_items,
-            "digest": digest,
-        }))
+            .map(|d| crate::transfer::digest_doc(&d))
+            .transpose()?;
+        FinalAccounts::new(
+            &close,
+            year_close_id(year),
+            &b.finish(),
+            previous.as_deref(),
+            as_of_seq,
+            digest,
+        )
+        .ok_or_else(|| AuditError::Integrity(format!("entry {} is not a year close", close.seq)))
     }
 
     /// What a close of `year` would refuse on (premiums without their match) and what it would
@@ -264,22 +176,15 @@ impl Ledger {
                     )));
                 }
             }
-            let mut unmatched: Vec<String> = state
-                .periods
-                .iter()
-                .filter(|((_, line, period), m)| {
-                    matches!(line, Line::Medical | Line::SpouseMedical)
-                        && period.year <= year
-                        && m.personal.0 != 0
-                        && m.state != m.personal
-                })
-                .map(|((member, line, period), m)| {
+            let mut unmatched: Vec<String> = awaiting_match(state)
+                .into_iter()
+                .filter(|a| a.period.year <= year)
+                .map(|a| {
                     let fund =
-                        if *line == Line::Medical { "medical" } else { "spouse medical part" };
+                        if a.line == Line::Medical { "medical" } else { "spouse medical part" };
                     format!(
-                        "the {fund} premium of {member} for {period} ({}) is matched by {} \
-                         (Art. 20, 25)",
-                        m.personal, m.state
+                        "the {fund} premium of {} for {} ({}) is matched by {} (Art. 20, 25)",
+                        a.member, a.period, a.premium, a.matched
                     )
                 })
                 .collect();
@@ -313,7 +218,7 @@ impl Ledger {
         year: u16,
         accept_open: bool,
         key: &SigningKey,
-    ) -> Result<Value, AuditError> {
+    ) -> Result<CloseReport, AuditError> {
         let today = self.today();
         if today.period().year <= year {
             return Err(AuditError::Input(format!(
@@ -410,36 +315,38 @@ impl Ledger {
             }
         };
         let digest = self.digest(key)?;
-        Ok(json!({
-            "closed": year,
-            "close_seq": seq,
-            "through_seq": through_seq,
-            "open_items": open_count,
-            "funds": final_accounts_json(&funds),
-            "digest": digest.to_json(),
-        }))
+        Ok(CloseReport {
+            close_seq: seq,
+            closed: year,
+            digest: crate::transfer::digest_doc(&digest)?,
+            funds: funds.iter().map(FundAccountsDoc::of).collect(),
+            open_items: open_count,
+            through_seq,
+        })
     }
 }
 
 /// The CSV form of [`Ledger::statement_of_fund`]: `fund,from,to,section,line,amount`.
-pub fn statement_of_fund_csv(s: &Value) -> String {
+pub fn statement_of_fund_csv(s: &StatementOfFund) -> String {
     let mut w = csv::Writer::from_writer(Vec::new());
-    let text = |v: &Value| v.as_str().unwrap_or("").to_string();
-    let (fund, from, to) = (text(&s["fund"]), text(&s["from"]), text(&s["to"]));
+    let (fund, from, to) = (s.fund.name(), s.from.to_string(), s.to.to_string());
     w.write_record(["fund", "from", "to", "section", "line", "amount"])
         .expect("writing CSV to memory cannot fail");
-    let mut row = |section: &str, line: &str, amount: String| {
-        w.write_record([fund.as_str(), from.as_str(), to.as_str(), section, line, amount.as_str()])
+    let mut row = |section: &str, line: &str, amount: Fen| {
+        w.write_record([fund, from.as_str(), to.as_str(), section, line, &amount.to_string()])
             .expect("writing CSV to memory cannot fail");
     };
-    row("opening", "", text(&s["opening"]));
-    for side in ["income", "expenditure"] {
+    row("opening", "", s.opening);
+    for (side, lines, total) in [
+        ("income", &s.income, s.income_total),
+        ("expenditure", &s.expenditure, s.expenditure_total),
+    ] {
         for line in BudgetLine::ALL.into_iter().filter(|l| l.is_income() == (side == "income")) {
-            row(side, line.name(), text(&s[side][line.name()]));
+            row(side, line.name(), lines.get(line.name()).copied().unwrap_or(Fen::ZERO));
         }
-        row(side, "total", text(&s[format!("{side}_total")]));
+        row(side, "total", total);
     }
-    row("closing", "", text(&s["closing"]));
+    row("closing", "", s.closing);
     let bytes = w.into_inner().expect("flushing CSV to memory cannot fail");
     String::from_utf8(bytes).expect("CSV of UTF-8 fields is UTF-8")
 }
@@ -448,79 +355,76 @@ fn esc(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
-fn fund_title(fund: &str) -> &'static str {
+fn fund_title(fund: Fund) -> &'static str {
     match fund {
-        "pension" => "退役养老保险基金 Retirement pension insurance fund",
-        "medical" => "退役医疗保险基金 Retirement medical insurance fund",
-        "spouse" => "随军未就业配偶保险基金 Unemployed accompanying spouse insurance fund",
-        _ => "军人伤亡保险基金 Casualty insurance fund",
+        Fund::Pension => "退役养老保险基金 Retirement pension insurance fund",
+        Fund::Medical => "退役医疗保险基金 Retirement medical insurance fund",
+        Fund::Spouse => "随军未就业配偶保险基金 Unemployed accompanying spouse insurance fund",
+        Fund::Casualty => "军人伤亡保险基金 Casualty insurance fund",
     }
 }
 
 /// The final accounts ([`Ledger::final_accounts`]) as a printable HTML page with bilingual
 /// headings, like the transfer sheet.
-pub fn render_final_accounts_html(r: &Value) -> String {
-    let s =
-        |v: &Value| esc(v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()).as_str());
+pub fn render_final_accounts_html(r: &FinalAccounts) -> String {
+    let s = |v: &dyn std::fmt::Display| esc(&v.to_string());
     let mut h = String::new();
     h.push_str("<!DOCTYPE html>\n<html lang=\"zh-CN\"><head><meta charset=\"utf-8\">\n");
     h.push_str(&format!(
         "<title>{} 年度军人保险基金决算 Final accounts {}</title>\n<style>\n",
-        s(&r["year"]),
-        s(&r["year"])
+        r.year, r.year
     ));
     h.push_str("body{font-family:sans-serif;margin:2em;max-width:60em}table{border-collapse:collapse;width:100%;margin:.5em 0 1.5em}\n");
     h.push_str("th,td{border:1px solid #888;padding:.25em .5em;text-align:left}td.n{text-align:right;font-family:monospace}\n");
     h.push_str("code{word-break:break-all}@media print{body{margin:0}}\n</style></head><body>\n");
     h.push_str(&format!(
         "<h1>{} 年度军人保险基金决算<br><small>Final accounts of the servicemen insurance funds, {}</small></h1>\n",
-        s(&r["year"]),
-        s(&r["year"])
+        r.year, r.year
     ));
-    let matches = r["matches_journal"] == true;
     h.push_str(&format!(
         "<p>年度结账分录 Year-close entry: <code>{}</code> (seq {}), 截至分录 covering entries 1–{}; {}</p>\n",
-        s(&r["close_id"]),
-        s(&r["close_seq"]),
-        s(&r["through_seq"]),
-        if matches {
+        s(&r.close_id),
+        r.close_seq,
+        r.through_seq,
+        if r.matches_journal {
             "与账簿一致 matches the journal"
         } else {
             "<strong>与账簿不一致 DOES NOT match the journal</strong>"
         }
     ));
-    for f in r["funds"].as_array().into_iter().flatten() {
-        h.push_str(&format!(
-            "<h2>{}</h2>\n<table>\n",
-            esc(fund_title(f["fund"].as_str().unwrap_or("")))
-        ));
-        let row = |h: &mut String, zh: &str, en: &str, v: &Value| {
-            h.push_str(&format!("<tr><th>{zh} {en}</th><td class=\"n\">{}</td></tr>\n", s(v)));
+    for f in &r.funds {
+        h.push_str(&format!("<h2>{}</h2>\n<table>\n", esc(fund_title(f.fund))));
+        let row = |h: &mut String, zh: &str, en: &str, v: Fen| {
+            h.push_str(&format!("<tr><th>{zh} {en}</th><td class=\"n\">{}</td></tr>\n", s(&v)));
         };
-        row(&mut h, "年初结余", "Opening balance", &f["opening"]);
+        row(&mut h, "年初结余", "Opening balance", f.opening);
         for line in BudgetLine::ALL {
-            let side = if line.is_income() { "income" } else { "expenditure" };
             let en = line.name().replace('_', " ");
-            row(&mut h, line.title_zh(), &en, &f[side][line.name()]);
+            row(&mut h, line.title_zh(), &en, f.line(line));
         }
-        row(&mut h, "收入合计", "Total income", &f["income_total"]);
-        row(&mut h, "支出合计", "Total expenditure", &f["expenditure_total"]);
-        row(&mut h, "年末结余", "Closing balance", &f["closing"]);
+        row(&mut h, "收入合计", "Total income", f.income_total);
+        row(&mut h, "支出合计", "Total expenditure", f.expenditure_total);
+        row(&mut h, "年末结余", "Closing balance", f.closing);
         h.push_str("</table>\n");
     }
-    if let Some(items) = r["open_items"].as_array().filter(|a| !a.is_empty()) {
+    if !r.open_items.is_empty() {
         h.push_str("<h2>结账时未结事项 Items open at the close</h2>\n<ul>\n");
-        for i in items {
+        for i in &r.open_items {
             h.push_str(&format!("<li>{}</li>\n", s(i)));
         }
         h.push_str("</ul>\n");
     }
-    if let Some(d) = r["digest"].as_object() {
+    if let Some(d) = &r.digest {
         h.push_str("<h2>签名摘要 Signed digest</h2>\n<table>\n");
-        for k in ["tree_size", "root", "head", "recorded_at", "public_key", "signature"] {
-            if let Some(v) = d.get(k) {
-                h.push_str(&format!("<tr><th>{k}</th><td><code>{}</code></td></tr>\n", s(v)));
-            }
+        for (k, v) in [
+            ("tree_size", d.tree_size.to_string()),
+            ("root", d.root.clone()),
+            ("head", d.head.clone()),
+            ("recorded_at", d.recorded_at.clone()),
+            ("public_key", d.public_key.clone()),
+            ("signature", d.signature.clone()),
+        ] {
+            h.push_str(&format!("<tr><th>{k}</th><td><code>{}</code></td></tr>\n", s(&v)));
         }
         h.push_str("</table>\n");
     }

@@ -7,8 +7,9 @@ use std::path::Path;
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use junbao_ledger::entry::{CHAIN_GENESIS, Entry, Hash32, chain_next};
 use junbao_ledger::merkle::{self, NodeSource, ProofError};
+use junbao_ledger::report::{ConsistencyProof, InclusionProof, JournalEntry};
 use junbao_storage::{Store, StoredEntry};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::Ledger;
 
@@ -291,7 +292,11 @@ impl Ledger {
     }
 
     /// Inclusion proof of entry `seq` in the tree of `size` entries (contract JSON).
-    pub fn inclusion_proof(&self, seq: u64, size: Option<u64>) -> Result<Value, AuditError> {
+    pub fn inclusion_proof(
+        &self,
+        seq: u64,
+        size: Option<u64>,
+    ) -> Result<InclusionProof, AuditError> {
         self.inclusion_proof_from(&CachedNodes::new(&self.store), seq, size)
     }
 
@@ -301,7 +306,7 @@ impl Ledger {
         nodes: &CachedNodes<'_>,
         seq: u64,
         size: Option<u64>,
-    ) -> Result<Value, AuditError> {
+    ) -> Result<InclusionProof, AuditError> {
         let size = size.unwrap_or(self.head().seq);
         if seq == 0 || seq > size {
             return Err(AuditError::Input(format!(
@@ -317,17 +322,15 @@ impl Ledger {
         let root = merkle::root(nodes, size)?;
         let leaf = nodes.node(0, seq - 1)?;
         let path = merkle::inclusion_path(nodes, seq - 1, size)?;
-        Ok(json!({
-            "leaf_index": seq - 1,
-            "tree_size": size,
-            "leaf_hash": hex::encode(leaf),
-            "path": path.iter().map(hex::encode).collect::<Vec<_>>(),
-            "root": hex::encode(root),
-        }))
+        Ok(InclusionProof::new(seq, size, &leaf, &path, &root))
     }
 
     /// Consistency proof between the trees of `first` and `second` entries (contract JSON).
-    pub fn consistency_proof(&self, first: u64, second: u64) -> Result<Value, AuditError> {
+    pub fn consistency_proof(
+        &self,
+        first: u64,
+        second: u64,
+    ) -> Result<ConsistencyProof, AuditError> {
         if first == 0 || first > second {
             return Err(AuditError::Input(format!(
                 "sizes must satisfy 1 <= from <= to, got {first} and {second}"
@@ -335,13 +338,7 @@ impl Ledger {
         }
         let (r1, r2) = (self.root(first)?, self.root(second)?);
         let path = merkle::consistency_path(&self.nodes(), first, second)?;
-        Ok(json!({
-            "first": first,
-            "second": second,
-            "path": path.iter().map(hex::encode).collect::<Vec<_>>(),
-            "first_root": hex::encode(r1),
-            "second_root": hex::encode(r2),
-        }))
+        Ok(ConsistencyProof { first, first_root: r1, path, second, second_root: r2 })
     }
 
     /// Signs a digest of the current head with `key`, and keeps it in the ledger.
@@ -387,11 +384,9 @@ impl Ledger {
     }
 }
 
-/// One line of `export journal --format jsonl`.
-pub fn export_line(stored: &StoredEntry, entry: &Entry) -> Value {
-    let mut v = crate::entry_json(stored, entry);
-    v["bytes"] = json!(hex::encode(&stored.bytes));
-    v
+/// One line of `export journal --format jsonl`: the entry with its canonical bytes.
+pub fn export_line(stored: &StoredEntry, entry: &Entry) -> JournalEntry {
+    JournalEntry::of(stored.seq, stored.chain_hash, entry, Some(&stored.bytes))
 }
 
 /// What `verify --from-digest` established.

@@ -21,6 +21,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use junbao_ledger::entry::{DecodeError, Entry, Hash32};
 use junbao_ledger::ids::EventId;
+use junbao_ledger::report::{BalanceSheet, JournalEntry, JournalPage};
 use junbao_ledger::state::StateLoadError;
 use junbao_ledger::{EntryLookup, LookupError};
 use junbao_ledger::{Fund, LedgerState};
@@ -395,28 +396,7 @@ impl Ledger {
 
     /// Trial balance per fund and the balance of every account, sorted by account name.
     pub fn balances(&self, fund: Option<Fund>, member: Option<&str>) -> BalanceSheet {
-        self.with_state(|state, head| {
-            let mut funds = Vec::new();
-            for f in Fund::ALL {
-                if fund.is_some_and(|x| x != f) {
-                    continue;
-                }
-                let mut accounts: Vec<(String, i64)> = state
-                    .balances
-                    .iter()
-                    .filter(|(a, _)| a.fund == f)
-                    .filter(|(a, _)| {
-                        member.is_none_or(|m| a.member_id().is_some_and(|id| id.as_str() == m))
-                    })
-                    .map(|(a, b)| (a.to_string(), b.0))
-                    .collect();
-                accounts.sort();
-                let total: i64 =
-                    state.balances.iter().filter(|(a, _)| a.fund == f).map(|(_, b)| b.0).sum();
-                funds.push(FundBalances { fund: f, total_fen: total, accounts });
-            }
-            BalanceSheet { as_of_seq: head.seq, funds }
-        })
+        self.with_state(|state, head| BalanceSheet::of(state, head.seq, fund, member))
     }
 }
 
@@ -461,42 +441,6 @@ impl Iterator for JournalEntries<'_> {
     }
 }
 
-/// Balances of every fund, as of a sequence number.
-#[derive(Debug, Clone)]
-pub struct BalanceSheet {
-    pub as_of_seq: u64,
-    pub funds: Vec<FundBalances>,
-}
-
-impl BalanceSheet {
-    /// The contract's `balance --json` document.
-    pub fn to_json(&self) -> serde_json::Value {
-        let funds: Vec<_> = self
-            .funds
-            .iter()
-            .map(|f| {
-                serde_json::json!({
-                    "fund": f.fund.name(),
-                    "total": junbao_ledger::Fen(f.total_fen).to_string(),
-                    "accounts": f.accounts.iter().map(|(a, b)| serde_json::json!({
-                        "account": a,
-                        "balance": junbao_ledger::Fen(*b).to_string(),
-                    })).collect::<Vec<_>>(),
-                })
-            })
-            .collect();
-        serde_json::json!({"as_of_seq": self.as_of_seq, "funds": funds})
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct FundBalances {
-    pub fund: Fund,
-    /// The fund's trial balance: always zero in a sound ledger.
-    pub total_fen: i64,
-    pub accounts: Vec<(String, i64)>,
-}
-
 /// Finds earlier entries for reversals, through the idempotency index.
 pub(crate) struct StoreLookup<'a>(pub(crate) &'a Store);
 
@@ -526,33 +470,16 @@ pub const JOURNAL_PAGE_ENTRIES_MAX: usize = 10_000;
 impl Ledger {
     /// A page of the journal as `journal --json` prints it: `{"entries": [...], "next": SEQ}`;
     /// every entry carries `bytes`, the hex of its canonical bytes.
-    pub fn journal_json(
-        &self,
-        from: u64,
-        limit: usize,
-    ) -> Result<serde_json::Value, ReadJournalError> {
+    pub fn journal_page(&self, from: u64, limit: usize) -> Result<JournalPage, ReadJournalError> {
         let entries = self.journal(from, limit.min(JOURNAL_PAGE_ENTRIES_MAX))?;
         // With each entry's canonical bytes, as the export has them: what a mirror copies.
-        let list: Vec<_> = entries.iter().map(|(s, e)| export_line(s, e)).collect();
-        let next = entries.last().map(|(s, _)| s.seq + 1);
-        Ok(serde_json::json!({"entries": list, "next": next}))
+        Ok(JournalPage::new(entries.iter().map(|(s, e)| export_line(s, e)).collect()))
     }
 }
 
 /// An entry in the journal's JSON form: sequence, chain hash, the decoded event and postings.
-pub fn entry_json(stored: &StoredEntry, entry: &Entry) -> serde_json::Value {
-    serde_json::json!({
-        "seq": stored.seq,
-        "hash": hex::encode(stored.chain_hash),
-        "recorded_at": chrono::DateTime::from_timestamp_micros(entry.recorded_at_us)
-            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)),
-        "value_date": entry.value_date.to_string(),
-        "event": entry.event.to_json(),
-        "postings": entry.postings.iter().map(|p| serde_json::json!({
-            "account": p.account.to_string(),
-            "amount": p.amount.to_string(),
-        })).collect::<Vec<_>>(),
-    })
+pub fn entry_json(stored: &StoredEntry, entry: &Entry) -> JournalEntry {
+    JournalEntry::of(stored.seq, stored.chain_hash, entry, None)
 }
 
 /// Key of the member index: `0x00`, the member id, `0x00`, the sequence number (u64 BE).

@@ -7,9 +7,10 @@ use junbao_ledger::entry::Entry;
 use junbao_ledger::ids::{AgencyId, MemberId};
 use junbao_ledger::standard::StandardName;
 pub use junbao_ledger::transfer::TRANSFER_SCHEMA;
+pub use junbao_ledger::transfer::VerifiedPackage as PackageReport;
 use junbao_ledger::transfer::{
-    PackageEntry, PackageError, TransferPackage, figures, is_lifecycle, member_postings,
-    rates_json, sign_package,
+    PackageDigest, PackageEntry, PackageError, TransferPackage, check_transferred, figures,
+    is_lifecycle, member_postings, rates_json,
 };
 use serde_json::{Value, json};
 
@@ -78,7 +79,7 @@ impl Ledger {
         fund: Fund,
         agency: &str,
         key: &SigningKey,
-    ) -> Result<Value, AuditError> {
+    ) -> Result<TransferPackage, AuditError> {
         let mut packages = self.transfer_export_many(&[member], fund, agency, key, &|_| {})?;
         Ok(packages.pop().expect("one member, one package"))
     }
@@ -93,12 +94,10 @@ impl Ledger {
         agency: &str,
         key: &SigningKey,
         progress: &dyn Fn(usize),
-    ) -> Result<Vec<Value>, AuditError> {
+    ) -> Result<Vec<TransferPackage>, AuditError> {
         let agency_id =
             AgencyId::parse(agency).map_err(|m| AuditError::Input(format!("--agency: {m}")))?;
-        if fund == Fund::Casualty {
-            return Err(AuditError::Input("the casualty fund is not transferred".into()));
-        }
+        check_transferred(fund).map_err(|m| AuditError::Input(m.to_string()))?;
         let mut ids = Vec::with_capacity(members.len());
         for (i, member) in members.iter().enumerate() {
             let id = MemberId::parse(member)
@@ -169,21 +168,13 @@ impl Ledger {
                 continue;
             }
             let proof = self.inclusion_proof_from(&nodes, seq, Some(digest.tree_size))?;
-            rotations.push(PackageEntry {
-                seq,
-                bytes: hex::encode(bytes),
-                proof: serde_json::from_value(proof)
-                    .map_err(|e| AuditError::Integrity(format!("proof of entry {seq}: {e}")))?,
-            });
+            rotations.push(PackageEntry { bytes: hex::encode(bytes), proof, seq });
         }
         let mut packages = Vec::with_capacity(ids.len());
         for (i, (id, transfer_seq)) in ids.iter().zip(seqs).enumerate() {
             let mut package = self.package(id, fund, &agency_id, transfer_seq, &digest, &nodes)?;
-            if !rotations.is_empty() {
-                package["key_rotations"] = serde_json::to_value(&rotations)
-                    .map_err(|e| AuditError::Integrity(e.to_string()))?;
-            }
-            sign_package(&mut package, key).map_err(AuditError::Integrity)?;
+            package.key_rotations = rotations.clone();
+            package.sign(key).map_err(AuditError::Integrity)?;
             packages.push(package);
             progress(i + 1);
         }
@@ -198,7 +189,7 @@ impl Ledger {
         transfer_seq: u64,
         digest: &SignedDigest,
         nodes: &crate::audit::CachedNodes<'_>,
-    ) -> Result<Value, AuditError> {
+    ) -> Result<TransferPackage, AuditError> {
         let service_end = self
             .with_state(|s, _| s.members.get(id).and_then(|m| m.discharged_on.or(m.deceased_on)));
         if !self.with_state(|s, _| s.members.contains_key(id)) {
@@ -221,12 +212,7 @@ impl Ledger {
                 continue;
             }
             let proof = self.inclusion_proof_from(nodes, seq, Some(digest.tree_size))?;
-            listed.push(PackageEntry {
-                seq,
-                bytes: hex::encode(&stored.bytes),
-                proof: serde_json::from_value(proof)
-                    .map_err(|e| AuditError::Integrity(format!("proof of entry {seq}: {e}")))?,
-            });
+            listed.push(PackageEntry { bytes: hex::encode(&stored.bytes), proof, seq });
             entries.push(entry);
         }
         // Pension: the subsidy's unit and personal parts of each year's contribution wage, at
@@ -245,43 +231,31 @@ impl Ledger {
         };
         let f = figures(id, fund, &entries, rates)
             .map_err(|m| AuditError::Integrity(format!("the package of {id}: {m}")))?;
-        let package = TransferPackage {
-            schema: TRANSFER_SCHEMA.to_string(),
+        Ok(TransferPackage {
             agency: agency_id.as_str().to_string(),
+            digest: digest_doc(digest)?,
+            entries: listed,
             fund: fund.name().to_string(),
+            key_rotations: Vec::new(),
             member: f.member,
-            service: f.service,
-            years: f.years,
+            package_signature: None,
             pension_rates: rates_json(rates),
+            schema: TRANSFER_SCHEMA.to_string(),
+            service: f.service,
             totals: f.totals,
             transfer_entry: transfer_seq,
-            entries: listed,
-            digest: serde_json::from_value(digest.to_json())
-                .map_err(|e| AuditError::Integrity(format!("digest: {e}")))?,
-            key_rotations: Vec::new(),
-            package_signature: None,
-        };
-        serde_json::to_value(&package)
-            .map_err(|e| AuditError::Integrity(format!("the package: {e}")))
+            years: f.years,
+        })
     }
 }
 
-/// What a verified package says.
-#[derive(Debug, Clone)]
-pub struct PackageReport {
-    pub member: String,
-    pub fund: String,
-    pub total: String,
-    pub entries: usize,
+/// The signed digest as packages and reports print it.
+pub(crate) fn digest_doc(digest: &SignedDigest) -> Result<PackageDigest, AuditError> {
+    serde_json::from_value(digest.to_json())
+        .map_err(|e| AuditError::Integrity(format!("digest: {e}")))
 }
 
-impl PackageReport {
-    /// What `transfer verify` prints: `{"verified":true,"member","fund","total","entries"}`.
-    pub fn to_json(&self) -> Value {
-        json!({"verified": true, "member": self.member, "fund": self.fund, "total": self.total,
-               "entries": self.entries})
-    }
-}
+impl Ledger {}
 
 /// Verifies a transfer package offline against the pinned public key (never the key the
 /// package carries) and, if given, a trusted digest (itself checked against the pinned key):
@@ -298,16 +272,14 @@ pub fn verify_package(
             ))
         })?;
     }
-    let v =
-        junbao_ledger::transfer::verify_package(p, pinned, trusted.map(|t| (t.tree_size, t.root)))
-            .map_err(|e| match e {
-                PackageError::Malformed(_) => AuditError::Input(e.to_string()),
-                PackageError::Integrity { field, what } => {
-                    AuditError::Integrity(format!("{field}: {what}"))
-                }
-                other => AuditError::Integrity(other.to_string()),
-            })?;
-    Ok(PackageReport { member: v.member, fund: v.fund, total: v.total, entries: v.entries })
+    junbao_ledger::transfer::verify_package(p, pinned, trusted.map(|t| (t.tree_size, t.root)))
+        .map_err(|e| match e {
+            PackageError::Malformed(_) => AuditError::Input(e.to_string()),
+            PackageError::Integrity { field, what } => {
+                AuditError::Integrity(format!("{field}: {what}"))
+            }
+            other => AuditError::Integrity(other.to_string()),
+        })
 }
 
 fn esc(text: &str) -> String {
@@ -327,8 +299,10 @@ fn fund_title(fund: &str) -> &'static str {
 /// The package is verified first; one that does not verify is not rendered.
 pub fn render_package_html(p: &Value, pinned: &[u8; 32]) -> Result<String, AuditError> {
     let report = verify_package(p, pinned, None)?;
-    let s =
-        |v: &Value| esc(v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()).as_str());
+    // Verified, so it is a package of the schema's shape.
+    let p: TransferPackage = serde_json::from_value(p.clone())
+        .map_err(|e| AuditError::Input(format!("not a junbao.transfer/1 package: {e}")))?;
+    let s = |v: &dyn std::fmt::Display| esc(&v.to_string());
     let mut h = String::new();
     h.push_str("<!DOCTYPE html>\n<html lang=\"zh-CN\"><head><meta charset=\"utf-8\">\n");
     h.push_str(
@@ -338,42 +312,43 @@ pub fn render_package_html(p: &Value, pinned: &[u8; 32]) -> Result<String, Audit
     h.push_str("th,td{border:1px solid #888;padding:.25em .5em;text-align:left}td.n{text-align:right;font-family:monospace}\n");
     h.push_str("code{word-break:break-all}@media print{body{margin:0}}\n</style></head><body>\n");
     h.push_str("<h1>军人保险关系转移接续单<br><small>Transfer of servicemen insurance relationship</small></h1>\n");
-    h.push_str(&format!("<h2>{}</h2>\n", esc(fund_title(p["fund"].as_str().unwrap_or("")))));
+    h.push_str(&format!("<h2>{}</h2>\n", esc(fund_title(&p.fund))));
     h.push_str("<h3>基本信息 Particulars</h3>\n<table>\n");
-    let service = &p["service"];
+    let service = &p.service;
     for (label, value) in [
-        ("接收机构 Receiving agency", s(&p["agency"])),
-        ("人员编号 Member id", s(&p["member"]["id"])),
-        ("人员类别 Category", s(&p["member"]["category"])),
-        ("所在单位 Unit", s(&p["member"]["unit"])),
-        ("服役起止 Service", format!("{} — {}", s(&service["from"]), s(&service["to"]))),
-        ("服役月数 Months of service", s(&service["months"])),
-        ("视同缴费年限 Years counted", s(&service["years_counted"])),
-        ("计入 Counts toward", s(&service["counts_toward"])),
-        ("转移记账号 Transfer entry", s(&p["transfer_entry"])),
+        ("接收机构 Receiving agency", s(&p.agency)),
+        ("人员编号 Member id", s(&p.member.id)),
+        ("人员类别 Category", s(&p.member.category)),
+        ("所在单位 Unit", s(&p.member.unit)),
+        ("服役起止 Service", format!("{} — {}", s(&service.from), s(&service.to))),
+        ("服役月数 Months of service", s(&service.months)),
+        ("视同缴费年限 Years counted", s(&service.years_counted)),
+        ("计入 Counts toward", s(&service.counts_toward)),
+        ("转移记账号 Transfer entry", s(&p.transfer_entry)),
     ] {
         h.push_str(&format!("<tr><th>{label}</th><td>{value}</td></tr>\n"));
     }
     h.push_str("</table>\n<h3>分年度明细 Per year (yuan)</h3>\n<table>\n");
     h.push_str("<tr><th>年度 Year</th><th>缴费工资 Contribution wage</th><th>个人缴费 Personal</th><th>国家补助 State</th><th>利息 Interest</th></tr>\n");
-    for y in p["years"].as_array().into_iter().flatten() {
+    for y in &p.years {
         h.push_str(&format!(
             "<tr><td>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td></tr>\n",
-            s(&y["year"]), s(&y["contribution_wage"]), s(&y["personal"]), s(&y["state"]), s(&y["interest"])
+            s(&y.year), s(&y.contribution_wage), s(&y.personal), s(&y.state), s(&y.interest)
         ));
     }
-    let t = &p["totals"];
+    let t = &p.totals;
     h.push_str(&format!(
         "<tr><th>合计 Totals</th><td></td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td></tr>\n</table>\n",
-        s(&t["personal"]), s(&t["state"]), s(&t["interest"])
+        s(&t.personal), s(&t.state), s(&t.interest)
     ));
     h.push_str(&format!(
         "<p><strong>转移金额 Amount transferred: {} 元 yuan</strong></p>\n",
-        s(&t["total"])
+        s(&t.total)
     ));
     h.push_str("<h3>记账依据 Entries behind the amounts</h3>\n<table>\n<tr><th>序号 Seq</th><th>起息日 Value date</th><th>类型 Type</th><th>账户 Account</th><th>金额 Amount</th></tr>\n");
-    for e in p["entries"].as_array().into_iter().flatten() {
-        let bytes = hex::decode(e["bytes"].as_str().unwrap_or("")).unwrap_or_default();
+    for e in &p.entries {
+        // Verified: every entry's bytes are hex of a decodable entry.
+        let Ok(bytes) = hex::decode(&e.bytes) else { continue };
         let Ok(entry) = Entry::from_canonical_bytes(&bytes) else { continue };
         for posting in entry.postings.iter().filter(|x| x.account.member_id().is_some()) {
             h.push_str(&format!(
@@ -386,14 +361,14 @@ pub fn render_package_html(p: &Value, pinned: &[u8; 32]) -> Result<String, Audit
             ));
         }
     }
-    let d = &p["digest"];
+    let d = &p.digest;
     h.push_str("</table>\n<h3>校验 Verification</h3>\n<table>\n");
     for (label, value) in [
-        ("账本条目数 Tree size", s(&d["tree_size"])),
-        ("默克尔根 Merkle root", format!("<code>{}</code>", s(&d["root"]))),
-        ("链头 Chain head", format!("<code>{}</code>", s(&d["head"]))),
-        ("签名公钥 Public key", format!("<code>{}</code>", s(&d["public_key"]))),
-        ("签署时间 Signed at", s(&d["recorded_at"])),
+        ("账本条目数 Tree size", s(&d.tree_size)),
+        ("默克尔根 Merkle root", format!("<code>{}</code>", s(&d.root))),
+        ("链头 Chain head", format!("<code>{}</code>", s(&d.head))),
+        ("签名公钥 Public key", format!("<code>{}</code>", s(&d.public_key))),
+        ("签署时间 Signed at", s(&d.recorded_at)),
     ] {
         h.push_str(&format!("<tr><th>{label}</th><td>{value}</td></tr>\n"));
     }

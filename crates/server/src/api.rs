@@ -13,6 +13,11 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use bytes::Bytes;
 use junbao_engine::{Ledger, ParsedEvent, PostRequest, PostScope, PostSummary, SignedDigest};
+use junbao_ledger::report::{
+    BalanceSheet, ConsistencyProof, Exceptions, InclusionProof, JournalPage, Reconciliation,
+    Statement,
+};
+use junbao_ledger::transfer::TransferPackage;
 use junbao_ledger::{Date, Fund};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -371,7 +376,7 @@ async fn balance(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     q: Result<Query<BalanceQuery>, QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<BalanceSheet>, ApiError> {
     let who = caller.require(Action::Balances)?;
     let q = query(q)?;
     let fund = parse_fund(q.fund.as_deref())?;
@@ -381,7 +386,7 @@ async fn balance(
     }
     let scope = q.member.is_none().then(|| "all members".to_string());
     log_read(&state, who, "balance", q.member.clone(), scope).await?;
-    blocking(&state, move |l| Ok(Json(l.balances(fund, q.member.as_deref()).to_json()))).await
+    blocking(&state, move |l| Ok(Json(l.balances(fund, q.member.as_deref())))).await
 }
 
 #[derive(Deserialize)]
@@ -431,7 +436,7 @@ async fn statement(
     caller: Caller,
     Path(member): Path<String>,
     q: Result<Query<StatementQuery>, QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Statement>, ApiError> {
     let who = caller.require(Action::Statement)?;
     let q = query(q)?;
     let (from, to) = (parse_date("from", q.from.as_deref())?, parse_date("to", q.to.as_deref())?);
@@ -471,14 +476,14 @@ async fn journal(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     q: Result<Query<JournalQuery>, QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<JournalPage>, ApiError> {
     let who = caller.require(Action::Journal)?;
     let q = query(q)?;
     let from = q.from.unwrap_or(1).max(1);
     let limit = q.limit.unwrap_or(100).min(junbao_engine::JOURNAL_PAGE_ENTRIES_MAX);
     log_read(&state, who, "journal", None, Some(format!("entries from {from}, at most {limit}")))
         .await?;
-    blocking(&state, move |l| l.journal_json(from, limit).map(Json).map_err(ApiError::from)).await
+    blocking(&state, move |l| l.journal_page(from, limit).map(Json).map_err(ApiError::from)).await
 }
 
 /// The current tree as a C2SP tlog-checkpoint signed note (text/plain), signed with the ledger's
@@ -547,7 +552,7 @@ async fn inclusion(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     q: Result<Query<InclusionQuery>, QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<InclusionProof>, ApiError> {
     caller.require(Action::Proof)?;
     let q = query(q)?;
     blocking(&state, move |l| {
@@ -573,7 +578,7 @@ async fn consistency(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     q: Result<Query<ConsistencyQuery>, QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ConsistencyProof>, ApiError> {
     caller.require(Action::Proof)?;
     let q = query(q)?;
     blocking(&state, move |l| Ok(Json(l.consistency_proof(q.from, q.to)?))).await
@@ -582,7 +587,7 @@ async fn consistency(
 async fn reconcile(
     State(state): State<Arc<AppState>>,
     caller: Caller,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Reconciliation>, ApiError> {
     let who = caller.require(Action::Reports)?;
     log_read(&state, who, "reconcile report", None, Some("all members".into())).await?;
     blocking(&state, |l| Ok(Json(l.reconcile()?))).await
@@ -591,7 +596,7 @@ async fn reconcile(
 async fn exceptions(
     State(state): State<Arc<AppState>>,
     caller: Caller,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Exceptions>, ApiError> {
     let who = caller.require(Action::Reports)?;
     log_read(&state, who, "exceptions report", None, Some("all members".into())).await?;
     blocking(&state, |l| Ok(Json(l.exceptions()?))).await
@@ -617,7 +622,7 @@ async fn transfer_export(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     body: Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<TransferPackage>, ApiError> {
     let who = caller.require(Action::Transfer)?;
     let (t, fund) = transfer_body(&body)?;
     log_read(&state, who, "transfer package", Some(t.member.clone()), Some(t.fund.clone())).await?;
@@ -674,7 +679,7 @@ async fn transfer_verify(
     .await
     .map_err(|e| ApiError::internal(e.to_string()))?;
     Ok(match verified {
-        Ok(r) => Json(r.to_json()).into_response(),
+        Ok(r) => Json(r).into_response(),
         Err(junbao_engine::AuditError::Integrity(m)) => {
             (StatusCode::UNPROCESSABLE_ENTITY, Json(json!({"verified": false, "error": m})))
                 .into_response()

@@ -476,17 +476,19 @@ pub(crate) async fn dry_run(
 
 /// The test hook of [`crate::ServerConfig::test_tamper_proofs_of`]: flips one bit of the first
 /// proof of a statement (its first path hash, or its leaf hash for a one-entry tree).
-pub(crate) fn tamper_first_proof(statement: &mut Value) {
-    let Some(proof) = statement["entries"].get_mut(0).map(|e| &mut e["proof"]) else { return };
-    let has_path = proof["path"].as_array().is_some_and(|p| !p.is_empty());
-    let target = if has_path { &mut proof["path"][0] } else { &mut proof["leaf_hash"] };
-    if let Some(h) = target.as_str() {
-        let mut bytes = hex::decode(h).unwrap_or_default();
-        if let Some(b) = bytes.first_mut() {
-            *b ^= 1;
-        }
-        *target = json!(hex::encode(bytes));
+pub(crate) fn tamper_first_proof(statement: &mut junbao_ledger::report::Statement) {
+    let Some(proof) = statement.entries.first_mut().and_then(|e| e.proof.as_mut()) else {
+        return;
+    };
+    let target = match proof.path.first_mut() {
+        Some(first) => first,
+        None => &mut proof.leaf_hash,
+    };
+    let mut bytes = hex::decode(&*target).unwrap_or_default();
+    if let Some(b) = bytes.first_mut() {
+        *b ^= 1;
     }
+    *target = hex::encode(bytes);
 }
 
 #[cfg(test)]

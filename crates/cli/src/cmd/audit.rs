@@ -68,10 +68,14 @@ pub(crate) fn checkpoint_verify(file: &Path, key: &str, origin: Option<String>) 
 pub(crate) fn proof(data: &Path, kind: ProofKind) -> Result<()> {
     let ledger = open(data)?;
     let proof = match kind {
-        ProofKind::Inclusion { seq, tree_size } => ledger.inclusion_proof(seq, tree_size),
-        ProofKind::Consistency { from, to } => ledger.consistency_proof(from, to),
+        ProofKind::Inclusion { seq, tree_size } => {
+            serde_json::to_string(&ledger.inclusion_proof(seq, tree_size).map_err(audit_exit)?)?
+        }
+        ProofKind::Consistency { from, to } => {
+            serde_json::to_string(&ledger.consistency_proof(from, to).map_err(audit_exit)?)?
+        }
     };
-    outln!("{}", proof.map_err(audit_exit)?);
+    outln!("{proof}");
     Ok(())
 }
 

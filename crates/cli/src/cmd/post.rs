@@ -48,7 +48,7 @@ pub(crate) fn backpay(data: &Path, action: BackpayAction) -> Result<()> {
         std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
     let line = text.trim();
     let ledger = open(data)?;
-    let mut assessment = ledger.backpay_assess(line).map_err(audit_exit)?;
+    let mut assessment = serde_json::to_value(ledger.backpay_assess(line).map_err(audit_exit)?)?;
     if store {
         assessment["posted"] = serde_json::to_value(ledger.post_lines(&[line])?)?;
     }

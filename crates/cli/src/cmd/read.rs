@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use junbao_ledger::{Fen, Fund};
+use junbao_ledger::Fund;
 
 use crate::args::ReportKind;
 use crate::exit::{Exit, audit_exit, rejected};
@@ -26,16 +26,16 @@ pub(crate) fn balance(
     let sheet = ledger.balances(fund, member.as_deref());
     let mut out = std::io::stdout().lock();
     if as_json {
-        writeln!(out, "{}", sheet.to_json())?;
+        writeln!(out, "{}", serde_json::to_string(&sheet)?)?;
         return Ok(());
     }
     writeln!(out, "trial balance as of entry {}", sheet.as_of_seq)?;
     for f in &sheet.funds {
         writeln!(out, "\n{:<48} {:>20}", format!("fund {}", f.fund), "balance")?;
-        for (account, fen) in &f.accounts {
-            writeln!(out, "  {account:<46} {:>20}", Fen(*fen).to_string())?;
+        for a in &f.accounts {
+            writeln!(out, "  {:<46} {:>20}", a.account, a.balance.to_string())?;
         }
-        writeln!(out, "  {:<46} {:>20}", "total (must be 0.00)", Fen(f.total_fen).to_string())?;
+        writeln!(out, "  {:<46} {:>20}", "total (must be 0.00)", f.total.to_string())?;
     }
     Ok(())
 }
@@ -43,7 +43,7 @@ pub(crate) fn balance(
 pub(crate) fn journal(data: &Path, from: u64, limit: usize, as_json: bool) -> Result<()> {
     let ledger = open(data)?;
     if as_json {
-        outln!("{}", ledger.journal_json(from, limit)?);
+        outln!("{}", serde_json::to_string(&ledger.journal_page(from, limit)?)?);
         return Ok(());
     }
     let entries = ledger.journal(from, limit.min(junbao_engine::JOURNAL_PAGE_ENTRIES_MAX))?;
@@ -81,7 +81,7 @@ pub(crate) fn statement(
     let ledger = open(data)?;
     let s = ledger.statement(member, from, to, as_json).map_err(audit_exit)?;
     if as_json {
-        outln!("{s}");
+        outln!("{}", serde_json::to_string(&s)?);
     } else {
         print_statement(&s)?;
     }
@@ -94,12 +94,14 @@ pub(crate) fn report(data: &Path, kind: ReportKind) -> Result<()> {
     match kind {
         ReportKind::Reconcile => {
             let r = ledger.reconcile().map_err(audit_exit)?;
-            outln!("{r}");
-            if r["ok"] != true {
+            outln!("{}", serde_json::to_string(&r)?);
+            if !r.ok {
                 return Err(Exit { code: 3, message: "the books do not reconcile".into() }.into());
             }
         }
-        ReportKind::Exceptions => outln!("{}", ledger.exceptions().map_err(audit_exit)?),
+        ReportKind::Exceptions => {
+            outln!("{}", serde_json::to_string(&ledger.exceptions().map_err(audit_exit)?)?)
+        }
         ReportKind::Admin(kind) => admin::report(&ledger, kind)?,
     }
     Ok(())
@@ -123,7 +125,7 @@ pub(crate) fn export_balances(
     let b = ledger.balances_as_of(as_of, unit.as_deref()).map_err(audit_exit)?;
     let mut sink = sink(&out)?;
     if format == "json" {
-        writeln!(sink, "{b}")?;
+        writeln!(sink, "{}", serde_json::to_string(&b)?)?;
     } else {
         sink.write_all(junbao_engine::balances_csv(&b).as_bytes())?;
     }
@@ -156,7 +158,8 @@ pub(crate) fn export_journal(data: &Path, format: &str, out: Option<PathBuf>) ->
         if ledger_format {
             writeln!(sink, "{}", junbao_engine::ledger_transaction(&stored, &entry))?;
         } else {
-            writeln!(sink, "{}", junbao_engine::export_line(&stored, &entry))?;
+            serde_json::to_writer(&mut sink, &junbao_engine::export_line(&stored, &entry))?;
+            writeln!(sink)?;
         }
         if stored.seq % EXPORT_PROGRESS_ENTRIES == 0 {
             bar.set_position(stored.seq);
@@ -167,40 +170,27 @@ pub(crate) fn export_journal(data: &Path, format: &str, out: Option<PathBuf>) ->
     Ok(())
 }
 
-fn print_statement(s: &serde_json::Value) -> Result<()> {
-    outln!(
-        "statement of member {} as of entry {}",
-        s["member"].as_str().unwrap_or(""),
-        s["as_of_seq"]
-    );
-    for e in s["entries"].as_array().into_iter().flatten() {
-        for p in e["postings"].as_array().into_iter().flatten() {
+fn print_statement(s: &junbao_ledger::report::Statement) -> Result<()> {
+    outln!("statement of member {} as of entry {}", s.member, s.as_of_seq);
+    for e in &s.entries {
+        for p in &e.postings {
             outln!(
                 "{:>8}  {}  {:<14} {:<40} {:>14}",
-                e["seq"].as_u64().unwrap_or(0),
-                e["value_date"].as_str().unwrap_or(""),
-                e["type"].as_str().unwrap_or(""),
-                p["account"].as_str().unwrap_or(""),
-                p["amount"].as_str().unwrap_or("")
+                e.seq,
+                e.value_date,
+                e.type_name,
+                p.account,
+                p.amount.to_string()
             );
         }
-        if e["postings"].as_array().is_none_or(|p| p.is_empty()) {
-            outln!(
-                "{:>8}  {}  {}",
-                e["seq"].as_u64().unwrap_or(0),
-                e["value_date"].as_str().unwrap_or(""),
-                e["type"].as_str().unwrap_or("")
-            );
+        if e.postings.is_empty() {
+            outln!("{:>8}  {}  {}", e.seq, e.value_date, e.type_name);
         }
     }
     outln!("\nbalances");
-    for f in s["funds"].as_array().into_iter().flatten() {
-        for a in f["accounts"].as_array().into_iter().flatten() {
-            outln!(
-                "  {:<46} {:>14}",
-                a["account"].as_str().unwrap_or(""),
-                a["balance"].as_str().unwrap_or("")
-            );
+    for f in &s.funds {
+        for a in &f.accounts {
+            outln!("  {:<46} {:>14}", a.account, a.balance.to_string());
         }
     }
     Ok(())

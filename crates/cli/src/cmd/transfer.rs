@@ -19,7 +19,7 @@ pub(crate) fn verify(file: &Path, key: &Path, digest: Option<PathBuf>) -> Result
         digest.map(|d| junbao_engine::SignedDigest::read(&d)).transpose().map_err(audit_exit)?;
     let r =
         junbao_engine::verify_package(&package, &pinned, trusted.as_ref()).map_err(audit_exit)?;
-    outln!("{}", r.to_json());
+    outln!("{}", serde_json::to_string(&r)?);
     Ok(())
 }
 
@@ -65,7 +65,7 @@ pub(crate) fn export(
         .with_context(|| format!("writing {}", out.display()))?;
     outln!(
         "{}",
-        json!({"written": out.display().to_string(), "transfer_entry": package["transfer_entry"], "total": package["totals"]["total"]})
+        json!({"written": out.display().to_string(), "transfer_entry": package.transfer_entry, "total": package.totals.total})
     );
     Ok(())
 }

@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::reconcile::{AwaitingMatch, awaiting_match};
 use crate::entry::Entry;
 use crate::ids::{EventId, MemberId};
-use crate::rules::EntryLookup;
+use crate::EntryLookup;
 use crate::state::LedgerState;
 
 #[derive(Serialize, Debug, Clone, PartialEq, Eq)]
@@ -41,8 +41,8 @@ pub struct ExceptionsFinder {
 struct Seen(HashMap<EventId, Entry>);
 
 impl EntryLookup for Seen {
-    fn entry_by_event_id(&self, id: &EventId) -> Option<Entry> {
-        self.0.get(id).cloned()
+    fn entry_by_event_id(&self, id: &EventId) -> Result<Option<Entry>, crate::LookupError> {
+        Ok(self.0.get(id).cloned())
     }
 }
 
@@ -66,12 +66,12 @@ impl ExceptionsFinder {
                     seq: entry.seq,
                     type_name: entry.event.body.type_name(),
                 });
-                // Keep the journal's own effects so later entries are judged on what actually
-                // happened.
-                let replayed = LedgerState::replay(std::iter::once(&entry));
-                for (account, fen) in replayed.balances {
-                    let b = self.state.balances.entry(account).or_default();
-                    *b = b.checked_add(fen).unwrap_or(*b);
+                // Keep the journal's own money so later entries are judged on what actually
+                // happened. (Only the postings: the entry's effects on a member today's rules
+                // did not enrol cannot be replayed.)
+                for p in &entry.postings {
+                    let b = self.state.balances.entry(p.account.clone()).or_default();
+                    *b = b.checked_add(p.amount).unwrap_or(*b);
                 }
             }
         }

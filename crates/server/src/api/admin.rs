@@ -8,8 +8,8 @@ use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
+use junbao_ledger::report::{BankReport, BudgetReport, CloseReport, RemittanceReport};
 use serde::Deserialize;
-use serde_json::Value;
 
 use super::{Caller, blocking, parse_date, parse_fund, query};
 use crate::AppState;
@@ -35,7 +35,7 @@ pub(super) async fn budget(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     q: Result<Query<BudgetQuery>, QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<BudgetReport>, ApiError> {
     caller.require(Action::Reports)?;
     let q = query(q)?;
     let fund = required("fund", parse_fund(Some(q.fund.as_str()))?)?;
@@ -55,7 +55,7 @@ pub(super) async fn remittances(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     q: Result<Query<RemittanceQuery>, QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<RemittanceReport>, ApiError> {
     caller.require(Action::Balances)?;
     let q = query(q)?;
     let as_of = parse_date("as_of", q.as_of.as_deref())?;
@@ -73,7 +73,7 @@ pub(super) async fn bank(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     q: Result<Query<BankQuery>, QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<BankReport>, ApiError> {
     caller.require(Action::Reports)?;
     let q = query(q)?;
     let fund = required("fund", parse_fund(Some(q.fund.as_str()))?)?;
@@ -158,7 +158,7 @@ pub(super) async fn close(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     body: Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<CloseReport>, ApiError> {
     let who = caller.require(Action::Post)?;
     if who.role != Role::Admin {
         tracing::info!(token = %who.name, role = who.role.name(), "refused: close is for admin");
