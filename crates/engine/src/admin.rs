@@ -10,8 +10,8 @@ use junbao_ledger::entry::{Entry, event_fingerprint};
 use junbao_ledger::event::Event;
 use junbao_ledger::report::reconcile::awaiting_match;
 use junbao_ledger::report::{
-    BankReport, BudgetReport, CloseReport, FinalAccounts, FundAccountsDoc, RemittanceReport,
-    StatementOfFund,
+    BankReport, BudgetReport, CloseReport, DigestDoc, FinalAccounts, FundAccountsDoc,
+    RemittanceReport, StatementOfFund,
 };
 use std::collections::HashMap;
 
@@ -142,7 +142,7 @@ impl Ledger {
             .into_iter()
             .filter(|d| d.tree_size >= close.seq)
             .min_by_key(|d| d.tree_size)
-            .map(|d| crate::transfer::digest_doc(&d))
+            .map(|d| digest_doc(&d))
             .transpose()?;
         FinalAccounts::new(
             &close,
@@ -318,12 +318,18 @@ impl Ledger {
         Ok(CloseReport {
             close_seq: seq,
             closed: year,
-            digest: crate::transfer::digest_doc(&digest)?,
+            digest: digest_doc(&digest)?,
             funds: funds.iter().map(FundAccountsDoc::of).collect(),
             open_items: open_count,
             through_seq,
         })
     }
+}
+
+/// A signed digest as the reports print it.
+fn digest_doc(digest: &crate::SignedDigest) -> Result<DigestDoc, AuditError> {
+    serde_json::from_value(digest.to_json())
+        .map_err(|e| AuditError::Integrity(format!("digest: {e}")))
 }
 
 /// The CSV form of [`Ledger::statement_of_fund`]: `fund,from,to,section,line,amount`.

@@ -249,8 +249,8 @@ impl Ledger {
     }
 }
 
-/// The signed digest as packages and reports print it.
-pub(crate) fn digest_doc(digest: &SignedDigest) -> Result<PackageDigest, AuditError> {
+/// The signed digest as a package carries it.
+fn digest_doc(digest: &SignedDigest) -> Result<PackageDigest, AuditError> {
     serde_json::from_value(digest.to_json())
         .map_err(|e| AuditError::Integrity(format!("digest: {e}")))
 }

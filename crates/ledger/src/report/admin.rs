@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::admin::{
     AccountsBuilder, BankBuilder, BudgetBuilder, BudgetLine, FundAccounts, RemittanceBuilder,
@@ -16,7 +16,30 @@ use crate::fund::Fund;
 use crate::ids::{BankAccountId, UnitId};
 use crate::money::Fen;
 use crate::time::{Date, Period};
-use crate::transfer::PackageDigest;
+
+/// A signed digest as the reports print it: the fields a transfer package carries
+/// ([`crate::transfer::PackageDigest`]) and, for a digest that anchors the access log (one the
+/// HTTP service signed, `junbao-digest-v2`), the log's head.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct DigestDoc {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_log: Option<AccessLogHead>,
+    pub head: String,
+    pub public_key: String,
+    pub recorded_at: String,
+    pub root: String,
+    pub signature: String,
+    pub tree_size: u64,
+}
+
+/// The access log's head a digest anchors: the SHA-256 of its last line and its lines.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct AccessLogHead {
+    pub head: String,
+    pub lines: u64,
+}
 
 /// One fund's accounts over a period: opening, income and expenditure by line (keyed by the
 /// line's name), their totals, closing.
@@ -269,7 +292,7 @@ pub struct FinalAccounts {
     pub close_seq: u64,
     pub differences: Vec<FinalAccountsDifference>,
     /// The first digest signed at or after the close.
-    pub digest: Option<PackageDigest>,
+    pub digest: Option<DigestDoc>,
     pub funds: Vec<FundAccountsDoc>,
     pub matches_journal: bool,
     pub open_items: Vec<String>,
@@ -300,7 +323,7 @@ impl FinalAccounts {
         now: &[FundAccounts],
         previous: Option<&[FundAccounts]>,
         as_of_seq: u64,
-        digest: Option<PackageDigest>,
+        digest: Option<DigestDoc>,
     ) -> Option<Self> {
         let EventBody::YearClose { year, through_seq, funds, open_items } = &close.event.body
         else {
@@ -340,7 +363,7 @@ impl FinalAccounts {
 pub struct CloseReport {
     pub close_seq: u64,
     pub closed: u16,
-    pub digest: PackageDigest,
+    pub digest: DigestDoc,
     pub funds: Vec<FundAccountsDoc>,
     /// How many items were left open (all of them, also those the entry lists as "and N more").
     pub open_items: usize,
@@ -352,8 +375,9 @@ mod tests {
     use super::*;
     use crate::report::testing::assert_sorted_keys;
 
-    fn digest() -> PackageDigest {
-        PackageDigest {
+    fn digest() -> DigestDoc {
+        DigestDoc {
+            access_log: Some(AccessLogHead { head: "04".into(), lines: 3 }),
             head: "00".into(),
             public_key: "01".into(),
             recorded_at: "2026-01-01T00:00:00.000000Z".into(),
@@ -394,6 +418,22 @@ mod tests {
         };
         assert_sorted_keys(&close);
         assert_sorted_keys(&FundAccountsDoc::of(&accounts[0]));
+    }
+
+    #[test]
+    fn a_digest_reads_and_prints_with_and_without_the_access_log() {
+        let anchored = serde_json::json!({
+            "tree_size": 4, "root": "02", "head": "00", "recorded_at": "2026-01-01T00:00:00.000000Z",
+            "public_key": "01", "signature": "03", "access_log": {"lines": 3, "head": "04"},
+        });
+        let d: DigestDoc = serde_json::from_value(anchored.clone()).expect("a digest");
+        assert_eq!(d, digest());
+        assert_sorted_keys(&d);
+        assert_eq!(serde_json::to_string(&d).expect("serialises"), anchored.to_string());
+        let mut plain = anchored;
+        plain.as_object_mut().expect("an object").remove("access_log");
+        let d: DigestDoc = serde_json::from_value(plain.clone()).expect("a digest");
+        assert_eq!(serde_json::to_string(&d).expect("serialises"), plain.to_string());
     }
 
     #[test]

@@ -20,9 +20,9 @@ pub mod reconcile;
 pub mod statement;
 
 pub use admin::{
-    BankReport, BankStatementRow, BudgetReport, BudgetReportLine, CloseReport, FinalAccounts,
-    FinalAccountsDifference, FundAccountsDoc, RemittancePeriod, RemittanceReport, RemittanceUnit,
-    StatementOfFund,
+    AccessLogHead, BankReport, BankStatementRow, BudgetReport, BudgetReportLine, CloseReport,
+    DigestDoc, FinalAccounts, FinalAccountsDifference, FundAccountsDoc, RemittancePeriod,
+    RemittanceReport, RemittanceUnit, StatementOfFund,
 };
 pub use backpay::BackpayReport;
 pub use balances::{
