@@ -12,8 +12,6 @@ use junbao_ledger::report::{
 
 use crate::{AuditError, Ledger};
 
-/// Entries read per step when a report scans the journal.
-
 impl Ledger {
     /// Calls `f` on every entry of the journal, in order.
     pub(crate) fn scan_entries(&self, f: &mut dyn FnMut(Entry)) -> Result<(), AuditError> {

@@ -6,9 +6,9 @@ use std::collections::HashMap;
 use serde::Serialize;
 
 use super::reconcile::{AwaitingMatch, awaiting_match};
+use crate::EntryLookup;
 use crate::entry::Entry;
 use crate::ids::{EventId, MemberId};
-use crate::EntryLookup;
 use crate::state::LedgerState;
 
 #[derive(Serialize, Debug, Clone, PartialEq, Eq)]
