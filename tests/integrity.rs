@@ -447,3 +447,34 @@ async fn over_http_a_corrupt_reversal_target_answers_500_and_health_is_degraded(
     assert_eq!(h["status"], "degraded", "{h}");
     assert!(h["integrity_failure"].as_str().unwrap().contains("corrupt"), "{h}");
 }
+
+/// A read that meets corrupt data (a statement whose entry no longer decodes) answers 500 with
+/// an integrity failure and turns `/health` degraded too, as a post does.
+#[tokio::test(flavor = "multi_thread")]
+async fn over_http_a_read_of_a_corrupt_entry_answers_500_and_health_is_degraded() {
+    let l = TestLedger::new();
+    l.post_ok(&format!(
+        "{}\n{}",
+        enroll("e0", "M0", "sergeant", "U1", "2021-05-01", "6000.00"),
+        contribution("c0", "M0", "2024-01", "60.00", "U1")
+    ));
+    {
+        let ledger = Ledger::open(&l.data(), system_clock()).unwrap();
+        let original = ledger.store_for_tests().entry(seq_of(&ledger, "c0")).unwrap().unwrap();
+        let bytes = original.bytes[..original.bytes.len() / 2].to_vec();
+        ledger.store_for_tests().tamper_entry(&StoredEntry { bytes, ..original }).unwrap();
+    }
+    let auditor = l.token("audit-1", "auditor", None);
+    let s = l.serve(&[]);
+    let client = reqwest::Client::new();
+    assert_eq!(client.get(s.url("/health")).send().await.unwrap().status(), 200);
+    let r =
+        client.get(s.url("/v1/members/M0/statement")).bearer_auth(&auditor).send().await.unwrap();
+    assert_eq!(r.status(), 500);
+    let body = r.text().await.unwrap();
+    assert!(body.contains("integrity failure"), "{body}");
+    let health = client.get(s.url("/health")).send().await.unwrap();
+    assert_eq!(health.status(), 503);
+    let h: serde_json::Value = health.json().await.unwrap();
+    assert_eq!(h["status"], "degraded", "{h}");
+}

@@ -239,18 +239,20 @@ pub fn create_signing_key(path: &Path) -> Result<VerifyingKey, AuditError> {
         use std::os::unix::fs::OpenOptionsExt;
         opts.mode(0o600);
     }
-    let mut f = opts
-        .open(path)
-        .map_err(|e| AuditError::Io(format!("creating the key file {}: {e}", path.display())))?;
+    let file = |context: String| move |source| AuditError::File { context, source };
+    let mut f =
+        opts.open(path).map_err(file(format!("creating the key file {}", path.display())))?;
     std::io::Write::write_all(&mut f, format!("{}\n", hex::encode(seed)).as_bytes())
-        .map_err(|e| AuditError::Io(format!("writing {}: {e}", path.display())))?;
-    f.sync_all().map_err(|e| AuditError::Io(e.to_string()))?;
+        .map_err(file(format!("writing {}", path.display())))?;
+    f.sync_all().map_err(file(format!("syncing {}", path.display())))?;
     Ok(key.verifying_key())
 }
 
 pub fn load_signing_key(path: &Path) -> Result<SigningKey, AuditError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| AuditError::Io(format!("reading the key file {}: {e}", path.display())))?;
+    let text = std::fs::read_to_string(path).map_err(|source| AuditError::File {
+        context: format!("reading the key file {}", path.display()),
+        source,
+    })?;
     let seed: [u8; 32] = hex::decode(text.trim())
         .ok()
         .and_then(|b| b.try_into().ok())
@@ -355,24 +357,20 @@ impl Ledger {
     ) -> Result<SignedDigest, AuditError> {
         let _writer = self.writer();
         let head = self.store.head();
-        let root = merkle::root(&self.nodes(), head.seq)
-            .map_err(|e| AuditError::Integrity(e.to_string()))?;
+        let root = merkle::root(&self.nodes(), head.seq)?;
         let d = SignedDigest::sign(key, head.seq, root, head.hash, self.now_us(), access);
         let append = junbao_storage::Append {
             meta: vec![(digest_meta_key(&d), d.to_json().to_string().into_bytes())],
             head,
             ..Default::default()
         };
-        self.store.append(append).map_err(|e| AuditError::Io(e.to_string()))?;
+        self.store.append(append)?;
         Ok(d)
     }
 
     /// Every digest published so far, oldest first.
     pub fn digests(&self) -> Result<Vec<SignedDigest>, AuditError> {
-        let records = self
-            .store
-            .meta_prefix(META_DIGEST_PREFIX)
-            .map_err(|e| AuditError::Io(e.to_string()))?;
+        let records = self.store.meta_prefix(META_DIGEST_PREFIX)?;
         records
             .iter()
             .map(|(_, v)| {

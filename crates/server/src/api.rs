@@ -195,7 +195,12 @@ pub(crate) async fn blocking<T: Send + 'static>(
 ) -> Result<T, ApiError> {
     let state = Arc::clone(state);
     tokio::task::spawn_blocking(move || {
-        let answer = f(&state.ledger)?;
+        // Corrupt data met by a read degrades `/health` as one met by a post does.
+        let answer = f(&state.ledger).inspect_err(|e| {
+            if let Some(what) = e.integrity_failure() {
+                state.ledger.note_integrity_failure(what);
+            }
+        })?;
         // The head now is at least what `f` saw.
         state
             .committer

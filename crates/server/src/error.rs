@@ -40,6 +40,13 @@ impl ApiError {
     pub fn unavailable(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::SERVICE_UNAVAILABLE, message)
     }
+
+    /// The integrity failure this answer reports (corrupt stored data), if it is one.
+    pub fn integrity_failure(&self) -> Option<&str> {
+        let text = self.body["error"].as_str()?;
+        (self.status == StatusCode::INTERNAL_SERVER_ERROR && text.starts_with("integrity failure"))
+            .then_some(text)
+    }
 }
 
 impl From<PostError> for ApiError {
