@@ -383,12 +383,20 @@ pub fn run(data: &Path, args: MirrorArgs) -> Result<()> {
         })?;
         let v: Value =
             serde_json::from_str(&text).with_context(|| format!("{}: not JSON", file.display()))?;
-        if v["public_key"].as_str() != Some(&hex::encode(pinned)) {
-            return Err(crate::rejected(format!(
-                "this mirror follows the ledger with key {}, not {}",
-                v["public_key"].as_str().unwrap_or("?"),
-                hex::encode(pinned)
-            )));
+        match v["public_key"].as_str() {
+            Some(k) if k == hex::encode(pinned) => {}
+            Some(k) => {
+                return Err(crate::rejected(format!(
+                    "this mirror follows the ledger with key {k}, not {}",
+                    hex::encode(pinned)
+                )));
+            }
+            None => {
+                return Err(crate::rejected(format!(
+                    "{}: no \"public_key\": not a mirror's file",
+                    file.display()
+                )));
+            }
         }
         crate::open(data)?
     } else {

@@ -1,6 +1,8 @@
 //! The routes (docs/HTTP.md; docs/openapi.json describes each).
 
 mod admin;
+mod audit;
+mod transfer;
 
 use std::sync::Arc;
 
@@ -27,6 +29,9 @@ use tower_http::trace::TraceLayer;
 use crate::AppState;
 use crate::auth::{Action, Principal, Role};
 use crate::error::ApiError;
+
+use audit::{checkpoint, consistency, digest, exceptions, inclusion, reconcile};
+use transfer::{transfer_confirm, transfer_export, transfer_verify};
 
 /// Every route: method and path, as docs/openapi.json lists them (a test compares the two).
 pub const ROUTES: &[(&str, &str)] = &[
@@ -489,208 +494,6 @@ async fn journal(
     log_read(&state, who, "journal", None, Some(format!("entries from {from}, at most {limit}")))
         .await?;
     blocking(&state, move |l| l.journal_page(from, limit).map(Json).map_err(ApiError::from)).await
-}
-
-/// The current tree as a C2SP tlog-checkpoint signed note (text/plain), signed with the ledger's
-/// key under its origin (docs/FORMAT.md §6a): the same tree size and root as `GET /v1/digest`.
-async fn checkpoint(
-    State(state): State<Arc<AppState>>,
-    caller: Caller,
-) -> Result<impl IntoResponse, ApiError> {
-    caller.require(Action::Digest)?;
-    let s = Arc::clone(&state);
-    let note = blocking(&state, move |l| {
-        let d = current_digest(&s, l)?;
-        let key = s.signing_key()?;
-        let origin = s.config.origin.clone().unwrap_or_else(|| {
-            junbao_ledger::checkpoint::default_origin(&key.verifying_key().to_bytes())
-        });
-        junbao_ledger::checkpoint::sign_checkpoint(key, &origin, d.tree_size, &d.root)
-            .map_err(|e| ApiError::internal(e.to_string()))
-    })
-    .await?;
-    Ok(([(axum::http::header::CONTENT_TYPE, "text/plain; charset=utf-8")], note))
-}
-
-/// The digest of the current tree and access log: the last one signed while neither has grown.
-fn current_digest(s: &AppState, l: &Ledger) -> Result<SignedDigest, ApiError> {
-    let mut cached = s.digest.lock().expect("the digest lock is never held across a panic");
-    // Each digest anchors the access log's head as well (docs/FORMAT.md §10): a new one is
-    // signed when the tree or the log has grown.
-    let anchor = s.access.anchor();
-    if let Some(d) = cached.as_ref()
-        && d.tree_size == l.head().seq
-        && d.access == Some(anchor)
-    {
-        return Ok(d.clone());
-    }
-    let d = l.digest_anchoring(s.signing_key()?, Some(anchor))?;
-    *cached = Some(d.clone());
-    Ok(d)
-}
-
-async fn digest(
-    State(state): State<Arc<AppState>>,
-    caller: Caller,
-) -> Result<Json<Value>, ApiError> {
-    caller.require(Action::Digest)?;
-    let s = Arc::clone(&state);
-    if state.replica {
-        // The copied ledger's own signed digest, as the mirror last trusted it.
-        return blocking(&state, |l| match l.latest_digest()? {
-            Some(d) => Ok(Json(d.to_json())),
-            None => Err(ApiError::unavailable("the mirror has not copied anything yet")),
-        })
-        .await;
-    }
-    blocking(&state, move |l| current_digest(&s, l).map(|d| Json(d.to_json()))).await
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct InclusionQuery {
-    seq: u64,
-    tree_size: Option<u64>,
-}
-
-async fn inclusion(
-    State(state): State<Arc<AppState>>,
-    caller: Caller,
-    q: Result<Query<InclusionQuery>, QueryRejection>,
-) -> Result<Json<InclusionProof>, ApiError> {
-    caller.require(Action::Proof)?;
-    let q = query(q)?;
-    blocking(&state, move |l| {
-        if q.seq > q.tree_size.unwrap_or(l.head().seq) {
-            return Err(ApiError::new(
-                StatusCode::NOT_FOUND,
-                format!("no entry {} in that tree", q.seq),
-            ));
-        }
-        Ok(Json(l.inclusion_proof(q.seq, q.tree_size)?))
-    })
-    .await
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ConsistencyQuery {
-    from: u64,
-    to: u64,
-}
-
-async fn consistency(
-    State(state): State<Arc<AppState>>,
-    caller: Caller,
-    q: Result<Query<ConsistencyQuery>, QueryRejection>,
-) -> Result<Json<ConsistencyProof>, ApiError> {
-    caller.require(Action::Proof)?;
-    let q = query(q)?;
-    blocking(&state, move |l| Ok(Json(l.consistency_proof(q.from, q.to)?))).await
-}
-
-async fn reconcile(
-    State(state): State<Arc<AppState>>,
-    caller: Caller,
-) -> Result<Json<Reconciliation>, ApiError> {
-    let who = caller.require(Action::Reports)?;
-    log_read(&state, who, "reconcile report", None, Some("all members".into())).await?;
-    blocking(&state, |l| Ok(Json(l.reconcile()?))).await
-}
-
-async fn exceptions(
-    State(state): State<Arc<AppState>>,
-    caller: Caller,
-) -> Result<Json<Exceptions>, ApiError> {
-    let who = caller.require(Action::Reports)?;
-    log_read(&state, who, "exceptions report", None, Some("all members".into())).await?;
-    blocking(&state, |l| Ok(Json(l.exceptions()?))).await
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TransferBody {
-    member: String,
-    fund: String,
-    agency: String,
-}
-
-fn transfer_body(body: &Bytes) -> Result<(TransferBody, Fund), ApiError> {
-    let t: TransferBody =
-        serde_json::from_slice(body).map_err(|e| ApiError::unprocessable(format!("body: {e}")))?;
-    let fund = Fund::parse(&t.fund)
-        .map_err(|m| ApiError::unprocessable(format!("field \"fund\": {m}")))?;
-    Ok((t, fund))
-}
-
-async fn transfer_export(
-    State(state): State<Arc<AppState>>,
-    caller: Caller,
-    body: Bytes,
-) -> Result<Json<TransferPackage>, ApiError> {
-    let who = caller.require(Action::Transfer)?;
-    let (t, fund) = transfer_body(&body)?;
-    log_read(&state, who, "transfer package", Some(t.member.clone()), Some(t.fund.clone())).await?;
-    let s = Arc::clone(&state);
-    blocking(&state, move |l| {
-        Ok(Json(l.transfer_export(&t.member, fund, &t.agency, s.signing_key()?)?))
-    })
-    .await
-}
-
-async fn transfer_confirm(
-    State(state): State<Arc<AppState>>,
-    caller: Caller,
-    body: Bytes,
-) -> Result<Json<PostSummary>, ApiError> {
-    caller.require(Action::Transfer)?;
-    let (t, _) = transfer_body(&body)?;
-    let line = junbao_engine::transfer_confirmed_line(&t.member, &t.fund, &t.agency);
-    let events = vec![(1, junbao_engine::parse_fingerprinted(&line))];
-    submit(&state, events, PostScope::Any).await.map(Json)
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct VerifyBody {
-    package: Value,
-    digest: Option<Value>,
-}
-
-async fn transfer_verify(
-    State(state): State<Arc<AppState>>,
-    caller: Caller,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    caller.require(Action::VerifyPackage)?;
-    // A repeated key would let what a reader sees differ from what is verified.
-    let text = std::str::from_utf8(&body)
-        .map_err(|_| ApiError::unprocessable("body: not UTF-8".to_string()))?;
-    junbao_ledger::strict_json::check_unique_keys(text)
-        .map_err(|e| ApiError::unprocessable(format!("body: {e}")))?;
-    let v: VerifyBody =
-        serde_json::from_slice(&body).map_err(|e| ApiError::unprocessable(format!("body: {e}")))?;
-    let trusted = v
-        .digest
-        .as_ref()
-        .map(junbao_engine::SignedDigest::from_json)
-        .transpose()
-        .map_err(junbao_engine::AuditError::from)?;
-    // The server's own key is the pinned key: it vouches only for packages it signed.
-    let pinned = state.signing_key()?.verifying_key().to_bytes();
-    let verified = tokio::task::spawn_blocking(move || {
-        junbao_engine::verify_package(&v.package, &pinned, trusted.as_ref())
-    })
-    .await
-    .map_err(|e| ApiError::internal(e.to_string()))?;
-    Ok(match verified {
-        Ok(r) => Json(r).into_response(),
-        Err(junbao_engine::AuditError::Integrity(m)) => {
-            (StatusCode::UNPROCESSABLE_ENTITY, Json(json!({"verified": false, "error": m})))
-                .into_response()
-        }
-        Err(e) => ApiError::from(e).into_response(),
-    })
 }
 
 #[derive(Deserialize)]

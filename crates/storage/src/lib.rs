@@ -14,6 +14,13 @@
 //! further writes until reopened, so a state the process no longer knows is never extended.
 
 mod backup;
+mod error;
+mod snapshot;
+#[cfg(feature = "testing")]
+mod testing;
+
+pub use error::{OpenError, ReadError, WriteError};
+pub use snapshot::StoreSnapshot;
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -73,52 +80,6 @@ pub struct Append {
     /// Extra metadata records (published digests, ...).
     pub meta: Vec<(Vec<u8>, Vec<u8>)>,
     pub head: Head,
-}
-
-/// Opening or creating a store failed.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum OpenError {
-    #[error("no ledger at {0} (run `junbao init` first)")]
-    Missing(PathBuf),
-    #[error("a ledger already exists at {0}")]
-    AlreadyExists(PathBuf),
-    #[error("the database at {path} cannot be opened: {reason}")]
-    Engine { path: PathBuf, reason: String },
-    #[error("storage format {found} is not supported (this build reads {STORAGE_FORMAT_VERSION})")]
-    Format { found: u32 },
-    #[error("the stored data is corrupted: {0}")]
-    Corrupt(String),
-}
-
-/// A write failed. The handle is poisoned afterwards.
-#[derive(Debug, Clone, thiserror::Error)]
-#[non_exhaustive]
-pub enum WriteError {
-    #[error("an earlier write failed; reopen the ledger before writing again")]
-    Poisoned,
-    #[error("the disk write failed: {0}")]
-    Engine(String),
-    #[error("batch of {0} entries exceeds the limit of {APPEND_ENTRIES_MAX}")]
-    TooLarge(usize),
-}
-
-/// A read failed: the disk, or data that is not what this layer wrote.
-#[derive(Debug, Clone, thiserror::Error)]
-#[non_exhaustive]
-pub enum ReadError {
-    #[error("the disk read failed: {0}")]
-    Engine(String),
-    #[error("the stored data is corrupted: {0}")]
-    Corrupt(String),
-}
-
-impl ReadError {
-    /// What is stored is not what this layer wrote (an integrity failure), as opposed to a
-    /// failure of the disk or the environment.
-    pub fn is_integrity(&self) -> bool {
-        matches!(self, ReadError::Corrupt(_))
-    }
 }
 
 /// The ledger's store. Safe to share between threads; appends are serialised by the caller.
@@ -598,88 +559,6 @@ impl Store {
     }
 }
 
-/// A consistent point-in-time view of the store, for long reads (`verify`) that must not stop
-/// the writer: entries, state and balances as they were when it was taken, with the head that
-/// covers them.
-pub struct StoreSnapshot<'a> {
-    store: &'a Store,
-    snapshot: rocksdb::SnapshotWithThreadMode<'a, DB>,
-    head: Head,
-}
-
-impl std::fmt::Debug for StoreSnapshot<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StoreSnapshot").field("head", &self.head).finish_non_exhaustive()
-    }
-}
-
-impl Store {
-    /// Takes a snapshot. An append holds the head lock for its whole write, so a snapshot taken
-    /// under it holds either all of a batch or none of it, and its head is the last batch's.
-    pub fn snapshot(&self) -> StoreSnapshot<'_> {
-        let head = self.head.lock().expect("head lock is never held across a panic");
-        let snapshot = self.db.snapshot();
-        StoreSnapshot { store: self, snapshot, head: *head }
-    }
-}
-
-impl StoreSnapshot<'_> {
-    /// The head the snapshot covers.
-    pub fn head(&self) -> Head {
-        self.head
-    }
-
-    /// Entries with `from <= seq`, in order, at most `limit`, as of the snapshot.
-    pub fn entries(
-        &self,
-        from: u64,
-        limit: usize,
-    ) -> impl Iterator<Item = Result<StoredEntry, ReadError>> + '_ {
-        let key = seq_key(from);
-        journal_entries(
-            self.snapshot.iterator_cf(
-                self.store.cf(CF_JOURNAL),
-                IteratorMode::From(&key, Direction::Forward),
-            ),
-            limit,
-        )
-    }
-
-    fn scan(&self, cf: &str) -> Result<Vec<KeyValue>, ReadError> {
-        key_values(self.snapshot.iterator_cf(self.store.cf(cf), IteratorMode::Start))
-    }
-
-    /// Every materialised balance, as of the snapshot.
-    pub fn balances(&self) -> Result<Vec<KeyValue>, ReadError> {
-        self.scan(CF_BALANCES)
-    }
-
-    /// Every materialised state record, as of the snapshot.
-    pub fn state(&self) -> Result<Vec<KeyValue>, ReadError> {
-        self.scan(CF_STATE)
-    }
-
-    /// Looks up many keys of the idempotency and member index at once, as of the snapshot.
-    pub fn ids_get(&self, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>, ReadError> {
-        let cf = self.store.cf(CF_IDS);
-        self.snapshot
-            .multi_get_cf(keys.iter().map(|k| (cf, *k)))
-            .into_iter()
-            .map(|r| r.map_err(read_error))
-            .collect()
-    }
-
-    /// How many records the idempotency and member index holds, as of the snapshot.
-    pub fn ids_count(&self) -> Result<u64, ReadError> {
-        let mut n = 0u64;
-        for r in self.snapshot.iterator_cf(self.store.cf(CF_IDS), IteratorMode::Start) {
-            r.map_err(read_error)?;
-            n += 1;
-        }
-        Ok(n)
-    }
-}
-
 /// A RocksDB key-value iterator's items, as RocksDB hands them out.
 type RawItem = Result<(Box<[u8]>, Box<[u8]>), rocksdb::Error>;
 
@@ -702,68 +581,4 @@ fn key_values(records: impl Iterator<Item = RawItem>) -> Result<Vec<KeyValue>, R
 
 fn hex8(h: &[u8; 32]) -> String {
     h[..8].iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Hooks for crash and tamper tests. They bypass every check of the ledger: never for production.
-#[cfg(feature = "testing")]
-impl Store {
-    /// The next sync fails as a disk failure would, and poisons the handle.
-    pub fn inject_sync_failure(&self) {
-        self.fail_next_sync.store(true, Ordering::SeqCst);
-    }
-
-    /// The next write fails as a disk failure would, and poisons the handle.
-    pub fn inject_write_failure(&self) {
-        self.fail_next_write.store(true, Ordering::SeqCst);
-    }
-
-    /// The next read of one entry by number ([`Store::entry`]) fails as a disk failure would
-    /// (`ReadError::Engine`); reads poison nothing.
-    pub fn inject_read_failure(&self) {
-        self.fail_next_read.store(true, Ordering::SeqCst);
-    }
-
-    /// Overwrites one stored entry's raw record (chain hash and bytes), as an attacker with
-    /// write access to the database could.
-    pub fn tamper_entry(&self, entry: &StoredEntry) -> Result<(), ReadError> {
-        let mut v = entry.chain_hash.to_vec();
-        v.extend_from_slice(&entry.bytes);
-        self.db.put_cf(self.cf(CF_JOURNAL), seq_key(entry.seq), v).map_err(read_error)
-    }
-
-    /// Deletes one stored entry's raw record.
-    pub fn tamper_delete_entry(&self, seq: u64) -> Result<(), ReadError> {
-        self.db.delete_cf(self.cf(CF_JOURNAL), seq_key(seq)).map_err(read_error)
-    }
-
-    /// Overwrites one materialised balance.
-    pub fn tamper_balance(&self, key: &[u8], fen: i64) -> Result<(), ReadError> {
-        self.db.put_cf(self.cf(CF_BALANCES), key, fen.to_le_bytes()).map_err(read_error)
-    }
-
-    /// Overwrites (`Some`) or deletes (`None`) one materialised state record.
-    pub fn tamper_state(&self, key: &[u8], value: Option<&[u8]>) -> Result<(), ReadError> {
-        match value {
-            Some(v) => self.db.put_cf(self.cf(CF_STATE), key, v),
-            None => self.db.delete_cf(self.cf(CF_STATE), key),
-        }
-        .map_err(read_error)
-    }
-
-    /// Overwrites (`Some`) or deletes (`None`) one record of the idempotency and member index
-    /// (the `ids` column family).
-    pub fn tamper_ids(&self, key: &[u8], value: Option<&[u8]>) -> Result<(), ReadError> {
-        match value {
-            Some(v) => self.db.put_cf(self.cf(CF_IDS), key, v),
-            None => self.db.delete_cf(self.cf(CF_IDS), key),
-        }
-        .map_err(read_error)
-    }
-
-    /// Rewrites the head record.
-    pub fn tamper_head(&self, head: Head) -> Result<(), ReadError> {
-        self.db.put_cf(self.cf(CF_META), META_HEAD, encode_head(&head)).map_err(read_error)?;
-        *self.head.lock().expect("head lock") = head;
-        Ok(())
-    }
 }

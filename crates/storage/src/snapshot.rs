@@ -1,0 +1,90 @@
+//! Point-in-time views of the store for long reads (`verify`) that must not stop the writer.
+
+use rocksdb::{DB, Direction, IteratorMode};
+
+use crate::{
+    CF_BALANCES, CF_IDS, CF_JOURNAL, CF_STATE, Head, KeyValue, ReadError, Store, StoredEntry,
+    journal_entries, key_values, read_error, seq_key,
+};
+
+/// A consistent point-in-time view of the store, for long reads (`verify`) that must not stop
+/// the writer: entries, state and balances as they were when it was taken, with the head that
+/// covers them.
+pub struct StoreSnapshot<'a> {
+    store: &'a Store,
+    snapshot: rocksdb::SnapshotWithThreadMode<'a, DB>,
+    head: Head,
+}
+
+impl std::fmt::Debug for StoreSnapshot<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreSnapshot").field("head", &self.head).finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Takes a snapshot. An append holds the head lock for its whole write, so a snapshot taken
+    /// under it holds either all of a batch or none of it, and its head is the last batch's.
+    pub fn snapshot(&self) -> StoreSnapshot<'_> {
+        let head = self.head.lock().expect("head lock is never held across a panic");
+        let snapshot = self.db.snapshot();
+        StoreSnapshot { store: self, snapshot, head: *head }
+    }
+}
+
+impl StoreSnapshot<'_> {
+    /// The head the snapshot covers.
+    pub fn head(&self) -> Head {
+        self.head
+    }
+
+    /// Entries with `from <= seq`, in order, at most `limit`, as of the snapshot.
+    pub fn entries(
+        &self,
+        from: u64,
+        limit: usize,
+    ) -> impl Iterator<Item = Result<StoredEntry, ReadError>> + '_ {
+        let key = seq_key(from);
+        journal_entries(
+            self.snapshot.iterator_cf(
+                self.store.cf(CF_JOURNAL),
+                IteratorMode::From(&key, Direction::Forward),
+            ),
+            limit,
+        )
+    }
+
+    fn scan(&self, cf: &str) -> Result<Vec<KeyValue>, ReadError> {
+        key_values(self.snapshot.iterator_cf(self.store.cf(cf), IteratorMode::Start))
+    }
+
+    /// Every materialised balance, as of the snapshot.
+    pub fn balances(&self) -> Result<Vec<KeyValue>, ReadError> {
+        self.scan(CF_BALANCES)
+    }
+
+    /// Every materialised state record, as of the snapshot.
+    pub fn state(&self) -> Result<Vec<KeyValue>, ReadError> {
+        self.scan(CF_STATE)
+    }
+
+    /// Looks up many keys of the idempotency and member index at once, as of the snapshot.
+    pub fn ids_get(&self, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>, ReadError> {
+        let cf = self.store.cf(CF_IDS);
+        self.snapshot
+            .multi_get_cf(keys.iter().map(|k| (cf, *k)))
+            .into_iter()
+            .map(|r| r.map_err(read_error))
+            .collect()
+    }
+
+    /// How many records the idempotency and member index holds, as of the snapshot.
+    pub fn ids_count(&self) -> Result<u64, ReadError> {
+        let mut n = 0u64;
+        for r in self.snapshot.iterator_cf(self.store.cf(CF_IDS), IteratorMode::Start) {
+            r.map_err(read_error)?;
+            n += 1;
+        }
+        Ok(n)
+    }
+}
