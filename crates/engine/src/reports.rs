@@ -22,6 +22,46 @@ impl Ledger {
         Ok(())
     }
 
+    /// Folds every entry of the journal, in order, into `acc` with `add`, then calls `finish`
+    /// with `acc` and the state as of exactly the last entry added: entries posted while the
+    /// scan ran are added too, so that a report comparing the journal with the state never
+    /// compares two different heads.
+    pub(crate) fn scan_then_state<A, T>(
+        &self,
+        acc: A,
+        add: impl Fn(&mut A, Entry),
+        finish: impl FnOnce(A, &junbao_ledger::LedgerState, u64) -> T,
+    ) -> Result<T, AuditError> {
+        let mut scanned = 0u64;
+        let (mut acc, mut finish) = (Some(acc), Some(finish));
+        loop {
+            for item in self.entries_from(scanned + 1) {
+                let (stored, e) = item?;
+                scanned = stored.seq;
+                add(acc.as_mut().expect("taken only on return"), e);
+            }
+            // Compared and used under one read of the state, so the head cannot move between.
+            let out = self.with_state(|state, head| {
+                (head.seq == scanned).then(|| {
+                    let f = finish.take().expect("taken only on return");
+                    f(acc.take().expect("taken only on return"), state, head.seq)
+                })
+            });
+            if let Some(t) = out {
+                return Ok(t);
+            }
+            // The state is behind the scan (a group written, its state not yet committed) or
+            // ahead of it (posted since): look again. A poisoned store's last group will never
+            // be committed: give up rather than wait for it.
+            if self.is_poisoned() {
+                return Err(AuditError::Io(
+                    "the ledger cannot be written (a write or sync failed); reopen it".into(),
+                ));
+            }
+            std::thread::yield_now();
+        }
+    }
+
     /// The member's record (Art. 39): every entry about them with a value date in the range,
     /// the postings to their accounts, and balances per fund as at the end of the range. With
     /// `proofs`, each entry carries an inclusion proof in the current tree and its bytes.
@@ -65,20 +105,23 @@ impl Ledger {
     /// journal equal the materialised ones.
     pub fn reconcile(&self) -> Result<Reconciliation, AuditError> {
         let verified = self.verify(&|_| {}).map(|_| ()).map_err(|e| e.to_string());
-        let mut control = ControlTotals::default();
-        self.scan_entries(&mut |e| control.add(&e))?;
-        Ok(self.with_state(|state, head| {
-            junbao_ledger::report::reconcile::reconcile(state, head.seq, &control, verified)
-        }))
+        self.scan_then_state(
+            ControlTotals::default(),
+            |control, e| control.add(&e),
+            |control, state, seq| {
+                junbao_ledger::report::reconcile::reconcile(state, seq, &control, verified)
+            },
+        )
     }
 
     /// Every entry that today's rules would refuse, found by replaying the journal from empty
     /// through them, plus premiums of paying members still without their 1:1 match.
     pub fn exceptions(&self) -> Result<Exceptions, AuditError> {
-        let mut finder = ExceptionsFinder::default();
-        self.scan_entries(&mut |e| finder.add(e))?;
-        let as_of_seq = self.head().seq;
-        Ok(self.with_state(|s, _| finder.finish(as_of_seq, s)))
+        self.scan_then_state(
+            ExceptionsFinder::default(),
+            |finder, e| finder.add(e),
+            |finder, state, seq| finder.finish(seq, state),
+        )
     }
 
     /// Balances of every account, optionally as at a value date (recomputed from the journal:
