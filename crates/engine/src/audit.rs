@@ -406,8 +406,13 @@ impl Ledger {
         trusted_key: &[u8; 32],
     ) -> Result<SinceDigestReport, AuditError> {
         digest.verify_signature(Some(trusted_key))?;
-        let _writer = self.writer();
-        let head = self.store.head();
+        // The head, read under the writer lock; then no lock: the journal is append-only and a
+        // stored tree node is written once its subtree is complete, so everything up to this
+        // head stays as it is while posts go on.
+        let head = {
+            let _writer = self.writer();
+            self.store.head()
+        };
         let integrity = |m: String| AuditError::Integrity(m);
         if digest.tree_size > head.seq {
             return Err(integrity(format!(
@@ -447,8 +452,9 @@ impl Ledger {
         let mut next = digest.tree_size + 1;
         let mut tree = RootBuilder::default();
         while next <= head.seq {
+            let want = usize::try_from(head.seq - next + 1).unwrap_or(usize::MAX).min(65_536);
             let chunk: Vec<StoredEntry> =
-                self.store.entries(next, 65_536).collect::<Result<_, _>>()?;
+                self.store.entries(next, want).collect::<Result<_, _>>()?;
             for e in &chunk {
                 if e.seq != next {
                     return Err(integrity(format!("entry {next} is missing")));
