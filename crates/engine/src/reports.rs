@@ -13,15 +13,6 @@ use junbao_ledger::report::{
 use crate::{AuditError, Ledger};
 
 impl Ledger {
-    /// Calls `f` on every entry of the journal, in order.
-    pub(crate) fn scan_entries(&self, f: &mut dyn FnMut(Entry)) -> Result<(), AuditError> {
-        for item in self.entries_from(1) {
-            let (_, e) = item?;
-            f(e);
-        }
-        Ok(())
-    }
-
     /// Folds every entry of the journal, in order, into `acc` with `add`, then calls `finish`
     /// with `acc` and the state as of exactly the last entry added: entries posted while the
     /// scan ran are added too, so that a report comparing the journal with the state never
@@ -135,12 +126,11 @@ impl Ledger {
         match as_of {
             None => Ok(self
                 .with_state(|s, head| BalancesAsOfBuilder::current(s).finish(head.seq, s, unit))),
-            Some(date) => {
-                let head_seq = self.head().seq;
-                let mut b = BalancesAsOfBuilder::as_of(date);
-                self.scan_entries(&mut |e| b.add(&e))?;
-                Ok(self.with_state(|s, _| b.finish(head_seq, s, unit)))
-            }
+            Some(date) => self.scan_then_state(
+                BalancesAsOfBuilder::as_of(date),
+                |b, e| b.add(&e),
+                |b, s, seq| b.finish(seq, s, unit),
+            ),
         }
     }
 }
