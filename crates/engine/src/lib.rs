@@ -132,6 +132,7 @@ impl LedgerOpenError {
             LedgerOpenError::Store(OpenError::Corrupt(_))
                 | LedgerOpenError::Read(ReadError::Corrupt(_))
                 | LedgerOpenError::State(_)
+                | LedgerOpenError::Journal { .. }
         )
     }
 }

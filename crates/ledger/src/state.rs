@@ -271,6 +271,8 @@ pub enum StateLoadError {
     UnknownKey(String),
     #[error("balance of {0:?} is not 8 bytes")]
     BalanceValue(String),
+    #[error("state key {0:?}: a member record without an enrolment category or unit")]
+    Member(String),
 }
 
 impl LedgerState {
@@ -290,7 +292,12 @@ impl LedgerState {
                 Some(&KEY_MEMBER) => {
                     let id = MemberId::parse(&String::from_utf8_lossy(rest()?))
                         .map_err(|_| StateLoadError::UnknownKey(show()))?;
-                    s.members.insert(id, decode(&value).map_err(bad)?);
+                    let member: MemberState = decode(&value).map_err(bad)?;
+                    // What every rule may rely on: a member has an enrolment category and unit.
+                    if member.categories.is_empty() || member.units.is_empty() {
+                        return Err(StateLoadError::Member(show()));
+                    }
+                    s.members.insert(id, member);
                 }
                 Some(&KEY_PERIOD) => {
                     s.periods.insert(decode(rest()?).map_err(bad)?, decode(&value).map_err(bad)?);

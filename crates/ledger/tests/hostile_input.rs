@@ -186,3 +186,45 @@ fn extreme_dates_in_stored_entries_give_errors_not_panics() {
         let _ = render(&entries[1]);
     }
 }
+
+/// A mirror adds entries another ledger recorded (`Batch::apply_recorded`) from bytes it was
+/// sent, never parsed: a standard with an unknown name or a malformed value is refused with an
+/// error, and replaying such stored bytes changes no standard; neither panics.
+#[test]
+fn a_recorded_standard_with_an_unknown_name_or_bad_value_is_refused_not_a_panic() {
+    use junbao_ledger::entry::ENTRY_FORMAT_VERSION;
+    use junbao_ledger::event::{Event, EventBody};
+    use junbao_ledger::ids::EventId;
+    use junbao_ledger::{EntryLookup, LedgerState, LookupError};
+    struct Nothing;
+    impl EntryLookup for Nothing {
+        fn entry_by_event_id(&self, _: &EventId) -> Result<Option<Entry>, LookupError> {
+            Ok(None)
+        }
+    }
+    for (name, value) in [("no_such_standard", "1.00"), ("medical_interest_rate", "not a number")] {
+        let entry = Entry {
+            format: ENTRY_FORMAT_VERSION,
+            seq: 1,
+            recorded_at_us: 0,
+            value_date: Date(20_000),
+            event: Event {
+                id: EventId::parse("s1").unwrap(),
+                value_date: None,
+                memo: None,
+                body: EventBody::Standard {
+                    name: name.into(),
+                    value: value.into(),
+                    effective_from: Date(20_000),
+                },
+            },
+            postings: Vec::new(),
+        };
+        let state = LedgerState::default();
+        let mut batch = state.begin(0, [0; 32]);
+        let refused = batch.apply_recorded(entry.clone(), &Nothing);
+        assert!(refused.is_err(), "{name} = {value}");
+        let replayed = LedgerState::replay(std::iter::once(&entry));
+        assert_eq!(replayed.standards, LedgerState::default().standards, "{name} = {value}");
+    }
+}

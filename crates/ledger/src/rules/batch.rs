@@ -387,6 +387,13 @@ impl<'s> Batch<'s> {
         {
             return Err(refuse("member", format!("member {m} is not enrolled")).into());
         }
+        // A standard's name and value are checked when an event is parsed; an entry decoded
+        // from another ledger's bytes was never parsed, so they are checked here.
+        if let EventBody::Standard { name, value, .. } = body {
+            let spec = crate::standard::spec(name)
+                .ok_or_else(|| refuse("name", format!("{name} is not a known standard")))?;
+            crate::standard::parse_value(spec, value).map_err(|why| refuse("value", why))?;
+        }
         if let EventBody::Reversal { of, .. } = body {
             let target = self.earlier_entry(of, lookup)?;
             self.undo_effects(&target);

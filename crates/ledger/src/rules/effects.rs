@@ -115,11 +115,16 @@ impl Batch<'_> {
                 self.changes.interest.push((*fund, *period))
             }
             EventBody::Standard { name, value, effective_from } => {
-                let spec = standard::spec(name).expect("checked at parse");
-                let v = standard::parse_value(spec, value).expect("checked at parse");
-                let mut s = self.standards().clone();
-                s.record(name, *effective_from, v);
-                self.changes.standards = Some(s);
+                // Checked at parse, and for an entry another ledger recorded by
+                // `apply_recorded`; stored bytes that fail the check (tampered, or sent by a
+                // hostile primary to a mirror) change no standard rather than panic.
+                if let Some(spec) = standard::spec(name)
+                    && let Ok(v) = standard::parse_value(spec, value)
+                {
+                    let mut s = self.standards().clone();
+                    s.record(name, *effective_from, v);
+                    self.changes.standards = Some(s);
+                }
             }
             EventBody::TransferOut { member, fund, agency, part } => {
                 let amount = postings
