@@ -209,7 +209,8 @@ fn a_state_record_in_an_older_encoding_is_rebuilt_from_the_journal_on_open() {
     let ledger = small_ledger(&path);
     let before = ledger.with_state(|s, _| s.members.clone());
     let id = junbao_ledger::ids::MemberId::parse("M0").unwrap();
-    // A record that does not decode as today's member record (as an old one does not).
+    // A record that does not decode as today's member record (as an old one does not), in a
+    // ledger marked with the state format before this one (as a ledger of that time is).
     ledger
         .store_for_tests()
         .append(junbao_storage::Append {
@@ -218,7 +219,7 @@ fn a_state_record_in_an_older_encoding_is_rebuilt_from_the_journal_on_open() {
             balances: Vec::new(),
             state: vec![(junbao_ledger::state::member_key(&id), Some(vec![0xFF; 3]))],
             tree: Vec::new(),
-            meta: Vec::new(),
+            meta: vec![(junbao_engine::META_STATE_FORMAT.to_vec(), 1u32.to_be_bytes().to_vec())],
             head: ledger.store_for_tests().head(),
         })
         .unwrap();
@@ -511,4 +512,31 @@ fn reconcile_while_posting_goes_on_is_sound_every_time() {
     let last = ledger.reconcile().unwrap();
     assert!(last.ok && last.as_of_seq == ledger.head().seq, "{last:?}");
     assert!(seen.windows(2).all(|w| w[0] <= w[1]), "{seen:?}");
+}
+
+/// In a ledger whose state records are marked as written in this version's format, a record
+/// that does not decode is corrupt: opening it is an integrity failure, and nothing is rewritten.
+#[test]
+fn a_state_record_that_does_not_decode_in_todays_format_is_an_integrity_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("l");
+    let ledger = small_ledger(&path);
+    let id = junbao_ledger::ids::MemberId::parse("M0").unwrap();
+    let key = junbao_ledger::state::member_key(&id);
+    ledger
+        .store_for_tests()
+        .append(junbao_storage::Append {
+            state: vec![(key.clone(), Some(vec![0xFF; 3]))],
+            head: ledger.store_for_tests().head(),
+            ..Default::default()
+        })
+        .unwrap();
+    drop(ledger);
+    let err = Ledger::open(&path, system_clock()).unwrap_err();
+    assert!(err.is_integrity(), "{err}");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_junbao"))
+        .args(["--data", path.to_str().unwrap(), "verify"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
 }

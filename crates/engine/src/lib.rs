@@ -249,6 +249,7 @@ impl Ledger {
             })
         })?;
         let store = Store::create(path)?;
+        mark_state_format(&store)?;
         let ledger = Ledger {
             store,
             writer: Mutex::new(Writer {
@@ -280,11 +281,20 @@ impl Ledger {
     /// Opens an existing ledger: checks the head, loads the materialised state.
     pub fn open(path: &Path, clock: Clock) -> Result<Ledger, LedgerOpenError> {
         let store = Store::open(path)?;
+        let marked = store.meta(META_STATE_FORMAT)? == Some(STATE_FORMAT.to_be_bytes().to_vec());
         let state = match LedgerState::load(store.state()?, store.balances()?) {
-            Ok(state) => state,
-            // A state record this version does not decode (written before issue 11 changed
-            // the member record): the state is derived from the journal, so it is rebuilt
-            // from the journal, in memory (docs/FORMAT.md §4).
+            Ok(state) => {
+                if !marked {
+                    mark_state_format(&store)?;
+                }
+                state
+            }
+            // A state record this version does not decode, in a ledger whose records were
+            // written before the state format was marked (issue 11 changed the member record):
+            // the state is derived from the journal, so it is rebuilt from the journal
+            // (docs/FORMAT.md §4). In a ledger marked with this format, a record that does not
+            // decode is corrupt: an integrity failure, never silently rewritten.
+            Err(e @ StateLoadError::Value { .. }) if marked => return Err(e.into()),
             Err(StateLoadError::Value { .. }) => {
                 let state = rebuild_state(&store)?;
                 rewrite_state(&store, &state)?;
@@ -550,8 +560,25 @@ fn rewrite_state(store: &Store, state: &LedgerState) -> Result<(), LedgerOpenErr
             balances: Vec::new(),
             state: writes,
             tree: Vec::new(),
-            meta: Vec::new(),
+            meta: vec![(META_STATE_FORMAT.to_vec(), STATE_FORMAT.to_be_bytes().to_vec())],
             head: store.head(),
         })
         .map_err(|e| LedgerOpenError::Seed(format!("rewriting the state records: {e}")))
+}
+
+/// The metadata key naming the encoding of the stored state records (docs/FORMAT.md §4).
+pub const META_STATE_FORMAT: &[u8] = b"state-format";
+
+/// The encoding of the state records this version writes: 2 since issue 11's member record.
+pub const STATE_FORMAT: u32 = 2;
+
+/// Records that the state records are in [`STATE_FORMAT`] (one synced write, no entry).
+fn mark_state_format(store: &Store) -> Result<(), LedgerOpenError> {
+    store
+        .append(junbao_storage::Append {
+            meta: vec![(META_STATE_FORMAT.to_vec(), STATE_FORMAT.to_be_bytes().to_vec())],
+            head: store.head(),
+            ..Default::default()
+        })
+        .map_err(|e| LedgerOpenError::Seed(format!("marking the state format: {e}")))
 }
