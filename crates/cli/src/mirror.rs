@@ -374,7 +374,11 @@ pub fn run(data: &Path, args: MirrorArgs) -> Result<()> {
     let pinned = crate::keys::pinned_public_key(&args.key.ok_or_else(|| missing("key"))?)?;
     let file = data.join(MIRROR_FILE);
     let ledger = if data.join("CURRENT").exists() {
-        let text = std::fs::read_to_string(&file).map_err(|_| {
+        let text = std::fs::read_to_string(&file).map_err(|e| {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                // The disk's failure, not the folder's: exit 1.
+                return anyhow::Error::from(e).context(format!("reading {}", file.display()));
+            }
             crate::rejected(format!(
                 "{} holds a ledger that is not a mirror (no {MIRROR_FILE}); a mirror needs a \
                  folder of its own",
@@ -502,7 +506,10 @@ pub fn run(data: &Path, args: MirrorArgs) -> Result<()> {
 
 fn status(data: &Path) -> Result<()> {
     let file = data.join(MIRROR_FILE);
-    let text = std::fs::read_to_string(&file).map_err(|_| {
+    let text = std::fs::read_to_string(&file).map_err(|e| {
+        if e.kind() != std::io::ErrorKind::NotFound {
+            return anyhow::Error::from(e).context(format!("reading {}", file.display()));
+        }
         crate::rejected(format!("{} is not a mirror (no {MIRROR_FILE})", data.display()))
     })?;
     let v: Value =

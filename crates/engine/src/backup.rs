@@ -270,8 +270,14 @@ impl Ledger {
                 .store
                 .checkpoint(staging)
                 .map_err(|e| BackupError::Io(format!("copying the store: {e}")))?;
-            let root = merkle::root(&StoreNodes { store: &self.store }, head.seq)
-                .map_err(|e| BackupError::Integrity(format!("the stored Merkle tree: {e}")))?;
+            let root = merkle::root(&StoreNodes { store: &self.store }, head.seq).map_err(|e| {
+                // A node the disk failed to read is I/O; one that is wrong or missing, integrity.
+                let e = crate::AuditError::from(e);
+                match e.kind() {
+                    crate::ErrorKind::Io => BackupError::Io(format!("the stored Merkle tree: {e}")),
+                    _ => BackupError::Integrity(format!("the stored Merkle tree: {e}")),
+                }
+            })?;
             let d = SignedDigest::sign(key, head.seq, root, head.hash, self.now_us(), None);
             (d, started.elapsed())
         };
@@ -414,8 +420,14 @@ pub fn check_backup_files(
         if !present.contains(&f.path) {
             return Err(BackupError::File { file: f.path.clone(), what: "is missing".into() });
         }
-        let (sha256, bytes) = file_sha256(&backup.join(&f.path))
-            .map_err(|e| BackupError::File { file: f.path.clone(), what: e.to_string() })?;
+        let (sha256, bytes) = file_sha256(&backup.join(&f.path)).map_err(|e| {
+            // A file gone is the backup's fault; a file the disk cannot read, the disk's.
+            if e.kind() == std::io::ErrorKind::NotFound {
+                BackupError::File { file: f.path.clone(), what: e.to_string() }
+            } else {
+                BackupError::Io(format!("reading backup file {}: {e}", f.path))
+            }
+        })?;
         if bytes != f.bytes {
             return Err(BackupError::File {
                 file: f.path.clone(),
@@ -487,11 +499,13 @@ pub fn restore_backup(
             }
         }
         let ledger = Ledger::open(to, clock).map_err(|e| {
-            BackupError::Integrity(format!("the restored ledger does not open: {e}"))
+            let what = format!("the restored ledger does not open: {e}");
+            if e.is_integrity() { BackupError::Integrity(what) } else { BackupError::Io(what) }
         })?;
-        let verify = ledger
-            .verify(&|_| {})
-            .map_err(|e| BackupError::Integrity(format!("the restored ledger: {e}")))?;
+        let verify = ledger.verify(&|_| {}).map_err(|e| {
+            let what = format!("the restored ledger: {e}");
+            if e.is_integrity() { BackupError::Integrity(what) } else { BackupError::Io(what) }
+        })?;
         let head = ledger.head();
         if head.seq != manifest.tree_size || head.hash != manifest.digest.head {
             return Err(BackupError::Integrity(format!(

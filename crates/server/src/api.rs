@@ -526,6 +526,7 @@ async fn admin_backup(
         let since = b.since.as_deref().map(std::path::Path::new);
         let m = l.backup(s.signing_key()?, &to, since).map_err(|e| match e {
             junbao_engine::BackupError::Target(m) => ApiError::new(StatusCode::CONFLICT, m),
+            junbao_engine::BackupError::Io(m) => ApiError::unavailable(m),
             other => ApiError::internal(other.to_string()),
         })?;
         Ok(Json(junbao_engine::backup_summary(&m, &to)))
