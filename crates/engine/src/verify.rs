@@ -271,6 +271,12 @@ fn replay_journal(
         let Some(last) = decoded.last() else { break };
         next_seq = last.seq + 1;
         replayer.push_all(&decoded);
+        if let Some((seq, why)) = replayer.unreplayable() {
+            return Err(VerifyError::Entry {
+                seq: *seq,
+                what: format!("it could not have been recorded: {why}"),
+            });
+        }
     }
     Ok(replayer.finish())
 }

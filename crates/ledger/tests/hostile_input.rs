@@ -228,3 +228,37 @@ fn a_recorded_standard_with_an_unknown_name_or_bad_value_is_refused_not_a_panic(
         assert_eq!(replayed.standards, LedgerState::default().standards, "{name} = {value}");
     }
 }
+
+/// Replaying stored entries (`verify`, the rebuild at open) applies their effects without the
+/// rules: an entry that decodes but could not have been recorded (about a member never
+/// enrolled, here) is left out and reported, never a panic.
+#[test]
+fn replaying_an_entry_that_could_not_have_been_recorded_reports_it_instead_of_panicking() {
+    use junbao_ledger::entry::ENTRY_FORMAT_VERSION;
+    use junbao_ledger::event::{Event, EventBody, Route};
+    use junbao_ledger::ids::{EventId, MemberId};
+    use junbao_ledger::rules::Replayer;
+    let entry = Entry {
+        format: ENTRY_FORMAT_VERSION,
+        seq: 1,
+        recorded_at_us: 0,
+        value_date: Date(20_000),
+        event: Event {
+            id: EventId::parse("d1").unwrap(),
+            value_date: None,
+            memo: None,
+            body: EventBody::Discharge {
+                member: MemberId::parse("M9").unwrap(),
+                on: Date(20_000),
+                route: Route::Employee,
+            },
+        },
+        postings: Vec::new(),
+    };
+    let mut replayer = Replayer::keeping_every_entry();
+    replayer.push(&entry);
+    let (seq, why) = replayer.unreplayable().cloned().expect("reported");
+    assert_eq!(seq, 1);
+    assert!(why.contains("M9"), "{why}");
+    assert!(replayer.finish().members.is_empty());
+}

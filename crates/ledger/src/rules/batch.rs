@@ -96,17 +96,29 @@ pub struct Replayer {
     state: LedgerState,
     kept: HashMap<EventId, Entry>,
     keep_only: Option<std::collections::HashSet<EventId>>,
+    /// The first entry whose effects could not be applied, and why.
+    unreplayable: Option<(u64, String)>,
 }
 
 impl Replayer {
     /// Keeps every entry (small journals, tests).
     pub fn keeping_every_entry() -> Replayer {
-        Replayer { state: LedgerState::default(), kept: HashMap::new(), keep_only: None }
+        Replayer {
+            state: LedgerState::default(),
+            kept: HashMap::new(),
+            keep_only: None,
+            unreplayable: None,
+        }
     }
 
     /// Keeps only the entries whose event ids are in `targets`: every id a reversal names.
     pub fn keeping(targets: std::collections::HashSet<EventId>) -> Replayer {
-        Replayer { state: LedgerState::default(), kept: HashMap::new(), keep_only: Some(targets) }
+        Replayer {
+            state: LedgerState::default(),
+            kept: HashMap::new(),
+            keep_only: Some(targets),
+            unreplayable: None,
+        }
     }
 
     /// Applies the next entry, without rule checks.
@@ -119,6 +131,12 @@ impl Replayer {
     pub fn push_all(&mut self, entries: &[Entry]) {
         let mut batch = self.state.begin(0, CHAIN_GENESIS);
         for entry in entries {
+            // Stored bytes that decode but could not have been recorded (tampered): their
+            // effects are not applied, and the first is kept for the caller to report.
+            if let Err(why) = batch.check_recorded_entry(entry) {
+                self.unreplayable.get_or_insert_with(|| (entry.seq, why.to_string()));
+                continue;
+            }
             if let EventBody::Reversal { of, .. } = &entry.event.body
                 && let Some(target) = self.kept.get(of)
             {
@@ -132,6 +150,12 @@ impl Replayer {
         }
         let changes = batch.changes;
         self.state.commit(changes);
+    }
+
+    /// The first entry pushed that could not have been recorded (its effects were left out),
+    /// and why: in a stored journal, tampered bytes that still decode.
+    pub fn unreplayable(&self) -> Option<&(u64, String)> {
+        self.unreplayable.as_ref()
     }
 
     /// The state the entries pushed so far imply.
@@ -363,18 +387,11 @@ impl<'s> Batch<'s> {
     /// sequence, with unbalanced postings, about a member the state does not know, or
     /// reversing an entry that does not exist. The caller compares the sealed bytes with the
     /// ones it was given.
-    pub fn apply_recorded(
-        &mut self,
-        entry: Entry,
-        lookup: &dyn EntryLookup,
-    ) -> Result<u64, ApplyError> {
-        if entry.seq != self.next_seq {
-            return Err(refuse(
-                "seq",
-                format!("entry {} where entry {} was due", entry.seq, self.next_seq),
-            )
-            .into());
-        }
+    /// What an entry decoded from stored or sent bytes (never parsed, never checked by the
+    /// rules here) must satisfy before its effects are applied, so that applying them cannot
+    /// panic: balanced postings, balances that stay within range, a member the state knows
+    /// (except for the events that may name a new one), a known standard with a valid value.
+    pub(super) fn check_recorded_entry(&self, entry: &Entry) -> Result<(), ApplyError> {
         check_postings(&entry.postings).map_err(|why| refuse("postings", why))?;
         self.check_balances_fit(&entry.postings, entry.value_date)?;
         let body = &entry.event.body;
@@ -388,12 +405,29 @@ impl<'s> Batch<'s> {
             return Err(refuse("member", format!("member {m} is not enrolled")).into());
         }
         // A standard's name and value are checked when an event is parsed; an entry decoded
-        // from another ledger's bytes was never parsed, so they are checked here.
+        // from bytes was never parsed, so they are checked here.
         if let EventBody::Standard { name, value, .. } = body {
             let spec = crate::standard::spec(name)
                 .ok_or_else(|| refuse("name", format!("{name} is not a known standard")))?;
             crate::standard::parse_value(spec, value).map_err(|why| refuse("value", why))?;
         }
+        Ok(())
+    }
+
+    pub fn apply_recorded(
+        &mut self,
+        entry: Entry,
+        lookup: &dyn EntryLookup,
+    ) -> Result<u64, ApplyError> {
+        if entry.seq != self.next_seq {
+            return Err(refuse(
+                "seq",
+                format!("entry {} where entry {} was due", entry.seq, self.next_seq),
+            )
+            .into());
+        }
+        self.check_recorded_entry(&entry)?;
+        let body = &entry.event.body;
         if let EventBody::Reversal { of, .. } = body {
             let target = self.earlier_entry(of, lookup)?;
             self.undo_effects(&target);
