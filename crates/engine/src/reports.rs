@@ -10,7 +10,7 @@ use junbao_ledger::report::{
     Reconciliation, Statement, StatementBuilder,
 };
 
-use crate::{AuditError, Ledger};
+use crate::{AuditError, Ledger, StoredEntry};
 
 impl Ledger {
     /// Folds every entry of the journal, in order, into `acc` with `add`, then calls `finish`
@@ -53,6 +53,18 @@ impl Ledger {
         }
     }
 
+    /// The stored entry `seq` and its decoding, for a sequence number an index named: one that
+    /// is not stored or does not decode is an integrity failure.
+    pub(crate) fn stored_entry(&self, seq: u64) -> Result<(StoredEntry, Entry), AuditError> {
+        let stored = self
+            .store
+            .entry(seq)?
+            .ok_or_else(|| AuditError::Integrity(format!("indexed entry {seq} is missing")))?;
+        let entry = Entry::from_canonical_bytes(&stored.bytes)
+            .map_err(|e| AuditError::Integrity(format!("entry {seq}: {e}")))?;
+        Ok((stored, entry))
+    }
+
     /// The member's record (Art. 39): every entry about them with a value date in the range,
     /// the postings to their accounts, and balances per fund as at the end of the range. With
     /// `proofs`, each entry carries an inclusion proof in the current tree and its bytes.
@@ -74,12 +86,7 @@ impl Ledger {
         let mut statement = StatementBuilder::new(id, from, to);
         let nodes = crate::audit::CachedNodes::new(&self.store);
         for seq in seqs {
-            let stored = self
-                .store
-                .entry(seq)?
-                .ok_or_else(|| AuditError::Integrity(format!("indexed entry {seq} is missing")))?;
-            let entry = Entry::from_canonical_bytes(&stored.bytes)
-                .map_err(|e| AuditError::Integrity(format!("entry {seq}: {e}")))?;
+            let (stored, entry) = self.stored_entry(seq)?;
             if let Some(row) = statement.add(&entry)
                 && proofs
             {

@@ -48,12 +48,7 @@ impl Ledger {
             };
             let (seq, _) = crate::parse_id_record(&record)
                 .ok_or_else(|| AuditError::Integrity(format!("idempotency record of {id}")))?;
-            let stored = self
-                .store
-                .entry(seq)?
-                .ok_or_else(|| AuditError::Integrity(format!("entry {seq} missing")))?;
-            let entry = Entry::from_canonical_bytes(&stored.bytes)
-                .map_err(|e| AuditError::Integrity(e.to_string()))?;
+            let (stored, entry) = self.stored_entry(seq)?;
             if matches!(entry.event.body, junbao_ledger::EventBody::KeyRotation { .. }) {
                 out.push((seq, stored.bytes));
             }
@@ -200,12 +195,7 @@ impl Ledger {
         let mut entries = Vec::new();
         let mut listed = Vec::new();
         for seq in seqs {
-            let stored = self
-                .store
-                .entry(seq)?
-                .ok_or_else(|| AuditError::Integrity(format!("entry {seq} missing")))?;
-            let entry = Entry::from_canonical_bytes(&stored.bytes)
-                .map_err(|e| AuditError::Integrity(e.to_string()))?;
+            let (stored, entry) = self.stored_entry(seq)?;
             // The money of the member in this fund, and the lifecycle that determines the
             // particulars, service and wages (docs/TRANSFER.md).
             if member_postings(&entry, id, fund).is_empty() && !is_lifecycle(&entry, id) {
