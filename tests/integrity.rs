@@ -410,22 +410,36 @@ fn a_failed_read_of_the_stored_tree_in_verify_is_io() {
     ledger.verify(&|_| {}).unwrap();
 }
 
-/// Over HTTP: a reversal whose target is corrupt on disk answers 500 with an integrity failure
-/// (not 422), nothing is stored, and `/health` says the ledger is degraded (503).
-#[tokio::test(flavor = "multi_thread")]
-async fn over_http_a_corrupt_reversal_target_answers_500_and_health_is_degraded() {
+/// A served ledger whose entry `c0` (M0's 2024-01 premium) is cut in half on disk: it no longer
+/// decodes.
+fn ledger_with_c0_cut_in_half() -> TestLedger {
     let l = TestLedger::new();
     l.post_ok(&format!(
         "{}\n{}",
         enroll("e0", "M0", "sergeant", "U1", "2021-05-01", "6000.00"),
         contribution("c0", "M0", "2024-01", "60.00", "U1")
     ));
-    {
-        let ledger = Ledger::open(&l.data(), system_clock()).unwrap();
-        let original = ledger.store_for_tests().entry(seq_of(&ledger, "c0")).unwrap().unwrap();
-        let bytes = original.bytes[..original.bytes.len() / 2].to_vec();
-        ledger.store_for_tests().tamper_entry(&StoredEntry { bytes, ..original }).unwrap();
-    }
+    let ledger = Ledger::open(&l.data(), system_clock()).unwrap();
+    let original = ledger.store_for_tests().entry(seq_of(&ledger, "c0")).unwrap().unwrap();
+    let bytes = original.bytes[..original.bytes.len() / 2].to_vec();
+    ledger.store_for_tests().tamper_entry(&StoredEntry { bytes, ..original }).unwrap();
+    l
+}
+
+/// `/health` answers 503 `"status":"degraded"`; its body.
+async fn degraded_health(client: &reqwest::Client, s: &common::TestServer) -> serde_json::Value {
+    let health = client.get(s.url("/health")).send().await.unwrap();
+    assert_eq!(health.status(), 503);
+    let h: serde_json::Value = health.json().await.unwrap();
+    assert_eq!(h["status"], "degraded", "{h}");
+    h
+}
+
+/// Over HTTP: a reversal whose target is corrupt on disk answers 500 with an integrity failure
+/// (not 422), nothing is stored, and `/health` says the ledger is degraded (503).
+#[tokio::test(flavor = "multi_thread")]
+async fn over_http_a_corrupt_reversal_target_answers_500_and_health_is_degraded() {
+    let l = ledger_with_c0_cut_in_half();
     let admin = l.token("boss", "admin", None);
     let s = l.serve(&[]);
     let client = reqwest::Client::new();
@@ -442,10 +456,7 @@ async fn over_http_a_corrupt_reversal_target_answers_500_and_health_is_degraded(
     assert_eq!(r.status(), 500);
     let body = r.text().await.unwrap();
     assert!(body.contains("integrity failure") && body.contains("corrupt"), "{body}");
-    let health = client.get(s.url("/health")).send().await.unwrap();
-    assert_eq!(health.status(), 503);
-    let h: serde_json::Value = health.json().await.unwrap();
-    assert_eq!(h["status"], "degraded", "{h}");
+    let h = degraded_health(&client, &s).await;
     assert!(h["integrity_failure"].as_str().unwrap().contains("corrupt"), "{h}");
 }
 
@@ -453,18 +464,7 @@ async fn over_http_a_corrupt_reversal_target_answers_500_and_health_is_degraded(
 /// an integrity failure and turns `/health` degraded too, as a post does.
 #[tokio::test(flavor = "multi_thread")]
 async fn over_http_a_read_of_a_corrupt_entry_answers_500_and_health_is_degraded() {
-    let l = TestLedger::new();
-    l.post_ok(&format!(
-        "{}\n{}",
-        enroll("e0", "M0", "sergeant", "U1", "2021-05-01", "6000.00"),
-        contribution("c0", "M0", "2024-01", "60.00", "U1")
-    ));
-    {
-        let ledger = Ledger::open(&l.data(), system_clock()).unwrap();
-        let original = ledger.store_for_tests().entry(seq_of(&ledger, "c0")).unwrap().unwrap();
-        let bytes = original.bytes[..original.bytes.len() / 2].to_vec();
-        ledger.store_for_tests().tamper_entry(&StoredEntry { bytes, ..original }).unwrap();
-    }
+    let l = ledger_with_c0_cut_in_half();
     let auditor = l.token("audit-1", "auditor", None);
     let s = l.serve(&[]);
     let client = reqwest::Client::new();
@@ -474,10 +474,7 @@ async fn over_http_a_read_of_a_corrupt_entry_answers_500_and_health_is_degraded(
     assert_eq!(r.status(), 500);
     let body = r.text().await.unwrap();
     assert!(body.contains("integrity failure"), "{body}");
-    let health = client.get(s.url("/health")).send().await.unwrap();
-    assert_eq!(health.status(), 503);
-    let h: serde_json::Value = health.json().await.unwrap();
-    assert_eq!(h["status"], "degraded", "{h}");
+    degraded_health(&client, &s).await;
 }
 
 /// The reconciliation compares the journal's control totals with the materialised balances: it

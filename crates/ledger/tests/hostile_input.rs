@@ -113,17 +113,15 @@ fn dates_at_the_ends_of_i32_days_render_without_panicking() {
     let _ = Fen(i64::MIN).to_string();
 }
 
-#[test]
-fn extreme_dates_in_stored_entries_give_errors_not_panics() {
+/// An entry as stored bytes would decode to: event `e{seq}`, no postings, recorded at 0.
+fn stored_entry(seq: u64, value_date: Date, body: junbao_ledger::event::EventBody) -> Entry {
     use junbao_ledger::entry::ENTRY_FORMAT_VERSION;
-    use junbao_ledger::event::{Event, EventBody, Route};
-    use junbao_ledger::ids::{AgencyId, EventId, MemberId, UnitId};
-    use junbao_ledger::{Category, Fund};
-    let member = MemberId::parse("M1").unwrap();
-    let entry = |seq: u64, value_date: Date, body: EventBody| Entry {
+    use junbao_ledger::event::Event;
+    use junbao_ledger::ids::EventId;
+    Entry {
         format: ENTRY_FORMAT_VERSION,
         seq,
-        recorded_at_us: i64::MAX,
+        recorded_at_us: 0,
         value_date,
         event: Event {
             id: EventId::parse(&format!("e{seq}")).unwrap(),
@@ -132,6 +130,18 @@ fn extreme_dates_in_stored_entries_give_errors_not_panics() {
             body,
         },
         postings: Vec::new(),
+    }
+}
+
+#[test]
+fn extreme_dates_in_stored_entries_give_errors_not_panics() {
+    use junbao_ledger::event::{EventBody, Route};
+    use junbao_ledger::ids::{AgencyId, MemberId, UnitId};
+    use junbao_ledger::{Category, Fund};
+    let member = MemberId::parse("M1").unwrap();
+    let entry = |seq: u64, value_date: Date, body: EventBody| Entry {
+        recorded_at_us: i64::MAX,
+        ..stored_entry(seq, value_date, body)
     };
     // A value date near i32::MAX days is refused by the decoder, with an error.
     let far = entry(
@@ -192,8 +202,7 @@ fn extreme_dates_in_stored_entries_give_errors_not_panics() {
 /// error, and replaying such stored bytes changes no standard; neither panics.
 #[test]
 fn a_recorded_standard_with_an_unknown_name_or_bad_value_is_refused_not_a_panic() {
-    use junbao_ledger::entry::ENTRY_FORMAT_VERSION;
-    use junbao_ledger::event::{Event, EventBody};
+    use junbao_ledger::event::EventBody;
     use junbao_ledger::ids::EventId;
     use junbao_ledger::{EntryLookup, LedgerState, LookupError};
     struct Nothing;
@@ -203,23 +212,12 @@ fn a_recorded_standard_with_an_unknown_name_or_bad_value_is_refused_not_a_panic(
         }
     }
     for (name, value) in [("no_such_standard", "1.00"), ("medical_interest_rate", "not a number")] {
-        let entry = Entry {
-            format: ENTRY_FORMAT_VERSION,
-            seq: 1,
-            recorded_at_us: 0,
-            value_date: Date(20_000),
-            event: Event {
-                id: EventId::parse("s1").unwrap(),
-                value_date: None,
-                memo: None,
-                body: EventBody::Standard {
-                    name: name.into(),
-                    value: value.into(),
-                    effective_from: Date(20_000),
-                },
-            },
-            postings: Vec::new(),
+        let body = EventBody::Standard {
+            name: name.into(),
+            value: value.into(),
+            effective_from: Date(20_000),
         };
+        let entry = stored_entry(1, Date(20_000), body);
         let state = LedgerState::default();
         let mut batch = state.begin(0, [0; 32]);
         let refused = batch.apply_recorded(entry.clone(), &Nothing);
@@ -234,27 +232,15 @@ fn a_recorded_standard_with_an_unknown_name_or_bad_value_is_refused_not_a_panic(
 /// enrolled, here) is left out and reported, never a panic.
 #[test]
 fn replaying_an_entry_that_could_not_have_been_recorded_reports_it_instead_of_panicking() {
-    use junbao_ledger::entry::ENTRY_FORMAT_VERSION;
-    use junbao_ledger::event::{Event, EventBody, Route};
-    use junbao_ledger::ids::{EventId, MemberId};
+    use junbao_ledger::event::{EventBody, Route};
+    use junbao_ledger::ids::MemberId;
     use junbao_ledger::rules::Replayer;
-    let entry = Entry {
-        format: ENTRY_FORMAT_VERSION,
-        seq: 1,
-        recorded_at_us: 0,
-        value_date: Date(20_000),
-        event: Event {
-            id: EventId::parse("d1").unwrap(),
-            value_date: None,
-            memo: None,
-            body: EventBody::Discharge {
-                member: MemberId::parse("M9").unwrap(),
-                on: Date(20_000),
-                route: Route::Employee,
-            },
-        },
-        postings: Vec::new(),
+    let body = EventBody::Discharge {
+        member: MemberId::parse("M9").unwrap(),
+        on: Date(20_000),
+        route: Route::Employee,
     };
+    let entry = stored_entry(1, Date(20_000), body);
     let mut replayer = Replayer::keeping_every_entry();
     replayer.push(&entry);
     let (seq, why) = replayer.unreplayable().cloned().expect("reported");
