@@ -19,6 +19,13 @@ pub enum OpenError {
     Format { found: u32 },
     #[error("the stored data is corrupted: {0}")]
     Corrupt(String),
+    /// A ledger written by an earlier version (storage format 1, one record per entry).
+    #[error(
+        "the ledger at {0} is in storage format 1 (one record per entry); this build reads \
+         format {STORAGE_FORMAT_VERSION} (entries in blocks): back it up, then run \
+         `junbao --data {0} migrate`, which converts it and verifies it before and after"
+    )]
+    NeedsMigration(PathBuf),
 }
 
 /// A write failed. The handle is poisoned afterwards.

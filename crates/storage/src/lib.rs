@@ -14,12 +14,16 @@
 //! further writes until reopened, so a state the process no longer knows is never extended.
 
 mod backup;
+mod blocks;
 mod error;
+mod migrate;
 mod snapshot;
 #[cfg(feature = "testing")]
 mod testing;
 
+pub use blocks::BLOCK_ENTRIES;
 pub use error::{OpenError, ReadError, WriteError};
+pub use migrate::{MigrateError, MigrateReport};
 pub use snapshot::StoreSnapshot;
 
 use std::path::{Path, PathBuf};
@@ -31,18 +35,22 @@ use rocksdb::{
     WriteOptions,
 };
 
+/// The journal of format 1: one record per entry. Empty in format 2; read by `migrate` only.
 const CF_JOURNAL: &str = "journal";
+/// The journal of format 2: one record per aligned block of entries (`blocks.rs`).
+const CF_BLOCKS: &str = "blocks";
 const CF_IDS: &str = "ids";
 const CF_BALANCES: &str = "balances";
 const CF_STATE: &str = "state";
 const CF_TREE: &str = "tree";
 const CF_META: &str = "meta";
-const COLUMN_FAMILIES: [&str; 6] = [CF_JOURNAL, CF_IDS, CF_BALANCES, CF_STATE, CF_TREE, CF_META];
+const COLUMN_FAMILIES: [&str; 7] =
+    [CF_JOURNAL, CF_BLOCKS, CF_IDS, CF_BALANCES, CF_STATE, CF_TREE, CF_META];
 
 const META_HEAD: &[u8] = b"head";
 const META_FORMAT: &[u8] = b"format";
-/// Version of the storage layout in `docs/FORMAT.md`.
-pub const STORAGE_FORMAT_VERSION: u32 = 1;
+/// Version of the storage layout in `docs/FORMAT.md`: 2 since the journal is kept in blocks.
+pub const STORAGE_FORMAT_VERSION: u32 = 2;
 
 /// Most entries one append may carry.
 pub const APPEND_ENTRIES_MAX: usize = 100_000;
@@ -88,6 +96,9 @@ pub struct Store {
     db: DB,
     path: PathBuf,
     head: Mutex<Head>,
+    /// The bytes of the journal's last block while it holds fewer than [`BLOCK_ENTRIES`]
+    /// entries (an append that starts inside it rewrites it whole); locked under `head`.
+    tail: Mutex<Vec<u8>>,
     /// The last head known to be on disk (synced).
     durable: Mutex<Head>,
     poisoned: AtomicBool,
@@ -113,11 +124,13 @@ fn cf_descriptors() -> Vec<ColumnFamilyDescriptor> {
         .map(|name| {
             let mut o = Options::default();
             if *name == CF_IDS {
-                // Nearly every lookup of a new event id misses: a bloom filter answers those
-                // without reading a block.
+                // Nearly every lookup of a new event id misses: bloom filters, on the table
+                // files and on the memtable's whole keys, answer those without a search.
                 let mut t = BlockBasedOptions::default();
                 t.set_bloom_filter(10.0, false);
                 o.set_block_based_table_factory(&t);
+                o.set_memtable_prefix_bloom_ratio(0.05);
+                o.set_memtable_whole_key_filtering(true);
             }
             // Larger memtables flush less often; the journal's keys arrive in order.
             o.set_write_buffer_size(128 << 20);
@@ -169,6 +182,7 @@ fn encode_head(h: &Head) -> Vec<u8> {
     v
 }
 
+/// A record of the format-1 journal (`migrate` reads them).
 fn decode_entry(key: &[u8], value: &[u8]) -> Result<StoredEntry, ReadError> {
     let seq = u64::from_be_bytes(
         key.try_into()
@@ -223,6 +237,9 @@ impl Store {
                 .try_into()
                 .map_err(|_| OpenError::Corrupt("format record is not 4 bytes".into()))?,
         );
+        if format == 1 {
+            return Err(OpenError::NeedsMigration(path.to_path_buf()));
+        }
         if format != STORAGE_FORMAT_VERSION {
             return Err(OpenError::Format { found: format });
         }
@@ -232,10 +249,11 @@ impl Store {
             .ok_or_else(|| OpenError::Corrupt("no head record".into()))
             .and_then(|v| decode_head(&v).map_err(OpenError::Corrupt))?;
         let store = Store::from_db(db, path, head);
-        let last = store.last_entry().map_err(|e| match e {
+        let (last, tail) = store.last_block().map_err(|e| match e {
             ReadError::Corrupt(m) => OpenError::Corrupt(m),
             ReadError::Engine(reason) => OpenError::Engine { path: path.to_path_buf(), reason },
         })?;
+        *store.tail.lock().expect("fresh lock") = tail;
         match (head.seq, last) {
             (0, None) => {}
             (_, Some(last)) if last.seq == head.seq && last.chain_hash == head.hash => {}
@@ -262,6 +280,7 @@ impl Store {
             db,
             path: path.to_path_buf(),
             head: Mutex::new(head),
+            tail: Mutex::new(Vec::new()),
             durable: Mutex::new(head),
             poisoned: AtomicBool::new(false),
             fail_next_write: AtomicBool::new(false),
@@ -333,9 +352,6 @@ impl Store {
         }
         let mut wo = WriteOptions::default();
         wo.set_sync(sync);
-        // Keys of one batch arrive sorted per column family (see `append_opt`): each memtable
-        // insert starts from the previous one's position instead of the skip list's head.
-        wo.set_memtable_insert_hint_per_batch(true);
         self.db.write_opt(batch, &wo).map_err(|e| {
             self.poisoned.store(true, Ordering::SeqCst);
             WriteError::Engine(engine(e))
@@ -377,21 +393,22 @@ impl Store {
             assert_eq!(append.head.hash, last.chain_hash, "the head is the last entry's hash");
         }
         let mut batch = WriteBatch::default();
-        let journal = self.cf(CF_JOURNAL);
-        let mut value = Vec::new();
-        for e in &append.entries {
-            value.clear();
-            value.extend_from_slice(&e.chain_hash);
-            value.extend_from_slice(&e.bytes);
-            batch.put_cf(journal, seq_key(e.seq), &value);
+        // The journal: one put per block the entries reach; the first rewrites the last block
+        // if the head is inside it.
+        let mut tail = self.tail.lock().expect("tail lock is never held across a panic");
+        let blocks = self.cf(CF_BLOCKS);
+        let mut block = std::mem::take(&mut *tail);
+        let mut entries = append.entries.iter().peekable();
+        while let Some(e) = entries.next() {
+            blocks::push_record(&mut block, &e.chain_hash, &e.bytes);
+            let full = e.seq % BLOCK_ENTRIES == 0;
+            if full || entries.peek().is_none() {
+                batch.put_cf(blocks, blocks::block_key(blocks::block_of(e.seq)), &block);
+                if full {
+                    block.clear();
+                }
+            }
         }
-        // Sorted by key within each column family, for the memtable insert hints. The sort is
-        // stable: of two writes to one key (a delete then a put), the later still wins.
-        let mut append = append;
-        append.ids.sort_by(|a, b| a.0.cmp(&b.0));
-        append.balances.sort_by(|a, b| a.0.cmp(&b.0));
-        append.state.sort_by(|a, b| a.0.cmp(&b.0));
-        append.tree.sort_by(|a, b| a.0.cmp(&b.0));
         let ids = self.cf(CF_IDS);
         for (k, v) in &append.ids {
             batch.put_cf(ids, k, v);
@@ -417,8 +434,13 @@ impl Store {
             batch.put_cf(meta, k, v);
         }
         batch.put_cf(meta, META_HEAD, encode_head(&append.head));
-        self.write_opt(batch, sync)?;
+        if let Err(e) = self.write_opt(batch, sync) {
+            // Not written: the block as it was before stays the tail (the handle is poisoned
+            // anyway, and reopening reads the tail back from the disk).
+            return Err(e);
+        }
         *head = append.head;
+        *tail = block;
         Ok(())
     }
 
@@ -430,16 +452,30 @@ impl Store {
         {
             return Err(ReadError::Engine("injected read failure".into()));
         }
-        let v = self.db.get_pinned_cf(self.cf(CF_JOURNAL), seq_key(seq)).map_err(read_error)?;
-        v.map(|v| decode_entry(&seq_key(seq), &v)).transpose()
+        if seq == 0 {
+            return Ok(None);
+        }
+        let block = blocks::block_of(seq);
+        let v = self
+            .db
+            .get_pinned_cf(self.cf(CF_BLOCKS), blocks::block_key(block))
+            .map_err(read_error)?;
+        let Some(v) = v else { return Ok(None) };
+        Ok(blocks::decode_block(block, &v)?.into_iter().find(|e| e.seq == seq))
     }
 
-    fn last_entry(&self) -> Result<Option<StoredEntry>, ReadError> {
-        let mut it = self.db.iterator_cf(self.cf(CF_JOURNAL), IteratorMode::End);
+    /// The last stored entry, and the bytes of its block when the block is not full.
+    fn last_block(&self) -> Result<(Option<StoredEntry>, Vec<u8>), ReadError> {
+        let mut it = self.db.iterator_cf(self.cf(CF_BLOCKS), IteratorMode::End);
         match it.next() {
-            None => Ok(None),
+            None => Ok((None, Vec::new())),
             Some(Err(e)) => Err(read_error(e)),
-            Some(Ok((k, v))) => decode_entry(&k, &v).map(Some),
+            Some(Ok((k, v))) => {
+                let block = blocks::parse_block_key(&k)?;
+                let mut entries = blocks::decode_block(block, &v)?;
+                let tail = if (entries.len() as u64) < BLOCK_ENTRIES { v.to_vec() } else { vec![] };
+                Ok((entries.pop(), tail))
+            }
         }
     }
 
@@ -449,9 +485,11 @@ impl Store {
         from: u64,
         limit: usize,
     ) -> impl Iterator<Item = Result<StoredEntry, ReadError>> + '_ {
-        let key = seq_key(from);
+        let from = from.max(1);
+        let key = blocks::block_key(blocks::block_of(from));
         journal_entries(
-            self.db.iterator_cf(self.cf(CF_JOURNAL), IteratorMode::From(&key, Direction::Forward)),
+            self.db.iterator_cf(self.cf(CF_BLOCKS), IteratorMode::From(&key, Direction::Forward)),
+            from,
             limit,
         )
     }
@@ -562,16 +600,30 @@ impl Store {
 /// A RocksDB key-value iterator's items, as RocksDB hands them out.
 type RawItem = Result<(Box<[u8]>, Box<[u8]>), rocksdb::Error>;
 
-/// Journal records from an iterator over the journal (the live store's or a snapshot's),
-/// decoded, at most `limit`.
+/// Journal entries from an iterator over the journal's blocks (the live store's or a
+/// snapshot's), decoded, from `from` on, at most `limit`. After an error it ends.
 fn journal_entries<'a>(
     records: impl Iterator<Item = RawItem> + 'a,
+    from: u64,
     limit: usize,
 ) -> impl Iterator<Item = Result<StoredEntry, ReadError>> + 'a {
-    records.take(limit).map(|r| match r {
-        Ok((k, v)) => decode_entry(&k, &v),
-        Err(e) => Err(read_error(e)),
-    })
+    let decoded = records.map(|r| {
+        let (k, v) = r.map_err(read_error)?;
+        blocks::decode_block(blocks::parse_block_key(&k)?, &v)
+    });
+    let mut failed = false;
+    decoded
+        .take_while(move |r| {
+            let go = !failed;
+            failed |= r.is_err();
+            go
+        })
+        .flat_map(|r| match r {
+            Ok(entries) => entries.into_iter().map(Ok).collect::<Vec<_>>(),
+            Err(e) => vec![Err(e)],
+        })
+        .filter(move |r| r.as_ref().map_or(true, |e| e.seq >= from))
+        .take(limit)
 }
 
 /// Every record an iterator yields, copied out.

@@ -3,8 +3,8 @@
 use rocksdb::{DB, Direction, IteratorMode};
 
 use crate::{
-    CF_BALANCES, CF_IDS, CF_JOURNAL, CF_STATE, Head, KeyValue, ReadError, Store, StoredEntry,
-    journal_entries, key_values, read_error, seq_key,
+    CF_BALANCES, CF_BLOCKS, CF_IDS, CF_META, CF_STATE, Head, KeyValue, ReadError, Store,
+    StoredEntry, blocks, journal_entries, key_values, read_error,
 };
 
 /// A consistent point-in-time view of the store, for long reads (`verify`) that must not stop
@@ -44,14 +44,21 @@ impl StoreSnapshot<'_> {
         from: u64,
         limit: usize,
     ) -> impl Iterator<Item = Result<StoredEntry, ReadError>> + '_ {
-        let key = seq_key(from);
+        let from = from.max(1);
+        let key = blocks::block_key(blocks::block_of(from));
         journal_entries(
             self.snapshot.iterator_cf(
-                self.store.cf(CF_JOURNAL),
+                self.store.cf(CF_BLOCKS),
                 IteratorMode::From(&key, Direction::Forward),
             ),
+            from,
             limit,
         )
+    }
+
+    /// One metadata record, as of the snapshot.
+    pub fn meta(&self, key: &[u8]) -> Result<Option<Vec<u8>>, ReadError> {
+        self.snapshot.get_cf(self.store.cf(CF_META), key).map_err(read_error)
     }
 
     fn scan(&self, cf: &str) -> Result<Vec<KeyValue>, ReadError> {

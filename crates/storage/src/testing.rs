@@ -24,14 +24,43 @@ impl Store {
     /// Overwrites one stored entry's raw record (chain hash and bytes), as an attacker with
     /// write access to the database could.
     pub fn tamper_entry(&self, entry: &StoredEntry) -> Result<(), ReadError> {
-        let mut v = entry.chain_hash.to_vec();
-        v.extend_from_slice(&entry.bytes);
-        self.db.put_cf(self.cf(CF_JOURNAL), seq_key(entry.seq), v).map_err(read_error)
+        self.tamper_block_of(entry.seq, |entries| {
+            match entries.iter_mut().find(|e| e.seq == entry.seq) {
+                Some(e) => *e = entry.clone(),
+                None => {
+                    entries.push(entry.clone());
+                    entries.sort_by_key(|e| e.seq);
+                }
+            }
+        })
     }
 
-    /// Deletes one stored entry's raw record.
+    /// Deletes one stored entry's raw record from its block (the entries after it in the block
+    /// move up one place, as a record cut out of the block would).
     pub fn tamper_delete_entry(&self, seq: u64) -> Result<(), ReadError> {
-        self.db.delete_cf(self.cf(CF_JOURNAL), seq_key(seq)).map_err(read_error)
+        self.tamper_block_of(seq, |entries| entries.retain(|e| e.seq != seq))
+    }
+
+    /// Rewrites the block holding `seq` with `edit` applied to its entries (the block is
+    /// deleted if none remain). The entries' positions, not their `seq` fields, are stored.
+    fn tamper_block_of(
+        &self,
+        seq: u64,
+        edit: impl FnOnce(&mut Vec<StoredEntry>),
+    ) -> Result<(), ReadError> {
+        let cf = self.cf(CF_BLOCKS);
+        let block = blocks::block_of(seq);
+        let key = blocks::block_key(block);
+        let mut entries = match self.db.get_cf(cf, key).map_err(read_error)? {
+            Some(v) => blocks::decode_block(block, &v)?,
+            None => Vec::new(),
+        };
+        edit(&mut entries);
+        if entries.is_empty() {
+            self.db.delete_cf(cf, key).map_err(read_error)
+        } else {
+            self.db.put_cf(cf, key, blocks::encode_block(&entries)).map_err(read_error)
+        }
     }
 
     /// Overwrites one materialised balance.
@@ -63,5 +92,41 @@ impl Store {
         self.db.put_cf(self.cf(CF_META), META_HEAD, encode_head(&head)).map_err(read_error)?;
         *self.head.lock().expect("head lock") = head;
         Ok(())
+    }
+}
+
+impl Store {
+    /// Writes a store of storage format 1 (one journal record per entry, as versions before
+    /// the journal blocks wrote it) at `path`, with `entries` and extra state records: what
+    /// `migrate` converts. Test only.
+    pub fn create_format1_for_tests(
+        path: &Path,
+        entries: &[StoredEntry],
+        state: &[KeyValue],
+        ids: &[KeyValue],
+    ) -> Result<(), OpenError> {
+        let mut o = db_options();
+        o.create_if_missing(true);
+        let db = DB::open_cf_descriptors(&o, path, cf_descriptors())
+            .map_err(|e| OpenError::Engine { path: path.to_path_buf(), reason: engine(e) })?;
+        let cf = |name: &str| db.cf_handle(name).expect("created at open");
+        let mut batch = WriteBatch::default();
+        for e in entries {
+            let mut v = e.chain_hash.to_vec();
+            v.extend_from_slice(&e.bytes);
+            batch.put_cf(cf(CF_JOURNAL), seq_key(e.seq), v);
+        }
+        for (k, v) in state {
+            batch.put_cf(cf(CF_STATE), k, v);
+        }
+        for (k, v) in ids {
+            batch.put_cf(cf(CF_IDS), k, v);
+        }
+        let head = entries
+            .last()
+            .map_or(Head::default(), |e| Head { seq: e.seq, hash: e.chain_hash });
+        batch.put_cf(cf(CF_META), META_FORMAT, 1u32.to_le_bytes());
+        batch.put_cf(cf(CF_META), META_HEAD, encode_head(&head));
+        db.write(batch).map_err(|e| OpenError::Engine { path: path.to_path_buf(), reason: engine(e) })
     }
 }

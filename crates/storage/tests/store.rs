@@ -211,3 +211,84 @@ fn meta_last_reads_the_greatest_key_under_a_prefix() {
     assert_eq!(store.meta_last(b"digest/").unwrap(), Some((key(300), b"three hundred".to_vec())));
     assert_eq!(store.meta_last(b"nothing/").unwrap(), None);
 }
+
+/// The journal is kept in blocks of 16 (docs/FORMAT.md §2): appends of every size, starting
+/// anywhere in a block, read back entry by entry and as ranges, before and after a reopen.
+#[test]
+fn appends_of_any_size_read_back_across_block_boundaries_and_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let sizes = [1usize, 15, 1, 16, 17, 3, 40, 2];
+    let total: usize = sizes.iter().sum();
+    let mut written = Vec::new();
+    {
+        let store = Store::create(&path).unwrap();
+        for n in sizes {
+            let (entries, head) = entries_after(store.head(), n);
+            written.extend(entries.clone());
+            store.append(Append { entries, head, ..Append::default() }).unwrap();
+            assert_eq!(stored_seqs(&store), (1..=head.seq).collect::<Vec<_>>());
+        }
+    }
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.head().seq, total as u64);
+    for e in &written {
+        assert_eq!(store.entry(e.seq).unwrap().as_ref(), Some(e));
+    }
+    assert_eq!(store.entry(total as u64 + 1).unwrap(), None);
+    assert_eq!(store.entry(0).unwrap(), None);
+    for from in [1u64, 15, 16, 17, 33, 90] {
+        let got: Vec<StoredEntry> = store.entries(from, 20).map(Result::unwrap).collect();
+        let want: Vec<StoredEntry> =
+            written.iter().filter(|e| e.seq >= from).take(20).cloned().collect();
+        assert_eq!(got, want, "from {from}");
+    }
+    // The reopened store continues the partial last block.
+    let (entries, head) = entries_after(store.head(), 5);
+    written.extend(entries.clone());
+    store.append(Append { entries, head, ..Append::default() }).unwrap();
+    let all: Vec<StoredEntry> = store.entries(1, usize::MAX).map(Result::unwrap).collect();
+    assert_eq!(all, written);
+}
+
+/// A store of format 1 (one record per entry) is refused at open with a message that says how
+/// to convert it; `migrate_v1` converts it in place, keeping every entry, the head and the
+/// other records, and refuses a journal that its check rejects without changing anything.
+#[test]
+fn a_format1_store_is_refused_and_migrated_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let (entries, head) = entries_after(Head::default(), 37);
+    let state = vec![(b"s/".to_vec(), b"standards".to_vec())];
+    Store::create_format1_for_tests(&path, &entries, &state, &[]).unwrap();
+    match Store::open(&path) {
+        Err(e @ OpenError::NeedsMigration(_)) => assert!(e.to_string().contains("migrate"), "{e}"),
+        other => panic!("a format-1 store was not refused: {other:?}"),
+    }
+    // A check that rejects entry 20: nothing changes, the store is still format 1.
+    let err = Store::migrate_v1(&path, &mut |e| {
+        if e.seq == 20 { Err("bad link".into()) } else { Ok(()) }
+    })
+    .unwrap_err();
+    assert!(err.to_string().contains("entry 20"), "{err}");
+    assert!(matches!(Store::open(&path), Err(OpenError::NeedsMigration(_))));
+
+    let mut seen = 0;
+    let report = Store::migrate_v1(&path, &mut |e| {
+        seen += 1;
+        assert_eq!(e.seq, seen);
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!((report.entries, report.head), (37, head));
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.head(), head);
+    let all: Vec<StoredEntry> = store.entries(1, usize::MAX).map(Result::unwrap).collect();
+    assert_eq!(all, entries);
+    assert_eq!(store.state().unwrap(), state);
+    drop(store);
+    assert!(matches!(
+        Store::migrate_v1(&path, &mut |_| Ok(())),
+        Err(junbao_storage::MigrateError::NotNeeded(2))
+    ));
+}
