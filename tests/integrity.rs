@@ -23,6 +23,9 @@ fn small_ledger(dir: &std::path::Path) -> Ledger {
     lines.push(r#"{"id":"a1","type":"appropriation","fund":"casualty","amount":"1000.00"}"#.into());
     let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
     ledger.post_lines(&refs).unwrap();
+    // The derived records (index, state, balances) on disk, as a checkpoint writes them, so
+    // that the tests below can tamper with them.
+    ledger.checkpoint().unwrap();
     ledger
 }
 
@@ -55,8 +58,9 @@ fn verify_finds_a_deleted_entry_and_a_changed_balance() {
     let ledger = small_ledger(dir.path());
     let e = ledger.store_for_tests().entry(30).unwrap().unwrap();
     ledger.store_for_tests().tamper_delete_entry(30).unwrap();
-    assert!(matches!(ledger.verify(&|_| {}), Err(VerifyError::Entry { seq: 30, .. })));
-    ledger.store_for_tests().tamper_entry(&e).unwrap();
+    let found = ledger.verify(&|_| {});
+    assert!(matches!(found, Err(VerifyError::Entry { seq: 30, .. })), "{found:?}");
+    ledger.store_for_tests().tamper_insert_entry(&e).unwrap();
     ledger.verify(&|_| {}).unwrap();
     drop(ledger);
 
@@ -119,6 +123,7 @@ fn verify_finds_an_edited_member_record_and_a_deleted_period_record() {
     let ledger = small_ledger(&data);
     // A member whose record differs from the others' (another category, pay and date).
     ledger.post_lines(&[&enroll("e9", "M9", "officer", "U1", "2020-03-01", "9100.00")]).unwrap();
+    ledger.checkpoint().unwrap();
     ledger.verify(&|_| {}).unwrap();
     let state = ledger.store_for_tests().state().unwrap();
     let record = |key: &[u8]| state.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone()).unwrap();

@@ -63,6 +63,10 @@ pub(crate) enum Command {
         #[arg(long, conflicts_with = "export")]
         from_digest: Option<PathBuf>,
     },
+    /// Convert a ledger written by an earlier version (storage format 1, one record per
+    /// entry) to the current format (entries in blocks), in place: its chain is recomputed
+    /// before anything changes, and the converted ledger is verified in full. Back it up first.
+    Migrate,
     /// Sign and print a digest of the current head (JSON); the ledger keeps every digest.
     Digest {
         /// Signing key file [default: $JUNBAO_KEY, else DIR.key beside the ledger folder].

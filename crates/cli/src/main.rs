@@ -117,6 +117,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Verify { export: None, digest: None, from_digest: None, .. } => {
             audit::verify(data)
         }
+        Command::Migrate => audit::migrate(data),
         Command::Key { action: KeyAction::Rotate { key } } => {
             key::key_rotate(data, &key::key_path(data, key))
         }

@@ -9,6 +9,7 @@ mod admin;
 mod audit;
 mod backup;
 mod commit;
+mod derived;
 mod mirror;
 mod post;
 mod raw;
@@ -19,11 +20,10 @@ mod verify;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use junbao_ledger::LookupError;
 use junbao_ledger::entry::{DecodeError, Entry, Hash32};
-use junbao_ledger::ids::EventId;
 use junbao_ledger::report::{BalanceSheet, JournalEntry, JournalPage};
 use junbao_ledger::state::StateLoadError;
-use junbao_ledger::{EntryLookup, LookupError};
 use junbao_ledger::{Fund, LedgerState};
 use junbao_storage::{OpenError, Store};
 
@@ -41,6 +41,8 @@ pub use commit::{
     CommitStats, GROUP_EVENTS_MAX, GroupCommitter, QUEUE_EVENTS_MAX, QUEUE_REQUESTS_MAX, Reply,
     SubmitError,
 };
+pub(crate) use derived::StoreLookup;
+pub use derived::{CHECKPOINT_ENTRIES, META_CHECKPOINT, MigrateError, MigrateSummary};
 pub use junbao_storage::{Head, ReadError, StoredEntry, WriteError};
 pub use mirror::{MIRROR_STEP_ENTRIES_MAX, MirrorError, RemoteEntry};
 pub use post::{
@@ -166,6 +168,8 @@ pub(crate) struct Writer {
     /// The right edge of the Merkle tree after the last post, so that a post (the HTTP
     /// service's small groups above all) appends without reading earlier entries and nodes.
     pub(crate) frontier: junbao_ledger::merkle::Frontier,
+    /// The derived records of the entries after the last checkpoint (`derived.rs`).
+    pub(crate) pending: derived::Pending,
 }
 
 /// An open ledger.
@@ -255,6 +259,7 @@ impl Ledger {
             writer: Mutex::new(Writer {
                 state: LedgerState::default(),
                 frontier: Default::default(),
+                pending: Default::default(),
             }),
             clock,
             integrity_failure: Mutex::new(None),
@@ -302,12 +307,15 @@ impl Ledger {
             }
             Err(e) => return Err(e.into()),
         };
-        Ok(Ledger {
-            store,
-            writer: Mutex::new(Writer { state, frontier: Default::default() }),
-            clock,
-            integrity_failure: Mutex::new(None),
-        })
+        // The stored records are those of the checkpoint; the entries after it are replayed.
+        let checkpoint = derived::parse_checkpoint(store.meta(META_CHECKPOINT)?)?;
+        let mut writer = Writer {
+            state,
+            frontier: Default::default(),
+            pending: derived::Pending::at(checkpoint),
+        };
+        derived::replay_tail(&store, &mut writer)?;
+        Ok(Ledger { store, writer: Mutex::new(writer), clock, integrity_failure: Mutex::new(None) })
     }
 
     /// The store, for this crate only: the front ends go through the ledger's own methods.
@@ -452,29 +460,6 @@ impl Iterator for JournalEntries<'_> {
     }
 }
 
-/// Finds earlier entries for reversals, through the idempotency index.
-pub(crate) struct StoreLookup<'a>(pub(crate) &'a Store);
-
-impl EntryLookup for StoreLookup<'_> {
-    /// Not found only if the event id has no idempotency record; a record that does not
-    /// decode, an indexed entry that is missing or does not decode is corruption, and a failed
-    /// read of the disk is I/O: never "not found".
-    fn entry_by_event_id(&self, id: &EventId) -> Result<Option<Entry>, LookupError> {
-        let key = id.as_str().as_bytes();
-        let record = self.0.ids_get(&[key]).map_err(lookup_error)?.into_iter().next().flatten();
-        let Some(record) = record else { return Ok(None) };
-        let (seq, _) = parse_id_record(&record).ok_or_else(|| {
-            LookupError::Corrupt(format!("the idempotency record of {id} does not decode"))
-        })?;
-        let stored = self.0.entry(seq).map_err(lookup_error)?.ok_or_else(|| {
-            LookupError::Corrupt(format!("entry {seq}, indexed for event {id}, is not stored"))
-        })?;
-        Entry::from_canonical_bytes(&stored.bytes)
-            .map(Some)
-            .map_err(|e| LookupError::Corrupt(format!("entry {seq} does not decode: {e}")))
-    }
-}
-
 /// Most entries one journal page returns.
 pub const JOURNAL_PAGE_ENTRIES_MAX: usize = 10_000;
 
@@ -508,30 +493,16 @@ pub(crate) fn member_index_prefix(member: &junbao_ledger::ids::MemberId) -> Vec<
     k
 }
 
-impl Ledger {
-    /// The sequence numbers of a member's entries, in order, from the member index. A record
-    /// whose key is not the prefix and 8 bytes is not one this ledger wrote: an integrity
-    /// failure, never a slice out of range.
-    pub(crate) fn member_entry_seqs(
-        &self,
-        member: &junbao_ledger::ids::MemberId,
-    ) -> Result<Vec<u64>, AuditError> {
-        let prefix = member_index_prefix(member);
-        self.store
-            .ids_prefix(&prefix)?
-            .iter()
-            .map(|(k, _)| {
-                k.get(prefix.len()..)
-                    .and_then(|b| <[u8; 8]>::try_from(b).ok())
-                    .map(u64::from_be_bytes)
-                    .ok_or_else(|| {
-                        AuditError::Integrity(format!(
-                            "a member index record of {member} has a key of {} bytes",
-                            k.len()
-                        ))
-                    })
-            })
-            .collect()
+impl Drop for Ledger {
+    /// Closing writes a checkpoint, so that the next open replays nothing. It is not needed
+    /// for safety (the journal holds every entry): a failure is left to the next open.
+    fn drop(&mut self) {
+        if self.store.is_poisoned() {
+            return;
+        }
+        if let Ok(mut w) = self.writer.lock() {
+            let _ = self.checkpoint_locked(&mut w);
+        }
     }
 }
 
@@ -560,7 +531,11 @@ fn rewrite_state(store: &Store, state: &LedgerState) -> Result<(), LedgerOpenErr
             balances: Vec::new(),
             state: writes,
             tree: Vec::new(),
-            meta: vec![(META_STATE_FORMAT.to_vec(), STATE_FORMAT.to_be_bytes().to_vec())],
+            meta: vec![
+                (META_STATE_FORMAT.to_vec(), STATE_FORMAT.to_be_bytes().to_vec()),
+                // The rebuilt records are those of the whole journal.
+                (META_CHECKPOINT.to_vec(), store.head().seq.to_be_bytes().to_vec()),
+            ],
             head: store.head(),
         })
         .map_err(|e| LedgerOpenError::Seed(format!("rewriting the state records: {e}")))

@@ -17,9 +17,7 @@ use junbao_storage::{Append, Head, Store, StoredEntry};
 
 // The digests a mirror has trusted are the same records `Ledger::digests` lists.
 use crate::audit::{META_DIGEST_PREFIX, StoreNodes, TREE_LEVEL_STORED_MIN, tree_key};
-use crate::{
-    Clock, Ledger, LedgerOpenError, SignedDigest, StoreLookup, Writer, id_record, member_index_key,
-};
+use crate::{Clock, Ledger, LedgerOpenError, SignedDigest, StoreLookup, Writer};
 
 /// Most entries one mirror step stores (one write). A mirror further behind catches up over
 /// several signed digests, or starts from a restored backup (docs/OPERATIONS.md).
@@ -86,6 +84,7 @@ impl Ledger {
             writer: std::sync::Mutex::new(Writer {
                 state: LedgerState::default(),
                 frontier: Default::default(),
+                pending: Default::default(),
             }),
             clock,
             integrity_failure: std::sync::Mutex::new(None),
@@ -143,9 +142,10 @@ impl Ledger {
             )));
         }
         let reaches_digest = end == digest.tree_size;
-        let lookup = StoreLookup(&self.store);
+        let wr: &Writer = &w;
+        let lookup = StoreLookup { store: &self.store, pending: &wr.pending };
         let mut batch =
-            w.state.begin(head.seq, if head.seq == 0 { CHAIN_GENESIS } else { head.hash });
+            wr.state.begin(head.seq, if head.seq == 0 { CHAIN_GENESIS } else { head.hash });
         let mut previous = head.hash;
         for (i, e) in entries.iter().enumerate() {
             let seq = head.seq + 1 + i as u64;
@@ -169,17 +169,12 @@ impl Ledger {
                 other => integrity(format!("entry {seq}: {other}")),
             })?;
         }
-        let ids: Vec<(Vec<u8>, Vec<u8>)> = batch
+        let ids: Vec<(Box<str>, u64, Hash32)> = batch
             .entries()
             .iter()
-            .map(|e| {
-                (
-                    e.event.id.as_str().as_bytes().to_vec(),
-                    id_record(e.seq, &event_fingerprint(&e.event)),
-                )
-            })
+            .map(|e| (e.event.id.as_str().into(), e.seq, event_fingerprint(&e.event)))
             .collect();
-        let prepared = batch.finish();
+        let mut prepared = batch.finish();
         for (sealed, given) in prepared.entries.iter().zip(&entries) {
             if sealed.bytes != given.bytes {
                 return Err(integrity(format!(
@@ -237,10 +232,7 @@ impl Ledger {
                 },
             )?;
         }
-        let mut ids = ids;
-        ids.extend(
-            prepared.member_index.iter().map(|(m, seq)| (member_index_key(m, *seq), Vec::new())),
-        );
+        let member_index = std::mem::take(&mut prepared.member_index);
         let new_head = Head { seq: end, hash: prepared.head };
         let append = Append {
             entries: prepared
@@ -248,9 +240,6 @@ impl Ledger {
                 .into_iter()
                 .map(|e| StoredEntry { seq: e.seq, chain_hash: e.chain_hash, bytes: e.bytes })
                 .collect(),
-            ids,
-            balances: prepared.balance_writes,
-            state: prepared.state_writes,
             tree: tree.into_iter().map(|(l, i, h)| (tree_key(l, i), h.to_vec())).collect(),
             meta: if reaches_digest {
                 vec![(
@@ -261,10 +250,11 @@ impl Ledger {
                 Vec::new()
             },
             head: new_head,
+            ..Append::default()
         };
         self.store.append(append).map_err(|e| MirrorError::Storage(e.to_string()))?;
-        w.state.commit(prepared.changes);
         w.frontier = next_frontier;
+        self.absorb(&mut w, prepared.changes, ids, &member_index);
         Ok(new_head)
     }
 }

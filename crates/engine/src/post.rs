@@ -16,7 +16,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 use std::time::{Duration, Instant};
 
-use crate::{ErrorKind, Ledger, REPORTED_ERRORS_MAX, StoreLookup, id_record};
+use crate::{ErrorKind, Ledger, REPORTED_ERRORS_MAX, StoreLookup};
 
 mod check;
 
@@ -309,17 +309,17 @@ impl Ledger {
             }
         }
         // Idempotency records of every id in the group, in one read.
-        let keys: Vec<&[u8]> = requests
+        let keys: Vec<&str> = requests
             .iter()
             .zip(&answers)
             .filter(|(_, a)| a.is_none())
             .flat_map(|(r, _)| r.events.iter())
             .filter_map(|(_, p)| p.as_ref().ok())
-            .map(|(e, _)| e.id.as_str().as_bytes())
+            .map(|(e, _)| e.id.as_str())
             .collect();
         // The index is read under the writer lock, so two posts of one id cannot both be new.
         let mut w = self.writer();
-        let stored = match self.store.ids_get(&keys) {
+        let stored = match self.id_records(&w, &keys) {
             Ok(s) => s,
             Err(e) => return requests.iter().map(|_| Err(PostError::Read(e.clone()))).collect(),
         };
@@ -328,9 +328,10 @@ impl Ledger {
         let head = self.store.head();
         // A dry run reports every refusal (a request holds at most BATCH_EVENTS_MAX lines).
         let dry = mode == Mode::DryRun;
+        let wr: &crate::Writer = &w;
         let mut group = Group {
-            batch: w.state.begin(head.seq, head.hash),
-            lookup: StoreLookup(&self.store),
+            batch: wr.state.begin(head.seq, head.hash),
+            lookup: StoreLookup { store: &self.store, pending: &wr.pending },
             head_seq: head.seq,
             recorded_at: self.now_us(),
             batch_ids: HashMap::new(),
@@ -364,7 +365,7 @@ impl Ledger {
             let timings = PostTimings { rules: started.elapsed(), ..PostTimings::default() };
             return answer_all(answers, checked, &|c| Ok(unchanged(&c, timings)));
         }
-        let prepared = batch.finish();
+        let mut prepared = batch.finish();
         let accepted_total = prepared.entries.len();
         if accepted_total == 0 {
             let timings = PostTimings { rules: started.elapsed(), ..PostTimings::default() };
@@ -377,11 +378,15 @@ impl Ledger {
         } else {
             merkle::Frontier { size: head.seq, nodes: HashMap::new() }
         };
-        let written = self.write_prepared(prepared, &new_ids, started, synced, &frontier);
+        let member_index = std::mem::take(&mut prepared.member_index);
+        let seqs: Vec<u64> = prepared.entries.iter().map(|e| e.seq).collect();
+        let written = self.write_prepared(prepared, started, synced, &frontier);
         let (timings, chain_hashes) = match written {
             Ok((mut timings, hashes, changes, next_frontier)) => {
-                w.state.commit(changes);
                 w.frontier = next_frontier;
+                assert_eq!(new_ids.len(), seqs.len(), "one id per new entry");
+                let ids = new_ids.into_iter().zip(seqs).map(|((id, fp), seq)| (id, seq, fp));
+                self.absorb(&mut w, changes, ids, &member_index);
                 timings.apply = apply_time;
                 (timings, hashes)
             }
@@ -409,13 +414,13 @@ impl Ledger {
         })
     }
 
-    /// Builds the tree nodes and index records of a sealed batch and writes it all in one
-    /// write, synced unless `synced` is false. Returns the timings, every new entry's chain hash, and the state changes
-    /// to commit.
+    /// Builds the tree nodes of a sealed batch and writes them with its entries in one write,
+    /// synced unless `synced` is false. Returns the timings, every new entry's chain hash, and
+    /// the state changes to take in (`Ledger::absorb`: the derived records are written at
+    /// checkpoints).
     fn write_prepared(
         &self,
         prepared: junbao_ledger::rules::PreparedBatch,
-        new_ids: &[(Vec<u8>, Hash32)],
         started: Instant,
         synced: bool,
         frontier: &merkle::Frontier,
@@ -441,18 +446,6 @@ impl Ledger {
             .map(|(level, index, hash)| (tree_key(level, index), hash.to_vec()))
             .collect();
         let tree_time = tree_started.elapsed();
-        assert_eq!(new_ids.len(), prepared.entries.len(), "one id per new entry");
-        let mut ids: Vec<(Vec<u8>, Vec<u8>)> = new_ids
-            .iter()
-            .zip(&prepared.entries)
-            .map(|((id, fp), e)| (id.clone(), id_record(e.seq, fp)))
-            .collect();
-        ids.extend(
-            prepared
-                .member_index
-                .iter()
-                .map(|(m, seq)| (crate::member_index_key(m, *seq), Vec::new())),
-        );
         let new_head = Head { seq: prepared.head_seq, hash: prepared.head };
         let chain_hashes: Vec<Hash32> = prepared.entries.iter().map(|e| e.chain_hash).collect();
         let append = Append {
@@ -461,12 +454,9 @@ impl Ledger {
                 .into_iter()
                 .map(|e| StoredEntry { seq: e.seq, chain_hash: e.chain_hash, bytes: e.bytes })
                 .collect(),
-            ids,
-            balances: prepared.balance_writes,
-            state: prepared.state_writes,
             tree,
-            meta: Vec::new(),
             head: new_head,
+            ..Append::default()
         };
         let rules = started.elapsed();
         if synced {

@@ -42,8 +42,8 @@ impl Ledger {
         let mut out = Vec::new();
         for n in 1.. {
             let id = key_rotation_id(n);
-            let Some(record) = self.store.ids_get(&[id.as_bytes()])?.into_iter().next().flatten()
-            else {
+            let records = self.id_records(&self.writer(), &[id.as_str()])?;
+            let Some(record) = records.into_iter().next().flatten() else {
                 break;
             };
             let (seq, _) = crate::parse_id_record(&record)

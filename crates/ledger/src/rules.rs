@@ -17,7 +17,7 @@ use crate::event::EventError;
 use crate::fund::{Account, Fund};
 use crate::ids::{EventId, MemberId};
 use crate::money::Fen;
-use crate::state::{LedgerState, MemberState, PeriodKey, PeriodMoney, StateWrite};
+use crate::state::{LedgerState, MemberState, PeriodKey, PeriodMoney};
 use crate::time::Period;
 
 mod batch;
@@ -31,7 +31,7 @@ mod premium;
 mod reversal;
 mod transfer;
 
-pub use batch::Replayer;
+pub use batch::{Replayer, entry_members};
 pub use law::conscript_medical_subsidy;
 
 /// Below this many entries, sealing a batch does not use the thread pool.
@@ -75,13 +75,11 @@ pub struct Savepoint {
     entries_len: usize,
 }
 
-/// A batch ready to write: sealed entries, state and balance writes, the new head.
+/// A batch ready to write: sealed entries, the new head, and the changes to the state (the
+/// state records themselves are written at checkpoints, from the state in memory).
 #[derive(Debug)]
 pub struct PreparedBatch {
     pub entries: Vec<SealedEntry>,
-    pub state_writes: Vec<StateWrite>,
-    /// (key, new balance in fen) for every account the batch touched.
-    pub balance_writes: Vec<(Vec<u8>, i64)>,
     pub head_seq: u64,
     pub head: Hash32,
     pub changes: StateChanges,

@@ -393,6 +393,78 @@ impl LedgerState {
     }
 }
 
+/// The keys of state records and balances changed since the last checkpoint: what the next
+/// checkpoint writes (docs/FORMAT.md §4). Posts change the state in memory only; the store's
+/// state records are brought up to date in bulk, every so many entries and at close.
+#[derive(Debug, Default)]
+pub struct Dirty {
+    pub(crate) members: std::collections::HashSet<MemberId>,
+    pub(crate) periods: std::collections::HashSet<PeriodKey>,
+    pub(crate) years: std::collections::HashSet<(Account, u16)>,
+    pub(crate) backpaid: std::collections::HashSet<MemberId>,
+    pub(crate) balances: std::collections::HashSet<Account>,
+    pub(crate) interest: std::collections::HashSet<(Fund, Period)>,
+    pub(crate) reversed: Vec<u64>,
+    pub(crate) standards: bool,
+    pub(crate) admin: bool,
+}
+
+impl Dirty {
+    pub fn is_empty(&self) -> bool {
+        self.members.is_empty()
+            && self.periods.is_empty()
+            && self.years.is_empty()
+            && self.backpaid.is_empty()
+            && self.balances.is_empty()
+            && self.interest.is_empty()
+            && self.reversed.is_empty()
+            && !self.standards
+            && !self.admin
+    }
+}
+
+impl LedgerState {
+    /// [`LedgerState::commit`], noting in `dirty` every key the changes touch.
+    pub fn commit_marking(&mut self, changes: crate::rules::StateChanges, dirty: &mut Dirty) {
+        changes.mark(dirty);
+        self.commit(changes);
+    }
+
+    /// The state records and balances of the keys in `dirty`, as they stand now: a put of the
+    /// current value, or a delete for a record that no longer exists (an emptied premium
+    /// period or year, an interest mark undone). Balances are written even at zero.
+    pub fn checkpoint_writes(&self, dirty: &Dirty) -> (Vec<StateWrite>, Vec<(Vec<u8>, i64)>) {
+        let mut w: Vec<StateWrite> = Vec::new();
+        for id in &dirty.members {
+            w.push((member_key(id), self.members.get(id).map(encode)));
+        }
+        if dirty.standards {
+            w.push((standards_key(), Some(encode(&self.standards))));
+        }
+        if dirty.admin {
+            w.push((crate::admin::state_key(), Some(encode(&self.admin))));
+        }
+        for (f, p) in &dirty.interest {
+            let marked = self.interest_credited.contains(&(*f, *p));
+            w.push((interest_key(*f, *p), marked.then(Vec::new)));
+        }
+        for seq in &dirty.reversed {
+            w.push((reversed_key(*seq), Some(Vec::new())));
+        }
+        for key in &dirty.periods {
+            w.push((period_key(key), self.periods.get(key).map(encode)));
+        }
+        for member in &dirty.backpaid {
+            w.push((backpaid_key(member), self.backpaid.get(member).map(encode)));
+        }
+        for key in &dirty.years {
+            w.push((year_key(key), self.year_moves.get(key).map(encode)));
+        }
+        let balances = dirty.balances.iter().map(|a| (balance_key(a), self.balance(a).0)).collect();
+        (w, balances)
+    }
+}
+
 /// Storage key of a balance: the encoded account (sorts by fund, then kind).
 pub fn balance_key(account: &Account) -> Vec<u8> {
     encode(account)

@@ -63,10 +63,10 @@ pub(crate) fn decode_block(block: u64, value: &[u8]) -> Result<Vec<StoredEntry>,
         }
         let len = u32::from_le_bytes(rest[..4].try_into().expect("4 bytes")) as usize;
         let chain_hash: [u8; 32] = rest[4..RECORD_HEADER].try_into().expect("32 bytes");
-        let end = RECORD_HEADER
-            .checked_add(len)
-            .filter(|end| *end <= rest.len())
-            .ok_or_else(|| ReadError::Corrupt(format!("journal record of entry {seq} is truncated")))?;
+        let end =
+            RECORD_HEADER.checked_add(len).filter(|end| *end <= rest.len()).ok_or_else(|| {
+                ReadError::Corrupt(format!("journal record of entry {seq} is truncated"))
+            })?;
         out.push(StoredEntry { seq, chain_hash, bytes: rest[RECORD_HEADER..end].to_vec() });
         rest = &rest[end..];
     }
@@ -77,6 +77,7 @@ pub(crate) fn decode_block(block: u64, value: &[u8]) -> Result<Vec<StoredEntry>,
 }
 
 /// Encodes whole records into a block's bytes.
+#[cfg(any(test, feature = "testing"))]
 pub(crate) fn encode_block(entries: &[StoredEntry]) -> Vec<u8> {
     let mut v = Vec::with_capacity(entries.iter().map(|e| RECORD_HEADER + e.bytes.len()).sum());
     for e in entries {

@@ -162,6 +162,7 @@ fn open_error(path: &Path, e: rocksdb::Error) -> OpenError {
     }
 }
 
+#[cfg(feature = "testing")]
 fn seq_key(seq: u64) -> [u8; 8] {
     seq.to_be_bytes()
 }

@@ -41,6 +41,15 @@ impl Store {
         self.tamper_block_of(seq, |entries| entries.retain(|e| e.seq != seq))
     }
 
+    /// Puts a deleted entry back at its place in its block (the inverse of
+    /// [`Store::tamper_delete_entry`]): the entries after it move down one place.
+    pub fn tamper_insert_entry(&self, entry: &StoredEntry) -> Result<(), ReadError> {
+        let at = ((entry.seq - 1) % BLOCK_ENTRIES) as usize;
+        self.tamper_block_of(entry.seq, |entries| {
+            entries.insert(at.min(entries.len()), entry.clone())
+        })
+    }
+
     /// Rewrites the block holding `seq` with `edit` applied to its entries (the block is
     /// deleted if none remain). The entries' positions, not their `seq` fields, are stored.
     fn tamper_block_of(
@@ -122,11 +131,11 @@ impl Store {
         for (k, v) in ids {
             batch.put_cf(cf(CF_IDS), k, v);
         }
-        let head = entries
-            .last()
-            .map_or(Head::default(), |e| Head { seq: e.seq, hash: e.chain_hash });
+        let head =
+            entries.last().map_or(Head::default(), |e| Head { seq: e.seq, hash: e.chain_hash });
         batch.put_cf(cf(CF_META), META_FORMAT, 1u32.to_le_bytes());
         batch.put_cf(cf(CF_META), META_HEAD, encode_head(&head));
-        db.write(batch).map_err(|e| OpenError::Engine { path: path.to_path_buf(), reason: engine(e) })
+        db.write(batch)
+            .map_err(|e| OpenError::Engine { path: path.to_path_buf(), reason: engine(e) })
     }
 }

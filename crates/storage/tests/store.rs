@@ -266,19 +266,27 @@ fn a_format1_store_is_refused_and_migrated_in_place() {
         other => panic!("a format-1 store was not refused: {other:?}"),
     }
     // A check that rejects entry 20: nothing changes, the store is still format 1.
-    let err = Store::migrate_v1(&path, &mut |e| {
-        if e.seq == 20 { Err("bad link".into()) } else { Ok(()) }
-    })
+    let err = Store::migrate_v1(
+        &path,
+        &mut |e| {
+            if e.seq == 20 { Err("bad link".into()) } else { Ok(()) }
+        },
+        None,
+    )
     .unwrap_err();
     assert!(err.to_string().contains("entry 20"), "{err}");
     assert!(matches!(Store::open(&path), Err(OpenError::NeedsMigration(_))));
 
     let mut seen = 0;
-    let report = Store::migrate_v1(&path, &mut |e| {
-        seen += 1;
-        assert_eq!(e.seq, seen);
-        Ok(())
-    })
+    let report = Store::migrate_v1(
+        &path,
+        &mut |e| {
+            seen += 1;
+            assert_eq!(e.seq, seen);
+            Ok(())
+        },
+        Some(b"covered"),
+    )
     .unwrap();
     assert_eq!((report.entries, report.head), (37, head));
     let store = Store::open(&path).unwrap();
@@ -286,9 +294,10 @@ fn a_format1_store_is_refused_and_migrated_in_place() {
     let all: Vec<StoredEntry> = store.entries(1, usize::MAX).map(Result::unwrap).collect();
     assert_eq!(all, entries);
     assert_eq!(store.state().unwrap(), state);
+    assert_eq!(store.meta(b"covered").unwrap(), Some(37u64.to_be_bytes().to_vec()));
     drop(store);
     assert!(matches!(
-        Store::migrate_v1(&path, &mut |_| Ok(())),
+        Store::migrate_v1(&path, &mut |_| Ok(()), None),
         Err(junbao_storage::MigrateError::NotNeeded(2))
     ));
 }

@@ -92,6 +92,19 @@ pub(crate) fn verify(data: &Path) -> Result<()> {
     Ok(())
 }
 
+/// `migrate`: a format-1 ledger converted in place, verified before and after.
+pub(crate) fn migrate(data: &Path) -> Result<()> {
+    let summary =
+        junbao_engine::Ledger::migrate(data, junbao_engine::system_clock()).map_err(|e| {
+            anyhow::Error::from(crate::exit::Exit {
+                code: crate::exit::exit_code(e.kind()),
+                message: format!("migrating the ledger at {}: {e}", data.display()),
+            })
+        })?;
+    outln!("{}", serde_json::to_string(&summary)?);
+    Ok(())
+}
+
 /// `verify --export FILE`: an exported journal, offline, against the pinned key.
 pub(crate) fn verify_export_file(
     file: &Path,

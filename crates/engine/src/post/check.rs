@@ -41,7 +41,7 @@ pub(super) struct Group<'s, 'l> {
     /// Ids of the entries in the batch so far: id -> (index in the batch, fingerprint). A
     /// refused request takes its own out again.
     pub(super) batch_ids: HashMap<String, (usize, Hash32)>,
-    pub(super) new_ids: Vec<(Vec<u8>, Hash32)>,
+    pub(super) new_ids: Vec<(Box<str>, Hash32)>,
     pub(super) apply_time: Duration,
     pub(super) errors_kept_max: usize,
     pub(super) errors_reported_max: usize,
@@ -116,7 +116,7 @@ impl Group<'_, '_> {
         }
         assert_eq!(self.batch.len(), c.first_new, "a refused request leaves no entry behind");
         for (id, _) in self.new_ids.drain(ids_before..) {
-            self.batch_ids.remove(std::str::from_utf8(&id).expect("event ids are ASCII"));
+            self.batch_ids.remove(&*id);
         }
         // Parse errors were found before rule errors: report in line order.
         c.errors.sort_by_key(|e| e.line);
@@ -202,7 +202,7 @@ impl Group<'_, '_> {
         );
         self.batch_ids.insert(id.clone(), (self.new_ids.len(), fp));
         let slot = Slot::New(self.new_ids.len());
-        self.new_ids.push((id.into_bytes(), fp));
+        self.new_ids.push((id.into_boxed_str(), fp));
         Ok(slot)
     }
 }

@@ -9,17 +9,14 @@ use super::{
 };
 use crate::entry::{
     CHAIN_GENESIS, ENTRY_FORMAT_VERSION, Entry, Hash32, Posting, SealedEntry, chain_next,
-    check_postings, encode,
+    check_postings,
 };
 use crate::event::{Event, EventBody, EventError};
 use crate::fund::{Account, Fund};
 use crate::ids::{EventId, MemberId};
 use crate::money::Fen;
 use crate::standard::StandardName;
-use crate::state::{
-    LedgerState, Line, MemberState, PeriodMoney, StateWrite, balance_key, interest_key, member_key,
-    period_key, reversed_key, standards_key, year_key,
-};
+use crate::state::{LedgerState, Line, MemberState, PeriodMoney};
 use crate::time::{Date, Period};
 
 impl LedgerState {
@@ -158,13 +155,49 @@ impl Replayer {
         self.unreplayable.as_ref()
     }
 
+    /// The state the entries pushed so far imply, while pushing goes on.
+    pub fn state(&self) -> &LedgerState {
+        &self.state
+    }
+
     /// The state the entries pushed so far imply.
     pub fn finish(self) -> LedgerState {
         self.state
     }
 }
 
+impl StateChanges {
+    /// Notes in `dirty` every state record and balance these changes touch.
+    pub(crate) fn mark(&self, dirty: &mut crate::state::Dirty) {
+        dirty.members.extend(self.members.keys().cloned());
+        dirty.periods.extend(self.periods.keys().cloned());
+        dirty.years.extend(self.year_moves.keys().cloned());
+        dirty.backpaid.extend(self.backpaid.keys().cloned());
+        dirty.balances.extend(self.balance_deltas.keys().cloned());
+        dirty.interest.extend(self.interest.iter().chain(&self.uninterest).copied());
+        dirty.reversed.extend(&self.reversed);
+        dirty.standards |= self.standards.is_some();
+        dirty.admin |= self.admin.is_some();
+    }
+}
+
+/// The members an entry concerns: the one its event names and every one whose account it
+/// posts to, sorted, each once (the member index, docs/FORMAT.md §3).
+pub fn entry_members(entry: &Entry) -> Vec<&MemberId> {
+    let mut members: Vec<&MemberId> = entry.event.body.member().into_iter().collect();
+    members.extend(entry.postings.iter().filter_map(|p| p.account.member_id()));
+    members.sort();
+    members.dedup();
+    members
+}
+
 impl<'s> Batch<'s> {
+    /// The changes of a batch of recorded entries (replayed, not sealed: their bytes are
+    /// stored already), with the entries.
+    pub fn into_changes(self) -> (StateChanges, Vec<Entry>) {
+        (self.changes, self.entries)
+    }
+
     pub(super) fn member(&self, id: &MemberId) -> Option<&MemberState> {
         self.changes.members.get(id).or_else(|| self.base.members.get(id))
     }
@@ -466,7 +499,8 @@ impl<'s> Batch<'s> {
         Fen(total)
     }
 
-    /// Seals the batch: canonical bytes, chain hashes, and the writes that persist the state.
+    /// Seals the batch: canonical bytes and chain hashes, the member index of its entries, and
+    /// its changes to the state.
     pub fn finish(self) -> PreparedBatch {
         use rayon::prelude::*;
         let mut head = self.head;
@@ -483,65 +517,15 @@ impl<'s> Batch<'s> {
             head = chain_next(&head, &bytes);
             sealed.push(SealedEntry { seq: entry.seq, bytes, chain_hash: head });
         }
-        let mut state_writes: Vec<StateWrite> = Vec::new();
-        for (id, m) in &self.changes.members {
-            state_writes.push((member_key(id), Some(encode(m))));
-        }
-        if let Some(s) = &self.changes.standards {
-            state_writes.push((standards_key(), Some(encode(s))));
-        }
-        if let Some(a) = &self.changes.admin {
-            state_writes.push((crate::admin::state_key(), Some(encode(a))));
-        }
-        for (f, p) in &self.changes.uninterest {
-            state_writes.push((interest_key(*f, *p), None));
-        }
-        for (f, p) in &self.changes.interest {
-            state_writes.push((interest_key(*f, *p), Some(Vec::new())));
-        }
-        for seq in &self.changes.reversed {
-            state_writes.push((reversed_key(*seq), Some(Vec::new())));
-        }
-        for (key, money) in &self.changes.periods {
-            let value = (*money != PeriodMoney::default()).then(|| encode(money));
-            state_writes.push((period_key(key), value));
-        }
-        for (member, months) in &self.changes.backpaid {
-            state_writes.push((crate::state::backpaid_key(member), Some(encode(months))));
-        }
-        for (key, delta) in &self.changes.year_moves {
-            let base = self.base.year_moves.get(key).copied().unwrap_or_default();
-            let now = base.checked_add(*delta).expect("bounded amounts");
-            state_writes.push((year_key(key), (now.0 != 0).then(|| encode(&now))));
-        }
-        let balance_writes = self
-            .changes
-            .balance_deltas
-            .iter()
-            .map(|(account, delta)| {
-                let now = self
-                    .base
-                    .balance(account)
-                    .checked_add(*delta)
-                    .expect("balances stay within i64");
-                (balance_key(account), now.0)
-            })
-            .collect();
         let mut member_index = Vec::new();
         for entry in &self.entries {
-            let mut members: Vec<&MemberId> = entry.event.body.member().into_iter().collect();
-            members.extend(entry.postings.iter().filter_map(|p| p.account.member_id()));
-            members.sort();
-            members.dedup();
-            member_index.extend(members.into_iter().map(|m| (m.clone(), entry.seq)));
+            member_index.extend(entry_members(entry).into_iter().map(|m| (m.clone(), entry.seq)));
         }
         PreparedBatch {
             member_index,
             head_seq: self.next_seq - 1,
             head,
             entries: sealed,
-            state_writes,
-            balance_writes,
             changes: self.changes,
         }
     }

@@ -1,0 +1,375 @@
+//! What the journal implies, kept in memory and stored at checkpoints (docs/FORMAT.md §4).
+//!
+//! The journal is the record; everything else is derived from it: the idempotency index, the
+//! member index, the state records and the balances. A post writes its entries (and the Merkle
+//! nodes they complete) and nothing else; the derived records it implies are kept in memory
+//! ([`Pending`]) and written in bulk by a checkpoint, every [`CHECKPOINT_ENTRIES`] entries and
+//! when the ledger closes, with a metadata record naming the last entry they cover. At open,
+//! the stored records are loaded and the entries after the checkpoint are replayed from the
+//! journal, so a crash between checkpoints loses nothing: the journal has every entry.
+
+use std::collections::HashMap;
+
+use junbao_ledger::entry::{Entry, Hash32, event_fingerprint};
+use junbao_ledger::ids::MemberId;
+use junbao_ledger::rules::entry_members;
+use junbao_ledger::state::Dirty;
+use junbao_ledger::{EntryLookup, LookupError};
+use junbao_storage::{Append, Head, ReadError, Store, WriteError};
+
+use crate::{Ledger, LedgerOpenError, Writer, id_record, lookup_error, parse_id_record};
+
+/// The metadata key of the checkpoint: the last entry (u64 big-endian) whose derived records
+/// the store holds.
+pub const META_CHECKPOINT: &[u8] = b"checkpoint";
+
+/// Entries between two checkpoints: the most a reopening replays.
+pub const CHECKPOINT_ENTRIES: u64 = 1 << 18;
+
+/// Entries replayed at a time when a ledger opens.
+const REPLAY_CHUNK_ENTRIES: usize = 65_536;
+
+/// Derived records of the entries after the checkpoint, not yet in the store.
+#[derive(Debug, Default)]
+pub(crate) struct Pending {
+    /// The store's derived records are those of entries `1..=checkpoint`.
+    pub(crate) checkpoint: u64,
+    /// Event id → (sequence number, content fingerprint).
+    ids: HashMap<Box<str>, (u64, Hash32)>,
+    /// Member → sequence numbers of the entries that concern them, ascending.
+    members: HashMap<MemberId, Vec<u64>>,
+    /// State records and balances changed since the checkpoint.
+    pub(crate) dirty: Dirty,
+}
+
+impl Pending {
+    /// Nothing pending after the checkpoint of entry `checkpoint`.
+    pub(crate) fn at(checkpoint: u64) -> Pending {
+        Pending { checkpoint, ..Pending::default() }
+    }
+
+    /// Notes a new entry's idempotency record and member index records.
+    pub(crate) fn note(&mut self, id: &str, seq: u64, fingerprint: Hash32) {
+        self.ids.insert(id.into(), (seq, fingerprint));
+    }
+
+    pub(crate) fn note_member(&mut self, member: &MemberId, seq: u64) {
+        match self.members.get_mut(member) {
+            Some(seqs) => seqs.push(seq),
+            None => {
+                self.members.insert(member.clone(), vec![seq]);
+            }
+        }
+    }
+
+    /// The idempotency record of `id` if its entry came after the checkpoint.
+    pub(crate) fn id(&self, id: &str) -> Option<(u64, Hash32)> {
+        self.ids.get(id).copied()
+    }
+}
+
+/// The stored checkpoint's entry number (0: none yet), from its metadata record.
+pub(crate) fn parse_checkpoint(v: Option<Vec<u8>>) -> Result<u64, ReadError> {
+    match v {
+        None => Ok(0),
+        Some(v) => <[u8; 8]>::try_from(v.as_slice())
+            .map(u64::from_be_bytes)
+            .map_err(|_| ReadError::Corrupt("the checkpoint record is not 8 bytes".into())),
+    }
+}
+
+/// Finds earlier entries for reversals: those after the checkpoint in memory, the others
+/// through the stored idempotency index.
+pub(crate) struct StoreLookup<'a> {
+    pub(crate) store: &'a Store,
+    pub(crate) pending: &'a Pending,
+}
+
+impl EntryLookup for StoreLookup<'_> {
+    /// Not found only if the event id has no idempotency record; a record that does not
+    /// decode, an indexed entry that is missing or does not decode is corruption, and a failed
+    /// read of the disk is I/O: never "not found".
+    fn entry_by_event_id(
+        &self,
+        id: &junbao_ledger::ids::EventId,
+    ) -> Result<Option<Entry>, LookupError> {
+        let seq = match self.pending.id(id.as_str()) {
+            Some((seq, _)) => seq,
+            None => {
+                let key = id.as_str().as_bytes();
+                let record =
+                    self.store.ids_get(&[key]).map_err(lookup_error)?.into_iter().next().flatten();
+                let Some(record) = record else { return Ok(None) };
+                parse_id_record(&record).map(|(seq, _)| seq).ok_or_else(|| {
+                    LookupError::Corrupt(format!("the idempotency record of {id} does not decode"))
+                })?
+            }
+        };
+        let stored = self.store.entry(seq).map_err(lookup_error)?.ok_or_else(|| {
+            LookupError::Corrupt(format!("entry {seq}, indexed for event {id}, is not stored"))
+        })?;
+        Entry::from_canonical_bytes(&stored.bytes)
+            .map(Some)
+            .map_err(|e| LookupError::Corrupt(format!("entry {seq} does not decode: {e}")))
+    }
+}
+
+impl Ledger {
+    /// The idempotency records of `ids` (as stored: sequence number and fingerprint), from
+    /// memory for entries after the checkpoint and in one read of the store for the others.
+    pub(crate) fn id_records(
+        &self,
+        w: &Writer,
+        ids: &[&str],
+    ) -> Result<Vec<Option<Vec<u8>>>, ReadError> {
+        let mut out: Vec<Option<Vec<u8>>> = Vec::with_capacity(ids.len());
+        let mut misses: Vec<&[u8]> = Vec::new();
+        for id in ids {
+            match w.pending.id(id) {
+                Some((seq, fp)) => out.push(Some(id_record(seq, &fp))),
+                None => {
+                    out.push(None);
+                    misses.push(id.as_bytes());
+                }
+            }
+        }
+        if misses.is_empty() {
+            return Ok(out);
+        }
+        let mut stored = self.store.ids_get(&misses)?.into_iter();
+        for (slot, id) in out.iter_mut().zip(ids) {
+            if slot.is_none() && w.pending.id(id).is_none() {
+                *slot = stored.next().expect("one answer per key");
+            }
+        }
+        Ok(out)
+    }
+
+    /// Takes in what a durable batch implies: its state changes, its entries' idempotency
+    /// records and member index records. Writes a checkpoint when one is due.
+    pub(crate) fn absorb(
+        &self,
+        w: &mut Writer,
+        changes: junbao_ledger::rules::StateChanges,
+        ids: impl IntoIterator<Item = (Box<str>, u64, Hash32)>,
+        member_index: &[(MemberId, u64)],
+    ) {
+        let Writer { state, pending, .. } = w;
+        state.commit_marking(changes, &mut pending.dirty);
+        for (id, seq, fp) in ids {
+            pending.ids.insert(id, (seq, fp));
+        }
+        for (m, seq) in member_index {
+            pending.note_member(m, *seq);
+        }
+        if self.store.head().seq - w.pending.checkpoint >= CHECKPOINT_ENTRIES {
+            // A failure poisons the store: the entries are durable already (the journal holds
+            // them), and the next post is refused until the ledger is reopened.
+            let _ = self.checkpoint_locked(w);
+        }
+    }
+
+    /// Writes the derived records of every entry so far (a checkpoint), so that reopening
+    /// replays nothing. Returns the head it covers.
+    pub fn checkpoint(&self) -> Result<Head, WriteError> {
+        let mut w = self.writer();
+        self.checkpoint_locked(&mut w)?;
+        Ok(self.store.head())
+    }
+
+    pub(crate) fn checkpoint_locked(&self, w: &mut Writer) -> Result<(), WriteError> {
+        let head = self.store.head();
+        if w.pending.checkpoint == head.seq {
+            return Ok(());
+        }
+        let (state, balances) = w.state.checkpoint_writes(&w.pending.dirty);
+        let mut ids: Vec<(Vec<u8>, Vec<u8>)> = w
+            .pending
+            .ids
+            .iter()
+            .map(|(id, (seq, fp))| (id.as_bytes().to_vec(), id_record(*seq, fp)))
+            .collect();
+        for (m, seqs) in &w.pending.members {
+            ids.extend(seqs.iter().map(|seq| (crate::member_index_key(m, *seq), Vec::new())));
+        }
+        let append = Append {
+            ids,
+            balances,
+            state,
+            meta: vec![(META_CHECKPOINT.to_vec(), head.seq.to_be_bytes().to_vec())],
+            head,
+            ..Append::default()
+        };
+        // Not synced: a checkpoint lost in a crash only means a longer replay at open, and the
+        // write-ahead log keeps it after the entries it covers.
+        self.store.append_deferred(append)?;
+        w.pending = Pending { checkpoint: head.seq, ..Pending::default() };
+        Ok(())
+    }
+
+    /// The sequence numbers of a member's entries, in order: the stored member index up to
+    /// the checkpoint, then those in memory. A record whose key is not the prefix and 8 bytes
+    /// is not one this ledger wrote: an integrity failure, never a slice out of range.
+    pub(crate) fn member_entry_seqs(
+        &self,
+        member: &MemberId,
+    ) -> Result<Vec<u64>, crate::AuditError> {
+        let w = self.writer();
+        let prefix = crate::member_index_prefix(member);
+        let mut seqs = self
+            .store
+            .ids_prefix(&prefix)?
+            .iter()
+            .map(|(k, _)| {
+                k.get(prefix.len()..)
+                    .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                    .map(u64::from_be_bytes)
+                    .ok_or_else(|| {
+                        crate::AuditError::Integrity(format!(
+                            "a member index record of {member} has a key of {} bytes",
+                            k.len()
+                        ))
+                    })
+            })
+            .collect::<Result<Vec<u64>, _>>()?;
+        if let Some(more) = w.pending.members.get(member) {
+            seqs.extend(more);
+        }
+        Ok(seqs)
+    }
+}
+
+/// Replays the entries after the checkpoint into `w` (state, idempotency and member index in
+/// memory), as they were when posted: what reopening a ledger does.
+pub(crate) fn replay_tail(store: &Store, w: &mut Writer) -> Result<(), LedgerOpenError> {
+    let head = store.head();
+    if w.pending.checkpoint > head.seq {
+        return Err(LedgerOpenError::Read(ReadError::Corrupt(format!(
+            "the checkpoint names entry {} but the journal ends at entry {}",
+            w.pending.checkpoint, head.seq
+        ))));
+    }
+    let mut next = w.pending.checkpoint + 1;
+    while next <= head.seq {
+        let chunk: Vec<_> =
+            store.entries(next, REPLAY_CHUNK_ENTRIES).collect::<Result<Vec<_>, _>>()?;
+        let Some(last) = chunk.last() else { break };
+        let last_seq = last.seq;
+        let entries: Vec<Entry> = {
+            use rayon::prelude::*;
+            chunk
+                .par_iter()
+                .map(|s| {
+                    Entry::from_canonical_bytes(&s.bytes)
+                        .map_err(|source| LedgerOpenError::Journal { seq: s.seq, source })
+                })
+                .collect::<Result<_, _>>()?
+        };
+        let Writer { state, pending, .. } = &mut *w;
+        // The chain is not extended here (the entries are sealed already): only the first
+        // sequence number matters to the batch.
+        let mut batch = state.begin(next - 1, junbao_ledger::entry::CHAIN_GENESIS);
+        let lookup = StoreLookup { store, pending };
+        for entry in entries {
+            let seq = entry.seq;
+            batch.apply_recorded(entry, &lookup).map_err(|e| {
+                LedgerOpenError::Read(ReadError::Corrupt(format!(
+                    "entry {seq} cannot be replayed onto the checkpoint: {e}"
+                )))
+            })?;
+        }
+        let (changes, entries) = batch.into_changes();
+        state.commit_marking(changes, &mut pending.dirty);
+        for entry in &entries {
+            pending.note(entry.event.id.as_str(), entry.seq, event_fingerprint(&entry.event));
+            for m in entry_members(entry) {
+                pending.note_member(m, entry.seq);
+            }
+        }
+        next = last_seq + 1;
+    }
+    Ok(())
+}
+
+/// What `junbao migrate` did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct MigrateSummary {
+    /// Entries whose chain was recomputed and that were moved into blocks.
+    pub entries: u64,
+    /// The head, hex: the same before and after.
+    pub head: String,
+    /// The full `verify` of the converted ledger.
+    pub verified: crate::VerifyReport,
+}
+
+/// Why a migration failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum MigrateError {
+    #[error(transparent)]
+    Store(#[from] junbao_storage::MigrateError),
+    #[error("the converted ledger does not open: {0}")]
+    Open(#[from] LedgerOpenError),
+    #[error("the converted ledger does not verify: {0}")]
+    Verify(#[from] crate::VerifyError),
+}
+
+impl MigrateError {
+    /// A journal that does not verify (before or after) is an integrity failure; a ledger
+    /// already converted, a missing ledger, input; the disk, I/O.
+    pub fn kind(&self) -> crate::ErrorKind {
+        use junbao_storage::MigrateError as S;
+        match self {
+            MigrateError::Store(S::Check { .. }) => crate::ErrorKind::Integrity,
+            MigrateError::Store(S::Read(e)) => crate::ErrorKind::of_read(e),
+            MigrateError::Store(S::NotNeeded(_)) => crate::ErrorKind::Input,
+            MigrateError::Store(S::Open(junbao_storage::OpenError::Corrupt(_))) => {
+                crate::ErrorKind::Integrity
+            }
+            MigrateError::Store(S::Open(junbao_storage::OpenError::Missing(_))) => {
+                crate::ErrorKind::Input
+            }
+            MigrateError::Store(_) => crate::ErrorKind::Io,
+            MigrateError::Open(e) if e.is_integrity() => crate::ErrorKind::Integrity,
+            MigrateError::Open(_) => crate::ErrorKind::Io,
+            MigrateError::Verify(e) if e.is_integrity() => crate::ErrorKind::Integrity,
+            MigrateError::Verify(_) => crate::ErrorKind::Io,
+        }
+    }
+}
+
+impl Ledger {
+    /// Converts a ledger of storage format 1 (one journal record per entry) to format 2
+    /// (blocks), in place: verified before (every entry decodes, carries its sequence number,
+    /// and the chain recomputes to the stored head) and after (a full [`Ledger::verify`]).
+    /// Its state records, written per batch by format 1, cover every entry: they become the
+    /// checkpoint. Nothing is switched unless the journal verifies (docs/FORMAT.md §2).
+    pub fn migrate(
+        path: &std::path::Path,
+        clock: crate::Clock,
+    ) -> Result<MigrateSummary, MigrateError> {
+        let mut previous = junbao_ledger::entry::CHAIN_GENESIS;
+        let report = junbao_storage::Store::migrate_v1(
+            path,
+            &mut |e| {
+                if junbao_ledger::entry::chain_next(&previous, &e.bytes) != e.chain_hash {
+                    return Err("the chain hash does not match its bytes".into());
+                }
+                let entry = Entry::from_canonical_bytes(&e.bytes).map_err(|err| err.to_string())?;
+                if entry.seq != e.seq {
+                    return Err(format!("its bytes say entry {}", entry.seq));
+                }
+                previous = e.chain_hash;
+                Ok(())
+            },
+            Some(META_CHECKPOINT),
+        )?;
+        let ledger = Ledger::open(path, clock)?;
+        let verified = ledger.verify(&|_| {})?;
+        Ok(MigrateSummary {
+            entries: report.entries,
+            head: hex::encode(report.head.hash),
+            verified,
+        })
+    }
+}
