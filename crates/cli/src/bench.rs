@@ -99,7 +99,9 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let ledger = enrolled_ledger(&dir, args.members)?;
     let lines: Vec<String> =
         (0..args.entries).map(|i| contribution_line(i % args.members, i / args.members)).collect();
+    // Sizes with every derived record written (a checkpoint), as a closed ledger has them.
     let size_before = {
+        ledger.checkpoint()?;
         ledger.compact()?;
         ledger.size_on_disk()
     };
@@ -136,6 +138,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     drop(raw_dir);
     let rate = posted as f64 / elapsed.as_secs_f64();
     let raw_rate = posted as f64 / raw_elapsed.as_secs_f64();
+    ledger.checkpoint()?;
     ledger.compact()?;
     let size_after = ledger.size_on_disk();
     let sample = ledger.journal(ledger.head().seq, 1)?;

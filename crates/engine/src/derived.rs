@@ -162,7 +162,8 @@ impl Ledger {
         for (m, seq) in member_index {
             pending.note_member(m, *seq);
         }
-        if self.store.head().seq - w.pending.checkpoint >= CHECKPOINT_ENTRIES {
+        let every = self.checkpoint_every.load(std::sync::atomic::Ordering::Relaxed);
+        if self.store.head().seq - w.pending.checkpoint >= every {
             // A failure poisons the store: the entries are durable already (the journal holds
             // them), and the next post is refused until the ledger is reopened.
             let _ = self.checkpoint_locked(w);

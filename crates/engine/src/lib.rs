@@ -179,6 +179,10 @@ pub struct Ledger {
     clock: Clock,
     /// The first integrity failure a post met (corrupt stored data), for the health check.
     integrity_failure: Mutex<Option<String>>,
+    /// Entries after which a post writes a checkpoint ([`CHECKPOINT_ENTRIES`] unless set).
+    checkpoint_every: std::sync::atomic::AtomicU64,
+    /// Whether closing writes a checkpoint (a crash test turns it off).
+    checkpoint_on_close: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Ledger {
@@ -263,6 +267,8 @@ impl Ledger {
             }),
             clock,
             integrity_failure: Mutex::new(None),
+            checkpoint_every: CHECKPOINT_ENTRIES.into(),
+            checkpoint_on_close: true.into(),
         };
         let lines: Vec<String> = junbao_ledger::standard::SEED_STANDARDS
             .iter()
@@ -315,12 +321,36 @@ impl Ledger {
             pending: derived::Pending::at(checkpoint),
         };
         derived::replay_tail(&store, &mut writer)?;
-        Ok(Ledger { store, writer: Mutex::new(writer), clock, integrity_failure: Mutex::new(None) })
+        Ok(Ledger {
+            store,
+            writer: Mutex::new(writer),
+            clock,
+            integrity_failure: Mutex::new(None),
+            checkpoint_every: CHECKPOINT_ENTRIES.into(),
+            checkpoint_on_close: true.into(),
+        })
     }
 
     /// The store, for this crate only: the front ends go through the ledger's own methods.
     pub(crate) fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// Closes the ledger as a crash would leave it: without the checkpoint of closing, so
+    /// that the next open replays every entry after the last checkpoint. Crash tests only.
+    #[cfg(feature = "testing")]
+    pub fn close_without_checkpoint(self) {
+        self.checkpoint_on_close.store(false, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Sets how many entries after a checkpoint a post writes the next one (at least 1).
+    pub fn set_checkpoint_interval(&self, entries: u64) {
+        self.checkpoint_every.store(entries.max(1), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The entry the stored derived records cover (the last checkpoint).
+    pub fn checkpoint_seq(&self) -> u64 {
+        self.writer().pending.checkpoint
     }
 
     /// The store with its test hooks (fault injection, tampering): crash and tamper tests
@@ -497,7 +527,9 @@ impl Drop for Ledger {
     /// Closing writes a checkpoint, so that the next open replays nothing. It is not needed
     /// for safety (the journal holds every entry): a failure is left to the next open.
     fn drop(&mut self) {
-        if self.store.is_poisoned() {
+        if self.store.is_poisoned()
+            || !self.checkpoint_on_close.load(std::sync::atomic::Ordering::Relaxed)
+        {
             return;
         }
         if let Ok(mut w) = self.writer.lock() {

@@ -88,6 +88,8 @@ impl Ledger {
             }),
             clock,
             integrity_failure: std::sync::Mutex::new(None),
+            checkpoint_every: crate::CHECKPOINT_ENTRIES.into(),
+            checkpoint_on_close: true.into(),
         })
     }
 

@@ -111,8 +111,7 @@ impl Store {
     pub fn create_format1_for_tests(
         path: &Path,
         entries: &[StoredEntry],
-        state: &[KeyValue],
-        ids: &[KeyValue],
+        records: &[(&str, Vec<KeyValue>)],
     ) -> Result<(), OpenError> {
         let mut o = db_options();
         o.create_if_missing(true);
@@ -125,11 +124,10 @@ impl Store {
             v.extend_from_slice(&e.bytes);
             batch.put_cf(cf(CF_JOURNAL), seq_key(e.seq), v);
         }
-        for (k, v) in state {
-            batch.put_cf(cf(CF_STATE), k, v);
-        }
-        for (k, v) in ids {
-            batch.put_cf(cf(CF_IDS), k, v);
+        for (name, kvs) in records {
+            for (k, v) in kvs {
+                batch.put_cf(cf(name), k, v);
+            }
         }
         let head =
             entries.last().map_or(Head::default(), |e| Head { seq: e.seq, hash: e.chain_hash });
@@ -137,5 +135,11 @@ impl Store {
         batch.put_cf(cf(CF_META), META_HEAD, encode_head(&head));
         db.write(batch)
             .map_err(|e| OpenError::Engine { path: path.to_path_buf(), reason: engine(e) })
+    }
+
+    /// Every record of the column family `cf` (`ids`, `balances`, `state`, `tree`, `meta`):
+    /// to copy a store's records in tests.
+    pub fn records_for_tests(&self, cf: &str) -> Result<Vec<KeyValue>, ReadError> {
+        self.scan(cf)
     }
 }

@@ -260,7 +260,7 @@ fn a_format1_store_is_refused_and_migrated_in_place() {
     let path = dir.path().join("db");
     let (entries, head) = entries_after(Head::default(), 37);
     let state = vec![(b"s/".to_vec(), b"standards".to_vec())];
-    Store::create_format1_for_tests(&path, &entries, &state, &[]).unwrap();
+    Store::create_format1_for_tests(&path, &entries, &[("state", state.clone())]).unwrap();
     match Store::open(&path) {
         Err(e @ OpenError::NeedsMigration(_)) => assert!(e.to_string().contains("migrate"), "{e}"),
         other => panic!("a format-1 store was not refused: {other:?}"),

@@ -1,0 +1,283 @@
+//! The journal is the record, everything else is derived (docs/FORMAT.md §4): any sequence of
+//! posts, checkpoints, closes and crashes (the in-memory state dropped at a random point,
+//! without the checkpoint of closing) leaves the same journal and the same state as a replay
+//! of the journal alone, with idempotency exact across restarts and the member index whole.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use junbao_engine::Ledger;
+use junbao_ledger::LedgerState;
+use junbao_ledger::entry::Entry;
+use proptest::prelude::*;
+
+const NOW_US: i64 = 1_767_225_600_000_000;
+const MEMBERS: u8 = 4;
+
+fn open(path: &Path) -> Ledger {
+    Ledger::open(path, Arc::new(|| NOW_US)).unwrap()
+}
+
+/// One event of a post: a premium (member, month), the reversal of a premium, a fund-level
+/// appropriation. Ids are derived from the content, so posting the same event again is a
+/// replay, and a premium reversed twice or a reversal of a premium never posted is refused.
+#[derive(Debug, Clone)]
+enum Ev {
+    Premium { member: u8, month: u8 },
+    Reverse { member: u8, month: u8 },
+    Appropriation { n: u8 },
+}
+
+impl Ev {
+    fn line(&self) -> String {
+        match self {
+            Ev::Premium { member, month } => format!(
+                r#"{{"id":"p-{member}-{month}","type":"contribution","member":"M{member}","fund":"medical","period":"2024-{:02}","amount":"100.00","unit":"U1"}}"#,
+                month + 1
+            ),
+            Ev::Reverse { member, month } => format!(
+                r#"{{"id":"r-{member}-{month}","type":"reversal","of":"p-{member}-{month}","reason":"posted in error"}}"#
+            ),
+            Ev::Appropriation { n } => format!(
+                r#"{{"id":"a-{n}","type":"appropriation","fund":"casualty","amount":"{n}.00"}}"#
+            ),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Post(Vec<Ev>),
+    Checkpoint,
+    /// Closed normally: a checkpoint is written.
+    Reopen,
+    /// Dropped without the checkpoint of closing: the next open replays the tail.
+    Crash,
+}
+
+fn ev() -> impl Strategy<Value = Ev> {
+    prop_oneof![
+        4 => (0..MEMBERS, 0..6u8).prop_map(|(member, month)| Ev::Premium { member, month }),
+        1 => (0..MEMBERS, 0..6u8).prop_map(|(member, month)| Ev::Reverse { member, month }),
+        1 => (1..4u8).prop_map(|n| Ev::Appropriation { n }),
+    ]
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        6 => prop::collection::vec(ev(), 1..6).prop_map(Op::Post),
+        1 => Just(Op::Checkpoint),
+        1 => Just(Op::Reopen),
+        2 => Just(Op::Crash),
+    ]
+}
+
+/// Every stored entry, decoded, in order.
+fn journal(ledger: &Ledger) -> Vec<Entry> {
+    ledger.entries_from(1).map(|r| r.unwrap().1).collect()
+}
+
+/// What the ledger holds must be what its journal alone implies.
+fn check(ledger: &Ledger, accepted: &BTreeMap<String, u64>) {
+    let entries = journal(ledger);
+    assert_eq!(entries.len() as u64, ledger.head().seq);
+    let replayed = LedgerState::replay(&entries);
+    ledger.with_state(|state, _| assert_eq!(state, &replayed, "the state differs from a replay"));
+    // Idempotency is exact, before and after the checkpoint: every accepted id answers its
+    // own entry, and posting it again stores nothing.
+    for (id, seq) in accepted {
+        let entry = &entries[(*seq - 1) as usize];
+        assert_eq!(entry.event.id.as_str(), id);
+        let line = entry.event.to_json().to_string();
+        let again = ledger.post_lines(&[&line]).unwrap();
+        assert_eq!(
+            (again.accepted, again.replayed, again.seqs.clone()),
+            (0, 1, vec![*seq]),
+            "{id}"
+        );
+    }
+    // The member index (stored up to the checkpoint, in memory after it) lists every entry
+    // that concerns the member, once, in order.
+    for m in 0..MEMBERS {
+        let member = format!("M{m}");
+        let want: Vec<u64> = entries
+            .iter()
+            .filter(|e| junbao_ledger::rules::entry_members(e).iter().any(|x| x.as_str() == member))
+            .map(|e| e.seq)
+            .collect();
+        let got: Vec<u64> = ledger
+            .statement(&member, None, None, false)
+            .unwrap()
+            .entries
+            .iter()
+            .map(|e| e.seq)
+            .collect();
+        assert_eq!(got, want, "the member index of {member}");
+    }
+}
+
+fn run(ops: Vec<Op>, interval: u64) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("l");
+    let mut ledger = Ledger::init(&path, Arc::new(|| NOW_US)).unwrap();
+    let enrolments: Vec<String> = (0..MEMBERS)
+        .map(|m| {
+            format!(
+                r#"{{"id":"e{m}","type":"enroll","member":"M{m}","category":"officer","unit":"U1","enlisted_on":"2020-01-01","monthly_pay":"10000.00"}}"#
+            )
+        })
+        .collect();
+    ledger.post_lines(&enrolments.iter().map(String::as_str).collect::<Vec<_>>()).unwrap();
+    ledger.set_checkpoint_interval(interval);
+    let mut accepted: BTreeMap<String, u64> = BTreeMap::new();
+    for op in ops {
+        match op {
+            Op::Post(events) => {
+                let lines: Vec<String> = events.iter().map(Ev::line).collect();
+                let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+                // A refused post (a reversal of nothing, or of a reversed premium) stores
+                // nothing; an accepted one stores each new id once.
+                if let Ok(s) = ledger.post_lines(&refs) {
+                    for (e, seq) in events.iter().zip(&s.seqs) {
+                        let line = e.line();
+                        let id = line.split('"').nth(3).unwrap().to_string();
+                        assert_eq!(*accepted.entry(id).or_insert(*seq), *seq);
+                    }
+                }
+            }
+            Op::Checkpoint => {
+                let head = ledger.checkpoint().unwrap();
+                assert_eq!(ledger.checkpoint_seq(), head.seq);
+            }
+            Op::Reopen => {
+                drop(ledger);
+                ledger = open(&path);
+                assert_eq!(ledger.checkpoint_seq(), ledger.head().seq, "closing checkpoints");
+                ledger.set_checkpoint_interval(interval);
+            }
+            Op::Crash => {
+                let head = ledger.head();
+                ledger.close_without_checkpoint();
+                ledger = open(&path);
+                assert_eq!(ledger.head(), head, "a crash loses no acknowledged entry");
+                ledger.set_checkpoint_interval(interval);
+                check(&ledger, &accepted);
+            }
+        }
+    }
+    check(&ledger, &accepted);
+    ledger.verify(&|_| {}).unwrap();
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    #[test]
+    fn posts_checkpoints_and_crashes_give_the_journals_state(
+        ops in prop::collection::vec(op(), 1..14),
+        interval in prop_oneof![Just(1u64), Just(3), Just(7), Just(1 << 40)],
+    ) {
+        run(ops, interval);
+    }
+}
+
+/// A crash right after a checkpoint, and one with nothing checkpointed since the ledger was
+/// created: both replay to the same state.
+#[test]
+fn a_crash_before_any_checkpoint_replays_the_whole_journal() {
+    run(
+        vec![
+            Op::Post(vec![
+                Ev::Premium { member: 0, month: 0 },
+                Ev::Premium { member: 1, month: 0 },
+            ]),
+            Op::Crash,
+            Op::Post(vec![Ev::Reverse { member: 0, month: 0 }]),
+            Op::Checkpoint,
+            Op::Crash,
+            Op::Post(vec![Ev::Premium { member: 0, month: 0 }, Ev::Appropriation { n: 2 }]),
+            Op::Crash,
+        ],
+        1 << 40,
+    );
+}
+
+/// A ledger written by the previous version (storage format 1: one journal record per entry,
+/// derived records written with every batch) is refused with a message that names `migrate`;
+/// `junbao migrate` converts it in place, verified before and after, and it then posts and
+/// verifies as any other; a format-1 journal whose chain is broken is not converted.
+#[test]
+fn a_format1_ledger_is_refused_then_migrated_by_the_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let (current, old, broken) =
+        (dir.path().join("now"), dir.path().join("old"), dir.path().join("broken"));
+    let ledger = Ledger::init(&current, Arc::new(|| NOW_US)).unwrap();
+    let lines: Vec<String> = (0..3u8)
+        .map(|m| {
+            format!(
+                r#"{{"id":"e{m}","type":"enroll","member":"M{m}","category":"officer","unit":"U1","enlisted_on":"2020-01-01","monthly_pay":"10000.00"}}"#
+            )
+        })
+        .chain((0..3u8).map(|m| Ev::Premium { member: m, month: 1 }.line()))
+        .collect();
+    ledger.post_lines(&lines.iter().map(String::as_str).collect::<Vec<_>>()).unwrap();
+    // Format 1 kept every derived record current with each batch: a checkpoint at the head.
+    ledger.checkpoint().unwrap();
+    let store = ledger.store_for_tests();
+    let entries: Vec<_> = store.entries(1, usize::MAX).map(Result::unwrap).collect();
+    let mut records = Vec::new();
+    for cf in ["ids", "balances", "state", "tree"] {
+        records.push((cf, store.records_for_tests(cf).unwrap()));
+    }
+    let meta: Vec<_> = store
+        .records_for_tests("meta")
+        .unwrap()
+        .into_iter()
+        .filter(|(k, _)| k.as_slice() == junbao_engine::META_STATE_FORMAT)
+        .collect();
+    records.push(("meta", meta));
+    let state = ledger.with_state(|s, _| s.clone());
+    let head = ledger.head();
+    drop(ledger);
+    junbao_storage::Store::create_format1_for_tests(&old, &entries, &records).unwrap();
+    let mut tampered = entries.clone();
+    tampered[5].bytes[3] ^= 1;
+    junbao_storage::Store::create_format1_for_tests(&broken, &tampered, &records).unwrap();
+
+    let junbao = |path: &Path, args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_junbao"))
+            .arg("--data")
+            .arg(path)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = junbao(&old, &["verify"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("storage format 1") && err.contains("migrate"), "{err}");
+
+    let out = junbao(&broken, &["migrate"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.contains("entry 6"), "{err}");
+    assert!(junbao(&broken, &["verify"]).status.code() == Some(1), "still format 1");
+
+    let out = junbao(&old, &["migrate"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["entries"], head.seq);
+    assert_eq!(summary["head"], hex::encode(head.hash));
+    assert_eq!(summary["verified"]["entries"], head.seq);
+    let out = junbao(&old, &["migrate"]);
+    assert_eq!(out.status.code(), Some(2), "a second migrate has nothing to do");
+
+    let ledger = open(&old);
+    assert_eq!((ledger.head(), ledger.checkpoint_seq()), (head, head.seq));
+    ledger.with_state(|s, _| assert_eq!(s, &state));
+    let again = ledger.post_lines(&[&lines[4]]).unwrap();
+    assert_eq!(again.replayed, 1, "the migrated index answers old ids");
+    ledger.post_lines(&[&Ev::Premium { member: 0, month: 2 }.line()]).unwrap();
+    ledger.verify(&|_| {}).unwrap();
+}
