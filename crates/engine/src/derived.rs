@@ -114,35 +114,59 @@ impl EntryLookup for StoreLookup<'_> {
     }
 }
 
+/// An event id's entry: its sequence number and content fingerprint; or why it could not be
+/// read (a record or entry that does not decode is corruption, a failed read I/O).
+pub(crate) type IdRecord = Result<(u64, Hash32), ReadError>;
+
 impl Ledger {
-    /// The idempotency records of `ids` (as stored: sequence number and fingerprint), from
-    /// memory for entries after the checkpoint and in one read of the store for the others.
+    /// The entries of the event ids `ids`, if posted: from memory for entries after the
+    /// checkpoint, and from the store (one read for all) for the others, whose fingerprint is
+    /// recomputed from the entry itself. The outer error is a failed read of the index.
     pub(crate) fn id_records(
         &self,
         w: &Writer,
         ids: &[&str],
-    ) -> Result<Vec<Option<Vec<u8>>>, ReadError> {
-        let mut out: Vec<Option<Vec<u8>>> = Vec::with_capacity(ids.len());
+    ) -> Result<Vec<Option<IdRecord>>, ReadError> {
+        let mut out: Vec<Option<IdRecord>> = Vec::with_capacity(ids.len());
         let mut misses: Vec<&[u8]> = Vec::new();
         for id in ids {
-            match w.pending.id(id) {
-                Some((seq, fp)) => out.push(Some(id_record(seq, &fp))),
-                None => {
-                    out.push(None);
-                    misses.push(id.as_bytes());
-                }
+            let found = w.pending.id(id);
+            if found.is_none() {
+                misses.push(id.as_bytes());
             }
+            out.push(found.map(Ok));
         }
         if misses.is_empty() {
             return Ok(out);
         }
         let mut stored = self.store.ids_get(&misses)?.into_iter();
         for (slot, id) in out.iter_mut().zip(ids) {
-            if slot.is_none() && w.pending.id(id).is_none() {
-                *slot = stored.next().expect("one answer per key");
+            if slot.is_none() {
+                let record = stored.next().expect("one answer per key");
+                *slot = record.map(|v| self.resolve_id_record(id, &v));
             }
         }
         Ok(out)
+    }
+
+    /// A stored idempotency record, with the fingerprint of its entry.
+    fn resolve_id_record(&self, id: &str, v: &[u8]) -> IdRecord {
+        let corrupt =
+            |what: String| ReadError::Corrupt(format!("the idempotency record of {id:?} {what}"));
+        let (seq, fp) = parse_id_record(v).ok_or_else(|| corrupt("does not decode".into()))?;
+        if let Some(fp) = fp {
+            return Ok((seq, fp));
+        }
+        let stored = self
+            .store
+            .entry(seq)?
+            .ok_or_else(|| corrupt(format!("names entry {seq}, not stored")))?;
+        let entry = Entry::from_canonical_bytes(&stored.bytes)
+            .map_err(|e| corrupt(format!("names entry {seq}, which does not decode: {e}")))?;
+        if entry.event.id.as_str() != id {
+            return Err(corrupt(format!("names entry {seq}, of another event")));
+        }
+        Ok((seq, event_fingerprint(&entry.event)))
     }
 
     /// Takes in what a durable batch implies: its state changes, its entries' idempotency
@@ -188,7 +212,7 @@ impl Ledger {
             .pending
             .ids
             .iter()
-            .map(|(id, (seq, fp))| (id.as_bytes().to_vec(), id_record(*seq, fp)))
+            .map(|(id, (seq, _))| (id.as_bytes().to_vec(), id_record(*seq)))
             .collect();
         for (m, seqs) in &w.pending.members {
             ids.extend(seqs.iter().map(|seq| (crate::member_index_key(m, *seq), Vec::new())));

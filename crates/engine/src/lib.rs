@@ -191,18 +191,30 @@ impl std::fmt::Debug for Ledger {
     }
 }
 
-/// The idempotency record of an event id: its entry's sequence number and content fingerprint.
-pub(crate) fn id_record(seq: u64, fingerprint: &Hash32) -> Vec<u8> {
+/// The idempotency record of an event id as stored: its entry's sequence number, u64 LE
+/// (docs/FORMAT.md §4). The content fingerprint is the entry's own (SHA-256 of its encoded
+/// event), recomputed from the entry when an id is posted again.
+pub(crate) fn id_record(seq: u64) -> Vec<u8> {
+    seq.to_le_bytes().to_vec()
+}
+
+/// The idempotency record of an event id written before the journal blocks (storage format 1,
+/// kept by `migrate`): the sequence number, then the fingerprint.
+pub(crate) fn id_record_v1(seq: u64, fingerprint: &Hash32) -> Vec<u8> {
     let mut v = seq.to_le_bytes().to_vec();
     v.extend_from_slice(fingerprint);
     v
 }
 
-pub(crate) fn parse_id_record(v: &[u8]) -> Option<(u64, Hash32)> {
-    if v.len() != 40 {
-        return None;
+/// A stored idempotency record: the sequence number, and the fingerprint when the record
+/// carries it (format 1). `None` for anything else.
+pub(crate) fn parse_id_record(v: &[u8]) -> Option<(u64, Option<Hash32>)> {
+    let seq = u64::from_le_bytes(v.get(..8)?.try_into().ok()?);
+    match v.len() {
+        8 => Some((seq, None)),
+        40 => Some((seq, Some(v[8..].try_into().ok()?))),
+        _ => None,
     }
-    Some((u64::from_le_bytes(v[..8].try_into().ok()?), v[8..].try_into().ok()?))
 }
 
 impl Ledger {

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use crate::{ErrorKind, Ledger, REPORTED_ERRORS_MAX, StoreLookup};
 
 mod check;
+mod stream;
 
 use check::{Checked, Group, answer_all, summary_of};
 

@@ -46,8 +46,7 @@ impl Ledger {
             let Some(record) = records.into_iter().next().flatten() else {
                 break;
             };
-            let (seq, _) = crate::parse_id_record(&record)
-                .ok_or_else(|| AuditError::Integrity(format!("idempotency record of {id}")))?;
+            let (seq, _) = record?;
             let (stored, entry) = self.stored_entry(seq)?;
             if matches!(entry.event.body, junbao_ledger::EventBody::KeyRotation { .. }) {
                 out.push((seq, stored.bytes));

@@ -236,6 +236,9 @@ struct IndexRecord {
     seq: u64,
     key: Vec<u8>,
     value: Vec<u8>,
+    /// Another value the record may hold: an idempotency record of storage format 1 carries
+    /// the fingerprint after the sequence number (kept by `migrate`).
+    alt: Option<Vec<u8>>,
     what: String,
 }
 
@@ -247,7 +250,8 @@ fn index_records_of(entry: &Entry) -> Vec<IndexRecord> {
     let mut records = vec![IndexRecord {
         seq: entry.seq,
         key: id.as_bytes().to_vec(),
-        value: crate::id_record(entry.seq, &event_fingerprint(&entry.event)),
+        value: crate::id_record(entry.seq),
+        alt: Some(crate::id_record_v1(entry.seq, &event_fingerprint(&entry.event))),
         what: format!("the idempotency record of {id:?}"),
     }];
     let mut members: Vec<&junbao_ledger::ids::MemberId> =
@@ -259,6 +263,7 @@ fn index_records_of(entry: &Entry) -> Vec<IndexRecord> {
         seq: entry.seq,
         key: crate::member_index_key(m, entry.seq),
         value: Vec::new(),
+        alt: None,
         what: format!("the member index record of {m}"),
     }));
     records
@@ -272,7 +277,7 @@ fn check_index(snapshot: &StoreSnapshot<'_>, records: &[IndexRecord]) -> Result<
     for (r, stored) in records.iter().zip(stored) {
         let what = match stored {
             None => "is missing",
-            Some(v) if v != r.value => "does not match the entry",
+            Some(v) if v != r.value && r.alt.as_ref() != Some(&v) => "does not match the entry",
             Some(_) => continue,
         };
         return Err(VerifyError::Entry { seq: r.seq, what: format!("{} {what}", r.what) });

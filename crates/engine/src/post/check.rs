@@ -11,7 +11,8 @@ use junbao_ledger::{ApplyError, Event, EventBody};
 use junbao_storage::ReadError;
 
 use super::{LineError, PostError, PostRequest, PostScope, PostSummary, PostTimings, RejectKind};
-use crate::{StoreLookup, parse_id_record};
+use crate::StoreLookup;
+use crate::derived::IdRecord;
 
 pub(super) enum Slot {
     New(usize),
@@ -70,7 +71,7 @@ impl Group<'_, '_> {
     pub(super) fn check_request(
         &mut self,
         request: PostRequest,
-        stored: &mut impl Iterator<Item = Option<Vec<u8>>>,
+        stored: &mut impl Iterator<Item = Option<IdRecord>>,
     ) -> Result<Checked, PostError> {
         let savepoint = (request.events.len() > 1).then(|| self.batch.savepoint());
         let ids_before = self.new_ids.len();
@@ -136,7 +137,7 @@ impl Group<'_, '_> {
         line: usize,
         event: Event,
         fp: Hash32,
-        record: Option<Vec<u8>>,
+        record: Option<IdRecord>,
     ) -> Result<Slot, Refusal> {
         let refused = |kind, error| Refusal::Line(LineError { line, kind, error });
         // The scope first: a token learns nothing about ids or content outside its units
@@ -152,19 +153,14 @@ impl Group<'_, '_> {
         // the id is used or not, so the refusal tells nothing about other units' ids.
         if let Some(units) = id_units
             && !id_in_units(event.id.as_str(), &units)
-            && record.as_deref().and_then(parse_id_record).is_none_or(|(_, old_fp)| old_fp != fp)
+            && record.as_ref().and_then(|r| r.as_ref().ok()).is_none_or(|(_, old_fp)| *old_fp != fp)
         {
             let error = EventError::field("id", id_scope_message(&units));
             return Err(refused(RejectKind::Forbidden, error));
         }
         let conflict = |what: String| refused(RejectKind::Conflict, EventError::field("id", what));
         if let Some(record) = record {
-            let Some((seq, old_fp)) = parse_id_record(&record) else {
-                return Err(Refusal::Read(ReadError::Corrupt(format!(
-                    "the idempotency record of {} does not decode",
-                    event.id
-                ))));
-            };
+            let (seq, old_fp) = record.map_err(Refusal::Read)?;
             if old_fp == fp {
                 return Ok(Slot::Replay(seq));
             }
