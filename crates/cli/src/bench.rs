@@ -49,6 +49,12 @@ pub fn contribution_line(m: usize, k: usize) -> String {
 
 /// The state's 1:1 matches of the premiums member `m` paid in a run of `entries` premiums over
 /// `members` members (Art. 20): a transfer waits for them.
+/// [`contribution_line`] with its id in the unit's namespace (`U007:c-…`), as a unit's poster
+/// must post it (docs/HTTP.md, event ids): what `bench-http` posts.
+pub fn poster_contribution_line(m: usize, k: usize) -> String {
+    contribution_line(m, k).replacen(r#""id":""#, &format!(r#""id":"U{:03}:"#, m % 100), 1)
+}
+
 fn match_lines(m: usize, entries: usize, members: usize) -> Vec<String> {
     (m..entries)
         .step_by(members)

@@ -326,7 +326,7 @@ async fn load(args: &BenchHttpArgs, addr: &str, token: &str) -> Result<Outcome> 
                         .header("host", &addr)
                         .body(Full::new(Bytes::new()))?
                 } else {
-                    let body = crate::bench::contribution_line(i % members, i / members);
+                    let body = crate::bench::poster_contribution_line(i % members, i / members);
                     hyper::Request::post("/v1/events")
                         .header("host", &addr)
                         .header("authorization", &auth)
