@@ -23,6 +23,10 @@ use crate::{Ledger, LedgerOpenError, Writer, id_record, lookup_error, parse_id_r
 /// the store holds.
 pub const META_CHECKPOINT: &[u8] = b"checkpoint";
 
+/// The metadata key naming the last entry of a ledger migrated from storage format 1 (u64
+/// big-endian): up to it, an idempotency record may carry the content fingerprint.
+pub const META_FORMAT1_UNTIL: &[u8] = b"format1-until";
+
 /// Entries between two checkpoints: the most a reopening replays.
 pub const CHECKPOINT_ENTRIES: u64 = 1 << 18;
 
@@ -387,7 +391,7 @@ impl Ledger {
                 previous = e.chain_hash;
                 Ok(())
             },
-            Some(META_CHECKPOINT),
+            &[META_CHECKPOINT, META_FORMAT1_UNTIL],
         )?;
         let ledger = Ledger::open(path, clock)?;
         let verified = ledger.verify(&|_| {})?;

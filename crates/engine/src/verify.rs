@@ -5,6 +5,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use junbao_ledger::entry::Posting;
 use junbao_ledger::entry::{CHAIN_GENESIS, Entry, Hash32, chain_next, event_fingerprint};
 use junbao_ledger::ids::EventId;
 use junbao_ledger::merkle;
@@ -66,6 +67,10 @@ impl Ledger {
                 head.seq
             )));
         }
+        // Idempotency records of a ledger migrated from storage format 1 may carry the content
+        // fingerprint (FORMAT.md §4): up to this entry, that form is also accepted.
+        let format1_until =
+            crate::derived::parse_checkpoint(snapshot.meta(crate::derived::META_FORMAT1_UNTIL)?)?;
         let mut previous = CHAIN_GENESIS;
         let mut next_seq = 1u64;
         let mut balances: HashMap<Account, i64> = HashMap::new();
@@ -96,7 +101,7 @@ impl Ledger {
             // Each link h_n = SHA-256(h_(n-1) || bytes_n) depends only on stored values, so the
             // links are checked in parallel; together they prove the whole chain. The same pass
             // decodes each entry once and hashes its Merkle leaf.
-            type Checked = (Hash32, Vec<(Account, i64)>, Option<EventId>, Vec<IndexRecord>);
+            type Checked = (Hash32, Vec<Posting>, Option<EventId>, Vec<IndexRecord>);
             let checked: Vec<Result<Checked, (u64, String)>> = chunk
                 .par_iter()
                 .enumerate()
@@ -116,11 +121,7 @@ impl Ledger {
                     };
                     // Past the checkpoint, the derived records are not stored yet.
                     let (index, postings) = if e.seq <= checkpoint {
-                        let index = index_records_of(&entry);
-                        (
-                            index,
-                            entry.postings.into_iter().map(|p| (p.account, p.amount.0)).collect(),
-                        )
+                        (index_records_of(&entry, e.seq <= format1_until), entry.postings)
                     } else {
                         (Vec::new(), Vec::new())
                     };
@@ -135,18 +136,46 @@ impl Ledger {
                     .map_or(missing, |(seq, what)| VerifyError::Entry { seq, what }));
             }
             let mut index = Vec::new();
+            let mut postings = Vec::new();
             for result in checked {
-                let (leaf, postings, reversal_of, records) =
+                let (leaf, entry_postings, reversal_of, records) =
                     result.map_err(|(seq, what)| VerifyError::Entry { seq, what })?;
                 index.extend(records);
                 tree.push(leaf);
                 reversal_targets.extend(reversal_of);
-                for (account, fen) in postings {
-                    *balances.entry(account).or_default() += fen;
+                postings.push(entry_postings);
+            }
+            // The chunk's sums per account, folded per worker and merged, and its index
+            // records looked up in parallel reads.
+            let (sums, looked_up) = rayon::join(
+                || {
+                    postings
+                        .par_iter()
+                        .fold(HashMap::<&Account, i64>::new, |mut sums, ps| {
+                            for p in ps {
+                                *sums.entry(&p.account).or_default() += p.amount.0;
+                            }
+                            sums
+                        })
+                        .reduce(HashMap::new, |mut a, b| {
+                            for (k, v) in b {
+                                *a.entry(k).or_default() += v;
+                            }
+                            a
+                        })
+                },
+                || index.par_chunks(4096).try_for_each(|part| check_index(&snapshot, part)),
+            );
+            looked_up?;
+            for (account, fen) in sums {
+                match balances.get_mut(account) {
+                    Some(b) => *b += fen,
+                    None => {
+                        balances.insert(account.clone(), fen);
+                    }
                 }
             }
             index_records += index.len() as u64;
-            check_index(&snapshot, &index)?;
             let last = chunk.last().expect("chunk is not empty");
             previous = last.chain_hash;
             next_seq = last.seq + 1;
@@ -239,32 +268,40 @@ struct IndexRecord {
     /// Another value the record may hold: an idempotency record of storage format 1 carries
     /// the fingerprint after the sequence number (kept by `migrate`).
     alt: Option<Vec<u8>>,
-    what: String,
+    /// A member index record (else an idempotency record): named from the key on failure.
+    member: bool,
+}
+
+impl IndexRecord {
+    /// What the record is, for a message: made only when a record fails.
+    fn what(&self) -> String {
+        if self.member {
+            let member = self.key.get(1..self.key.len().saturating_sub(9)).unwrap_or_default();
+            format!("the member index record of {}", String::from_utf8_lossy(member))
+        } else {
+            format!("the idempotency record of {:?}", String::from_utf8_lossy(&self.key))
+        }
+    }
 }
 
 /// The records an entry adds to the `ids` column family, as a post (or a mirror) writes them:
 /// its event id's idempotency record (sequence number and content fingerprint), and a member
 /// index record for every member it names or posts to.
-fn index_records_of(entry: &Entry) -> Vec<IndexRecord> {
+fn index_records_of(entry: &Entry, format1: bool) -> Vec<IndexRecord> {
     let id = entry.event.id.as_str();
     let mut records = vec![IndexRecord {
         seq: entry.seq,
         key: id.as_bytes().to_vec(),
         value: crate::id_record(entry.seq),
-        alt: Some(crate::id_record_v1(entry.seq, &event_fingerprint(&entry.event))),
-        what: format!("the idempotency record of {id:?}"),
+        alt: format1.then(|| crate::id_record_v1(entry.seq, &event_fingerprint(&entry.event))),
+        member: false,
     }];
-    let mut members: Vec<&junbao_ledger::ids::MemberId> =
-        entry.event.body.member().into_iter().collect();
-    members.extend(entry.postings.iter().filter_map(|p| p.account.member_id()));
-    members.sort();
-    members.dedup();
-    records.extend(members.into_iter().map(|m| IndexRecord {
+    records.extend(junbao_ledger::rules::entry_members(entry).into_iter().map(|m| IndexRecord {
         seq: entry.seq,
         key: crate::member_index_key(m, entry.seq),
         value: Vec::new(),
         alt: None,
-        what: format!("the member index record of {m}"),
+        member: true,
     }));
     records
 }
@@ -280,7 +317,7 @@ fn check_index(snapshot: &StoreSnapshot<'_>, records: &[IndexRecord]) -> Result<
             Some(v) if v != r.value && r.alt.as_ref() != Some(&v) => "does not match the entry",
             Some(_) => continue,
         };
-        return Err(VerifyError::Entry { seq: r.seq, what: format!("{} {what}", r.what) });
+        return Err(VerifyError::Entry { seq: r.seq, what: format!("{} {what}", r.what()) });
     }
     Ok(())
 }
@@ -294,28 +331,41 @@ fn replay_journal(
     from: u64,
     to: u64,
 ) -> Result<(), VerifyError> {
-    let count = to;
-    let mut next_seq = from;
-    while next_seq <= count {
+    // The entries of `from..` (at most a chunk, none past `to`), decoded in parallel.
+    let decode = |from: u64| -> Result<Vec<Entry>, VerifyError> {
+        if from > to {
+            return Ok(Vec::new());
+        }
         let chunk: Vec<_> =
-            snapshot.entries(next_seq, VERIFY_CHUNK_ENTRIES).collect::<Result<_, _>>()?;
-        let decoded: Vec<Entry> = chunk
+            snapshot.entries(from, VERIFY_CHUNK_ENTRIES).collect::<Result<_, _>>()?;
+        chunk
             .par_iter()
-            .filter(|e| e.seq <= count)
+            .filter(|e| e.seq <= to)
             .map(|e| {
                 Entry::from_canonical_bytes(&e.bytes)
                     .map_err(|err| VerifyError::Entry { seq: e.seq, what: err.to_string() })
             })
-            .collect::<Result<_, _>>()?;
-        let Some(last) = decoded.last() else { break };
-        next_seq = last.seq + 1;
-        replayer.push_all(&decoded);
-        if let Some((seq, why)) = replayer.unreplayable() {
-            return Err(VerifyError::Entry {
-                seq: *seq,
-                what: format!("it could not have been recorded: {why}"),
-            });
-        }
+            .collect()
+    };
+    // The next chunk is read and decoded while this one is replayed (the replay is serial).
+    let mut decoded = decode(from)?;
+    while let Some(last) = decoded.last() {
+        let next = last.seq + 1;
+        let (pushed, upcoming) = rayon::join(
+            || {
+                replayer.push_all(&decoded);
+                match replayer.unreplayable() {
+                    Some((seq, why)) => Err(VerifyError::Entry {
+                        seq: *seq,
+                        what: format!("it could not have been recorded: {why}"),
+                    }),
+                    None => Ok(()),
+                }
+            },
+            || decode(next),
+        );
+        pushed?;
+        decoded = upcoming?;
     }
     Ok(())
 }

@@ -48,13 +48,13 @@ impl crate::Store {
     /// format to 2. A crash before it leaves a format-1 store (the partly written blocks are
     /// cleared by the next attempt); after it, a format-2 store.
     ///
-    /// `covered_key`, when given, is a metadata key under which the last write also records
-    /// the head's sequence number (big-endian u64): the engine's mark that the other records
-    /// (state, balances, index), written per batch by format 1, cover every entry.
+    /// `covered_keys` are metadata keys under which the last write also records the head's
+    /// sequence number (big-endian u64): the engine's marks that the other records (state,
+    /// balances, index), written per batch by format 1, cover every entry.
     pub fn migrate_v1(
         path: &Path,
         check: &mut dyn FnMut(&StoredEntry) -> Result<(), String>,
-        covered_key: Option<&[u8]>,
+        covered_keys: &[&[u8]],
     ) -> Result<MigrateReport, MigrateError> {
         if !path.join("CURRENT").exists() {
             return Err(OpenError::Missing(path.to_path_buf()).into());
@@ -123,8 +123,8 @@ impl crate::Store {
         }
         batch.delete_range_cf(cf(CF_JOURNAL), &[][..], &[0xffu8; 9][..]);
         batch.put_cf(cf(CF_META), META_FORMAT, STORAGE_FORMAT_VERSION.to_le_bytes());
-        if let Some(key) = covered_key {
-            assert!(key != META_FORMAT && key != META_HEAD, "reserved meta key");
+        for key in covered_keys {
+            assert!(*key != META_FORMAT && *key != META_HEAD, "reserved meta key");
             batch.put_cf(cf(CF_META), key, head.seq.to_be_bytes());
         }
         write(batch, true)?;

@@ -297,7 +297,7 @@ fn a_format1_store_is_refused_and_migrated_in_place() {
     assert_eq!(store.meta(b"covered").unwrap(), Some(37u64.to_be_bytes().to_vec()));
     drop(store);
     assert!(matches!(
-        Store::migrate_v1(&path, &mut |_| Ok(()), None),
+        Store::migrate_v1(&path, &mut |_| Ok(()), &[]),
         Err(junbao_storage::MigrateError::NotNeeded(2))
     ));
 }
