@@ -27,6 +27,19 @@ pub struct BenchArgs {
     /// Post the batches one after the other (`post_lines`), not pipelined (`post_stream`).
     #[arg(long)]
     sequential: bool,
+    /// After posting, print the figures so far and kill this process with SIGKILL (no
+    /// checkpoint at close): with --dir, to time the recovery of the ledger it leaves
+    /// (`benches/recovery.sh`).
+    #[arg(long, requires = "dir")]
+    kill_after_post: bool,
+}
+
+/// The resident set of this process (`VmRSS` of /proc/self/status), in bytes.
+fn resident_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }
 
 /// The JSON line of member `m`'s enrolment (officer, pay 10,000.00 → premium 100.00).
@@ -140,6 +153,22 @@ pub fn run(args: BenchArgs) -> Result<()> {
         phases[4] += s.timings.apply;
     }
     let elapsed = start.elapsed();
+    if args.kill_after_post {
+        let head = ledger.head();
+        outln!(
+            "{}",
+            serde_json::json!({
+                "members": args.members,
+                "entries": posted,
+                "head_seq": head.seq,
+                "checkpoint_seq": ledger.checkpoint_seq(),
+                "entries_per_second": (posted as f64 / elapsed.as_secs_f64()).round(),
+                "resident_bytes": resident_bytes(),
+            })
+        );
+        rustix::process::kill_process(rustix::process::getpid(), rustix::process::Signal::KILL)
+            .context("killing this process")?;
+    }
     // The machine's limit in this same run: the premiums' canonical bytes written again with
     // the chain and nothing else, in batches of the same size, into a fresh store.
     let raw_bytes: Vec<Vec<u8>> = ledger
@@ -241,6 +270,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         "canonical_bytes_per_contribution": canonical,
         "verify_entries": report.entries,
         "verify_entries_per_second": (report.entries as f64 / verify_elapsed.as_secs_f64()).round(),
+        "resident_bytes": resident_bytes(),
     });
     outln!("{result}");
     Ok(())
