@@ -7,7 +7,6 @@
 //! the very bytes it was given, recomputes the chain and the Merkle root, and stores nothing
 //! unless they end at the signed digest's head and root.
 
-use std::collections::HashMap;
 use std::path::Path;
 
 use junbao_ledger::LedgerState;
@@ -50,22 +49,6 @@ pub struct RemoteEntry {
     pub seq: u64,
     pub bytes: Vec<u8>,
     pub chain_hash: Hash32,
-}
-
-/// The root of a tree from its right edge: the perfect subtrees folded from the smallest.
-fn frontier_root(f: &Frontier) -> Option<Hash32> {
-    if f.size == 0 {
-        return Some(merkle::empty_root());
-    }
-    let mut acc: Option<Hash32> = None;
-    for key in Frontier::keys(f.size) {
-        let node = *f.nodes.get(&key)?;
-        acc = Some(match acc {
-            None => node,
-            Some(right) => merkle::node_hash(&node, &right),
-        });
-    }
-    acc
 }
 
 impl Ledger {
@@ -195,20 +178,13 @@ impl Ledger {
         let frontier = if w.frontier.size == head.seq {
             std::mem::take(&mut w.frontier)
         } else {
-            Frontier { size: head.seq, nodes: HashMap::new() }
+            Frontier::read(&StoreNodes { store: &self.store }, head.seq)
+                .map_err(|e| MirrorError::Storage(format!("this copy's Merkle tree: {e}")))?
         };
         let leaves: Vec<Hash32> = entries.iter().map(|e| merkle::leaf_hash(&e.bytes)).collect();
-        let nodes = StoreNodes { store: &self.store };
         let (tree, next_frontier) =
-            merkle::append_with_frontier(&nodes, &frontier, &leaves, TREE_LEVEL_STORED_MIN)
-                .map_err(|e| MirrorError::Storage(format!("this copy's Merkle tree: {e}")))?;
-        let root = if leaves.is_empty() {
-            merkle::root(&nodes, head.seq)
-                .map_err(|e| MirrorError::Storage(format!("this copy's Merkle tree: {e}")))?
-        } else {
-            frontier_root(&next_frontier)
-                .ok_or_else(|| MirrorError::Storage("the tree's right edge is incomplete".into()))?
-        };
+            merkle::append_with_frontier(&frontier, &leaves, TREE_LEVEL_STORED_MIN);
+        let root = next_frontier.root();
         if reaches_digest {
             if root != digest.root {
                 return Err(integrity(format!(

@@ -377,7 +377,19 @@ impl Ledger {
         let frontier = if w.frontier.size == head.seq {
             std::mem::take(&mut w.frontier)
         } else {
-            merkle::Frontier { size: head.seq, nodes: HashMap::new() }
+            match merkle::Frontier::read(&StoreNodes { store: &self.store }, head.seq) {
+                Ok(f) => f,
+                Err(e) => {
+                    let e = PostError::Read(crate::audit::proof_read_error(e));
+                    return answer_all(answers, checked, &|c| {
+                        if c.new_count > 0 {
+                            Err(e.clone())
+                        } else {
+                            Ok(unchanged(&c, PostTimings::default()))
+                        }
+                    });
+                }
+            }
         };
         let member_index = std::mem::take(&mut prepared.member_index);
         let seqs: Vec<u64> = prepared.entries.iter().map(|e| e.seq).collect();
@@ -438,10 +450,8 @@ impl Ledger {
         } else {
             prepared.entries.par_iter().map(leaf).collect()
         };
-        let nodes = StoreNodes { store: &self.store };
         let (tree, next_frontier) =
-            merkle::append_with_frontier(&nodes, frontier, &leaves, TREE_LEVEL_STORED_MIN)
-                .map_err(crate::audit::proof_read_error)?;
+            merkle::append_with_frontier(frontier, &leaves, TREE_LEVEL_STORED_MIN);
         let tree = tree
             .into_iter()
             .map(|(level, index, hash)| (tree_key(level, index), hash.to_vec()))

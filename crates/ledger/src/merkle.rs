@@ -272,52 +272,77 @@ pub fn append_nodes(
 }
 
 /// The right edge of a tree: the root of each perfect subtree it splits into, one per set bit
-/// of its size. Appending only ever needs these as left siblings, so a writer that keeps them
-/// appends without reading the tree.
+/// of its size, as a stack (the highest level, leftmost subtree, first). Appending only ever
+/// needs these as left siblings, so a writer that keeps them appends without reading the tree,
+/// and a leaf is appended by pushing it and merging equal levels off the top.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Frontier {
     pub size: u64,
-    /// (level, index) → hash of each node on the edge.
-    pub nodes: std::collections::HashMap<(u8, u64), Hash32>,
+    /// (level, hash) of each subtree on the edge, levels strictly decreasing.
+    pub edge: Vec<(u8, Hash32)>,
 }
 
 impl Frontier {
-    /// The keys of the edge of a tree of `size` leaves.
+    /// The keys (level, index) of the edge of a tree of `size` leaves, lowest level first.
     pub fn keys(size: u64) -> impl Iterator<Item = (u8, u64)> {
         (0u8..64).filter(move |l| size >> l & 1 == 1).map(move |l| (l, (size >> l) - 1))
     }
-}
 
-impl NodeSource for (&Frontier, &dyn NodeSource) {
-    fn node(&self, level: u8, index: u64) -> Result<Hash32, ProofError> {
-        match self.0.nodes.get(&(level, index)) {
-            Some(h) => Ok(*h),
-            None => self.1.node(level, index),
+    /// The edge of the tree of `size` leaves, its nodes read from `src`.
+    pub fn read(src: &dyn NodeSource, size: u64) -> Result<Frontier, ProofError> {
+        let mut edge = Frontier::keys(size)
+            .map(|(level, index)| Ok((level, src.node(level, index)?)))
+            .collect::<Result<Vec<_>, ProofError>>()?;
+        edge.reverse();
+        Ok(Frontier { size, edge })
+    }
+
+    /// The tree's root (RFC 6962): the edge folded from the right; the empty tree's root.
+    pub fn root(&self) -> Hash32 {
+        let mut nodes = self.edge.iter().rev();
+        let Some((_, last)) = nodes.next() else { return empty_root() };
+        nodes.fold(*last, |right, (_, left)| node_hash(left, &right))
+    }
+
+    /// Appends `leaves`: returns the perfect aligned nodes they complete, in the order they
+    /// complete, at levels `>= level_min` (each leaf after the nodes it completes when
+    /// `level_min` is 0).
+    pub fn append(&mut self, leaves: &[Hash32], level_min: u8) -> Vec<TreeNode> {
+        let mut out = Vec::with_capacity(leaves.len() / (1 << level_min.min(8)) + 64);
+        for leaf in leaves {
+            let leaf_index = self.size;
+            self.size += 1;
+            let (mut level, mut hash) = (0u8, *leaf);
+            while let Some(&(top, left)) = self.edge.last() {
+                if top != level {
+                    break;
+                }
+                self.edge.pop();
+                hash = node_hash(&left, &hash);
+                level += 1;
+                if level >= level_min {
+                    out.push((level, (self.size >> level) - 1, hash));
+                }
+            }
+            self.edge.push((level, hash));
+            if level_min == 0 {
+                out.push((0, leaf_index, *leaf));
+            }
         }
+        out
     }
 }
 
-/// [`append_nodes`], and the frontier after the append (from `frontier`, the nodes the append
-/// completed and, for what neither holds, `src`).
+/// [`append_nodes`] from the edge `frontier` (which must be of the tree being extended), and
+/// the edge after the append.
 pub fn append_with_frontier(
-    src: &dyn NodeSource,
     frontier: &Frontier,
     leaves: &[Hash32],
     level_min: u8,
-) -> Result<(Vec<TreeNode>, Frontier), ProofError> {
-    let size = frontier.size;
-    let both = (frontier, src);
-    let (out, fresh) = append_nodes_fresh(&both, size, leaves, level_min)?;
-    let new_size = size + leaves.len() as u64;
-    let mut next = Frontier { size: new_size, nodes: Default::default() };
-    for (level, index) in Frontier::keys(new_size) {
-        let h = match fresh.get(&(level, index)) {
-            Some(h) => *h,
-            None => both.node(level, index)?,
-        };
-        next.nodes.insert((level, index), h);
-    }
-    Ok((out, next))
+) -> (Vec<TreeNode>, Frontier) {
+    let mut next = frontier.clone();
+    let out = next.append(leaves, level_min);
+    (out, next)
 }
 
 type Fresh = std::collections::HashMap<(u8, u64), Hash32>;
@@ -400,42 +425,32 @@ impl MemoryTree {
     }
 }
 
-/// Merkle root of a stream of leaves in O(log n) memory: perfect subtrees merged as they
-/// complete, folded from the right at the end (RFC 6962's shape).
-#[derive(Debug, Default)]
-pub struct RootBuilder {
-    stack: Vec<(u8, Hash32)>,
-    count: u64,
-}
+/// Merkle root of a stream of leaves in O(log n) memory: the right edge of the tree, pushed
+/// leaf by leaf, folded from the right at the end (RFC 6962's shape).
+pub type RootBuilder = Frontier;
 
-impl RootBuilder {
+impl Frontier {
+    /// Appends one leaf, recording no node.
     pub fn push(&mut self, leaf: Hash32) {
+        self.size += 1;
         let mut node = (0u8, leaf);
-        while let Some((level, left)) = self.stack.last().copied() {
+        while let Some(&(level, left)) = self.edge.last() {
             if level != node.0 {
                 break;
             }
-            self.stack.pop();
+            self.edge.pop();
             node = (level + 1, node_hash(&left, &node.1));
         }
-        self.stack.push(node);
-        self.count += 1;
+        self.edge.push(node);
     }
 
-    pub fn root(&self) -> Hash32 {
-        let mut it = self.stack.iter().rev();
-        let Some((_, last)) = it.next() else {
-            return empty_root();
-        };
-        it.fold(*last, |acc, (_, left)| node_hash(left, &acc))
-    }
-
+    /// Leaves in the tree.
     pub fn len(&self) -> u64 {
-        self.count
+        self.size
     }
 
     pub fn is_empty(&self) -> bool {
-        self.count == 0
+        self.size == 0
     }
 }
 
@@ -444,14 +459,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn appending_with_a_frontier_reads_nothing_and_matches_appending_from_the_tree() {
-        /// A source that has nothing: any read is a failure of the frontier.
-        struct Nothing;
-        impl NodeSource for Nothing {
-            fn node(&self, level: u8, index: u64) -> Result<Hash32, ProofError> {
-                Err(ProofError::MissingNode { level, index, why: "read".into() })
-            }
-        }
+    fn appending_to_a_frontier_matches_appending_from_the_tree() {
         let mut tree = MemoryTree::default();
         let mut frontier = Frontier::default();
         let mut n = 0u32;
@@ -459,14 +467,17 @@ mod tests {
         for chunk in 1..45u32 {
             let leaves: Vec<Hash32> = (n..n + chunk).map(|i| leaf_hash(&i.to_be_bytes())).collect();
             let expected = append_nodes(&tree, tree.leaves.len() as u64, &leaves, 0).unwrap();
-            let (nodes, next) = append_with_frontier(&Nothing, &frontier, &leaves, 0).unwrap();
+            let (nodes, next) = append_with_frontier(&frontier, &leaves, 0);
             assert_eq!(nodes, expected, "chunk {chunk}");
             tree.leaves.extend(leaves);
             n += chunk;
-            for (level, index) in Frontier::keys(n as u64) {
-                assert_eq!(next.nodes[&(level, index)], tree.node(level, index).unwrap());
-            }
-            assert_eq!(next.nodes.len(), (n as u64).count_ones() as usize);
+            let mut edge: Vec<(u8, Hash32)> = Frontier::keys(n as u64)
+                .map(|(level, index)| (level, tree.node(level, index).unwrap()))
+                .collect();
+            edge.reverse();
+            assert_eq!(next.edge, edge);
+            assert_eq!(next.root(), root(&tree, n as u64).unwrap());
+            assert_eq!(Frontier::read(&tree, n as u64).unwrap(), next);
             frontier = next;
         }
     }
