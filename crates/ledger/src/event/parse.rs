@@ -14,6 +14,10 @@ use crate::ids::{AgencyId, EventId, MemberId, UnitId};
 use crate::money::{Fen, parse_percent_ppm};
 use crate::time::{Date, Period};
 
+mod flat;
+#[cfg(test)]
+mod tests;
+
 /// One JSON value of a field, kept as text so that the error can say what it was.
 #[derive(Debug)]
 enum Field<'a> {
@@ -69,9 +73,64 @@ impl<'de: 'a, 'a> Deserialize<'de> for Field<'a> {
     }
 }
 
+impl Field<'_> {
+    fn value(&self) -> Value<'_> {
+        match self {
+            Field::Str(s) => Value::Str(s),
+            Field::Number(n) => Value::Number(n),
+            Field::Bool(b) => Value::Bool(*b),
+            Field::Other(what) => Value::Other(what),
+        }
+    }
+}
+
+/// A field's JSON value as the rules of each event type read it, borrowed from wherever the
+/// line was parsed into ([`RawEvent`] by serde, [`flat::FlatFields`] by the fast path).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Value<'v> {
+    Str(&'v str),
+    /// A JSON number, as text.
+    Number(&'v str),
+    Bool(bool),
+    /// Any other JSON value, by what it is (`null`, `an array`...).
+    Other(&'static str),
+}
+
+/// The fields of one event line, however it was parsed.
+trait Fields {
+    /// The value of field `f`, if the line has it.
+    fn value(&self, f: F) -> Option<Value<'_>>;
+    /// One bit ([`F::bit`]) for every field the line has.
+    fn present(&self) -> u64;
+}
+
 macro_rules! raw_event {
     ($($f:ident),*) => {
-        /// Every field any event type may carry; which ones a type takes is checked after.
+        /// Every field any event may carry, by its position in [`RAW_FIELDS`]: `kind` is
+        /// `type`. Which fields a type takes is checked after.
+        #[allow(non_camel_case_types)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        enum F {
+            kind,
+            $($f,)*
+        }
+
+        const RAW_FIELDS: &[&str] = &["type", $(stringify!($f)),*];
+
+        impl F {
+            const ALL: &[F] = &[F::kind, $(F::$f),*];
+
+            /// The field a JSON key names.
+            fn of_key(key: &str) -> Option<F> {
+                match key {
+                    "type" => Some(F::kind),
+                    $(stringify!($f) => Some(F::$f),)*
+                    _ => None,
+                }
+            }
+        }
+
+        /// Every field any event may carry, as serde reads them (unknown names refused).
         #[derive(Debug, Deserialize)]
         #[serde(deny_unknown_fields)]
         struct RawEvent<'a> {
@@ -79,15 +138,21 @@ macro_rules! raw_event {
             kind: Option<Field<'a>>,
             $(#[serde(borrow)] $f: Option<Field<'a>>,)*
         }
-        const RAW_FIELDS: &[&str] = &["type", $(stringify!($f)),*];
 
-        impl<'a> RawEvent<'a> {
-            /// The field called `name`; `type` is read apart, first.
-            fn field(&self, name: &str) -> Option<&Field<'a>> {
-                match name {
-                    $(stringify!($f) => self.$f.as_ref(),)*
-                    other => unreachable!("reader asked for undeclared field {other}"),
+        impl Fields for RawEvent<'_> {
+            fn value(&self, f: F) -> Option<Value<'_>> {
+                match f {
+                    F::kind => self.kind.as_ref().map(Field::value),
+                    $(F::$f => self.$f.as_ref().map(Field::value),)*
                 }
+            }
+
+            fn present(&self) -> u64 {
+                let mut bits = if self.kind.is_some() { F::kind.bit() } else { 0 };
+                $(if self.$f.is_some() {
+                    bits |= F::$f.bit();
+                })*
+                bits
             }
         }
     };
@@ -151,46 +216,63 @@ raw_event!(
     signature
 );
 
-/// Reads fields off a raw event, remembering which were used so the rest can be refused.
-struct Reader<'r, 'a> {
-    raw: &'r RawEvent<'a>,
-    used: Vec<&'static str>,
-}
+/// How many fields an event may carry, all told.
+const FIELDS: usize = RAW_FIELDS.len();
+const _: () = assert!(FIELDS <= 64, "the masks of present and used fields are a u64");
+const _: () = assert!(F::ALL.len() == FIELDS);
 
-impl<'a> Reader<'_, 'a> {
-    fn get(&mut self, name: &'static str) -> Option<&Field<'a>> {
-        self.used.push(name);
-        self.raw.field(name)
+impl F {
+    fn name(self) -> &'static str {
+        RAW_FIELDS[self as usize]
     }
 
-    fn opt_str(&mut self, name: &'static str) -> Result<Option<&str>, EventError> {
-        match self.get(name) {
+    fn bit(self) -> u64 {
+        1 << (self as u32)
+    }
+}
+
+/// Reads fields off an event line, remembering which were used so the rest can be refused.
+struct Reader<'r, S> {
+    fields: &'r S,
+    /// One bit ([`F::bit`]) for every field asked for.
+    used: u64,
+}
+
+impl<'r, S: Fields> Reader<'r, S> {
+    fn get(&mut self, f: F) -> Option<Value<'r>> {
+        self.used |= f.bit();
+        self.fields.value(f)
+    }
+
+    fn opt_str(&mut self, f: F) -> Result<Option<&'r str>, EventError> {
+        let name = f.name();
+        match self.get(f) {
             None => Ok(None),
-            Some(Field::Str(s)) => Ok(Some(s.as_ref())),
-            Some(Field::Number(n)) => {
+            Some(Value::Str(s)) => Ok(Some(s)),
+            Some(Value::Number(n)) => {
                 Err(EventError::field(name, format!("must be a JSON string, got the number {n}")))
             }
-            Some(Field::Bool(_)) => {
+            Some(Value::Bool(_)) => {
                 Err(EventError::field(name, "must be a JSON string, got a boolean"))
             }
-            Some(Field::Other(what)) => {
+            Some(Value::Other(what)) => {
                 Err(EventError::field(name, format!("must be a JSON string, got {what}")))
             }
         }
     }
 
-    fn flag(&mut self, name: &'static str) -> Result<bool, EventError> {
-        match self.get(name) {
+    fn flag(&mut self, f: F) -> Result<bool, EventError> {
+        match self.get(f) {
             None => Ok(false),
-            Some(Field::Bool(b)) => Ok(*b),
-            Some(_) => Err(EventError::field(name, "must be true or false")),
+            Some(Value::Bool(b)) => Ok(b),
+            Some(_) => Err(EventError::field(f.name(), "must be true or false")),
         }
     }
 
-    fn count(&mut self, name: &'static str) -> Result<u32, EventError> {
-        let text = match self.get(name) {
-            Some(Field::Number(n)) => n.clone(),
-            Some(Field::Str(s)) => s.to_string(),
+    fn count(&mut self, f: F) -> Result<u32, EventError> {
+        let name = f.name();
+        let text = match self.get(f) {
+            Some(Value::Number(n) | Value::Str(n)) => n,
             None => return Err(EventError::field(name, "is required")),
             _ => return Err(EventError::field(name, "must be a whole number")),
         };
@@ -200,8 +282,9 @@ impl<'a> Reader<'_, 'a> {
             .ok_or_else(|| EventError::field(name, "must be a whole number of months, 0–1200"))
     }
 
-    fn percent(&mut self, name: &'static str, required: bool) -> Result<i64, EventError> {
-        match self.opt_str(name)? {
+    fn percent(&mut self, f: F, required: bool) -> Result<i64, EventError> {
+        let name = f.name();
+        match self.opt_str(f)? {
             None if !required => Ok(0),
             None => Err(EventError::field(name, "is required")),
             Some(t) => parse_percent_ppm(t)
@@ -209,55 +292,54 @@ impl<'a> Reader<'_, 'a> {
         }
     }
 
-    fn str(&mut self, name: &'static str) -> Result<&str, EventError> {
-        self.opt_str(name)?.ok_or_else(|| EventError::field(name, "is required"))
+    fn str(&mut self, f: F) -> Result<&'r str, EventError> {
+        self.opt_str(f)?.ok_or_else(|| EventError::field(f.name(), "is required"))
     }
 
     fn parse<T>(
         &mut self,
-        name: &'static str,
-        f: impl FnOnce(&str) -> Result<T, String>,
+        f: F,
+        parse: impl FnOnce(&str) -> Result<T, String>,
     ) -> Result<T, EventError> {
-        let text = self.str(name)?;
-        f(text).map_err(|m| EventError::field(name, m))
+        let text = self.str(f)?;
+        parse(text).map_err(|m| EventError::field(f.name(), m))
     }
 
     fn parse_opt<T>(
         &mut self,
-        name: &'static str,
-        f: impl FnOnce(&str) -> Result<T, String>,
+        f: F,
+        parse: impl FnOnce(&str) -> Result<T, String>,
     ) -> Result<Option<T>, EventError> {
-        match self.opt_str(name)? {
+        match self.opt_str(f)? {
             None => Ok(None),
-            Some(text) => f(text).map(Some).map_err(|m| EventError::field(name, m)),
+            Some(text) => parse(text).map(Some).map_err(|m| EventError::field(f.name(), m)),
         }
     }
 
-    fn money(&mut self, name: &'static str) -> Result<Fen, EventError> {
-        match self.get(name) {
-            Some(Field::Number(n)) => Err(EventError::field(
-                name,
+    fn money(&mut self, f: F) -> Result<Fen, EventError> {
+        match self.get(f) {
+            Some(Value::Number(n)) => Err(EventError::field(
+                f.name(),
                 format!("money must be a JSON string like \"{n}.00\", not a number"),
             )),
-            _ => self.parse(name, |t| Fen::parse_positive(t).map_err(|e| e.to_string())),
+            _ => self.parse(f, |t| Fen::parse_positive(t).map_err(|e| e.to_string())),
         }
     }
 
-    fn text(&mut self, name: &'static str) -> Result<String, EventError> {
-        let text = self.str(name)?;
-        check_text(name, text)?;
+    fn text(&mut self, f: F) -> Result<String, EventError> {
+        let text = self.str(f)?;
+        check_text(f.name(), text)?;
         Ok(text.to_string())
     }
 
     fn grade(&mut self) -> Result<Option<u8>, EventError> {
-        let text = match self.get("grade") {
+        let text = match self.get(F::grade) {
             None => return Ok(None),
-            Some(Field::Number(n)) => n.clone(),
-            Some(Field::Str(s)) => s.to_string(),
-            Some(Field::Other(what)) => {
+            Some(Value::Number(n) | Value::Str(n)) => n,
+            Some(Value::Other(what)) => {
                 return Err(EventError::field("grade", format!("must be 1–10, got {what}")));
             }
-            Some(Field::Bool(_)) => {
+            Some(Value::Bool(_)) => {
                 return Err(EventError::field("grade", "must be 1–10, got a boolean"));
             }
         };
@@ -287,10 +369,24 @@ fn parse_cause(text: &str) -> Result<Cause, String> {
 }
 
 /// Parses one JSON line into an event. The error names the field where one is to blame.
+///
+/// A line that is one flat object of plain strings (every event `junbao bench` posts, and
+/// most events) is read by [`flat::scan`] without serde; any other line, and every malformed
+/// one, by serde, whose words the errors keep. Both give the same fields to [`parse_fields`],
+/// so an event or refusal does not depend on which read the line.
 pub fn parse_event_line(line: &str) -> Result<Event, EventError> {
     if line.len() > LINE_BYTES_MAX {
         return Err(EventError::event(format!("line longer than {LINE_BYTES_MAX} bytes")));
     }
+    let mut fields = flat::FlatFields::new();
+    match flat::scan(line, &mut fields) {
+        Some(()) => parse_fields(&fields),
+        None => parse_with_serde(line),
+    }
+}
+
+/// [`parse_event_line`] past the length check, every line read by serde.
+fn parse_with_serde(line: &str) -> Result<Event, EventError> {
     let raw: RawEvent<'_> = serde_json::from_str(line).map_err(|e| {
         let msg = e.to_string();
         // serde names the unknown field; keep its words but drop the column noise.
@@ -301,41 +397,45 @@ pub fn parse_event_line(line: &str) -> Result<Event, EventError> {
             EventError::event(format!("not a JSON object: {msg}"))
         }
     })?;
-    parse_raw(&raw)
+    parse_fields(&raw)
 }
 
 fn fields_list() -> String {
     RAW_FIELDS.iter().map(|f| format!("`{f}`")).collect::<Vec<_>>().join(", ")
 }
 
-fn parse_raw(raw: &RawEvent<'_>) -> Result<Event, EventError> {
-    let kind = match &raw.kind {
-        Some(Field::Str(s)) => s.to_string(),
+fn parse_fields<S: Fields>(fields: &S) -> Result<Event, EventError> {
+    let kind = match fields.value(F::kind) {
+        Some(Value::Str(s)) => s,
         Some(_) => return Err(EventError::field("type", "must be a JSON string")),
         None => return Err(EventError::field("type", "is required")),
     };
-    let mut r = Reader { raw, used: vec!["type"] };
-    let id = r.parse("id", EventId::parse)?;
-    let value_date = r.parse_opt("value_date", Date::parse)?;
-    let memo = match r.opt_str("memo")? {
+    let mut r = Reader { fields, used: F::kind.bit() };
+    let id = r.parse(F::id, EventId::parse)?;
+    let value_date = r.parse_opt(F::value_date, Date::parse)?;
+    let memo = match r.opt_str(F::memo)? {
         Some(m) => {
             check_text("memo", m)?;
             Some(m.to_string())
         }
         None => None,
     };
-    let body = parse_body(&kind, &mut r)?;
-    // Refuse fields this type does not take: a misplaced field is a mistake, not a no-op.
-    for name in RAW_FIELDS {
-        if !r.used.contains(name) && r.get(name).is_some() {
-            return Err(EventError::field(name, format!("is not a field of a {kind} event")));
-        }
+    let body = parse_body(kind, &mut r)?;
+    // Refuse fields this type does not take: a misplaced field is a mistake, not a no-op. The
+    // first in `RAW_FIELDS` order is named.
+    let unused = fields.present() & !r.used;
+    if unused != 0 {
+        let name = F::ALL[unused.trailing_zeros() as usize].name();
+        return Err(EventError::field(name, format!("is not a field of a {kind} event")));
     }
     Ok(Event { id, value_date, memo, body })
 }
 
-fn spouse_part(r: &mut Reader<'_, '_>, fund: Fund) -> Result<Option<SpousePart>, EventError> {
-    let part = r.parse_opt("part", SpousePart::parse)?;
+fn spouse_part<S: Fields>(
+    r: &mut Reader<'_, S>,
+    fund: Fund,
+) -> Result<Option<SpousePart>, EventError> {
+    let part = r.parse_opt(F::part, SpousePart::parse)?;
     match (fund, part) {
         (Fund::Spouse, None) => Err(EventError::field(
             "part",
@@ -348,11 +448,11 @@ fn spouse_part(r: &mut Reader<'_, '_>, fund: Fund) -> Result<Option<SpousePart>,
 }
 
 /// Exactly `N` bytes in lowercase hex.
-fn hex_bytes<const N: usize>(
-    r: &mut Reader<'_, '_>,
-    name: &'static str,
+fn hex_bytes<const N: usize, S: Fields>(
+    r: &mut Reader<'_, S>,
+    f: F,
 ) -> Result<[u8; N], EventError> {
-    r.parse(name, |t| {
+    r.parse(f, |t| {
         hex::decode(t)
             .ok()
             .filter(|_| t.bytes().all(|b| !b.is_ascii_uppercase()))
@@ -361,37 +461,37 @@ fn hex_bytes<const N: usize>(
     })
 }
 
-fn parse_body(kind: &str, r: &mut Reader<'_, '_>) -> Result<EventBody, EventError> {
+fn parse_body<S: Fields>(kind: &str, r: &mut Reader<'_, S>) -> Result<EventBody, EventError> {
     let body = match kind {
         "enroll" => EventBody::Enroll {
-            member: r.parse("member", MemberId::parse)?,
-            category: r.parse("category", Category::parse)?,
-            unit: r.parse("unit", UnitId::parse)?,
-            enlisted_on: r.parse("enlisted_on", Date::parse)?,
-            monthly_pay: r.money("monthly_pay")?,
-            sponsor: r.parse_opt("sponsor", MemberId::parse)?,
+            member: r.parse(F::member, MemberId::parse)?,
+            category: r.parse(F::category, Category::parse)?,
+            unit: r.parse(F::unit, UnitId::parse)?,
+            enlisted_on: r.parse(F::enlisted_on, Date::parse)?,
+            monthly_pay: r.money(F::monthly_pay)?,
+            sponsor: r.parse_opt(F::sponsor, MemberId::parse)?,
         },
         "contribution" => {
-            let member = r.parse("member", MemberId::parse)?;
-            let fund = r.parse("fund", Fund::parse)?;
+            let member = r.parse(F::member, MemberId::parse)?;
+            let fund = r.parse(F::fund, Fund::parse)?;
             EventBody::Contribution {
                 member,
                 fund,
-                period: r.parse("period", Period::parse)?,
-                amount: r.money("amount")?,
-                unit: r.parse("unit", UnitId::parse)?,
+                period: r.parse(F::period, Period::parse)?,
+                amount: r.money(F::amount)?,
+                unit: r.parse(F::unit, UnitId::parse)?,
                 part: spouse_part(r, fund)?,
             }
         }
         "subsidy" => {
-            let member = r.parse("member", MemberId::parse)?;
-            let fund = r.parse("fund", Fund::parse)?;
+            let member = r.parse(F::member, MemberId::parse)?;
+            let fund = r.parse(F::fund, Fund::parse)?;
             EventBody::Subsidy {
                 member,
                 fund,
-                period: r.parse("period", Period::parse)?,
-                amount: r.money("amount")?,
-                basis: r.parse("basis", |t| match t {
+                period: r.parse(F::period, Period::parse)?,
+                amount: r.money(F::amount)?,
+                basis: r.parse(F::basis, |t| match t {
                     "match" => Ok(Basis::Match),
                     "standard" => Ok(Basis::Standard),
                     "discharge" => Ok(Basis::Discharge),
@@ -402,54 +502,54 @@ fn parse_body(kind: &str, r: &mut Reader<'_, '_>) -> Result<EventBody, EventErro
             }
         }
         "appropriation" => EventBody::Appropriation {
-            fund: r.parse("fund", Fund::parse)?,
-            amount: r.money("amount")?,
+            fund: r.parse(F::fund, Fund::parse)?,
+            amount: r.money(F::amount)?,
         },
         "payout" => EventBody::Payout {
-            member: r.parse("member", MemberId::parse)?,
-            fund: r.parse("fund", Fund::parse)?,
-            benefit: r.parse("benefit", |t| match t {
+            member: r.parse(F::member, MemberId::parse)?,
+            fund: r.parse(F::fund, Fund::parse)?,
+            benefit: r.parse(F::benefit, |t| match t {
                 "death" => Ok(Benefit::Death),
                 "disability" => Ok(Benefit::Disability),
                 _ => Err("casualty benefits are death or disability (Art. 7, 8)".to_string()),
             })?,
-            amount: r.money("amount")?,
-            cause: r.parse("cause", parse_cause)?,
+            amount: r.money(F::amount)?,
+            cause: r.parse(F::cause, parse_cause)?,
             grade: r.grade()?,
-            on: r.parse("on", Date::parse)?,
+            on: r.parse(F::on, Date::parse)?,
         },
         "interest" => EventBody::Interest {
-            fund: r.parse("fund", Fund::parse)?,
-            period: r.parse("period", Period::parse)?,
-            rate_ppm: r.parse("rate", |t| {
+            fund: r.parse(F::fund, Fund::parse)?,
+            period: r.parse(F::period, Period::parse)?,
+            rate_ppm: r.parse(F::rate, |t| {
                 parse_percent_ppm(t).map_err(|e| format!("a percent like \"1.5\": {e}"))
             })?,
         },
         "discharge" => EventBody::Discharge {
-            member: r.parse("member", MemberId::parse)?,
-            on: r.parse("on", Date::parse)?,
-            route: r.parse("route", Route::parse)?,
+            member: r.parse(F::member, MemberId::parse)?,
+            on: r.parse(F::on, Date::parse)?,
+            route: r.parse(F::route, Route::parse)?,
         },
         "unit_change" => EventBody::UnitChange {
-            member: r.parse("member", MemberId::parse)?,
-            unit: r.parse("unit", UnitId::parse)?,
-            on: r.parse("on", Date::parse)?,
+            member: r.parse(F::member, MemberId::parse)?,
+            unit: r.parse(F::unit, UnitId::parse)?,
+            on: r.parse(F::on, Date::parse)?,
         },
         "death" => EventBody::Death {
-            member: r.parse("member", MemberId::parse)?,
-            on: r.parse("on", Date::parse)?,
-            cause: r.parse("cause", parse_cause)?,
+            member: r.parse(F::member, MemberId::parse)?,
+            on: r.parse(F::on, Date::parse)?,
+            cause: r.parse(F::cause, parse_cause)?,
         },
         "category_change" => EventBody::CategoryChange {
-            member: r.parse("member", MemberId::parse)?,
-            category: r.parse("category", Category::parse)?,
-            on: r.parse("on", Date::parse)?,
+            member: r.parse(F::member, MemberId::parse)?,
+            category: r.parse(F::category, Category::parse)?,
+            on: r.parse(F::on, Date::parse)?,
         },
         "suspend" | "resume" => {
-            let member = r.parse("member", MemberId::parse)?;
-            let fund = r.parse("fund", Fund::parse)?;
-            let from = r.parse("from", Period::parse)?;
-            let reason = r.text("reason")?;
+            let member = r.parse(F::member, MemberId::parse)?;
+            let fund = r.parse(F::fund, Fund::parse)?;
+            let from = r.parse(F::from, Period::parse)?;
+            let reason = r.text(F::reason)?;
             if kind == "suspend" {
                 EventBody::Suspend { member, fund, from, reason }
             } else {
@@ -457,84 +557,84 @@ fn parse_body(kind: &str, r: &mut Reader<'_, '_>) -> Result<EventBody, EventErro
             }
         }
         "recovery" => EventBody::Recovery {
-            member: r.parse("member", MemberId::parse)?,
-            fund: r.parse("fund", Fund::parse)?,
-            amount: r.money("amount")?,
-            of: r.parse("of", EventId::parse)?,
-            reason: r.text("reason")?,
+            member: r.parse(F::member, MemberId::parse)?,
+            fund: r.parse(F::fund, Fund::parse)?,
+            amount: r.money(F::amount)?,
+            of: r.parse(F::of, EventId::parse)?,
+            reason: r.text(F::reason)?,
         },
         "reversal" => {
-            EventBody::Reversal { of: r.parse("of", EventId::parse)?, reason: r.text("reason")? }
+            EventBody::Reversal { of: r.parse(F::of, EventId::parse)?, reason: r.text(F::reason)? }
         }
         "standard" => {
-            let name = r.str("name")?.to_string();
+            let name = r.str(F::name)?.to_string();
             let spec = crate::standard::spec(&name)
                 .ok_or_else(|| EventError::field("name", "not a known standard"))?;
             if let Some(why) = spec.retired {
                 return Err(EventError::field("name", format!("{name} is retired: {why}")));
             }
-            let value = r.str("value")?.to_string();
+            let value = r.str(F::value)?.to_string();
             crate::standard::parse_value(spec, &value)
                 .map_err(|m| EventError::field("value", m))?;
             EventBody::Standard {
                 name,
                 value,
-                effective_from: r.parse("effective_from", Date::parse)?,
+                effective_from: r.parse(F::effective_from, Date::parse)?,
             }
         }
         "backpay" => {
             use crate::backpay::{BackpayInput, UnitPayer};
-            let member = r.parse("member", MemberId::parse)?;
+            let member = r.parse(F::member, MemberId::parse)?;
             let input = BackpayInput {
-                enlisted_on: r.parse("enlisted_on", Date::parse)?,
-                discharged_on: r.parse("discharged_on", Date::parse)?,
-                service_months: r.count("service_months")?,
-                gap_months: r.count("gap_months")?,
-                first_insured_on: r.parse_opt("first_insured_on", Date::parse)?,
-                civilian_months: r.count("civilian_months")?,
-                retirement_age_reached: r.flag("retirement_age_reached")?,
-                average_wage: r.money("average_wage")?,
-                pension_unit_ppm: r.percent("pension_unit_rate", true)?,
-                pension_personal_ppm: r.percent("pension_personal_rate", true)?,
-                medical_unit_ppm: r.percent("medical_unit_rate", true)?,
-                medical_personal_ppm: r.percent("medical_personal_rate", true)?,
-                unit_payer: r.parse("payer", |t| match t {
+                enlisted_on: r.parse(F::enlisted_on, Date::parse)?,
+                discharged_on: r.parse(F::discharged_on, Date::parse)?,
+                service_months: r.count(F::service_months)?,
+                gap_months: r.count(F::gap_months)?,
+                first_insured_on: r.parse_opt(F::first_insured_on, Date::parse)?,
+                civilian_months: r.count(F::civilian_months)?,
+                retirement_age_reached: r.flag(F::retirement_age_reached)?,
+                average_wage: r.money(F::average_wage)?,
+                pension_unit_ppm: r.percent(F::pension_unit_rate, true)?,
+                pension_personal_ppm: r.percent(F::pension_personal_rate, true)?,
+                medical_unit_ppm: r.percent(F::medical_unit_rate, true)?,
+                medical_personal_ppm: r.percent(F::medical_personal_rate, true)?,
+                unit_payer: r.parse(F::payer, |t| match t {
                     "unit" => Ok(UnitPayer::Unit),
                     "superior" => Ok(UnitPayer::Superior),
                     "fiscal" => Ok(UnitPayer::Fiscal),
                     _ => Err("expected unit, superior or fiscal (Opinion 2(2))".to_string()),
                 })?,
                 fiscal_shares_ppm: [
-                    r.percent("central_share", false)?,
-                    r.percent("provincial_share", false)?,
-                    r.percent("municipal_share", false)?,
-                    r.percent("county_share", false)?,
+                    r.percent(F::central_share, false)?,
+                    r.percent(F::provincial_share, false)?,
+                    r.percent(F::municipal_share, false)?,
+                    r.percent(F::county_share, false)?,
                 ],
-                personal_help_ppm: r.percent("personal_help_rate", false)?,
+                personal_help_ppm: r.percent(F::personal_help_rate, false)?,
             };
             let scope = crate::backpay::BackpayScope {
-                resettlement: r.parse("resettlement", crate::backpay::Resettlement::parse)?,
-                category: r.parse("category", Category::parse)?,
-                medical_average_wage: r.money("medical_average_wage")?,
-                medical_gap_months: r.count("medical_gap_months")?,
+                resettlement: r.parse(F::resettlement, crate::backpay::Resettlement::parse)?,
+                category: r.parse(F::category, Category::parse)?,
+                medical_average_wage: r.money(F::medical_average_wage)?,
+                medical_gap_months: r.count(F::medical_gap_months)?,
             };
             EventBody::Backpay { member, input, scope }
         }
         "pay_change" => EventBody::PayChange {
-            member: r.parse("member", MemberId::parse)?,
-            monthly_pay: r.money("monthly_pay")?,
-            on: r.parse("on", Date::parse)?,
+            member: r.parse(F::member, MemberId::parse)?,
+            monthly_pay: r.money(F::monthly_pay)?,
+            on: r.parse(F::on, Date::parse)?,
         },
         "key_rotation" => EventBody::KeyRotation {
-            public_key: hex_bytes(r, "public_key")?,
-            signature: hex_bytes(r, "signature")?,
+            public_key: hex_bytes(r, F::public_key)?,
+            signature: hex_bytes(r, F::signature)?,
         },
         "transfer_out" | "transfer_confirmed" => {
-            let member = r.parse("member", MemberId::parse)?;
-            let fund = r.parse("fund", Fund::parse)?;
-            let agency = r.parse("agency", AgencyId::parse)?;
+            let member = r.parse(F::member, MemberId::parse)?;
+            let fund = r.parse(F::fund, Fund::parse)?;
+            let agency = r.parse(F::agency, AgencyId::parse)?;
             if kind == "transfer_out" {
-                let part = r.parse_opt("part", SpousePart::parse)?;
+                let part = r.parse_opt(F::part, SpousePart::parse)?;
                 if part.is_some() && fund != Fund::Spouse {
                     return Err(EventError::field("part", "only for the spouse fund"));
                 }
@@ -544,29 +644,29 @@ fn parse_body(kind: &str, r: &mut Reader<'_, '_>) -> Result<EventBody, EventErro
             }
         }
         "budget" => EventBody::Budget {
-            fund: r.parse("fund", Fund::parse)?,
-            year: r.parse("year", crate::admin::parse_year)?,
-            line: r.parse("line", crate::admin::BudgetLine::parse)?,
-            amount: r.money("amount")?,
+            fund: r.parse(F::fund, Fund::parse)?,
+            year: r.parse(F::year, crate::admin::parse_year)?,
+            line: r.parse(F::line, crate::admin::BudgetLine::parse)?,
+            amount: r.money(F::amount)?,
         },
         "remittance" => EventBody::Remittance {
-            unit: r.parse("unit", UnitId::parse)?,
-            fund: r.parse("fund", Fund::parse)?,
-            amount: r.money("amount")?,
-            period: r.parse("period", Period::parse)?,
-            reference: r.text("reference")?,
+            unit: r.parse(F::unit, UnitId::parse)?,
+            fund: r.parse(F::fund, Fund::parse)?,
+            amount: r.money(F::amount)?,
+            period: r.parse(F::period, Period::parse)?,
+            reference: r.text(F::reference)?,
         },
         "bank_statement" => EventBody::BankStatement {
-            fund: r.parse("fund", Fund::parse)?,
-            account: r.parse("account", crate::ids::BankAccountId::parse)?,
-            date: r.parse("date", Date::parse)?,
-            balance: r.parse("balance", |t| Fen::parse_yuan(t).map_err(|e| e.to_string()))?,
-            reference: r.text("reference")?,
+            fund: r.parse(F::fund, Fund::parse)?,
+            account: r.parse(F::account, crate::ids::BankAccountId::parse)?,
+            date: r.parse(F::date, Date::parse)?,
+            balance: r.parse(F::balance, |t| Fen::parse_yuan(t).map_err(|e| e.to_string()))?,
+            reference: r.text(F::reference)?,
         },
         "deposit_interest" => EventBody::DepositInterest {
-            fund: r.parse("fund", Fund::parse)?,
-            amount: r.money("amount")?,
-            period: r.parse("period", Period::parse)?,
+            fund: r.parse(F::fund, Fund::parse)?,
+            amount: r.money(F::amount)?,
+            period: r.parse(F::period, Period::parse)?,
         },
         "year_close" => {
             return Err(EventError::field(
@@ -576,13 +676,13 @@ fn parse_body(kind: &str, r: &mut Reader<'_, '_>) -> Result<EventBody, EventErro
         }
 
         "transfer_in" => {
-            let member = r.parse("member", MemberId::parse)?;
-            let fund = r.parse("fund", Fund::parse)?;
-            let agency = r.parse("agency", AgencyId::parse)?;
+            let member = r.parse(F::member, MemberId::parse)?;
+            let fund = r.parse(F::fund, Fund::parse)?;
+            let agency = r.parse(F::agency, AgencyId::parse)?;
             let part = spouse_part(r, fund)?;
-            let amount = match r.opt_str("amount")? {
+            let amount = match r.opt_str(F::amount)? {
                 Some("0") | Some("0.00") => Fen::ZERO,
-                _ => r.money("amount")?,
+                _ => r.money(F::amount)?,
             };
             EventBody::TransferIn { member, fund, agency, part, amount }
         }
