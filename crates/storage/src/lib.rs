@@ -435,11 +435,9 @@ impl Store {
             batch.put_cf(meta, k, v);
         }
         batch.put_cf(meta, META_HEAD, encode_head(&append.head));
-        if let Err(e) = self.write_opt(batch, sync) {
-            // Not written: the block as it was before stays the tail (the handle is poisoned
-            // anyway, and reopening reads the tail back from the disk).
-            return Err(e);
-        }
+        // A failed write poisons the handle: the tail taken above is not used again, and
+        // reopening reads it back from the disk.
+        self.write_opt(batch, sync)?;
         *head = append.head;
         *tail = block;
         Ok(())

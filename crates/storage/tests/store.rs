@@ -271,7 +271,7 @@ fn a_format1_store_is_refused_and_migrated_in_place() {
         &mut |e| {
             if e.seq == 20 { Err("bad link".into()) } else { Ok(()) }
         },
-        None,
+        &[],
     )
     .unwrap_err();
     assert!(err.to_string().contains("entry 20"), "{err}");
@@ -285,7 +285,7 @@ fn a_format1_store_is_refused_and_migrated_in_place() {
             assert_eq!(e.seq, seen);
             Ok(())
         },
-        Some(b"covered"),
+        &[b"covered"],
     )
     .unwrap();
     assert_eq!((report.entries, report.head), (37, head));
