@@ -9,6 +9,7 @@
 //! journal, so a crash between checkpoints loses nothing: the journal has every entry.
 
 use std::collections::HashMap;
+use std::sync::{Arc, Condvar, Mutex};
 
 use junbao_ledger::entry::{Entry, Hash32, event_fingerprint};
 use junbao_ledger::ids::MemberId;
@@ -36,7 +37,8 @@ const REPLAY_CHUNK_ENTRIES: usize = 65_536;
 /// Derived records of the entries after the checkpoint, not yet in the store.
 #[derive(Debug, Default)]
 pub(crate) struct Pending {
-    /// The store's derived records are those of entries `1..=checkpoint`.
+    /// The last checkpoint cut: the derived records of entries `1..=checkpoint` are in the
+    /// store, or in `in_flight` on their way there.
     pub(crate) checkpoint: u64,
     /// Event id → (sequence number, content fingerprint).
     ids: HashMap<Box<str>, (u64, Hash32)>,
@@ -44,6 +46,112 @@ pub(crate) struct Pending {
     members: HashMap<MemberId, Vec<u64>>,
     /// State records and balances changed since the checkpoint.
     pub(crate) dirty: Dirty,
+    /// The index records of the checkpoint the checkpoint thread is writing (entries before
+    /// `checkpoint`), still answered from memory until that write is done.
+    in_flight: Option<Arc<Frozen>>,
+}
+
+/// The index records of a cut checkpoint, handed to the checkpoint thread.
+#[derive(Debug)]
+struct Frozen {
+    /// The checkpoint's last entry.
+    seq: u64,
+    ids: HashMap<Box<str>, (u64, Hash32)>,
+    members: HashMap<MemberId, Vec<u64>>,
+}
+
+/// The thread that writes the checkpoints posts cut, so that a post does not wait for the
+/// thousands of index and state records a checkpoint writes. One at a time, in order.
+#[derive(Debug, Default)]
+pub(crate) struct Checkpointer {
+    thread: Mutex<Option<(std::sync::mpsc::Sender<Job>, std::thread::JoinHandle<()>)>>,
+    /// The last checkpoint written (or failed: the store is then poisoned), and its signal.
+    done: Arc<(Mutex<u64>, Condvar)>,
+}
+
+/// A checkpoint for the thread: its index records, and the state records encoded at the cut.
+struct Job {
+    frozen: Arc<Frozen>,
+    state: Vec<junbao_ledger::state::StateWrite>,
+    balances: Vec<(Vec<u8>, i64)>,
+}
+
+impl Checkpointer {
+    fn send(&self, store: &Arc<Store>, job: Job) {
+        let mut thread = self.thread.lock().unwrap_or_else(|p| p.into_inner());
+        let (sender, _) = thread.get_or_insert_with(|| {
+            let (tx, rx) = std::sync::mpsc::channel::<Job>();
+            let (store, done) = (Arc::clone(store), Arc::clone(&self.done));
+            let handle = std::thread::Builder::new()
+                .name("junbao-checkpoint".into())
+                .spawn(move || {
+                    for job in rx {
+                        let seq = job.frozen.seq;
+                        // A failure poisons the store; the records stay answered from memory.
+                        let _ = store.write_derived(checkpoint_append(
+                            &job.frozen,
+                            job.state,
+                            job.balances,
+                        ));
+                        let (lock, signal) = &*done;
+                        *lock.lock().unwrap_or_else(|p| p.into_inner()) = seq;
+                        signal.notify_all();
+                    }
+                })
+                .expect("spawning the checkpoint thread");
+            (tx, handle)
+        });
+        if sender.send(job).is_err() {
+            unreachable!("the checkpoint thread lives as long as its sender");
+        }
+    }
+
+    /// Whether the checkpoint of entry `seq` has been written.
+    fn is_done(&self, seq: u64) -> bool {
+        *self.done.0.lock().unwrap_or_else(|p| p.into_inner()) >= seq
+    }
+
+    /// Waits until the checkpoint of entry `seq` has been written (or the store poisoned).
+    fn wait(&self, store: &Store, seq: u64) {
+        let (lock, signal) = &*self.done;
+        let mut done = lock.lock().unwrap_or_else(|p| p.into_inner());
+        while *done < seq && !store.is_poisoned() {
+            done = signal
+                .wait_timeout(done, std::time::Duration::from_millis(50))
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+    }
+
+    /// Lets the thread write what it was given, and ends it.
+    pub(crate) fn stop(&self) {
+        let taken = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some((sender, handle)) = taken {
+            drop(sender);
+            let _ = handle.join();
+        }
+    }
+}
+
+/// The write of a checkpoint: its index records, state records, balances and the checkpoint
+/// record naming its last entry.
+fn checkpoint_append(
+    frozen: &Frozen,
+    state: Vec<junbao_ledger::state::StateWrite>,
+    balances: Vec<(Vec<u8>, i64)>,
+) -> Append {
+    let mut ids: Vec<(Vec<u8>, Vec<u8>)> =
+        frozen.ids.iter().map(|(id, (seq, _))| (id.as_bytes().to_vec(), id_record(*seq))).collect();
+    for (m, seqs) in &frozen.members {
+        ids.extend(seqs.iter().map(|seq| (crate::member_index_key(m, *seq), Vec::new())));
+    }
+    Append {
+        ids,
+        balances,
+        state,
+        meta: vec![(META_CHECKPOINT.to_vec(), frozen.seq.to_be_bytes().to_vec())],
+        ..Append::default()
+    }
 }
 
 impl Pending {
@@ -66,10 +174,22 @@ impl Pending {
         }
     }
 
-    /// The idempotency record of `id` if its entry came after the checkpoint.
+    /// The idempotency record of `id` if its entry is not in the store's index yet.
     pub(crate) fn id(&self, id: &str) -> Option<(u64, Hash32)> {
-        self.ids.get(id).copied()
+        self.ids.get(id).or_else(|| self.in_flight.as_ref()?.ids.get(id)).copied()
     }
+
+    /// The member's entries not in the store's index yet, ascending.
+    fn member_seqs(&self, member: &MemberId) -> impl Iterator<Item = u64> + '_ {
+        let earlier = self.in_flight.as_ref().and_then(|f| f.members.get(member));
+        earlier.into_iter().chain(self.members.get(member)).flatten().copied()
+    }
+}
+
+/// The pending records again after a failed synchronous checkpoint (the store is poisoned;
+/// they are kept so that lookups stay right until the ledger is reopened).
+fn taken_back(frozen: Frozen) -> Pending {
+    Pending { checkpoint: frozen.seq, in_flight: Some(Arc::new(frozen)), ..Pending::default() }
 }
 
 /// The stored checkpoint's entry number (0: none yet), from its metadata record.
@@ -192,10 +312,26 @@ impl Ledger {
         }
         let every = self.checkpoint_every.load(std::sync::atomic::Ordering::Relaxed);
         if self.store.head().seq - w.pending.checkpoint >= every {
-            // A failure poisons the store: the entries are durable already (the journal holds
-            // them), and the next post is refused until the ledger is reopened.
-            let _ = self.checkpoint_locked(w);
+            self.cut_checkpoint(w);
         }
+    }
+
+    /// Cuts a checkpoint at the head and hands it to the checkpoint thread: the state records
+    /// are encoded now (the state moves on), the index records travel as they are. Not while
+    /// the previous one is still being written (the next post tries again).
+    fn cut_checkpoint(&self, w: &mut Writer) {
+        if let Some(f) = &w.pending.in_flight {
+            if !self.checkpointer.is_done(f.seq) {
+                return;
+            }
+            w.pending.in_flight = None;
+        }
+        let head = self.store.head();
+        let (state, balances) = w.state.checkpoint_writes(&w.pending.dirty);
+        let taken = std::mem::replace(&mut w.pending, Pending::at(head.seq));
+        let frozen = Arc::new(Frozen { seq: head.seq, ids: taken.ids, members: taken.members });
+        w.pending.in_flight = Some(Arc::clone(&frozen));
+        self.checkpointer.send(&self.store, Job { frozen, state, balances });
     }
 
     /// Writes the derived records of every entry so far (a checkpoint), so that reopening
@@ -206,33 +342,27 @@ impl Ledger {
         Ok(self.store.head())
     }
 
+    /// Writes a checkpoint at the head on this thread, after the one in flight (if any).
     pub(crate) fn checkpoint_locked(&self, w: &mut Writer) -> Result<(), WriteError> {
+        if let Some(f) = w.pending.in_flight.take() {
+            self.checkpointer.wait(&self.store, f.seq);
+        }
+        if self.store.is_poisoned() {
+            return Err(WriteError::Poisoned);
+        }
         let head = self.store.head();
         if w.pending.checkpoint == head.seq {
             return Ok(());
         }
         let (state, balances) = w.state.checkpoint_writes(&w.pending.dirty);
-        let mut ids: Vec<(Vec<u8>, Vec<u8>)> = w
-            .pending
-            .ids
-            .iter()
-            .map(|(id, (seq, _))| (id.as_bytes().to_vec(), id_record(*seq)))
-            .collect();
-        for (m, seqs) in &w.pending.members {
-            ids.extend(seqs.iter().map(|seq| (crate::member_index_key(m, *seq), Vec::new())));
-        }
-        let append = Append {
-            ids,
-            balances,
-            state,
-            meta: vec![(META_CHECKPOINT.to_vec(), head.seq.to_be_bytes().to_vec())],
-            head,
-            ..Append::default()
-        };
+        let taken = std::mem::replace(&mut w.pending, Pending::at(head.seq));
+        let frozen = Frozen { seq: head.seq, ids: taken.ids, members: taken.members };
         // Not synced: a checkpoint lost in a crash only means a longer replay at open, and the
         // write-ahead log keeps it after the entries it covers.
-        self.store.append_deferred(append)?;
-        w.pending = Pending { checkpoint: head.seq, ..Pending::default() };
+        if let Err(e) = self.store.write_derived(checkpoint_append(&frozen, state, balances)) {
+            w.pending = taken_back(frozen);
+            return Err(e);
+        }
         Ok(())
     }
 
@@ -261,9 +391,10 @@ impl Ledger {
                     })
             })
             .collect::<Result<Vec<u64>, _>>()?;
-        if let Some(more) = w.pending.members.get(member) {
-            seqs.extend(more);
-        }
+        // Those in memory come after the stored ones; an in-flight checkpoint's may have been
+        // stored meanwhile, read twice.
+        let last = seqs.last().copied().unwrap_or(0);
+        seqs.extend(w.pending.member_seqs(member).filter(|s| *s > last));
         Ok(seqs)
     }
 }

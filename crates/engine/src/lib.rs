@@ -174,7 +174,7 @@ pub(crate) struct Writer {
 
 /// An open ledger.
 pub struct Ledger {
-    store: Store,
+    store: Arc<Store>,
     writer: Mutex<Writer>,
     clock: Clock,
     /// The first integrity failure a post met (corrupt stored data), for the health check.
@@ -183,6 +183,8 @@ pub struct Ledger {
     checkpoint_every: std::sync::atomic::AtomicU64,
     /// Whether closing writes a checkpoint (a crash test turns it off).
     checkpoint_on_close: std::sync::atomic::AtomicBool,
+    /// The thread that writes checkpoints cut by posts (`derived.rs`), once started.
+    checkpointer: derived::Checkpointer,
 }
 
 impl std::fmt::Debug for Ledger {
@@ -271,7 +273,7 @@ impl Ledger {
         let store = Store::create(path)?;
         mark_state_format(&store)?;
         let ledger = Ledger {
-            store,
+            store: Arc::new(store),
             writer: Mutex::new(Writer {
                 state: LedgerState::default(),
                 frontier: Default::default(),
@@ -281,6 +283,7 @@ impl Ledger {
             integrity_failure: Mutex::new(None),
             checkpoint_every: CHECKPOINT_ENTRIES.into(),
             checkpoint_on_close: true.into(),
+            checkpointer: Default::default(),
         };
         let lines: Vec<String> = junbao_ledger::standard::SEED_STANDARDS
             .iter()
@@ -334,12 +337,13 @@ impl Ledger {
         };
         derived::replay_tail(&store, &mut writer)?;
         Ok(Ledger {
-            store,
+            store: Arc::new(store),
             writer: Mutex::new(writer),
             clock,
             integrity_failure: Mutex::new(None),
             checkpoint_every: CHECKPOINT_ENTRIES.into(),
             checkpoint_on_close: true.into(),
+            checkpointer: Default::default(),
         })
     }
 
@@ -539,14 +543,14 @@ impl Drop for Ledger {
     /// Closing writes a checkpoint, so that the next open replays nothing. It is not needed
     /// for safety (the journal holds every entry): a failure is left to the next open.
     fn drop(&mut self) {
-        if self.store.is_poisoned()
-            || !self.checkpoint_on_close.load(std::sync::atomic::Ordering::Relaxed)
-        {
-            return;
-        }
-        if let Ok(mut w) = self.writer.lock() {
+        let checkpoint = !self.store.is_poisoned()
+            && self.checkpoint_on_close.load(std::sync::atomic::Ordering::Relaxed);
+        if checkpoint && let Ok(mut w) = self.writer.lock() {
             let _ = self.checkpoint_locked(&mut w);
         }
+        // The checkpoint thread finishes what it was given (a crash test's too: a crash could
+        // come after it as well as before) before the store closes.
+        self.checkpointer.stop();
     }
 }
 

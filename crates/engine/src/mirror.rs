@@ -63,7 +63,7 @@ impl Ledger {
         })?;
         let store = Store::create(path)?;
         Ok(Ledger {
-            store,
+            store: std::sync::Arc::new(store),
             writer: std::sync::Mutex::new(Writer {
                 state: LedgerState::default(),
                 frontier: Default::default(),
@@ -73,6 +73,7 @@ impl Ledger {
             integrity_failure: std::sync::Mutex::new(None),
             checkpoint_every: crate::CHECKPOINT_ENTRIES.into(),
             checkpoint_on_close: true.into(),
+            checkpointer: Default::default(),
         })
     }
 

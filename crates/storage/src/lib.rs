@@ -375,6 +375,41 @@ impl Store {
         self.append_opt(append, false)
     }
 
+    /// Puts an append's index, balance, state and metadata records into `batch`.
+    fn put_derived(&self, batch: &mut WriteBatch, append: &Append) {
+        let ids = self.cf(CF_IDS);
+        for (k, v) in &append.ids {
+            batch.put_cf(ids, k, v);
+        }
+        let balances = self.cf(CF_BALANCES);
+        for (k, fen) in &append.balances {
+            batch.put_cf(balances, k, fen.to_le_bytes());
+        }
+        let state = self.cf(CF_STATE);
+        for (k, v) in &append.state {
+            match v {
+                Some(v) => batch.put_cf(state, k, v),
+                None => batch.delete_cf(state, k),
+            }
+        }
+        let meta = self.cf(CF_META);
+        for (k, v) in &append.meta {
+            assert!(k.as_slice() != META_HEAD && k.as_slice() != META_FORMAT, "reserved meta key");
+            batch.put_cf(meta, k, v);
+        }
+    }
+
+    /// Writes derived records (index, balances, state, metadata) in one unsynced write batch
+    /// that appends no entry and leaves the head record alone: a checkpoint, which may be
+    /// written by another thread while appends go on. `append.entries` and `append.tree` must
+    /// be empty; `append.head` is ignored.
+    pub fn write_derived(&self, append: Append) -> Result<(), WriteError> {
+        assert!(append.entries.is_empty() && append.tree.is_empty(), "derived records only");
+        let mut batch = WriteBatch::default();
+        self.put_derived(&mut batch, &append);
+        self.write_opt(batch, false)
+    }
+
     fn append_opt(&self, append: Append, sync: bool) -> Result<(), WriteError> {
         if append.entries.len() > APPEND_ENTRIES_MAX {
             return Err(WriteError::TooLarge(append.entries.len()));
@@ -410,30 +445,12 @@ impl Store {
                 }
             }
         }
-        let ids = self.cf(CF_IDS);
-        for (k, v) in &append.ids {
-            batch.put_cf(ids, k, v);
-        }
-        let balances = self.cf(CF_BALANCES);
-        for (k, fen) in &append.balances {
-            batch.put_cf(balances, k, fen.to_le_bytes());
-        }
-        let state = self.cf(CF_STATE);
-        for (k, v) in &append.state {
-            match v {
-                Some(v) => batch.put_cf(state, k, v),
-                None => batch.delete_cf(state, k),
-            }
-        }
         let tree = self.cf(CF_TREE);
         for (k, v) in &append.tree {
             batch.put_cf(tree, k, v);
         }
+        self.put_derived(&mut batch, &append);
         let meta = self.cf(CF_META);
-        for (k, v) in &append.meta {
-            assert!(k.as_slice() != META_HEAD && k.as_slice() != META_FORMAT, "reserved meta key");
-            batch.put_cf(meta, k, v);
-        }
         batch.put_cf(meta, META_HEAD, encode_head(&append.head));
         // A failed write poisons the handle: the tail taken above is not used again, and
         // reopening reads it back from the disk.
