@@ -7,7 +7,7 @@ use crate::entry::{DecodeError, decode, encode};
 use crate::event::{Benefit, Cause, Route};
 use crate::fund::{Account, Category, Fund, SpousePart};
 use crate::ids::{AgencyId, EventId, MemberId, UnitId};
-use crate::keyed::KeyedMap;
+use crate::keyed::{KeyedMap, KeyedSet};
 use crate::money::Fen;
 use crate::standard::Standards;
 use crate::time::{Date, Period};
@@ -399,12 +399,12 @@ impl LedgerState {
 /// state records are brought up to date in bulk, every so many entries and at close.
 #[derive(Debug, Default)]
 pub struct Dirty {
-    pub(crate) members: std::collections::HashSet<MemberId>,
-    pub(crate) periods: std::collections::HashSet<PeriodKey>,
-    pub(crate) years: std::collections::HashSet<(Account, u16)>,
-    pub(crate) backpaid: std::collections::HashSet<MemberId>,
-    pub(crate) balances: std::collections::HashSet<Account>,
-    pub(crate) interest: std::collections::HashSet<(Fund, Period)>,
+    pub(crate) members: KeyedSet<MemberId>,
+    pub(crate) periods: KeyedSet<PeriodKey>,
+    pub(crate) years: KeyedSet<(Account, u16)>,
+    pub(crate) backpaid: KeyedSet<MemberId>,
+    pub(crate) balances: KeyedSet<Account>,
+    pub(crate) interest: KeyedSet<(Fund, Period)>,
     pub(crate) reversed: Vec<u64>,
     pub(crate) standards: bool,
     pub(crate) admin: bool,
