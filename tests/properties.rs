@@ -361,3 +361,71 @@ proptest! {
         prop_assert_eq!(books_a.1, books_b.1);
     }
 }
+
+/// Applies `texts` to `batch`, each on its own; the sequence number of each, or its refusal.
+fn apply_all(
+    batch: &mut junbao_ledger::Batch<'_>,
+    texts: &[String],
+    lookup: &dyn junbao_ledger::EntryLookup,
+) -> Vec<Result<u64, String>> {
+    texts
+        .iter()
+        .map(|t| {
+            let event = parse_event_line(t).expect("generated lines parse");
+            batch.apply(event, NOW_US, lookup).map_err(|e| e.to_string())
+        })
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Events applied after a savepoint and rolled back leave no trace: the batch goes on (the
+    /// same answers, entries and head) and commits exactly the state of a batch that never saw
+    /// them. A savepoint taken inside them, released or rolled back first, changes nothing.
+    #[test]
+    fn a_rolled_back_savepoint_leaves_the_batch_as_it_was(
+        before in prop::collection::vec(op(), 0..20),
+        undone in prop::collection::vec(op(), 1..20),
+        after in prop::collection::vec(op(), 0..20),
+        inner in prop::option::of((0..20usize, any::<bool>())),
+    ) {
+        let (state, seq, head, entries) = seeded();
+        // Ids op0.. are before, op20.. undone, op40.. after: reversals and recoveries (op0 to
+        // op63) name events of every part, the undone ones included.
+        let texts = |ops: &[Op], first: usize| -> Vec<String> {
+            ops.iter().enumerate().map(|(i, op)| line(op, first + i, &state)).collect()
+        };
+        let (before, undone, after) = (texts(&before, 0), texts(&undone, 20), texts(&after, 40));
+
+        let mut kept = state.begin(seq, head);
+        let answers_before = apply_all(&mut kept, &before, &entries);
+        let answers_after = apply_all(&mut kept, &after, &entries);
+        let kept = kept.finish();
+
+        let mut rolled = state.begin(seq, head);
+        prop_assert_eq!(apply_all(&mut rolled, &before, &entries), answers_before);
+        let savepoint = rolled.savepoint();
+        let split = inner.map_or(undone.len(), |(at, _)| at.min(undone.len()));
+        apply_all(&mut rolled, &undone[..split], &entries);
+        if let Some((_, release)) = inner {
+            let sp = rolled.savepoint();
+            apply_all(&mut rolled, &undone[split..], &entries);
+            if release { rolled.release(sp) } else { rolled.rollback(sp) }
+        }
+        rolled.rollback(savepoint);
+        prop_assert_eq!(apply_all(&mut rolled, &after, &entries), answers_after);
+        let rolled = rolled.finish();
+
+        prop_assert_eq!(rolled.head_seq, kept.head_seq);
+        prop_assert_eq!(rolled.head, kept.head);
+        prop_assert_eq!(
+            rolled.entries.iter().map(|e| &e.bytes).collect::<Vec<_>>(),
+            kept.entries.iter().map(|e| &e.bytes).collect::<Vec<_>>()
+        );
+        let (mut with_rollback, mut without) = (state.clone(), state.clone());
+        with_rollback.commit(rolled.changes);
+        without.commit(kept.changes);
+        prop_assert_eq!(with_rollback, without);
+    }
+}

@@ -3,7 +3,7 @@
 //! `post_group_with` reads the group's id records, has `check` check each request against one
 //! batch, then writes the batch (`write_prepared`) and answers every request.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 use junbao_ledger::Event;
 use junbao_ledger::merkle;
@@ -335,7 +335,6 @@ impl Ledger {
             lookup: StoreLookup { store: &self.store, pending: &wr.pending },
             head_seq: head.seq,
             recorded_at: self.now_us(),
-            batch_ids: HashMap::new(),
             new_ids: Vec::new(),
             apply_time: Duration::ZERO,
             errors_kept_max: if dry { BATCH_EVENTS_MAX } else { 4 * REPORTED_ERRORS_MAX },

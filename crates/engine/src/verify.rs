@@ -373,9 +373,13 @@ fn replay_journal(
 /// Compares a replayed state with the stored one, record kind by record kind, naming up to five
 /// differing keys of the first kind that differs.
 fn compare_state(replayed: &LedgerState, stored: &LedgerState) -> Result<(), VerifyError> {
-    fn differing<K: std::fmt::Display + Eq + std::hash::Hash + Ord, V: PartialEq>(
-        replayed: &HashMap<K, V>,
-        stored: &HashMap<K, V>,
+    fn differing<
+        K: std::fmt::Display + Eq + std::hash::Hash + Ord,
+        V: PartialEq,
+        S: std::hash::BuildHasher,
+    >(
+        replayed: &HashMap<K, V, S>,
+        stored: &HashMap<K, V, S>,
     ) -> Vec<String> {
         let mut keys: Vec<&K> = replayed
             .iter()

@@ -10,10 +10,18 @@ pub const NAME_ID_LEN_MAX: usize = 32;
 macro_rules! id_type {
     ($name:ident, $what:literal, $check:path) => {
         #[doc = concat!("A validated ", $what, ".")]
-        #[derive(
-            Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, bincode::Encode, bincode::Decode,
-        )]
+        #[derive(Debug, PartialEq, Eq, PartialOrd, Ord, Hash, bincode::Encode, bincode::Decode)]
         pub struct $name(String);
+
+        /// By hand for `clone_from`, which reuses the text's buffer (a key rewritten in place).
+        impl Clone for $name {
+            fn clone(&self) -> Self {
+                Self(self.0.clone())
+            }
+            fn clone_from(&mut self, source: &Self) {
+                self.0.clone_from(&source.0)
+            }
+        }
 
         impl $name {
             pub fn parse(text: &str) -> Result<Self, String> {

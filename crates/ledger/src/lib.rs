@@ -12,6 +12,7 @@ pub mod event;
 pub mod export;
 pub mod fund;
 pub mod ids;
+pub mod keyed;
 pub mod lookup;
 pub mod merkle;
 pub mod money;

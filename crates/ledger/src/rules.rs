@@ -10,12 +10,11 @@
 //! `transfer`, `reversal`), `effects` (what an accepted event changes in the state) and `law`
 //! (the rules that read the member's dated history).
 
-use std::collections::HashMap;
-
 use crate::entry::{Entry, Hash32, Posting, SealedEntry};
 use crate::event::EventError;
 use crate::fund::{Account, Fund};
 use crate::ids::{EventId, MemberId};
+use crate::keyed::KeyedMap;
 use crate::money::Fen;
 use crate::state::{LedgerState, MemberState, PeriodKey, PeriodMoney};
 use crate::time::Period;
@@ -25,6 +24,7 @@ mod casualty;
 mod dispatch;
 mod effects;
 mod interest;
+mod keys;
 mod law;
 mod lifecycle;
 mod premium;
@@ -42,16 +42,16 @@ pub use crate::lookup::{ApplyError, EntryLookup, LookupError, NoLookup};
 /// Changes a batch makes, applied to the state by [`LedgerState::commit`] once durable.
 #[derive(Clone, Debug, Default)]
 pub struct StateChanges {
-    members: HashMap<MemberId, MemberState>,
-    balance_deltas: HashMap<Account, Fen>,
+    members: KeyedMap<MemberId, MemberState>,
+    balance_deltas: KeyedMap<Account, Fen>,
     standards: Option<crate::standard::Standards>,
     interest: Vec<(Fund, Period)>,
     uninterest: Vec<(Fund, Period)>,
     reversed: Vec<u64>,
-    periods: HashMap<PeriodKey, PeriodMoney>,
+    periods: KeyedMap<PeriodKey, PeriodMoney>,
     admin: Option<crate::admin::AdminState>,
-    year_moves: HashMap<(Account, u16), Fen>,
-    backpaid: HashMap<MemberId, crate::backpay::Backpaid>,
+    year_moves: KeyedMap<(Account, u16), Fen>,
+    backpaid: KeyedMap<MemberId, crate::backpay::Backpaid>,
 }
 
 /// A batch under construction. Nothing it does is visible until committed.
@@ -60,19 +60,68 @@ pub struct Batch<'s> {
     base: &'s LedgerState,
     changes: StateChanges,
     entries: Vec<Entry>,
-    by_event: HashMap<EventId, usize>,
+    by_event: KeyedMap<EventId, usize>,
+    /// While a savepoint is open: what each change replaced, oldest first.
+    undo: Vec<Undo>,
+    /// Savepoints open that log changes (those of a batch already changed).
+    savepoints_open: usize,
+    /// The premium line last read from the base state, which does not change under a batch:
+    /// a premium's rule reads its month, then its effect reads it again to change it.
+    base_period: LastRead,
     next_seq: u64,
     first_seq: u64,
     head: Hash32,
 }
 
+/// A premium line read from the base state, and what it held.
+#[derive(Default)]
+struct LastRead(std::cell::Cell<Option<(PeriodKey, Option<PeriodMoney>)>>);
+
+impl std::fmt::Debug for LastRead {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let last = self.0.take();
+        let shown = f.debug_tuple("LastRead").field(&last).finish();
+        self.0.set(last);
+        shown
+    }
+}
+
 /// Where a batch stood before a group of events, to undo them as a whole
-/// ([`Batch::rollback`]). The HTTP service gathers many requests into one batch; a request
-/// whose third event is refused must leave no trace of its first two.
+/// ([`Batch::rollback`]) or keep them ([`Batch::release`]). The HTTP service gathers many
+/// requests into one batch; a request whose third event is refused must leave no trace of its
+/// first two.
 #[derive(Debug)]
+#[must_use = "a savepoint is rolled back or released; dropped, the batch logs changes until a \
+              savepoint taken earlier is closed"]
 pub struct Savepoint {
-    changes: StateChanges,
     entries_len: usize,
+    next_seq: u64,
+    undo_len: usize,
+    /// The lists of changes only grow after the savepoint, except where the log says.
+    interest_len: usize,
+    uninterest_len: usize,
+    reversed_len: usize,
+    /// Taken before the batch changed anything: a rollback empties it, nothing is logged.
+    untouched: bool,
+    /// Logging savepoints open when this one was taken.
+    savepoints_open: usize,
+}
+
+/// What one change of a batch replaced: the value it had in [`StateChanges`] (`None`: none,
+/// the base state's showed through), so that a rollback puts it back.
+#[derive(Debug)]
+enum Undo {
+    Member(MemberId, Option<MemberState>),
+    Period(PeriodKey, Option<PeriodMoney>),
+    BalanceDelta(Account, Option<Fen>),
+    YearMove((Account, u16), Option<Fen>),
+    Backpaid(MemberId, Option<crate::backpay::Backpaid>),
+    Standards(Option<crate::standard::Standards>),
+    Admin(Option<crate::admin::AdminState>),
+    /// The interest credits before one was taken out (a reversal of its entry).
+    Interest(Vec<(Fund, Period)>),
+    /// An event id applied twice in the batch: the position it had.
+    EventIndex(EventId, usize),
 }
 
 /// A batch ready to write: sealed entries, the new head, and the changes to the state (the
@@ -92,5 +141,10 @@ fn refuse(field: &'static str, message: impl Into<String>) -> EventError {
 }
 
 pub(crate) fn two_legs(debit: Account, credit: Account, amount: Fen) -> Vec<Posting> {
-    vec![Posting { account: debit, amount }, Posting { account: credit, amount: Fen(-amount.0) }]
+    Vec::from(leg_pair(debit, credit, amount))
+}
+
+/// [`two_legs`] before it is put in a list (with others, in one allocation).
+fn leg_pair(debit: Account, credit: Account, amount: Fen) -> [Posting; 2] {
+    [Posting { account: debit, amount }, Posting { account: credit, amount: Fen(-amount.0) }]
 }

@@ -1,12 +1,13 @@
 //! What the journal implies now: members' lifecycles, balances, standards. Derived from the
 //! entries (and rebuilt from them by `replay`), materialised by the storage layer for speed.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::entry::{DecodeError, decode, encode};
 use crate::event::{Benefit, Cause, Route};
 use crate::fund::{Account, Category, Fund, SpousePart};
 use crate::ids::{AgencyId, EventId, MemberId, UnitId};
+use crate::keyed::{KeyedMap, KeyedSet};
 use crate::money::Fen;
 use crate::standard::Standards;
 use crate::time::{Date, Period};
@@ -181,9 +182,9 @@ impl MemberState {
 /// The ledger's current state: the result of applying every entry in order.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LedgerState {
-    pub members: HashMap<MemberId, MemberState>,
+    pub members: KeyedMap<MemberId, MemberState>,
     /// Debit-positive balance of every account that was ever posted to.
-    pub balances: HashMap<Account, Fen>,
+    pub balances: KeyedMap<Account, Fen>,
     pub standards: Standards,
     pub interest_credited: BTreeSet<(Fund, Period)>,
     /// Sequence numbers of entries that have been reversed.
@@ -198,9 +199,9 @@ pub struct LedgerState {
     pub periods: BTreeMap<PeriodKey, PeriodMoney>,
     /// Per member account and calendar year of value date: the sum of its postings. A
     /// balance at the end of a year (Art. 31 interest) is the sum over years up to it.
-    pub year_moves: HashMap<(Account, u16), Fen>,
+    pub year_moves: KeyedMap<(Account, u16), Fen>,
     /// Months back-paid per person under the 2019 opinion, all entries together.
-    pub backpaid: HashMap<MemberId, crate::backpay::Backpaid>,
+    pub backpaid: KeyedMap<MemberId, crate::backpay::Backpaid>,
 }
 
 /// A member's premium line in one month.
@@ -398,12 +399,12 @@ impl LedgerState {
 /// state records are brought up to date in bulk, every so many entries and at close.
 #[derive(Debug, Default)]
 pub struct Dirty {
-    pub(crate) members: std::collections::HashSet<MemberId>,
-    pub(crate) periods: std::collections::HashSet<PeriodKey>,
-    pub(crate) years: std::collections::HashSet<(Account, u16)>,
-    pub(crate) backpaid: std::collections::HashSet<MemberId>,
-    pub(crate) balances: std::collections::HashSet<Account>,
-    pub(crate) interest: std::collections::HashSet<(Fund, Period)>,
+    pub(crate) members: KeyedSet<MemberId>,
+    pub(crate) periods: KeyedSet<PeriodKey>,
+    pub(crate) years: KeyedSet<(Account, u16)>,
+    pub(crate) backpaid: KeyedSet<MemberId>,
+    pub(crate) balances: KeyedSet<Account>,
+    pub(crate) interest: KeyedSet<(Fund, Period)>,
     pub(crate) reversed: Vec<u64>,
     pub(crate) standards: bool,
     pub(crate) admin: bool,

@@ -2,7 +2,6 @@
 //! id, replay or conflict, rules), a refused request rolled back to its savepoint; and the
 //! answers of the requests checked.
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use junbao_ledger::entry::Hash32;
@@ -39,9 +38,8 @@ pub(super) struct Group<'s, 'l> {
     pub(super) lookup: StoreLookup<'l>,
     pub(super) head_seq: u64,
     pub(super) recorded_at: i64,
-    /// Ids of the entries in the batch so far: id -> (index in the batch, fingerprint). A
-    /// refused request takes its own out again.
-    pub(super) batch_ids: HashMap<String, (usize, Hash32)>,
+    /// The id and content fingerprint of each entry in the batch so far, in order (the batch
+    /// finds an id's position; a refused request takes its own out again).
     pub(super) new_ids: Vec<(Box<str>, Hash32)>,
     pub(super) apply_time: Duration,
     pub(super) errors_kept_max: usize,
@@ -73,6 +71,8 @@ impl Group<'_, '_> {
         request: PostRequest,
         stored: &mut impl Iterator<Item = Option<IdRecord>>,
     ) -> Result<Checked, PostError> {
+        self.batch.reserve(request.events.len());
+        // A request of one event needs none: a refused event leaves the batch as it was.
         let savepoint = (request.events.len() > 1).then(|| self.batch.savepoint());
         let ids_before = self.new_ids.len();
         let mut c = Checked {
@@ -110,15 +110,16 @@ impl Group<'_, '_> {
             }
         }
         if c.total_errors == 0 {
+            if let Some(sp) = savepoint {
+                self.batch.release(sp);
+            }
             return Ok(c);
         }
         if let Some(sp) = savepoint {
             self.batch.rollback(sp);
         }
         assert_eq!(self.batch.len(), c.first_new, "a refused request leaves no entry behind");
-        for (id, _) in self.new_ids.drain(ids_before..) {
-            self.batch_ids.remove(&*id);
-        }
+        self.new_ids.truncate(ids_before);
         // Parse errors were found before rule errors: report in line order.
         c.errors.sort_by_key(|e| e.line);
         c.errors.truncate(self.errors_reported_max);
@@ -169,7 +170,8 @@ impl Group<'_, '_> {
                 event.id.as_str()
             )));
         }
-        if let Some(&(k, old_fp)) = self.batch_ids.get(event.id.as_str()) {
+        if let Some(k) = self.batch.position_of(&event.id) {
+            let old_fp = self.new_ids[k].1;
             if old_fp == fp {
                 return Ok(Slot::Replay(self.head_seq + 1 + k as u64));
             }
@@ -184,7 +186,7 @@ impl Group<'_, '_> {
             )));
         }
         let apply_started = Instant::now();
-        let id = event.id.as_str().to_string();
+        let id: Box<str> = event.id.as_str().into();
         let applied = self.batch.apply(event, self.recorded_at, &self.lookup);
         self.apply_time += apply_started.elapsed();
         let seq = applied.map_err(|e| match e {
@@ -196,9 +198,8 @@ impl Group<'_, '_> {
             self.head_seq + 1 + self.new_ids.len() as u64,
             "sequence numbers are dense"
         );
-        self.batch_ids.insert(id.clone(), (self.new_ids.len(), fp));
         let slot = Slot::New(self.new_ids.len());
-        self.new_ids.push((id.into_boxed_str(), fp));
+        self.new_ids.push((id, fp));
         Ok(slot)
     }
 }

@@ -1,11 +1,12 @@
 //! The batch machinery: beginning, applying, rolling back, sealing and committing a batch,
 //! and replaying stored entries into state.
 
-use std::collections::HashMap;
+use crate::keyed::KeyedMap;
 
+use super::keys::{PeriodKeyView, YearKeyView};
 use super::{
     ApplyError, Batch, EntryLookup, LookupError, PARALLEL_ENTRIES_MIN, PreparedBatch, Savepoint,
-    StateChanges, refuse,
+    StateChanges, Undo, refuse,
 };
 use crate::entry::{
     CHAIN_GENESIS, ENTRY_FORMAT_VERSION, Entry, Hash32, Posting, SealedEntry, chain_next,
@@ -29,7 +30,10 @@ impl LedgerState {
             base: self,
             changes: StateChanges::default(),
             entries: Vec::new(),
-            by_event: HashMap::new(),
+            by_event: KeyedMap::default(),
+            undo: Vec::new(),
+            savepoints_open: 0,
+            base_period: Default::default(),
             next_seq: head_seq + 1,
             first_seq: head_seq + 1,
             head,
@@ -84,6 +88,92 @@ impl LedgerState {
     }
 }
 
+impl StateChanges {
+    /// Whether nothing was changed.
+    fn is_untouched(&self) -> bool {
+        let StateChanges {
+            members,
+            balance_deltas,
+            standards,
+            interest,
+            uninterest,
+            reversed,
+            periods,
+            admin,
+            year_moves,
+            backpaid,
+        } = self;
+        members.is_empty()
+            && balance_deltas.is_empty()
+            && standards.is_none()
+            && interest.is_empty()
+            && uninterest.is_empty()
+            && reversed.is_empty()
+            && periods.is_empty()
+            && admin.is_none()
+            && year_moves.is_empty()
+            && backpaid.is_empty()
+    }
+
+    /// Forgets every change, keeping the maps' room.
+    fn clear(&mut self) {
+        let StateChanges {
+            members,
+            balance_deltas,
+            standards,
+            interest,
+            uninterest,
+            reversed,
+            periods,
+            admin,
+            year_moves,
+            backpaid,
+        } = self;
+        members.clear();
+        balance_deltas.clear();
+        *standards = None;
+        interest.clear();
+        uninterest.clear();
+        reversed.clear();
+        periods.clear();
+        *admin = None;
+        year_moves.clear();
+        backpaid.clear();
+    }
+
+    /// Puts back what one change replaced. An event index is put back only if it points
+    /// before `entries_len`, the entries the rollback keeps.
+    fn undo(&mut self, undo: Undo, by_event: &mut KeyedMap<EventId, usize>, entries_len: usize) {
+        fn put_back<K: std::hash::Hash + Eq, V>(
+            map: &mut KeyedMap<K, V>,
+            key: K,
+            before: Option<V>,
+        ) {
+            match before {
+                Some(v) => map.insert(key, v),
+                None => map.remove(&key),
+            };
+        }
+        match undo {
+            Undo::Member(id, before) => put_back(&mut self.members, id, before),
+            Undo::Period(key, before) => put_back(&mut self.periods, key, before),
+            Undo::BalanceDelta(account, before) => {
+                put_back(&mut self.balance_deltas, account, before)
+            }
+            Undo::YearMove(key, before) => put_back(&mut self.year_moves, key, before),
+            Undo::Backpaid(id, before) => put_back(&mut self.backpaid, id, before),
+            Undo::Standards(before) => self.standards = before,
+            Undo::Admin(before) => self.admin = before,
+            Undo::Interest(before) => self.interest = before,
+            Undo::EventIndex(id, position) => {
+                if position < entries_len {
+                    by_event.insert(id, position);
+                }
+            }
+        }
+    }
+}
+
 /// [`LedgerState::replay`] one entry at a time, for a journal too large to hold in memory
 /// (`verify` streams it). A reversal undoes its target's effects, so the replayer keeps the
 /// entries that later reversals name: every entry, or only those in a set known in advance
@@ -91,7 +181,7 @@ impl LedgerState {
 #[derive(Debug)]
 pub struct Replayer {
     state: LedgerState,
-    kept: HashMap<EventId, Entry>,
+    kept: KeyedMap<EventId, Entry>,
     keep_only: Option<std::collections::HashSet<EventId>>,
     /// The first entry whose effects could not be applied, and why.
     unreplayable: Option<(u64, String)>,
@@ -102,7 +192,7 @@ impl Replayer {
     pub fn keeping_every_entry() -> Replayer {
         Replayer {
             state: LedgerState::default(),
-            kept: HashMap::new(),
+            kept: KeyedMap::default(),
             keep_only: None,
             unreplayable: None,
         }
@@ -112,7 +202,7 @@ impl Replayer {
     pub fn keeping(targets: std::collections::HashSet<EventId>) -> Replayer {
         Replayer {
             state: LedgerState::default(),
-            kept: HashMap::new(),
+            kept: KeyedMap::default(),
             keep_only: Some(targets),
             unreplayable: None,
         }
@@ -203,6 +293,10 @@ impl<'s> Batch<'s> {
     }
 
     pub(super) fn member_mut(&mut self, id: &MemberId) -> &mut MemberState {
+        if self.logging() {
+            let before = self.changes.members.get(id).cloned();
+            self.undo.push(Undo::Member(id.clone(), before));
+        }
         if !self.changes.members.contains_key(id) {
             let m = self.base.members.get(id).expect("member checked before mutation").clone();
             self.changes.members.insert(id.clone(), m);
@@ -210,14 +304,44 @@ impl<'s> Batch<'s> {
         self.changes.members.get_mut(id).expect("inserted above")
     }
 
+    /// Records a member's whole state (an enrolment).
+    pub(super) fn set_member(&mut self, id: &MemberId, member: MemberState) {
+        let before = self.changes.members.insert(id.clone(), member);
+        if self.logging() {
+            self.undo.push(Undo::Member(id.clone(), before));
+        }
+    }
+
     pub(super) fn period(&self, member: &MemberId, line: Line, period: Period) -> PeriodMoney {
-        let key = (member.clone(), line, period);
-        self.changes
-            .periods
-            .get(&key)
-            .or_else(|| self.base.periods.get(&key))
-            .copied()
-            .unwrap_or_default()
+        let key: &dyn PeriodKeyView = &(member, line, period);
+        match self.changes.periods.get(key) {
+            Some(money) => *money,
+            None => self.base_period(member, line, period).unwrap_or_default(),
+        }
+    }
+
+    /// A premium line in the base state, remembering the last one read.
+    fn base_period(&self, member: &MemberId, line: Line, period: Period) -> Option<PeriodMoney> {
+        let last = self.base_period.0.take();
+        if let Some(((m, l, p), money)) = &last
+            && (m, *l, *p) == (member, line, period)
+        {
+            let money = *money;
+            self.base_period.0.set(last);
+            return money;
+        }
+        let key: &dyn PeriodKeyView = &(member, line, period);
+        let money = self.base.periods.get(key).copied();
+        let key = match last {
+            // The last key's text buffer is reused.
+            Some((mut key, _)) => {
+                key.0.clone_from(member);
+                (key.0, line, period)
+            }
+            None => (member.clone(), line, period),
+        };
+        self.base_period.0.set(Some((key, money)));
+        money
     }
 
     pub(super) fn update_period(
@@ -227,9 +351,21 @@ impl<'s> Batch<'s> {
         period: Period,
         f: impl FnOnce(&mut PeriodMoney),
     ) {
-        let mut money = self.period(member, line, period);
+        let key: &dyn PeriodKeyView = &(member, line, period);
+        let logging = self.logging();
+        if let Some(money) = self.changes.periods.get_mut(key) {
+            if logging {
+                self.undo.push(Undo::Period((member.clone(), line, period), Some(*money)));
+            }
+            f(money);
+            return;
+        }
+        let mut money = self.base_period(member, line, period).unwrap_or_default();
         f(&mut money);
         self.changes.periods.insert((member.clone(), line, period), money);
+        if logging {
+            self.undo.push(Undo::Period((member.clone(), line, period), None));
+        }
     }
 
     pub(super) fn admin(&self) -> &crate::admin::AdminState {
@@ -237,6 +373,9 @@ impl<'s> Batch<'s> {
     }
 
     pub(super) fn admin_mut(&mut self) -> &mut crate::admin::AdminState {
+        if self.logging() {
+            self.undo.push(Undo::Admin(self.changes.admin.clone()));
+        }
         self.changes.admin.get_or_insert_with(|| self.base.admin.clone())
     }
 
@@ -247,6 +386,29 @@ impl<'s> Batch<'s> {
             .or_else(|| self.base.backpaid.get(member))
             .copied()
             .unwrap_or_default()
+    }
+
+    pub(super) fn set_backpaid(&mut self, member: &MemberId, months: crate::backpay::Backpaid) {
+        let before = self.changes.backpaid.insert(member.clone(), months);
+        if self.logging() {
+            self.undo.push(Undo::Backpaid(member.clone(), before));
+        }
+    }
+
+    pub(super) fn set_standards(&mut self, standards: crate::standard::Standards) {
+        let before = self.changes.standards.replace(standards);
+        if self.logging() {
+            self.undo.push(Undo::Standards(before));
+        }
+    }
+
+    /// Takes the interest credit of `key` out of this batch (its entry is reversed).
+    pub(super) fn drop_interest(&mut self, key: (Fund, Period)) {
+        if self.logging() {
+            self.undo.push(Undo::Interest(self.changes.interest.clone()));
+        }
+        self.changes.interest.retain(|k| k != &key);
+        self.changes.uninterest.push(key);
     }
 
     pub(super) fn standards(&self) -> &crate::standard::Standards {
@@ -274,19 +436,86 @@ impl<'s> Batch<'s> {
             .ok_or_else(|| EventError::event(format!("no standard {name} is in force on {date}")))
     }
 
-    /// Marks where the batch stands now. Costs a copy of the changes so far.
-    pub fn savepoint(&self) -> Savepoint {
-        Savepoint { changes: self.changes.clone(), entries_len: self.entries.len() }
+    /// Whether changes are logged for a rollback: a savepoint of a batch already changed is
+    /// open.
+    fn logging(&self) -> bool {
+        self.savepoints_open > 0
     }
 
-    /// Undoes every event applied since `savepoint` was taken.
+    /// Makes room for `events` more entries and the state they change (a request's events).
+    pub fn reserve(&mut self, events: usize) {
+        self.entries.reserve(events);
+        self.by_event.reserve(events);
+        self.changes.periods.reserve(events);
+        self.changes.balance_deltas.reserve(events);
+        self.changes.year_moves.reserve(events);
+    }
+
+    /// Marks where the batch stands now, to undo what follows ([`Batch::rollback`]) or keep it
+    /// ([`Batch::release`]). From here on each change logs what it replaces, so a rollback
+    /// costs what the events since did, never a copy of the batch; a savepoint of a batch
+    /// nothing changed yet logs nothing (a rollback empties the batch).
+    pub fn savepoint(&mut self) -> Savepoint {
+        let untouched = self.entries.is_empty() && self.changes.is_untouched();
+        let sp = Savepoint {
+            entries_len: self.entries.len(),
+            next_seq: self.next_seq,
+            undo_len: self.undo.len(),
+            interest_len: self.changes.interest.len(),
+            uninterest_len: self.changes.uninterest.len(),
+            reversed_len: self.changes.reversed.len(),
+            untouched,
+            savepoints_open: self.savepoints_open,
+        };
+        if !untouched {
+            self.savepoints_open += 1;
+        }
+        sp
+    }
+
+    /// Keeps every event applied since `savepoint` was taken (and closes savepoints taken
+    /// after it).
+    pub fn release(&mut self, savepoint: Savepoint) {
+        self.close_to(&savepoint);
+    }
+
+    /// Undoes every event applied since `savepoint` was taken: the changes, entries, event
+    /// index and next sequence number are exactly as they were then (savepoints taken after it
+    /// are closed).
     pub fn rollback(&mut self, savepoint: Savepoint) {
-        assert!(savepoint.entries_len <= self.entries.len(), "a savepoint of this batch");
+        assert!(
+            savepoint.entries_len <= self.entries.len() && savepoint.undo_len <= self.undo.len(),
+            "a savepoint of this batch, still open"
+        );
         for entry in self.entries.drain(savepoint.entries_len..) {
             self.by_event.remove(&entry.event.id);
         }
-        self.next_seq = self.first_seq + savepoint.entries_len as u64;
-        self.changes = savepoint.changes;
+        self.next_seq = savepoint.next_seq;
+        if savepoint.untouched {
+            self.changes.clear();
+            self.by_event.clear();
+            self.undo.clear();
+        }
+        while self.undo.len() > savepoint.undo_len {
+            let undo = self.undo.pop().expect("longer than the savepoint's log");
+            self.changes.undo(undo, &mut self.by_event, savepoint.entries_len);
+        }
+        self.changes.interest.truncate(savepoint.interest_len);
+        self.changes.uninterest.truncate(savepoint.uninterest_len);
+        self.changes.reversed.truncate(savepoint.reversed_len);
+        self.close_to(&savepoint);
+    }
+
+    fn close_to(&mut self, savepoint: &Savepoint) {
+        self.savepoints_open = savepoint.savepoints_open;
+        if self.savepoints_open == 0 {
+            self.undo.clear();
+        }
+    }
+
+    /// The position in this batch of the entry with event id `id`, if it is in the batch.
+    pub fn position_of(&self, id: &EventId) -> Option<usize> {
+        self.by_event.get(id).copied()
     }
 
     /// The units whose posters may post about a member: every unit the member served in (a
@@ -395,7 +624,7 @@ impl<'s> Batch<'s> {
             panic!("rules produced invalid postings for {}: {why}", event.id);
         }
         self.add_deltas(&postings, value_date);
-        self.by_event.insert(event.id.clone(), self.entries.len());
+        self.index_event(&event.id);
         self.entries.push(Entry {
             format: ENTRY_FORMAT_VERSION,
             seq: self.next_seq,
@@ -468,20 +697,58 @@ impl<'s> Batch<'s> {
         }
         self.effects_only(&entry.event, entry.value_date, &entry.postings);
         self.add_deltas(&entry.postings, entry.value_date);
-        self.by_event.insert(entry.event.id.clone(), self.entries.len());
+        self.index_event(&entry.event.id);
         self.entries.push(entry);
         self.next_seq += 1;
         Ok(self.next_seq - 1)
     }
 
+    /// Indexes the entry about to be pushed by its event id.
+    fn index_event(&mut self, id: &EventId) {
+        let position = self.entries.len();
+        // An id twice in one batch (the rules do not refuse it; the engine answers a replay or a
+        // conflict first) points to its last entry; a rollback restores the earlier one.
+        if let Some(earlier) = self.by_event.insert(id.clone(), position)
+            && self.logging()
+        {
+            self.undo.push(Undo::EventIndex(id.clone(), earlier));
+        }
+    }
+
     pub(super) fn add_deltas(&mut self, postings: &[Posting], value_date: Date) {
         let year = value_date.period().year;
+        let logging = self.logging();
         for p in postings {
-            let d = self.changes.balance_deltas.entry(p.account.clone()).or_default();
-            *d = d.checked_add(p.amount).expect("balance deltas stay within i64");
+            let before = match self.changes.balance_deltas.get_mut(&p.account) {
+                Some(d) => {
+                    let before = *d;
+                    *d = d.checked_add(p.amount).expect("balance deltas stay within i64");
+                    Some(before)
+                }
+                None => {
+                    self.changes.balance_deltas.insert(p.account.clone(), p.amount);
+                    None
+                }
+            };
+            if logging {
+                self.undo.push(Undo::BalanceDelta(p.account.clone(), before));
+            }
             if p.account.member_id().is_some() {
-                let y = self.changes.year_moves.entry((p.account.clone(), year)).or_default();
-                *y = y.checked_add(p.amount).expect("bounded amounts");
+                let key: &dyn YearKeyView = &(&p.account, year);
+                let before = match self.changes.year_moves.get_mut(key) {
+                    Some(y) => {
+                        let before = *y;
+                        *y = y.checked_add(p.amount).expect("bounded amounts");
+                        Some(before)
+                    }
+                    None => {
+                        self.changes.year_moves.insert((p.account.clone(), year), p.amount);
+                        None
+                    }
+                };
+                if logging {
+                    self.undo.push(Undo::YearMove((p.account.clone(), year), before));
+                }
             }
         }
     }
@@ -491,9 +758,9 @@ impl<'s> Batch<'s> {
         // Years of value dates are 1949-2199 (time.rs), so this is a bounded scan.
         let mut total: i64 = 0;
         for y in 1949..=year {
-            let key = (account.clone(), y);
-            let base = self.base.year_moves.get(&key).copied().unwrap_or_default().0;
-            let change = self.changes.year_moves.get(&key).copied().unwrap_or_default().0;
+            let key: &dyn YearKeyView = &(account, y);
+            let base = self.base.year_moves.get(key).copied().unwrap_or_default().0;
+            let change = self.changes.year_moves.get(key).copied().unwrap_or_default().0;
             total += base + change;
         }
         Fen(total)

@@ -1,11 +1,13 @@
 //! Which rule an event goes to, the checks every event passes first (enrolment, value date),
 //! and the one check every posting passes after (no negative holding).
 
+use super::keys::YearKeyView;
 use super::law;
 use super::{ApplyError, Batch, EntryLookup, refuse, two_legs};
 use crate::entry::Posting;
 use crate::event::{Event, EventBody, EventError};
 use crate::fund::{Account, Source};
+use crate::keyed::KeyedMap;
 use crate::money::Fen;
 use crate::time::Date;
 
@@ -48,10 +50,11 @@ impl Batch<'_> {
         let postings = match body {
             EventBody::Reversal { of, .. } => return self.reversal(of, value_date, lookup),
             EventBody::Contribution { member, fund, period, amount, unit, part } => {
-                let mut p =
+                let [personal, source] =
                     self.contribution(member, *fund, *period, *amount, unit, *part, value_date)?;
-                p.extend(crate::admin::withheld_postings(*fund, unit, *period, *amount));
-                p
+                let [receivable, unremitted] =
+                    crate::admin::withheld_postings(*fund, unit, *period, *amount);
+                vec![personal, source, receivable, unremitted]
             }
             EventBody::Remittance { unit, fund, amount, period, .. } => {
                 let owed = self.balance(&Account::unit_receivable(*fund, unit, *period));
@@ -165,34 +168,50 @@ impl Batch<'_> {
         postings: &[Posting],
         value_date: Date,
     ) -> Result<(), EventError> {
-        use std::collections::HashMap;
+        // Most entries move a few accounts: their sums stay on the stack.
+        const ON_STACK: usize = 8;
+        if postings.len() <= ON_STACK {
+            let mut sums = [None; ON_STACK];
+            self.check_sums_fit(postings, value_date, &mut sums)
+        } else {
+            let mut sums = vec![None; postings.len()];
+            self.check_sums_fit(postings, value_date, &mut sums)
+        }
+    }
+
+    /// [`Batch::check_balances_fit`], keeping per account (in `sums`, one place per posting
+    /// at least, by first appearance) the base value and the batch's change so far of its
+    /// balance and, for a member account, of its sum of the year (each must fit on its own).
+    fn check_sums_fit<'p>(
+        &self,
+        postings: &'p [Posting],
+        value_date: Date,
+        sums: &mut [Option<(&'p Account, Sums)>],
+    ) -> Result<(), EventError> {
         let year = value_date.period().year;
         let fits = |x: i128| i64::try_from(x).is_ok();
-        // Per account: the base value, the batch's change so far (each must fit on its own).
-        let mut moved: HashMap<&Account, [(i128, i128); 2]> = HashMap::new();
+        let mut index: Option<KeyedMap<&Account, usize>> =
+            (postings.len() > AccountSlots::SCAN_MAX).then(KeyedMap::default);
+        let mut used = 0;
         for p in postings {
-            let sums = moved.entry(&p.account).or_insert_with(|| {
-                let key = (p.account.clone(), year);
-                let change = |m: &HashMap<(Account, u16), Fen>| m.get(&key).copied();
-                [
-                    (
-                        self.base.balance(&p.account).0.into(),
-                        self.changes
-                            .balance_deltas
-                            .get(&p.account)
-                            .copied()
-                            .unwrap_or_default()
-                            .0
-                            .into(),
-                    ),
-                    (
-                        change(&self.base.year_moves).unwrap_or_default().0.into(),
-                        change(&self.changes.year_moves).unwrap_or_default().0.into(),
-                    ),
-                ]
-            });
+            let seen = match &index {
+                None => sums[..used].iter().position(|s| s.is_some_and(|(a, _)| *a == p.account)),
+                Some(index) => index.get(&p.account).copied(),
+            };
+            let slot = match seen {
+                Some(slot) => slot,
+                None => {
+                    sums[used] = Some((&p.account, self.sums_of(&p.account, year)));
+                    if let Some(index) = &mut index {
+                        index.insert(&p.account, used);
+                    }
+                    used += 1;
+                    used - 1
+                }
+            };
+            let (_, account_sums) = sums[slot].as_mut().expect("filled above");
             let member = p.account.member_id().is_some();
-            for (i, (base, change)) in sums.iter_mut().enumerate() {
+            for (i, (base, change)) in account_sums.iter_mut().enumerate() {
                 if i == 1 && !member {
                     continue;
                 }
@@ -213,18 +232,41 @@ impl Batch<'_> {
         Ok(())
     }
 
+    /// The base value and the batch's change of `account`'s balance and, for a member
+    /// account, of its sum of `year` (zeros for any other account).
+    fn sums_of(&self, account: &Account, year: u16) -> Sums {
+        let balance = (
+            self.base.balance(account).0.into(),
+            self.changes.balance_deltas.get(account).copied().unwrap_or_default().0.into(),
+        );
+        let year_sum = if account.member_id().is_some() {
+            let key: &dyn YearKeyView = &(account, year);
+            let moved = |m: &KeyedMap<(Account, u16), Fen>| {
+                i128::from(m.get(key).copied().unwrap_or_default().0)
+            };
+            (moved(&self.base.year_moves), moved(&self.changes.year_moves))
+        } else {
+            (0, 0)
+        };
+        [balance, year_sum]
+    }
+
     /// No rule may leave a member's holding below zero.
     pub(super) fn check_no_negative_holding(&self, postings: &[Posting]) -> Result<(), EventError> {
-        for p in postings {
-            if p.account.member_id().is_none() || p.amount.0 >= 0 {
+        let takes = |p: &Posting| p.account.member_id().is_some() && p.amount.0 < 0;
+        if !postings.iter().any(takes) {
+            return Ok(());
+        }
+        let slots = AccountSlots::of(postings);
+        let mut moved = vec![0i64; slots.accounts.len()];
+        for (p, slot) in postings.iter().zip(&slots.slot_of) {
+            moved[*slot] += p.amount.0;
+        }
+        for (p, slot) in postings.iter().zip(&slots.slot_of) {
+            if !takes(p) {
                 continue;
             }
-            let after = self.balance(&p.account).0
-                + postings
-                    .iter()
-                    .filter(|q| q.account == p.account)
-                    .map(|q| q.amount.0)
-                    .sum::<i64>();
+            let after = self.balance(&p.account).0 + moved[*slot];
             if after < 0 {
                 return Err(refuse(
                     "amount",
@@ -237,5 +279,43 @@ impl Batch<'_> {
             }
         }
         Ok(())
+    }
+}
+
+/// Of an account: (base, the batch's change) of its balance, then of its sum of the year.
+type Sums = [(i128, i128); 2];
+
+/// The distinct accounts of an entry's postings, in order of first appearance, and the
+/// account of each posting by its place among them: by a scan for the few postings of most
+/// entries, by a hash map for the thousands of an interest entry.
+struct AccountSlots<'p> {
+    accounts: Vec<&'p Account>,
+    slot_of: Vec<usize>,
+}
+
+impl<'p> AccountSlots<'p> {
+    /// Up to this many postings, scanning the accounts seen is cheaper than hashing.
+    const SCAN_MAX: usize = 16;
+
+    fn of(postings: &'p [Posting]) -> Self {
+        let mut accounts: Vec<&Account> = Vec::with_capacity(postings.len());
+        let mut slot_of = Vec::with_capacity(postings.len());
+        let mut index: Option<KeyedMap<&Account, usize>> =
+            (postings.len() > Self::SCAN_MAX).then(KeyedMap::default);
+        for p in postings {
+            let seen = match &index {
+                None => accounts.iter().position(|a| **a == p.account),
+                Some(index) => index.get(&p.account).copied(),
+            };
+            let slot = seen.unwrap_or_else(|| {
+                accounts.push(&p.account);
+                if let Some(index) = &mut index {
+                    index.insert(&p.account, accounts.len() - 1);
+                }
+                accounts.len() - 1
+            });
+            slot_of.push(slot);
+        }
+        AccountSlots { accounts, slot_of }
     }
 }

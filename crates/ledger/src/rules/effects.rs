@@ -16,8 +16,8 @@ impl Batch<'_> {
         let body = event.body.upgraded(value_date);
         match body.as_ref() {
             EventBody::Enroll { member, category, unit, enlisted_on, monthly_pay, sponsor } => {
-                self.changes.members.insert(
-                    member.clone(),
+                self.set_member(
+                    member,
                     MemberState {
                         categories: vec![(*enlisted_on, *category)],
                         unit: unit.clone(),
@@ -123,7 +123,7 @@ impl Batch<'_> {
                 {
                     let mut s = self.standards().clone();
                     s.record(name, *effective_from, v);
-                    self.changes.standards = Some(s);
+                    self.set_standards(s);
                 }
             }
             EventBody::TransferOut { member, fund, agency, part } => {
@@ -165,14 +165,14 @@ impl Batch<'_> {
                 let already = self.backpaid(member);
                 let after = crate::backpay::assess_scoped(input, scope, 600_000, 0, already)
                     .map_or(already, |(_, after)| after);
-                self.changes.backpaid.insert(member.clone(), after);
+                self.set_backpaid(member, after);
             }
             EventBody::BackpayV1 { member, input } => {
                 let mut b = self.backpaid(member);
                 let months = input.gap_months.min(input.service_months);
                 b.pension_months += months;
                 b.medical_months += months;
-                self.changes.backpaid.insert(member.clone(), b);
+                self.set_backpaid(member, b);
             }
             EventBody::DischargeV1 { .. }
             | EventBody::PayoutV1 { .. }

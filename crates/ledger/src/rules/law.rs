@@ -3,6 +3,9 @@
 //! transfers, and the computations over months of service. Kept apart from the modules of the
 //! event families, which call these.
 
+use std::ops::Bound;
+
+use super::keys::PeriodKeyView;
 use super::{Batch, refuse, two_legs};
 use crate::entry::Posting;
 use crate::event::{EventBody, EventError, Route};
@@ -50,16 +53,20 @@ impl Batch<'_> {
         unit: &UnitId,
     ) -> Result<(), EventError> {
         let month = period.first_day().max(m.enlisted_on);
-        let (expected, whose) = match (&m.sponsor, m.category_on(month)) {
+        let (expected, sponsor) = match (&m.sponsor, m.category_on(month)) {
             (Some(sponsor), Category::Spouse) => {
                 let s = self.member(sponsor).ok_or_else(|| {
                     refuse("member", format!("sponsor {sponsor} is not enrolled"))
                 })?;
-                (s.unit_on(month.max(s.enlisted_on)), format!("the serviceman {sponsor}'s unit"))
+                (s.unit_on(month.max(s.enlisted_on)), Some(sponsor))
             }
-            _ => (m.unit_on(month), "the unit".to_string()),
+            _ => (m.unit_on(month), None),
         };
         if unit != expected {
+            let whose = match sponsor {
+                Some(sponsor) => format!("the serviceman {sponsor}'s unit"),
+                None => "the unit".to_string(),
+            };
             return Err(refuse(
                 "unit",
                 format!(
@@ -203,8 +210,14 @@ impl Batch<'_> {
     fn months_of(&self, member: &MemberId, line: Line) -> Vec<Period> {
         let first = Period { year: 0, month: 0 };
         let last = Period { year: u16::MAX, month: u8::MAX };
-        let range = (member.clone(), line, first)..=(member.clone(), line, last);
-        let mut months: Vec<Period> = self.base.periods.range(range).map(|(k, _)| k.2).collect();
+        let (first, last): (&dyn PeriodKeyView, &dyn PeriodKeyView) =
+            (&(member, line, first), &(member, line, last));
+        let mut months: Vec<Period> = self
+            .base
+            .periods
+            .range::<dyn PeriodKeyView, _>((Bound::Included(first), Bound::Included(last)))
+            .map(|(k, _)| k.2)
+            .collect();
         months.extend(
             self.changes.periods.keys().filter(|(m, l, _)| m == member && *l == line).map(|k| k.2),
         );

@@ -1,7 +1,7 @@
 //! Premiums (Art. 20-21, 25, 32) and the state's subsidies that match them.
 
 use super::law;
-use super::{Batch, refuse, two_legs};
+use super::{Batch, leg_pair, refuse, two_legs};
 use crate::entry::Posting;
 use crate::event::{Basis, EventError};
 use crate::fund::{Account, Category, Fund, Holding, Source, SpousePart};
@@ -22,7 +22,7 @@ impl Batch<'_> {
         unit: &crate::ids::UnitId,
         part: Option<SpousePart>,
         value_date: Date,
-    ) -> Result<Vec<Posting>, EventError> {
+    ) -> Result<[Posting; 2], EventError> {
         let m = self.check_open_part(member, fund, part, "fund")?;
         let category = m.category_on(period.first_day().max(m.enlisted_on));
         let (rate_name, line) = match fund {
@@ -112,7 +112,7 @@ impl Batch<'_> {
                 ),
             ));
         }
-        Ok(two_legs(
+        Ok(leg_pair(
             Account::member(fund, member, part, Holding::Personal),
             Account::source(fund, Source::Personal),
             amount,

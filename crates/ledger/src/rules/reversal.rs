@@ -218,8 +218,7 @@ impl Batch<'_> {
                 m.route = None;
             }
             EventBody::Interest { fund, period, .. } => {
-                self.changes.interest.retain(|k| k != &(*fund, *period));
-                self.changes.uninterest.push((*fund, *period));
+                self.drop_interest((*fund, *period));
             }
             EventBody::UnitChange { member, on, .. } => {
                 let m = self.member_mut(member);
