@@ -8,7 +8,7 @@
 //! the stored records are loaded and the entries after the checkpoint are replayed from the
 //! journal, so a crash between checkpoints loses nothing: the journal has every entry.
 
-use std::collections::HashMap;
+use junbao_ledger::keyed::KeyedMap as HashMap;
 use std::sync::{Arc, Condvar, Mutex};
 
 use junbao_ledger::entry::{Entry, Hash32, event_fingerprint};
@@ -263,7 +263,13 @@ impl Ledger {
         if misses.is_empty() {
             return Ok(out);
         }
-        let mut stored = self.store.ids_get(&misses)?.into_iter();
+        // In parts: one read of a whole 100,000-line post would allocate RocksDB's look-up
+        // state for every key at once.
+        let mut stored = Vec::with_capacity(misses.len());
+        for part in misses.chunks(4096) {
+            stored.extend(self.store.ids_get(part)?);
+        }
+        let mut stored = stored.into_iter();
         for (slot, id) in out.iter_mut().zip(ids) {
             if slot.is_none() {
                 let record = stored.next().expect("one answer per key");

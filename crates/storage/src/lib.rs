@@ -428,10 +428,14 @@ impl Store {
         if let Some(last) = append.entries.last() {
             assert_eq!(append.head.hash, last.chain_hash, "the head is the last entry's hash");
         }
-        let mut batch = WriteBatch::default();
+        let mut tail = self.tail.lock().expect("tail lock is never held across a panic");
+        // Room for the whole batch at once (RocksDB's buffer otherwise doubles and copies as it
+        // grows): the records, a rewritten tail, and a little per put.
+        let bytes: usize = append.entries.iter().map(|e| e.bytes.len() + 36).sum();
+        let puts = append.entries.len() / BLOCK_ENTRIES as usize + append.tree.len() + 2;
+        let mut batch = WriteBatch::with_capacity_bytes(tail.len() + bytes + 64 * puts + 256);
         // The journal: one put per block the entries reach; the first rewrites the last block
         // if the head is inside it.
-        let mut tail = self.tail.lock().expect("tail lock is never held across a panic");
         let blocks = self.cf(CF_BLOCKS);
         let mut block = std::mem::take(&mut *tail);
         let mut entries = append.entries.iter().peekable();

@@ -501,22 +501,40 @@ impl EventBody {
     /// current one with the meaning documented in `docs/EVENTS.md` ("Old entries"), so that
     /// replay and reversal handle one form. `value_date` is the entry's value date.
     pub fn upgraded(&self, value_date: Date) -> Cow<'_, EventBody> {
-        let body = match self.clone() {
+        // Only the old forms are copied: every other body is returned as it is.
+        let body = match self {
             EventBody::DischargeV1 { member, on } => {
-                EventBody::Discharge { member, on, route: Route::Employee }
+                EventBody::Discharge { member: member.clone(), on: *on, route: Route::Employee }
             }
             EventBody::PayoutV1 { member, fund, benefit, amount, cause, grade } => {
-                EventBody::Payout { member, fund, benefit, amount, cause, grade, on: value_date }
+                EventBody::Payout {
+                    member: member.clone(),
+                    fund: *fund,
+                    benefit: benefit.clone(),
+                    amount: *amount,
+                    cause: cause.clone(),
+                    grade: *grade,
+                    on: value_date,
+                }
             }
-            EventBody::SuspendV1 { member, fund, reason } => {
-                EventBody::Suspend { member, fund, from: value_date.period(), reason }
-            }
-            EventBody::ResumeV1 { member, fund, reason } => {
-                EventBody::Resume { member, fund, from: value_date.period(), reason }
-            }
-            EventBody::TransferOutV1 { member, fund, agency } => {
-                EventBody::TransferOut { member, fund, agency, part: None }
-            }
+            EventBody::SuspendV1 { member, fund, reason } => EventBody::Suspend {
+                member: member.clone(),
+                fund: *fund,
+                from: value_date.period(),
+                reason: reason.clone(),
+            },
+            EventBody::ResumeV1 { member, fund, reason } => EventBody::Resume {
+                member: member.clone(),
+                fund: *fund,
+                from: value_date.period(),
+                reason: reason.clone(),
+            },
+            EventBody::TransferOutV1 { member, fund, agency } => EventBody::TransferOut {
+                member: member.clone(),
+                fund: *fund,
+                agency: agency.clone(),
+                part: None,
+            },
             _ => return Cow::Borrowed(self),
         };
         Cow::Owned(body)
