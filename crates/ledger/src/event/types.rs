@@ -510,9 +510,9 @@ impl EventBody {
                 EventBody::Payout {
                     member: member.clone(),
                     fund: *fund,
-                    benefit: benefit.clone(),
+                    benefit: *benefit,
                     amount: *amount,
-                    cause: cause.clone(),
+                    cause: *cause,
                     grade: *grade,
                     on: value_date,
                 }
