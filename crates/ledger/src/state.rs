@@ -276,67 +276,174 @@ pub enum StateLoadError {
     Member(String),
 }
 
+/// A state key as text, for errors.
+fn show(key: &[u8]) -> String {
+    String::from_utf8_lossy(key).into_owned()
+}
+
+/// The error of a record of key `key` whose key or value does not decode.
+fn bad(key: &[u8]) -> impl FnOnce(DecodeError) -> StateLoadError + '_ {
+    move |source| StateLoadError::Value { key: show(key), source }
+}
+
+/// Every keyed record is a tag, a separator, then its key proper: a shorter key is not one
+/// this ledger wrote (an integrity failure, never a slice out of range).
+fn rest(key: &[u8]) -> Result<&[u8], StateLoadError> {
+    key.get(2..).ok_or_else(|| StateLoadError::UnknownKey(show(key)))
+}
+
+/// A member record.
+fn member_record(key: &[u8], value: &[u8]) -> Result<(MemberId, MemberState), StateLoadError> {
+    let id = MemberId::parse(&String::from_utf8_lossy(rest(key)?))
+        .map_err(|_| StateLoadError::UnknownKey(show(key)))?;
+    let member: MemberState = decode(value).map_err(bad(key))?;
+    // What every rule may rely on: a member has an enrolment category and unit.
+    if member.categories.is_empty() || member.units.is_empty() {
+        return Err(StateLoadError::Member(show(key)));
+    }
+    Ok((id, member))
+}
+
+/// Decodes the records of `run` with `f`, in parallel, in order, freeing each record's bytes
+/// once decoded. The error is that of the first record (in order) that does not decode.
+fn decode_run<T: Send>(
+    run: &mut [(Vec<u8>, Vec<u8>)],
+    f: impl Fn(&[u8], &[u8]) -> Result<T, StateLoadError> + Sync,
+) -> Result<Vec<T>, StateLoadError> {
+    use rayon::prelude::*;
+    let first_error: std::sync::Mutex<Option<(usize, StateLoadError)>> = Default::default();
+    let decoded: Vec<Option<T>> = run
+        .par_iter_mut()
+        .with_min_len(1024)
+        .enumerate()
+        .map(|(i, (key, value))| {
+            let decoded = f(key, value);
+            *key = Vec::new();
+            *value = Vec::new();
+            decoded
+                .map_err(|e| {
+                    let mut first = first_error.lock().unwrap_or_else(|p| p.into_inner());
+                    if first.as_ref().is_none_or(|(j, _)| i < *j) {
+                        *first = Some((i, e));
+                    }
+                })
+                .ok()
+        })
+        .collect();
+    if let Some((_, e)) = first_error.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        return Err(e);
+    }
+    // In place (`flatten` would copy): an `Option` of these records is the size of the record.
+    #[allow(clippy::filter_map_identity)]
+    Ok(decoded.into_iter().filter_map(|d| d).collect())
+}
+
 impl LedgerState {
     /// Loads the materialised state: key-value pairs of the state column and the balances.
+    ///
+    /// Millions of records at scale (one per member, per premium month, per account): the
+    /// records of one kind are decoded in parallel, each freed once decoded; the premium
+    /// months are sorted once and the ordered map built from sorted input; the hash maps are
+    /// sized once. The result, and the error (that of the first bad record in input order),
+    /// are those of decoding the records one by one in order.
     pub fn load(
         state: impl IntoIterator<Item = (Vec<u8>, Vec<u8>)>,
         balances: impl IntoIterator<Item = (Vec<u8>, Vec<u8>)>,
     ) -> Result<LedgerState, StateLoadError> {
+        // A `Vec` (what the store gives) is taken as it is, without a copy.
+        let mut state: Vec<(Vec<u8>, Vec<u8>)> = state.into_iter().collect();
         let mut s = LedgerState::default();
-        for (key, value) in state {
-            let show = || String::from_utf8_lossy(&key).into_owned();
-            let bad = |source| StateLoadError::Value { key: show(), source };
-            // Every keyed record is a tag, a separator, then its key proper: a shorter key is
-            // not one this ledger wrote (an integrity failure, never a slice out of range).
-            let rest = || key.get(2..).ok_or_else(|| StateLoadError::UnknownKey(show()));
-            match key.first() {
-                Some(&KEY_MEMBER) => {
-                    let id = MemberId::parse(&String::from_utf8_lossy(rest()?))
-                        .map_err(|_| StateLoadError::UnknownKey(show()))?;
-                    let member: MemberState = decode(&value).map_err(bad)?;
-                    // What every rule may rely on: a member has an enrolment category and unit.
-                    if member.categories.is_empty() || member.units.is_empty() {
-                        return Err(StateLoadError::Member(show()));
+        let mut periods: Vec<(PeriodKey, PeriodMoney)> = Vec::new();
+        // Runs of records of one kind (in a store's key order, one run per kind).
+        let mut start = 0;
+        while start < state.len() {
+            let tag = state[start].0.first().copied();
+            let len = state[start..].iter().position(|(k, _)| k.first().copied() != tag);
+            let end = len.map_or(state.len(), |len| start + len);
+            let run = &mut state[start..end];
+            match tag {
+                Some(KEY_MEMBER) => {
+                    let members = decode_run(run, member_record)?;
+                    s.members.reserve(members.len());
+                    s.members.extend(members);
+                }
+                Some(KEY_PERIOD) => {
+                    let mut decoded = decode_run(run, |key, value| {
+                        Ok((
+                            decode(rest(key)?).map_err(bad(key))?,
+                            decode(value).map_err(bad(key))?,
+                        ))
+                    })?;
+                    if periods.is_empty() {
+                        periods = decoded;
+                    } else {
+                        periods.append(&mut decoded);
                     }
-                    s.members.insert(id, member);
                 }
-                Some(&KEY_PERIOD) => {
-                    s.periods.insert(decode(rest()?).map_err(bad)?, decode(&value).map_err(bad)?);
+                Some(KEY_BACKPAID) => {
+                    let backpaid = decode_run(run, |key, value| {
+                        let id = MemberId::parse(&String::from_utf8_lossy(rest(key)?))
+                            .map_err(|_| StateLoadError::UnknownKey(show(key)))?;
+                        Ok((id, decode(value).map_err(bad(key))?))
+                    })?;
+                    s.backpaid.reserve(backpaid.len());
+                    s.backpaid.extend(backpaid);
                 }
-                Some(&KEY_BACKPAID) => {
-                    let id = MemberId::parse(&String::from_utf8_lossy(rest()?))
-                        .map_err(|_| StateLoadError::UnknownKey(show()))?;
-                    s.backpaid.insert(id, decode(&value).map_err(bad)?);
+                Some(KEY_YEAR) => {
+                    let years = decode_run(run, |key, value| {
+                        Ok((
+                            decode(rest(key)?).map_err(bad(key))?,
+                            decode(value).map_err(bad(key))?,
+                        ))
+                    })?;
+                    s.year_moves.reserve(years.len());
+                    s.year_moves.extend(years);
                 }
-                Some(&KEY_YEAR) => {
-                    s.year_moves
-                        .insert(decode(rest()?).map_err(bad)?, decode(&value).map_err(bad)?);
+                _ => {
+                    for (key, value) in run.iter() {
+                        s.load_small(key, value)?;
+                    }
                 }
-                Some(&KEY_STANDARDS) => s.standards = decode(&value).map_err(bad)?,
-                Some(&crate::admin::STATE_KEY_BYTE) => s.admin = decode(&value).map_err(bad)?,
-                Some(&KEY_INTEREST) => {
-                    s.interest_credited.insert(decode(rest()?).map_err(bad)?);
-                }
-                Some(&KEY_REVERSED) => {
-                    let seq: [u8; 8] =
-                        rest()?.try_into().map_err(|_| StateLoadError::UnknownKey(show()))?;
-                    s.reversed.insert(u64::from_be_bytes(seq));
-                }
-                _ => return Err(StateLoadError::UnknownKey(show())),
             }
+            start = end;
         }
-        for (key, value) in balances {
-            let account: Account = decode(&key).map_err(|source| StateLoadError::Value {
-                key: String::from_utf8_lossy(&key).into_owned(),
-                source,
-            })?;
-            let fen: [u8; 8] = value
-                .as_slice()
-                .try_into()
-                .map_err(|_| StateLoadError::BalanceValue(account.to_string()))?;
-            s.balances.insert(account, Fen(i64::from_le_bytes(fen)));
+        drop(state);
+        // The stored order (bincode of the key) is not the map's: sorted once, stably, so that
+        // of two equal keys the later wins, as with inserts in order; then built in bulk.
+        {
+            use rayon::slice::ParallelSliceMut;
+            periods.par_sort_by(|a, b| a.0.cmp(&b.0));
         }
+        s.periods = periods.into_iter().collect();
+        let mut balances: Vec<(Vec<u8>, Vec<u8>)> = balances.into_iter().collect();
+        let balances = decode_run(&mut balances, |key, value| {
+            let account: Account = decode(key).map_err(bad(key))?;
+            let fen: [u8; 8] =
+                value.try_into().map_err(|_| StateLoadError::BalanceValue(account.to_string()))?;
+            Ok((account, Fen(i64::from_le_bytes(fen))))
+        })?;
+        s.balances.reserve(balances.len());
+        s.balances.extend(balances);
         Ok(s)
+    }
+
+    /// One record of the kinds there are few of: standards, admin, interest, reversals (and
+    /// the error of a key of no kind).
+    fn load_small(&mut self, key: &[u8], value: &[u8]) -> Result<(), StateLoadError> {
+        match key.first() {
+            Some(&KEY_STANDARDS) => self.standards = decode(value).map_err(bad(key))?,
+            Some(&crate::admin::STATE_KEY_BYTE) => self.admin = decode(value).map_err(bad(key))?,
+            Some(&KEY_INTEREST) => {
+                self.interest_credited.insert(decode(rest(key)?).map_err(bad(key))?);
+            }
+            Some(&KEY_REVERSED) => {
+                let seq: [u8; 8] =
+                    rest(key)?.try_into().map_err(|_| StateLoadError::UnknownKey(show(key)))?;
+                self.reversed.insert(u64::from_be_bytes(seq));
+            }
+            _ => return Err(StateLoadError::UnknownKey(show(key))),
+        }
+        Ok(())
     }
 
     pub fn balance(&self, account: &Account) -> Fen {
@@ -469,4 +576,82 @@ impl LedgerState {
 /// Storage key of a balance: the encoded account (sorts by fund, then kind).
 pub fn balance_key(account: &Account) -> Vec<u8> {
     encode(account)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn period(member: &str, year: u16, month: u8) -> PeriodKey {
+        (MemberId::parse(member).unwrap(), Line::Medical, Period { year, month })
+    }
+
+    #[test]
+    fn load_orders_periods_whatever_the_input_order() {
+        // Years over 250 are not in order in their encoding; ids of two lengths neither.
+        let keys = [period("M10", 2048, 1), period("M9", 2024, 12), period("M9", 2031, 3)];
+        let mut records: Vec<_> = (0..3000)
+            .map(|i| {
+                let (m, l, p) = keys[i % 3].clone();
+                let key = (MemberId::parse(&format!("{}x{i}", m.as_str())).unwrap(), l, p);
+                let money = PeriodMoney { personal: Fen(i as i64), state: Fen(1) };
+                (period_key(&key), encode(&money))
+            })
+            .collect();
+        records.reverse();
+        let s = LedgerState::load(records.clone(), Vec::new()).unwrap();
+        let mut expected = BTreeMap::new();
+        for (k, v) in &records {
+            expected.insert(decode::<PeriodKey>(&k[2..]).unwrap(), decode(v).unwrap());
+        }
+        assert_eq!(s.periods, expected);
+        // Of two records of one key, the later wins, as with inserts in order.
+        let key = period_key(&period("M1", 2025, 1));
+        let later = PeriodMoney { personal: Fen(2), state: Fen(2) };
+        let twice = vec![
+            (key.clone(), encode(&PeriodMoney { personal: Fen(1), state: Fen(1) })),
+            (key, encode(&later)),
+        ];
+        let s = LedgerState::load(twice, Vec::new()).unwrap();
+        assert_eq!(s.periods.values().collect::<Vec<_>>(), vec![&later]);
+    }
+
+    #[test]
+    fn load_reports_the_first_bad_record() {
+        let mut records: Vec<_> = (0..5000u16)
+            .map(|i| {
+                (
+                    period_key(&period("M1", 2000 + i / 12, 1 + (i % 12) as u8)),
+                    encode(&PeriodMoney::default()),
+                )
+            })
+            .collect();
+        records[4000].1 = vec![0xff];
+        records[1234].1 = vec![0xff];
+        for _ in 0..5 {
+            let Err(StateLoadError::Value { key, .. }) =
+                LedgerState::load(records.clone(), Vec::new())
+            else {
+                panic!("a bad record loads")
+            };
+            assert_eq!(key, String::from_utf8_lossy(&records[1234].0));
+        }
+        let bad_balance = vec![(
+            balance_key(&Account::member(
+                Fund::Medical,
+                &MemberId::parse("M1").unwrap(),
+                None,
+                crate::fund::Holding::Personal,
+            )),
+            vec![1],
+        )];
+        assert!(matches!(
+            LedgerState::load(Vec::new(), bad_balance),
+            Err(StateLoadError::BalanceValue(_))
+        ));
+        assert!(matches!(
+            LedgerState::load(vec![(vec![b'q', b'/'], Vec::new())], Vec::new()),
+            Err(StateLoadError::UnknownKey(_))
+        ));
+    }
 }
