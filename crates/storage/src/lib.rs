@@ -52,6 +52,9 @@ const META_FORMAT: &[u8] = b"format";
 /// Version of the storage layout in `docs/FORMAT.md`: 2 since the journal is kept in blocks.
 pub const STORAGE_FORMAT_VERSION: u32 = 2;
 
+/// The most write-ahead log kept before memtables are flushed (`max_total_wal_size`).
+pub const WAL_REPLAY_BYTES_MAX: u64 = 64 << 20;
+
 /// Most entries one append may carry.
 pub const APPEND_ENTRIES_MAX: usize = 100_000;
 
@@ -115,6 +118,12 @@ fn db_options() -> Options {
     o.set_bytes_per_sync(1 << 20);
     // The WAL write and the memtable inserts of consecutive batches overlap.
     o.set_enable_pipelined_write(true);
+    // Bounds the write-ahead log a reopening replays: past it, the column families holding the
+    // oldest records are flushed to table files. Without it, memtables of 128 MiB in seven
+    // column families let the log reach gigabytes, and every open (after a crash or a clean
+    // close, which does not flush) replayed all of it (measured: 14 - 17 s of a 1M-member,
+    // 10M-entry ledger's open).
+    o.set_max_total_wal_size(WAL_REPLAY_BYTES_MAX);
     o
 }
 
