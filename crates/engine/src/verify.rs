@@ -77,6 +77,13 @@ impl Ledger {
         let mut tree = crate::audit::RootBuilder::default();
         let mut reversal_targets: HashSet<EventId> = HashSet::new();
         let mut index_records = 0u64;
+        // The index records the entries imply are summed into a keyed digest, compared at the
+        // end with the same digest over one scan of the stored index; only when the two differ
+        // are the records looked up one by one, to name the first that fails. A ledger
+        // migrated from format 1 (two accepted forms of a record) is looked up one by one.
+        let exact_index = format1_until > 0;
+        let digest_key = if exact_index { [0; 32] } else { IndexDigest::new_key()? };
+        let mut implied = IndexDigest::default();
         loop {
             let chunk: Vec<_> =
                 snapshot.entries(next_seq, VERIFY_CHUNK_ENTRIES).collect::<Result<_, _>>()?;
@@ -101,7 +108,7 @@ impl Ledger {
             // Each link h_n = SHA-256(h_(n-1) || bytes_n) depends only on stored values, so the
             // links are checked in parallel; together they prove the whole chain. The same pass
             // decodes each entry once and hashes its Merkle leaf.
-            type Checked = (Hash32, Vec<Posting>, Option<EventId>, Vec<IndexRecord>);
+            type Checked = (Hash32, Vec<Posting>, Option<EventId>, Vec<IndexRecord>, IndexDigest);
             let checked: Vec<Result<Checked, (u64, String)>> = chunk
                 .par_iter()
                 .enumerate()
@@ -120,12 +127,16 @@ impl Ledger {
                         _ => None,
                     };
                     // Past the checkpoint, the derived records are not stored yet.
-                    let (index, postings) = if e.seq <= checkpoint {
+                    let mut digest = IndexDigest::default();
+                    let (index, postings) = if e.seq > checkpoint {
+                        (Vec::new(), Vec::new())
+                    } else if exact_index {
                         (index_records_of(&entry, e.seq <= format1_until), entry.postings)
                     } else {
-                        (Vec::new(), Vec::new())
+                        digest.add_entry(&digest_key, &entry);
+                        (Vec::new(), entry.postings)
                     };
-                    Ok((merkle::leaf_hash(&e.bytes), postings, reversal_of, index))
+                    Ok((merkle::leaf_hash(&e.bytes), postings, reversal_of, index, digest))
                 })
                 .collect();
             if let Some(missing) = gap {
@@ -138,9 +149,10 @@ impl Ledger {
             let mut index = Vec::new();
             let mut postings = Vec::new();
             for result in checked {
-                let (leaf, entry_postings, reversal_of, records) =
+                let (leaf, entry_postings, reversal_of, records, digest) =
                     result.map_err(|(seq, what)| VerifyError::Entry { seq, what })?;
                 index.extend(records);
+                implied.merge(&digest);
                 tree.push(leaf);
                 reversal_targets.extend(reversal_of);
                 postings.push(entry_postings);
@@ -188,9 +200,27 @@ impl Ledger {
                 head.seq
             )));
         }
-        // Every index record the entries imply is stored as they imply it (checked per chunk);
-        // no other record is stored.
-        let stored_records = snapshot.ids_count()?;
+        // Every index record the entries imply is stored as they imply it (checked per chunk,
+        // or here by the digest); no other record is stored.
+        let stored_records = if exact_index {
+            snapshot.ids_count()?
+        } else {
+            let mut stored = IndexDigest::default();
+            snapshot.ids_for_each(|k, v| stored.add(&digest_key, k, v))?;
+            if stored != implied {
+                // Something differs: the records looked up one by one name the first failure.
+                locate_index_failure(&snapshot, checkpoint, format1_until)?;
+                if stored.count == implied.count {
+                    return Err(VerifyError::Ledger(
+                        "the idempotency and member index holds a record the journal does not \
+                         imply"
+                            .into(),
+                    ));
+                }
+            }
+            index_records = implied.count;
+            stored.count
+        };
         if stored_records != index_records {
             return Err(VerifyError::Ledger(format!(
                 "the idempotency and member index holds {stored_records} records, the journal \
@@ -304,6 +334,87 @@ fn index_records_of(entry: &Entry, format1: bool) -> Vec<IndexRecord> {
         member: true,
     }));
     records
+}
+
+/// A keyed digest of a set of index records (key and value each): their count and the sums,
+/// wrapping, of a SHA-256 keyed with a random key drawn for this verification. Two sets with
+/// the same count and digest are the same set but with a probability of about 2^-256 that
+/// nobody can raise, as nobody knows the key before it is drawn.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct IndexDigest {
+    sum: [u128; 2],
+    count: u64,
+}
+
+impl IndexDigest {
+    fn new_key() -> Result<[u8; 32], VerifyError> {
+        let mut key = [0u8; 32];
+        getrandom::fill(&mut key).map_err(|e| {
+            VerifyError::Read(junbao_storage::ReadError::Engine(format!(
+                "no random key for the index digest: {e}"
+            )))
+        })?;
+        Ok(key)
+    }
+
+    fn add(&mut self, key: &[u8; 32], k: &[u8], v: &[u8]) {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update(key);
+        h.update((k.len() as u64).to_le_bytes());
+        h.update(k);
+        h.update(v);
+        let d = h.finalize();
+        let lane = |i: usize| u128::from_le_bytes(d[i..i + 16].try_into().expect("16 bytes"));
+        self.sum[0] = self.sum[0].wrapping_add(lane(0));
+        self.sum[1] = self.sum[1].wrapping_add(lane(16));
+        self.count += 1;
+    }
+
+    /// The records an entry implies, as `index_records_of` makes them (storage format 2).
+    fn add_entry(&mut self, key: &[u8; 32], entry: &Entry) {
+        self.add(key, entry.event.id.as_str().as_bytes(), &crate::id_record(entry.seq));
+        for m in junbao_ledger::rules::entry_members(entry) {
+            self.add(key, &crate::member_index_key(m, entry.seq), &[]);
+        }
+    }
+
+    fn merge(&mut self, other: &IndexDigest) {
+        self.sum[0] = self.sum[0].wrapping_add(other.sum[0]);
+        self.sum[1] = self.sum[1].wrapping_add(other.sum[1]);
+        self.count += other.count;
+    }
+}
+
+/// Looks up, one by one, every index record the entries `1..=checkpoint` imply (their chain
+/// and decoding are checked already), and names the first that is missing or holds something
+/// else.
+fn locate_index_failure(
+    snapshot: &StoreSnapshot<'_>,
+    checkpoint: u64,
+    format1_until: u64,
+) -> Result<(), VerifyError> {
+    let mut from = 1;
+    while from <= checkpoint {
+        let chunk: Vec<_> =
+            snapshot.entries(from, VERIFY_CHUNK_ENTRIES).collect::<Result<_, _>>()?;
+        let Some(last) = chunk.last() else { break };
+        from = last.seq + 1;
+        let records: Vec<IndexRecord> = chunk
+            .par_iter()
+            .filter(|e| e.seq <= checkpoint)
+            .map(|e| {
+                Entry::from_canonical_bytes(&e.bytes)
+                    .map(|entry| index_records_of(&entry, e.seq <= format1_until))
+                    .map_err(|err| VerifyError::Entry { seq: e.seq, what: err.to_string() })
+            })
+            .collect::<Result<Vec<_>, _>>()?
+            .into_iter()
+            .flatten()
+            .collect();
+        records.par_chunks(4096).try_for_each(|part| check_index(snapshot, part))?;
+    }
+    Ok(())
 }
 
 /// Looks up the index records a chunk of entries implies, in one read, and names the first
