@@ -3,9 +3,9 @@
 //! premium periods, standards, interest and reversal marks) against a replay of the entries
 //! from scratch.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+use std::hash::BuildHasher;
 
-use junbao_ledger::entry::Posting;
 use junbao_ledger::entry::{CHAIN_GENESIS, Entry, Hash32, chain_next, event_fingerprint};
 use junbao_ledger::ids::EventId;
 use junbao_ledger::merkle;
@@ -71,19 +71,77 @@ impl Ledger {
         // fingerprint (FORMAT.md §4): up to this entry, that form is also accepted.
         let format1_until =
             crate::derived::parse_checkpoint(snapshot.meta(crate::derived::META_FORMAT1_UNTIL)?)?;
+        // The journal is read and decoded once: the entries up to the checkpoint go, chunk by
+        // chunk, to a thread that replays them from scratch while the next chunks are checked
+        // (`replay_from_scratch`); what it finds is reported where a replay after every other
+        // check would report it.
+        //
+        // The index records the entries imply are summed into a keyed digest, compared with the
+        // same digest over one scan of the stored index; only when the two differ are the
+        // records looked up one by one, to name the first that fails. A ledger migrated from
+        // format 1 (two accepted forms of a record) is looked up one by one.
+        let digest_key = if format1_until > 0 { None } else { Some(IndexDigest::new_key()?) };
+        let (sender, chunks) = std::sync::mpsc::sync_channel::<ReplayChunk>(1);
+        let snapshot = &snapshot;
+        std::thread::scope(|scope| {
+            let replaying = scope.spawn(move || replay_from_scratch(chunks));
+            // The stored index and state are read while the journal is checked; what they hold
+            // is compared, and a failure to read them reported, where it was before.
+            let scanning = digest_key.map(|key| {
+                scope.spawn(move || {
+                    let mut stored = IndexDigest::default();
+                    snapshot.ids_for_each(|k, v| stored.add(&key, k, v)).map(|()| stored)
+                })
+            });
+            let loading = scope.spawn(|| {
+                // What is on disk, not what the writer holds in memory: an edited record must
+                // be found.
+                LedgerState::load(snapshot.state()?, snapshot.balances()?).map_err(|e| {
+                    VerifyError::Ledger(format!("the stored state does not load: {e}"))
+                })
+            });
+            let stored = Stored { digest_key, scanning, loading };
+            let checked =
+                self.check_journal(snapshot, checkpoint, format1_until, stored, sender, progress);
+            let replayed = replaying.join().expect("the replay does not panic");
+            let Checked { count, state, accounts, tail } = checked?;
+            let mut replayer = replayed?;
+            compare_state(replayer.state(), &state)?;
+            // The entries after the checkpoint must replay too (none could not have been
+            // recorded).
+            for (entries, targets) in tail {
+                replayer.push_all_given(&entries, &targets);
+                unreplayable(&replayer)?;
+            }
+            Ok(VerifyReport { entries: count, head: hex::encode(head.hash), accounts })
+        })
+    }
+
+    /// Everything but the replay up to the checkpoint, which `replay` is sent: the chain, the
+    /// entries, the index, the tree, the stored balances and state (loaded).
+    fn check_journal(
+        &self,
+        snapshot: &StoreSnapshot<'_>,
+        checkpoint: u64,
+        format1_until: u64,
+        stored: Stored<'_>,
+        replay: std::sync::mpsc::SyncSender<ReplayChunk>,
+        progress: &dyn Fn(u64),
+    ) -> Result<Checked, VerifyError> {
+        let head = snapshot.head();
         let mut previous = CHAIN_GENESIS;
         let mut next_seq = 1u64;
         let mut balances: HashMap<Account, i64> = HashMap::new();
         let mut tree = crate::audit::RootBuilder::default();
-        let mut reversal_targets: HashSet<EventId> = HashSet::new();
         let mut index_records = 0u64;
-        // The index records the entries imply are summed into a keyed digest, compared at the
-        // end with the same digest over one scan of the stored index; only when the two differ
-        // are the records looked up one by one, to name the first that fails. A ledger
-        // migrated from format 1 (two accepted forms of a record) is looked up one by one.
-        let exact_index = format1_until > 0;
-        let digest_key = if exact_index { [0; 32] } else { IndexDigest::new_key()? };
+        let exact_index = stored.digest_key.is_none();
+        let digest_key = stored.digest_key.unwrap_or_default();
         let mut implied = IndexDigest::default();
+        // Where each event id was last recorded (by a keyed hash of the id), for the entry a
+        // reversal names: the replay keeps no entry.
+        let ids = std::hash::RandomState::new();
+        let mut last_of_id: HashMap<u64, u64> = HashMap::new();
+        let mut tail = Vec::new();
         loop {
             let chunk: Vec<_> =
                 snapshot.entries(next_seq, VERIFY_CHUNK_ENTRIES).collect::<Result<_, _>>()?;
@@ -108,8 +166,8 @@ impl Ledger {
             // Each link h_n = SHA-256(h_(n-1) || bytes_n) depends only on stored values, so the
             // links are checked in parallel; together they prove the whole chain. The same pass
             // decodes each entry once and hashes its Merkle leaf.
-            type Checked = (Hash32, Vec<Posting>, Option<EventId>, Vec<IndexRecord>, IndexDigest);
-            let checked: Vec<Result<Checked, (u64, String)>> = chunk
+            type Decoded = (Hash32, Entry, u64, Vec<IndexRecord>, IndexDigest);
+            let checked: Vec<Result<Decoded, (u64, String)>> = chunk
                 .par_iter()
                 .enumerate()
                 .map(|(i, e)| {
@@ -122,21 +180,18 @@ impl Ledger {
                     if entry.seq != e.seq {
                         return Err((e.seq, format!("bytes say seq {}", entry.seq)));
                     }
-                    let reversal_of = match &entry.event.body {
-                        EventBody::Reversal { of, .. } => Some(of.clone()),
-                        _ => None,
-                    };
                     // Past the checkpoint, the derived records are not stored yet.
                     let mut digest = IndexDigest::default();
-                    let (index, postings) = if e.seq > checkpoint {
-                        (Vec::new(), Vec::new())
-                    } else if exact_index {
-                        (index_records_of(&entry, e.seq <= format1_until), entry.postings)
-                    } else {
-                        digest.add_entry(&digest_key, &entry);
-                        (Vec::new(), entry.postings)
-                    };
-                    Ok((merkle::leaf_hash(&e.bytes), postings, reversal_of, index, digest))
+                    let mut index = Vec::new();
+                    if e.seq <= checkpoint {
+                        if exact_index {
+                            index = index_records_of(&entry, e.seq <= format1_until);
+                        } else {
+                            digest.add_entry(&digest_key, &entry);
+                        }
+                    }
+                    let id = ids.hash_one(entry.event.id.as_str());
+                    Ok((merkle::leaf_hash(&e.bytes), entry, id, index, digest))
                 })
                 .collect();
             if let Some(missing) = gap {
@@ -147,24 +202,32 @@ impl Ledger {
                     .map_or(missing, |(seq, what)| VerifyError::Entry { seq, what }));
             }
             let mut index = Vec::new();
-            let mut postings = Vec::new();
+            let mut entries = Vec::with_capacity(checked.len());
+            let mut targets = HashMap::new();
             for result in checked {
-                let (leaf, entry_postings, reversal_of, records, digest) =
+                let (leaf, entry, id, records, digest) =
                     result.map_err(|(seq, what)| VerifyError::Entry { seq, what })?;
                 index.extend(records);
                 implied.merge(&digest);
                 tree.push(leaf);
-                reversal_targets.extend(reversal_of);
-                postings.push(entry_postings);
+                if let EventBody::Reversal { of, .. } = &entry.event.body
+                    && let Some(target) =
+                        reversal_target(snapshot, &ids, &last_of_id, &entries, of)?
+                {
+                    targets.insert(entry.seq, target);
+                }
+                last_of_id.insert(id, entry.seq);
+                entries.push(entry);
             }
-            // The chunk's sums per account, folded per worker and merged, and its index
-            // records looked up in parallel reads.
+            // The chunk's sums per account (up to the checkpoint), folded per worker and
+            // merged, and its index records looked up in parallel reads.
             let (sums, looked_up) = rayon::join(
                 || {
-                    postings
+                    entries
                         .par_iter()
-                        .fold(HashMap::<&Account, i64>::new, |mut sums, ps| {
-                            for p in ps {
+                        .filter(|e| e.seq <= checkpoint)
+                        .fold(HashMap::<&Account, i64>::new, |mut sums, e| {
+                            for p in &e.postings {
                                 *sums.entry(&p.account).or_default() += p.amount.0;
                             }
                             sums
@@ -176,7 +239,7 @@ impl Ledger {
                             a
                         })
                 },
-                || index.par_chunks(4096).try_for_each(|part| check_index(&snapshot, part)),
+                || index.par_chunks(4096).try_for_each(|part| check_index(snapshot, part)),
             );
             looked_up?;
             for (account, fen) in sums {
@@ -191,8 +254,22 @@ impl Ledger {
             let last = chunk.last().expect("chunk is not empty");
             previous = last.chain_hash;
             next_seq = last.seq + 1;
+            // Up to the checkpoint, to the replaying thread; the rest after the comparison.
+            let after = entries.partition_point(|e| e.seq <= checkpoint);
+            let later = entries.split_off(after);
+            if !later.is_empty() {
+                let (now, rest): (HashMap<u64, Entry>, HashMap<u64, Entry>) =
+                    targets.into_iter().partition(|(seq, _)| *seq <= checkpoint);
+                targets = now;
+                tail.push((later, rest));
+            }
+            if !entries.is_empty() {
+                // A closed receiver has stopped at a failure, reported after the checks.
+                let _ = replay.send((entries, targets));
+            }
             progress(next_seq - 1);
         }
+        drop(replay);
         let count = next_seq - 1;
         if count != head.seq || previous != head.hash {
             return Err(VerifyError::Ledger(format!(
@@ -202,24 +279,24 @@ impl Ledger {
         }
         // Every index record the entries imply is stored as they imply it (checked per chunk,
         // or here by the digest); no other record is stored.
-        let stored_records = if exact_index {
-            snapshot.ids_count()?
-        } else {
-            let mut stored = IndexDigest::default();
-            snapshot.ids_for_each(|k, v| stored.add(&digest_key, k, v))?;
-            if stored != implied {
-                // Something differs: the records looked up one by one name the first failure.
-                locate_index_failure(&snapshot, checkpoint, format1_until)?;
-                if stored.count == implied.count {
-                    return Err(VerifyError::Ledger(
-                        "the idempotency and member index holds a record the journal does not \
+        let stored_records = match stored.scanning {
+            None => snapshot.ids_count()?,
+            Some(scanning) => {
+                let stored = scanning.join().expect("the scan does not panic")?;
+                if stored != implied {
+                    // Something differs: the records looked up one by one name the first failure.
+                    locate_index_failure(snapshot, checkpoint, format1_until)?;
+                    if stored.count == implied.count {
+                        return Err(VerifyError::Ledger(
+                            "the idempotency and member index holds a record the journal does not \
                          imply"
-                            .into(),
-                    ));
+                                .into(),
+                        ));
+                    }
                 }
+                index_records = implied.count;
+                stored.count
             }
-            index_records = implied.count;
-            stored.count
         };
         if stored_records != index_records {
             return Err(VerifyError::Ledger(format!(
@@ -238,9 +315,7 @@ impl Ledger {
                 "the stored Merkle tree's root differs from the entries'".into(),
             ));
         }
-        // What is on disk, not what the writer holds in memory: an edited record must be found.
-        let state = &LedgerState::load(snapshot.state()?, snapshot.balances()?)
-            .map_err(|e| VerifyError::Ledger(format!("the stored state does not load: {e}")))?;
+        let state = stored.loading.join().expect("the load does not panic")?;
         let materialised: HashMap<&Account, Fen> =
             state.balances.iter().filter(|(_, b)| b.0 != 0).map(|(a, b)| (a, *b)).collect();
         let recomputed: HashMap<&Account, Fen> =
@@ -276,17 +351,97 @@ impl Ledger {
                 )));
             }
         }
-        let mut replayer = Replayer::keeping(reversal_targets);
-        replay_journal(&snapshot, &mut replayer, 1, checkpoint)?;
-        compare_state(replayer.state(), state)?;
-        // The entries after the checkpoint must replay too (none could not have been recorded).
-        replay_journal(&snapshot, &mut replayer, checkpoint + 1, count)?;
-        Ok(VerifyReport {
-            entries: count,
-            head: hex::encode(head.hash),
-            accounts: recomputed.len(),
-        })
+        let accounts = recomputed.len();
+        Ok(Checked { count, state, accounts, tail })
     }
+}
+
+/// The stored index (its digest, with the key) and state, being read.
+struct Stored<'scope> {
+    digest_key: Option<[u8; 32]>,
+    scanning: Option<
+        std::thread::ScopedJoinHandle<'scope, Result<IndexDigest, junbao_storage::ReadError>>,
+    >,
+    loading: std::thread::ScopedJoinHandle<'scope, Result<LedgerState, VerifyError>>,
+}
+
+/// Decoded entries in order, with the entry each reversal among them names (by its seq).
+type ReplayChunk = (Vec<Entry>, HashMap<u64, Entry>);
+
+/// What `check_journal` found: the entries, the stored state, the accounts with a balance, and
+/// the entries after the checkpoint, to replay after the comparison.
+struct Checked {
+    count: u64,
+    state: LedgerState,
+    accounts: usize,
+    tail: Vec<ReplayChunk>,
+}
+
+/// Replays the chunks received, from scratch, without rule checks (their chain and decoding
+/// are verified by the sender), up to the first entry that could not have been recorded.
+fn replay_from_scratch(
+    chunks: std::sync::mpsc::Receiver<ReplayChunk>,
+) -> Result<Replayer, VerifyError> {
+    let mut replayer = Replayer::keeping_none();
+    for (entries, targets) in chunks {
+        replayer.push_all_given(&entries, &targets);
+        unreplayable(&replayer)?;
+    }
+    Ok(replayer)
+}
+
+/// The first entry pushed that could not have been recorded, as a failure.
+fn unreplayable(replayer: &Replayer) -> Result<(), VerifyError> {
+    match replayer.unreplayable() {
+        Some((seq, why)) => Err(VerifyError::Entry {
+            seq: *seq,
+            what: format!("it could not have been recorded: {why}"),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// The entry a reversal names: the last one before it that carries the event id
+/// `of`, found through `last_of_id` (a keyed hash of each id → the last seq that carries it)
+/// and read back (`chunk`: the entries of this chunk before `seq`, in order), or by a search of
+/// the journal when two ids share a hash.
+fn reversal_target(
+    snapshot: &StoreSnapshot<'_>,
+    ids: &std::hash::RandomState,
+    last_of_id: &HashMap<u64, u64>,
+    chunk: &[Entry],
+    of: &EventId,
+) -> Result<Option<Entry>, VerifyError> {
+    let Some(&found) = last_of_id.get(&ids.hash_one(of.as_str())) else {
+        return Ok(None);
+    };
+    let read = |at: u64| -> Result<Entry, VerifyError> {
+        if let Some(first) = chunk.first()
+            && at >= first.seq
+        {
+            return Ok(chunk[(at - first.seq) as usize].clone());
+        }
+        let stored = snapshot.entries(at, 1).next().transpose()?;
+        let stored = stored
+            .filter(|e| e.seq == at)
+            .ok_or_else(|| VerifyError::Entry { seq: at, what: "missing".into() })?;
+        Entry::from_canonical_bytes(&stored.bytes)
+            .map_err(|err| VerifyError::Entry { seq: at, what: err.to_string() })
+    };
+    let entry = read(found)?;
+    if entry.event.id == *of {
+        return Ok(Some(entry));
+    }
+    // Another id with the same hash was recorded since: search backwards.
+    let mut at = found;
+    while at > 1 {
+        at -= 1;
+        let entry = read(at)?;
+        if entry.event.id == *of {
+            return Ok(Some(entry));
+        }
+    }
+    Ok(None)
 }
 
 /// A record of the `ids` column family an entry implies: its key, its value, and what it is
@@ -429,54 +584,6 @@ fn check_index(snapshot: &StoreSnapshot<'_>, records: &[IndexRecord]) -> Result<
             Some(_) => continue,
         };
         return Err(VerifyError::Entry { seq: r.seq, what: format!("{} {what}", r.what()) });
-    }
-    Ok(())
-}
-
-/// Pushes the stored entries `from..=to` into `replayer`, without rule checks (their chain and
-/// decoding were verified by the first pass); the replayer keeps in memory only the entries
-/// that reversals name.
-fn replay_journal(
-    snapshot: &StoreSnapshot<'_>,
-    replayer: &mut Replayer,
-    from: u64,
-    to: u64,
-) -> Result<(), VerifyError> {
-    // The entries of `from..` (at most a chunk, none past `to`), decoded in parallel.
-    let decode = |from: u64| -> Result<Vec<Entry>, VerifyError> {
-        if from > to {
-            return Ok(Vec::new());
-        }
-        let chunk: Vec<_> =
-            snapshot.entries(from, VERIFY_CHUNK_ENTRIES).collect::<Result<_, _>>()?;
-        chunk
-            .par_iter()
-            .filter(|e| e.seq <= to)
-            .map(|e| {
-                Entry::from_canonical_bytes(&e.bytes)
-                    .map_err(|err| VerifyError::Entry { seq: e.seq, what: err.to_string() })
-            })
-            .collect()
-    };
-    // The next chunk is read and decoded while this one is replayed (the replay is serial).
-    let mut decoded = decode(from)?;
-    while let Some(last) = decoded.last() {
-        let next = last.seq + 1;
-        let (pushed, upcoming) = rayon::join(
-            || {
-                replayer.push_all(&decoded);
-                match replayer.unreplayable() {
-                    Some((seq, why)) => Err(VerifyError::Entry {
-                        seq: *seq,
-                        what: format!("it could not have been recorded: {why}"),
-                    }),
-                    None => Ok(()),
-                }
-            },
-            || decode(next),
-        );
-        pushed?;
-        decoded = upcoming?;
     }
     Ok(())
 }
