@@ -84,7 +84,7 @@ impl Ledger {
         let (sender, chunks) = std::sync::mpsc::sync_channel::<ReplayChunk>(1);
         let snapshot = &snapshot;
         std::thread::scope(|scope| {
-            let replaying = scope.spawn(move || replay_from_scratch(chunks));
+            let replaying = scope.spawn(move || replay_from_scratch(chunks, checkpoint));
             // The stored index and state are read while the journal is checked; what they hold
             // is compared, and a failure to read them reported, where it was before.
             let scanning = digest_key.map(|key| {
@@ -104,15 +104,23 @@ impl Ledger {
             let checked =
                 self.check_journal(snapshot, checkpoint, format1_until, stored, sender, progress);
             let replayed = replaying.join().expect("the replay does not panic");
-            let Checked { count, state, accounts, tail } = checked?;
-            let mut replayer = replayed?;
-            compare_state(replayer.state(), &state)?;
+            let Checked { count, state, accounts } = checked?;
+            let (replayer, at_checkpoint) = replayed;
+            match at_checkpoint {
+                Some(replayed) => compare_state(&replayed, &state)?,
+                // The replay stopped before the checkpoint, at an entry that could not have
+                // been recorded.
+                None => {
+                    unreplayable(&replayer)?;
+                    return Err(VerifyError::Ledger(format!(
+                        "the replay of the journal did not reach the checkpoint (entry \
+                         {checkpoint})"
+                    )));
+                }
+            }
             // The entries after the checkpoint must replay too (none could not have been
             // recorded).
-            for (entries, targets) in tail {
-                replayer.push_all_given(&entries, &targets);
-                unreplayable(&replayer)?;
-            }
+            unreplayable(&replayer)?;
             Ok(VerifyReport { entries: count, head: hex::encode(head.hash), accounts })
         })
     }
@@ -141,7 +149,6 @@ impl Ledger {
         // reversal names: the replay keeps no entry.
         let ids = std::hash::RandomState::new();
         let mut last_of_id: HashMap<u64, u64> = HashMap::new();
-        let mut tail = Vec::new();
         loop {
             let chunk: Vec<_> =
                 snapshot.entries(next_seq, VERIFY_CHUNK_ENTRIES).collect::<Result<_, _>>()?;
@@ -254,17 +261,17 @@ impl Ledger {
             let last = chunk.last().expect("chunk is not empty");
             previous = last.chain_hash;
             next_seq = last.seq + 1;
-            // Up to the checkpoint, to the replaying thread; the rest after the comparison.
+            // To the replaying thread, in two parts where the checkpoint falls inside (it keeps
+            // the state as of the checkpoint). A closed receiver has stopped at a failure,
+            // reported after the checks.
             let after = entries.partition_point(|e| e.seq <= checkpoint);
-            let later = entries.split_off(after);
-            if !later.is_empty() {
+            if after > 0 && after < entries.len() {
+                let later = entries.split_off(after);
                 let (now, rest): (HashMap<u64, Entry>, HashMap<u64, Entry>) =
                     targets.into_iter().partition(|(seq, _)| *seq <= checkpoint);
-                targets = now;
-                tail.push((later, rest));
-            }
-            if !entries.is_empty() {
-                // A closed receiver has stopped at a failure, reported after the checks.
+                let _ = replay.send((entries, now));
+                let _ = replay.send((later, rest));
+            } else {
                 let _ = replay.send((entries, targets));
             }
             progress(next_seq - 1);
@@ -352,7 +359,7 @@ impl Ledger {
             }
         }
         let accounts = recomputed.len();
-        Ok(Checked { count, state, accounts, tail })
+        Ok(Checked { count, state, accounts })
     }
 }
 
@@ -368,26 +375,33 @@ struct Stored<'scope> {
 /// Decoded entries in order, with the entry each reversal among them names (by its seq).
 type ReplayChunk = (Vec<Entry>, HashMap<u64, Entry>);
 
-/// What `check_journal` found: the entries, the stored state, the accounts with a balance, and
-/// the entries after the checkpoint, to replay after the comparison.
+/// What `check_journal` found: the entries, the stored state, the accounts with a balance.
 struct Checked {
     count: u64,
     state: LedgerState,
     accounts: usize,
-    tail: Vec<ReplayChunk>,
 }
 
 /// Replays the chunks received, from scratch, without rule checks (their chain and decoding
-/// are verified by the sender), up to the first entry that could not have been recorded.
+/// are verified by the sender), up to the first entry that could not have been recorded; with
+/// the state as of the `checkpoint` (none if the replay stopped before it). A chunk ends at the
+/// checkpoint or starts after it.
 fn replay_from_scratch(
     chunks: std::sync::mpsc::Receiver<ReplayChunk>,
-) -> Result<Replayer, VerifyError> {
+    checkpoint: u64,
+) -> (Replayer, Option<LedgerState>) {
     let mut replayer = Replayer::keeping_none();
+    let mut at_checkpoint = (checkpoint == 0).then(LedgerState::default);
     for (entries, targets) in chunks {
         replayer.push_all_given(&entries, &targets);
-        unreplayable(&replayer)?;
+        if replayer.unreplayable().is_some() {
+            break;
+        }
+        if at_checkpoint.is_none() && entries.last().is_some_and(|e| e.seq == checkpoint) {
+            at_checkpoint = Some(replayer.state().clone());
+        }
     }
-    Ok(replayer)
+    (replayer, at_checkpoint)
 }
 
 /// The first entry pushed that could not have been recorded, as a failure.
