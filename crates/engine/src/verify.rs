@@ -3,9 +3,9 @@
 //! premium periods, standards, interest and reversal marks) against a replay of the entries
 //! from scratch.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+use std::hash::BuildHasher;
 
-use junbao_ledger::entry::Posting;
 use junbao_ledger::entry::{CHAIN_GENESIS, Entry, Hash32, chain_next, event_fingerprint};
 use junbao_ledger::ids::EventId;
 use junbao_ledger::merkle;
@@ -71,12 +71,84 @@ impl Ledger {
         // fingerprint (FORMAT.md §4): up to this entry, that form is also accepted.
         let format1_until =
             crate::derived::parse_checkpoint(snapshot.meta(crate::derived::META_FORMAT1_UNTIL)?)?;
+        // The journal is read and decoded once: the entries up to the checkpoint go, chunk by
+        // chunk, to a thread that replays them from scratch while the next chunks are checked
+        // (`replay_from_scratch`); what it finds is reported where a replay after every other
+        // check would report it.
+        //
+        // The index records the entries imply are summed into a keyed digest, compared with the
+        // same digest over one scan of the stored index; only when the two differ are the
+        // records looked up one by one, to name the first that fails. A ledger migrated from
+        // format 1 (two accepted forms of a record) is looked up one by one.
+        let digest_key = if format1_until > 0 { None } else { Some(IndexDigest::new_key()?) };
+        let (sender, chunks) = std::sync::mpsc::sync_channel::<ReplayChunk>(1);
+        let snapshot = &snapshot;
+        std::thread::scope(|scope| {
+            let replaying = scope.spawn(move || replay_from_scratch(chunks, checkpoint));
+            // The stored index and state are read while the journal is checked; what they hold
+            // is compared, and a failure to read them reported, where it was before.
+            let scanning = digest_key.map(|key| {
+                scope.spawn(move || {
+                    let mut stored = IndexDigest::default();
+                    snapshot.ids_for_each(|k, v| stored.add(&key, k, v)).map(|()| stored)
+                })
+            });
+            let loading = scope.spawn(|| {
+                // What is on disk, not what the writer holds in memory: an edited record must
+                // be found.
+                LedgerState::load(snapshot.state()?, snapshot.balances()?).map_err(|e| {
+                    VerifyError::Ledger(format!("the stored state does not load: {e}"))
+                })
+            });
+            let stored = Stored { digest_key, scanning, loading };
+            let checked =
+                self.check_journal(snapshot, checkpoint, format1_until, stored, sender, progress);
+            let replayed = replaying.join().expect("the replay does not panic");
+            let Checked { count, state, accounts } = checked?;
+            let (replayer, at_checkpoint) = replayed;
+            match at_checkpoint {
+                Some(replayed) => compare_state(&replayed, &state)?,
+                // The replay stopped before the checkpoint, at an entry that could not have
+                // been recorded.
+                None => {
+                    unreplayable(&replayer)?;
+                    return Err(VerifyError::Ledger(format!(
+                        "the replay of the journal did not reach the checkpoint (entry \
+                         {checkpoint})"
+                    )));
+                }
+            }
+            // The entries after the checkpoint must replay too (none could not have been
+            // recorded).
+            unreplayable(&replayer)?;
+            Ok(VerifyReport { entries: count, head: hex::encode(head.hash), accounts })
+        })
+    }
+
+    /// Everything but the replay up to the checkpoint, which `replay` is sent: the chain, the
+    /// entries, the index, the tree, the stored balances and state (loaded).
+    fn check_journal(
+        &self,
+        snapshot: &StoreSnapshot<'_>,
+        checkpoint: u64,
+        format1_until: u64,
+        stored: Stored<'_>,
+        replay: std::sync::mpsc::SyncSender<ReplayChunk>,
+        progress: &dyn Fn(u64),
+    ) -> Result<Checked, VerifyError> {
+        let head = snapshot.head();
         let mut previous = CHAIN_GENESIS;
         let mut next_seq = 1u64;
         let mut balances: HashMap<Account, i64> = HashMap::new();
         let mut tree = crate::audit::RootBuilder::default();
-        let mut reversal_targets: HashSet<EventId> = HashSet::new();
         let mut index_records = 0u64;
+        let exact_index = stored.digest_key.is_none();
+        let digest_key = stored.digest_key.unwrap_or_default();
+        let mut implied = IndexDigest::default();
+        // Where each event id was last recorded (by a keyed hash of the id), for the entry a
+        // reversal names: the replay keeps no entry.
+        let ids = std::hash::RandomState::new();
+        let mut last_of_id: HashMap<u64, u64> = HashMap::new();
         loop {
             let chunk: Vec<_> =
                 snapshot.entries(next_seq, VERIFY_CHUNK_ENTRIES).collect::<Result<_, _>>()?;
@@ -101,8 +173,8 @@ impl Ledger {
             // Each link h_n = SHA-256(h_(n-1) || bytes_n) depends only on stored values, so the
             // links are checked in parallel; together they prove the whole chain. The same pass
             // decodes each entry once and hashes its Merkle leaf.
-            type Checked = (Hash32, Vec<Posting>, Option<EventId>, Vec<IndexRecord>);
-            let checked: Vec<Result<Checked, (u64, String)>> = chunk
+            type Decoded = (Hash32, Entry, u64, Vec<IndexRecord>, IndexDigest);
+            let checked: Vec<Result<Decoded, (u64, String)>> = chunk
                 .par_iter()
                 .enumerate()
                 .map(|(i, e)| {
@@ -115,17 +187,18 @@ impl Ledger {
                     if entry.seq != e.seq {
                         return Err((e.seq, format!("bytes say seq {}", entry.seq)));
                     }
-                    let reversal_of = match &entry.event.body {
-                        EventBody::Reversal { of, .. } => Some(of.clone()),
-                        _ => None,
-                    };
                     // Past the checkpoint, the derived records are not stored yet.
-                    let (index, postings) = if e.seq <= checkpoint {
-                        (index_records_of(&entry, e.seq <= format1_until), entry.postings)
-                    } else {
-                        (Vec::new(), Vec::new())
-                    };
-                    Ok((merkle::leaf_hash(&e.bytes), postings, reversal_of, index))
+                    let mut digest = IndexDigest::default();
+                    let mut index = Vec::new();
+                    if e.seq <= checkpoint {
+                        if exact_index {
+                            index = index_records_of(&entry, e.seq <= format1_until);
+                        } else {
+                            digest.add_entry(&digest_key, &entry);
+                        }
+                    }
+                    let id = ids.hash_one(entry.event.id.as_str());
+                    Ok((merkle::leaf_hash(&e.bytes), entry, id, index, digest))
                 })
                 .collect();
             if let Some(missing) = gap {
@@ -136,23 +209,32 @@ impl Ledger {
                     .map_or(missing, |(seq, what)| VerifyError::Entry { seq, what }));
             }
             let mut index = Vec::new();
-            let mut postings = Vec::new();
+            let mut entries = Vec::with_capacity(checked.len());
+            let mut targets = HashMap::new();
             for result in checked {
-                let (leaf, entry_postings, reversal_of, records) =
+                let (leaf, entry, id, records, digest) =
                     result.map_err(|(seq, what)| VerifyError::Entry { seq, what })?;
                 index.extend(records);
+                implied.merge(&digest);
                 tree.push(leaf);
-                reversal_targets.extend(reversal_of);
-                postings.push(entry_postings);
+                if let EventBody::Reversal { of, .. } = &entry.event.body
+                    && let Some(target) =
+                        reversal_target(snapshot, &ids, &last_of_id, &entries, of)?
+                {
+                    targets.insert(entry.seq, target);
+                }
+                last_of_id.insert(id, entry.seq);
+                entries.push(entry);
             }
-            // The chunk's sums per account, folded per worker and merged, and its index
-            // records looked up in parallel reads.
+            // The chunk's sums per account (up to the checkpoint), folded per worker and
+            // merged, and its index records looked up in parallel reads.
             let (sums, looked_up) = rayon::join(
                 || {
-                    postings
+                    entries
                         .par_iter()
-                        .fold(HashMap::<&Account, i64>::new, |mut sums, ps| {
-                            for p in ps {
+                        .filter(|e| e.seq <= checkpoint)
+                        .fold(HashMap::<&Account, i64>::new, |mut sums, e| {
+                            for p in &e.postings {
                                 *sums.entry(&p.account).or_default() += p.amount.0;
                             }
                             sums
@@ -164,7 +246,7 @@ impl Ledger {
                             a
                         })
                 },
-                || index.par_chunks(4096).try_for_each(|part| check_index(&snapshot, part)),
+                || index.par_chunks(4096).try_for_each(|part| check_index(snapshot, part)),
             );
             looked_up?;
             for (account, fen) in sums {
@@ -179,8 +261,22 @@ impl Ledger {
             let last = chunk.last().expect("chunk is not empty");
             previous = last.chain_hash;
             next_seq = last.seq + 1;
+            // To the replaying thread, in two parts where the checkpoint falls inside (it keeps
+            // the state as of the checkpoint). A closed receiver has stopped at a failure,
+            // reported after the checks.
+            let after = entries.partition_point(|e| e.seq <= checkpoint);
+            if after > 0 && after < entries.len() {
+                let later = entries.split_off(after);
+                let (now, rest): (HashMap<u64, Entry>, HashMap<u64, Entry>) =
+                    targets.into_iter().partition(|(seq, _)| *seq <= checkpoint);
+                let _ = replay.send((entries, now));
+                let _ = replay.send((later, rest));
+            } else {
+                let _ = replay.send((entries, targets));
+            }
             progress(next_seq - 1);
         }
+        drop(replay);
         let count = next_seq - 1;
         if count != head.seq || previous != head.hash {
             return Err(VerifyError::Ledger(format!(
@@ -188,9 +284,27 @@ impl Ledger {
                 head.seq
             )));
         }
-        // Every index record the entries imply is stored as they imply it (checked per chunk);
-        // no other record is stored.
-        let stored_records = snapshot.ids_count()?;
+        // Every index record the entries imply is stored as they imply it (checked per chunk,
+        // or here by the digest); no other record is stored.
+        let stored_records = match stored.scanning {
+            None => snapshot.ids_count()?,
+            Some(scanning) => {
+                let stored = scanning.join().expect("the scan does not panic")?;
+                if stored != implied {
+                    // Something differs: the records looked up one by one name the first failure.
+                    locate_index_failure(snapshot, checkpoint, format1_until)?;
+                    if stored.count == implied.count {
+                        return Err(VerifyError::Ledger(
+                            "the idempotency and member index holds a record the journal does not \
+                         imply"
+                                .into(),
+                        ));
+                    }
+                }
+                index_records = implied.count;
+                stored.count
+            }
+        };
         if stored_records != index_records {
             return Err(VerifyError::Ledger(format!(
                 "the idempotency and member index holds {stored_records} records, the journal \
@@ -208,9 +322,7 @@ impl Ledger {
                 "the stored Merkle tree's root differs from the entries'".into(),
             ));
         }
-        // What is on disk, not what the writer holds in memory: an edited record must be found.
-        let state = &LedgerState::load(snapshot.state()?, snapshot.balances()?)
-            .map_err(|e| VerifyError::Ledger(format!("the stored state does not load: {e}")))?;
+        let state = stored.loading.join().expect("the load does not panic")?;
         let materialised: HashMap<&Account, Fen> =
             state.balances.iter().filter(|(_, b)| b.0 != 0).map(|(a, b)| (a, *b)).collect();
         let recomputed: HashMap<&Account, Fen> =
@@ -246,17 +358,104 @@ impl Ledger {
                 )));
             }
         }
-        let mut replayer = Replayer::keeping(reversal_targets);
-        replay_journal(&snapshot, &mut replayer, 1, checkpoint)?;
-        compare_state(replayer.state(), state)?;
-        // The entries after the checkpoint must replay too (none could not have been recorded).
-        replay_journal(&snapshot, &mut replayer, checkpoint + 1, count)?;
-        Ok(VerifyReport {
-            entries: count,
-            head: hex::encode(head.hash),
-            accounts: recomputed.len(),
-        })
+        let accounts = recomputed.len();
+        Ok(Checked { count, state, accounts })
     }
+}
+
+/// The stored index (its digest, with the key) and state, being read.
+struct Stored<'scope> {
+    digest_key: Option<[u8; 32]>,
+    scanning: Option<
+        std::thread::ScopedJoinHandle<'scope, Result<IndexDigest, junbao_storage::ReadError>>,
+    >,
+    loading: std::thread::ScopedJoinHandle<'scope, Result<LedgerState, VerifyError>>,
+}
+
+/// Decoded entries in order, with the entry each reversal among them names (by its seq).
+type ReplayChunk = (Vec<Entry>, HashMap<u64, Entry>);
+
+/// What `check_journal` found: the entries, the stored state, the accounts with a balance.
+struct Checked {
+    count: u64,
+    state: LedgerState,
+    accounts: usize,
+}
+
+/// Replays the chunks received, from scratch, without rule checks (their chain and decoding
+/// are verified by the sender), up to the first entry that could not have been recorded; with
+/// the state as of the `checkpoint` (none if the replay stopped before it). A chunk ends at the
+/// checkpoint or starts after it.
+fn replay_from_scratch(
+    chunks: std::sync::mpsc::Receiver<ReplayChunk>,
+    checkpoint: u64,
+) -> (Replayer, Option<LedgerState>) {
+    let mut replayer = Replayer::keeping_none();
+    let mut at_checkpoint = (checkpoint == 0).then(LedgerState::default);
+    for (entries, targets) in chunks {
+        replayer.push_all_given(&entries, &targets);
+        if replayer.unreplayable().is_some() {
+            break;
+        }
+        if at_checkpoint.is_none() && entries.last().is_some_and(|e| e.seq == checkpoint) {
+            at_checkpoint = Some(replayer.state().clone());
+        }
+    }
+    (replayer, at_checkpoint)
+}
+
+/// The first entry pushed that could not have been recorded, as a failure.
+fn unreplayable(replayer: &Replayer) -> Result<(), VerifyError> {
+    match replayer.unreplayable() {
+        Some((seq, why)) => Err(VerifyError::Entry {
+            seq: *seq,
+            what: format!("it could not have been recorded: {why}"),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// The entry a reversal names: the last one before it that carries the event id
+/// `of`, found through `last_of_id` (a keyed hash of each id → the last seq that carries it)
+/// and read back (`chunk`: the entries of this chunk before `seq`, in order), or by a search of
+/// the journal when two ids share a hash.
+fn reversal_target(
+    snapshot: &StoreSnapshot<'_>,
+    ids: &std::hash::RandomState,
+    last_of_id: &HashMap<u64, u64>,
+    chunk: &[Entry],
+    of: &EventId,
+) -> Result<Option<Entry>, VerifyError> {
+    let Some(&found) = last_of_id.get(&ids.hash_one(of.as_str())) else {
+        return Ok(None);
+    };
+    let read = |at: u64| -> Result<Entry, VerifyError> {
+        if let Some(first) = chunk.first()
+            && at >= first.seq
+        {
+            return Ok(chunk[(at - first.seq) as usize].clone());
+        }
+        let stored = snapshot.entries(at, 1).next().transpose()?;
+        let stored = stored
+            .filter(|e| e.seq == at)
+            .ok_or_else(|| VerifyError::Entry { seq: at, what: "missing".into() })?;
+        Entry::from_canonical_bytes(&stored.bytes)
+            .map_err(|err| VerifyError::Entry { seq: at, what: err.to_string() })
+    };
+    let entry = read(found)?;
+    if entry.event.id == *of {
+        return Ok(Some(entry));
+    }
+    // Another id with the same hash was recorded since: search backwards.
+    let mut at = found;
+    while at > 1 {
+        at -= 1;
+        let entry = read(at)?;
+        if entry.event.id == *of {
+            return Ok(Some(entry));
+        }
+    }
+    Ok(None)
 }
 
 /// A record of the `ids` column family an entry implies: its key, its value, and what it is
@@ -306,6 +505,87 @@ fn index_records_of(entry: &Entry, format1: bool) -> Vec<IndexRecord> {
     records
 }
 
+/// A keyed digest of a set of index records (key and value each): their count and the sums,
+/// wrapping, of a SHA-256 keyed with a random key drawn for this verification. Two sets with
+/// the same count and digest are the same set but with a probability of about 2^-256 that
+/// nobody can raise, as nobody knows the key before it is drawn.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct IndexDigest {
+    sum: [u128; 2],
+    count: u64,
+}
+
+impl IndexDigest {
+    fn new_key() -> Result<[u8; 32], VerifyError> {
+        let mut key = [0u8; 32];
+        getrandom::fill(&mut key).map_err(|e| {
+            VerifyError::Read(junbao_storage::ReadError::Engine(format!(
+                "no random key for the index digest: {e}"
+            )))
+        })?;
+        Ok(key)
+    }
+
+    fn add(&mut self, key: &[u8; 32], k: &[u8], v: &[u8]) {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update(key);
+        h.update((k.len() as u64).to_le_bytes());
+        h.update(k);
+        h.update(v);
+        let d = h.finalize();
+        let lane = |i: usize| u128::from_le_bytes(d[i..i + 16].try_into().expect("16 bytes"));
+        self.sum[0] = self.sum[0].wrapping_add(lane(0));
+        self.sum[1] = self.sum[1].wrapping_add(lane(16));
+        self.count += 1;
+    }
+
+    /// The records an entry implies, as `index_records_of` makes them (storage format 2).
+    fn add_entry(&mut self, key: &[u8; 32], entry: &Entry) {
+        self.add(key, entry.event.id.as_str().as_bytes(), &crate::id_record(entry.seq));
+        for m in junbao_ledger::rules::entry_members(entry) {
+            self.add(key, &crate::member_index_key(m, entry.seq), &[]);
+        }
+    }
+
+    fn merge(&mut self, other: &IndexDigest) {
+        self.sum[0] = self.sum[0].wrapping_add(other.sum[0]);
+        self.sum[1] = self.sum[1].wrapping_add(other.sum[1]);
+        self.count += other.count;
+    }
+}
+
+/// Looks up, one by one, every index record the entries `1..=checkpoint` imply (their chain
+/// and decoding are checked already), and names the first that is missing or holds something
+/// else.
+fn locate_index_failure(
+    snapshot: &StoreSnapshot<'_>,
+    checkpoint: u64,
+    format1_until: u64,
+) -> Result<(), VerifyError> {
+    let mut from = 1;
+    while from <= checkpoint {
+        let chunk: Vec<_> =
+            snapshot.entries(from, VERIFY_CHUNK_ENTRIES).collect::<Result<_, _>>()?;
+        let Some(last) = chunk.last() else { break };
+        from = last.seq + 1;
+        let records: Vec<IndexRecord> = chunk
+            .par_iter()
+            .filter(|e| e.seq <= checkpoint)
+            .map(|e| {
+                Entry::from_canonical_bytes(&e.bytes)
+                    .map(|entry| index_records_of(&entry, e.seq <= format1_until))
+                    .map_err(|err| VerifyError::Entry { seq: e.seq, what: err.to_string() })
+            })
+            .collect::<Result<Vec<_>, _>>()?
+            .into_iter()
+            .flatten()
+            .collect();
+        records.par_chunks(4096).try_for_each(|part| check_index(snapshot, part))?;
+    }
+    Ok(())
+}
+
 /// Looks up the index records a chunk of entries implies, in one read, and names the first
 /// that is missing or holds something else.
 fn check_index(snapshot: &StoreSnapshot<'_>, records: &[IndexRecord]) -> Result<(), VerifyError> {
@@ -318,54 +598,6 @@ fn check_index(snapshot: &StoreSnapshot<'_>, records: &[IndexRecord]) -> Result<
             Some(_) => continue,
         };
         return Err(VerifyError::Entry { seq: r.seq, what: format!("{} {what}", r.what()) });
-    }
-    Ok(())
-}
-
-/// Pushes the stored entries `from..=to` into `replayer`, without rule checks (their chain and
-/// decoding were verified by the first pass); the replayer keeps in memory only the entries
-/// that reversals name.
-fn replay_journal(
-    snapshot: &StoreSnapshot<'_>,
-    replayer: &mut Replayer,
-    from: u64,
-    to: u64,
-) -> Result<(), VerifyError> {
-    // The entries of `from..` (at most a chunk, none past `to`), decoded in parallel.
-    let decode = |from: u64| -> Result<Vec<Entry>, VerifyError> {
-        if from > to {
-            return Ok(Vec::new());
-        }
-        let chunk: Vec<_> =
-            snapshot.entries(from, VERIFY_CHUNK_ENTRIES).collect::<Result<_, _>>()?;
-        chunk
-            .par_iter()
-            .filter(|e| e.seq <= to)
-            .map(|e| {
-                Entry::from_canonical_bytes(&e.bytes)
-                    .map_err(|err| VerifyError::Entry { seq: e.seq, what: err.to_string() })
-            })
-            .collect()
-    };
-    // The next chunk is read and decoded while this one is replayed (the replay is serial).
-    let mut decoded = decode(from)?;
-    while let Some(last) = decoded.last() {
-        let next = last.seq + 1;
-        let (pushed, upcoming) = rayon::join(
-            || {
-                replayer.push_all(&decoded);
-                match replayer.unreplayable() {
-                    Some((seq, why)) => Err(VerifyError::Entry {
-                        seq: *seq,
-                        what: format!("it could not have been recorded: {why}"),
-                    }),
-                    None => Ok(()),
-                }
-            },
-            || decode(next),
-        );
-        pushed?;
-        decoded = upcoming?;
     }
     Ok(())
 }

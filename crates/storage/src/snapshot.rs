@@ -85,6 +85,18 @@ impl StoreSnapshot<'_> {
             .collect()
     }
 
+    /// Calls `f` with every record of the idempotency and member index, in key order, as of the
+    /// snapshot (one sequential scan, nothing copied).
+    pub fn ids_for_each(&self, mut f: impl FnMut(&[u8], &[u8])) -> Result<(), ReadError> {
+        let mut records = self.snapshot.raw_iterator_cf(self.store.cf(CF_IDS));
+        records.seek_to_first();
+        while let (Some(k), Some(v)) = (records.key(), records.value()) {
+            f(k, v);
+            records.next();
+        }
+        records.status().map_err(read_error)
+    }
+
     /// How many records the idempotency and member index holds, as of the snapshot.
     pub fn ids_count(&self) -> Result<u64, ReadError> {
         let mut n = 0u64;

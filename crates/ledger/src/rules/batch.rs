@@ -208,6 +208,12 @@ impl Replayer {
         }
     }
 
+    /// Keeps no entry: the caller gives, with each call of [`Replayer::push_all_given`], the
+    /// entry that every reversal among the entries names.
+    pub fn keeping_none() -> Replayer {
+        Replayer::keeping(std::collections::HashSet::new())
+    }
+
     /// Applies the next entry, without rule checks.
     pub fn push(&mut self, entry: &Entry) {
         self.push_all(std::slice::from_ref(entry));
@@ -216,6 +222,26 @@ impl Replayer {
     /// Applies the next entries, in order, as one batch over the state (a batch reads its own
     /// changes first, so an entry sees every earlier one): one commit per call, not per entry.
     pub fn push_all(&mut self, entries: &[Entry]) {
+        self.push_all_inner(entries, None);
+    }
+
+    /// As [`Replayer::push_all`], but the entry a reversal names is `targets[the reversal's
+    /// seq]`, as the caller read it: the last entry before the reversal that carries the event
+    /// id it names (none: no entry does). Once an entry could not be replayed, no reversal is
+    /// applied any more (the target may be that entry; the first such entry is reported).
+    pub fn push_all_given(
+        &mut self,
+        entries: &[Entry],
+        targets: &std::collections::HashMap<u64, Entry>,
+    ) {
+        self.push_all_inner(entries, Some(targets));
+    }
+
+    fn push_all_inner(
+        &mut self,
+        entries: &[Entry],
+        given: Option<&std::collections::HashMap<u64, Entry>>,
+    ) {
         let mut batch = self.state.begin(0, CHAIN_GENESIS);
         for entry in entries {
             // Stored bytes that decode but could not have been recorded (tampered): their
@@ -224,9 +250,13 @@ impl Replayer {
                 self.unreplayable.get_or_insert_with(|| (entry.seq, why.to_string()));
                 continue;
             }
-            if let EventBody::Reversal { of, .. } = &entry.event.body
-                && let Some(target) = self.kept.get(of)
-            {
+            let target = match (&entry.event.body, given) {
+                (EventBody::Reversal { .. }, Some(_)) if self.unreplayable.is_some() => None,
+                (EventBody::Reversal { .. }, Some(given)) => given.get(&entry.seq),
+                (EventBody::Reversal { of, .. }, None) => self.kept.get(of),
+                _ => None,
+            };
+            if let Some(target) = target {
                 batch.undo_effects(target);
                 batch.changes.reversed.push(target.seq);
             }
