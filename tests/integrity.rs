@@ -29,6 +29,14 @@ fn small_ledger(dir: &std::path::Path) -> Ledger {
     ledger
 }
 
+/// `junbao --data DIR verify`, run as a separate process.
+fn cli_verify(data: &std::path::Path) -> std::process::Output {
+    std::process::Command::new(bin())
+        .args(["--data", data.to_str().unwrap(), "verify"])
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn verify_finds_a_changed_byte_in_any_stored_entry() {
     let dir = tempfile::tempdir().unwrap();
@@ -153,10 +161,7 @@ fn verify_finds_an_edited_member_record_and_a_deleted_period_record() {
         other => panic!("a deleted period record was not found: {other:?}"),
     }
     drop(ledger);
-    let out = std::process::Command::new(bin())
-        .args(["--data", data.to_str().unwrap(), "verify"])
-        .output()
-        .unwrap();
+    let out = cli_verify(&data);
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
 }
 
@@ -395,10 +400,7 @@ fn verify_finds_a_changed_idempotency_or_member_index_record() {
     }
     store.tamper_ids(&index_key, None).unwrap();
     drop(ledger);
-    let out = std::process::Command::new(bin())
-        .args(["--data", data.to_str().unwrap(), "verify"])
-        .output()
-        .unwrap();
+    let out = cli_verify(&data);
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
 }
 
@@ -536,9 +538,6 @@ fn a_state_record_that_does_not_decode_in_todays_format_is_an_integrity_failure(
     drop(ledger);
     let err = Ledger::open(&path, system_clock()).unwrap_err();
     assert!(err.is_integrity(), "{err}");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_junbao"))
-        .args(["--data", path.to_str().unwrap(), "verify"])
-        .output()
-        .unwrap();
+    let out = cli_verify(&path);
     assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
 }

@@ -292,6 +292,27 @@ fn sequence_loop(ledger: &Ledger, queue: &Queue, written: &Sender<Written>, stat
     }
 }
 
+impl Ledger {
+    /// Syncs the write-ahead log if something was written since the last sync: one sync for
+    /// every post written before the call (each was appended before it was handed over, so the
+    /// head covers it). `None` when a sync since (a synced append's) already made them durable.
+    pub(crate) fn sync_if_behind(&self) -> Option<Result<(), junbao_storage::WriteError>> {
+        (self.durable_head().seq < self.head().seq).then(|| self.sync().map(|_| ()))
+    }
+}
+
+/// The answer to a post written unsynced, once its sync is known: a stored or replayed post
+/// whose sync failed is not on disk, and is not acknowledged.
+pub(crate) fn acknowledged(
+    synced: &Result<(), junbao_storage::WriteError>,
+    answer: Result<PostSummary, PostError>,
+) -> Result<PostSummary, PostError> {
+    match (synced, answer) {
+        (Err(e), Ok(_)) => Err(PostError::Write(e.clone())),
+        (_, answer) => answer,
+    }
+}
+
 fn sync_loop(
     ledger: &Ledger,
     written: &Receiver<Written>,
@@ -304,16 +325,14 @@ fn sync_loop(
         while let Ok(more) = written.try_recv() {
             groups.push(more);
         }
-        // Every group received was appended before it was sent, so the head now covers them
-        // all; one sync makes them durable (a synced append since may have done it already).
-        let synced = if ledger.durable_head().seq < ledger.head().seq {
-            let started = Instant::now();
-            let r = ledger.sync().map(|_| ());
-            stats.syncs.fetch_add(1, Ordering::Relaxed);
-            stats.sync_us.fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
-            r
-        } else {
-            Ok(())
+        let started = Instant::now();
+        let synced = match ledger.sync_if_behind() {
+            Some(r) => {
+                stats.syncs.fetch_add(1, Ordering::Relaxed);
+                stats.sync_us.fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+                r
+            }
+            None => Ok(()),
         };
         {
             let _guard = durable.lock.lock().expect("never held across a panic");
@@ -322,11 +341,7 @@ fn sync_loop(
         for group in groups {
             stats.requests.fetch_add(group.answers.len() as u64, Ordering::Relaxed);
             for (answer, reply) in group.answers.into_iter().zip(group.replies) {
-                reply(match (&synced, answer) {
-                    // Not on disk: a stored or replayed post is not acknowledged.
-                    (Err(e), Ok(_)) => Err(PostError::Write(e.clone())),
-                    (_, answer) => answer,
-                });
+                reply(acknowledged(&synced, answer));
             }
         }
     }

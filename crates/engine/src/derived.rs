@@ -161,7 +161,7 @@ impl Pending {
     }
 
     /// Notes a new entry's idempotency record and member index records.
-    pub(crate) fn note(&mut self, id: &str, seq: u64, fingerprint: Hash32) {
+    pub(crate) fn note(&mut self, id: impl Into<Box<str>>, seq: u64, fingerprint: Hash32) {
         self.ids.insert(id.into(), (seq, fingerprint));
     }
 
@@ -186,10 +186,22 @@ impl Pending {
     }
 }
 
+impl Writer {
+    /// Cuts a checkpoint at entry `seq`: the state records and balances of the dirty keys
+    /// encoded as they stand now, and the index records taken out of memory as they are;
+    /// nothing is pending after it.
+    fn cut(&mut self, seq: u64) -> Job {
+        let (state, balances) = self.state.checkpoint_writes(&self.pending.dirty);
+        let taken = std::mem::replace(&mut self.pending, Pending::at(seq));
+        let frozen = Arc::new(Frozen { seq, ids: taken.ids, members: taken.members });
+        Job { frozen, state, balances }
+    }
+}
+
 /// The pending records again after a failed synchronous checkpoint (the store is poisoned;
 /// they are kept so that lookups stay right until the ledger is reopened).
-fn taken_back(frozen: Frozen) -> Pending {
-    Pending { checkpoint: frozen.seq, in_flight: Some(Arc::new(frozen)), ..Pending::default() }
+fn taken_back(frozen: Arc<Frozen>) -> Pending {
+    Pending { checkpoint: frozen.seq, in_flight: Some(frozen), ..Pending::default() }
 }
 
 /// The stored checkpoint's entry number (0: none yet), from its metadata record.
@@ -311,7 +323,7 @@ impl Ledger {
         let Writer { state, pending, .. } = w;
         state.commit_marking(changes, &mut pending.dirty);
         for (id, seq, fp) in ids {
-            pending.ids.insert(id, (seq, fp));
+            pending.note(id, seq, fp);
         }
         for (m, seq) in member_index {
             pending.note_member(m, *seq);
@@ -332,12 +344,9 @@ impl Ledger {
             }
             w.pending.in_flight = None;
         }
-        let head = self.store.head();
-        let (state, balances) = w.state.checkpoint_writes(&w.pending.dirty);
-        let taken = std::mem::replace(&mut w.pending, Pending::at(head.seq));
-        let frozen = Arc::new(Frozen { seq: head.seq, ids: taken.ids, members: taken.members });
-        w.pending.in_flight = Some(Arc::clone(&frozen));
-        self.checkpointer.send(&self.store, Job { frozen, state, balances });
+        let job = w.cut(self.store.head().seq);
+        w.pending.in_flight = Some(Arc::clone(&job.frozen));
+        self.checkpointer.send(&self.store, job);
     }
 
     /// Writes the derived records of every entry so far (a checkpoint), so that reopening
@@ -360,9 +369,7 @@ impl Ledger {
         if w.pending.checkpoint == head.seq {
             return Ok(());
         }
-        let (state, balances) = w.state.checkpoint_writes(&w.pending.dirty);
-        let taken = std::mem::replace(&mut w.pending, Pending::at(head.seq));
-        let frozen = Frozen { seq: head.seq, ids: taken.ids, members: taken.members };
+        let Job { frozen, state, balances } = w.cut(head.seq);
         // Not synced: a checkpoint lost in a crash only means a longer replay at open, and the
         // write-ahead log keeps it after the entries it covers.
         if let Err(e) = self.store.write_derived(checkpoint_append(&frozen, state, balances)) {

@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use super::{PostError, PostRequest, PostScope, PostSummary, parse_fingerprinted};
 use crate::Ledger;
+use crate::commit::acknowledged;
 
 impl Ledger {
     /// Posts `batches` of JSON lines in order, each as one post, pipelined: a parser thread
@@ -48,17 +49,8 @@ impl Ledger {
                     while let Ok(more) = written_rx.try_recv() {
                         group.push(more);
                     }
-                    // Every batch received was written before it was sent: one sync covers
-                    // them all (unless an earlier one already did).
-                    let synced = if self.durable_head().seq < self.head().seq {
-                        self.sync().map(|_| ())
-                    } else {
-                        Ok(())
-                    };
-                    answers.extend(group.into_iter().map(|answer| match (&synced, answer) {
-                        (Err(e), Ok(_)) => Err(PostError::Write(e.clone())),
-                        (_, answer) => answer,
-                    }));
+                    let synced = self.sync_if_behind().unwrap_or(Ok(()));
+                    answers.extend(group.into_iter().map(|a| acknowledged(&synced, a)));
                 }
                 answers
             });
