@@ -311,25 +311,33 @@ impl Frontier {
         let mut out = Vec::with_capacity(leaves.len() / (1 << level_min.min(8)) + 64);
         for leaf in leaves {
             let leaf_index = self.size;
-            self.size += 1;
-            let (mut level, mut hash) = (0u8, *leaf);
-            while let Some(&(top, left)) = self.edge.last() {
-                if top != level {
-                    break;
-                }
-                self.edge.pop();
-                hash = node_hash(&left, &hash);
-                level += 1;
+            self.push_with(*leaf, |level, index, hash| {
                 if level >= level_min {
-                    out.push((level, (self.size >> level) - 1, hash));
+                    out.push((level, index, hash));
                 }
-            }
-            self.edge.push((level, hash));
+            });
             if level_min == 0 {
                 out.push((0, leaf_index, *leaf));
             }
         }
         out
+    }
+
+    /// Appends one leaf: pushes it and merges equal levels off the top, telling `completed`
+    /// each node that merging completes (level, index, hash).
+    fn push_with(&mut self, leaf: Hash32, mut completed: impl FnMut(u8, u64, Hash32)) {
+        self.size += 1;
+        let (mut level, mut hash) = (0u8, leaf);
+        while let Some(&(top, left)) = self.edge.last() {
+            if top != level {
+                break;
+            }
+            self.edge.pop();
+            hash = node_hash(&left, &hash);
+            level += 1;
+            completed(level, (self.size >> level) - 1, hash);
+        }
+        self.edge.push((level, hash));
     }
 }
 
@@ -432,16 +440,7 @@ pub type RootBuilder = Frontier;
 impl Frontier {
     /// Appends one leaf, recording no node.
     pub fn push(&mut self, leaf: Hash32) {
-        self.size += 1;
-        let mut node = (0u8, leaf);
-        while let Some(&(level, left)) = self.edge.last() {
-            if level != node.0 {
-                break;
-            }
-            self.edge.pop();
-            node = (level + 1, node_hash(&left, &node.1));
-        }
-        self.edge.push(node);
+        self.push_with(leaf, |_, _, _| {});
     }
 
     /// Leaves in the tree.
