@@ -111,7 +111,8 @@ pub struct Savepoint {
 /// the base state's showed through), so that a rollback puts it back.
 #[derive(Debug)]
 enum Undo {
-    Member(MemberId, Option<MemberState>),
+    /// Boxed: the log's other records are small, and most changes are premium months.
+    Member(MemberId, Option<Box<MemberState>>),
     Period(PeriodKey, Option<PeriodMoney>),
     BalanceDelta(Account, Option<Fen>),
     YearMove((Account, u16), Option<Fen>),

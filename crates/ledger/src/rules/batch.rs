@@ -155,7 +155,7 @@ impl StateChanges {
             };
         }
         match undo {
-            Undo::Member(id, before) => put_back(&mut self.members, id, before),
+            Undo::Member(id, before) => put_back(&mut self.members, id, before.map(|m| *m)),
             Undo::Period(key, before) => put_back(&mut self.periods, key, before),
             Undo::BalanceDelta(account, before) => {
                 put_back(&mut self.balance_deltas, account, before)
@@ -325,7 +325,7 @@ impl<'s> Batch<'s> {
     pub(super) fn member_mut(&mut self, id: &MemberId) -> &mut MemberState {
         if self.logging() {
             let before = self.changes.members.get(id).cloned();
-            self.undo.push(Undo::Member(id.clone(), before));
+            self.undo.push(Undo::Member(id.clone(), before.map(Box::new)));
         }
         if !self.changes.members.contains_key(id) {
             let m = self.base.members.get(id).expect("member checked before mutation").clone();
@@ -338,7 +338,7 @@ impl<'s> Batch<'s> {
     pub(super) fn set_member(&mut self, id: &MemberId, member: MemberState) {
         let before = self.changes.members.insert(id.clone(), member);
         if self.logging() {
-            self.undo.push(Undo::Member(id.clone(), before));
+            self.undo.push(Undo::Member(id.clone(), before.map(Box::new)));
         }
     }
 
