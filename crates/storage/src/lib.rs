@@ -21,7 +21,7 @@ mod snapshot;
 #[cfg(feature = "testing")]
 mod testing;
 
-pub use blocks::BLOCK_ENTRIES;
+pub use blocks::{BLOCK_ENTRIES, RawEntries, RawEntry};
 pub use error::{OpenError, ReadError, WriteError};
 pub use migrate::{MigrateError, MigrateReport};
 pub use snapshot::StoreSnapshot;
