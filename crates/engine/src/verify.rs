@@ -15,10 +15,14 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::Ledger;
-use junbao_storage::StoreSnapshot;
+use junbao_ledger::keyed::KeyedMap;
+use junbao_storage::{RawEntry, StoreSnapshot};
 
 /// Entries read and checked per parallel chunk.
 const VERIFY_CHUNK_ENTRIES: usize = 65_536;
+
+/// Entries the replay applies per commit of its state.
+const REPLAY_PART_ENTRIES: usize = 8;
 
 /// What a successful verification covered.
 #[derive(Debug, Clone, Serialize)]
@@ -105,13 +109,13 @@ impl Ledger {
                 self.check_journal(snapshot, checkpoint, format1_until, stored, sender, progress);
             let replayed = replaying.join().expect("the replay does not panic");
             let Checked { count, state, accounts } = checked?;
-            let (replayer, at_checkpoint) = replayed;
+            let (failed, at_checkpoint) = replayed;
             match at_checkpoint {
                 Some(replayed) => compare_state(&replayed, &state)?,
                 // The replay stopped before the checkpoint, at an entry that could not have
                 // been recorded.
                 None => {
-                    unreplayable(&replayer)?;
+                    unreplayable(&failed)?;
                     return Err(VerifyError::Ledger(format!(
                         "the replay of the journal did not reach the checkpoint (entry \
                          {checkpoint})"
@@ -120,7 +124,7 @@ impl Ledger {
             }
             // The entries after the checkpoint must replay too (none could not have been
             // recorded).
-            unreplayable(&replayer)?;
+            unreplayable(&failed)?;
             Ok(VerifyReport { entries: count, head: hex::encode(head.hash), accounts })
         })
     }
@@ -139,7 +143,7 @@ impl Ledger {
         let head = snapshot.head();
         let mut previous = CHAIN_GENESIS;
         let mut next_seq = 1u64;
-        let mut balances: HashMap<Account, i64> = HashMap::new();
+        let mut balances: KeyedMap<Account, i64> = KeyedMap::default();
         let mut tree = crate::audit::RootBuilder::default();
         let mut index_records = 0u64;
         let exact_index = stored.digest_key.is_none();
@@ -147,14 +151,16 @@ impl Ledger {
         let mut implied = IndexDigest::default();
         // Where each event id was last recorded (by a keyed hash of the id), for the entry a
         // reversal names: the replay keeps no entry.
-        let ids = std::hash::RandomState::new();
-        let mut last_of_id: HashMap<u64, u64> = HashMap::new();
+        let ids = junbao_ledger::keyed::KeyedState::default();
+        let mut last_of_id: KeyedMap<u64, u64> = KeyedMap::default();
+        // One buffer of raw records, reused chunk after chunk.
+        let mut raw = junbao_storage::RawEntries::default();
         loop {
-            let chunk: Vec<_> =
-                snapshot.entries(next_seq, VERIFY_CHUNK_ENTRIES).collect::<Result<_, _>>()?;
-            if chunk.is_empty() {
+            snapshot.read_entries(next_seq, VERIFY_CHUNK_ENTRIES, &mut raw)?;
+            if raw.is_empty() {
                 break;
             }
+            let chunk: Vec<RawEntry<'_>> = raw.iter().collect();
             // Where the stored entries stop being dense: the entries before it are checked
             // first, so that the first failure in sequence order is the one reported.
             let gap = chunk.iter().enumerate().find(|(i, e)| e.seq != next_seq + *i as u64);
@@ -178,11 +184,11 @@ impl Ledger {
                 .par_iter()
                 .enumerate()
                 .map(|(i, e)| {
-                    let prev = if i == 0 { &previous } else { &chunk[i - 1].chain_hash };
-                    if chain_next(prev, &e.bytes) != e.chain_hash {
+                    let prev = if i == 0 { &previous } else { chunk[i - 1].chain_hash };
+                    if chain_next(prev, e.bytes) != *e.chain_hash {
                         return Err((e.seq, "chain hash does not match its bytes".to_string()));
                     }
-                    let entry = Entry::from_canonical_bytes(&e.bytes)
+                    let entry = Entry::from_canonical_bytes(e.bytes)
                         .map_err(|err| (e.seq, err.to_string()))?;
                     if entry.seq != e.seq {
                         return Err((e.seq, format!("bytes say seq {}", entry.seq)));
@@ -198,7 +204,7 @@ impl Ledger {
                         }
                     }
                     let id = ids.hash_one(entry.event.id.as_str());
-                    Ok((merkle::leaf_hash(&e.bytes), entry, id, index, digest))
+                    Ok((merkle::leaf_hash(e.bytes), entry, id, index, digest))
                 })
                 .collect();
             if let Some(missing) = gap {
@@ -233,13 +239,13 @@ impl Ledger {
                     entries
                         .par_iter()
                         .filter(|e| e.seq <= checkpoint)
-                        .fold(HashMap::<&Account, i64>::new, |mut sums, e| {
+                        .fold(KeyedMap::<&Account, i64>::default, |mut sums, e| {
                             for p in &e.postings {
                                 *sums.entry(&p.account).or_default() += p.amount.0;
                             }
                             sums
                         })
-                        .reduce(HashMap::new, |mut a, b| {
+                        .reduce(KeyedMap::default, |mut a, b| {
                             for (k, v) in b {
                                 *a.entry(k).or_default() += v;
                             }
@@ -259,7 +265,7 @@ impl Ledger {
             }
             index_records += index.len() as u64;
             let last = chunk.last().expect("chunk is not empty");
-            previous = last.chain_hash;
+            previous = *last.chain_hash;
             next_seq = last.seq + 1;
             // To the replaying thread, in two parts where the checkpoint falls inside (it keeps
             // the state as of the checkpoint). A closed receiver has stopped at a failure,
@@ -389,24 +395,39 @@ struct Checked {
 fn replay_from_scratch(
     chunks: std::sync::mpsc::Receiver<ReplayChunk>,
     checkpoint: u64,
-) -> (Replayer, Option<LedgerState>) {
+) -> (Option<(u64, String)>, Option<LedgerState>) {
     let mut replayer = Replayer::keeping_none();
     let mut at_checkpoint = (checkpoint == 0).then(LedgerState::default);
-    for (entries, targets) in chunks {
-        replayer.push_all_given(&entries, &targets);
+    let mut chunks = chunks.into_iter().peekable();
+    while let Some((entries, targets)) = chunks.next() {
+        // In parts, each one commit: the replay's pending changes stay small (in cache); a
+        // batch reads its own changes first, so the state is that of one commit per entry.
+        for part in entries.chunks(REPLAY_PART_ENTRIES) {
+            replayer.push_all_given(part, &targets);
+            if replayer.unreplayable().is_some() {
+                break;
+            }
+        }
         if replayer.unreplayable().is_some() {
             break;
         }
         if at_checkpoint.is_none() && entries.last().is_some_and(|e| e.seq == checkpoint) {
+            drop((entries, targets));
+            if chunks.peek().is_none() {
+                // Nothing after the checkpoint (the usual case after a close): the state as of
+                // the checkpoint is the replay's final state, taken without a copy.
+                let unreplayable = replayer.unreplayable().cloned();
+                return (unreplayable, Some(replayer.finish()));
+            }
             at_checkpoint = Some(replayer.state().clone());
         }
     }
-    (replayer, at_checkpoint)
+    (replayer.unreplayable().cloned(), at_checkpoint)
 }
 
 /// The first entry pushed that could not have been recorded, as a failure.
-fn unreplayable(replayer: &Replayer) -> Result<(), VerifyError> {
-    match replayer.unreplayable() {
+fn unreplayable(unreplayable: &Option<(u64, String)>) -> Result<(), VerifyError> {
+    match unreplayable {
         Some((seq, why)) => Err(VerifyError::Entry {
             seq: *seq,
             what: format!("it could not have been recorded: {why}"),
@@ -421,8 +442,8 @@ fn unreplayable(replayer: &Replayer) -> Result<(), VerifyError> {
 /// the journal when two ids share a hash.
 fn reversal_target(
     snapshot: &StoreSnapshot<'_>,
-    ids: &std::hash::RandomState,
-    last_of_id: &HashMap<u64, u64>,
+    ids: &junbao_ledger::keyed::KeyedState,
+    last_of_id: &KeyedMap<u64, u64>,
     chunk: &[Entry],
     of: &EventId,
 ) -> Result<Option<Entry>, VerifyError> {

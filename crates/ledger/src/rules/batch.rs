@@ -261,7 +261,12 @@ impl Replayer {
                 batch.changes.reversed.push(target.seq);
             }
             batch.replay_entry(entry);
-            if self.keep_only.as_ref().is_none_or(|ids| ids.contains(&entry.event.id)) {
+            // `keeping_none` keeps nothing: no id is hashed to find that out.
+            if self
+                .keep_only
+                .as_ref()
+                .is_none_or(|ids| !ids.is_empty() && ids.contains(&entry.event.id))
+            {
                 self.kept.insert(entry.event.id.clone(), entry.clone());
             }
         }
