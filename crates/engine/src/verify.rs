@@ -19,7 +19,7 @@ use junbao_ledger::keyed::KeyedMap;
 use junbao_storage::{RawEntry, StoreSnapshot};
 
 /// Entries read and checked per parallel chunk.
-const VERIFY_CHUNK_ENTRIES: usize = 65_536;
+const VERIFY_CHUNK_ENTRIES: usize = 16_384;
 
 /// Entries the replay applies per commit of its state.
 const REPLAY_PART_ENTRIES: usize = 8;
