@@ -84,14 +84,14 @@ impl Ledger {
         // same digest over one scan of the stored index; only when the two differ are the
         // records looked up one by one, to name the first that fails. A ledger migrated from
         // format 1 (two accepted forms of a record) is looked up one by one.
-        let digest_key = if format1_until > 0 { None } else { Some(IndexDigest::new_key()?) };
+        let digest_key = if format1_until > 0 { None } else { Some(DigestKey::new()?) };
         let (sender, chunks) = std::sync::mpsc::sync_channel::<ReplayChunk>(1);
         let snapshot = &snapshot;
         std::thread::scope(|scope| {
             let replaying = scope.spawn(move || replay_from_scratch(chunks, checkpoint));
             // The stored index and state are read while the journal is checked; what they hold
             // is compared, and a failure to read them reported, where it was before.
-            let scanning = digest_key.map(|key| {
+            let scanning = digest_key.clone().map(|key| {
                 scope.spawn(move || {
                     let mut stored = IndexDigest::default();
                     snapshot.ids_for_each(|k, v| stored.add(&key, k, v)).map(|()| stored)
@@ -108,10 +108,17 @@ impl Ledger {
             let checked =
                 self.check_journal(snapshot, checkpoint, format1_until, stored, sender, progress);
             let replayed = replaying.join().expect("the replay does not panic");
-            let Checked { count, state, accounts } = checked?;
+            let Checked { count, state } = checked?;
             let (failed, at_checkpoint) = replayed;
-            match at_checkpoint {
-                Some(replayed) => compare_state(&replayed, &state)?,
+            let accounts = match at_checkpoint {
+                // The balances as of the checkpoint are the replay's: every posting of every
+                // entry up to it, summed (no entry up to it was left out, or there would be no
+                // state as of the checkpoint).
+                Some(replayed) => {
+                    let accounts = compare_balances(&replayed, &state)?;
+                    compare_state(&replayed, &state)?;
+                    accounts
+                }
                 // The replay stopped before the checkpoint, at an entry that could not have
                 // been recorded.
                 None => {
@@ -121,7 +128,7 @@ impl Ledger {
                          {checkpoint})"
                     )));
                 }
-            }
+            };
             // The entries after the checkpoint must replay too (none could not have been
             // recorded).
             unreplayable(&failed)?;
@@ -143,11 +150,9 @@ impl Ledger {
         let head = snapshot.head();
         let mut previous = CHAIN_GENESIS;
         let mut next_seq = 1u64;
-        let mut balances: KeyedMap<Account, i64> = KeyedMap::default();
         let mut tree = crate::audit::RootBuilder::default();
         let mut index_records = 0u64;
-        let exact_index = stored.digest_key.is_none();
-        let digest_key = stored.digest_key.unwrap_or_default();
+        let digest_key = stored.digest_key.as_ref();
         let mut implied = IndexDigest::default();
         // Where each event id was last recorded (by a keyed hash of the id), for the entry a
         // reversal names: the replay keeps no entry.
@@ -197,10 +202,9 @@ impl Ledger {
                     let mut digest = IndexDigest::default();
                     let mut index = Vec::new();
                     if e.seq <= checkpoint {
-                        if exact_index {
-                            index = index_records_of(&entry, e.seq <= format1_until);
-                        } else {
-                            digest.add_entry(&digest_key, &entry);
+                        match digest_key {
+                            None => index = index_records_of(&entry, e.seq <= format1_until),
+                            Some(key) => digest.add_entry(key, &entry),
                         }
                     }
                     let id = ids.hash_one(entry.event.id.as_str());
@@ -232,37 +236,9 @@ impl Ledger {
                 last_of_id.insert(id, entry.seq);
                 entries.push(entry);
             }
-            // The chunk's sums per account (up to the checkpoint), folded per worker and
-            // merged, and its index records looked up in parallel reads.
-            let (sums, looked_up) = rayon::join(
-                || {
-                    entries
-                        .par_iter()
-                        .filter(|e| e.seq <= checkpoint)
-                        .fold(KeyedMap::<&Account, i64>::default, |mut sums, e| {
-                            for p in &e.postings {
-                                *sums.entry(&p.account).or_default() += p.amount.0;
-                            }
-                            sums
-                        })
-                        .reduce(KeyedMap::default, |mut a, b| {
-                            for (k, v) in b {
-                                *a.entry(k).or_default() += v;
-                            }
-                            a
-                        })
-                },
-                || index.par_chunks(4096).try_for_each(|part| check_index(snapshot, part)),
-            );
-            looked_up?;
-            for (account, fen) in sums {
-                match balances.get_mut(account) {
-                    Some(b) => *b += fen,
-                    None => {
-                        balances.insert(account.clone(), fen);
-                    }
-                }
-            }
+            // The chunk's index records (a ledger migrated from format 1) looked up in parallel
+            // reads.
+            index.par_chunks(4096).try_for_each(|part| check_index(snapshot, part))?;
             index_records += index.len() as u64;
             let last = chunk.last().expect("chunk is not empty");
             previous = *last.chain_hash;
@@ -329,49 +305,13 @@ impl Ledger {
             ));
         }
         let state = stored.loading.join().expect("the load does not panic")?;
-        let materialised: HashMap<&Account, Fen> =
-            state.balances.iter().filter(|(_, b)| b.0 != 0).map(|(a, b)| (a, *b)).collect();
-        let recomputed: HashMap<&Account, Fen> =
-            balances.iter().filter(|(_, b)| **b != 0).map(|(a, b)| (a, Fen(*b))).collect();
-        if materialised != recomputed {
-            let mut diff: Vec<String> = recomputed
-                .iter()
-                .filter(|(a, b)| materialised.get(*a) != Some(b))
-                .map(|(a, b)| {
-                    format!(
-                        "{a}: journal {b}, stored {}",
-                        materialised.get(a).copied().unwrap_or_default()
-                    )
-                })
-                .chain(
-                    materialised
-                        .iter()
-                        .filter(|(a, _)| !recomputed.contains_key(*a))
-                        .map(|(a, b)| format!("{a}: journal 0.00, stored {b}")),
-                )
-                .collect();
-            diff.sort();
-            diff.truncate(5);
-            return Err(VerifyError::Ledger(format!(
-                "materialised balances differ from the journal: {}",
-                diff.join("; ")
-            )));
-        }
-        for (fund, total) in state.trial_balance() {
-            if total != 0 {
-                return Err(VerifyError::Ledger(format!(
-                    "the {fund} fund's trial balance is {total} fen, not zero"
-                )));
-            }
-        }
-        let accounts = recomputed.len();
-        Ok(Checked { count, state, accounts })
+        Ok(Checked { count, state })
     }
 }
 
 /// The stored index (its digest, with the key) and state, being read.
 struct Stored<'scope> {
-    digest_key: Option<[u8; 32]>,
+    digest_key: Option<DigestKey>,
     scanning: Option<
         std::thread::ScopedJoinHandle<'scope, Result<IndexDigest, junbao_storage::ReadError>>,
     >,
@@ -381,11 +321,10 @@ struct Stored<'scope> {
 /// Decoded entries in order, with the entry each reversal among them names (by its seq).
 type ReplayChunk = (Vec<Entry>, HashMap<u64, Entry>);
 
-/// What `check_journal` found: the entries, the stored state, the accounts with a balance.
+/// What `check_journal` found: the entries checked and the stored state.
 struct Checked {
     count: u64,
     state: LedgerState,
-    accounts: usize,
 }
 
 /// Replays the chunks received, from scratch, without rule checks (their chain and decoding
@@ -536,21 +475,28 @@ struct IndexDigest {
     count: u64,
 }
 
-impl IndexDigest {
-    fn new_key() -> Result<[u8; 32], VerifyError> {
-        let mut key = [0u8; 32];
+/// The key of an [`IndexDigest`]: SHA-256 that has absorbed 64 random bytes (one whole block,
+/// compressed once per run, so a record costs only the blocks of its own bytes).
+#[derive(Clone)]
+struct DigestKey(sha2::Sha256);
+
+impl DigestKey {
+    fn new() -> Result<DigestKey, VerifyError> {
+        use sha2::Digest;
+        let mut key = [0u8; 64];
         getrandom::fill(&mut key).map_err(|e| {
             VerifyError::Read(junbao_storage::ReadError::Engine(format!(
                 "no random key for the index digest: {e}"
             )))
         })?;
-        Ok(key)
+        Ok(DigestKey(sha2::Sha256::new_with_prefix(key)))
     }
+}
 
-    fn add(&mut self, key: &[u8; 32], k: &[u8], v: &[u8]) {
-        use sha2::{Digest, Sha256};
-        let mut h = Sha256::new();
-        h.update(key);
+impl IndexDigest {
+    fn add(&mut self, key: &DigestKey, k: &[u8], v: &[u8]) {
+        use sha2::Digest;
+        let mut h = key.0.clone();
         h.update((k.len() as u64).to_le_bytes());
         h.update(k);
         h.update(v);
@@ -562,7 +508,7 @@ impl IndexDigest {
     }
 
     /// The records an entry implies, as `index_records_of` makes them (storage format 2).
-    fn add_entry(&mut self, key: &[u8; 32], entry: &Entry) {
+    fn add_entry(&mut self, key: &DigestKey, entry: &Entry) {
         self.add(key, entry.event.id.as_str().as_bytes(), &crate::id_record(entry.seq));
         for m in junbao_ledger::rules::entry_members(entry) {
             self.add(key, &crate::member_index_key(m, entry.seq), &[]);
@@ -621,6 +567,48 @@ fn check_index(snapshot: &StoreSnapshot<'_>, records: &[IndexRecord]) -> Result<
         return Err(VerifyError::Entry { seq: r.seq, what: format!("{} {what}", r.what()) });
     }
     Ok(())
+}
+
+/// Compares the stored balances with the replay's (every posting up to the checkpoint, summed),
+/// naming up to five differing accounts, and checks that every fund's stored balances sum to
+/// zero; with the number of accounts whose balance is not zero.
+fn compare_balances(replayed: &LedgerState, stored: &LedgerState) -> Result<usize, VerifyError> {
+    let materialised: HashMap<&Account, Fen> =
+        stored.balances.iter().filter(|(_, b)| b.0 != 0).map(|(a, b)| (a, *b)).collect();
+    let recomputed: HashMap<&Account, Fen> =
+        replayed.balances.iter().filter(|(_, b)| b.0 != 0).map(|(a, b)| (a, *b)).collect();
+    if materialised != recomputed {
+        let mut diff: Vec<String> = recomputed
+            .iter()
+            .filter(|(a, b)| materialised.get(*a) != Some(b))
+            .map(|(a, b)| {
+                format!(
+                    "{a}: journal {b}, stored {}",
+                    materialised.get(a).copied().unwrap_or_default()
+                )
+            })
+            .chain(
+                materialised
+                    .iter()
+                    .filter(|(a, _)| !recomputed.contains_key(*a))
+                    .map(|(a, b)| format!("{a}: journal 0.00, stored {b}")),
+            )
+            .collect();
+        diff.sort();
+        diff.truncate(5);
+        return Err(VerifyError::Ledger(format!(
+            "materialised balances differ from the journal: {}",
+            diff.join("; ")
+        )));
+    }
+    for (fund, total) in stored.trial_balance() {
+        if total != 0 {
+            return Err(VerifyError::Ledger(format!(
+                "the {fund} fund's trial balance is {total} fen, not zero"
+            )));
+        }
+    }
+    Ok(recomputed.len())
 }
 
 /// Compares a replayed state with the stored one, record kind by record kind, naming up to five
