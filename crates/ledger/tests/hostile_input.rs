@@ -248,3 +248,49 @@ fn replaying_an_entry_that_could_not_have_been_recorded_reports_it_instead_of_pa
     assert!(why.contains("M9"), "{why}");
     assert!(replayer.finish().members.is_empty());
 }
+
+/// The replay skips the per-account overflow check while the absolute amounts of everything it
+/// applied stay within an i64 (no balance can pass one then); past that it checks each entry
+/// again, so a balance that would pass the largest amount is still found and reported.
+#[test]
+fn a_replayed_balance_that_would_pass_an_i64_is_reported_after_large_and_small_entries() {
+    use junbao_ledger::entry::Posting;
+    use junbao_ledger::event::EventBody;
+    use junbao_ledger::fund::{AccountKind, Source};
+    use junbao_ledger::rules::Replayer;
+    use junbao_ledger::{Account, Fund};
+    let appropriation = |seq: u64, amount: i64| Entry {
+        postings: vec![
+            Posting {
+                account: Account { fund: Fund::Casualty, kind: AccountKind::Pool },
+                amount: Fen(amount),
+            },
+            Posting {
+                account: Account {
+                    fund: Fund::Casualty,
+                    kind: AccountKind::Source(Source::Central),
+                },
+                amount: Fen(-amount),
+            },
+        ],
+        ..stored_entry(
+            seq,
+            Date(20_000),
+            EventBody::Appropriation { fund: Fund::Casualty, amount: Fen(amount) },
+        )
+    };
+    let half = i64::MAX / 2;
+    // Small entries (checked by the bound), then large ones that pass it (checked one by one):
+    // the pool reaches 2 · half + 2 = i64::MAX + 1 at entry 4.
+    let entries =
+        [appropriation(1, 1), appropriation(2, half), appropriation(3, half), appropriation(4, 1)];
+    let mut replayer = Replayer::keeping_every_entry();
+    replayer.push_all(&entries);
+    let (seq, why) = replayer.unreplayable().expect("entry 4 could not have been recorded");
+    assert_eq!(*seq, 4, "{why}");
+    assert!(why.contains("largest amount"), "{why}");
+    assert_eq!(
+        replayer.finish().balance(&Account { fund: Fund::Casualty, kind: AccountKind::Pool }),
+        Fen(i64::MAX)
+    );
+}
