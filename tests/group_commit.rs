@@ -321,3 +321,56 @@ fn the_queue_is_bounded_in_events_and_every_queued_request_is_answered() {
     }
     assert_eq!(committer.queued_events(), 0);
 }
+
+/// Nothing unsynced is acknowledged, with many requests arriving at once (several groups
+/// written while one sync runs): when a reply is called, the log is synced past its entry; and
+/// every request is answered exactly once.
+#[test]
+fn every_reply_comes_after_the_sync_that_covers_its_entry() {
+    let (_dir, ledger) = new_ledger();
+    let ledger = Arc::new(ledger);
+    let members = 20;
+    let lines: Vec<String> = (0..members)
+        .map(|m| {
+            enroll(&format!("e{m}"), &format!("M{m}"), "officer", "U1", "2020-01-01", "10000.00")
+        })
+        .collect();
+    let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+    ledger.post_lines(&refs).unwrap();
+    let head = ledger.head().seq;
+    let committer = GroupCommitter::start(Arc::clone(&ledger));
+    let (tx, rx) = std::sync::mpsc::channel::<(u64, u64)>();
+    let months = 12;
+    std::thread::scope(|s| {
+        for m in 0..members {
+            let (committer, ledger, tx) = (&committer, Arc::clone(&ledger), tx.clone());
+            s.spawn(move || {
+                for k in 0..months {
+                    let line = contribution(
+                        &format!("c{m}-{k}"),
+                        &format!("M{m}"),
+                        &format!("2024-{:02}", k + 1),
+                        "100.00",
+                        "U1",
+                    );
+                    let (ledger, tx) = (Arc::clone(&ledger), tx.clone());
+                    let reply = Box::new(move |a: Result<junbao_engine::PostSummary, _>| {
+                        let durable = ledger.durable_head().seq;
+                        tx.send((a.unwrap().last_seq.unwrap(), durable)).unwrap();
+                    });
+                    committer.submit(any(&[line]), reply).unwrap();
+                }
+            });
+        }
+    });
+    drop(tx);
+    committer.shutdown();
+    let mut seqs = Vec::new();
+    for (seq, durable) in rx.iter() {
+        assert!(seq <= durable, "entry {seq} acknowledged with the log synced to {durable}");
+        seqs.push(seq);
+    }
+    seqs.sort_unstable();
+    let expected: Vec<u64> = (head + 1..=head + (members * months) as u64).collect();
+    assert_eq!(seqs, expected, "each request answered once, one entry each");
+}
