@@ -154,7 +154,8 @@ fn verify_finds_an_edited_member_record_and_a_deleted_period_record() {
     ledger.store_for_tests().tamper_state(&m1, Some(&m1_record)).unwrap();
     ledger.verify(&|_| {}).unwrap();
 
-    let period = state.iter().find(|(k, _)| k.starts_with(b"p/")).map(|(k, _)| k.clone()).unwrap();
+    // A member-year page (a member's premium months and yearly sums of one year).
+    let period = state.iter().find(|(k, _)| k.starts_with(b"q/")).map(|(k, _)| k.clone()).unwrap();
     ledger.store_for_tests().tamper_state(&period, None).unwrap();
     match ledger.verify(&|_| {}) {
         Err(VerifyError::Ledger(msg)) => assert!(msg.contains("premium-period records"), "{msg}"),

@@ -281,3 +281,81 @@ fn a_format1_ledger_is_refused_then_migrated_by_the_command() {
     ledger.post_lines(&[&Ev::Premium { member: 0, month: 2 }.line()]).unwrap();
     ledger.verify(&|_| {}).unwrap();
 }
+
+/// A ledger whose state records are in state format 2 (the layout before the member-year
+/// pages: one record per premium month, one per member account and year) opens with the same
+/// state: its records are read, the entries after its checkpoint replayed, and the state is
+/// written in this format in one write that keeps the checkpoint. It then verifies, posts and
+/// reopens as any other.
+#[test]
+fn a_state_format2_ledger_opens_and_is_converted_to_member_year_pages() {
+    use junbao_ledger::entry::encode;
+    use junbao_ledger::state::{period_key, year_key};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("l");
+    let ledger = Ledger::init(&path, Arc::new(|| NOW_US)).unwrap();
+    let mut lines: Vec<String> = (0..MEMBERS)
+        .map(|m| {
+            format!(
+                r#"{{"id":"e{m}","type":"enroll","member":"M{m}","category":"officer","unit":"U1","enlisted_on":"2020-01-01","monthly_pay":"10000.00"}}"#
+            )
+        })
+        .collect();
+    for m in 0..MEMBERS {
+        lines.extend((0..5).map(|month| Ev::Premium { member: m, month }.line()));
+    }
+    lines.push(Ev::Reverse { member: 1, month: 2 }.line());
+    lines.push(Ev::Appropriation { n: 3 }.line());
+    ledger.post_lines(&lines.iter().map(String::as_str).collect::<Vec<_>>()).unwrap();
+    let checkpoint = ledger.checkpoint().unwrap().seq;
+    let at_checkpoint = ledger.with_state(|s, _| s.clone());
+    // Entries after the checkpoint: replayed at the next open.
+    let tail: Vec<String> =
+        (0..MEMBERS).map(|m| Ev::Premium { member: m, month: 7 }.line()).collect();
+    ledger.post_lines(&tail.iter().map(String::as_str).collect::<Vec<_>>()).unwrap();
+
+    // The checkpoint's state records rewritten as state format 2 wrote them.
+    let store = ledger.store_for_tests();
+    let state_records = |store: &junbao_storage::Store| store.records_for_tests("state").unwrap();
+    for (k, _) in state_records(store).iter().filter(|(k, _)| k.starts_with(b"q/")) {
+        store.tamper_state(k, None).unwrap();
+    }
+    let mut old = 0;
+    for (m, line, period, money) in at_checkpoint.periods() {
+        store.tamper_state(&period_key(&(m.clone(), line, period)), Some(&encode(money))).unwrap();
+        old += 1;
+    }
+    for (m, book) in &at_checkpoint.books {
+        for y in book.years() {
+            store
+                .tamper_state(&year_key(&(y.slot.account(m), y.year)), Some(&encode(&y.sum)))
+                .unwrap();
+            old += 1;
+        }
+    }
+    assert!(old > 20, "{old} records");
+    store.tamper_meta(junbao_engine::META_STATE_FORMAT, Some(&2u32.to_be_bytes())).unwrap();
+    ledger.close_without_checkpoint();
+
+    let ledger = open(&path);
+    assert_eq!(ledger.checkpoint_seq(), checkpoint, "the conversion keeps the checkpoint");
+    let mut accepted = BTreeMap::new();
+    for (seq, entry) in journal(&ledger).iter().enumerate() {
+        let id = entry.event.id.as_str();
+        if !id.starts_with("init:") {
+            accepted.insert(id.to_string(), seq as u64 + 1);
+        }
+    }
+    check(&ledger, &accepted);
+    let store = ledger.store_for_tests();
+    let records = state_records(store);
+    assert!(records.iter().any(|(k, _)| k.starts_with(b"q/")));
+    assert!(!records.iter().any(|(k, _)| k.starts_with(b"p/") || k.starts_with(b"y/")));
+    let format = store.meta(junbao_engine::META_STATE_FORMAT).unwrap();
+    assert_eq!(format, Some(junbao_engine::STATE_FORMAT.to_be_bytes().to_vec()));
+    ledger.verify(&|_| {}).unwrap();
+    drop(ledger);
+    let ledger = open(&path);
+    check(&ledger, &accepted);
+    ledger.verify(&|_| {}).unwrap();
+}

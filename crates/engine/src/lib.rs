@@ -10,6 +10,7 @@ mod audit;
 mod backup;
 mod commit;
 mod derived;
+mod load;
 mod mirror;
 mod post;
 mod raw;
@@ -307,26 +308,42 @@ impl Ledger {
     /// Opens an existing ledger: checks the head, loads the materialised state.
     pub fn open(path: &Path, clock: Clock) -> Result<Ledger, LedgerOpenError> {
         let store = Store::open(path)?;
-        let marked = store.meta(META_STATE_FORMAT)? == Some(STATE_FORMAT.to_be_bytes().to_vec());
-        let state = match LedgerState::load(store.state()?, store.balances()?) {
-            Ok(state) => {
-                if !marked {
-                    mark_state_format(&store)?;
+        let format = store.meta(META_STATE_FORMAT)?;
+        let current = format.as_deref() == Some(&STATE_FORMAT.to_be_bytes()[..]);
+        let marked =
+            current || format.as_deref() == Some(&STATE_FORMAT_PER_MONTH.to_be_bytes()[..]);
+        // State format 2's records (one per premium month, one per member account and year) are
+        // read only from a ledger not marked with this format.
+        let loaded = load::load_state(
+            Box::new(|f| store.state_for_each(f)),
+            Box::new(|f| store.balances_for_each(f)),
+            !current,
+        );
+        let state = match loaded {
+            Ok((state, _)) => {
+                // Written in this format once, in one synced write that keeps the checkpoint:
+                // the records were those of the checkpoint and still are.
+                if !current {
+                    rewrite_state(&store, &state, None)?;
                 }
                 state
             }
+            Err(load::LoadError::Read(e)) => return Err(e.into()),
             // A state record this version does not decode, in a ledger whose records were
             // written before the state format was marked (issue 11 changed the member record):
             // the state is derived from the journal, so it is rebuilt from the journal
-            // (docs/FORMAT.md §4). In a ledger marked with this format, a record that does not
+            // (docs/FORMAT.md §4). In a ledger marked with a format, a record that does not
             // decode is corrupt: an integrity failure, never silently rewritten.
-            Err(e @ StateLoadError::Value { .. }) if marked => return Err(e.into()),
-            Err(StateLoadError::Value { .. }) => {
+            Err(load::LoadError::State(e @ StateLoadError::Value { .. })) if marked => {
+                return Err(e.into());
+            }
+            Err(load::LoadError::State(StateLoadError::Value { .. })) => {
                 let state = rebuild_state(&store)?;
-                rewrite_state(&store, &state)?;
+                // The rebuilt records are those of the whole journal.
+                rewrite_state(&store, &state, Some(store.head().seq))?;
                 state
             }
-            Err(e) => return Err(e.into()),
+            Err(load::LoadError::State(e)) => return Err(e.into()),
         };
         // The stored records are those of the checkpoint; the entries after it are replayed.
         let checkpoint = derived::parse_checkpoint(store.meta(META_CHECKPOINT)?)?;
@@ -566,25 +583,25 @@ fn rebuild_state(store: &Store) -> Result<LedgerState, LedgerOpenError> {
     Ok(LedgerState::replay(&entries))
 }
 
-/// Replaces every state record with those of `state`, in one synced write that appends no
-/// entry and keeps the head.
-fn rewrite_state(store: &Store, state: &LedgerState) -> Result<(), LedgerOpenError> {
-    let mut writes: Vec<(Vec<u8>, Option<Vec<u8>>)> =
-        store.state()?.into_iter().map(|(k, _)| (k, None)).collect();
-    writes.extend(state.all_state_writes());
+/// Replaces every state record with those of `state` in this state format, in one synced
+/// write that appends no entry and keeps the head; and the checkpoint with `checkpoint`, if
+/// given.
+fn rewrite_state(
+    store: &Store,
+    state: &LedgerState,
+    checkpoint: Option<u64>,
+) -> Result<(), LedgerOpenError> {
+    let mut meta = vec![(META_STATE_FORMAT.to_vec(), STATE_FORMAT.to_be_bytes().to_vec())];
+    if let Some(seq) = checkpoint {
+        meta.push((META_CHECKPOINT.to_vec(), seq.to_be_bytes().to_vec()));
+    }
     store
         .append(junbao_storage::Append {
-            entries: Vec::new(),
-            ids: Vec::new(),
-            balances: Vec::new(),
-            state: writes,
-            tree: Vec::new(),
-            meta: vec![
-                (META_STATE_FORMAT.to_vec(), STATE_FORMAT.to_be_bytes().to_vec()),
-                // The rebuilt records are those of the whole journal.
-                (META_CHECKPOINT.to_vec(), store.head().seq.to_be_bytes().to_vec()),
-            ],
+            state: state.all_state_writes(),
+            clear_state: true,
+            meta,
             head: store.head(),
+            ..Default::default()
         })
         .map_err(|e| LedgerOpenError::Seed(format!("rewriting the state records: {e}")))
 }
@@ -592,8 +609,13 @@ fn rewrite_state(store: &Store, state: &LedgerState) -> Result<(), LedgerOpenErr
 /// The metadata key naming the encoding of the stored state records (docs/FORMAT.md §4).
 pub const META_STATE_FORMAT: &[u8] = b"state-format";
 
-/// The encoding of the state records this version writes: 2 since issue 11's member record.
-pub const STATE_FORMAT: u32 = 2;
+/// The encoding of the state records this version writes: 3 since the member-year pages (2:
+/// one record per premium month and per member account and year, since issue 11's member
+/// record).
+pub const STATE_FORMAT: u32 = 3;
+
+/// The state format before the member-year pages, still read (and converted at open).
+pub const STATE_FORMAT_PER_MONTH: u32 = 2;
 
 /// Records that the state records are in [`STATE_FORMAT`] (one synced write, no entry).
 fn mark_state_format(store: &Store) -> Result<(), LedgerOpenError> {

@@ -12,6 +12,9 @@ use crate::money::Fen;
 use crate::standard::Standards;
 use crate::time::{Date, Period};
 
+mod book;
+pub use book::{MemberBook, Month, Slot, YearSum};
+
 /// A premium line: where a personal premium and its matching subsidy go.
 #[derive(
     Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, bincode::Encode, bincode::Decode,
@@ -189,17 +192,15 @@ pub struct LedgerState {
     pub interest_credited: BTreeSet<(Fund, Period)>,
     /// Sequence numbers of entries that have been reversed.
     pub reversed: BTreeSet<u64>,
-    /// Premiums and their subsidies per member, line and month. Kept apart from
-    /// [`MemberState`] so that a monthly premium writes one small record, not the member's
-    /// whole history.
     /// Fund administration: the sealed years (`admin`).
     pub admin: crate::admin::AdminState,
-    /// Ordered, so that one member's months of one line are a range (what awaits a match
-    /// before a transfer, what an Art. 29 suspension would cover).
-    pub periods: BTreeMap<PeriodKey, PeriodMoney>,
-    /// Per member account and calendar year of value date: the sum of its postings. A
-    /// balance at the end of a year (Art. 31 interest) is the sum over years up to it.
-    pub year_moves: KeyedMap<(Account, u16), Fen>,
+    /// Per member: premiums and their subsidies per line and month, and the sum of each member
+    /// account's postings per calendar year of value date (a balance at the end of a year, for
+    /// Art. 31 interest, is the sum over years up to it). Kept apart from [`MemberState`] so
+    /// that a monthly premium does not touch the member's whole history; dense (no member id
+    /// per month), and stored as one record per member and year (docs/FORMAT.md §4). Members
+    /// with nothing in their book have no entry.
+    pub books: KeyedMap<MemberId, MemberBook>,
     /// Months back-paid per person under the 2019 opinion, all entries together.
     pub backpaid: KeyedMap<MemberId, crate::backpay::Backpaid>,
 }
@@ -214,8 +215,12 @@ const KEY_MEMBER: u8 = b'm';
 const KEY_STANDARDS: u8 = b's';
 const KEY_INTEREST: u8 = b'i';
 const KEY_REVERSED: u8 = b'r';
+/// State format 2 only: one record per member, line and month (read, never written).
 const KEY_PERIOD: u8 = b'p';
+/// State format 2 only: one record per member account and year (read, never written).
 const KEY_YEAR: u8 = b'y';
+/// One record per member and year: the member's months and yearly sums of that year.
+const KEY_PAGE: u8 = b'q';
 const KEY_BACKPAID: u8 = b'b';
 
 pub fn backpaid_key(member: &MemberId) -> Vec<u8> {
@@ -224,15 +229,29 @@ pub fn backpaid_key(member: &MemberId) -> Vec<u8> {
     k
 }
 
+/// The key of a record of state format 2's per-account yearly sums (tests of the conversion).
 pub fn year_key(key: &(Account, u16)) -> Vec<u8> {
     let mut k = vec![KEY_YEAR, b'/'];
     k.extend_from_slice(&encode(key));
     k
 }
 
+/// The key of a record of state format 2's per-month premiums (tests of the conversion).
 pub fn period_key(key: &PeriodKey) -> Vec<u8> {
     let mut k = vec![KEY_PERIOD, b'/'];
     k.extend_from_slice(&encode(key));
+    k
+}
+
+/// The key of a member-year page: `q/`, the member id, `0x00`, the year (u16 big endian). A
+/// member id never holds `0x00`, so one member's pages are adjacent and in year order.
+pub fn page_key(member: &MemberId, year: u16) -> Vec<u8> {
+    let id = member.as_str().as_bytes();
+    let mut k = Vec::with_capacity(id.len() + 5);
+    k.extend_from_slice(&[KEY_PAGE, b'/']);
+    k.extend_from_slice(id);
+    k.push(0);
+    k.extend_from_slice(&year.to_be_bytes());
     k
 }
 
@@ -274,6 +293,8 @@ pub enum StateLoadError {
     BalanceValue(String),
     #[error("state key {0:?}: a member record without an enrolment category or unit")]
     Member(String),
+    #[error("the premium months or yearly sums of member {0} are repeated, unordered or zero")]
+    Book(String),
 }
 
 /// A state key as text, for errors.
@@ -292,10 +313,17 @@ fn rest(key: &[u8]) -> Result<&[u8], StateLoadError> {
     key.get(2..).ok_or_else(|| StateLoadError::UnknownKey(show(key)))
 }
 
+/// The member id of a key's bytes.
+fn member_id(key: &[u8], id: &[u8]) -> Result<MemberId, StateLoadError> {
+    std::str::from_utf8(id)
+        .ok()
+        .and_then(|id| MemberId::parse(id).ok())
+        .ok_or_else(|| StateLoadError::UnknownKey(show(key)))
+}
+
 /// A member record.
 fn member_record(key: &[u8], value: &[u8]) -> Result<(MemberId, MemberState), StateLoadError> {
-    let id = MemberId::parse(&String::from_utf8_lossy(rest(key)?))
-        .map_err(|_| StateLoadError::UnknownKey(show(key)))?;
+    let id = member_id(key, rest(key)?)?;
     let member: MemberState = decode(value).map_err(bad(key))?;
     // What every rule may rely on: a member has an enrolment category and unit.
     if member.categories.is_empty() || member.units.is_empty() {
@@ -304,146 +332,224 @@ fn member_record(key: &[u8], value: &[u8]) -> Result<(MemberId, MemberState), St
     Ok((id, member))
 }
 
-/// Decodes the records of `run` with `f`, in parallel, in order, freeing each record's bytes
-/// once decoded. The error is that of the first record (in order) that does not decode.
-fn decode_run<T: Send>(
-    run: &mut [(Vec<u8>, Vec<u8>)],
-    f: impl Fn(&[u8], &[u8]) -> Result<T, StateLoadError> + Sync,
-) -> Result<Vec<T>, StateLoadError> {
-    use rayon::prelude::*;
-    let first_error: std::sync::Mutex<Option<(usize, StateLoadError)>> = Default::default();
-    let decoded: Vec<Option<T>> = run
-        .par_iter_mut()
-        .with_min_len(1024)
-        .enumerate()
-        .map(|(i, (key, value))| {
-            let decoded = f(key, value);
-            *key = Vec::new();
-            *value = Vec::new();
-            decoded
-                .map_err(|e| {
-                    let mut first = first_error.lock().unwrap_or_else(|p| p.into_inner());
-                    if first.as_ref().is_none_or(|(j, _)| i < *j) {
-                        *first = Some((i, e));
-                    }
-                })
-                .ok()
-        })
-        .collect();
-    if let Some((_, e)) = first_error.into_inner().unwrap_or_else(|p| p.into_inner()) {
-        return Err(e);
-    }
-    // In place (`flatten` would copy): an `Option` of these records is the size of the record.
-    #[allow(clippy::filter_map_identity)]
-    Ok(decoded.into_iter().filter_map(|d| d).collect())
+/// Builds the state from its stored records as a scan yields them, one record at a time: no
+/// record is kept after it is decoded (docs/FORMAT.md §4).
+///
+/// Records may come in any order; a store gives them in key order, where one member's pages
+/// are adjacent and in year order, so their book is built by appending. Records of state
+/// format 2 (one per premium month, one per member account and year) are read when
+/// `format2` is set, and refused otherwise.
+#[derive(Debug)]
+pub struct StateLoader {
+    state: LedgerState,
+    format2: bool,
+    /// Whether a record of state format 2 was read.
+    format2_seen: bool,
+    /// The member of the last page, and their book (moved into the map when another
+    /// member's page comes, or at the end).
+    current: Option<(MemberId, MemberBook)>,
 }
 
-impl LedgerState {
-    /// Loads the materialised state: key-value pairs of the state column and the balances.
-    ///
-    /// Millions of records at scale (one per member, per premium month, per account): the
-    /// records of one kind are decoded in parallel, each freed once decoded; the premium
-    /// months are sorted once and the ordered map built from sorted input; the hash maps are
-    /// sized once. The result, and the error (that of the first bad record in input order),
-    /// are those of decoding the records one by one in order.
-    pub fn load(
-        state: impl IntoIterator<Item = (Vec<u8>, Vec<u8>)>,
-        balances: impl IntoIterator<Item = (Vec<u8>, Vec<u8>)>,
-    ) -> Result<LedgerState, StateLoadError> {
-        // A `Vec` (what the store gives) is taken as it is, without a copy.
-        let mut state: Vec<(Vec<u8>, Vec<u8>)> = state.into_iter().collect();
-        let mut s = LedgerState::default();
-        let mut periods: Vec<(PeriodKey, PeriodMoney)> = Vec::new();
-        // Runs of records of one kind (in a store's key order, one run per kind).
-        let mut start = 0;
-        while start < state.len() {
-            let tag = state[start].0.first().copied();
-            let len = state[start..].iter().position(|(k, _)| k.first().copied() != tag);
-            let end = len.map_or(state.len(), |len| start + len);
-            let run = &mut state[start..end];
-            match tag {
-                Some(KEY_MEMBER) => {
-                    let members = decode_run(run, member_record)?;
-                    s.members.reserve(members.len());
-                    s.members.extend(members);
-                }
-                Some(KEY_PERIOD) => {
-                    let mut decoded = decode_run(run, |key, value| {
-                        Ok((
-                            decode(rest(key)?).map_err(bad(key))?,
-                            decode(value).map_err(bad(key))?,
-                        ))
-                    })?;
-                    if periods.is_empty() {
-                        periods = decoded;
-                    } else {
-                        periods.append(&mut decoded);
-                    }
-                }
-                Some(KEY_BACKPAID) => {
-                    let backpaid = decode_run(run, |key, value| {
-                        let id = MemberId::parse(&String::from_utf8_lossy(rest(key)?))
-                            .map_err(|_| StateLoadError::UnknownKey(show(key)))?;
-                        Ok((id, decode(value).map_err(bad(key))?))
-                    })?;
-                    s.backpaid.reserve(backpaid.len());
-                    s.backpaid.extend(backpaid);
-                }
-                Some(KEY_YEAR) => {
-                    let years = decode_run(run, |key, value| {
-                        Ok((
-                            decode(rest(key)?).map_err(bad(key))?,
-                            decode(value).map_err(bad(key))?,
-                        ))
-                    })?;
-                    s.year_moves.reserve(years.len());
-                    s.year_moves.extend(years);
-                }
-                _ => {
-                    for (key, value) in run.iter() {
-                        s.load_small(key, value)?;
-                    }
-                }
+impl StateLoader {
+    pub fn new(format2: bool) -> StateLoader {
+        StateLoader { state: LedgerState::default(), format2, format2_seen: false, current: None }
+    }
+
+    /// Whether a record of state format 2 was read.
+    pub fn format2_seen(&self) -> bool {
+        self.format2_seen
+    }
+
+    /// The book of `member`, as the current one.
+    fn book(&mut self, member: MemberId) -> &mut MemberBook {
+        if self.current.as_ref().is_none_or(|(m, _)| *m != member) {
+            self.put_current();
+            let book = self.state.books.remove(&member).unwrap_or_default();
+            self.current = Some((member, book));
+        }
+        &mut self.current.as_mut().expect("set above").1
+    }
+
+    fn put_current(&mut self) {
+        if let Some((member, book)) = self.current.take() {
+            self.state.books.insert(member, book);
+        }
+    }
+
+    /// One record of the `state` column family.
+    pub fn record(&mut self, key: &[u8], value: &[u8]) -> Result<(), StateLoadError> {
+        match key.first().copied() {
+            Some(KEY_MEMBER) => {
+                let (id, member) = member_record(key, value)?;
+                self.state.members.insert(id, member);
             }
-            start = end;
+            Some(KEY_PAGE) => {
+                let (id, year) = rest(key)?
+                    .split_last_chunk::<3>()
+                    .filter(|(_, [sep, ..])| *sep == 0)
+                    .map(|(id, [_, y0, y1])| (id, u16::from_be_bytes([*y0, *y1])))
+                    .ok_or_else(|| StateLoadError::UnknownKey(show(key)))?;
+                let id = member_id(key, id)?;
+                self.book(id).push_page(year, value).map_err(bad(key))?;
+            }
+            Some(KEY_BACKPAID) => {
+                let id = member_id(key, rest(key)?)?;
+                self.state.backpaid.insert(id, decode(value).map_err(bad(key))?);
+            }
+            Some(KEY_PERIOD) if self.format2 => {
+                self.format2_seen = true;
+                let (member, line, period): PeriodKey = decode(rest(key)?).map_err(bad(key))?;
+                let money: PeriodMoney = decode(value).map_err(bad(key))?;
+                self.book(member).push_month(line, period, money);
+            }
+            Some(KEY_YEAR) if self.format2 => {
+                self.format2_seen = true;
+                let (account, year): (Account, u16) = decode(rest(key)?).map_err(bad(key))?;
+                let sum: Fen = decode(value).map_err(bad(key))?;
+                let (member, slot) =
+                    Slot::of(&account).ok_or_else(|| StateLoadError::UnknownKey(show(key)))?;
+                let member = member.clone();
+                self.book(member).push_year(slot, year, sum);
+            }
+            _ => self.load_small(key, value)?,
         }
-        drop(state);
-        // The stored order (bincode of the key) is not the map's: sorted once, stably, so that
-        // of two equal keys the later wins, as with inserts in order; then built in bulk.
-        {
-            use rayon::slice::ParallelSliceMut;
-            periods.par_sort_by(|a, b| a.0.cmp(&b.0));
-        }
-        s.periods = periods.into_iter().collect();
-        let mut balances: Vec<(Vec<u8>, Vec<u8>)> = balances.into_iter().collect();
-        let balances = decode_run(&mut balances, |key, value| {
-            let account: Account = decode(key).map_err(bad(key))?;
-            let fen: [u8; 8] =
-                value.try_into().map_err(|_| StateLoadError::BalanceValue(account.to_string()))?;
-            Ok((account, Fen(i64::from_le_bytes(fen))))
-        })?;
-        s.balances.reserve(balances.len());
-        s.balances.extend(balances);
-        Ok(s)
+        Ok(())
+    }
+
+    /// One record of the `balances` column family.
+    pub fn balance(&mut self, key: &[u8], value: &[u8]) -> Result<(), StateLoadError> {
+        let account: Account = decode(key).map_err(bad(key))?;
+        let fen: [u8; 8] =
+            value.try_into().map_err(|_| StateLoadError::BalanceValue(account.to_string()))?;
+        self.state.balances.insert(account, Fen(i64::from_le_bytes(fen)));
+        Ok(())
     }
 
     /// One record of the kinds there are few of: standards, admin, interest, reversals (and
     /// the error of a key of no kind).
     fn load_small(&mut self, key: &[u8], value: &[u8]) -> Result<(), StateLoadError> {
+        let s = &mut self.state;
         match key.first() {
-            Some(&KEY_STANDARDS) => self.standards = decode(value).map_err(bad(key))?,
-            Some(&crate::admin::STATE_KEY_BYTE) => self.admin = decode(value).map_err(bad(key))?,
+            Some(&KEY_STANDARDS) => s.standards = decode(value).map_err(bad(key))?,
+            Some(&crate::admin::STATE_KEY_BYTE) => s.admin = decode(value).map_err(bad(key))?,
             Some(&KEY_INTEREST) => {
-                self.interest_credited.insert(decode(rest(key)?).map_err(bad(key))?);
+                s.interest_credited.insert(decode(rest(key)?).map_err(bad(key))?);
             }
             Some(&KEY_REVERSED) => {
                 let seq: [u8; 8] =
                     rest(key)?.try_into().map_err(|_| StateLoadError::UnknownKey(show(key)))?;
-                self.reversed.insert(u64::from_be_bytes(seq));
+                s.reversed.insert(u64::from_be_bytes(seq));
             }
             _ => return Err(StateLoadError::UnknownKey(show(key))),
         }
         Ok(())
+    }
+
+    /// The state the records make. Every book must be canonical (what the ledger writes): one
+    /// read in another order is sorted first, and a repeated, unordered or zero month or sum
+    /// is an error.
+    pub fn finish(mut self) -> Result<LedgerState, StateLoadError> {
+        self.put_current();
+        for (member, book) in &mut self.state.books {
+            if !book.is_canonical() && !(book.sort() && book.is_canonical()) {
+                return Err(StateLoadError::Book(member.to_string()));
+            }
+        }
+        self.state.books.retain(|_, b| !b.is_empty());
+        Ok(self.state)
+    }
+}
+
+impl LedgerState {
+    /// Loads the stored state from the records of the state column family and the balances,
+    /// in any order (state format 3 only; see [`StateLoader`]).
+    pub fn load(
+        state: impl IntoIterator<Item = (Vec<u8>, Vec<u8>)>,
+        balances: impl IntoIterator<Item = (Vec<u8>, Vec<u8>)>,
+    ) -> Result<LedgerState, StateLoadError> {
+        let mut loader = StateLoader::new(false);
+        for (k, v) in state {
+            loader.record(&k, &v)?;
+        }
+        for (k, v) in balances {
+            loader.balance(&k, &v)?;
+        }
+        loader.finish()
+    }
+
+    /// The money of `member`'s premium `line` in `period`, if any.
+    pub fn period(&self, member: &MemberId, line: Line, period: Period) -> Option<PeriodMoney> {
+        self.books.get(member)?.month(line, period)
+    }
+
+    /// The months of `member`'s premium `line` that hold money, ascending.
+    pub fn months_of(&self, member: &MemberId, line: Line) -> impl Iterator<Item = Period> + '_ {
+        self.books.get(member).into_iter().flat_map(move |b| b.months_of(line))
+    }
+
+    /// Every premium month holding money, ordered by member, line and period.
+    pub fn periods(&self) -> Vec<(&MemberId, Line, Period, &PeriodMoney)> {
+        let mut members: Vec<(&MemberId, &MemberBook)> = self.books.iter().collect();
+        members.sort_unstable_by_key(|(m, _)| *m);
+        let mut v = Vec::new();
+        for (member, book) in members {
+            let start = v.len();
+            v.extend(book.months().iter().map(|m| (member, m.line, m.period, &m.money)));
+            v[start..].sort_unstable_by_key(|(_, line, period, _)| (*line, *period));
+        }
+        v
+    }
+
+    /// Sets the money of `member`'s premium `line` in `period` (zero removes the month).
+    pub fn set_period(&mut self, member: MemberId, line: Line, period: Period, money: PeriodMoney) {
+        match self.books.get_mut(&member) {
+            Some(book) => {
+                book.set_month(line, period, money);
+                if book.is_empty() {
+                    self.books.remove(&member);
+                }
+            }
+            None if money == PeriodMoney::default() => {}
+            None => {
+                let mut book = MemberBook::default();
+                book.set_month(line, period, money);
+                self.books.insert(member, book);
+            }
+        }
+    }
+
+    /// The sum of a member account's postings with a value date in `year` (zero for any other
+    /// account).
+    pub fn year_move(&self, account: &Account, year: u16) -> Fen {
+        Slot::of(account)
+            .and_then(|(m, slot)| Some(self.books.get(m)?.year_sum(slot, year)))
+            .unwrap_or_default()
+    }
+
+    /// The sum of a member account's postings with a value date in the years `from..=to`.
+    pub fn year_moves_through(&self, account: &Account, from: u16, to: u16) -> i64 {
+        Slot::of(account)
+            .and_then(|(m, slot)| Some(self.books.get(m)?.sum_through(slot, from, to)))
+            .unwrap_or_default()
+    }
+
+    /// Adds `delta` to a member account's sum of `year` (nothing for any other account).
+    pub fn add_year_move(&mut self, account: &Account, year: u16, delta: Fen) {
+        let Some((member, slot)) = Slot::of(account) else { return };
+        match self.books.get_mut(member) {
+            Some(book) => {
+                book.add_year(slot, year, delta);
+                if book.is_empty() {
+                    self.books.remove(member);
+                }
+            }
+            None if delta.0 == 0 => {}
+            None => {
+                let mut book = MemberBook::default();
+                book.add_year(slot, year, delta);
+                self.books.insert(member.clone(), book);
+            }
+        }
     }
 
     pub fn balance(&self, account: &Account) -> Fen {
@@ -467,14 +573,13 @@ impl LedgerState {
         for seq in &self.reversed {
             w.push((reversed_key(*seq), Some(Vec::new())));
         }
-        for (key, money) in &self.periods {
-            w.push((period_key(key), Some(encode(money))));
+        for (member, book) in &self.books {
+            for year in book.page_years() {
+                w.push((page_key(member, year), book.page(year)));
+            }
         }
         for (member, months) in &self.backpaid {
             w.push((backpaid_key(member), Some(encode(months))));
-        }
-        for (key, fen) in &self.year_moves {
-            w.push((year_key(key), Some(encode(fen))));
         }
         w
     }
@@ -507,8 +612,8 @@ impl LedgerState {
 #[derive(Debug, Default)]
 pub struct Dirty {
     pub(crate) members: KeyedSet<MemberId>,
-    pub(crate) periods: KeyedSet<PeriodKey>,
-    pub(crate) years: KeyedSet<(Account, u16)>,
+    /// Member-year pages: a premium month of that year or a yearly sum changed.
+    pub(crate) pages: KeyedSet<(MemberId, u16)>,
     pub(crate) backpaid: KeyedSet<MemberId>,
     pub(crate) balances: KeyedSet<Account>,
     pub(crate) interest: KeyedSet<(Fund, Period)>,
@@ -520,8 +625,7 @@ pub struct Dirty {
 impl Dirty {
     pub fn is_empty(&self) -> bool {
         self.members.is_empty()
-            && self.periods.is_empty()
-            && self.years.is_empty()
+            && self.pages.is_empty()
             && self.backpaid.is_empty()
             && self.balances.is_empty()
             && self.interest.is_empty()
@@ -539,8 +643,8 @@ impl LedgerState {
     }
 
     /// The state records and balances of the keys in `dirty`, as they stand now: a put of the
-    /// current value, or a delete for a record that no longer exists (an emptied premium
-    /// period or year, an interest mark undone). Balances are written even at zero.
+    /// current value, or a delete for a record that no longer exists (a member-year
+    /// page emptied, an interest mark undone). Balances are written even at zero.
     pub fn checkpoint_writes(&self, dirty: &Dirty) -> (Vec<StateWrite>, Vec<(Vec<u8>, i64)>) {
         let mut w: Vec<StateWrite> = Vec::new();
         for id in &dirty.members {
@@ -559,14 +663,12 @@ impl LedgerState {
         for seq in &dirty.reversed {
             w.push((reversed_key(*seq), Some(Vec::new())));
         }
-        for key in &dirty.periods {
-            w.push((period_key(key), self.periods.get(key).map(encode)));
+        for (member, year) in &dirty.pages {
+            let page = self.books.get(member).and_then(|b| b.page(*year));
+            w.push((page_key(member, *year), page));
         }
         for member in &dirty.backpaid {
             w.push((backpaid_key(member), self.backpaid.get(member).map(encode)));
-        }
-        for key in &dirty.years {
-            w.push((year_key(key), self.year_moves.get(key).map(encode)));
         }
         let balances = dirty.balances.iter().map(|a| (balance_key(a), self.balance(a).0)).collect();
         (w, balances)
@@ -581,68 +683,101 @@ pub fn balance_key(account: &Account) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fund::Holding;
 
-    fn period(member: &str, year: u16, month: u8) -> PeriodKey {
-        (MemberId::parse(member).unwrap(), Line::Medical, Period { year, month })
+    fn member(id: &str) -> MemberId {
+        MemberId::parse(id).unwrap()
+    }
+
+    /// A state with books for many members: months over several years and lines, yearly sums.
+    fn sample() -> LedgerState {
+        let mut s = LedgerState::default();
+        for i in 0..300u16 {
+            let m = member(&format!("M{}", i % 37 * 11 + i));
+            let line =
+                [Line::Medical, Line::SpousePension, Line::SpouseMedical][usize::from(i % 3)];
+            let period = Period { year: 2020 + i % 7, month: 1 + (i % 12) as u8 };
+            let money = PeriodMoney { personal: Fen(i64::from(i) + 1), state: Fen(1) };
+            s.set_period(m.clone(), line, period, money);
+            let account = Account::member(Fund::Medical, &m, None, Holding::Personal);
+            s.add_year_move(&account, 2020 + i % 5, Fen(i64::from(i) + 1));
+        }
+        s
+    }
+
+    fn records(s: &LedgerState) -> Vec<(Vec<u8>, Vec<u8>)> {
+        s.all_state_writes().into_iter().map(|(k, v)| (k, v.unwrap())).collect()
     }
 
     #[test]
-    fn load_orders_periods_whatever_the_input_order() {
-        // Years over 250 are not in order in their encoding; ids of two lengths neither.
-        let keys = [period("M10", 2048, 1), period("M9", 2024, 12), period("M9", 2031, 3)];
-        let mut records: Vec<_> = (0..3000)
-            .map(|i| {
-                let (m, l, p) = keys[i % 3].clone();
-                let key = (MemberId::parse(&format!("{}x{i}", m.as_str())).unwrap(), l, p);
-                let money = PeriodMoney { personal: Fen(i as i64), state: Fen(1) };
-                (period_key(&key), encode(&money))
-            })
-            .collect();
-        records.reverse();
-        let s = LedgerState::load(records.clone(), Vec::new()).unwrap();
-        let mut expected = BTreeMap::new();
-        for (k, v) in &records {
-            expected.insert(decode::<PeriodKey>(&k[2..]).unwrap(), decode(v).unwrap());
-        }
-        assert_eq!(s.periods, expected);
-        // Of two records of one key, the later wins, as with inserts in order.
-        let key = period_key(&period("M1", 2025, 1));
-        let later = PeriodMoney { personal: Fen(2), state: Fen(2) };
-        let twice = vec![
-            (key.clone(), encode(&PeriodMoney { personal: Fen(1), state: Fen(1) })),
-            (key, encode(&later)),
-        ];
-        let s = LedgerState::load(twice, Vec::new()).unwrap();
-        assert_eq!(s.periods.values().collect::<Vec<_>>(), vec![&later]);
+    fn load_gives_the_state_back_whatever_the_input_order() {
+        let s = sample();
+        let mut sorted = records(&s);
+        sorted.sort();
+        assert_eq!(LedgerState::load(sorted.clone(), Vec::new()).unwrap(), s);
+        sorted.reverse();
+        assert_eq!(LedgerState::load(sorted, Vec::new()).unwrap(), s);
     }
 
     #[test]
-    fn load_reports_the_first_bad_record() {
-        let mut records: Vec<_> = (0..5000u16)
-            .map(|i| {
-                (
-                    period_key(&period("M1", 2000 + i / 12, 1 + (i % 12) as u8)),
-                    encode(&PeriodMoney::default()),
-                )
-            })
-            .collect();
-        records[4000].1 = vec![0xff];
-        records[1234].1 = vec![0xff];
-        for _ in 0..5 {
-            let Err(StateLoadError::Value { key, .. }) =
-                LedgerState::load(records.clone(), Vec::new())
-            else {
-                panic!("a bad record loads")
-            };
-            assert_eq!(key, String::from_utf8_lossy(&records[1234].0));
+    fn format2_records_load_only_when_allowed() {
+        let s = sample();
+        // The same state in state format 2: one record per month, one per account and year.
+        let mut old: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+        for (m, line, period, money) in s.periods() {
+            old.push((period_key(&(m.clone(), line, period)), encode(money)));
         }
+        for (m, book) in &s.books {
+            for y in book.years() {
+                old.push((year_key(&(y.slot.account(m), y.year)), encode(&y.sum)));
+            }
+        }
+        old.sort();
+        let mut loader = StateLoader::new(true);
+        for (k, v) in &old {
+            loader.record(k, v).unwrap();
+        }
+        assert!(loader.format2_seen());
+        assert_eq!(loader.finish().unwrap(), s);
+        assert!(matches!(
+            LedgerState::load(old.clone(), Vec::new()),
+            Err(StateLoadError::UnknownKey(_))
+        ));
+        // A month stored twice (a page and a per-month record) is refused.
+        let mut both = records(&s);
+        both.extend(old);
+        let mut loader = StateLoader::new(true);
+        for (k, v) in &both {
+            loader.record(k, v).unwrap();
+        }
+        assert!(matches!(loader.finish(), Err(StateLoadError::Book(_))));
+    }
+
+    #[test]
+    fn load_reports_bad_records() {
+        let s = sample();
+        let mut r = records(&s);
+        r.sort();
+        let page = r.iter().position(|(k, _)| k[0] == KEY_PAGE).unwrap();
+        let mut bad = r.clone();
+        bad[page].1 = vec![0xff];
+        assert!(matches!(LedgerState::load(bad, Vec::new()), Err(StateLoadError::Value { .. })));
+        let mut short = r.clone();
+        short[page].0.truncate(4);
+        assert!(matches!(LedgerState::load(short, Vec::new()), Err(StateLoadError::UnknownKey(_))));
+        // A page that names a month twice (a page out of order is sorted: the same months).
+        let m = member("Z1");
+        let months: Vec<(u8, Line, PeriodMoney)> = [3u8, 3]
+            .iter()
+            .map(|mo| (*mo, Line::Medical, PeriodMoney { personal: Fen(1), state: Fen(0) }))
+            .collect();
+        let unordered = (page_key(&m, 2024), encode(&(months, Vec::<(Slot, Fen)>::new())));
+        assert!(matches!(
+            LedgerState::load(vec![unordered], Vec::new()),
+            Err(StateLoadError::Book(_))
+        ));
         let bad_balance = vec![(
-            balance_key(&Account::member(
-                Fund::Medical,
-                &MemberId::parse("M1").unwrap(),
-                None,
-                crate::fund::Holding::Personal,
-            )),
+            balance_key(&Account::member(Fund::Medical, &m, None, Holding::Personal)),
             vec![1],
         )];
         assert!(matches!(
@@ -653,5 +788,21 @@ mod tests {
             LedgerState::load(vec![(vec![b'q', b'/'], Vec::new())], Vec::new()),
             Err(StateLoadError::UnknownKey(_))
         ));
+    }
+
+    #[test]
+    fn checkpoint_writes_put_dirty_pages_and_delete_emptied_ones() {
+        let mut s = sample();
+        let m = member("M0");
+        let years: Vec<u16> = s.books[&m].page_years();
+        let mut dirty = Dirty::default();
+        for y in &years {
+            dirty.pages.insert((m.clone(), *y));
+        }
+        let (w, _) = s.checkpoint_writes(&dirty);
+        assert!(w.iter().all(|(_, v)| v.is_some()) && w.len() == years.len());
+        s.books.remove(&m);
+        let (w, _) = s.checkpoint_writes(&dirty);
+        assert!(w.iter().all(|(_, v)| v.is_none()) && w.len() == years.len());
     }
 }

@@ -147,11 +147,11 @@ async fn unit_members(
             let mut months: BTreeMap<String, MonthMoney> = BTreeMap::new();
             let mut per_member: HashMap<&str, MonthMoney> = HashMap::new();
             let mut awaiting = Vec::new();
-            for ((member, line, period), money) in &s.periods {
+            for (member, line, period, money) in s.periods() {
                 if s.members.get(member).is_none_or(|m| m.unit != unit_id) {
                     continue;
                 }
-                let wait = if is_matched(*line) && money.personal.0 > money.state.0 {
+                let wait = if is_matched(line) && money.personal.0 > money.state.0 {
                     money.personal.0 - money.state.0
                 } else {
                     0
@@ -165,7 +165,7 @@ async fn unit_members(
                     into.awaiting += wait;
                 }
                 if wait > 0 {
-                    awaiting.push((member.as_str(), period.to_string(), *line, *money, wait));
+                    awaiting.push((member.as_str(), period.to_string(), line, *money, wait));
                 }
             }
             awaiting.sort_by(|a, b| (a.1.as_str(), a.0).cmp(&(b.1.as_str(), b.0)));
@@ -346,8 +346,8 @@ async fn awaiting_match(
     blocking(&state, |l| {
         Ok(Json(l.with_state(|s, head| {
             let mut units: BTreeMap<&str, (i64, usize)> = BTreeMap::new();
-            for ((member, line, _), money) in &s.periods {
-                if !is_matched(*line) || money.personal.0 <= money.state.0 {
+            for (member, line, _, money) in s.periods() {
+                if !is_matched(line) || money.personal.0 <= money.state.0 {
                     continue;
                 }
                 let Some(m) = s.members.get(member) else { continue };

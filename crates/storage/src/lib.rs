@@ -91,6 +91,9 @@ pub struct Append {
     /// Extra metadata records (published digests, ...).
     pub meta: Vec<(Vec<u8>, Vec<u8>)>,
     pub head: Head,
+    /// Deletes every record of the state column family before `state` is written (a state
+    /// rewritten whole, in one batch).
+    pub clear_state: bool,
 }
 
 /// The ledger's store. Safe to share between threads; appends are serialised by the caller.
@@ -395,6 +398,10 @@ impl Store {
             batch.put_cf(balances, k, fen.to_le_bytes());
         }
         let state = self.cf(CF_STATE);
+        if append.clear_state {
+            // Every state key starts with a tag byte below 0xff.
+            batch.delete_range_cf(state, [0u8].as_slice(), [0xffu8; 2].as_slice());
+        }
         for (k, v) in &append.state {
             match v {
                 Some(v) => batch.put_cf(state, k, v),
@@ -560,6 +567,17 @@ impl Store {
         self.scan(CF_STATE)
     }
 
+    /// Calls `f` with every state record in key order, as the scan yields them (nothing
+    /// copied); `f` returns false to stop the scan early.
+    pub fn state_for_each(&self, f: impl FnMut(&[u8], &[u8]) -> bool) -> Result<(), ReadError> {
+        for_each(self.db.raw_iterator_cf(self.cf(CF_STATE)), f)
+    }
+
+    /// [`Store::state_for_each`] for the materialised balances.
+    pub fn balances_for_each(&self, f: impl FnMut(&[u8], &[u8]) -> bool) -> Result<(), ReadError> {
+        for_each(self.db.raw_iterator_cf(self.cf(CF_BALANCES)), f)
+    }
+
     /// One Merkle tree node.
     pub fn tree_node(&self, key: &[u8]) -> Result<Option<Vec<u8>>, ReadError> {
         self.db.get_cf(self.cf(CF_TREE), key).map_err(read_error)
@@ -653,6 +671,21 @@ fn journal_entries<'a>(
         })
         .filter(move |r| r.as_ref().map_or(true, |e| e.seq >= from))
         .take(limit)
+}
+
+/// Calls `f` with every record of a raw iterator from its first, until `f` returns false.
+fn for_each<D: rocksdb::DBAccess>(
+    mut records: rocksdb::DBRawIteratorWithThreadMode<'_, D>,
+    mut f: impl FnMut(&[u8], &[u8]) -> bool,
+) -> Result<(), ReadError> {
+    records.seek_to_first();
+    while let (Some(k), Some(v)) = (records.key(), records.value()) {
+        if !f(k, v) {
+            break;
+        }
+        records.next();
+    }
+    records.status().map_err(read_error)
 }
 
 /// Every record an iterator yields, copied out.

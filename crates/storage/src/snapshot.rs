@@ -97,6 +97,17 @@ impl StoreSnapshot<'_> {
         self.scan(CF_STATE)
     }
 
+    /// Calls `f` with every state record in key order, as of the snapshot (nothing copied);
+    /// `f` returns false to stop the scan early.
+    pub fn state_for_each(&self, f: impl FnMut(&[u8], &[u8]) -> bool) -> Result<(), ReadError> {
+        crate::for_each(self.snapshot.raw_iterator_cf(self.store.cf(CF_STATE)), f)
+    }
+
+    /// [`StoreSnapshot::state_for_each`] for the materialised balances.
+    pub fn balances_for_each(&self, f: impl FnMut(&[u8], &[u8]) -> bool) -> Result<(), ReadError> {
+        crate::for_each(self.snapshot.raw_iterator_cf(self.store.cf(CF_BALANCES)), f)
+    }
+
     /// Looks up many keys of the idempotency and member index at once, as of the snapshot.
     pub fn ids_get(&self, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>, ReadError> {
         let cf = self.store.cf(CF_IDS);

@@ -86,6 +86,17 @@ impl Store {
         .map_err(read_error)
     }
 
+    /// Overwrites (`Some`) or deletes (`None`) one metadata record other than the head and the
+    /// storage format.
+    pub fn tamper_meta(&self, key: &[u8], value: Option<&[u8]>) -> Result<(), ReadError> {
+        assert!(key != META_HEAD && key != META_FORMAT, "reserved meta key");
+        match value {
+            Some(v) => self.db.put_cf(self.cf(CF_META), key, v),
+            None => self.db.delete_cf(self.cf(CF_META), key),
+        }
+        .map_err(read_error)
+    }
+
     /// Overwrites (`Some`) or deletes (`None`) one record of the idempotency and member index
     /// (the `ids` column family).
     pub fn tamper_ids(&self, key: &[u8], value: Option<&[u8]>) -> Result<(), ReadError> {

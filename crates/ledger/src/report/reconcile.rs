@@ -88,9 +88,9 @@ impl ControlTotals {
 /// fund, then the printed match, member, period and premium.
 pub fn awaiting_match(state: &LedgerState) -> Vec<AwaitingMatch> {
     let mut v: Vec<AwaitingMatch> = state
-        .periods
-        .iter()
-        .filter(|((member, line, period), m)| {
+        .periods()
+        .into_iter()
+        .filter(|(member, line, period, m)| {
             let suspended = *line == Line::SpouseMedical
                 && state.members.get(member).is_some_and(|ms| ms.suspended_in(*period));
             matches!(line, Line::Medical | Line::SpouseMedical)
@@ -98,12 +98,12 @@ pub fn awaiting_match(state: &LedgerState) -> Vec<AwaitingMatch> {
                 && m.state != m.personal
                 && !suspended
         })
-        .map(|((member, line, period), m)| AwaitingMatch {
-            fund: if *line == Line::Medical { "medical" } else { "spouse" },
-            line: *line,
+        .map(|(member, line, period, m)| AwaitingMatch {
+            fund: if line == Line::Medical { "medical" } else { "spouse" },
+            line,
             matched: m.state,
             member: member.clone(),
-            period: *period,
+            period,
             premium: m.personal,
         })
         .collect();

@@ -60,20 +60,12 @@ impl LedgerState {
         if let Some(a) = changes.admin {
             self.admin = a;
         }
-        for (key, money) in changes.periods {
-            if money == PeriodMoney::default() {
-                self.periods.remove(&key);
-            } else {
-                self.periods.insert(key, money);
-            }
+        for ((member, line, period), money) in changes.periods {
+            self.set_period(member, line, period, money);
         }
         self.backpaid.extend(changes.backpaid);
-        for (key, delta) in changes.year_moves {
-            let b = self.year_moves.entry(key.clone()).or_default();
-            *b = b.checked_add(delta).expect("bounded amounts");
-            if b.0 == 0 {
-                self.year_moves.remove(&key);
-            }
+        for ((account, year), delta) in changes.year_moves {
+            self.add_year_move(&account, year, delta);
         }
     }
 
@@ -310,8 +302,10 @@ impl StateChanges {
     /// Notes in `dirty` every state record and balance these changes touch.
     pub(crate) fn mark(&self, dirty: &mut crate::state::Dirty) {
         dirty.members.extend(self.members.keys().cloned());
-        dirty.periods.extend(self.periods.keys().cloned());
-        dirty.years.extend(self.year_moves.keys().cloned());
+        dirty.pages.extend(self.periods.keys().map(|(m, _, p)| (m.clone(), p.year)));
+        dirty.pages.extend(
+            self.year_moves.keys().filter_map(|(a, year)| Some((a.member_id()?.clone(), *year))),
+        );
         dirty.backpaid.extend(self.backpaid.keys().cloned());
         dirty.balances.extend(self.balance_deltas.keys().cloned());
         dirty.interest.extend(self.interest.iter().chain(&self.uninterest).copied());
@@ -380,8 +374,7 @@ impl<'s> Batch<'s> {
             self.base_period.0.set(last);
             return money;
         }
-        let key: &dyn PeriodKeyView = &(member, line, period);
-        let money = self.base.periods.get(key).copied();
+        let money = self.base.period(member, line, period);
         let key = match last {
             // The last key's text buffer is reused.
             Some((mut key, _)) => {
@@ -815,12 +808,12 @@ impl<'s> Batch<'s> {
     /// The member account's balance at the end of `year` by value date (Art. 31 interest).
     pub(super) fn balance_at_year_end(&self, account: &Account, year: u16) -> Fen {
         // Years of value dates are 1949-2199 (time.rs), so this is a bounded scan.
-        let mut total: i64 = 0;
-        for y in 1949..=year {
-            let key: &dyn YearKeyView = &(account, y);
-            let base = self.base.year_moves.get(key).copied().unwrap_or_default().0;
-            let change = self.changes.year_moves.get(key).copied().unwrap_or_default().0;
-            total += base + change;
+        let mut total: i64 = self.base.year_moves_through(account, 1949, year);
+        if !self.changes.year_moves.is_empty() {
+            for y in 1949..=year {
+                let key: &dyn YearKeyView = &(account, y);
+                total += self.changes.year_moves.get(key).copied().unwrap_or_default().0;
+            }
         }
         Fen(total)
     }

@@ -241,10 +241,8 @@ impl Batch<'_> {
         );
         let year_sum = if account.member_id().is_some() {
             let key: &dyn YearKeyView = &(account, year);
-            let moved = |m: &KeyedMap<(Account, u16), Fen>| {
-                i128::from(m.get(key).copied().unwrap_or_default().0)
-            };
-            (moved(&self.base.year_moves), moved(&self.changes.year_moves))
+            let change = self.changes.year_moves.get(key).copied().unwrap_or_default().0;
+            (i128::from(self.base.year_move(account, year).0), i128::from(change))
         } else {
             (0, 0)
         };

@@ -3,9 +3,6 @@
 //! transfers, and the computations over months of service. Kept apart from the modules of the
 //! event families, which call these.
 
-use std::ops::Bound;
-
-use super::keys::PeriodKeyView;
 use super::{Batch, refuse, two_legs};
 use crate::entry::Posting;
 use crate::event::{EventBody, EventError, Route};
@@ -208,16 +205,7 @@ impl Batch<'_> {
 
     /// The months of `member`'s premium `line` that hold money, from the state and this batch.
     fn months_of(&self, member: &MemberId, line: Line) -> Vec<Period> {
-        let first = Period { year: 0, month: 0 };
-        let last = Period { year: u16::MAX, month: u8::MAX };
-        let (first, last): (&dyn PeriodKeyView, &dyn PeriodKeyView) =
-            (&(member, line, first), &(member, line, last));
-        let mut months: Vec<Period> = self
-            .base
-            .periods
-            .range::<dyn PeriodKeyView, _>((Bound::Included(first), Bound::Included(last)))
-            .map(|(k, _)| k.2)
-            .collect();
+        let mut months: Vec<Period> = self.base.months_of(member, line).collect();
         months.extend(
             self.changes.periods.keys().filter(|(m, l, _)| m == member && *l == line).map(|k| k.2),
         );

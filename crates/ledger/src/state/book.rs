@@ -1,0 +1,265 @@
+//! A member's premium months and the yearly sums of their accounts, kept together and dense:
+//! no member id per month or per year, one sorted vector each (docs/FORMAT.md §4, "member-year
+//! pages").
+
+use crate::entry::{DecodeError, decode, encode};
+use crate::fund::{Account, AccountKind, Fund, Holding, SpousePart};
+use crate::ids::MemberId;
+use crate::money::Fen;
+use crate::time::Period;
+
+use super::{Line, PeriodMoney};
+
+/// Which of a member's accounts: fund, spouse part (spouse fund only) and holding.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, bincode::Encode, bincode::Decode,
+)]
+pub struct Slot {
+    pub fund: Fund,
+    pub part: Option<SpousePart>,
+    pub holding: Holding,
+}
+
+impl Slot {
+    /// The member and slot of a member account; `None` for any other account.
+    pub fn of(account: &Account) -> Option<(&MemberId, Slot)> {
+        match &account.kind {
+            AccountKind::Member { member, part, holding } => {
+                Some((member, Slot { fund: account.fund, part: *part, holding: *holding }))
+            }
+            _ => None,
+        }
+    }
+
+    /// The account of `member` in this slot.
+    pub fn account(self, member: &MemberId) -> Account {
+        Account::member(self.fund, member, self.part, self.holding)
+    }
+}
+
+/// The money of one premium line in one month.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Month {
+    pub period: Period,
+    pub line: Line,
+    pub money: PeriodMoney,
+}
+
+/// The sum of one member account's postings with a value date in `year`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct YearSum {
+    pub year: u16,
+    pub slot: Slot,
+    pub sum: Fen,
+}
+
+/// One member's premium months and yearly account sums.
+///
+/// Canonical, so that two books of the same history compare equal whatever order they were
+/// built in: `months` strictly ascending by (period, line) and never zero; `years` strictly
+/// ascending by (year, slot) and never zero.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MemberBook {
+    months: Vec<Month>,
+    years: Vec<YearSum>,
+}
+
+impl MemberBook {
+    pub fn is_empty(&self) -> bool {
+        self.months.is_empty() && self.years.is_empty()
+    }
+
+    /// Months holding money, ascending by (period, line).
+    pub fn months(&self) -> &[Month] {
+        &self.months
+    }
+
+    /// Yearly sums, ascending by (year, slot).
+    pub fn years(&self) -> &[YearSum] {
+        &self.years
+    }
+
+    fn month_index(&self, line: Line, period: Period) -> Result<usize, usize> {
+        self.months.binary_search_by(|m| (m.period, m.line).cmp(&(period, line)))
+    }
+
+    /// The money of `line` in `period`, if any.
+    pub fn month(&self, line: Line, period: Period) -> Option<PeriodMoney> {
+        self.month_index(line, period).ok().map(|i| self.months[i].money)
+    }
+
+    /// The months of `line` holding money, ascending.
+    pub fn months_of(&self, line: Line) -> impl Iterator<Item = Period> + '_ {
+        self.months.iter().filter(move |m| m.line == line).map(|m| m.period)
+    }
+
+    /// Sets the money of `line` in `period`; zero money removes the month.
+    pub fn set_month(&mut self, line: Line, period: Period, money: PeriodMoney) {
+        match self.month_index(line, period) {
+            Ok(i) if money == PeriodMoney::default() => {
+                self.months.remove(i);
+            }
+            Ok(i) => self.months[i].money = money,
+            Err(_) if money == PeriodMoney::default() => {}
+            Err(i) => self.months.insert(i, Month { period, line, money }),
+        }
+    }
+
+    fn year_index(&self, slot: Slot, year: u16) -> Result<usize, usize> {
+        self.years.binary_search_by(|y| (y.year, y.slot).cmp(&(year, slot)))
+    }
+
+    /// The sum of `slot`'s postings with a value date in `year` (zero if none).
+    pub fn year_sum(&self, slot: Slot, year: u16) -> Fen {
+        self.year_index(slot, year).map_or(Fen(0), |i| self.years[i].sum)
+    }
+
+    /// The sum of `slot`'s postings with a value date in the years `from..=to`.
+    pub fn sum_through(&self, slot: Slot, from: u16, to: u16) -> i64 {
+        self.years
+            .iter()
+            .take_while(|y| y.year <= to)
+            .filter(|y| y.slot == slot && y.year >= from)
+            .map(|y| y.sum.0)
+            .sum()
+    }
+
+    /// Adds `delta` to `slot`'s sum of `year`; a sum that comes to zero is removed.
+    pub fn add_year(&mut self, slot: Slot, year: u16, delta: Fen) {
+        match self.year_index(slot, year) {
+            Ok(i) => {
+                let sum = self.years[i].sum.checked_add(delta).expect("bounded amounts");
+                if sum.0 == 0 {
+                    self.years.remove(i);
+                } else {
+                    self.years[i].sum = sum;
+                }
+            }
+            Err(_) if delta.0 == 0 => {}
+            Err(i) => self.years.insert(i, YearSum { year, slot, sum: delta }),
+        }
+    }
+
+    /// The years this book holds anything for (a month of that year, or a sum), ascending,
+    /// each once.
+    pub fn page_years(&self) -> Vec<u16> {
+        let mut years: Vec<u16> = self.months.iter().map(|m| m.period.year).collect();
+        years.extend(self.years.iter().map(|y| y.year));
+        years.sort_unstable();
+        years.dedup();
+        years
+    }
+
+    /// The encoded page of `year` (docs/FORMAT.md §4), or `None` if the book holds nothing for
+    /// that year.
+    pub fn page(&self, year: u16) -> Option<Vec<u8>> {
+        let months = self.months.partition_point(|m| m.period.year < year);
+        let months: Vec<(u8, Line, PeriodMoney)> = self.months[months..]
+            .iter()
+            .take_while(|m| m.period.year == year)
+            .map(|m| (m.period.month, m.line, m.money))
+            .collect();
+        let years = self.years.partition_point(|y| y.year < year);
+        let sums: Vec<(Slot, Fen)> = self.years[years..]
+            .iter()
+            .take_while(|y| y.year == year)
+            .map(|y| (y.slot, y.sum))
+            .collect();
+        if months.is_empty() && sums.is_empty() {
+            return None;
+        }
+        Some(encode(&Page { months, sums }))
+    }
+
+    /// Appends the decoded page of `year`. The caller checks the book's order at the end
+    /// ([`MemberBook::is_canonical`]), so pages may come in any order.
+    pub(super) fn push_page(&mut self, year: u16, value: &[u8]) -> Result<(), DecodeError> {
+        let page: Page = decode(value)?;
+        self.months.extend(page.months.into_iter().map(|(month, line, money)| Month {
+            period: Period { year, month },
+            line,
+            money,
+        }));
+        self.years.extend(page.sums.into_iter().map(|(slot, sum)| YearSum { year, slot, sum }));
+        Ok(())
+    }
+
+    /// A month read from a record of the per-month layout (state format 2).
+    pub(super) fn push_month(&mut self, line: Line, period: Period, money: PeriodMoney) {
+        self.months.push(Month { period, line, money });
+    }
+
+    /// A yearly sum read from a record of the per-account layout (state format 2).
+    pub(super) fn push_year(&mut self, slot: Slot, year: u16, sum: Fen) {
+        self.years.push(YearSum { year, slot, sum });
+    }
+
+    /// Whether the book is in its canonical form (strictly ascending, no zero).
+    pub(super) fn is_canonical(&self) -> bool {
+        self.months.windows(2).all(|w| (w[0].period, w[0].line) < (w[1].period, w[1].line))
+            && self.months.iter().all(|m| m.money != PeriodMoney::default())
+            && self.years.windows(2).all(|w| (w[0].year, w[0].slot) < (w[1].year, w[1].slot))
+            && self.years.iter().all(|y| y.sum.0 != 0)
+    }
+
+    /// Sorts a book read in another order; false if two records name the same month or year
+    /// sum.
+    pub(super) fn sort(&mut self) -> bool {
+        self.months.sort_by_key(|m| (m.period, m.line));
+        self.years.sort_by_key(|y| (y.year, y.slot));
+        self.months.windows(2).all(|w| (w[0].period, w[0].line) != (w[1].period, w[1].line))
+            && self.years.windows(2).all(|w| (w[0].year, w[0].slot) != (w[1].year, w[1].slot))
+    }
+}
+
+/// The stored form of one member-year page: the months of that year (month, line, money) and
+/// the yearly sums of that year (slot, sum), each in the book's order.
+#[derive(bincode::Encode, bincode::Decode)]
+struct Page {
+    months: Vec<(u8, Line, PeriodMoney)>,
+    sums: Vec<(Slot, Fen)>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(year: u16, month: u8) -> Period {
+        Period { year, month }
+    }
+
+    fn money(n: i64) -> PeriodMoney {
+        PeriodMoney { personal: Fen(n), state: Fen(0) }
+    }
+
+    #[test]
+    fn a_book_stays_canonical_whatever_the_order_of_changes() {
+        let slot = Slot { fund: Fund::Medical, part: None, holding: Holding::Personal };
+        let mut a = MemberBook::default();
+        let mut b = MemberBook::default();
+        for (i, (y, m)) in [(2024, 3), (2023, 12), (2024, 1), (2025, 7)].into_iter().enumerate() {
+            a.set_month(Line::Medical, p(y, m), money(i as i64 + 1));
+            a.add_year(slot, y, Fen(5));
+        }
+        for (i, (y, m)) in [(2025, 7), (2024, 1), (2023, 12), (2024, 3)].into_iter().enumerate() {
+            b.set_month(Line::Medical, p(y, m), money(4 - i as i64));
+            b.add_year(slot, y, Fen(5));
+        }
+        assert_eq!(a, b);
+        assert!(a.is_canonical());
+        assert_eq!(a.year_sum(slot, 2024), Fen(10));
+        assert_eq!(a.sum_through(slot, 1949, 2024), 15);
+        a.set_month(Line::Medical, p(2024, 1), PeriodMoney::default());
+        a.add_year(slot, 2025, Fen(-5));
+        assert_eq!(a.month(Line::Medical, p(2024, 1)), None);
+        assert_eq!(a.year_sum(slot, 2025), Fen(0));
+        assert!(a.is_canonical());
+        // Pages round-trip, in any order.
+        let mut c = MemberBook::default();
+        for year in a.page_years().into_iter().rev() {
+            c.push_page(year, &a.page(year).unwrap()).unwrap();
+        }
+        assert!(c.sort());
+        assert_eq!(a, c);
+    }
+}
