@@ -232,6 +232,7 @@ fn a_state_record_in_an_older_encoding_is_rebuilt_from_the_journal_on_open() {
             tree: Vec::new(),
             meta: vec![(junbao_engine::META_STATE_FORMAT.to_vec(), 1u32.to_be_bytes().to_vec())],
             head: ledger.store_for_tests().head(),
+            clear_state: false,
         })
         .unwrap();
     drop(ledger);

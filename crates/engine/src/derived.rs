@@ -28,6 +28,27 @@ pub const META_CHECKPOINT: &[u8] = b"checkpoint";
 /// big-endian): up to it, an idempotency record may carry the content fingerprint.
 pub const META_FORMAT1_UNTIL: &[u8] = b"format1-until";
 
+/// The metadata key of the sizes of the state as of the checkpoint: members, member books and
+/// balances, three u64 big-endian. A hint, so that an open sizes its maps once.
+pub const META_STATE_COUNTS: &[u8] = b"state-counts";
+
+/// The [`META_STATE_COUNTS`] record of `state`.
+pub(crate) fn state_counts(state: &junbao_ledger::LedgerState) -> Vec<u8> {
+    [state.members.len(), state.books.len(), state.balances.len()]
+        .iter()
+        .flat_map(|n| (*n as u64).to_be_bytes())
+        .collect()
+}
+
+/// The sizes a [`META_STATE_COUNTS`] record names (none if absent or not 24 bytes).
+pub(crate) fn parse_state_counts(v: Option<Vec<u8>>) -> Option<[usize; 3]> {
+    let v = v?;
+    let n = |i: usize| -> Option<usize> {
+        usize::try_from(u64::from_be_bytes(v.get(i * 8..i * 8 + 8)?.try_into().ok()?)).ok()
+    };
+    (v.len() == 24).then_some([n(0)?, n(1)?, n(2)?])
+}
+
 /// Entries between two checkpoints: the most a reopening replays.
 pub const CHECKPOINT_ENTRIES: u64 = 1 << 18;
 
@@ -58,6 +79,8 @@ struct Frozen {
     seq: u64,
     ids: HashMap<Box<str>, (u64, Hash32)>,
     members: HashMap<MemberId, Vec<u64>>,
+    /// The [`META_STATE_COUNTS`] record as of the checkpoint.
+    counts: Vec<u8>,
 }
 
 /// The thread that writes the checkpoints posts cut, so that a post does not wait for the
@@ -149,7 +172,10 @@ fn checkpoint_append(
         ids,
         balances,
         state,
-        meta: vec![(META_CHECKPOINT.to_vec(), frozen.seq.to_be_bytes().to_vec())],
+        meta: vec![
+            (META_CHECKPOINT.to_vec(), frozen.seq.to_be_bytes().to_vec()),
+            (META_STATE_COUNTS.to_vec(), frozen.counts.clone()),
+        ],
         ..Append::default()
     }
 }
@@ -193,7 +219,8 @@ impl Writer {
     fn cut(&mut self, seq: u64) -> Job {
         let (state, balances) = self.state.checkpoint_writes(&self.pending.dirty);
         let taken = std::mem::replace(&mut self.pending, Pending::at(seq));
-        let frozen = Arc::new(Frozen { seq, ids: taken.ids, members: taken.members });
+        let counts = state_counts(&self.state);
+        let frozen = Arc::new(Frozen { seq, ids: taken.ids, members: taken.members, counts });
         Job { frozen, state, balances }
     }
 }
@@ -423,6 +450,9 @@ pub(crate) fn replay_tail(store: &Store, w: &mut Writer) -> Result<(), LedgerOpe
         ))));
     }
     let mut next = w.pending.checkpoint + 1;
+    // Sized once for the tail (at most a checkpoint's interval, unless checkpoints were off).
+    let tail = usize::try_from(head.seq - w.pending.checkpoint).unwrap_or(usize::MAX);
+    w.pending.ids.reserve(tail.min(2 * CHECKPOINT_ENTRIES as usize));
     while next <= head.seq {
         let chunk: Vec<_> =
             store.entries(next, REPLAY_CHUNK_ENTRIES).collect::<Result<Vec<_>, _>>()?;

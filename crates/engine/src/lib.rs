@@ -318,6 +318,7 @@ impl Ledger {
             Box::new(|f| store.state_for_each(f)),
             Box::new(|f| store.balances_for_each(f)),
             !current,
+            derived::parse_state_counts(store.meta(derived::META_STATE_COUNTS)?),
         );
         let state = match loaded {
             Ok((state, _)) => {
@@ -591,7 +592,10 @@ fn rewrite_state(
     state: &LedgerState,
     checkpoint: Option<u64>,
 ) -> Result<(), LedgerOpenError> {
-    let mut meta = vec![(META_STATE_FORMAT.to_vec(), STATE_FORMAT.to_be_bytes().to_vec())];
+    let mut meta = vec![
+        (META_STATE_FORMAT.to_vec(), STATE_FORMAT.to_be_bytes().to_vec()),
+        (derived::META_STATE_COUNTS.to_vec(), derived::state_counts(state)),
+    ];
     if let Some(seq) = checkpoint {
         meta.push((META_CHECKPOINT.to_vec(), seq.to_be_bytes().to_vec()));
     }

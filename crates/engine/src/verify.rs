@@ -104,6 +104,9 @@ impl Ledger {
                     Box::new(|f| snapshot.state_for_each(f)),
                     Box::new(|f| snapshot.balances_for_each(f)),
                     false,
+                    crate::derived::parse_state_counts(
+                        snapshot.meta(crate::derived::META_STATE_COUNTS)?,
+                    ),
                 );
                 match loaded {
                     Ok((state, _)) => Ok(state),

@@ -332,6 +332,85 @@ fn member_record(key: &[u8], value: &[u8]) -> Result<(MemberId, MemberState), St
     Ok((id, member))
 }
 
+/// One stored state record or balance, decoded ([`StateRecord::decode`]): what
+/// [`StateLoader::insert`] takes. Decoding needs nothing but the record, so it can run on
+/// another thread than the inserts.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum StateRecord {
+    Member(MemberId, MemberState),
+    /// A member-year page, as a book of that page alone.
+    Page(MemberId, MemberBook),
+    Backpaid(MemberId, crate::backpay::Backpaid),
+    /// State format 2: one premium month.
+    Month(MemberId, Line, Period, PeriodMoney),
+    /// State format 2: one member account's sum of one year.
+    Year(MemberId, Slot, u16, Fen),
+    Balance(Account, Fen),
+    Standards(Standards),
+    Admin(crate::admin::AdminState),
+    Interest((Fund, Period)),
+    Reversed(u64),
+}
+
+impl StateRecord {
+    /// A record of the `state` column family. Records of state format 2 are read when
+    /// `format2` is set, and are unknown keys otherwise.
+    pub fn decode(key: &[u8], value: &[u8], format2: bool) -> Result<StateRecord, StateLoadError> {
+        Ok(match key.first().copied() {
+            Some(KEY_MEMBER) => {
+                let (id, member) = member_record(key, value)?;
+                StateRecord::Member(id, member)
+            }
+            Some(KEY_PAGE) => {
+                let (id, year) = rest(key)?
+                    .split_last_chunk::<3>()
+                    .filter(|(_, [sep, ..])| *sep == 0)
+                    .map(|(id, [_, y0, y1])| (id, u16::from_be_bytes([*y0, *y1])))
+                    .ok_or_else(|| StateLoadError::UnknownKey(show(key)))?;
+                let id = member_id(key, id)?;
+                let mut page = MemberBook::default();
+                page.push_page(year, value).map_err(bad(key))?;
+                StateRecord::Page(id, page)
+            }
+            Some(KEY_BACKPAID) => {
+                let id = member_id(key, rest(key)?)?;
+                StateRecord::Backpaid(id, decode(value).map_err(bad(key))?)
+            }
+            Some(KEY_PERIOD) if format2 => {
+                let (member, line, period): PeriodKey = decode(rest(key)?).map_err(bad(key))?;
+                StateRecord::Month(member, line, period, decode(value).map_err(bad(key))?)
+            }
+            Some(KEY_YEAR) if format2 => {
+                let (account, year): (Account, u16) = decode(rest(key)?).map_err(bad(key))?;
+                let sum: Fen = decode(value).map_err(bad(key))?;
+                let (member, slot) =
+                    Slot::of(&account).ok_or_else(|| StateLoadError::UnknownKey(show(key)))?;
+                StateRecord::Year(member.clone(), slot, year, sum)
+            }
+            Some(KEY_STANDARDS) => StateRecord::Standards(decode(value).map_err(bad(key))?),
+            Some(crate::admin::STATE_KEY_BYTE) => {
+                StateRecord::Admin(decode(value).map_err(bad(key))?)
+            }
+            Some(KEY_INTEREST) => StateRecord::Interest(decode(rest(key)?).map_err(bad(key))?),
+            Some(KEY_REVERSED) => {
+                let seq: [u8; 8] =
+                    rest(key)?.try_into().map_err(|_| StateLoadError::UnknownKey(show(key)))?;
+                StateRecord::Reversed(u64::from_be_bytes(seq))
+            }
+            _ => return Err(StateLoadError::UnknownKey(show(key))),
+        })
+    }
+
+    /// A record of the `balances` column family.
+    pub fn decode_balance(key: &[u8], value: &[u8]) -> Result<StateRecord, StateLoadError> {
+        let account: Account = decode(key).map_err(bad(key))?;
+        let fen: [u8; 8] =
+            value.try_into().map_err(|_| StateLoadError::BalanceValue(account.to_string()))?;
+        Ok(StateRecord::Balance(account, Fen(i64::from_le_bytes(fen))))
+    }
+}
+
 /// Builds the state from its stored records as a scan yields them, one record at a time: no
 /// record is kept after it is decoded (docs/FORMAT.md §4).
 ///
@@ -348,11 +427,20 @@ pub struct StateLoader {
     /// The member of the last page, and their book (moved into the map when another
     /// member's page comes, or at the end).
     current: Option<(MemberId, MemberBook)>,
+    /// Whether the members of books came in ascending order so far (the current one is after
+    /// every other).
+    ascending: bool,
 }
 
 impl StateLoader {
     pub fn new(format2: bool) -> StateLoader {
-        StateLoader { state: LedgerState::default(), format2, format2_seen: false, current: None }
+        StateLoader {
+            state: LedgerState::default(),
+            format2,
+            format2_seen: false,
+            current: None,
+            ascending: true,
+        }
     }
 
     /// Whether a record of state format 2 was read.
@@ -360,12 +448,38 @@ impl StateLoader {
         self.format2_seen
     }
 
+    /// Whether records of state format 2 are read.
+    pub fn reads_format2(&self) -> bool {
+        self.format2
+    }
+
+    /// Makes room for about this many members, books and balances.
+    pub fn reserve(&mut self, members: usize, books: usize, balances: usize) {
+        self.state.members.reserve(members);
+        self.state.books.reserve(books);
+        self.state.balances.reserve(balances);
+    }
+
     /// The book of `member`, as the current one.
     fn book(&mut self, member: MemberId) -> &mut MemberBook {
-        if self.current.as_ref().is_none_or(|(m, _)| *m != member) {
-            self.put_current();
-            let book = self.state.books.remove(&member).unwrap_or_default();
-            self.current = Some((member, book));
+        match &self.current {
+            Some((m, _)) if *m == member => {}
+            // While the members come in ascending order (pages in key order: a member id never
+            // holds the 0x00 that ends it in a page's key, so the two orders agree), a member
+            // after every one seen so far has no book yet.
+            Some((m, _)) if self.ascending && *m < member => {
+                self.put_current();
+                self.current = Some((member, MemberBook::default()));
+            }
+            None if self.state.books.is_empty() => {
+                self.current = Some((member, MemberBook::default()));
+            }
+            _ => {
+                self.ascending = false;
+                self.put_current();
+                let book = self.state.books.remove(&member).unwrap_or_default();
+                self.current = Some((member, book));
+            }
         }
         &mut self.current.as_mut().expect("set above").1
     }
@@ -378,71 +492,54 @@ impl StateLoader {
 
     /// One record of the `state` column family.
     pub fn record(&mut self, key: &[u8], value: &[u8]) -> Result<(), StateLoadError> {
-        match key.first().copied() {
-            Some(KEY_MEMBER) => {
-                let (id, member) = member_record(key, value)?;
-                self.state.members.insert(id, member);
-            }
-            Some(KEY_PAGE) => {
-                let (id, year) = rest(key)?
-                    .split_last_chunk::<3>()
-                    .filter(|(_, [sep, ..])| *sep == 0)
-                    .map(|(id, [_, y0, y1])| (id, u16::from_be_bytes([*y0, *y1])))
-                    .ok_or_else(|| StateLoadError::UnknownKey(show(key)))?;
-                let id = member_id(key, id)?;
-                self.book(id).push_page(year, value).map_err(bad(key))?;
-            }
-            Some(KEY_BACKPAID) => {
-                let id = member_id(key, rest(key)?)?;
-                self.state.backpaid.insert(id, decode(value).map_err(bad(key))?);
-            }
-            Some(KEY_PERIOD) if self.format2 => {
-                self.format2_seen = true;
-                let (member, line, period): PeriodKey = decode(rest(key)?).map_err(bad(key))?;
-                let money: PeriodMoney = decode(value).map_err(bad(key))?;
-                self.book(member).push_month(line, period, money);
-            }
-            Some(KEY_YEAR) if self.format2 => {
-                self.format2_seen = true;
-                let (account, year): (Account, u16) = decode(rest(key)?).map_err(bad(key))?;
-                let sum: Fen = decode(value).map_err(bad(key))?;
-                let (member, slot) =
-                    Slot::of(&account).ok_or_else(|| StateLoadError::UnknownKey(show(key)))?;
-                let member = member.clone();
-                self.book(member).push_year(slot, year, sum);
-            }
-            _ => self.load_small(key, value)?,
-        }
+        self.insert(StateRecord::decode(key, value, self.format2)?);
         Ok(())
     }
 
     /// One record of the `balances` column family.
     pub fn balance(&mut self, key: &[u8], value: &[u8]) -> Result<(), StateLoadError> {
-        let account: Account = decode(key).map_err(bad(key))?;
-        let fen: [u8; 8] =
-            value.try_into().map_err(|_| StateLoadError::BalanceValue(account.to_string()))?;
-        self.state.balances.insert(account, Fen(i64::from_le_bytes(fen)));
+        self.insert(StateRecord::decode_balance(key, value)?);
         Ok(())
     }
 
-    /// One record of the kinds there are few of: standards, admin, interest, reversals (and
-    /// the error of a key of no kind).
-    fn load_small(&mut self, key: &[u8], value: &[u8]) -> Result<(), StateLoadError> {
+    /// One decoded record.
+    pub fn insert(&mut self, record: StateRecord) {
         let s = &mut self.state;
-        match key.first() {
-            Some(&KEY_STANDARDS) => s.standards = decode(value).map_err(bad(key))?,
-            Some(&crate::admin::STATE_KEY_BYTE) => s.admin = decode(value).map_err(bad(key))?,
-            Some(&KEY_INTEREST) => {
-                s.interest_credited.insert(decode(rest(key)?).map_err(bad(key))?);
+        match record {
+            StateRecord::Member(id, member) => {
+                s.members.insert(id, member);
             }
-            Some(&KEY_REVERSED) => {
-                let seq: [u8; 8] =
-                    rest(key)?.try_into().map_err(|_| StateLoadError::UnknownKey(show(key)))?;
-                s.reversed.insert(u64::from_be_bytes(seq));
+            StateRecord::Page(id, page) => {
+                let book = self.book(id);
+                if book.is_empty() {
+                    *book = page;
+                } else {
+                    book.append(page);
+                }
             }
-            _ => return Err(StateLoadError::UnknownKey(show(key))),
+            StateRecord::Backpaid(id, b) => {
+                s.backpaid.insert(id, b);
+            }
+            StateRecord::Month(id, line, period, money) => {
+                self.format2_seen = true;
+                self.book(id).push_month(line, period, money);
+            }
+            StateRecord::Year(id, slot, year, sum) => {
+                self.format2_seen = true;
+                self.book(id).push_year(slot, year, sum);
+            }
+            StateRecord::Balance(account, fen) => {
+                s.balances.insert(account, fen);
+            }
+            StateRecord::Standards(standards) => s.standards = standards,
+            StateRecord::Admin(admin) => s.admin = admin,
+            StateRecord::Interest(key) => {
+                s.interest_credited.insert(key);
+            }
+            StateRecord::Reversed(seq) => {
+                s.reversed.insert(seq);
+            }
         }
-        Ok(())
     }
 
     /// The state the records make. Every book must be canonical (what the ledger writes): one
@@ -451,7 +548,8 @@ impl StateLoader {
     pub fn finish(mut self) -> Result<LedgerState, StateLoadError> {
         self.put_current();
         for (member, book) in &mut self.state.books {
-            if !book.is_canonical() && !(book.sort() && book.is_canonical()) {
+            let canonical = book.is_canonical() || (book.sort() && book.is_canonical());
+            if !canonical {
                 return Err(StateLoadError::Book(member.to_string()));
             }
         }

@@ -184,6 +184,12 @@ impl MemberBook {
         Ok(())
     }
 
+    /// Appends the months and sums of `other` (a later page of the same member).
+    pub(super) fn append(&mut self, mut other: MemberBook) {
+        self.months.append(&mut other.months);
+        self.years.append(&mut other.years);
+    }
+
     /// A month read from a record of the per-month layout (state format 2).
     pub(super) fn push_month(&mut self, line: Line, period: Period, money: PeriodMoney) {
         self.months.push(Month { period, line, money });
