@@ -246,6 +246,35 @@ fn a_state_record_in_an_older_encoding_is_rebuilt_from_the_journal_on_open() {
     assert_eq!(stored.unwrap().members, before);
 }
 
+/// The same, in a ledger that crashed after entries it had not checkpointed: the state is
+/// rebuilt up to the checkpoint and the entries after it are replayed, so that their ids are
+/// still known (a post of one again is a replay, not a second entry) and the ledger verifies.
+#[test]
+fn a_state_in_an_older_encoding_after_a_crash_keeps_the_tail_idempotent() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("l");
+    let ledger = small_ledger(&path);
+    let tail = contribution("c-tail", "M1", "2024-02", "60.00", "U1");
+    let posted = ledger.post_lines(&[tail.as_str()]).unwrap();
+    let head = ledger.head();
+    assert!(ledger.checkpoint_seq() < head.seq, "the tail is not checkpointed");
+    let id = junbao_ledger::ids::MemberId::parse("M0").unwrap();
+    let store = ledger.store_for_tests();
+    store.tamper_state(&junbao_ledger::state::member_key(&id), Some(&[0xFF; 3])).unwrap();
+    store.tamper_meta(junbao_engine::META_STATE_FORMAT, Some(&1u32.to_be_bytes())).unwrap();
+    ledger.close_without_checkpoint();
+    let reopened = Ledger::open(&path, system_clock()).unwrap();
+    assert_eq!(reopened.head(), head);
+    let again = reopened.post_lines(&[tail.as_str()]).unwrap();
+    assert_eq!((again.accepted, again.replayed), (0, 1), "{again:?}");
+    assert_eq!(again.seqs, posted.seqs);
+    reopened.verify(&|_| {}).unwrap();
+    drop(reopened);
+    let third = Ledger::open(&path, system_clock()).unwrap();
+    assert_eq!(third.post_lines(&[tail.as_str()]).unwrap().replayed, 1);
+    third.verify(&|_| {}).unwrap();
+}
+
 /// The sequence number of the entry recorded for event `id`.
 fn seq_of(ledger: &Ledger, id: &str) -> u64 {
     let entries = ledger.journal(1, 1_000).unwrap();

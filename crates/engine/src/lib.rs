@@ -325,7 +325,7 @@ impl Ledger {
                 // Written in this format once, in one synced write that keeps the checkpoint:
                 // the records were those of the checkpoint and still are.
                 if !current {
-                    rewrite_state(&store, &state, None)?;
+                    rewrite_state(&store, &state)?;
                 }
                 state
             }
@@ -339,9 +339,13 @@ impl Ledger {
                 return Err(e.into());
             }
             Err(load::LoadError::State(StateLoadError::Value { .. })) => {
-                let state = rebuild_state(&store)?;
-                // The rebuilt records are those of the whole journal.
-                rewrite_state(&store, &state, Some(store.head().seq))?;
+                // Rebuilt up to the checkpoint, as the records it replaces were: the index and
+                // balance records are those of the checkpoint, and the entries after it are
+                // replayed below as after any checkpoint (a checkpoint moved to the head would
+                // leave the tail's idempotency records unwritten).
+                let checkpoint = derived::parse_checkpoint(store.meta(META_CHECKPOINT)?)?;
+                let state = rebuild_state(&store, checkpoint)?;
+                rewrite_state(&store, &state)?;
                 state
             }
             Err(load::LoadError::State(e)) => return Err(e.into()),
@@ -572,10 +576,11 @@ impl Drop for Ledger {
     }
 }
 
-/// The state implied by the whole journal, replayed entry by entry.
-fn rebuild_state(store: &Store) -> Result<LedgerState, LedgerOpenError> {
+/// The state implied by the journal's entries `1..=until`, replayed entry by entry.
+fn rebuild_state(store: &Store, until: u64) -> Result<LedgerState, LedgerOpenError> {
     let mut entries = Vec::new();
-    for stored in store.entries(1, usize::MAX) {
+    let count = usize::try_from(until).unwrap_or(usize::MAX);
+    for stored in store.entries(1, count) {
         let stored = stored?;
         let entry = Entry::from_canonical_bytes(&stored.bytes)
             .map_err(|source| LedgerOpenError::Journal { seq: stored.seq, source })?;
@@ -585,20 +590,12 @@ fn rebuild_state(store: &Store) -> Result<LedgerState, LedgerOpenError> {
 }
 
 /// Replaces every state record with those of `state` in this state format, in one synced
-/// write that appends no entry and keeps the head; and the checkpoint with `checkpoint`, if
-/// given.
-fn rewrite_state(
-    store: &Store,
-    state: &LedgerState,
-    checkpoint: Option<u64>,
-) -> Result<(), LedgerOpenError> {
-    let mut meta = vec![
+/// write that appends no entry and keeps the head and the checkpoint.
+fn rewrite_state(store: &Store, state: &LedgerState) -> Result<(), LedgerOpenError> {
+    let meta = vec![
         (META_STATE_FORMAT.to_vec(), STATE_FORMAT.to_be_bytes().to_vec()),
         (derived::META_STATE_COUNTS.to_vec(), derived::state_counts(state)),
     ];
-    if let Some(seq) = checkpoint {
-        meta.push((META_CHECKPOINT.to_vec(), seq.to_be_bytes().to_vec()));
-    }
     store
         .append(junbao_storage::Append {
             state: state.all_state_writes(),
