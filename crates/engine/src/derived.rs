@@ -347,7 +347,8 @@ impl Ledger {
         ids: impl IntoIterator<Item = (Box<str>, u64, Hash32)>,
         member_index: &[(MemberId, u64)],
     ) {
-        let Writer { state, pending, .. } = w;
+        let Writer { state, pending, bound, .. } = w;
+        *bound = bound.after(&changes);
         state.commit_marking(changes, &mut pending.dirty);
         for (id, seq, fp) in ids {
             pending.note(id, seq, fp);

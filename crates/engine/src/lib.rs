@@ -24,6 +24,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use junbao_ledger::LookupError;
 use junbao_ledger::entry::{DecodeError, Entry, Hash32};
 use junbao_ledger::report::{BalanceSheet, JournalEntry, JournalPage};
+use junbao_ledger::rules::BalanceBound;
 use junbao_ledger::state::StateLoadError;
 use junbao_ledger::{Fund, LedgerState};
 use junbao_storage::{OpenError, Store};
@@ -171,6 +172,10 @@ pub(crate) struct Writer {
     pub(crate) frontier: junbao_ledger::merkle::Frontier,
     /// The derived records of the entries after the last checkpoint (`derived.rs`).
     pub(crate) pending: derived::Pending,
+    /// A bound on the magnitude of every balance and year's sum in `state`, so that the rules
+    /// leave out the per-account overflow check while it covers a batch (`BalanceBound`):
+    /// taken from the state at open, raised by each batch taken in (`absorb`).
+    pub(crate) bound: BalanceBound,
 }
 
 /// An open ledger.
@@ -279,6 +284,7 @@ impl Ledger {
                 state: LedgerState::default(),
                 frontier: Default::default(),
                 pending: Default::default(),
+                bound: BalanceBound::ZERO,
             }),
             clock,
             integrity_failure: Mutex::new(None),
@@ -356,8 +362,10 @@ impl Ledger {
             state,
             frontier: Default::default(),
             pending: derived::Pending::at(checkpoint),
+            bound: BalanceBound::UNKNOWN,
         };
         derived::replay_tail(&store, &mut writer)?;
+        writer.bound = BalanceBound::of(&writer.state);
         Ok(Ledger {
             store: Arc::new(store),
             writer: Mutex::new(writer),

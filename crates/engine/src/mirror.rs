@@ -68,6 +68,7 @@ impl Ledger {
                 state: LedgerState::default(),
                 frontier: Default::default(),
                 pending: Default::default(),
+                bound: junbao_ledger::rules::BalanceBound::ZERO,
             }),
             clock,
             integrity_failure: std::sync::Mutex::new(None),
@@ -130,8 +131,11 @@ impl Ledger {
         let reaches_digest = end == digest.tree_size;
         let wr: &Writer = &w;
         let lookup = StoreLookup { store: &self.store, pending: &wr.pending };
-        let mut batch =
-            wr.state.begin(head.seq, if head.seq == 0 { CHAIN_GENESIS } else { head.hash });
+        let mut batch = wr.state.begin_bounded(
+            head.seq,
+            if head.seq == 0 { CHAIN_GENESIS } else { head.hash },
+            wr.bound,
+        );
         let mut previous = head.hash;
         for (i, e) in entries.iter().enumerate() {
             let seq = head.seq + 1 + i as u64;

@@ -331,7 +331,7 @@ impl Ledger {
         let dry = mode == Mode::DryRun;
         let wr: &crate::Writer = &w;
         let mut group = Group {
-            batch: wr.state.begin(head.seq, head.hash),
+            batch: wr.state.begin_bounded(head.seq, head.hash, wr.bound),
             lookup: StoreLookup { store: &self.store, pending: &wr.pending },
             head_seq: head.seq,
             recorded_at: self.now_us(),

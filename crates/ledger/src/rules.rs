@@ -52,12 +52,66 @@ pub struct StateChanges {
     admin: Option<crate::admin::AdminState>,
     year_moves: KeyedMap<(Account, u16), Fen>,
     backpaid: KeyedMap<MemberId, crate::backpay::Backpaid>,
+    /// The sum of the absolute amounts of every posting these changes include: how far any
+    /// balance or year's sum can have moved ([`BalanceBound::after`]).
+    moved: u128,
+}
+
+/// An upper bound on the magnitude of every balance and of every member account's sum of a
+/// year in a state. While the bound, plus the absolute amounts a batch has posted, plus those
+/// of the entry being checked, fits an i64, no balance or year's sum can leave the range, and
+/// the per-account check of the rules is left out (most entries); past that every entry is
+/// checked account by account, as before.
+///
+/// Kept beside the state, not in it (so that two states of one history still compare equal):
+/// the engine's writer holds it — [`BalanceBound::of`] the state at open, [`BalanceBound::ZERO`]
+/// for a new ledger, [`BalanceBound::after`] each durable batch — and hands it to
+/// [`LedgerState::begin_bounded`]. [`LedgerState::begin`] knows no bound and checks every
+/// entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BalanceBound(u128);
+
+impl BalanceBound {
+    /// The bound of an empty state.
+    pub const ZERO: BalanceBound = BalanceBound(0);
+    /// No bound known: every entry is checked account by account.
+    pub const UNKNOWN: BalanceBound = BalanceBound(u128::MAX);
+
+    /// The largest magnitude of a balance or a member account's year's sum in `state` (one
+    /// pass over its balances and books).
+    pub fn of(state: &LedgerState) -> BalanceBound {
+        let balances = state.balances.values().map(|b| b.0.unsigned_abs()).max();
+        let years = state
+            .books
+            .values()
+            .flat_map(|book| book.years().iter().map(|y| y.sum.0.unsigned_abs()))
+            .max();
+        BalanceBound(u128::from(balances.unwrap_or(0).max(years.unwrap_or(0))))
+    }
+
+    /// The bound once `changes` are committed: no balance or year's sum moved by more than
+    /// the absolute amounts the changes posted.
+    pub fn after(self, changes: &StateChanges) -> BalanceBound {
+        BalanceBound(self.0.saturating_add(changes.moved))
+    }
+
+    /// The bound, in fen.
+    pub fn fen(self) -> u128 {
+        self.0
+    }
+
+    /// Whether no balance or year's sum can leave an i64 after `more` fen of absolute amounts.
+    fn covers(self, more: u128) -> bool {
+        self.0.saturating_add(more) <= i64::MAX as u128
+    }
 }
 
 /// A batch under construction. Nothing it does is visible until committed.
 #[derive(Debug)]
 pub struct Batch<'s> {
     base: &'s LedgerState,
+    /// A bound on the base state's balances and year's sums ([`BalanceBound`]).
+    bound: BalanceBound,
     changes: StateChanges,
     entries: Vec<Entry>,
     by_event: KeyedMap<EventId, usize>,
@@ -101,6 +155,7 @@ pub struct Savepoint {
     interest_len: usize,
     uninterest_len: usize,
     reversed_len: usize,
+    moved: u128,
     /// Taken before the batch changed anything: a rollback empties it, nothing is logged.
     untouched: bool,
     /// Logging savepoints open when this one was taken.

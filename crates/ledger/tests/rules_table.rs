@@ -197,3 +197,58 @@ fn a_balance_that_would_pass_i64_is_refused_naming_the_account() {
     l.apply(r#"{"id":"small","type":"appropriation","fund":"casualty","amount":"1.00","value_date":"2025-01-02"}"#)
         .unwrap();
 }
+
+/// The rules leave out the per-account overflow check while a bound on the state's balances
+/// (`BalanceBound`, as the engine's writer keeps it) plus the absolute amounts the batch and
+/// the entry move fits an i64; past it they check account by account, so the appropriation
+/// that would take a balance past i64 is refused exactly as without the bound.
+#[test]
+fn a_balance_past_the_bound_is_still_refused_with_the_same_message() {
+    use junbao_ledger::rules::BalanceBound;
+    let max = junbao_ledger::Fen(junbao_ledger::money::AMOUNT_FEN_MAX).to_string();
+    let limit = i64::MAX / junbao_ledger::money::AMOUNT_FEN_MAX + 1;
+    let line = |n: i64, amount: &str| {
+        format!(
+            r#"{{"id":"a{n}","type":"appropriation","fund":"casualty","amount":"{amount}","value_date":"2025-01-02"}}"#
+        )
+    };
+    let lookup = Entries(Vec::new());
+    let mut state = LedgerState::default();
+    let mut bound = BalanceBound::ZERO;
+    let mut head = (0, [0; 32]);
+    // A first batch the bound covers, then one in which it stops covering (each appropriation
+    // moves twice its amount) and the balance then passes i64.
+    let mut refused = None;
+    for (from, to) in [(0, limit / 4), (limit / 4, limit + 1)] {
+        let mut batch = state.begin_bounded(head.0, head.1, bound);
+        for n in from..to {
+            let event = parse_event_line(&line(n, &max)).unwrap();
+            if let Err(e) = batch.apply(event, NOW_US, &lookup) {
+                refused.get_or_insert((n, e.to_string()));
+            }
+        }
+        let prepared = batch.finish();
+        head = (prepared.head_seq, prepared.head);
+        bound = bound.after(&prepared.changes);
+        state.commit(prepared.changes);
+        if from == 0 {
+            assert!(bound.fen() <= i64::MAX as u128, "the first batch is covered");
+        }
+    }
+    assert!(bound.fen() > i64::MAX as u128, "the bound was passed");
+    let (n, e) = refused.expect("refused before the balance passes i64");
+    assert_eq!(n, limit - 1, "{e}");
+    assert!(e.contains("field \"amount\""), "{e}");
+    assert!(e.contains("would pass the largest amount the ledger holds"), "{e}");
+    assert!(e.contains("casualty:"), "names the account: {e}");
+    assert_eq!(BalanceBound::of(&state).fen(), (limit as u128 - 1) * max_fen());
+    // Smaller amounts still go in; the largest is still refused.
+    let mut batch = state.begin_bounded(head.0, head.1, bound);
+    batch.apply(parse_event_line(&line(-1, "1.00")).unwrap(), NOW_US, &lookup).unwrap();
+    let e = batch.apply(parse_event_line(&line(-2, &max)).unwrap(), NOW_US, &lookup).unwrap_err();
+    assert!(e.to_string().contains("would pass the largest amount"), "{e}");
+}
+
+fn max_fen() -> u128 {
+    junbao_ledger::money::AMOUNT_FEN_MAX as u128
+}

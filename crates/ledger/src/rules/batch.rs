@@ -5,8 +5,8 @@ use crate::keyed::KeyedMap;
 
 use super::keys::{PeriodKeyView, YearKeyView};
 use super::{
-    ApplyError, Batch, EntryLookup, LookupError, PARALLEL_ENTRIES_MIN, PreparedBatch, Savepoint,
-    StateChanges, Undo, refuse,
+    ApplyError, BalanceBound, Batch, EntryLookup, LookupError, PARALLEL_ENTRIES_MIN, PreparedBatch,
+    Savepoint, StateChanges, Undo, refuse,
 };
 use crate::entry::{
     CHAIN_GENESIS, ENTRY_FORMAT_VERSION, Entry, Hash32, Posting, SealedEntry, chain_next,
@@ -21,13 +21,22 @@ use crate::state::{LedgerState, Line, MemberState, PeriodMoney};
 use crate::time::{Date, Period};
 
 impl LedgerState {
-    /// Starts a batch whose first entry will be `head_seq + 1`.
+    /// Starts a batch whose first entry will be `head_seq + 1`. Every entry's balances are
+    /// checked account by account ([`LedgerState::begin_bounded`] leaves that out while a
+    /// bound says it passes).
     pub fn begin(&self, head_seq: u64, head: Hash32) -> Batch<'_> {
+        self.begin_bounded(head_seq, head, BalanceBound::UNKNOWN)
+    }
+
+    /// [`LedgerState::begin`], with `bound` a bound on this state's balances and year's sums
+    /// ([`BalanceBound`]): the per-account overflow check is left out while it covers them.
+    pub fn begin_bounded(&self, head_seq: u64, head: Hash32, bound: BalanceBound) -> Batch<'_> {
         if head_seq == 0 {
             assert_eq!(head, CHAIN_GENESIS, "an empty ledger's head is h_0");
         }
         Batch {
             base: self,
+            bound,
             changes: StateChanges::default(),
             entries: Vec::new(),
             by_event: KeyedMap::default(),
@@ -94,6 +103,7 @@ impl StateChanges {
             admin,
             year_moves,
             backpaid,
+            moved: _,
         } = self;
         members.is_empty()
             && balance_deltas.is_empty()
@@ -120,6 +130,7 @@ impl StateChanges {
             admin,
             year_moves,
             backpaid,
+            moved,
         } = self;
         members.clear();
         balance_deltas.clear();
@@ -131,6 +142,7 @@ impl StateChanges {
         *admin = None;
         year_moves.clear();
         backpaid.clear();
+        *moved = 0;
     }
 
     /// Puts back what one change replaced. An event index is put back only if it points
@@ -177,11 +189,10 @@ pub struct Replayer {
     keep_only: Option<std::collections::HashSet<EventId>>,
     /// The first entry whose effects could not be applied, and why.
     unreplayable: Option<(u64, String)>,
-    /// The sum of the absolute amounts of every posting applied so far. Every balance and
-    /// every year's sum of a member account is a sum of some of those postings (the replay
-    /// starts from an empty state), so while this stays within an i64 none of them can pass
-    /// one, and the per-account check of `check_balances_fit` is known to pass.
-    moved: u128,
+    /// A bound on every balance and year's sum of a member account: the sum of the absolute
+    /// amounts of every posting applied so far (the replay starts from an empty state). While
+    /// it stays within an i64 the per-account check of `check_balances_fit` is left out.
+    bound: BalanceBound,
 }
 
 impl Replayer {
@@ -192,7 +203,7 @@ impl Replayer {
             kept: KeyedMap::default(),
             keep_only: None,
             unreplayable: None,
-            moved: 0,
+            bound: BalanceBound::ZERO,
         }
     }
 
@@ -203,7 +214,7 @@ impl Replayer {
             kept: KeyedMap::default(),
             keep_only: Some(targets),
             unreplayable: None,
-            moved: 0,
+            bound: BalanceBound::ZERO,
         }
     }
 
@@ -241,22 +252,14 @@ impl Replayer {
         entries: &[Entry],
         given: Option<&std::collections::HashMap<u64, Entry>>,
     ) {
-        let mut batch = self.state.begin(0, CHAIN_GENESIS);
+        let mut batch = self.state.begin_bounded(0, CHAIN_GENESIS, self.bound);
         for entry in entries {
             // Stored bytes that decode but could not have been recorded (tampered): their
             // effects are not applied, and the first is kept for the caller to report.
-            let moved = self.moved
-                + entry
-                    .postings
-                    .iter()
-                    .map(|p| u128::from(p.amount.0.unsigned_abs()))
-                    .sum::<u128>();
-            let balances_fit = moved <= i64::MAX as u128;
-            if let Err(why) = batch.check_recorded(entry, !balances_fit) {
+            if let Err(why) = batch.check_recorded_entry(entry) {
                 self.unreplayable.get_or_insert_with(|| (entry.seq, why.to_string()));
                 continue;
             }
-            self.moved = moved;
             let target = match (&entry.event.body, given) {
                 (EventBody::Reversal { .. }, Some(_)) if self.unreplayable.is_some() => None,
                 (EventBody::Reversal { .. }, Some(given)) => given.get(&entry.seq),
@@ -278,6 +281,7 @@ impl Replayer {
             }
         }
         let changes = batch.changes;
+        self.bound = self.bound.after(&changes);
         self.state.commit(changes);
     }
 
@@ -313,6 +317,11 @@ impl StateChanges {
         dirty.standards |= self.standards.is_some();
         dirty.admin |= self.admin.is_some();
     }
+}
+
+/// The sum of the absolute amounts of `postings`.
+pub(super) fn absolute_sum(postings: &[Posting]) -> u128 {
+    postings.iter().map(|p| u128::from(p.amount.0.unsigned_abs())).sum()
 }
 
 /// The members an entry concerns: the one its event names and every one whose account it
@@ -507,6 +516,7 @@ impl<'s> Batch<'s> {
             interest_len: self.changes.interest.len(),
             uninterest_len: self.changes.uninterest.len(),
             reversed_len: self.changes.reversed.len(),
+            moved: self.changes.moved,
             untouched,
             savepoints_open: self.savepoints_open,
         };
@@ -546,6 +556,7 @@ impl<'s> Batch<'s> {
         self.changes.interest.truncate(savepoint.interest_len);
         self.changes.uninterest.truncate(savepoint.uninterest_len);
         self.changes.reversed.truncate(savepoint.reversed_len);
+        self.changes.moved = savepoint.moved;
         self.close_to(&savepoint);
     }
 
@@ -697,17 +708,8 @@ impl<'s> Batch<'s> {
     /// panic: balanced postings, balances that stay within range, a member the state knows
     /// (except for the events that may name a new one), a known standard with a valid value.
     pub(super) fn check_recorded_entry(&self, entry: &Entry) -> Result<(), ApplyError> {
-        self.check_recorded(entry, true)
-    }
-
-    /// [`Batch::check_recorded_entry`], leaving out the check that every balance and year's
-    /// sum the postings move stays within an i64 when `balances` is false (the caller knows
-    /// it passes).
-    fn check_recorded(&self, entry: &Entry, balances: bool) -> Result<(), ApplyError> {
         check_postings(&entry.postings).map_err(|why| refuse("postings", why))?;
-        if balances {
-            self.check_balances_fit(&entry.postings, entry.value_date)?;
-        }
+        self.check_balances_fit(&entry.postings, entry.value_date)?;
         let body = &entry.event.body;
         // As the rules: only these may name a member this ledger has not enrolled.
         if !matches!(
@@ -755,6 +757,12 @@ impl<'s> Batch<'s> {
         Ok(self.next_seq - 1)
     }
 
+    /// Whether no balance or year's sum can leave an i64 when an entry whose postings'
+    /// absolute amounts sum to `entry` is added: the batch's bound covers it.
+    pub(super) fn bound_covers(&self, entry: u128) -> bool {
+        self.bound.covers(self.changes.moved.saturating_add(entry))
+    }
+
     /// Indexes the entry about to be pushed by its event id.
     fn index_event(&mut self, id: &EventId) {
         let position = self.entries.len();
@@ -770,6 +778,7 @@ impl<'s> Batch<'s> {
     pub(super) fn add_deltas(&mut self, postings: &[Posting], value_date: Date) {
         let year = value_date.period().year;
         let logging = self.logging();
+        self.changes.moved = self.changes.moved.saturating_add(absolute_sum(postings));
         for p in postings {
             let before = match self.changes.balance_deltas.get_mut(&p.account) {
                 Some(d) => {

@@ -168,6 +168,11 @@ impl Batch<'_> {
         postings: &[Posting],
         value_date: Date,
     ) -> Result<(), EventError> {
+        // While the bound on the state's balances, with what the batch and this entry move,
+        // fits an i64, no balance or year's sum can pass one (`BalanceBound`).
+        if self.bound_covers(super::batch::absolute_sum(postings)) {
+            return Ok(());
+        }
         // Most entries move a few accounts: their sums stay on the stack.
         const ON_STACK: usize = 8;
         if postings.len() <= ON_STACK {
