@@ -177,7 +177,7 @@ fn apply(
     let prepared = batch.finish();
     *head_seq = prepared.head_seq;
     *head = prepared.head;
-    state.commit(prepared.changes);
+    prepared.changes.commit();
     Some(entry)
 }
 
@@ -397,12 +397,13 @@ proptest! {
         };
         let (before, undone, after) = (texts(&before, 0), texts(&undone, 20), texts(&after, 40));
 
-        let mut kept = state.begin(seq, head);
+        let (mut kept_state, mut rolled_state) = (state.clone(), state.clone());
+        let mut kept = kept_state.begin(seq, head);
         let answers_before = apply_all(&mut kept, &before, &entries);
         let answers_after = apply_all(&mut kept, &after, &entries);
         let kept = kept.finish();
 
-        let mut rolled = state.begin(seq, head);
+        let mut rolled = rolled_state.begin(seq, head);
         prop_assert_eq!(apply_all(&mut rolled, &before, &entries), answers_before);
         let savepoint = rolled.savepoint();
         let split = inner.map_or(undone.len(), |(at, _)| at.min(undone.len()));
@@ -422,9 +423,52 @@ proptest! {
             rolled.entries.iter().map(|e| &e.bytes).collect::<Vec<_>>(),
             kept.entries.iter().map(|e| &e.bytes).collect::<Vec<_>>()
         );
-        let (mut with_rollback, mut without) = (state.clone(), state.clone());
-        with_rollback.commit(rolled.changes);
-        without.commit(kept.changes);
-        prop_assert_eq!(with_rollback, without);
+        // Each in a block: what is left of a batch keeps its state borrowed to the block's end.
+        {
+            let rolled = rolled;
+            rolled.changes.commit();
+        }
+        {
+            let kept = kept;
+            kept.changes.commit();
+        }
+        prop_assert_eq!(rolled_state, kept_state);
+    }
+
+    /// A batch changes premium months, year's sums and balances in the state itself; dropped
+    /// before its changes are committed — a dry run, a failed write, a refusal — it leaves the
+    /// state exactly as it was, whether it was sealed first or not, and whatever savepoints
+    /// were taken, released or rolled back in it.
+    #[test]
+    fn a_dropped_batch_leaves_the_state_as_it_was(
+        committed in prop::collection::vec(op(), 0..20),
+        dropped in prop::collection::vec(op(), 1..30),
+        inner in prop::option::of((0..30usize, any::<bool>())),
+        sealed in any::<bool>(),
+    ) {
+        let (mut state, mut seq, mut head, mut entries) = seeded();
+        for (n, op) in committed.iter().enumerate() {
+            let text = line(op, n, &state);
+            if let Some(e) = apply(&mut state, &mut seq, &mut head, &text, &entries) {
+                entries.0.push(e);
+            }
+        }
+        let texts: Vec<String> =
+            dropped.iter().enumerate().map(|(i, op)| line(op, 20 + i, &state)).collect();
+        let before = state.clone();
+        let mut batch = state.begin(seq, head);
+        let split = inner.map_or(texts.len(), |(at, _)| at.min(texts.len()));
+        apply_all(&mut batch, &texts[..split], &entries);
+        if let Some((_, release)) = inner {
+            let sp = batch.savepoint();
+            apply_all(&mut batch, &texts[split..], &entries);
+            if release { batch.release(sp) } else { batch.rollback(sp) }
+        }
+        if sealed {
+            drop(batch.finish());
+        } else {
+            drop(batch);
+        }
+        prop_assert_eq!(state, before);
     }
 }

@@ -338,18 +338,16 @@ impl Ledger {
         Ok((seq, event_fingerprint(&entry.event)))
     }
 
-    /// Takes in what a durable batch implies: its state changes, its entries' idempotency
-    /// records and member index records. Writes a checkpoint when one is due.
+    /// Takes in what a durable batch implies, once its state changes are committed
+    /// (`BatchChanges::commit_marking`, with the writer's bound raised): its entries'
+    /// idempotency records and member index records. Writes a checkpoint when one is due.
     pub(crate) fn absorb(
         &self,
         w: &mut Writer,
-        changes: junbao_ledger::rules::StateChanges,
         ids: impl IntoIterator<Item = (Box<str>, u64, Hash32)>,
         member_index: &[(MemberId, u64)],
     ) {
-        let Writer { state, pending, bound, .. } = w;
-        *bound = bound.after(&changes);
-        state.commit_marking(changes, &mut pending.dirty);
+        let Writer { pending, .. } = w;
         for (id, seq, fp) in ids {
             pending.note(id, seq, fp);
         }
@@ -483,7 +481,7 @@ pub(crate) fn replay_tail(store: &Store, w: &mut Writer) -> Result<(), LedgerOpe
             })?;
         }
         let (changes, entries) = batch.into_changes();
-        state.commit_marking(changes, &mut pending.dirty);
+        changes.commit_marking(&mut pending.dirty);
         for entry in &entries {
             pending.note(entry.event.id.as_str(), entry.seq, event_fingerprint(&entry.event));
             for m in entry_members(entry) {

@@ -129,12 +129,13 @@ impl Ledger {
             )));
         }
         let reaches_digest = end == digest.tree_size;
-        let wr: &Writer = &w;
-        let lookup = StoreLookup { store: &self.store, pending: &wr.pending };
-        let mut batch = wr.state.begin_bounded(
+        // The batch changes the state in place; an error below drops it, which undoes it.
+        let Writer { state, pending, bound, frontier: cached_frontier } = &mut *w;
+        let lookup = StoreLookup { store: &self.store, pending: &*pending };
+        let mut batch = state.begin_bounded(
             head.seq,
             if head.seq == 0 { CHAIN_GENESIS } else { head.hash },
-            wr.bound,
+            *bound,
         );
         let mut previous = head.hash;
         for (i, e) in entries.iter().enumerate() {
@@ -164,7 +165,7 @@ impl Ledger {
             .iter()
             .map(|e| (e.event.id.as_str().into(), e.seq, event_fingerprint(&e.event)))
             .collect();
-        let mut prepared = batch.finish();
+        let prepared = batch.finish();
         for (sealed, given) in prepared.entries.iter().zip(&entries) {
             if sealed.bytes != given.bytes {
                 return Err(integrity(format!(
@@ -180,8 +181,8 @@ impl Ledger {
             )));
         }
         // The tree: this copy's right edge, extended by the new leaves.
-        let frontier = if w.frontier.size == head.seq {
-            std::mem::take(&mut w.frontier)
+        let frontier = if cached_frontier.size == head.seq {
+            std::mem::take(cached_frontier)
         } else {
             Frontier::read(&StoreNodes { store: &self.store }, head.seq)
                 .map_err(|e| MirrorError::Storage(format!("this copy's Merkle tree: {e}")))?
@@ -215,11 +216,15 @@ impl Ledger {
                 },
             )?;
         }
-        let member_index = std::mem::take(&mut prepared.member_index);
-        let new_head = Head { seq: end, hash: prepared.head };
+        // Taken apart in a block of its own, so that nothing else of it keeps the writer
+        // borrowed.
+        let (sealed, new_hash, changes, member_index) = {
+            let p = prepared;
+            (p.entries, p.head, p.changes, p.member_index)
+        };
+        let new_head = Head { seq: end, hash: new_hash };
         let append = Append {
-            entries: prepared
-                .entries
+            entries: sealed
                 .into_iter()
                 .map(|e| StoredEntry { seq: e.seq, chain_hash: e.chain_hash, bytes: e.bytes })
                 .collect(),
@@ -236,8 +241,10 @@ impl Ledger {
             ..Append::default()
         };
         self.store.append(append).map_err(|e| MirrorError::Storage(e.to_string()))?;
-        w.frontier = next_frontier;
-        self.absorb(&mut w, prepared.changes, ids, &member_index);
+        *cached_frontier = next_frontier;
+        *bound = bound.after(&changes);
+        changes.commit_marking(&mut pending.dirty);
+        self.absorb(&mut w, ids, &member_index);
         Ok(new_head)
     }
 }

@@ -329,10 +329,12 @@ impl Ledger {
         let head = self.store.head();
         // A dry run reports every refusal (a request holds at most BATCH_EVENTS_MAX lines).
         let dry = mode == Mode::DryRun;
-        let wr: &crate::Writer = &w;
+        // The batch changes the writer's state in place; until it is taken in (`absorb`), a
+        // drop — a dry run, a failed write, a panic — undoes it.
+        let crate::Writer { state, pending, bound, frontier: cached_frontier } = &mut *w;
         let mut group = Group {
-            batch: wr.state.begin_bounded(head.seq, head.hash, wr.bound),
-            lookup: StoreLookup { store: &self.store, pending: &wr.pending },
+            batch: state.begin_bounded(head.seq, head.hash, *bound),
+            lookup: StoreLookup { store: &self.store, pending: &*pending },
             head_seq: head.seq,
             recorded_at: self.now_us(),
             new_ids: Vec::new(),
@@ -354,12 +356,17 @@ impl Ledger {
                 }
             }
         }
-        let Group { batch, new_ids, apply_time, .. } = group;
+        // Taken apart in a block of its own, so that nothing else of it keeps the writer
+        // borrowed.
+        let (batch, new_ids, apply_time) = {
+            let group = group;
+            (group.batch, group.new_ids, group.apply_time)
+        };
         let unchanged =
             |c: &Checked, timings| summary_of(c, head.seq, hex::encode(head.hash), timings);
         if mode == Mode::DryRun {
-            // Nothing is written: the batch (an overlay on the state) is dropped, and the
-            // answer names the sequence numbers the entries would have taken.
+            // Nothing is written: the batch is dropped (its changes undone), and the answer
+            // names the sequence numbers the entries would have taken.
             drop(batch);
             drop(w);
             let timings = PostTimings { rules: started.elapsed(), ..PostTimings::default() };
@@ -373,8 +380,8 @@ impl Ledger {
         }
         // The cached right edge of the tree, if it is this head's (an empty one otherwise:
         // the nodes are then read from the store once).
-        let frontier = if w.frontier.size == head.seq {
-            std::mem::take(&mut w.frontier)
+        let frontier = if cached_frontier.size == head.seq {
+            std::mem::take(cached_frontier)
         } else {
             match merkle::Frontier::read(&StoreNodes { store: &self.store }, head.seq) {
                 Ok(f) => f,
@@ -392,26 +399,27 @@ impl Ledger {
         };
         let member_index = std::mem::take(&mut prepared.member_index);
         let seqs: Vec<u64> = prepared.entries.iter().map(|e| e.seq).collect();
-        let written = self.write_prepared(prepared, started, synced, &frontier);
-        let (timings, chain_hashes) = match written {
-            Ok((mut timings, hashes, changes, next_frontier)) => {
-                w.frontier = next_frontier;
-                assert_eq!(new_ids.len(), seqs.len(), "one id per new entry");
-                let ids = new_ids.into_iter().zip(seqs).map(|((id, fp), seq)| (id, seq, fp));
-                self.absorb(&mut w, changes, ids, &member_index);
-                timings.apply = apply_time;
-                (timings, hashes)
-            }
-            Err(e) => {
-                return answer_all(answers, checked, &|c| {
-                    if c.new_count > 0 {
-                        Err(e.clone())
-                    } else {
-                        Ok(unchanged(&c, PostTimings::default()))
-                    }
-                });
-            }
-        };
+        // A failed write drops the changes, which undoes them.
+        let (mut timings, chain_hashes, changes, next_frontier) =
+            match self.write_prepared(prepared, started, synced, &frontier) {
+                Ok(written) => written,
+                Err(e) => {
+                    return answer_all(answers, checked, &|c| {
+                        if c.new_count > 0 {
+                            Err(e.clone())
+                        } else {
+                            Ok(unchanged(&c, PostTimings::default()))
+                        }
+                    });
+                }
+            };
+        *cached_frontier = next_frontier;
+        assert_eq!(new_ids.len(), seqs.len(), "one id per new entry");
+        let ids = new_ids.into_iter().zip(seqs).map(|((id, fp), seq)| (id, seq, fp));
+        *bound = bound.after(&changes);
+        changes.commit_marking(&mut pending.dirty);
+        self.absorb(&mut w, ids, &member_index);
+        timings.apply = apply_time;
         drop(w);
         let group_head = *chain_hashes.last().expect("the group stored entries");
         answer_all(answers, checked, &|c| {
@@ -428,16 +436,16 @@ impl Ledger {
 
     /// Builds the tree nodes of a sealed batch and writes them with its entries in one write,
     /// synced unless `synced` is false. Returns the timings, every new entry's chain hash, and
-    /// the state changes to take in (`Ledger::absorb`: the derived records are written at
-    /// checkpoints).
-    fn write_prepared(
+    /// the state changes to commit (the derived records are written at checkpoints); on a
+    /// failed write they are dropped, which undoes them.
+    fn write_prepared<'s>(
         &self,
-        prepared: junbao_ledger::rules::PreparedBatch,
+        prepared: junbao_ledger::rules::PreparedBatch<'s>,
         started: Instant,
         synced: bool,
         frontier: &merkle::Frontier,
     ) -> Result<
-        (PostTimings, Vec<Hash32>, junbao_ledger::rules::StateChanges, merkle::Frontier),
+        (PostTimings, Vec<Hash32>, junbao_ledger::rules::BatchChanges<'s>, merkle::Frontier),
         PostError,
     > {
         // The Merkle tree: leaf hashes of the new entries, and the stored nodes they complete.

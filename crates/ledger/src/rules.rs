@@ -24,7 +24,6 @@ mod casualty;
 mod dispatch;
 mod effects;
 mod interest;
-mod keys;
 mod law;
 mod lifecycle;
 mod premium;
@@ -39,22 +38,53 @@ pub const PARALLEL_ENTRIES_MIN: usize = 512;
 
 pub use crate::lookup::{ApplyError, EntryLookup, LookupError, NoLookup};
 
-/// Changes a batch makes, applied to the state by [`LedgerState::commit`] once durable.
+/// The changes a batch keeps apart from the state until they are committed
+/// ([`BatchChanges::commit`]): the rare kinds (members, standards, administration, interest
+/// marks, reversals, back-payments). Premium months, year's sums and balances are changed in
+/// the state itself, with an undo log ([`InPlace`]).
 #[derive(Clone, Debug, Default)]
 pub struct StateChanges {
     members: KeyedMap<MemberId, MemberState>,
-    balance_deltas: KeyedMap<Account, Fen>,
     standards: Option<crate::standard::Standards>,
     interest: Vec<(Fund, Period)>,
     uninterest: Vec<(Fund, Period)>,
     reversed: Vec<u64>,
-    periods: KeyedMap<PeriodKey, PeriodMoney>,
     admin: Option<crate::admin::AdminState>,
-    year_moves: KeyedMap<(Account, u16), Fen>,
     backpaid: KeyedMap<MemberId, crate::backpay::Backpaid>,
-    /// The sum of the absolute amounts of every posting these changes include: how far any
-    /// balance or year's sum can have moved ([`BalanceBound::after`]).
+    /// The sum of the absolute amounts of every posting of the batch: how far any balance or
+    /// year's sum can have moved ([`BalanceBound::after`]).
     moved: u128,
+}
+
+/// The state a batch changes in place — premium months, year's sums of member accounts and
+/// balances — and what each change replaced, oldest first. Dropped without
+/// [`InPlace::keep`], it undoes every change it logged, so the state is exactly as before the
+/// batch: a dry run, a failed write, a refusal or a panic in between cannot leave half a batch
+/// in the state.
+#[derive(Debug)]
+pub struct InPlace<'s> {
+    state: &'s mut LedgerState,
+    log: Vec<Replaced>,
+}
+
+/// What one change made in place replaced.
+#[derive(Debug)]
+enum Replaced {
+    /// A premium line's money before.
+    Period(PeriodKey, PeriodMoney),
+    /// A balance before (`None`: the account had none).
+    Balance(Account, Option<Fen>),
+    /// A member account's sum of a year, moved by this much.
+    YearMove(Account, u16, Fen),
+}
+
+/// What a finished batch changed: in the state itself (undone if this is dropped) and apart
+/// from it. [`BatchChanges::commit`] keeps both once the batch is durable.
+#[derive(Debug)]
+#[must_use = "dropped, the batch's changes are undone"]
+pub struct BatchChanges<'s> {
+    in_place: InPlace<'s>,
+    changes: StateChanges,
 }
 
 /// An upper bound on the magnitude of every balance and of every member account's sum of a
@@ -91,8 +121,8 @@ impl BalanceBound {
 
     /// The bound once `changes` are committed: no balance or year's sum moved by more than
     /// the absolute amounts the changes posted.
-    pub fn after(self, changes: &StateChanges) -> BalanceBound {
-        BalanceBound(self.0.saturating_add(changes.moved))
+    pub fn after(self, changes: &BatchChanges<'_>) -> BalanceBound {
+        BalanceBound(self.0.saturating_add(changes.changes.moved))
     }
 
     /// The bound, in fen.
@@ -106,38 +136,26 @@ impl BalanceBound {
     }
 }
 
-/// A batch under construction. Nothing it does is visible until committed.
+/// A batch under construction. It changes premium months, year's sums and balances in the
+/// state it was begun on, logging what each change replaced ([`InPlace`]); its other changes
+/// are kept apart ([`StateChanges`]). Dropped before its changes are committed, it leaves the
+/// state as it was.
 #[derive(Debug)]
 pub struct Batch<'s> {
-    base: &'s LedgerState,
+    in_place: InPlace<'s>,
     /// A bound on the base state's balances and year's sums ([`BalanceBound`]).
     bound: BalanceBound,
     changes: StateChanges,
     entries: Vec<Entry>,
     by_event: KeyedMap<EventId, usize>,
-    /// While a savepoint is open: what each change replaced, oldest first.
+    /// While a savepoint is open: what each change kept apart replaced, oldest first (the
+    /// changes in place are always logged, in `in_place`).
     undo: Vec<Undo>,
     /// Savepoints open that log changes (those of a batch already changed).
     savepoints_open: usize,
-    /// The premium line last read from the base state, which does not change under a batch:
-    /// a premium's rule reads its month, then its effect reads it again to change it.
-    base_period: LastRead,
     next_seq: u64,
     first_seq: u64,
     head: Hash32,
-}
-
-/// A premium line read from the base state, and what it held.
-#[derive(Default)]
-struct LastRead(std::cell::Cell<Option<(PeriodKey, Option<PeriodMoney>)>>);
-
-impl std::fmt::Debug for LastRead {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let last = self.0.take();
-        let shown = f.debug_tuple("LastRead").field(&last).finish();
-        self.0.set(last);
-        shown
-    }
 }
 
 /// Where a batch stood before a group of events, to undo them as a whole
@@ -151,6 +169,8 @@ pub struct Savepoint {
     entries_len: usize,
     next_seq: u64,
     undo_len: usize,
+    /// The length of the in-place log.
+    in_place_len: usize,
     /// The lists of changes only grow after the savepoint, except where the log says.
     interest_len: usize,
     uninterest_len: usize,
@@ -168,9 +188,6 @@ pub struct Savepoint {
 enum Undo {
     /// Boxed: the log's other records are small, and most changes are premium months.
     Member(MemberId, Option<Box<MemberState>>),
-    Period(PeriodKey, Option<PeriodMoney>),
-    BalanceDelta(Account, Option<Fen>),
-    YearMove((Account, u16), Option<Fen>),
     Backpaid(MemberId, Option<crate::backpay::Backpaid>),
     Standards(Option<crate::standard::Standards>),
     Admin(Option<crate::admin::AdminState>),
@@ -181,13 +198,14 @@ enum Undo {
 }
 
 /// A batch ready to write: sealed entries, the new head, and the changes to the state (the
-/// state records themselves are written at checkpoints, from the state in memory).
+/// state records themselves are written at checkpoints, from the state in memory), to be
+/// committed once the batch is durable and undone otherwise.
 #[derive(Debug)]
-pub struct PreparedBatch {
+pub struct PreparedBatch<'s> {
     pub entries: Vec<SealedEntry>,
     pub head_seq: u64,
     pub head: Hash32,
-    pub changes: StateChanges,
+    pub changes: BatchChanges<'s>,
     /// (member, seq) for every entry that names a member or posts to a member's account.
     pub member_index: Vec<(MemberId, u64)>,
 }

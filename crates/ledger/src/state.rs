@@ -599,19 +599,25 @@ impl LedgerState {
     }
 
     /// Sets the money of `member`'s premium `line` in `period` (zero removes the month).
-    pub fn set_period(&mut self, member: MemberId, line: Line, period: Period, money: PeriodMoney) {
-        match self.books.get_mut(&member) {
+    pub fn set_period(
+        &mut self,
+        member: &MemberId,
+        line: Line,
+        period: Period,
+        money: PeriodMoney,
+    ) {
+        match self.books.get_mut(member) {
             Some(book) => {
                 book.set_month(line, period, money);
                 if book.is_empty() {
-                    self.books.remove(&member);
+                    self.books.remove(member);
                 }
             }
             None if money == PeriodMoney::default() => {}
             None => {
                 let mut book = MemberBook::default();
                 book.set_month(line, period, money);
-                self.books.insert(member, book);
+                self.books.insert(member.clone(), book);
             }
         }
     }
@@ -733,13 +739,21 @@ impl Dirty {
     }
 }
 
-impl LedgerState {
-    /// [`LedgerState::commit`], noting in `dirty` every key the changes touch.
-    pub fn commit_marking(&mut self, changes: crate::rules::StateChanges, dirty: &mut Dirty) {
-        changes.mark(dirty);
-        self.commit(changes);
+impl Dirty {
+    /// Notes a member-year page changed.
+    pub(crate) fn note_page(&mut self, member: &MemberId, year: u16) {
+        self.pages.insert((member.clone(), year));
     }
 
+    /// Notes a balance changed.
+    pub(crate) fn note_balance(&mut self, account: &Account) {
+        if !self.balances.contains(account) {
+            self.balances.insert(account.clone());
+        }
+    }
+}
+
+impl LedgerState {
     /// The state records and balances of the keys in `dirty`, as they stand now: a put of the
     /// current value, or a delete for a record that no longer exists (a member-year
     /// page emptied, an interest mark undone). Balances are written even at zero.
@@ -796,7 +810,7 @@ mod tests {
                 [Line::Medical, Line::SpousePension, Line::SpouseMedical][usize::from(i % 3)];
             let period = Period { year: 2020 + i % 7, month: 1 + (i % 12) as u8 };
             let money = PeriodMoney { personal: Fen(i64::from(i) + 1), state: Fen(1) };
-            s.set_period(m.clone(), line, period, money);
+            s.set_period(&m, line, period, money);
             let account = Account::member(Fund::Medical, &m, None, Holding::Personal);
             s.add_year_move(&account, 2020 + i % 5, Fen(i64::from(i) + 1));
         }

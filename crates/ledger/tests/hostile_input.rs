@@ -218,7 +218,7 @@ fn a_recorded_standard_with_an_unknown_name_or_bad_value_is_refused_not_a_panic(
             effective_from: Date(20_000),
         };
         let entry = stored_entry(1, Date(20_000), body);
-        let state = LedgerState::default();
+        let mut state = LedgerState::default();
         let mut batch = state.begin(0, [0; 32]);
         let refused = batch.apply_recorded(entry.clone(), &Nothing);
         assert!(refused.is_err(), "{name} = {value}");

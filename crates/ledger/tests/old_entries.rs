@@ -65,7 +65,7 @@ fn new_entries(lines: &[String], state: &mut LedgerState) -> Vec<Entry> {
         batch.apply(event, 1_767_225_600_000_000, &junbao_ledger::rules::NoLookup).unwrap();
         let e = batch.entries()[0].clone();
         let prepared = batch.finish();
-        state.commit(prepared.changes);
+        prepared.changes.commit();
         entries.push(e);
     }
     entries

@@ -46,7 +46,7 @@ impl Ledger {
         let entry = batch.entries()[0].clone();
         let prepared = batch.finish();
         self.head = (prepared.head_seq, prepared.head);
-        self.state.commit(prepared.changes);
+        prepared.changes.commit();
         self.entries.0.push(entry);
         Ok(())
     }
@@ -230,7 +230,7 @@ fn a_balance_past_the_bound_is_still_refused_with_the_same_message() {
         let prepared = batch.finish();
         head = (prepared.head_seq, prepared.head);
         bound = bound.after(&prepared.changes);
-        state.commit(prepared.changes);
+        prepared.changes.commit();
         if from == 0 {
             assert!(bound.fen() <= i64::MAX as u128, "the first batch is covered");
         }

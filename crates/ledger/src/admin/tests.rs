@@ -223,7 +223,7 @@ mod rules {
         batch.apply(event, NOW_US, &NoLookup).map_err(|e| e.to_string())?;
         let prepared = batch.finish();
         *seq = prepared.head_seq;
-        state.commit(prepared.changes);
+        prepared.changes.commit();
         Ok(())
     }
 

@@ -54,11 +54,11 @@ impl ExceptionsFinder {
         let mut event = entry.event.clone();
         event.body = event.body.upgraded(entry.value_date).into_owned();
         match batch.apply(event, entry.recorded_at_us, &self.seen) {
-            Ok(_) => {
-                let prepared = batch.finish();
-                self.state.commit(prepared.changes);
-            }
+            Ok(_) => batch.finish().changes.commit(),
             Err(e) => {
+                // Nothing of the refused event is in the state (a rule checks before it
+                // changes anything); the batch is let go before the state is changed here.
+                drop(batch);
                 self.found.push(Exception {
                     exception: e.to_string(),
                     id: entry.event.id.clone(),

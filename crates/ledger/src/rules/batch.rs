@@ -3,10 +3,9 @@
 
 use crate::keyed::KeyedMap;
 
-use super::keys::{PeriodKeyView, YearKeyView};
 use super::{
-    ApplyError, BalanceBound, Batch, EntryLookup, LookupError, PARALLEL_ENTRIES_MIN, PreparedBatch,
-    Savepoint, StateChanges, Undo, refuse,
+    ApplyError, BalanceBound, Batch, BatchChanges, EntryLookup, InPlace, LookupError,
+    PARALLEL_ENTRIES_MIN, PreparedBatch, Replaced, Savepoint, StateChanges, Undo, refuse,
 };
 use crate::entry::{
     CHAIN_GENESIS, ENTRY_FORMAT_VERSION, Entry, Hash32, Posting, SealedEntry, chain_next,
@@ -24,39 +23,34 @@ impl LedgerState {
     /// Starts a batch whose first entry will be `head_seq + 1`. Every entry's balances are
     /// checked account by account ([`LedgerState::begin_bounded`] leaves that out while a
     /// bound says it passes).
-    pub fn begin(&self, head_seq: u64, head: Hash32) -> Batch<'_> {
+    pub fn begin(&mut self, head_seq: u64, head: Hash32) -> Batch<'_> {
         self.begin_bounded(head_seq, head, BalanceBound::UNKNOWN)
     }
 
     /// [`LedgerState::begin`], with `bound` a bound on this state's balances and year's sums
     /// ([`BalanceBound`]): the per-account overflow check is left out while it covers them.
-    pub fn begin_bounded(&self, head_seq: u64, head: Hash32, bound: BalanceBound) -> Batch<'_> {
+    pub fn begin_bounded(&mut self, head_seq: u64, head: Hash32, bound: BalanceBound) -> Batch<'_> {
         if head_seq == 0 {
             assert_eq!(head, CHAIN_GENESIS, "an empty ledger's head is h_0");
         }
         Batch {
-            base: self,
+            in_place: InPlace { state: self, log: Vec::new() },
             bound,
             changes: StateChanges::default(),
             entries: Vec::new(),
             by_event: KeyedMap::default(),
             undo: Vec::new(),
             savepoints_open: 0,
-            base_period: Default::default(),
             next_seq: head_seq + 1,
             first_seq: head_seq + 1,
             head,
         }
     }
 
-    /// Applies a durable batch's changes.
-    pub fn commit(&mut self, changes: StateChanges) {
+    /// Applies the changes a batch kept apart from the state ([`BatchChanges::commit`]).
+    pub(crate) fn commit(&mut self, changes: StateChanges) {
         for (id, m) in changes.members {
             self.members.insert(id, m);
-        }
-        for (account, delta) in changes.balance_deltas {
-            let b = self.balances.entry(account).or_default();
-            *b = b.checked_add(delta).expect("balances stay within i64 (amounts are bounded)");
         }
         if let Some(s) = changes.standards {
             self.standards = s;
@@ -69,13 +63,7 @@ impl LedgerState {
         if let Some(a) = changes.admin {
             self.admin = a;
         }
-        for ((member, line, period), money) in changes.periods {
-            self.set_period(member, line, period, money);
-        }
         self.backpaid.extend(changes.backpaid);
-        for ((account, year), delta) in changes.year_moves {
-            self.add_year_move(&account, year, delta);
-        }
     }
 
     /// Rebuilds balances and member state from stored entries, in order, without rule checks.
@@ -94,26 +82,20 @@ impl StateChanges {
     fn is_untouched(&self) -> bool {
         let StateChanges {
             members,
-            balance_deltas,
             standards,
             interest,
             uninterest,
             reversed,
-            periods,
             admin,
-            year_moves,
             backpaid,
             moved: _,
         } = self;
         members.is_empty()
-            && balance_deltas.is_empty()
             && standards.is_none()
             && interest.is_empty()
             && uninterest.is_empty()
             && reversed.is_empty()
-            && periods.is_empty()
             && admin.is_none()
-            && year_moves.is_empty()
             && backpaid.is_empty()
     }
 
@@ -121,26 +103,20 @@ impl StateChanges {
     fn clear(&mut self) {
         let StateChanges {
             members,
-            balance_deltas,
             standards,
             interest,
             uninterest,
             reversed,
-            periods,
             admin,
-            year_moves,
             backpaid,
             moved,
         } = self;
         members.clear();
-        balance_deltas.clear();
         *standards = None;
         interest.clear();
         uninterest.clear();
         reversed.clear();
-        periods.clear();
         *admin = None;
-        year_moves.clear();
         backpaid.clear();
         *moved = 0;
     }
@@ -160,11 +136,6 @@ impl StateChanges {
         }
         match undo {
             Undo::Member(id, before) => put_back(&mut self.members, id, before.map(|m| *m)),
-            Undo::Period(key, before) => put_back(&mut self.periods, key, before),
-            Undo::BalanceDelta(account, before) => {
-                put_back(&mut self.balance_deltas, account, before)
-            }
-            Undo::YearMove(key, before) => put_back(&mut self.year_moves, key, before),
             Undo::Backpaid(id, before) => put_back(&mut self.backpaid, id, before),
             Undo::Standards(before) => self.standards = before,
             Undo::Admin(before) => self.admin = before,
@@ -280,9 +251,9 @@ impl Replayer {
                 self.kept.insert(entry.event.id.clone(), entry.clone());
             }
         }
-        let changes = batch.changes;
+        let (changes, _) = batch.into_changes();
         self.bound = self.bound.after(&changes);
-        self.state.commit(changes);
+        changes.commit();
     }
 
     /// The first entry pushed that could not have been recorded (its effects were left out),
@@ -306,12 +277,7 @@ impl StateChanges {
     /// Notes in `dirty` every state record and balance these changes touch.
     pub(crate) fn mark(&self, dirty: &mut crate::state::Dirty) {
         dirty.members.extend(self.members.keys().cloned());
-        dirty.pages.extend(self.periods.keys().map(|(m, _, p)| (m.clone(), p.year)));
-        dirty.pages.extend(
-            self.year_moves.keys().filter_map(|(a, year)| Some((a.member_id()?.clone(), *year))),
-        );
         dirty.backpaid.extend(self.backpaid.keys().cloned());
-        dirty.balances.extend(self.balance_deltas.keys().cloned());
         dirty.interest.extend(self.interest.iter().chain(&self.uninterest).copied());
         dirty.reversed.extend(&self.reversed);
         dirty.standards |= self.standards.is_some();
@@ -337,12 +303,18 @@ pub fn entry_members(entry: &Entry) -> Vec<&MemberId> {
 impl<'s> Batch<'s> {
     /// The changes of a batch of recorded entries (replayed, not sealed: their bytes are
     /// stored already), with the entries.
-    pub fn into_changes(self) -> (StateChanges, Vec<Entry>) {
-        (self.changes, self.entries)
+    pub fn into_changes(self) -> (BatchChanges<'s>, Vec<Entry>) {
+        (BatchChanges { in_place: self.in_place, changes: self.changes }, self.entries)
+    }
+
+    /// The state the batch was begun on, with the batch's premium months, year's sums and
+    /// balances in it (its other changes are in `changes`).
+    pub(super) fn base(&self) -> &LedgerState {
+        self.in_place.state
     }
 
     pub(super) fn member(&self, id: &MemberId) -> Option<&MemberState> {
-        self.changes.members.get(id).or_else(|| self.base.members.get(id))
+        self.changes.members.get(id).or_else(|| self.in_place.state.members.get(id))
     }
 
     pub(super) fn member_mut(&mut self, id: &MemberId) -> &mut MemberState {
@@ -351,7 +323,13 @@ impl<'s> Batch<'s> {
             self.undo.push(Undo::Member(id.clone(), before.map(Box::new)));
         }
         if !self.changes.members.contains_key(id) {
-            let m = self.base.members.get(id).expect("member checked before mutation").clone();
+            let m = self
+                .in_place
+                .state
+                .members
+                .get(id)
+                .expect("member checked before mutation")
+                .clone();
             self.changes.members.insert(id.clone(), m);
         }
         self.changes.members.get_mut(id).expect("inserted above")
@@ -366,34 +344,7 @@ impl<'s> Batch<'s> {
     }
 
     pub(super) fn period(&self, member: &MemberId, line: Line, period: Period) -> PeriodMoney {
-        let key: &dyn PeriodKeyView = &(member, line, period);
-        match self.changes.periods.get(key) {
-            Some(money) => *money,
-            None => self.base_period(member, line, period).unwrap_or_default(),
-        }
-    }
-
-    /// A premium line in the base state, remembering the last one read.
-    fn base_period(&self, member: &MemberId, line: Line, period: Period) -> Option<PeriodMoney> {
-        let last = self.base_period.0.take();
-        if let Some(((m, l, p), money)) = &last
-            && (m, *l, *p) == (member, line, period)
-        {
-            let money = *money;
-            self.base_period.0.set(last);
-            return money;
-        }
-        let money = self.base.period(member, line, period);
-        let key = match last {
-            // The last key's text buffer is reused.
-            Some((mut key, _)) => {
-                key.0.clone_from(member);
-                (key.0, line, period)
-            }
-            None => (member.clone(), line, period),
-        };
-        self.base_period.0.set(Some((key, money)));
-        money
+        self.base().period(member, line, period).unwrap_or_default()
     }
 
     pub(super) fn update_period(
@@ -403,39 +354,28 @@ impl<'s> Batch<'s> {
         period: Period,
         f: impl FnOnce(&mut PeriodMoney),
     ) {
-        let key: &dyn PeriodKeyView = &(member, line, period);
-        let logging = self.logging();
-        if let Some(money) = self.changes.periods.get_mut(key) {
-            if logging {
-                self.undo.push(Undo::Period((member.clone(), line, period), Some(*money)));
-            }
-            f(money);
-            return;
-        }
-        let mut money = self.base_period(member, line, period).unwrap_or_default();
+        let before = self.period(member, line, period);
+        let mut money = before;
         f(&mut money);
-        self.changes.periods.insert((member.clone(), line, period), money);
-        if logging {
-            self.undo.push(Undo::Period((member.clone(), line, period), None));
-        }
+        self.in_place.set_period(member, line, period, before, money);
     }
 
     pub(super) fn admin(&self) -> &crate::admin::AdminState {
-        self.changes.admin.as_ref().unwrap_or(&self.base.admin)
+        self.changes.admin.as_ref().unwrap_or(&self.in_place.state.admin)
     }
 
     pub(super) fn admin_mut(&mut self) -> &mut crate::admin::AdminState {
         if self.logging() {
             self.undo.push(Undo::Admin(self.changes.admin.clone()));
         }
-        self.changes.admin.get_or_insert_with(|| self.base.admin.clone())
+        self.changes.admin.get_or_insert_with(|| self.in_place.state.admin.clone())
     }
 
     pub(super) fn backpaid(&self, member: &MemberId) -> crate::backpay::Backpaid {
         self.changes
             .backpaid
             .get(member)
-            .or_else(|| self.base.backpaid.get(member))
+            .or_else(|| self.in_place.state.backpaid.get(member))
             .copied()
             .unwrap_or_default()
     }
@@ -464,21 +404,19 @@ impl<'s> Batch<'s> {
     }
 
     pub(super) fn standards(&self) -> &crate::standard::Standards {
-        self.changes.standards.as_ref().unwrap_or(&self.base.standards)
+        self.changes.standards.as_ref().unwrap_or(&self.in_place.state.standards)
     }
 
     pub(super) fn balance(&self, account: &Account) -> Fen {
-        let base = self.base.balance(account);
-        let delta = self.changes.balance_deltas.get(account).copied().unwrap_or_default();
-        base.checked_add(delta).expect("balances stay within i64")
+        self.base().balance(account)
     }
 
     pub(super) fn is_reversed(&self, seq: u64) -> bool {
-        self.base.reversed.contains(&seq) || self.changes.reversed.contains(&seq)
+        self.base().reversed.contains(&seq) || self.changes.reversed.contains(&seq)
     }
 
     pub(super) fn interest_done(&self, key: &(Fund, Period)) -> bool {
-        (self.base.interest_credited.contains(key) && !self.changes.uninterest.contains(key))
+        (self.base().interest_credited.contains(key) && !self.changes.uninterest.contains(key))
             || self.changes.interest.contains(key)
     }
 
@@ -498,9 +436,8 @@ impl<'s> Batch<'s> {
     pub fn reserve(&mut self, events: usize) {
         self.entries.reserve(events);
         self.by_event.reserve(events);
-        self.changes.periods.reserve(events);
-        self.changes.balance_deltas.reserve(events);
-        self.changes.year_moves.reserve(events);
+        // A premium: its month, four balances and a year's sum.
+        self.in_place.log.reserve(6 * events);
     }
 
     /// Marks where the batch stands now, to undo what follows ([`Batch::rollback`]) or keep it
@@ -508,11 +445,13 @@ impl<'s> Batch<'s> {
     /// costs what the events since did, never a copy of the batch; a savepoint of a batch
     /// nothing changed yet logs nothing (a rollback empties the batch).
     pub fn savepoint(&mut self) -> Savepoint {
-        let untouched = self.entries.is_empty() && self.changes.is_untouched();
+        let untouched =
+            self.entries.is_empty() && self.changes.is_untouched() && self.in_place.log.is_empty();
         let sp = Savepoint {
             entries_len: self.entries.len(),
             next_seq: self.next_seq,
             undo_len: self.undo.len(),
+            in_place_len: self.in_place.log.len(),
             interest_len: self.changes.interest.len(),
             uninterest_len: self.changes.uninterest.len(),
             reversed_len: self.changes.reversed.len(),
@@ -537,7 +476,9 @@ impl<'s> Batch<'s> {
     /// are closed).
     pub fn rollback(&mut self, savepoint: Savepoint) {
         assert!(
-            savepoint.entries_len <= self.entries.len() && savepoint.undo_len <= self.undo.len(),
+            savepoint.entries_len <= self.entries.len()
+                && savepoint.undo_len <= self.undo.len()
+                && savepoint.in_place_len <= self.in_place.log.len(),
             "a savepoint of this batch, still open"
         );
         for entry in self.entries.drain(savepoint.entries_len..) {
@@ -557,6 +498,7 @@ impl<'s> Batch<'s> {
         self.changes.uninterest.truncate(savepoint.uninterest_len);
         self.changes.reversed.truncate(savepoint.reversed_len);
         self.changes.moved = savepoint.moved;
+        self.in_place.undo_to(savepoint.in_place_len);
         self.close_to(&savepoint);
     }
 
@@ -777,39 +719,11 @@ impl<'s> Batch<'s> {
 
     pub(super) fn add_deltas(&mut self, postings: &[Posting], value_date: Date) {
         let year = value_date.period().year;
-        let logging = self.logging();
         self.changes.moved = self.changes.moved.saturating_add(absolute_sum(postings));
         for p in postings {
-            let before = match self.changes.balance_deltas.get_mut(&p.account) {
-                Some(d) => {
-                    let before = *d;
-                    *d = d.checked_add(p.amount).expect("balance deltas stay within i64");
-                    Some(before)
-                }
-                None => {
-                    self.changes.balance_deltas.insert(p.account.clone(), p.amount);
-                    None
-                }
-            };
-            if logging {
-                self.undo.push(Undo::BalanceDelta(p.account.clone(), before));
-            }
+            self.in_place.add_balance(&p.account, p.amount);
             if p.account.member_id().is_some() {
-                let key: &dyn YearKeyView = &(&p.account, year);
-                let before = match self.changes.year_moves.get_mut(key) {
-                    Some(y) => {
-                        let before = *y;
-                        *y = y.checked_add(p.amount).expect("bounded amounts");
-                        Some(before)
-                    }
-                    None => {
-                        self.changes.year_moves.insert((p.account.clone(), year), p.amount);
-                        None
-                    }
-                };
-                if logging {
-                    self.undo.push(Undo::YearMove((p.account.clone(), year), before));
-                }
+                self.in_place.add_year_move(&p.account, year, p.amount);
             }
         }
     }
@@ -817,19 +731,12 @@ impl<'s> Batch<'s> {
     /// The member account's balance at the end of `year` by value date (Art. 31 interest).
     pub(super) fn balance_at_year_end(&self, account: &Account, year: u16) -> Fen {
         // Years of value dates are 1949-2199 (time.rs), so this is a bounded scan.
-        let mut total: i64 = self.base.year_moves_through(account, 1949, year);
-        if !self.changes.year_moves.is_empty() {
-            for y in 1949..=year {
-                let key: &dyn YearKeyView = &(account, y);
-                total += self.changes.year_moves.get(key).copied().unwrap_or_default().0;
-            }
-        }
-        Fen(total)
+        Fen(self.base().year_moves_through(account, 1949, year))
     }
 
     /// Seals the batch: canonical bytes and chain hashes, the member index of its entries, and
     /// its changes to the state.
-    pub fn finish(self) -> PreparedBatch {
+    pub fn finish(self) -> PreparedBatch<'s> {
         use rayon::prelude::*;
         let mut head = self.head;
         // Encoding is independent per entry; only the chain is sequential. Small batches (the
@@ -854,7 +761,107 @@ impl<'s> Batch<'s> {
             head_seq: self.next_seq - 1,
             head,
             entries: sealed,
-            changes: self.changes,
+            changes: BatchChanges { in_place: self.in_place, changes: self.changes },
         }
+    }
+}
+
+impl InPlace<'_> {
+    /// Sets a premium line's money, logging what it held (`before`).
+    fn set_period(
+        &mut self,
+        member: &MemberId,
+        line: Line,
+        period: Period,
+        before: PeriodMoney,
+        money: PeriodMoney,
+    ) {
+        self.log.push(Replaced::Period((member.clone(), line, period), before));
+        self.state.set_period(member, line, period, money);
+    }
+
+    /// Adds `amount` to an account's balance, logging what it held.
+    fn add_balance(&mut self, account: &Account, amount: Fen) {
+        match self.state.balances.get_mut(account) {
+            Some(b) => {
+                self.log.push(Replaced::Balance(account.clone(), Some(*b)));
+                *b =
+                    b.checked_add(amount).expect("balances stay within i64 (checked by the rules)");
+            }
+            None => {
+                self.log.push(Replaced::Balance(account.clone(), None));
+                self.state.balances.insert(account.clone(), amount);
+            }
+        }
+    }
+
+    /// Adds `delta` to a member account's sum of `year`, logging it.
+    fn add_year_move(&mut self, account: &Account, year: u16, delta: Fen) {
+        self.log.push(Replaced::YearMove(account.clone(), year, delta));
+        self.state.add_year_move(account, year, delta);
+    }
+
+    /// Undoes the changes logged after the first `len`, newest first.
+    fn undo_to(&mut self, len: usize) {
+        while self.log.len() > len {
+            match self.log.pop().expect("longer than len") {
+                Replaced::Period((member, line, period), before) => {
+                    self.state.set_period(&member, line, period, before)
+                }
+                Replaced::Balance(account, Some(before)) => {
+                    self.state.balances.insert(account, before);
+                }
+                Replaced::Balance(account, None) => {
+                    self.state.balances.remove(&account);
+                }
+                Replaced::YearMove(account, year, delta) => {
+                    self.state.add_year_move(&account, year, Fen(-delta.0))
+                }
+            }
+        }
+    }
+
+    /// Notes in `dirty` the member-year page or balance of every change logged.
+    fn mark(&self, dirty: &mut crate::state::Dirty) {
+        for r in &self.log {
+            match r {
+                Replaced::Period((member, _, period), _) => dirty.note_page(member, period.year),
+                Replaced::Balance(account, _) => dirty.note_balance(account),
+                Replaced::YearMove(account, year, _) => {
+                    if let Some(member) = account.member_id() {
+                        dirty.note_page(member, *year);
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Drop for InPlace<'_> {
+    /// Not kept: every change is undone, newest first, and the state is as before the batch.
+    fn drop(&mut self) {
+        self.undo_to(0);
+    }
+}
+
+impl BatchChanges<'_> {
+    /// Keeps the batch's changes (once it is durable): those made in place stay, the others
+    /// are applied to the state.
+    pub fn commit(self) {
+        let BatchChanges { mut in_place, changes } = self;
+        in_place.log.clear();
+        in_place.state.commit(changes);
+    }
+
+    /// [`BatchChanges::commit`], noting in `dirty` every state record and balance changed.
+    pub fn commit_marking(self, dirty: &mut crate::state::Dirty) {
+        self.in_place.mark(dirty);
+        self.changes.mark(dirty);
+        self.commit();
+    }
+
+    /// The changes kept apart from the state.
+    pub fn kept_apart(&self) -> &StateChanges {
+        &self.changes
     }
 }

@@ -1,7 +1,6 @@
 //! Which rule an event goes to, the checks every event passes first (enrolment, value date),
 //! and the one check every posting passes after (no negative holding).
 
-use super::keys::YearKeyView;
 use super::law;
 use super::{ApplyError, Batch, EntryLookup, refuse, two_legs};
 use crate::entry::Posting;
@@ -237,17 +236,13 @@ impl Batch<'_> {
         Ok(())
     }
 
-    /// The base value and the batch's change of `account`'s balance and, for a member
-    /// account, of its sum of `year` (zeros for any other account).
+    /// The value of `account`'s balance and, for a member account, of its sum of `year`
+    /// (zero for any other account), each with no change yet: the batch's changes are in the
+    /// state already.
     fn sums_of(&self, account: &Account, year: u16) -> Sums {
-        let balance = (
-            self.base.balance(account).0.into(),
-            self.changes.balance_deltas.get(account).copied().unwrap_or_default().0.into(),
-        );
+        let balance = (self.base().balance(account).0.into(), 0);
         let year_sum = if account.member_id().is_some() {
-            let key: &dyn YearKeyView = &(account, year);
-            let change = self.changes.year_moves.get(key).copied().unwrap_or_default().0;
-            (i128::from(self.base.year_move(account, year).0), i128::from(change))
+            (i128::from(self.base().year_move(account, year).0), 0)
         } else {
             (0, 0)
         };

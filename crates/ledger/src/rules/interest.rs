@@ -71,14 +71,9 @@ impl Batch<'_> {
                 ),
             ));
         }
-        // Each member account of the fund that ever moved, from the base and this batch.
+        // Each member account of the fund that ever moved (this batch's in the state).
         let mut holders: BTreeMap<(MemberId, Option<SpousePart>), i64> = BTreeMap::new();
-        let accounts = self
-            .base
-            .balances
-            .keys()
-            .chain(self.changes.balance_deltas.keys())
-            .filter(|a| a.fund == fund);
+        let accounts = self.base().balances.keys().filter(|a| a.fund == fund);
         let mut seen = std::collections::HashSet::new();
         for account in accounts {
             let AccountKind::Member { member, part, .. } = &account.kind else { continue };

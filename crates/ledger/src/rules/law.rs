@@ -203,12 +203,10 @@ impl Batch<'_> {
         Ok(())
     }
 
-    /// The months of `member`'s premium `line` that hold money, from the state and this batch.
+    /// The months of `member`'s premium `line` that hold money (this batch's in the state),
+    /// in order.
     fn months_of(&self, member: &MemberId, line: Line) -> Vec<Period> {
-        let mut months: Vec<Period> = self.base.months_of(member, line).collect();
-        months.extend(
-            self.changes.periods.keys().filter(|(m, l, _)| m == member && *l == line).map(|k| k.2),
-        );
+        let mut months: Vec<Period> = self.base().months_of(member, line).collect();
         months.sort();
         months.dedup();
         months
