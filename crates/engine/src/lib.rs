@@ -320,9 +320,25 @@ impl Ledger {
             current || format.as_deref() == Some(&STATE_FORMAT_PER_MONTH.to_be_bytes()[..]);
         // State format 2's records (one per premium month, one per member account and year) are
         // read only from a ledger not marked with this format.
+        // Two scanning threads, split where the member-year pages begin: the members (and
+        // the rest before the pages) on one, the pages, the rest after them and the balances
+        // on the other.
+        use junbao_ledger::state::PAGES_FROM;
+        use load::Kind;
         let loaded = load::load_state(
-            Box::new(|f| store.state_for_each(f)),
-            Box::new(|f| store.balances_for_each(f)),
+            vec![
+                vec![(
+                    Kind::State,
+                    Box::new(|f| store.state_range_for_each(None, Some(PAGES_FROM), f)),
+                )],
+                vec![
+                    (
+                        Kind::State,
+                        Box::new(|f| store.state_range_for_each(Some(PAGES_FROM), None, f)),
+                    ),
+                    (Kind::Balances, Box::new(|f| store.balances_for_each(f))),
+                ],
+            ],
             !current,
             derived::parse_state_counts(store.meta(derived::META_STATE_COUNTS)?),
         );

@@ -1,7 +1,8 @@
-//! Loading the stored state (at open, and `verify`'s stored side) as a scan yields it: one
-//! thread scans the state column family and the balances and decodes each record as it comes
-//! ([`StateRecord::decode`]), handing them on in batches; the calling thread puts them into the
-//! state ([`StateLoader::insert`]) while the next batch is read and decoded. No record's bytes
+//! Loading the stored state (at open, and `verify`'s stored side) as a scan yields it: two
+//! threads scan the state column family and the balances, split by key range, and decode each
+//! record as it comes ([`StateRecord::decode`]), handing them on in batches; the calling thread
+//! puts them into the state ([`StateLoader::insert`]) while the next batches are read and
+//! decoded. No record's bytes
 //! outlive the scan's step, and the two cores share the work (docs/FORMAT.md §4).
 
 use junbao_ledger::LedgerState;
@@ -55,42 +56,73 @@ impl Decoder {
     }
 }
 
+/// Which decoder a scan's records go through.
+#[derive(Clone, Copy)]
+pub(crate) enum Kind {
+    /// The `state` column family.
+    State,
+    /// The `balances` column family.
+    Balances,
+}
+
 /// The state the stored records make, and whether any record was of state format 2 (read only
-/// if `format2`): see [`StateLoader`]. `counts` are the sizes the checkpoint noted (members,
-/// books, balances), if any. The error is that of the first record, in scan order,
-/// that does not decode, as if they were decoded one by one.
+/// if `format2`): see [`StateLoader`]. `threads` are the scans, in key order: each inner list
+/// is scanned and decoded on a thread of its own, in its order, while the calling thread puts
+/// the records into the state. `counts` are the sizes the checkpoint noted (members, books,
+/// balances), if any. The error is that of the first record, in the order of the scans as
+/// listed, that does not decode, as if they were decoded one by one.
+///
+/// The inserting side takes the records in any order of the threads' batches: the kinds of
+/// record a state holds do not depend on each other, and one member's pages must come from
+/// one scan (a [`StateLoader`] sorts a book read out of order, at a cost).
 pub(crate) fn load_state(
-    state: Scan<'_>,
-    balances: Scan<'_>,
+    threads: Vec<Vec<(Kind, Scan<'_>)>>,
     format2: bool,
     counts: Option<[usize; 3]>,
 ) -> Result<(LedgerState, bool), LoadError> {
     let (to, from) = std::sync::mpsc::sync_channel::<Vec<StateRecord>>(BATCHES_IN_FLIGHT);
     std::thread::scope(|scope| {
-        let scanning = std::thread::Builder::new()
-            .name("junbao-load".into())
-            .spawn_scoped(scope, move || -> Result<(), LoadError> {
+        let mut scanning = Vec::new();
+        let mut first = 0;
+        for scans in threads {
+            let to = to.clone();
+            let place = first;
+            first += scans.len();
+            let scan = move || -> Result<(), (usize, LoadError)> {
                 let mut decoder =
                     Decoder { batch: Vec::with_capacity(BATCH_RECORDS), to, failed: None };
-                let mut go = true;
-                state(&mut |k, v| {
-                    go = decoder.push(StateRecord::decode(k, v, format2));
-                    go
-                })
-                .map_err(LoadError::Read)?;
-                if go {
-                    balances(&mut |k, v| decoder.push(StateRecord::decode_balance(k, v)))
-                        .map_err(LoadError::Read)?;
-                }
-                match decoder.failed.take() {
-                    Some(e) => Err(LoadError::State(e)),
-                    None => {
-                        decoder.send();
-                        Ok(())
+                for (i, (kind, scan)) in scans.into_iter().enumerate() {
+                    let mut go = true;
+                    let scanned = match kind {
+                        Kind::State => scan(&mut |k, v| {
+                            go = decoder.push(StateRecord::decode(k, v, format2));
+                            go
+                        }),
+                        Kind::Balances => scan(&mut |k, v| {
+                            go = decoder.push(StateRecord::decode_balance(k, v));
+                            go
+                        }),
+                    };
+                    scanned.map_err(|e| (place + i, LoadError::Read(e)))?;
+                    if let Some(e) = decoder.failed.take() {
+                        return Err((place + i, LoadError::State(e)));
+                    }
+                    if !go {
+                        // The inserting side has stopped.
+                        return Ok(());
                     }
                 }
-            })
-            .expect("spawning the loading thread");
+                decoder.send();
+                Ok(())
+            };
+            scanning.push(
+                std::thread::Builder::new()
+                    .name("junbao-load".into())
+                    .spawn_scoped(scope, scan)
+                    .expect("spawning a loading thread"),
+            );
+        }
+        drop(to);
         let mut loader = StateLoader::new(format2);
         // Sized once from the checkpoint's counts (growing maps of a million members rehash
         // and move every record at each doubling), a little over for the tail's new members.
@@ -102,7 +134,17 @@ pub(crate) fn load_state(
                 loader.insert(record);
             }
         }
-        scanning.join().expect("the scan does not panic")?;
+        let mut failed: Option<(usize, LoadError)> = None;
+        for thread in scanning {
+            if let Err((at, e)) = thread.join().expect("the scan does not panic")
+                && failed.as_ref().is_none_or(|(first, _)| at < *first)
+            {
+                failed = Some((at, e));
+            }
+        }
+        if let Some((_, e)) = failed {
+            return Err(e);
+        }
         let format2_seen = loader.format2_seen();
         Ok((loader.finish().map_err(LoadError::State)?, format2_seen))
     })

@@ -100,9 +100,13 @@ impl Ledger {
             let loading = scope.spawn(|| {
                 // What is on disk, not what the writer holds in memory: an edited record must
                 // be found.
+                // One scanning thread: the journal's checks and the replay have the other core.
+                use crate::load::Kind;
                 let loaded = crate::load::load_state(
-                    Box::new(|f| snapshot.state_for_each(f)),
-                    Box::new(|f| snapshot.balances_for_each(f)),
+                    vec![vec![
+                        (Kind::State, Box::new(|f| snapshot.state_for_each(f))),
+                        (Kind::Balances, Box::new(|f| snapshot.balances_for_each(f))),
+                    ]],
                     false,
                     crate::derived::parse_state_counts(
                         snapshot.meta(crate::derived::META_STATE_COUNTS)?,

@@ -223,6 +223,11 @@ const KEY_YEAR: u8 = b'y';
 const KEY_PAGE: u8 = b'q';
 const KEY_BACKPAID: u8 = b'b';
 
+/// The first key of the member-year pages: the `state` records before it (members, back-paid
+/// months, interest marks, format 2's months) and those from it on (pages, reversal marks,
+/// standards) can be scanned apart, in parallel.
+pub const PAGES_FROM: &[u8] = &[KEY_PAGE, b'/'];
+
 pub fn backpaid_key(member: &MemberId) -> Vec<u8> {
     let mut k = vec![KEY_BACKPAID, b'/'];
     k.extend_from_slice(member.as_str().as_bytes());

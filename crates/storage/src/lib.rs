@@ -573,6 +573,29 @@ impl Store {
         for_each(self.db.raw_iterator_cf(self.cf(CF_STATE)), f)
     }
 
+    /// [`Store::state_for_each`] over the records whose keys are at or after `from` and
+    /// before `to` (unbounded where `None`): a scan split by key range, each part on its own
+    /// thread.
+    pub fn state_range_for_each(
+        &self,
+        from: Option<&[u8]>,
+        to: Option<&[u8]>,
+        f: impl FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), ReadError> {
+        let mut o = rocksdb::ReadOptions::default();
+        if let Some(to) = to {
+            o.set_iterate_upper_bound(to.to_vec());
+        }
+        // Read once from start to end: no block kept in the cache for later reads.
+        o.fill_cache(false);
+        let mut records = self.db.raw_iterator_cf_opt(self.cf(CF_STATE), o);
+        match from {
+            Some(from) => records.seek(from),
+            None => records.seek_to_first(),
+        }
+        for_each_from(records, f)
+    }
+
     /// [`Store::state_for_each`] for the materialised balances.
     pub fn balances_for_each(&self, f: impl FnMut(&[u8], &[u8]) -> bool) -> Result<(), ReadError> {
         for_each(self.db.raw_iterator_cf(self.cf(CF_BALANCES)), f)
@@ -676,9 +699,17 @@ fn journal_entries<'a>(
 /// Calls `f` with every record of a raw iterator from its first, until `f` returns false.
 fn for_each<D: rocksdb::DBAccess>(
     mut records: rocksdb::DBRawIteratorWithThreadMode<'_, D>,
-    mut f: impl FnMut(&[u8], &[u8]) -> bool,
+    f: impl FnMut(&[u8], &[u8]) -> bool,
 ) -> Result<(), ReadError> {
     records.seek_to_first();
+    for_each_from(records, f)
+}
+
+/// [`for_each`] from where the iterator stands.
+fn for_each_from<D: rocksdb::DBAccess>(
+    mut records: rocksdb::DBRawIteratorWithThreadMode<'_, D>,
+    mut f: impl FnMut(&[u8], &[u8]) -> bool,
+) -> Result<(), ReadError> {
     while let (Some(k), Some(v)) = (records.key(), records.value()) {
         if !f(k, v) {
             break;
