@@ -52,8 +52,12 @@ pub(crate) fn parse_state_counts(v: Option<Vec<u8>>) -> Option<[usize; 3]> {
 /// Entries between two checkpoints: the most a reopening replays.
 pub const CHECKPOINT_ENTRIES: u64 = 1 << 18;
 
-/// Entries replayed at a time when a ledger opens.
-const REPLAY_CHUNK_ENTRIES: usize = 65_536;
+/// Entries read, decoded and handed on at a time when a ledger opens (and replayed as one
+/// batch).
+const REPLAY_PART_ENTRIES: usize = 16_384;
+
+/// Parts of the tail read ahead of the replay.
+const REPLAY_PARTS_IN_FLIGHT: usize = 2;
 
 /// Derived records of the entries after the checkpoint, not yet in the store.
 #[derive(Debug, Default)]
@@ -439,7 +443,9 @@ impl Ledger {
 }
 
 /// Replays the entries after the checkpoint into `w` (state, idempotency and member index in
-/// memory), as they were when posted: what reopening a ledger does.
+/// memory), as they were when posted: what reopening a ledger does. A reading thread reads the
+/// journal's blocks, decodes the entries and computes their content fingerprints, a part at a
+/// time, while this one applies the part before.
 pub(crate) fn replay_tail(store: &Store, w: &mut Writer) -> Result<(), LedgerOpenError> {
     let head = store.head();
     if w.pending.checkpoint > head.seq {
@@ -448,49 +454,79 @@ pub(crate) fn replay_tail(store: &Store, w: &mut Writer) -> Result<(), LedgerOpe
             w.pending.checkpoint, head.seq
         ))));
     }
-    let mut next = w.pending.checkpoint + 1;
+    if w.pending.checkpoint == head.seq {
+        return Ok(());
+    }
+    let first = w.pending.checkpoint + 1;
     // Sized once for the tail (at most a checkpoint's interval, unless checkpoints were off).
     let tail = usize::try_from(head.seq - w.pending.checkpoint).unwrap_or(usize::MAX);
     w.pending.ids.reserve(tail.min(2 * CHECKPOINT_ENTRIES as usize));
-    while next <= head.seq {
-        let chunk: Vec<_> =
-            store.entries(next, REPLAY_CHUNK_ENTRIES).collect::<Result<Vec<_>, _>>()?;
-        let Some(last) = chunk.last() else { break };
-        let last_seq = last.seq;
-        let entries: Vec<Entry> = {
-            use rayon::prelude::*;
-            chunk
-                .par_iter()
-                .map(|s| {
-                    Entry::from_canonical_bytes(&s.bytes)
-                        .map_err(|source| LedgerOpenError::Journal { seq: s.seq, source })
-                })
-                .collect::<Result<_, _>>()?
-        };
-        let Writer { state, pending, .. } = &mut *w;
-        // The chain is not extended here (the entries are sealed already): only the first
-        // sequence number matters to the batch.
-        let mut batch = state.begin(next - 1, junbao_ledger::entry::CHAIN_GENESIS);
-        let lookup = StoreLookup { store, pending };
-        for entry in entries {
-            let seq = entry.seq;
-            batch.apply_recorded(entry, &lookup).map_err(|e| {
-                LedgerOpenError::Read(ReadError::Corrupt(format!(
-                    "entry {seq} cannot be replayed onto the checkpoint: {e}"
-                )))
-            })?;
-        }
-        let (changes, entries) = batch.into_changes();
-        changes.commit_marking(&mut pending.dirty);
-        for entry in &entries {
-            pending.note(entry.event.id.as_str(), entry.seq, event_fingerprint(&entry.event));
-            for m in entry_members(entry) {
-                pending.note_member(m, entry.seq);
+    type Part = Result<Vec<(Entry, Hash32)>, LedgerOpenError>;
+    let (to, from) = std::sync::mpsc::sync_channel::<Part>(REPLAY_PARTS_IN_FLIGHT);
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            let mut next = first;
+            while next <= head.seq {
+                let mut part = Vec::with_capacity(REPLAY_PART_ENTRIES);
+                let mut failed = None;
+                for stored in store.entries(next, REPLAY_PART_ENTRIES) {
+                    let decoded = stored.map_err(LedgerOpenError::from).and_then(|s| {
+                        Entry::from_canonical_bytes(&s.bytes)
+                            .map_err(|source| LedgerOpenError::Journal { seq: s.seq, source })
+                    });
+                    match decoded {
+                        Ok(entry) => {
+                            let fingerprint = event_fingerprint(&entry.event);
+                            part.push((entry, fingerprint));
+                        }
+                        Err(e) => {
+                            failed = Some(e);
+                            break;
+                        }
+                    }
+                }
+                let Some((last, _)) = part.last() else { break };
+                next = last.seq + 1;
+                let sent = to.send(Ok(part));
+                if let Some(e) = failed {
+                    let _ = to.send(Err(e));
+                    return;
+                }
+                if sent.is_err() {
+                    return;
+                }
+            }
+        });
+        let mut next = first;
+        for part in from {
+            let part = part?;
+            let Writer { state, pending, .. } = &mut *w;
+            // The chain is not extended here (the entries are sealed already): only the first
+            // sequence number matters to the batch.
+            let mut batch = state.begin(next - 1, junbao_ledger::entry::CHAIN_GENESIS);
+            let lookup = StoreLookup { store, pending };
+            let mut fingerprints = Vec::with_capacity(part.len());
+            for (entry, fingerprint) in part {
+                let seq = entry.seq;
+                batch.apply_recorded(entry, &lookup).map_err(|e| {
+                    LedgerOpenError::Read(ReadError::Corrupt(format!(
+                        "entry {seq} cannot be replayed onto the checkpoint: {e}"
+                    )))
+                })?;
+                fingerprints.push(fingerprint);
+                next = seq + 1;
+            }
+            let (changes, entries) = batch.into_changes();
+            changes.commit_marking(&mut pending.dirty);
+            for (entry, fingerprint) in entries.iter().zip(fingerprints) {
+                pending.note(entry.event.id.as_str(), entry.seq, fingerprint);
+                for m in entry_members(entry) {
+                    pending.note_member(m, entry.seq);
+                }
             }
         }
-        next = last_seq + 1;
-    }
-    Ok(())
+        Ok(())
+    })
 }
 
 /// What `junbao migrate` did.
