@@ -191,6 +191,11 @@ pub struct Ledger {
     checkpoint_on_close: std::sync::atomic::AtomicBool,
     /// The thread that writes checkpoints cut by posts (`derived.rs`), once started.
     checkpointer: derived::Checkpointer,
+    /// Whether closing leaves the state in memory unfreed ([`Ledger::exit_after_close`]).
+    exit_after_close: std::sync::atomic::AtomicBool,
+    /// The head when the ledger was opened (after the replay of the entries after the
+    /// checkpoint; 0 for a new ledger): closing writes a checkpoint only past it.
+    opened_head: u64,
 }
 
 impl std::fmt::Debug for Ledger {
@@ -291,6 +296,8 @@ impl Ledger {
             checkpoint_every: CHECKPOINT_ENTRIES.into(),
             checkpoint_on_close: true.into(),
             checkpointer: Default::default(),
+            exit_after_close: false.into(),
+            opened_head: 0,
         };
         let lines: Vec<String> = junbao_ledger::standard::SEED_STANDARDS
             .iter()
@@ -382,6 +389,7 @@ impl Ledger {
         };
         derived::replay_tail(&store, &mut writer)?;
         writer.bound = BalanceBound::of(&writer.state);
+        let head_after_replay = store.head().seq;
         Ok(Ledger {
             store: Arc::new(store),
             writer: Mutex::new(writer),
@@ -390,6 +398,8 @@ impl Ledger {
             checkpoint_every: CHECKPOINT_ENTRIES.into(),
             checkpoint_on_close: true.into(),
             checkpointer: Default::default(),
+            exit_after_close: false.into(),
+            opened_head: head_after_replay,
         })
     }
 
@@ -403,6 +413,14 @@ impl Ledger {
     #[cfg(feature = "testing")]
     pub fn close_without_checkpoint(self) {
         self.checkpoint_on_close.store(false, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Says that the process exits once this ledger is closed (a command line's one command):
+    /// closing then still writes its checkpoint and closes the store, but leaves the state in
+    /// memory (a million members' maps and vectors) to the end of the process instead of
+    /// freeing it piece by piece. Not for a process that goes on.
+    pub fn exit_after_close(&self) {
+        self.exit_after_close.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Sets how many entries after a checkpoint a post writes the next one (at least 1).
@@ -587,9 +605,14 @@ pub(crate) fn member_index_prefix(member: &junbao_ledger::ids::MemberId) -> Vec<
 
 impl Drop for Ledger {
     /// Closing writes a checkpoint, so that the next open replays nothing. It is not needed
-    /// for safety (the journal holds every entry): a failure is left to the next open.
+    /// for safety (the journal holds every entry): a failure is left to the next open. Not
+    /// when nothing was posted since the ledger was opened: the entries after the checkpoint
+    /// were then only replayed, and writing their records (into the memtables now, and again
+    /// from the write-ahead log at the next open) costs about twice what replaying them
+    /// again does; the next close after a post writes them.
     fn drop(&mut self) {
-        let checkpoint = !self.store.is_poisoned()
+        let checkpoint = self.store.head().seq != self.opened_head
+            && !self.store.is_poisoned()
             && self.checkpoint_on_close.load(std::sync::atomic::Ordering::Relaxed);
         if checkpoint && let Ok(mut w) = self.writer.lock() {
             let _ = self.checkpoint_locked(&mut w);
@@ -597,6 +620,14 @@ impl Drop for Ledger {
         // The checkpoint thread finishes what it was given (a crash test's too: a crash could
         // come after it as well as before) before the store closes.
         self.checkpointer.stop();
+        if self.exit_after_close.load(std::sync::atomic::Ordering::Relaxed)
+            && let Ok(mut w) = self.writer.lock()
+        {
+            // Safe: forgetting frees nothing and runs no destructor; the memory goes back
+            // with the process, which ends now.
+            std::mem::forget(std::mem::take(&mut w.state));
+            std::mem::forget(std::mem::take(&mut w.pending));
+        }
     }
 }
 

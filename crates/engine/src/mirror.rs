@@ -75,6 +75,8 @@ impl Ledger {
             checkpoint_every: crate::CHECKPOINT_ENTRIES.into(),
             checkpoint_on_close: true.into(),
             checkpointer: Default::default(),
+            exit_after_close: false.into(),
+            opened_head: 0,
         })
     }
 
