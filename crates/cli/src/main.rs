@@ -63,9 +63,13 @@ fn main() -> ExitCode {
     }
 }
 
+/// Opens the ledger for one command: the process ends when it is closed, so the closing
+/// leaves the state's memory to the end of the process ([`Ledger::exit_after_close`]).
 fn open(data: &Path) -> Result<Ledger> {
-    Ledger::open(data, system_clock())
-        .with_context(|| format!("opening the ledger at {}", data.display()))
+    let ledger = Ledger::open(data, system_clock())
+        .with_context(|| format!("opening the ledger at {}", data.display()))?;
+    ledger.exit_after_close();
+    Ok(ledger)
 }
 
 /// Dispatches a parsed command line to its command.
