@@ -102,11 +102,20 @@ fn a_poster_is_held_to_its_units_even_for_members_enrolled_in_the_same_group() {
     assert_eq!(ledger.head().seq, head + 2);
 }
 
-#[test]
-fn the_committer_answers_every_request_and_stores_each_exactly_once() {
-    let (_dir, ledger) = new_ledger();
-    let ledger = Arc::new(ledger);
-    let members = 50;
+/// Member `M{m}`'s medical premium of month `k + 1` of 2024.
+fn premium(m: usize, k: usize) -> String {
+    contribution(
+        &format!("c{m}-{k}"),
+        &format!("M{m}"),
+        &format!("2024-{:02}", k + 1),
+        "100.00",
+        "U1",
+    )
+}
+
+/// A new ledger with officers `M0`..`M{members-1}` enrolled (in unit U1), shared.
+fn enrolled_ledger(members: usize) -> (tempfile::TempDir, Arc<Ledger>) {
+    let (dir, ledger) = new_ledger();
     let lines: Vec<String> = (0..members)
         .map(|m| {
             enroll(&format!("e{m}"), &format!("M{m}"), "officer", "U1", "2020-01-01", "10000.00")
@@ -114,19 +123,20 @@ fn the_committer_answers_every_request_and_stores_each_exactly_once() {
         .collect();
     let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
     ledger.post_lines(&refs).unwrap();
+    (dir, Arc::new(ledger))
+}
+
+#[test]
+fn the_committer_answers_every_request_and_stores_each_exactly_once() {
+    let members = 50;
+    let (_dir, ledger) = enrolled_ledger(members);
     let head = ledger.head().seq;
     let committer = GroupCommitter::start(Arc::clone(&ledger));
     let (tx, rx) = std::sync::mpsc::channel();
     let months = 12;
     for m in 0..members {
         for k in 0..months {
-            let line = contribution(
-                &format!("c{m}-{k}"),
-                &format!("M{m}"),
-                &format!("2024-{:02}", k + 1),
-                "100.00",
-                "U1",
-            );
+            let line = premium(m, k);
             let tx = tx.clone();
             committer.submit(any(&[line]), Box::new(move |a| tx.send(a).unwrap())).unwrap();
         }
@@ -141,7 +151,8 @@ fn the_committer_answers_every_request_and_stores_each_exactly_once() {
     assert_eq!(seqs, expected, "dense, one entry per request");
     let stats = committer.stats();
     assert_eq!(stats.entries.load(std::sync::atomic::Ordering::Relaxed), (members * months) as u64);
-    let after = committer.submit(any(&[lines[0].clone()]), Box::new(|_| {}));
+    let line = enroll("e0", "M0", "officer", "U1", "2020-01-01", "10000.00");
+    let after = committer.submit(any(&[line]), Box::new(|_| {}));
     assert_eq!(after.unwrap_err(), junbao_engine::SubmitError::Closed);
     ledger.verify(&|_| {}).unwrap();
 }
@@ -327,16 +338,8 @@ fn the_queue_is_bounded_in_events_and_every_queued_request_is_answered() {
 /// every request is answered exactly once.
 #[test]
 fn every_reply_comes_after_the_sync_that_covers_its_entry() {
-    let (_dir, ledger) = new_ledger();
-    let ledger = Arc::new(ledger);
     let members = 20;
-    let lines: Vec<String> = (0..members)
-        .map(|m| {
-            enroll(&format!("e{m}"), &format!("M{m}"), "officer", "U1", "2020-01-01", "10000.00")
-        })
-        .collect();
-    let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
-    ledger.post_lines(&refs).unwrap();
+    let (_dir, ledger) = enrolled_ledger(members);
     let head = ledger.head().seq;
     let committer = GroupCommitter::start(Arc::clone(&ledger));
     let (tx, rx) = std::sync::mpsc::channel::<(u64, u64)>();
@@ -346,13 +349,7 @@ fn every_reply_comes_after_the_sync_that_covers_its_entry() {
             let (committer, ledger, tx) = (&committer, Arc::clone(&ledger), tx.clone());
             s.spawn(move || {
                 for k in 0..months {
-                    let line = contribution(
-                        &format!("c{m}-{k}"),
-                        &format!("M{m}"),
-                        &format!("2024-{:02}", k + 1),
-                        "100.00",
-                        "U1",
-                    );
+                    let line = premium(m, k);
                     let (ledger, tx) = (Arc::clone(&ledger), tx.clone());
                     let reply = Box::new(move |a: Result<junbao_engine::PostSummary, _>| {
                         let durable = ledger.durable_head().seq;
