@@ -275,6 +275,37 @@ fn a_state_in_an_older_encoding_after_a_crash_keeps_the_tail_idempotent() {
     third.verify(&|_| {}).unwrap();
 }
 
+/// An entry after the checkpoint whose stored bytes do not decode stops the open with an
+/// integrity error naming it, whether it is the first of the tail or a later one: it is never
+/// left out of the replay (the state would then lack it and every entry after it).
+#[test]
+fn a_tail_entry_that_does_not_decode_stops_the_open() {
+    for first_of_tail in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("l");
+        let ledger = small_ledger(&path);
+        let checkpoint = ledger.checkpoint_seq();
+        let tail = [
+            contribution("c-t1", "M1", "2024-02", "60.00", "U1"),
+            contribution("c-t2", "M2", "2024-02", "60.00", "U1"),
+        ];
+        ledger.post_lines(&[tail[0].as_str(), tail[1].as_str()]).unwrap();
+        let seq = if first_of_tail { checkpoint + 1 } else { checkpoint + 2 };
+        let original = ledger.store_for_tests().entry(seq).unwrap().unwrap();
+        let mut bytes = original.bytes.clone();
+        bytes.truncate(bytes.len() / 2);
+        ledger.store_for_tests().tamper_entry(&StoredEntry { bytes, ..original }).unwrap();
+        ledger.close_without_checkpoint();
+        match Ledger::open(&path, system_clock()) {
+            Err(e @ junbao_engine::LedgerOpenError::Journal { .. }) => {
+                assert!(e.to_string().contains(&format!("entry {seq}")), "{e}");
+            }
+            Err(e) => panic!("entry {seq}: another error: {e}"),
+            Ok(_) => panic!("entry {seq} does not decode, and the ledger opened"),
+        }
+    }
+}
+
 /// The sequence number of the entry recorded for event `id`.
 fn seq_of(ledger: &Ledger, id: &str) -> u64 {
     let entries = ledger.journal(1, 1_000).unwrap();

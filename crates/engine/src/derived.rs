@@ -485,14 +485,18 @@ pub(crate) fn replay_tail(store: &Store, w: &mut Writer) -> Result<(), LedgerOpe
                         }
                     }
                 }
-                let Some((last, _)) = part.last() else { break };
-                next = last.seq + 1;
-                let sent = to.send(Ok(part));
+                // The entries read before a failure are applied first; the failure is always
+                // handed on, even as the first thing read.
+                if let Some((last, _)) = part.last() {
+                    next = last.seq + 1;
+                    if to.send(Ok(part)).is_err() {
+                        return;
+                    }
+                } else if failed.is_none() {
+                    break;
+                }
                 if let Some(e) = failed {
                     let _ = to.send(Err(e));
-                    return;
-                }
-                if sent.is_err() {
                     return;
                 }
             }
@@ -524,6 +528,15 @@ pub(crate) fn replay_tail(store: &Store, w: &mut Writer) -> Result<(), LedgerOpe
                     pending.note_member(m, entry.seq);
                 }
             }
+        }
+        // The head names its entry (checked when the store opened), so a journal read that
+        // ends before it lost entries on the way.
+        if next <= head.seq {
+            return Err(LedgerOpenError::Read(ReadError::Corrupt(format!(
+                "the journal ends at entry {} before the head, entry {}",
+                next - 1,
+                head.seq
+            ))));
         }
         Ok(())
     })
