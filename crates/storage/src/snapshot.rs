@@ -121,13 +121,10 @@ impl StoreSnapshot<'_> {
     /// Calls `f` with every record of the idempotency and member index, in key order, as of the
     /// snapshot (one sequential scan, nothing copied).
     pub fn ids_for_each(&self, mut f: impl FnMut(&[u8], &[u8])) -> Result<(), ReadError> {
-        let mut records = self.snapshot.raw_iterator_cf(self.store.cf(CF_IDS));
-        records.seek_to_first();
-        while let (Some(k), Some(v)) = (records.key(), records.value()) {
+        crate::for_each(self.snapshot.raw_iterator_cf(self.store.cf(CF_IDS)), |k, v| {
             f(k, v);
-            records.next();
-        }
-        records.status().map_err(read_error)
+            true
+        })
     }
 
     /// How many records the idempotency and member index holds, as of the snapshot.
