@@ -321,6 +321,8 @@ impl Ledger {
     /// Opens an existing ledger: checks the head, loads the materialised state.
     pub fn open(path: &Path, clock: Clock) -> Result<Ledger, LedgerOpenError> {
         let store = Store::open(path)?;
+        // The stored records are those of the checkpoint; the entries after it are replayed.
+        let checkpoint = derived::parse_checkpoint(store.meta(META_CHECKPOINT)?)?;
         let format = store.meta(META_STATE_FORMAT)?;
         let current = format.as_deref() == Some(&STATE_FORMAT.to_be_bytes()[..]);
         let marked =
@@ -372,15 +374,12 @@ impl Ledger {
                 // balance records are those of the checkpoint, and the entries after it are
                 // replayed below as after any checkpoint (a checkpoint moved to the head would
                 // leave the tail's idempotency records unwritten).
-                let checkpoint = derived::parse_checkpoint(store.meta(META_CHECKPOINT)?)?;
                 let state = rebuild_state(&store, checkpoint)?;
                 rewrite_state(&store, &state)?;
                 state
             }
             Err(load::LoadError::State(e)) => return Err(e.into()),
         };
-        // The stored records are those of the checkpoint; the entries after it are replayed.
-        let checkpoint = derived::parse_checkpoint(store.meta(META_CHECKPOINT)?)?;
         let mut writer = Writer {
             state,
             frontier: Default::default(),
