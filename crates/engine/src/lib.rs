@@ -352,7 +352,7 @@ impl Ledger {
             derived::parse_state_counts(store.meta(derived::META_STATE_COUNTS)?),
         );
         let state = match loaded {
-            Ok((state, _)) => {
+            Ok(state) => {
                 // Written in this format once, in one synced write that keeps the checkpoint:
                 // the records were those of the checkpoint and still are.
                 if !current {

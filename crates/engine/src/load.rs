@@ -65,8 +65,8 @@ pub(crate) enum Kind {
     Balances,
 }
 
-/// The state the stored records make, and whether any record was of state format 2 (read only
-/// if `format2`): see [`StateLoader`]. `threads` are the scans, in key order: each inner list
+/// The state the stored records make (records of state format 2 read only if `format2`): see
+/// [`StateLoader`]. `threads` are the scans, in key order: each inner list
 /// is scanned and decoded on a thread of its own, in its order, while the calling thread puts
 /// the records into the state. `counts` are the sizes the checkpoint noted (members, books,
 /// balances), if any. The error is that of the first record, in the order of the scans as
@@ -79,7 +79,7 @@ pub(crate) fn load_state(
     threads: Vec<Vec<(Kind, Scan<'_>)>>,
     format2: bool,
     counts: Option<[usize; 3]>,
-) -> Result<(LedgerState, bool), LoadError> {
+) -> Result<LedgerState, LoadError> {
     let (to, from) = std::sync::mpsc::sync_channel::<Vec<StateRecord>>(BATCHES_IN_FLIGHT);
     std::thread::scope(|scope| {
         let mut scanning = Vec::new();
@@ -145,7 +145,6 @@ pub(crate) fn load_state(
         if let Some((_, e)) = failed {
             return Err(e);
         }
-        let format2_seen = loader.format2_seen();
-        Ok((loader.finish().map_err(LoadError::State)?, format2_seen))
+        loader.finish().map_err(LoadError::State)
     })
 }

@@ -113,7 +113,7 @@ impl Ledger {
                     ),
                 );
                 match loaded {
-                    Ok((state, _)) => Ok(state),
+                    Ok(state) => Ok(state),
                     Err(crate::load::LoadError::Read(e)) => Err(e.into()),
                     Err(crate::load::LoadError::State(e)) => {
                         Err(VerifyError::Ledger(format!("the stored state does not load: {e}")))

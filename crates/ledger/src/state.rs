@@ -453,11 +453,6 @@ impl StateLoader {
         self.format2_seen
     }
 
-    /// Whether records of state format 2 are read.
-    pub fn reads_format2(&self) -> bool {
-        self.format2
-    }
-
     /// Makes room for about this many members, books and balances.
     pub fn reserve(&mut self, members: usize, books: usize, balances: usize) {
         self.state.members.reserve(members);
