@@ -606,17 +606,30 @@ impl LedgerState {
         period: Period,
         money: PeriodMoney,
     ) {
+        self.change_book(member, money == PeriodMoney::default(), |book| {
+            book.set_month(line, period, money)
+        });
+    }
+
+    /// Applies `change` to `member`'s book: a book it empties is removed, and none is made for
+    /// a change that `leaves_empty` (members with nothing in their book have no entry).
+    fn change_book(
+        &mut self,
+        member: &MemberId,
+        leaves_empty: bool,
+        change: impl FnOnce(&mut MemberBook),
+    ) {
         match self.books.get_mut(member) {
             Some(book) => {
-                book.set_month(line, period, money);
+                change(book);
                 if book.is_empty() {
                     self.books.remove(member);
                 }
             }
-            None if money == PeriodMoney::default() => {}
+            None if leaves_empty => {}
             None => {
                 let mut book = MemberBook::default();
-                book.set_month(line, period, money);
+                change(&mut book);
                 self.books.insert(member.clone(), book);
             }
         }
@@ -640,20 +653,7 @@ impl LedgerState {
     /// Adds `delta` to a member account's sum of `year` (nothing for any other account).
     pub fn add_year_move(&mut self, account: &Account, year: u16, delta: Fen) {
         let Some((member, slot)) = Slot::of(account) else { return };
-        match self.books.get_mut(member) {
-            Some(book) => {
-                book.add_year(slot, year, delta);
-                if book.is_empty() {
-                    self.books.remove(member);
-                }
-            }
-            None if delta.0 == 0 => {}
-            None => {
-                let mut book = MemberBook::default();
-                book.add_year(slot, year, delta);
-                self.books.insert(member.clone(), book);
-            }
-        }
+        self.change_book(member, delta.0 == 0, |book| book.add_year(slot, year, delta));
     }
 
     pub fn balance(&self, account: &Account) -> Fen {
