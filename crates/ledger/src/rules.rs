@@ -57,8 +57,8 @@ pub struct StateChanges {
 }
 
 /// The state a batch changes in place — premium months, year's sums of member accounts and
-/// balances — and what each change replaced, oldest first. Dropped without
-/// [`InPlace::keep`], it undoes every change it logged, so the state is exactly as before the
+/// balances — and what each change replaced, oldest first. Dropped without being committed
+/// ([`BatchChanges::commit`]), it undoes every change it logged, so the state is exactly as before the
 /// batch: a dry run, a failed write, a refusal or a panic in between cannot leave half a batch
 /// in the state.
 #[derive(Debug)]

@@ -859,9 +859,4 @@ impl BatchChanges<'_> {
         self.changes.mark(dirty);
         self.commit();
     }
-
-    /// The changes kept apart from the state.
-    pub fn kept_apart(&self) -> &StateChanges {
-        &self.changes
-    }
 }
