@@ -172,48 +172,15 @@ impl Batch<'_> {
         if self.bound_covers(super::batch::absolute_sum(postings)) {
             return Ok(());
         }
-        // Most entries move a few accounts: their sums stay on the stack.
-        const ON_STACK: usize = 8;
-        if postings.len() <= ON_STACK {
-            let mut sums = [None; ON_STACK];
-            self.check_sums_fit(postings, value_date, &mut sums)
-        } else {
-            let mut sums = vec![None; postings.len()];
-            self.check_sums_fit(postings, value_date, &mut sums)
-        }
-    }
-
-    /// [`Batch::check_balances_fit`], keeping per account (in `sums`, one place per posting
-    /// at least, by first appearance) the base value and the batch's change so far of its
-    /// balance and, for a member account, of its sum of the year (each must fit on its own).
-    fn check_sums_fit<'p>(
-        &self,
-        postings: &'p [Posting],
-        value_date: Date,
-        sums: &mut [Option<(&'p Account, Sums)>],
-    ) -> Result<(), EventError> {
         let year = value_date.period().year;
         let fits = |x: i128| i64::try_from(x).is_ok();
-        let mut index: Option<KeyedMap<&Account, usize>> =
-            (postings.len() > AccountSlots::SCAN_MAX).then(KeyedMap::default);
-        let mut used = 0;
-        for p in postings {
-            let seen = match &index {
-                None => sums[..used].iter().position(|s| s.is_some_and(|(a, _)| *a == p.account)),
-                Some(index) => index.get(&p.account).copied(),
-            };
-            let slot = match seen {
-                Some(slot) => slot,
-                None => {
-                    sums[used] = Some((&p.account, self.sums_of(&p.account, year)));
-                    if let Some(index) = &mut index {
-                        index.insert(&p.account, used);
-                    }
-                    used += 1;
-                    used - 1
-                }
-            };
-            let (_, account_sums) = sums[slot].as_mut().expect("filled above");
+        // Per account, by first appearance: its base value and this entry's change so far, of
+        // its balance and, for a member account, of its sum of the year (each must fit on its
+        // own).
+        let slots = AccountSlots::of(postings);
+        let mut sums: Vec<Sums> = slots.accounts.iter().map(|a| self.sums_of(a, year)).collect();
+        for (p, slot) in postings.iter().zip(&slots.slot_of) {
+            let account_sums = &mut sums[*slot];
             let member = p.account.member_id().is_some();
             for (i, (base, change)) in account_sums.iter_mut().enumerate() {
                 if i == 1 && !member {
