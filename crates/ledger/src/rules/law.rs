@@ -204,12 +204,9 @@ impl Batch<'_> {
     }
 
     /// The months of `member`'s premium `line` that hold money (this batch's in the state),
-    /// in order.
+    /// in order, each once (a member's book keeps them so).
     fn months_of(&self, member: &MemberId, line: Line) -> Vec<Period> {
-        let mut months: Vec<Period> = self.base().months_of(member, line).collect();
-        months.sort();
-        months.dedup();
-        months
+        self.base().months_of(member, line).collect()
     }
 
     /// Art. 20, 25, 32: premiums and their subsidies stop with the service. A discharge or death
