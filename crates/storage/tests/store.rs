@@ -2,7 +2,10 @@
 //! a failed write or sync poisons the handle, the durable head moves only with a sync, and a
 //! head that does not name the last stored entry is refused at open.
 
-use junbao_storage::{APPEND_ENTRIES_MAX, Append, Head, OpenError, Store, StoredEntry, WriteError};
+use junbao_storage::{
+    APPEND_ENTRIES_MAX, Append, Head, OpenError, Store, StoredEntry, WAL_FILES_KEPT_MAX,
+    WriteError, wal_files,
+};
 
 /// `n` entries following `head`, with made-up chain hashes (the store does not recompute the
 /// chain; it checks that the head names the last entry).
@@ -300,4 +303,37 @@ fn a_format1_store_is_refused_and_migrated_in_place() {
         Store::migrate_v1(&path, &mut |_| Ok(()), &[]),
         Err(junbao_storage::MigrateError::NotNeeded(2))
     ));
+}
+
+#[test]
+fn opens_keep_the_replayed_log_but_never_more_than_the_bound_of_log_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let head = {
+        let store = Store::create(&path).unwrap();
+        store.append(append_n(&store, 20)).unwrap();
+        store.head()
+    };
+    // The open keeps what it replayed in memtables: the log stays, no table file is written.
+    let tables = |path: &std::path::Path| {
+        std::fs::read_dir(path)
+            .unwrap()
+            .filter(|f| f.as_ref().unwrap().path().extension().is_some_and(|x| x == "sst"))
+            .count()
+    };
+    drop(Store::open(&path).unwrap());
+    assert_eq!(tables(&path), 0, "the open flushed what it replayed");
+    assert!(wal_files(&path) >= 2);
+    // Read-only opens, one after the other: each starts an empty log, and past the bound an
+    // open flushes, after which RocksDB deletes the logs.
+    let mut most = 0;
+    for _ in 0..3 * WAL_FILES_KEPT_MAX {
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.head(), head);
+        assert_eq!(stored_seqs(&store), (1..=20).collect::<Vec<u64>>());
+        drop(store);
+        most = most.max(wal_files(&path));
+    }
+    assert!(most <= WAL_FILES_KEPT_MAX + 1, "{most} log files");
+    assert!(tables(&path) > 0, "no open flushed");
 }
