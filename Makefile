@@ -1,6 +1,8 @@
 # One profile (release, with overflow checks) for the demo, the tests and the benchmarks, so the
 # RocksDB C++ library is built once. The target folder lives outside the clone so that every
-# clone on this machine, CI's included, reuses that build.
+# clone on this machine, CI's included, reuses that build. (The binary alone and the tests build
+# RocksDB with the same features only because Cargo.toml's `[build-dependencies]` evens out
+# what the tests' dev-dependencies add; `cargo build --unit-graph` shows it.)
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/junbao-target
 CARGO ?= cargo
 
