@@ -362,6 +362,32 @@ fn a_reversal_of_an_entry_whose_stored_bytes_are_corrupt_is_an_integrity_failure
     ledger.post_lines(&[REVERSE_C0]).unwrap();
 }
 
+/// The index record of an event id that names another event's entry (an edited record) is an
+/// integrity failure when a reversal looks the id up: the reversal never takes the other entry
+/// for its target.
+#[test]
+fn a_reversal_through_an_index_record_naming_another_event_is_an_integrity_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = small_ledger(dir.path());
+    let store = ledger.store_for_tests();
+    let c0 = store.ids_get(&[b"c0"]).unwrap()[0].clone().unwrap();
+    let c1 = store.ids_get(&[b"c1"]).unwrap()[0].clone().unwrap();
+    store.tamper_ids(b"c0", Some(&c1)).unwrap();
+    let head = ledger.head();
+    match ledger.post_lines(&[REVERSE_C0]) {
+        Err(e @ PostError::Read(junbao_storage::ReadError::Corrupt(_))) => {
+            assert_eq!(e.kind(), junbao_engine::ErrorKind::Integrity);
+            let seq = seq_of(&ledger, "c1");
+            assert!(e.to_string().contains(&format!("names entry {seq}, of another event")), "{e}");
+        }
+        other => panic!("a record naming another event must fail as integrity: {other:?}"),
+    }
+    assert_eq!(ledger.head(), head, "nothing stored");
+    // Restored, the same reversal is accepted, and reverses c0.
+    ledger.store_for_tests().tamper_ids(b"c0", Some(&c0)).unwrap();
+    ledger.post_lines(&[REVERSE_C0]).unwrap();
+}
+
 /// A disk read that fails while a reversal reads its target is I/O (exit 1, HTTP 503): not a
 /// refusal, not an integrity failure; nothing is poisoned and the retry succeeds.
 #[test]

@@ -267,18 +267,35 @@ impl EntryLookup for StoreLookup<'_> {
                 let record =
                     self.store.ids_get(&[key]).map_err(lookup_error)?.into_iter().next().flatten();
                 let Some(record) = record else { return Ok(None) };
-                parse_id_record(&record).map(|(seq, _)| seq).ok_or_else(|| {
-                    LookupError::Corrupt(format!("the idempotency record of {id} does not decode"))
-                })?
+                parse_id_record(&record)
+                    .map(|(seq, _)| seq)
+                    .ok_or_else(|| id_record_corrupt(id.as_str(), "does not decode".into()))
+                    .map_err(lookup_error)?
             }
         };
-        let stored = self.store.entry(seq).map_err(lookup_error)?.ok_or_else(|| {
-            LookupError::Corrupt(format!("entry {seq}, indexed for event {id}, is not stored"))
-        })?;
-        Entry::from_canonical_bytes(&stored.bytes)
-            .map(Some)
-            .map_err(|e| LookupError::Corrupt(format!("entry {seq} does not decode: {e}")))
+        indexed_entry(self.store, id.as_str(), seq).map(Some).map_err(lookup_error)
     }
+}
+
+/// A corrupt idempotency record of the event id `id`.
+fn id_record_corrupt(id: &str, what: String) -> ReadError {
+    ReadError::Corrupt(format!("the idempotency record of {id:?} {what}"))
+}
+
+/// The entry at `seq`, which the index names for the event id `id`: read, decoded, and
+/// checked to carry that id (a record naming a missing entry, one that does not decode or one
+/// of another event is corruption).
+fn indexed_entry(store: &Store, id: &str, seq: u64) -> Result<Entry, ReadError> {
+    let stored = store
+        .entry(seq)?
+        .ok_or_else(|| id_record_corrupt(id, format!("names entry {seq}, not stored")))?;
+    let entry = Entry::from_canonical_bytes(&stored.bytes).map_err(|e| {
+        id_record_corrupt(id, format!("names entry {seq}, which does not decode: {e}"))
+    })?;
+    if entry.event.id.as_str() != id {
+        return Err(id_record_corrupt(id, format!("names entry {seq}, of another event")));
+    }
+    Ok(entry)
 }
 
 /// An event id's entry: its sequence number and content fingerprint; or why it could not be
@@ -324,21 +341,12 @@ impl Ledger {
 
     /// A stored idempotency record, with the fingerprint of its entry.
     fn resolve_id_record(&self, id: &str, v: &[u8]) -> IdRecord {
-        let corrupt =
-            |what: String| ReadError::Corrupt(format!("the idempotency record of {id:?} {what}"));
-        let (seq, fp) = parse_id_record(v).ok_or_else(|| corrupt("does not decode".into()))?;
+        let (seq, fp) =
+            parse_id_record(v).ok_or_else(|| id_record_corrupt(id, "does not decode".into()))?;
         if let Some(fp) = fp {
             return Ok((seq, fp));
         }
-        let stored = self
-            .store
-            .entry(seq)?
-            .ok_or_else(|| corrupt(format!("names entry {seq}, not stored")))?;
-        let entry = Entry::from_canonical_bytes(&stored.bytes)
-            .map_err(|e| corrupt(format!("names entry {seq}, which does not decode: {e}")))?;
-        if entry.event.id.as_str() != id {
-            return Err(corrupt(format!("names entry {seq}, of another event")));
-        }
+        let entry = indexed_entry(&self.store, id, seq)?;
         Ok((seq, event_fingerprint(&entry.event)))
     }
 
