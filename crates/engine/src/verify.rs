@@ -85,10 +85,16 @@ impl Ledger {
         // records looked up one by one, to name the first that fails. A ledger migrated from
         // format 1 (two accepted forms of a record) is looked up one by one.
         let digest_key = if format1_until > 0 { None } else { Some(DigestKey::new()?) };
+        let counts =
+            crate::derived::parse_state_counts(snapshot.meta(crate::derived::META_STATE_COUNTS)?);
         let (sender, chunks) = std::sync::mpsc::sync_channel::<ReplayChunk>(1);
+        // The replayed chunks' buffers come back to be filled again: a chunk's decoded entries
+        // take megabytes, which a fresh allocation per chunk has the kernel zero page by page.
+        let (recycle, recycled) = std::sync::mpsc::channel::<Vec<Entry>>();
         let snapshot = &snapshot;
         std::thread::scope(|scope| {
-            let replaying = scope.spawn(move || replay_from_scratch(chunks, checkpoint));
+            let replaying =
+                scope.spawn(move || replay_from_scratch(chunks, recycle, checkpoint, counts));
             // The stored index and state are read while the journal is checked; what they hold
             // is compared, and a failure to read them reported, where it was before.
             let scanning = digest_key.clone().map(|key| {
@@ -108,9 +114,7 @@ impl Ledger {
                         (Kind::Balances, Box::new(|f| snapshot.balances_for_each(f))),
                     ]],
                     false,
-                    crate::derived::parse_state_counts(
-                        snapshot.meta(crate::derived::META_STATE_COUNTS)?,
-                    ),
+                    counts,
                 );
                 match loaded {
                     Ok(state) => Ok(state),
@@ -121,8 +125,9 @@ impl Ledger {
                 }
             });
             let stored = Stored { digest_key, scanning, loading };
+            let replay = Replay { chunks: sender, recycled };
             let checked =
-                self.check_journal(snapshot, checkpoint, format1_until, stored, sender, progress);
+                self.check_journal(snapshot, checkpoint, format1_until, stored, replay, progress);
             let replayed = replaying.join().expect("the replay does not panic");
             let Checked { count, state } = checked?;
             let (failed, at_checkpoint) = replayed;
@@ -160,7 +165,7 @@ impl Ledger {
         checkpoint: u64,
         format1_until: u64,
         stored: Stored<'_>,
-        replay: std::sync::mpsc::SyncSender<ReplayChunk>,
+        replay: Replay,
         progress: &dyn Fn(u64),
     ) -> Result<Checked, VerifyError> {
         let head = snapshot.head();
@@ -173,9 +178,12 @@ impl Ledger {
         // Where each event id was last recorded (by a keyed hash of the id), for the entry a
         // reversal names: the replay keeps no entry.
         let ids = junbao_ledger::keyed::KeyedState::default();
+        // Sized once: it ends with about one id per entry, and would rehash at each doubling.
         let mut last_of_id: KeyedMap<u64, u64> = KeyedMap::default();
-        // One buffer of raw records, reused chunk after chunk.
+        last_of_id.reserve(usize::try_from(head.seq).unwrap_or(0));
+        // One buffer of raw records, and one of checked entries, reused chunk after chunk.
         let mut raw = junbao_storage::RawEntries::default();
+        let mut checked: Vec<Result<Decoded, (u64, String)>> = Vec::new();
         loop {
             snapshot.read_entries(next_seq, VERIFY_CHUNK_ENTRIES, &mut raw)?;
             if raw.is_empty() {
@@ -200,8 +208,7 @@ impl Ledger {
             // Each link h_n = SHA-256(h_(n-1) || bytes_n) depends only on stored values, so the
             // links are checked in parallel; together they prove the whole chain. The same pass
             // decodes each entry once and hashes its Merkle leaf.
-            type Decoded = (Hash32, Entry, u64, Vec<IndexRecord>, IndexDigest);
-            let checked: Vec<Result<Decoded, (u64, String)>> = chunk
+            chunk
                 .par_iter()
                 .enumerate()
                 .map(|(i, e)| {
@@ -226,18 +233,25 @@ impl Ledger {
                     let id = ids.hash_one(entry.event.id.as_str());
                     Ok((merkle::leaf_hash(e.bytes), entry, id, index, digest))
                 })
-                .collect();
+                .collect_into_vec(&mut checked);
             if let Some(missing) = gap {
                 // The first failure, in order: a bad entry before the gap, or the gap itself.
                 return Err(checked
-                    .into_iter()
+                    .drain(..)
                     .find_map(Result::err)
                     .map_or(missing, |(seq, what)| VerifyError::Entry { seq, what }));
             }
             let mut index = Vec::new();
-            let mut entries = Vec::with_capacity(checked.len());
+            let mut entries = match replay.recycled.try_recv() {
+                Ok(mut entries) => {
+                    // Its entries (allocated by the decoding threads) are freed by them too.
+                    entries.par_drain(..).for_each(drop);
+                    entries
+                }
+                Err(_) => Vec::with_capacity(checked.len()),
+            };
             let mut targets = HashMap::new();
-            for result in checked {
+            for result in checked.drain(..) {
                 let (leaf, entry, id, records, digest) =
                     result.map_err(|(seq, what)| VerifyError::Entry { seq, what })?;
                 index.extend(records);
@@ -267,10 +281,10 @@ impl Ledger {
                 let later = entries.split_off(after);
                 let (now, rest): (HashMap<u64, Entry>, HashMap<u64, Entry>) =
                     targets.into_iter().partition(|(seq, _)| *seq <= checkpoint);
-                let _ = replay.send((entries, now));
-                let _ = replay.send((later, rest));
+                let _ = replay.chunks.send((entries, now));
+                let _ = replay.chunks.send((later, rest));
             } else {
-                let _ = replay.send((entries, targets));
+                let _ = replay.chunks.send((entries, targets));
             }
             progress(next_seq - 1);
         }
@@ -337,6 +351,16 @@ struct Stored<'scope> {
 /// Decoded entries in order, with the entry each reversal among them names (by its seq).
 type ReplayChunk = (Vec<Entry>, HashMap<u64, Entry>);
 
+/// An entry checked in parallel: its Merkle leaf, the entry, the keyed hash of its event id,
+/// its index records (looked up one by one) or their digest.
+type Decoded = (Hash32, Entry, u64, Vec<IndexRecord>, IndexDigest);
+
+/// The way to the replaying thread: chunks to replay, and the buffers of chunks it replayed.
+struct Replay {
+    chunks: std::sync::mpsc::SyncSender<ReplayChunk>,
+    recycled: std::sync::mpsc::Receiver<Vec<Entry>>,
+}
+
 /// What `check_journal` found: the entries checked and the stored state.
 struct Checked {
     count: u64,
@@ -346,12 +370,22 @@ struct Checked {
 /// Replays the chunks received, from scratch, without rule checks (their chain and decoding
 /// are verified by the sender), up to the first entry that could not have been recorded; with
 /// the state as of the `checkpoint` (none if the replay stopped before it). A chunk ends at the
-/// checkpoint or starts after it.
+/// checkpoint or starts after it. The buffer of each chunk replayed goes back by `recycle`, its
+/// entries in it (freed by the sender, off this thread). `counts`: the sizes of the state as of
+/// the checkpoint that the checkpoint noted, to size the maps once.
 fn replay_from_scratch(
     chunks: std::sync::mpsc::Receiver<ReplayChunk>,
+    recycle: std::sync::mpsc::Sender<Vec<Entry>>,
     checkpoint: u64,
+    counts: Option<[usize; 3]>,
 ) -> (Option<(u64, String)>, Option<LedgerState>) {
     let mut replayer = Replayer::keeping_none();
+    if let Some([members, books, balances]) = counts {
+        // A stored hint, not trusted: no more room than the entries up to the checkpoint
+        // could fill (one member or book per entry at most; balances grow past it if need be).
+        let most = usize::try_from(checkpoint).unwrap_or(usize::MAX);
+        replayer.reserve(members.min(most), books.min(most), balances.min(most));
+    }
     let mut at_checkpoint = (checkpoint == 0).then(LedgerState::default);
     let mut chunks = chunks.into_iter().peekable();
     while let Some((entries, targets)) = chunks.next() {
@@ -366,8 +400,11 @@ fn replay_from_scratch(
         if replayer.unreplayable().is_some() {
             break;
         }
-        if at_checkpoint.is_none() && entries.last().is_some_and(|e| e.seq == checkpoint) {
-            drop((entries, targets));
+        let at = entries.last().is_some_and(|e| e.seq == checkpoint);
+        // A sender gone has stopped at a failure: the buffer is dropped here.
+        let _ = recycle.send(entries);
+        if at_checkpoint.is_none() && at {
+            drop(targets);
             if chunks.peek().is_none() {
                 // Nothing after the checkpoint (the usual case after a close): the state as of
                 // the checkpoint is the replay's final state, taken without a copy.

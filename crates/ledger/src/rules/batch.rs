@@ -195,6 +195,14 @@ impl Replayer {
         Replayer::keeping(std::collections::HashSet::new())
     }
 
+    /// Makes room in the replayed state for about this many members, books and balances (a
+    /// replay from scratch otherwise rehashes and moves every record at each doubling).
+    pub fn reserve(&mut self, members: usize, books: usize, balances: usize) {
+        self.state.members.reserve(members);
+        self.state.books.reserve(books);
+        self.state.balances.reserve(balances);
+    }
+
     /// Applies the next entry, without rule checks.
     pub fn push(&mut self, entry: &Entry) {
         self.push_all(std::slice::from_ref(entry));
