@@ -90,7 +90,7 @@ impl Ledger {
         let (sender, chunks) = std::sync::mpsc::sync_channel::<ReplayChunk>(1);
         // The replayed chunks' buffers come back to be filled again: a chunk's decoded entries
         // take megabytes, which a fresh allocation per chunk has the kernel zero page by page.
-        let (recycle, recycled) = std::sync::mpsc::channel::<Vec<Entry>>();
+        let (recycle, recycled) = std::sync::mpsc::channel::<Vec<CheckedEntry>>();
         let snapshot = &snapshot;
         std::thread::scope(|scope| {
             let replaying =
@@ -181,9 +181,8 @@ impl Ledger {
         // Sized once: it ends with about one id per entry, and would rehash at each doubling.
         let mut last_of_id: KeyedMap<u64, u64> = KeyedMap::default();
         last_of_id.reserve(usize::try_from(head.seq).unwrap_or(0));
-        // One buffer of raw records, and one of checked entries, reused chunk after chunk.
+        // One buffer of raw records, reused chunk after chunk.
         let mut raw = junbao_storage::RawEntries::default();
-        let mut checked: Vec<Result<Decoded, (u64, String)>> = Vec::new();
         loop {
             snapshot.read_entries(next_seq, VERIFY_CHUNK_ENTRIES, &mut raw)?;
             if raw.is_empty() {
@@ -207,7 +206,17 @@ impl Ledger {
             };
             // Each link h_n = SHA-256(h_(n-1) || bytes_n) depends only on stored values, so the
             // links are checked in parallel; together they prove the whole chain. The same pass
-            // decodes each entry once and hashes its Merkle leaf.
+            // decodes each entry once and hashes its Merkle leaf. The entries stay where this
+            // pass puts them (in a buffer the replay sent back): an entry takes hundreds of
+            // bytes, and moving each one again cost as much as reading it.
+            let mut checked = match replay.recycled.try_recv() {
+                Ok(mut checked) => {
+                    // Its entries (allocated by the decoding threads) are freed by them too.
+                    checked.par_drain(..).for_each(drop);
+                    checked
+                }
+                Err(_) => Vec::with_capacity(chunk.len()),
+            };
             chunk
                 .par_iter()
                 .enumerate()
@@ -242,30 +251,28 @@ impl Ledger {
                     .map_or(missing, |(seq, what)| VerifyError::Entry { seq, what }));
             }
             let mut index = Vec::new();
-            let mut entries = match replay.recycled.try_recv() {
-                Ok(mut entries) => {
-                    // Its entries (allocated by the decoding threads) are freed by them too.
-                    entries.par_drain(..).for_each(drop);
-                    entries
-                }
-                Err(_) => Vec::with_capacity(checked.len()),
-            };
             let mut targets = HashMap::new();
-            for result in checked.drain(..) {
-                let (leaf, entry, id, records, digest) =
-                    result.map_err(|(seq, what)| VerifyError::Entry { seq, what })?;
-                index.extend(records);
-                implied.merge(&digest);
-                tree.push(leaf);
+            let first_seq = next_seq;
+            for i in 0..checked.len() {
+                let (before, rest) = checked.split_at_mut(i);
+                let (leaf, entry, id, records, digest) = match &mut rest[0] {
+                    Ok(decoded) => decoded,
+                    Err((seq, what)) => {
+                        return Err(VerifyError::Entry { seq: *seq, what: std::mem::take(what) });
+                    }
+                };
+                index.append(records);
+                implied.merge(digest);
+                tree.push(*leaf);
                 if let EventBody::Reversal { of, .. } = &entry.event.body
                     && let Some(target) =
-                        reversal_target(snapshot, &ids, &last_of_id, &entries, of)?
+                        reversal_target(snapshot, &ids, &last_of_id, (first_seq, before), of)?
                 {
                     targets.insert(entry.seq, target);
                 }
-                last_of_id.insert(id, entry.seq);
-                entries.push(entry);
+                last_of_id.insert(*id, entry.seq);
             }
+            let mut entries = checked;
             // The chunk's index records (a ledger migrated from format 1) looked up in parallel
             // reads.
             index.par_chunks(4096).try_for_each(|part| check_index(snapshot, part))?;
@@ -276,7 +283,8 @@ impl Ledger {
             // To the replaying thread, in two parts where the checkpoint falls inside (it keeps
             // the state as of the checkpoint). A closed receiver has stopped at a failure,
             // reported after the checks.
-            let after = entries.partition_point(|e| e.seq <= checkpoint);
+            let after =
+                entries.partition_point(|e| e.as_ref().is_ok_and(|d| d.1.seq <= checkpoint));
             if after > 0 && after < entries.len() {
                 let later = entries.split_off(after);
                 let (now, rest): (HashMap<u64, Entry>, HashMap<u64, Entry>) =
@@ -348,17 +356,23 @@ struct Stored<'scope> {
     loading: std::thread::ScopedJoinHandle<'scope, Result<LedgerState, VerifyError>>,
 }
 
-/// Decoded entries in order, with the entry each reversal among them names (by its seq).
-type ReplayChunk = (Vec<Entry>, HashMap<u64, Entry>);
+/// Decoded entries in order (all checked: none is a failure), with the entry each reversal
+/// among them names (by its seq).
+type ReplayChunk = (Vec<CheckedEntry>, HashMap<u64, Entry>);
 
 /// An entry checked in parallel: its Merkle leaf, the entry, the keyed hash of its event id,
-/// its index records (looked up one by one) or their digest.
-type Decoded = (Hash32, Entry, u64, Vec<IndexRecord>, IndexDigest);
+/// its index records (looked up one by one) or their digest; or why it fails, and its seq.
+type CheckedEntry = Result<(Hash32, Entry, u64, Vec<IndexRecord>, IndexDigest), (u64, String)>;
+
+/// The entry of a [`CheckedEntry`] that did not fail.
+fn checked_entry(checked: &CheckedEntry) -> Option<&Entry> {
+    checked.as_ref().ok().map(|d| &d.1)
+}
 
 /// The way to the replaying thread: chunks to replay, and the buffers of chunks it replayed.
 struct Replay {
     chunks: std::sync::mpsc::SyncSender<ReplayChunk>,
-    recycled: std::sync::mpsc::Receiver<Vec<Entry>>,
+    recycled: std::sync::mpsc::Receiver<Vec<CheckedEntry>>,
 }
 
 /// What `check_journal` found: the entries checked and the stored state.
@@ -375,7 +389,7 @@ struct Checked {
 /// the checkpoint that the checkpoint noted, to size the maps once.
 fn replay_from_scratch(
     chunks: std::sync::mpsc::Receiver<ReplayChunk>,
-    recycle: std::sync::mpsc::Sender<Vec<Entry>>,
+    recycle: std::sync::mpsc::Sender<Vec<CheckedEntry>>,
     checkpoint: u64,
     counts: Option<[usize; 3]>,
 ) -> (Option<(u64, String)>, Option<LedgerState>) {
@@ -392,7 +406,7 @@ fn replay_from_scratch(
         // In parts, each one commit: the replay's pending changes stay small (in cache); a
         // batch reads its own changes first, so the state is that of one commit per entry.
         for part in entries.chunks(REPLAY_PART_ENTRIES) {
-            replayer.push_all_given(part, &targets);
+            replayer.push_all_given(part.iter().filter_map(checked_entry), &targets);
             if replayer.unreplayable().is_some() {
                 break;
             }
@@ -400,7 +414,7 @@ fn replay_from_scratch(
         if replayer.unreplayable().is_some() {
             break;
         }
-        let at = entries.last().is_some_and(|e| e.seq == checkpoint);
+        let at = entries.last().and_then(checked_entry).is_some_and(|e| e.seq == checkpoint);
         // A sender gone has stopped at a failure: the buffer is dropped here.
         let _ = recycle.send(entries);
         if at_checkpoint.is_none() && at {
@@ -430,23 +444,23 @@ fn unreplayable(unreplayable: &Option<(u64, String)>) -> Result<(), VerifyError>
 
 /// The entry a reversal names: the last one before it that carries the event id
 /// `of`, found through `last_of_id` (a keyed hash of each id → the last seq that carries it)
-/// and read back (`chunk`: the entries of this chunk before `seq`, in order), or by a search of
-/// the journal when two ids share a hash.
+/// and read back (`chunk`: the first seq of this chunk and its entries before the reversal, in
+/// order, all checked), or by a search of the journal when two ids share a hash.
 fn reversal_target(
     snapshot: &StoreSnapshot<'_>,
     ids: &junbao_ledger::keyed::KeyedState,
     last_of_id: &KeyedMap<u64, u64>,
-    chunk: &[Entry],
+    (first, chunk): (u64, &[CheckedEntry]),
     of: &EventId,
 ) -> Result<Option<Entry>, VerifyError> {
     let Some(&found) = last_of_id.get(&ids.hash_one(of.as_str())) else {
         return Ok(None);
     };
     let read = |at: u64| -> Result<Entry, VerifyError> {
-        if let Some(first) = chunk.first()
-            && at >= first.seq
+        if let Some(entry) =
+            at.checked_sub(first).and_then(|i| chunk.get(i as usize)).and_then(checked_entry)
         {
-            return Ok(chunk[(at - first.seq) as usize].clone());
+            return Ok(entry.clone());
         }
         let stored = snapshot.entries(at, 1).next().transpose()?;
         let stored = stored

@@ -218,17 +218,17 @@ impl Replayer {
     /// seq]`, as the caller read it: the last entry before the reversal that carries the event
     /// id it names (none: no entry does). Once an entry could not be replayed, no reversal is
     /// applied any more (the target may be that entry; the first such entry is reported).
-    pub fn push_all_given(
+    pub fn push_all_given<'e>(
         &mut self,
-        entries: &[Entry],
+        entries: impl IntoIterator<Item = &'e Entry>,
         targets: &std::collections::HashMap<u64, Entry>,
     ) {
         self.push_all_inner(entries, Some(targets));
     }
 
-    fn push_all_inner(
+    fn push_all_inner<'e>(
         &mut self,
-        entries: &[Entry],
+        entries: impl IntoIterator<Item = &'e Entry>,
         given: Option<&std::collections::HashMap<u64, Entry>>,
     ) {
         let mut batch = self.state.begin_bounded(0, CHAIN_GENESIS, self.bound);
