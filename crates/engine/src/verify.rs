@@ -18,8 +18,10 @@ use crate::Ledger;
 use junbao_ledger::keyed::KeyedMap;
 use junbao_storage::{RawEntry, StoreSnapshot};
 
-/// Entries read and checked per parallel chunk.
+/// Entries read and checked per parallel chunk: a power of two (a whole chunk is a perfect
+/// subtree of the Merkle tree).
 const VERIFY_CHUNK_ENTRIES: usize = 16_384;
+const _: () = assert!(VERIFY_CHUNK_ENTRIES.is_power_of_two());
 
 /// Entries the replay applies per commit of its state.
 const REPLAY_PART_ENTRIES: usize = 8;
@@ -181,8 +183,9 @@ impl Ledger {
         // Sized once: it ends with about one id per entry, and would rehash at each doubling.
         let mut last_of_id: KeyedMap<u64, u64> = KeyedMap::default();
         last_of_id.reserve(usize::try_from(head.seq).unwrap_or(0));
-        // One buffer of raw records, reused chunk after chunk.
+        // One buffer of raw records, and one of a chunk's leaves, reused chunk after chunk.
         let mut raw = junbao_storage::RawEntries::default();
+        let mut leaves = Vec::with_capacity(VERIFY_CHUNK_ENTRIES);
         loop {
             snapshot.read_entries(next_seq, VERIFY_CHUNK_ENTRIES, &mut raw)?;
             if raw.is_empty() {
@@ -253,6 +256,11 @@ impl Ledger {
             let mut index = Vec::new();
             let mut targets = HashMap::new();
             let first_seq = next_seq;
+            // A whole chunk that starts where the tree's size is a multiple of it is a perfect
+            // subtree: its root is hashed in parallel, not leaf after leaf on this thread.
+            let whole = chunk.len() == VERIFY_CHUNK_ENTRIES
+                && tree.len() % VERIFY_CHUNK_ENTRIES as u64 == 0;
+            leaves.clear();
             for i in 0..checked.len() {
                 let (before, rest) = checked.split_at_mut(i);
                 let (leaf, entry, id, records, digest) = match &mut rest[0] {
@@ -263,7 +271,11 @@ impl Ledger {
                 };
                 index.append(records);
                 implied.merge(digest);
-                tree.push(*leaf);
+                if whole {
+                    leaves.push(*leaf);
+                } else {
+                    tree.push(*leaf);
+                }
                 if let EventBody::Reversal { of, .. } = &entry.event.body
                     && let Some(target) =
                         reversal_target(snapshot, &ids, &last_of_id, (first_seq, before), of)?
@@ -271,6 +283,10 @@ impl Ledger {
                     targets.insert(entry.seq, target);
                 }
                 last_of_id.insert(*id, entry.seq);
+            }
+            if whole {
+                let level = VERIFY_CHUNK_ENTRIES.trailing_zeros() as u8;
+                tree.push_subtree(level, merkle::perfect_root(&leaves));
             }
             let mut entries = checked;
             // The chunk's index records (a ledger migrated from format 1) looked up in parallel

@@ -443,6 +443,25 @@ impl Frontier {
         self.push_with(leaf, |_, _, _| {});
     }
 
+    /// Appends the `2^level` leaves whose perfect subtree has the root `root` (see
+    /// [`perfect_root`]), as pushing them one by one would: the tree's size must be a multiple
+    /// of `2^level`, so that they form one aligned subtree.
+    pub fn push_subtree(&mut self, level: u8, root: Hash32) {
+        let leaves = 1u64 << level;
+        assert_eq!(self.size % leaves, 0, "an aligned subtree");
+        self.size += leaves;
+        let (mut level, mut hash) = (level, root);
+        while let Some(&(top, left)) = self.edge.last() {
+            if top != level {
+                break;
+            }
+            self.edge.pop();
+            hash = node_hash(&left, &hash);
+            level += 1;
+        }
+        self.edge.push((level, hash));
+    }
+
     /// Leaves in the tree.
     pub fn len(&self) -> u64 {
         self.size
@@ -453,9 +472,51 @@ impl Frontier {
     }
 }
 
+/// The root of the perfect tree of `leaves`, a power of two of them: its halves are hashed in
+/// parallel (a tree of many leaves costs one node hash per leaf, which one thread would do alone).
+pub fn perfect_root(leaves: &[Hash32]) -> Hash32 {
+    assert!(leaves.len().is_power_of_two(), "a perfect tree");
+    // Below this, waking another thread costs more than the hashing it would take on.
+    const SERIAL_LEAVES: usize = 512;
+    if leaves.len() == 1 {
+        return leaves[0];
+    }
+    let (left, right) = leaves.split_at(leaves.len() / 2);
+    let (left, right) = if leaves.len() <= SERIAL_LEAVES {
+        (perfect_root(left), perfect_root(right))
+    } else {
+        rayon::join(|| perfect_root(left), || perfect_root(right))
+    };
+    node_hash(&left, &right)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_subtree_pushed_whole_is_its_leaves_pushed_one_by_one() {
+        let leaves: Vec<Hash32> = (0..6000u32).map(|i| leaf_hash(&i.to_be_bytes())).collect();
+        for level in [0u8, 1, 4, 10] {
+            let n = 1usize << level;
+            let (mut whole, mut single) = (Frontier::default(), Frontier::default());
+            // Five aligned subtrees (the edge merges some), then a few leaves.
+            let mut at = 0;
+            for _ in 0..5 {
+                whole.push_subtree(level, perfect_root(&leaves[at..at + n]));
+                at += n;
+            }
+            for leaf in &leaves[at..at + 3] {
+                whole.push(*leaf);
+            }
+            for leaf in &leaves[..at + 3] {
+                single.push(*leaf);
+            }
+            assert_eq!(whole, single, "level {level}");
+            let tree = MemoryTree { leaves: leaves[..at + 3].to_vec() };
+            assert_eq!(whole.root(), tree.root_fast(at + 3), "level {level}");
+        }
+    }
 
     #[test]
     fn appending_to_a_frontier_matches_appending_from_the_tree() {
