@@ -306,6 +306,23 @@ fn a_tail_entry_that_does_not_decode_stops_the_open() {
     }
 }
 
+/// The checkpoint's count of members, books and balances only sizes the maps an open and a
+/// verify fill: an absurd stored count (an edited record) is not an allocation of that size
+/// (a crash before any check); the open and the verify go on as with the true counts.
+#[test]
+fn an_absurd_stored_state_count_is_capped_not_allocated() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = small_ledger(dir.path());
+    let head = ledger.head();
+    let absurd: Vec<u8> = [u64::MAX / 3; 3].iter().flat_map(|n| n.to_be_bytes()).collect();
+    ledger.store_for_tests().tamper_meta(junbao_engine::META_STATE_COUNTS, Some(&absurd)).unwrap();
+    drop(ledger);
+    let ledger = Ledger::open(dir.path(), system_clock()).unwrap();
+    assert_eq!(ledger.head(), head);
+    ledger.verify(&|_| {}).unwrap();
+    ledger.post_lines(&[REVERSE_C0]).unwrap();
+}
+
 /// The sequence number of the entry recorded for event `id`.
 fn seq_of(ledger: &Ledger, id: &str) -> u64 {
     let entries = ledger.journal(1, 1_000).unwrap();

@@ -40,11 +40,17 @@ pub(crate) fn state_counts(state: &junbao_ledger::LedgerState) -> Vec<u8> {
         .collect()
 }
 
-/// The sizes a [`META_STATE_COUNTS`] record names (none if absent or not 24 bytes).
-pub(crate) fn parse_state_counts(v: Option<Vec<u8>>) -> Option<[usize; 3]> {
+/// The sizes a [`META_STATE_COUNTS`] record names (none if absent or not 24 bytes), each at
+/// most `checkpoint`.
+pub(crate) fn parse_state_counts(v: Option<Vec<u8>>, checkpoint: u64) -> Option<[usize; 3]> {
     let v = v?;
+    // A stored hint, not trusted: a tampered record must not ask for more room than the
+    // entries up to the checkpoint could fill (one member, book or new account per entry at
+    // most, as far as the sizing goes: a map still grows past it if need be).
+    let most = usize::try_from(checkpoint).unwrap_or(usize::MAX);
     let n = |i: usize| -> Option<usize> {
-        usize::try_from(u64::from_be_bytes(v.get(i * 8..i * 8 + 8)?.try_into().ok()?)).ok()
+        let n = u64::from_be_bytes(v.get(i * 8..i * 8 + 8)?.try_into().ok()?);
+        Some(usize::try_from(n).unwrap_or(usize::MAX).min(most))
     };
     (v.len() == 24).then_some([n(0)?, n(1)?, n(2)?])
 }

@@ -44,7 +44,9 @@ pub use commit::{
     SubmitError,
 };
 pub(crate) use derived::StoreLookup;
-pub use derived::{CHECKPOINT_ENTRIES, META_CHECKPOINT, MigrateError, MigrateSummary};
+pub use derived::{
+    CHECKPOINT_ENTRIES, META_CHECKPOINT, META_STATE_COUNTS, MigrateError, MigrateSummary,
+};
 pub use junbao_storage::{Head, ReadError, StoredEntry, WriteError};
 pub use mirror::{MIRROR_STEP_ENTRIES_MAX, MirrorError, RemoteEntry};
 pub use post::{
@@ -349,7 +351,7 @@ impl Ledger {
                 ],
             ],
             !current,
-            derived::parse_state_counts(store.meta(derived::META_STATE_COUNTS)?),
+            derived::parse_state_counts(store.meta(derived::META_STATE_COUNTS)?, checkpoint),
         );
         let state = match loaded {
             Ok(state) => {

@@ -87,8 +87,10 @@ impl Ledger {
         // records looked up one by one, to name the first that fails. A ledger migrated from
         // format 1 (two accepted forms of a record) is looked up one by one.
         let digest_key = if format1_until > 0 { None } else { Some(DigestKey::new()?) };
-        let counts =
-            crate::derived::parse_state_counts(snapshot.meta(crate::derived::META_STATE_COUNTS)?);
+        let counts = crate::derived::parse_state_counts(
+            snapshot.meta(crate::derived::META_STATE_COUNTS)?,
+            checkpoint,
+        );
         let (sender, chunks) = std::sync::mpsc::sync_channel::<ReplayChunk>(1);
         // The replayed chunks' buffers come back to be filled again: a chunk's decoded entries
         // take megabytes, which a fresh allocation per chunk has the kernel zero page by page.
@@ -411,10 +413,8 @@ fn replay_from_scratch(
 ) -> (Option<(u64, String)>, Option<LedgerState>) {
     let mut replayer = Replayer::keeping_none();
     if let Some([members, books, balances]) = counts {
-        // A stored hint, not trusted: no more room than the entries up to the checkpoint
-        // could fill (one member or book per entry at most; balances grow past it if need be).
-        let most = usize::try_from(checkpoint).unwrap_or(usize::MAX);
-        replayer.reserve(members.min(most), books.min(most), balances.min(most));
+        // Capped at the entries up to the checkpoint (`parse_state_counts`).
+        replayer.reserve(members, books, balances);
     }
     let mut at_checkpoint = (checkpoint == 0).then(LedgerState::default);
     let mut chunks = chunks.into_iter().peekable();
