@@ -64,12 +64,11 @@ fn main() -> ExitCode {
 }
 
 /// Opens the ledger for one command: the process ends when it is closed, so the closing
-/// leaves the state's memory to the end of the process ([`Ledger::exit_after_close`]).
+/// leaves the state's memory to the end of the process ([`Ledger::exit_after_close`]), and
+/// RocksDB's compactions wait for a write ([`Ledger::open_for_one_command`]).
 fn open(data: &Path) -> Result<Ledger> {
-    let ledger = Ledger::open(data, system_clock())
-        .with_context(|| format!("opening the ledger at {}", data.display()))?;
-    ledger.exit_after_close();
-    Ok(ledger)
+    Ledger::open_for_one_command(data, system_clock())
+        .with_context(|| format!("opening the ledger at {}", data.display()))
 }
 
 /// Dispatches a parsed command line to its command.

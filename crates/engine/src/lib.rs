@@ -320,8 +320,29 @@ impl Ledger {
         Ok(ledger)
     }
 
-    /// Opens an existing ledger: checks the head, loads the materialised state.
+    /// Opens an existing ledger: checks the head, loads the materialised state. RocksDB's
+    /// automatic compactions, held while the state loads, run from the end of the open on.
     pub fn open(path: &Path, clock: Clock) -> Result<Ledger, LedgerOpenError> {
+        let ledger = Ledger::open_holding_compactions(path, clock)?;
+        // A refused option leaves the level-0 tables unmerged, not the ledger unusable; the
+        // first write tries again.
+        let _ = ledger.store.resume_compactions();
+        Ok(ledger)
+    }
+
+    /// Opens a ledger for one command of a process that ends when it is closed: as
+    /// [`Ledger::open`], with [`Ledger::exit_after_close`], and RocksDB's automatic compactions
+    /// held unless the command writes (a read-only command would only start them to abandon
+    /// them at its close, having taken a core from it; the next writer runs them).
+    pub fn open_for_one_command(path: &Path, clock: Clock) -> Result<Ledger, LedgerOpenError> {
+        let ledger = Ledger::open_holding_compactions(path, clock)?;
+        ledger.exit_after_close();
+        Ok(ledger)
+    }
+
+    /// [`Ledger::open`], leaving the automatic compactions held ([`Store::open`]) until the
+    /// first write.
+    fn open_holding_compactions(path: &Path, clock: Clock) -> Result<Ledger, LedgerOpenError> {
         let store = Store::open(path)?;
         // The stored records are those of the checkpoint; the entries after it are replayed.
         let checkpoint = derived::parse_checkpoint(store.meta(META_CHECKPOINT)?)?;

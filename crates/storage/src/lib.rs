@@ -117,6 +117,9 @@ pub struct Store {
     fail_next_write: AtomicBool,
     fail_next_sync: AtomicBool,
     fail_next_read: AtomicBool,
+    /// Automatic compactions are off (as [`Store::open`] leaves them) until
+    /// [`Store::resume_compactions`].
+    compactions_held: AtomicBool,
 }
 
 fn db_options() -> Options {
@@ -144,10 +147,17 @@ fn db_options() -> Options {
 }
 
 fn cf_descriptors() -> Vec<ColumnFamilyDescriptor> {
+    cf_descriptors_holding(false)
+}
+
+/// The column families, with automatic compactions off if `hold_compactions`
+/// ([`Store::resume_compactions`] turns them on).
+fn cf_descriptors_holding(hold_compactions: bool) -> Vec<ColumnFamilyDescriptor> {
     COLUMN_FAMILIES
         .iter()
         .map(|name| {
             let mut o = Options::default();
+            o.set_disable_auto_compactions(hold_compactions);
             if *name == CF_IDS {
                 // Nearly every lookup of a new event id misses: bloom filters, on the table
                 // files and on the memtable's whole keys, answer those without a search.
@@ -256,11 +266,18 @@ impl Store {
     }
 
     /// Opens an existing store and checks that the stored head names the last stored entry.
+    ///
+    /// Automatic compactions are held until [`Store::resume_compactions`] (or the first
+    /// write): those a crash left due (level-0 tables flushed while the ledger was written,
+    /// past RocksDB's trigger) would otherwise start at once and take a core from the loading
+    /// of the state that follows an open (measured: about a quarter of the samples of a large
+    /// ledger's open after a crash), and a read-only command that ends soon after would only
+    /// abandon them.
     pub fn open(path: &Path) -> Result<Store, OpenError> {
         if !path.join("CURRENT").exists() {
             return Err(OpenError::Missing(path.to_path_buf()));
         }
-        let db = DB::open_cf_descriptors(&db_options(), path, cf_descriptors())
+        let db = DB::open_cf_descriptors(&db_options(), path, cf_descriptors_holding(true))
             .map_err(|e| open_error(path, e))?;
         let meta = db.cf_handle(CF_META).expect("column families are created at open");
         let format = db
@@ -285,6 +302,7 @@ impl Store {
             .ok_or_else(|| OpenError::Corrupt("no head record".into()))
             .and_then(|v| decode_head(&v).map_err(OpenError::Corrupt))?;
         let store = Store::from_db(db, path, head);
+        store.compactions_held.store(true, Ordering::SeqCst);
         if wal_files(path) > WAL_FILES_KEPT_MAX {
             store.flush_memtables().map_err(|e| OpenError::Engine {
                 path: path.to_path_buf(),
@@ -328,7 +346,35 @@ impl Store {
             fail_next_write: AtomicBool::new(false),
             fail_next_sync: AtomicBool::new(false),
             fail_next_read: AtomicBool::new(false),
+            compactions_held: AtomicBool::new(false),
         }
+    }
+
+    /// Turns on the automatic compactions [`Store::open`] held (once; a store created, or
+    /// resumed already, is left as it is). Every write does it first, so a store that is
+    /// written to compacts as before; a long-running reader calls it once it has opened.
+    /// Should RocksDB refuse the option (it does not for this one), the store stays usable
+    /// and only its level-0 tables are not merged: the error is returned for the caller to
+    /// report or ignore.
+    pub fn resume_compactions(&self) -> Result<(), WriteError> {
+        if !self.compactions_held.swap(false, Ordering::SeqCst) {
+            return Ok(());
+        }
+        for name in COLUMN_FAMILIES {
+            if let Err(e) =
+                self.db.set_options_cf(self.cf(name), &[("disable_auto_compactions", "false")])
+            {
+                // Held still: the next write tries again.
+                self.compactions_held.store(true, Ordering::SeqCst);
+                return Err(WriteError::Engine(engine(e)));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether automatic compactions are held ([`Store::open`]).
+    pub fn compactions_held(&self) -> bool {
+        self.compactions_held.load(Ordering::SeqCst)
     }
 
     fn cf(&self, name: &str) -> &rocksdb::ColumnFamily {
@@ -392,6 +438,9 @@ impl Store {
             self.poisoned.store(true, Ordering::SeqCst);
             return Err(WriteError::Engine("injected write failure".into()));
         }
+        // A store that is written to compacts; were the option refused, the write still goes
+        // through (only the level-0 tables wait for the next open that resumes them).
+        let _ = self.resume_compactions();
         let mut wo = WriteOptions::default();
         wo.set_sync(sync);
         self.db.write_opt(batch, &wo).map_err(|e| {

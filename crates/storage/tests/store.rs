@@ -337,3 +337,29 @@ fn opens_keep_the_replayed_log_but_never_more_than_the_bound_of_log_files() {
     assert!(most <= WAL_FILES_KEPT_MAX + 1, "{most} log files");
     assert!(tables(&path) > 0, "no open flushed");
 }
+
+/// An open holds RocksDB's automatic compactions (the state loads meanwhile); they are on
+/// again once resumed or once the store is written to, and a created store never holds them.
+#[test]
+fn compactions_are_held_from_open_until_resumed_or_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    {
+        let store = Store::create(&path).unwrap();
+        assert!(!store.compactions_held());
+        store.append(append_n(&store, 3)).unwrap();
+    }
+    {
+        let store = Store::open(&path).unwrap();
+        assert!(store.compactions_held());
+        assert_eq!(stored_seqs(&store), vec![1, 2, 3]);
+        store.resume_compactions().unwrap();
+        assert!(!store.compactions_held());
+        store.resume_compactions().unwrap();
+    }
+    let store = Store::open(&path).unwrap();
+    assert!(store.compactions_held());
+    store.append(append_n(&store, 2)).unwrap();
+    assert!(!store.compactions_held());
+    assert_eq!(stored_seqs(&store), vec![1, 2, 3, 4, 5]);
+}
