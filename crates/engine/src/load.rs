@@ -6,7 +6,9 @@
 //! outlive the scan's step, and the two cores share the work (docs/FORMAT.md §4).
 
 use junbao_ledger::LedgerState;
-use junbao_ledger::state::{StateLoadError, StateLoader, StateRecord};
+use junbao_ledger::ids::MemberId;
+use junbao_ledger::keyed::KeyedMap;
+use junbao_ledger::state::{MemberState, StateLoadError, StateLoader, StateRecord};
 use junbao_storage::ReadError;
 
 /// Records per batch handed from the scanning thread to the inserting one.
@@ -27,10 +29,17 @@ pub(crate) enum LoadError {
     State(StateLoadError),
 }
 
-/// The scanning side: decodes records into batches and sends the full ones.
+/// The members a scanning thread put into a map of its own.
+type Members = KeyedMap<MemberId, Box<MemberState>>;
+
+/// The scanning side: decodes records into batches and sends the full ones; members go into
+/// its own map instead.
 struct Decoder {
     batch: Vec<StateRecord>,
     to: std::sync::mpsc::SyncSender<Vec<StateRecord>>,
+    /// The members scanned, and how many the map is sized for at its first.
+    members: Members,
+    members_expected: usize,
     /// The first record that did not decode.
     failed: Option<StateLoadError>,
 }
@@ -40,6 +49,17 @@ impl Decoder {
     /// stopped.
     fn push(&mut self, record: Result<StateRecord, StateLoadError>) -> bool {
         match record {
+            // Inserted here, not by the inserting thread: a million members' map is the
+            // largest of the state (and most of the memory the kernel zeroes as it is first
+            // written), and filling it on the scanning thread shares that work between the
+            // two cores instead of leaving it all on the inserting side.
+            Ok(StateRecord::Member(id, member)) => {
+                if self.members.capacity() == 0 {
+                    self.members.reserve(self.members_expected);
+                }
+                self.members.insert(id, member);
+                return true;
+            }
             Ok(r) => self.batch.push(r),
             Err(e) => {
                 self.failed = Some(e);
@@ -88,9 +108,15 @@ pub(crate) fn load_state(
             let to = to.clone();
             let place = first;
             first += scans.len();
-            let scan = move || -> Result<(), (usize, LoadError)> {
-                let mut decoder =
-                    Decoder { batch: Vec::with_capacity(BATCH_RECORDS), to, failed: None };
+            let members_expected = counts.map_or(0, |[members, ..]| members + members / 16);
+            let scan = move || -> Result<Members, (usize, LoadError)> {
+                let mut decoder = Decoder {
+                    batch: Vec::with_capacity(BATCH_RECORDS),
+                    to,
+                    members: Members::default(),
+                    members_expected,
+                    failed: None,
+                };
                 for (i, (kind, scan)) in scans.into_iter().enumerate() {
                     let mut go = true;
                     let scanned = match kind {
@@ -109,11 +135,11 @@ pub(crate) fn load_state(
                     }
                     if !go {
                         // The inserting side has stopped.
-                        return Ok(());
+                        return Ok(decoder.members);
                     }
                 }
                 decoder.send();
-                Ok(())
+                Ok(decoder.members)
             };
             scanning.push(
                 std::thread::Builder::new()
@@ -126,8 +152,9 @@ pub(crate) fn load_state(
         let mut loader = StateLoader::new(format2);
         // Sized once from the checkpoint's counts (growing maps of a million members rehash
         // and move every record at each doubling), a little over for the tail's new members.
-        if let Some([members, books, balances]) = counts {
-            loader.reserve(members + members / 16, books + books / 16, balances + balances / 16);
+        // The members' map is the scanning threads' (above).
+        if let Some([_, books, balances]) = counts {
+            loader.reserve(0, books + books / 16, balances + balances / 16);
         }
         for batch in from.iter() {
             for record in batch {
@@ -136,10 +163,13 @@ pub(crate) fn load_state(
         }
         let mut failed: Option<(usize, LoadError)> = None;
         for thread in scanning {
-            if let Err((at, e)) = thread.join().expect("the scan does not panic")
-                && failed.as_ref().is_none_or(|(first, _)| at < *first)
-            {
-                failed = Some((at, e));
+            match thread.join().expect("the scan does not panic") {
+                Ok(members) => loader.add_members(members),
+                Err((at, e)) => {
+                    if failed.as_ref().is_none_or(|(first, _)| at < *first) {
+                        failed = Some((at, e));
+                    }
+                }
             }
         }
         if let Some((_, e)) = failed {

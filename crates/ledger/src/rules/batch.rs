@@ -50,7 +50,12 @@ impl LedgerState {
     /// Applies the changes a batch kept apart from the state ([`BatchChanges::commit`]).
     pub(crate) fn commit(&mut self, changes: StateChanges) {
         for (id, m) in changes.members {
-            self.members.insert(id, m);
+            match self.members.get_mut(&id) {
+                Some(held) => **held = m,
+                None => {
+                    self.members.insert(id, Box::new(m));
+                }
+            }
         }
         if let Some(s) = changes.standards {
             self.standards = s;
@@ -322,7 +327,7 @@ impl<'s> Batch<'s> {
     }
 
     pub(super) fn member(&self, id: &MemberId) -> Option<&MemberState> {
-        self.changes.members.get(id).or_else(|| self.in_place.state.members.get(id))
+        self.changes.members.get(id).or_else(|| self.in_place.state.members.get(id).map(|m| &**m))
     }
 
     pub(super) fn member_mut(&mut self, id: &MemberId) -> &mut MemberState {
@@ -331,13 +336,9 @@ impl<'s> Batch<'s> {
             self.undo.push(Undo::Member(id.clone(), before.map(Box::new)));
         }
         if !self.changes.members.contains_key(id) {
-            let m = self
-                .in_place
-                .state
-                .members
-                .get(id)
-                .expect("member checked before mutation")
-                .clone();
+            let m = MemberState::clone(
+                self.in_place.state.members.get(id).expect("member checked before mutation"),
+            );
             self.changes.members.insert(id.clone(), m);
         }
         self.changes.members.get_mut(id).expect("inserted above")
