@@ -461,6 +461,10 @@ impl Ledger {
 /// journal's blocks, decodes the entries and computes their content fingerprints, a part at a
 /// time, while this one applies the part before.
 pub(crate) fn replay_tail(store: &Store, w: &mut Writer) -> Result<(), LedgerOpenError> {
+    // The bound on the checkpoint's balances and year's sums, raised by each part replayed
+    // as the write path raises it by each batch: while it covers an entry (nearly always),
+    // the per-account range check is proved to pass, and it is the writer's bound after.
+    w.bound = junbao_ledger::rules::BalanceBound::of(&w.state);
     let head = store.head();
     if w.pending.checkpoint > head.seq {
         return Err(LedgerOpenError::Read(ReadError::Corrupt(format!(
@@ -474,7 +478,10 @@ pub(crate) fn replay_tail(store: &Store, w: &mut Writer) -> Result<(), LedgerOpe
     let first = w.pending.checkpoint + 1;
     // Sized once for the tail (at most a checkpoint's interval, unless checkpoints were off).
     let tail = usize::try_from(head.seq - w.pending.checkpoint).unwrap_or(usize::MAX);
-    w.pending.ids.reserve(tail.min(2 * CHECKPOINT_ENTRIES as usize));
+    let sized = tail.min(2 * CHECKPOINT_ENTRIES as usize);
+    w.pending.ids.reserve(sized);
+    w.pending.members.reserve(sized);
+    w.pending.dirty.reserve(sized);
     type Part = Result<Vec<(Entry, Hash32)>, LedgerOpenError>;
     let (to, from) = std::sync::mpsc::sync_channel::<Part>(REPLAY_PARTS_IN_FLIGHT);
     std::thread::scope(|scope| {
@@ -518,10 +525,12 @@ pub(crate) fn replay_tail(store: &Store, w: &mut Writer) -> Result<(), LedgerOpe
         let mut next = first;
         for part in from {
             let part = part?;
-            let Writer { state, pending, .. } = &mut *w;
+            let Writer { state, pending, bound, .. } = &mut *w;
             // The chain is not extended here (the entries are sealed already): only the first
             // sequence number matters to the batch.
-            let mut batch = state.begin(next - 1, junbao_ledger::entry::CHAIN_GENESIS);
+            let mut batch =
+                state.begin_bounded(next - 1, junbao_ledger::entry::CHAIN_GENESIS, *bound);
+            batch.reserve(part.len());
             let lookup = StoreLookup { store, pending };
             let mut fingerprints = Vec::with_capacity(part.len());
             for (entry, fingerprint) in part {
@@ -535,6 +544,7 @@ pub(crate) fn replay_tail(store: &Store, w: &mut Writer) -> Result<(), LedgerOpe
                 next = seq + 1;
             }
             let (changes, entries) = batch.into_changes();
+            *bound = bound.after(&changes);
             changes.commit_marking(&mut pending.dirty);
             for (entry, fingerprint) in entries.iter().zip(fingerprints) {
                 pending.note(entry.event.id.as_str(), entry.seq, fingerprint);

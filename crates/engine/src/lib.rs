@@ -410,7 +410,6 @@ impl Ledger {
             bound: BalanceBound::UNKNOWN,
         };
         derived::replay_tail(&store, &mut writer)?;
-        writer.bound = BalanceBound::of(&writer.state);
         let head_after_replay = store.head().seq;
         Ok(Ledger {
             store: Arc::new(store),

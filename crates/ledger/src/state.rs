@@ -759,6 +759,14 @@ impl Dirty {
 }
 
 impl Dirty {
+    /// Makes room for the pages and balances of about `entries` entries (each changes a
+    /// page and a member account or two): a replay of a long tail otherwise rehashes the
+    /// sets again and again as they double.
+    pub fn reserve(&mut self, entries: usize) {
+        self.pages.reserve(entries);
+        self.balances.reserve(entries);
+    }
+
     /// Notes a member-year page changed.
     pub(crate) fn note_page(&mut self, member: &MemberId, year: u16) {
         self.pages.insert((member.clone(), year));
