@@ -202,12 +202,7 @@ impl Pending {
     }
 
     pub(crate) fn note_member(&mut self, member: &MemberId, seq: u64) {
-        match self.members.get_mut(member) {
-            Some(seqs) => seqs.push(seq),
-            None => {
-                self.members.insert(member.clone(), vec![seq]);
-            }
-        }
+        note_member_in(&mut self.members, member, seq);
     }
 
     /// The idempotency record of `id` if its entry is not in the store's index yet.
@@ -219,6 +214,16 @@ impl Pending {
     fn member_seqs(&self, member: &MemberId) -> impl Iterator<Item = u64> + '_ {
         let earlier = self.in_flight.as_ref().and_then(|f| f.members.get(member));
         earlier.into_iter().chain(self.members.get(member)).flatten().copied()
+    }
+}
+
+/// Notes entry `seq` in `member`'s index records of `members`.
+fn note_member_in(members: &mut HashMap<MemberId, Vec<u64>>, member: &MemberId, seq: u64) {
+    match members.get_mut(member) {
+        Some(seqs) => seqs.push(seq),
+        None => {
+            members.insert(member.clone(), vec![seq]);
+        }
     }
 }
 
@@ -458,8 +463,8 @@ impl Ledger {
 
 /// Replays the entries after the checkpoint into `w` (state, idempotency and member index in
 /// memory), as they were when posted: what reopening a ledger does. A reading thread reads the
-/// journal's blocks, decodes the entries and computes their content fingerprints, a part at a
-/// time, while this one applies the part before.
+/// journal's blocks, decodes the entries, computes their content fingerprints and notes their
+/// member index records, a part at a time, while this one applies the part before.
 pub(crate) fn replay_tail(store: &Store, w: &mut Writer) -> Result<(), LedgerOpenError> {
     // The bound on the checkpoint's balances and year's sums, raised by each part replayed
     // as the write path raises it by each batch: while it covers an entry (nearly always),
@@ -484,10 +489,13 @@ pub(crate) fn replay_tail(store: &Store, w: &mut Writer) -> Result<(), LedgerOpe
     w.pending.dirty.reserve(sized);
     type Part = Result<Vec<(Entry, Hash32)>, LedgerOpenError>;
     let (to, from) = std::sync::mpsc::sync_channel::<Part>(REPLAY_PARTS_IN_FLIGHT);
+    // The member index of the tail needs nothing of the state: the reading thread notes it as
+    // it decodes, off the path of the thread that applies the entries.
+    let mut members = std::mem::take(&mut w.pending.members);
     std::thread::scope(|scope| {
-        scope.spawn(move || {
+        let reader = scope.spawn(move || {
             let mut next = first;
-            while next <= head.seq {
+            'read: while next <= head.seq {
                 let mut part = Vec::with_capacity(REPLAY_PART_ENTRIES);
                 let mut failed = None;
                 for stored in store.entries(next, REPLAY_PART_ENTRIES) {
@@ -498,6 +506,9 @@ pub(crate) fn replay_tail(store: &Store, w: &mut Writer) -> Result<(), LedgerOpe
                     match decoded {
                         Ok(entry) => {
                             let fingerprint = event_fingerprint(&entry.event);
+                            for m in entry_members(&entry) {
+                                note_member_in(&mut members, m, entry.seq);
+                            }
                             part.push((entry, fingerprint));
                         }
                         Err(e) => {
@@ -511,16 +522,17 @@ pub(crate) fn replay_tail(store: &Store, w: &mut Writer) -> Result<(), LedgerOpe
                 if let Some((last, _)) = part.last() {
                     next = last.seq + 1;
                     if to.send(Ok(part)).is_err() {
-                        return;
+                        break 'read;
                     }
                 } else if failed.is_none() {
                     break;
                 }
                 if let Some(e) = failed {
                     let _ = to.send(Err(e));
-                    return;
+                    break;
                 }
             }
+            members
         });
         let mut next = first;
         for part in from {
@@ -548,11 +560,9 @@ pub(crate) fn replay_tail(store: &Store, w: &mut Writer) -> Result<(), LedgerOpe
             changes.commit_marking(&mut pending.dirty);
             for (entry, fingerprint) in entries.iter().zip(fingerprints) {
                 pending.note(entry.event.id.as_str(), entry.seq, fingerprint);
-                for m in entry_members(entry) {
-                    pending.note_member(m, entry.seq);
-                }
             }
         }
+        w.pending.members = reader.join().expect("the journal's reader does not panic");
         // The head names its entry (checked when the store opened), so a journal read that
         // ends before it lost entries on the way.
         if next <= head.seq {
