@@ -325,9 +325,21 @@ impl Frontier {
 
     /// Appends one leaf: pushes it and merges equal levels off the top, telling `completed`
     /// each node that merging completes (level, index, hash).
-    fn push_with(&mut self, leaf: Hash32, mut completed: impl FnMut(u8, u64, Hash32)) {
-        self.size += 1;
-        let (mut level, mut hash) = (0u8, leaf);
+    fn push_with(&mut self, leaf: Hash32, completed: impl FnMut(u8, u64, Hash32)) {
+        self.push_node_with(0, leaf, completed);
+    }
+
+    /// Appends the `2^level` leaves under the node `hash` of that level (the tree's size a
+    /// multiple of `2^level`): pushes the node and merges equal levels off the top, telling
+    /// `completed` each node that merging completes.
+    fn push_node_with(
+        &mut self,
+        level: u8,
+        hash: Hash32,
+        mut completed: impl FnMut(u8, u64, Hash32),
+    ) {
+        self.size += 1u64 << level;
+        let (mut level, mut hash) = (level, hash);
         while let Some(&(top, left)) = self.edge.last() {
             if top != level {
                 break;
@@ -447,19 +459,8 @@ impl Frontier {
     /// [`perfect_root`]), as pushing them one by one would: the tree's size must be a multiple
     /// of `2^level`, so that they form one aligned subtree.
     pub fn push_subtree(&mut self, level: u8, root: Hash32) {
-        let leaves = 1u64 << level;
-        assert_eq!(self.size % leaves, 0, "an aligned subtree");
-        self.size += leaves;
-        let (mut level, mut hash) = (level, root);
-        while let Some(&(top, left)) = self.edge.last() {
-            if top != level {
-                break;
-            }
-            self.edge.pop();
-            hash = node_hash(&left, &hash);
-            level += 1;
-        }
-        self.edge.push((level, hash));
+        assert_eq!(self.size % (1u64 << level), 0, "an aligned subtree");
+        self.push_node_with(level, root, |_, _, _| {});
     }
 
     /// Leaves in the tree.
