@@ -321,6 +321,19 @@ fn an_absurd_stored_state_count_is_capped_not_allocated() {
     assert_eq!(ledger.head(), head);
     ledger.verify(&|_| {}).unwrap();
     ledger.post_lines(&[REVERSE_C0]).unwrap();
+    // With the checkpoint record edited past the head as well, the open refuses the ledger as
+    // corrupt before it sizes anything from either record.
+    // (Reopened first: the close after that post writes its own checkpoint record; a close
+    // that posted nothing writes none.)
+    drop(ledger);
+    let ledger = Ledger::open(dir.path(), system_clock()).unwrap();
+    let past = u64::MAX.to_be_bytes();
+    ledger.store_for_tests().tamper_meta(junbao_engine::META_CHECKPOINT, Some(&past)).unwrap();
+    drop(ledger);
+    match Ledger::open(dir.path(), system_clock()) {
+        Err(e) => assert!(e.to_string().contains("the checkpoint names entry"), "{e}"),
+        Ok(_) => panic!("a checkpoint past the head must be refused"),
+    }
 }
 
 /// The sequence number of the entry recorded for event `id`.

@@ -402,7 +402,12 @@ pub fn run(data: &Path, args: MirrorArgs) -> Result<()> {
                 )));
             }
         }
-        crate::open(data)?
+        // Not `crate::open`: a mirror runs on (and may serve reads) while its remote is idle,
+        // so RocksDB's compactions resume at the open, as for `serve`, not at a first write.
+        let ledger = junbao_engine::Ledger::open(data, junbao_engine::system_clock())
+            .with_context(|| format!("opening the ledger at {}", data.display()))?;
+        ledger.exit_after_close();
+        ledger
     } else {
         // The mirror's file first: a folder with a store but without it would be refused as
         // "not a mirror" if the process died in between.

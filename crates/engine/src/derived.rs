@@ -40,14 +40,19 @@ pub(crate) fn state_counts(state: &junbao_ledger::LedgerState) -> Vec<u8> {
         .collect()
 }
 
+/// The most room a stored count (or the head) reserves in a map at once: past it, the map
+/// grows as it is filled. A stored number sizes memory only up to this, whatever it says.
+pub(crate) const RESERVE_MAX: usize = 1 << 23;
+
 /// The sizes a [`META_STATE_COUNTS`] record names (none if absent or not 24 bytes), each at
-/// most `checkpoint`.
+/// most `checkpoint` and [`RESERVE_MAX`].
 pub(crate) fn parse_state_counts(v: Option<Vec<u8>>, checkpoint: u64) -> Option<[usize; 3]> {
     let v = v?;
     // A stored hint, not trusted: a tampered record must not ask for more room than the
     // entries up to the checkpoint could fill (one member, book or new account per entry at
-    // most, as far as the sizing goes: a map still grows past it if need be).
-    let most = usize::try_from(checkpoint).unwrap_or(usize::MAX);
+    // most, as far as the sizing goes: a map still grows past it if need be), nor more than
+    // a ceiling (the checkpoint record is stored too).
+    let most = usize::try_from(checkpoint).unwrap_or(usize::MAX).min(RESERVE_MAX);
     let n = |i: usize| -> Option<usize> {
         let n = u64::from_be_bytes(v.get(i * 8..i * 8 + 8)?.try_into().ok()?);
         Some(usize::try_from(n).unwrap_or(usize::MAX).min(most))
@@ -465,18 +470,24 @@ impl Ledger {
 /// memory), as they were when posted: what reopening a ledger does. A reading thread reads the
 /// journal's blocks, decodes the entries, computes their content fingerprints and notes their
 /// member index records, a part at a time, while this one applies the part before.
+/// A checkpoint past the head (an edited record) is corruption, found before anything is
+/// loaded or sized from it.
+pub(crate) fn check_checkpoint(checkpoint: u64, head: u64) -> Result<(), LedgerOpenError> {
+    if checkpoint > head {
+        return Err(LedgerOpenError::Read(ReadError::Corrupt(format!(
+            "the checkpoint names entry {checkpoint} but the journal ends at entry {head}"
+        ))));
+    }
+    Ok(())
+}
+
 pub(crate) fn replay_tail(store: &Store, w: &mut Writer) -> Result<(), LedgerOpenError> {
     // The bound on the checkpoint's balances and year's sums, raised by each part replayed
     // as the write path raises it by each batch: while it covers an entry (nearly always),
     // the per-account range check is proved to pass, and it is the writer's bound after.
     w.bound = junbao_ledger::rules::BalanceBound::of(&w.state);
     let head = store.head();
-    if w.pending.checkpoint > head.seq {
-        return Err(LedgerOpenError::Read(ReadError::Corrupt(format!(
-            "the checkpoint names entry {} but the journal ends at entry {}",
-            w.pending.checkpoint, head.seq
-        ))));
-    }
+    check_checkpoint(w.pending.checkpoint, head.seq)?;
     if w.pending.checkpoint == head.seq {
         return Ok(());
     }

@@ -346,6 +346,7 @@ impl Ledger {
         let store = Store::open(path)?;
         // The stored records are those of the checkpoint; the entries after it are replayed.
         let checkpoint = derived::parse_checkpoint(store.meta(META_CHECKPOINT)?)?;
+        derived::check_checkpoint(checkpoint, store.head().seq)?;
         let format = store.meta(META_STATE_FORMAT)?;
         let current = format.as_deref() == Some(&STATE_FORMAT.to_be_bytes()[..]);
         let marked =

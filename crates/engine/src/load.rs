@@ -108,7 +108,8 @@ pub(crate) fn load_state(
             let to = to.clone();
             let place = first;
             first += scans.len();
-            let members_expected = counts.map_or(0, |[members, ..]| members + members / 16);
+            let members_expected =
+                counts.map_or(0, |[members, ..]| members.saturating_add(members / 16));
             let scan = move || -> Result<Members, (usize, LoadError)> {
                 let mut decoder = Decoder {
                     batch: Vec::with_capacity(BATCH_RECORDS),
@@ -154,7 +155,11 @@ pub(crate) fn load_state(
         // and move every record at each doubling), a little over for the tail's new members.
         // The members' map is the scanning threads' (above).
         if let Some([_, books, balances]) = counts {
-            loader.reserve(0, books + books / 16, balances + balances / 16);
+            loader.reserve(
+                0,
+                books.saturating_add(books / 16),
+                balances.saturating_add(balances / 16),
+            );
         }
         for batch in from.iter() {
             for record in batch {

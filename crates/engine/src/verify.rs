@@ -184,7 +184,7 @@ impl Ledger {
         let ids = junbao_ledger::keyed::KeyedState::default();
         // Sized once: it ends with about one id per entry, and would rehash at each doubling.
         let mut last_of_id: KeyedMap<u64, u64> = KeyedMap::default();
-        last_of_id.reserve(usize::try_from(head.seq).unwrap_or(0));
+        last_of_id.reserve(usize::try_from(head.seq).unwrap_or(0).min(crate::derived::RESERVE_MAX));
         // One buffer of raw records, and one of a chunk's leaves, reused chunk after chunk.
         let mut raw = junbao_storage::RawEntries::default();
         let mut leaves = Vec::with_capacity(VERIFY_CHUNK_ENTRIES);

@@ -123,7 +123,16 @@ pub struct Store {
 }
 
 fn db_options() -> Options {
-    let mut o = Options::default();
+    // An open replays the write-ahead log into memtables and keeps them there (the log files
+    // stay until those memtables flush in the ordinary way), instead of writing them out as
+    // level-0 table files before the open returns: every command after a post paid that write
+    // and its syncs, and the new level-0 files then started a compaction during the open.
+    // The crate has no setter for this option; RocksDB's options string sets it, on a fresh
+    // base, so that nothing the wrapper keeps alive for the base (an environment, a cache, a
+    // callback) is lost with it: every other option is set on the result.
+    let mut o = Options::default()
+        .get_options_from_string("avoid_flush_during_recovery=true")
+        .expect("a valid RocksDB option string");
     o.create_if_missing(false);
     o.create_missing_column_families(true);
     o.set_max_background_jobs(2);
@@ -136,14 +145,7 @@ fn db_options() -> Options {
     // close, which does not flush) replayed all of it (measured: 14 - 17 s of a 1M-member,
     // 10M-entry ledger's open).
     o.set_max_total_wal_size(WAL_REPLAY_BYTES_MAX);
-    // An open replays the write-ahead log into memtables and keeps them there (the log files
-    // stay until those memtables flush in the ordinary way), instead of writing them out as
-    // level-0 table files before the open returns: every command after a post paid that write
-    // and its syncs, and the new level-0 files then started a compaction during the open.
-    // (The crate has no setter for this option; RocksDB's options string sets it on a copy of
-    // the rest.)
-    o.get_options_from_string("avoid_flush_during_recovery=true")
-        .expect("a valid RocksDB option string")
+    o
 }
 
 fn cf_descriptors() -> Vec<ColumnFamilyDescriptor> {
