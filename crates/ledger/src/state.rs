@@ -564,11 +564,17 @@ impl StateLoader {
     pub fn finish(mut self) -> Result<LedgerState, StateLoadError> {
         use rayon::prelude::*;
         self.put_current();
-        // On every core: the loading threads are done, and a million books take a while.
-        let unordered = self.state.books.par_iter_mut().find_map_any(|(member, book)| {
-            let canonical = book.is_canonical() || (book.sort() && book.is_canonical());
-            (!canonical).then(|| member.to_string())
-        });
+        // On every core: the loading threads are done, and a million books take a while. Of
+        // several wrong books, the least member id is named, whatever the maps' order.
+        let unordered = self
+            .state
+            .books
+            .par_iter_mut()
+            .filter_map(|(member, book)| {
+                let canonical = book.is_canonical() || (book.sort() && book.is_canonical());
+                (!canonical).then(|| member.to_string())
+            })
+            .min();
         if let Some(member) = unordered {
             return Err(StateLoadError::Book(member));
         }
