@@ -466,12 +466,8 @@ impl Ledger {
     }
 }
 
-/// Replays the entries after the checkpoint into `w` (state, idempotency and member index in
-/// memory), as they were when posted: what reopening a ledger does. A reading thread reads the
-/// journal's blocks, decodes the entries, computes their content fingerprints and notes their
-/// member index records, a part at a time, while this one applies the part before.
-/// A checkpoint past the head (an edited record) is corruption, found before anything is
-/// loaded or sized from it.
+/// A checkpoint past the head (an edited record) is corruption: the open finds it before
+/// anything is loaded or sized from the stored records.
 pub(crate) fn check_checkpoint(checkpoint: u64, head: u64) -> Result<(), LedgerOpenError> {
     if checkpoint > head {
         return Err(LedgerOpenError::Read(ReadError::Corrupt(format!(
@@ -481,6 +477,10 @@ pub(crate) fn check_checkpoint(checkpoint: u64, head: u64) -> Result<(), LedgerO
     Ok(())
 }
 
+/// Replays the entries after the checkpoint into `w` (state, idempotency and member index in
+/// memory), as they were when posted: what reopening a ledger does. A reading thread reads the
+/// journal's blocks, decodes the entries, computes their content fingerprints and notes their
+/// member index records, a part at a time, while this one applies the part before.
 pub(crate) fn replay_tail(store: &Store, w: &mut Writer) -> Result<(), LedgerOpenError> {
     // The bound on the checkpoint's balances and year's sums, raised by each part replayed
     // as the write path raises it by each batch: while it covers an entry (nearly always),

@@ -460,9 +460,7 @@ impl StateLoader {
 
     /// Makes room for about this many members, books and balances.
     pub fn reserve(&mut self, members: usize, books: usize, balances: usize) {
-        self.state.members.reserve(members);
-        self.state.books.reserve(books);
-        self.state.balances.reserve(balances);
+        self.state.reserve(members, books, balances);
     }
 
     /// Members loaded elsewhere (another thread's map): each member has one record, so no
@@ -584,6 +582,14 @@ impl StateLoader {
 }
 
 impl LedgerState {
+    /// Makes room for about this many members, books and balances (a map filled record by
+    /// record otherwise rehashes and moves every record at each doubling).
+    pub fn reserve(&mut self, members: usize, books: usize, balances: usize) {
+        self.members.reserve(members);
+        self.books.reserve(books);
+        self.balances.reserve(balances);
+    }
+
     /// Loads the stored state from the records of the state column family and the balances,
     /// in any order (state format 3 only; see [`StateLoader`]).
     pub fn load(

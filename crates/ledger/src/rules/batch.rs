@@ -200,12 +200,10 @@ impl Replayer {
         Replayer::keeping(std::collections::HashSet::new())
     }
 
-    /// Makes room in the replayed state for about this many members, books and balances (a
-    /// replay from scratch otherwise rehashes and moves every record at each doubling).
+    /// Makes room in the replayed state for about this many members, books and balances
+    /// ([`LedgerState::reserve`]).
     pub fn reserve(&mut self, members: usize, books: usize, balances: usize) {
-        self.state.members.reserve(members);
-        self.state.books.reserve(books);
-        self.state.balances.reserve(balances);
+        self.state.reserve(members, books, balances);
     }
 
     /// Applies the next entry, without rule checks.
