@@ -659,3 +659,28 @@ fn a_state_record_that_does_not_decode_in_todays_format_is_an_integrity_failure(
     let out = cli_verify(&path);
     assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// A member-year page that is not what the ledger writes (a month holding no money) stops
+/// the open as an integrity failure; of several, the least member id is named, whichever
+/// thread read them.
+#[test]
+fn a_page_holding_a_zero_month_is_an_integrity_failure_naming_the_least_member() {
+    use junbao_ledger::ids::MemberId;
+    use junbao_ledger::state::page_key;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("l");
+    let ledger = small_ledger(&path);
+    // One month (January), medical, no money: the page's bincode (docs/FORMAT.md §4).
+    let zero_month: &[u8] = &[1, 1, 0, 0, 0, 0];
+    for member in ["M3", "M1"] {
+        let key = page_key(&MemberId::parse(member).unwrap(), 2024);
+        ledger.store_for_tests().tamper_state(&key, Some(zero_month)).unwrap();
+    }
+    drop(ledger);
+    let err = Ledger::open(&path, system_clock()).unwrap_err();
+    assert!(err.is_integrity(), "{err}");
+    let msg = err.to_string();
+    assert!(msg.contains("member M1 ") && !msg.contains("M3"), "{msg}");
+    let out = cli_verify(&path);
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+}

@@ -1,14 +1,18 @@
 //! Loading the stored state (at open, and `verify`'s stored side) as a scan yields it: two
 //! threads scan the state column family and the balances, split by key range, and decode each
-//! record as it comes ([`StateRecord::decode`]), handing them on in batches; the calling thread
-//! puts them into the state ([`StateLoader::insert`]) while the next batches are read and
-//! decoded. No record's bytes
-//! outlive the scan's step, and the two cores share the work (docs/FORMAT.md §4).
+//! record as it comes ([`StateRecord::decode`]). The members and the books (each member's pages,
+//! adjacent in a scan) go into maps of the scanning thread's own, each book checked as it is
+//! completed, while its pages are still in the cache; the other records are handed on in
+//! batches, and the calling thread puts them into the state ([`StateLoader::insert`]) while the
+//! next batches are read and decoded. No record's bytes outlive the scan's step, and the two
+//! cores share the work (docs/FORMAT.md §4).
 
 use junbao_ledger::LedgerState;
 use junbao_ledger::ids::MemberId;
 use junbao_ledger::keyed::KeyedMap;
-use junbao_ledger::state::{MemberState, StateLoadError, StateLoader, StateRecord};
+use junbao_ledger::state::{
+    MemberBook, MemberState, ScannedBooks, StateLoadError, StateLoader, StateRecord,
+};
 use junbao_storage::ReadError;
 
 /// Records per batch handed from the scanning thread to the inserting one.
@@ -32,14 +36,25 @@ pub(crate) enum LoadError {
 /// The members a scanning thread put into a map of its own.
 type Members = KeyedMap<MemberId, Box<MemberState>>;
 
-/// The scanning side: decodes records into batches and sends the full ones; members go into
-/// its own map instead.
+/// What a scanning thread built itself: members, and books checked canonical
+/// ([`StateLoader::finish_with`]).
+struct Built {
+    members: Members,
+    books: ScannedBooks,
+}
+
+/// The scanning side: decodes records into batches and sends the full ones; members and
+/// books go into its own maps instead.
 struct Decoder {
     batch: Vec<StateRecord>,
     to: std::sync::mpsc::SyncSender<Vec<StateRecord>>,
     /// The members scanned, and how many the map is sized for at its first.
     members: Members,
     members_expected: usize,
+    /// The books, and the member whose pages come now with the book so far.
+    books: ScannedBooks,
+    current: Option<(MemberId, MemberBook)>,
+    books_expected: usize,
     /// The first record that did not decode.
     failed: Option<StateLoadError>,
 }
@@ -60,6 +75,18 @@ impl Decoder {
                 self.members.insert(id, member);
                 return true;
             }
+            // A member's pages are adjacent in a scan (in key order, in year order): the book
+            // is built here and checked as soon as the next member's page comes.
+            Ok(StateRecord::Page(id, page)) => {
+                match &mut self.current {
+                    Some((member, book)) if *member == id => book.append(page),
+                    _ => {
+                        self.put_current();
+                        self.current = Some((id, page));
+                    }
+                }
+                return true;
+            }
             Ok(r) => self.batch.push(r),
             Err(e) => {
                 self.failed = Some(e);
@@ -67,6 +94,16 @@ impl Decoder {
             }
         }
         self.batch.len() < BATCH_RECORDS || self.send()
+    }
+
+    /// The book of the member whose pages came last, checked, into the map.
+    fn put_current(&mut self) {
+        if let Some((member, book)) = self.current.take() {
+            if !self.books.is_sized() {
+                self.books.reserve(self.books_expected);
+            }
+            self.books.add(member, book);
+        }
     }
 
     /// Sends the batch so far (if any).
@@ -110,12 +147,16 @@ pub(crate) fn load_state(
             first += scans.len();
             let members_expected =
                 counts.map_or(0, |[members, ..]| members.saturating_add(members / 16));
-            let scan = move || -> Result<Members, (usize, LoadError)> {
+            let books_expected = counts.map_or(0, |[_, books, _]| books.saturating_add(books / 16));
+            let scan = move || -> Result<Built, (usize, LoadError)> {
                 let mut decoder = Decoder {
                     batch: Vec::with_capacity(BATCH_RECORDS),
                     to,
                     members: Members::default(),
                     members_expected,
+                    books: ScannedBooks::default(),
+                    current: None,
+                    books_expected,
                     failed: None,
                 };
                 for (i, (kind, scan)) in scans.into_iter().enumerate() {
@@ -136,11 +177,12 @@ pub(crate) fn load_state(
                     }
                     if !go {
                         // The inserting side has stopped.
-                        return Ok(decoder.members);
+                        break;
                     }
                 }
                 decoder.send();
-                Ok(decoder.members)
+                decoder.put_current();
+                Ok(Built { members: decoder.members, books: decoder.books })
             };
             scanning.push(
                 std::thread::Builder::new()
@@ -153,13 +195,9 @@ pub(crate) fn load_state(
         let mut loader = StateLoader::new(format2);
         // Sized once from the checkpoint's counts (growing maps of a million members rehash
         // and move every record at each doubling), a little over for the tail's new members.
-        // The members' map is the scanning threads' (above).
-        if let Some([_, books, balances]) = counts {
-            loader.reserve(
-                0,
-                books.saturating_add(books / 16),
-                balances.saturating_add(balances / 16),
-            );
+        // The members' and books' maps are the scanning threads' (above).
+        if let Some([_, _, balances]) = counts {
+            loader.reserve(0, 0, balances.saturating_add(balances / 16));
         }
         for batch in from.iter() {
             for record in batch {
@@ -167,9 +205,13 @@ pub(crate) fn load_state(
             }
         }
         let mut failed: Option<(usize, LoadError)> = None;
+        let mut books = Vec::new();
         for thread in scanning {
             match thread.join().expect("the scan does not panic") {
-                Ok(members) => loader.add_members(members),
+                Ok(built) => {
+                    loader.add_members(built.members);
+                    books.push(built.books);
+                }
                 Err((at, e)) => {
                     if failed.as_ref().is_none_or(|(first, _)| at < *first) {
                         failed = Some((at, e));
@@ -180,6 +222,6 @@ pub(crate) fn load_state(
         if let Some((_, e)) = failed {
             return Err(e);
         }
-        loader.finish().map_err(LoadError::State)
+        loader.finish_with(books).map_err(LoadError::State)
     })
 }

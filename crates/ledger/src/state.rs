@@ -13,7 +13,9 @@ use crate::standard::Standards;
 use crate::time::{Date, Period};
 
 mod book;
+mod history;
 pub use book::{MemberBook, Month, Slot, YearSum};
+pub use history::{Dated, Rare};
 
 /// A premium line: where a personal premium and its matching subsidy go.
 #[derive(
@@ -81,29 +83,30 @@ pub struct Suspension {
 #[derive(Clone, Debug, PartialEq, Eq, bincode::Encode, bincode::Decode)]
 pub struct MemberState {
     /// Categories with the dates they took effect; the first is the enrolment category.
-    pub categories: Vec<(Date, Category)>,
+    pub categories: Dated<(Date, Category)>,
     /// The current unit (the last of `units`): what the HTTP service scopes by.
     pub unit: UnitId,
     /// Units with the dates they took effect; the first is the enrolment unit (Art. 32).
-    pub units: Vec<(Date, UnitId)>,
+    pub units: Dated<(Date, UnitId)>,
     pub enlisted_on: Date,
     /// Monthly pay (for a spouse: the contribution base) with the dates it took effect; the
     /// first is the enrolment pay.
-    pub pays: Vec<(Date, Fen)>,
-    pub sponsor: Option<MemberId>,
+    pub pays: Dated<(Date, Fen)>,
+    /// A spouse's serviceman (boxed: the one field of a member's state that only spouses use).
+    pub sponsor: Option<Box<MemberId>>,
     pub discharged_on: Option<Date>,
     /// The route taken at discharge (Art. 13-19).
     pub route: Option<Route>,
     pub deceased_on: Option<Date>,
     pub death_cause: Option<Cause>,
     /// Art. 29: suspension spans of the spouse subsidy, in order, not overlapping.
-    pub suspensions: Vec<Suspension>,
-    pub transfers: Vec<Transfer>,
+    pub suspensions: Rare<Suspension>,
+    pub transfers: Rare<Transfer>,
     /// The conscript/cadet medical standard subsidy (Art. 20 ¶2) was posted.
     pub medical_standard_paid: bool,
     pub death_benefit_paid: bool,
     /// Casualty benefits paid (unreversed).
-    pub benefits: Vec<PaidBenefit>,
+    pub benefits: Rare<PaidBenefit>,
 }
 
 impl MemberState {
@@ -559,25 +562,111 @@ impl StateLoader {
     /// The state the records make. Every book must be canonical (what the ledger writes): one
     /// read in another order is sorted first, and a repeated, unordered or zero month or sum
     /// is an error.
-    pub fn finish(mut self) -> Result<LedgerState, StateLoadError> {
+    pub fn finish(self) -> Result<LedgerState, StateLoadError> {
+        self.finish_with(Vec::new())
+    }
+
+    /// [`StateLoader::finish`], with the books scanning threads built and checked themselves
+    /// (one member's pages all in one scan, as a store's key order gives them; a member with
+    /// pages in two places gets them together, checked again). Of several wrong books, the
+    /// least member id is named, whatever the maps' order.
+    pub fn finish_with(
+        mut self,
+        scanned: Vec<ScannedBooks>,
+    ) -> Result<LedgerState, StateLoadError> {
         use rayon::prelude::*;
         self.put_current();
-        // On every core: the loading threads are done, and a million books take a while. Of
-        // several wrong books, the least member id is named, whatever the maps' order.
-        let unordered = self
+        // On every core: the loading threads are done, and a million books take a while.
+        let mut bad = self
             .state
             .books
             .par_iter_mut()
-            .filter_map(|(member, book)| {
-                let canonical = book.is_canonical() || (book.sort() && book.is_canonical());
-                (!canonical).then(|| member.to_string())
-            })
+            .filter_map(|(member, book)| (!book.make_canonical()).then(|| member.clone()))
             .min();
-        if let Some(member) = unordered {
-            return Err(StateLoadError::Book(member));
-        }
         self.state.books.retain(|_, b| !b.is_empty());
+        for ScannedBooks { books, bad: scanned_bad, .. } in scanned {
+            bad = bad.min_some(scanned_bad);
+            let held = std::mem::take(&mut self.state.books);
+            let (mut into, from) =
+                if held.len() >= books.len() { (held, books) } else { (books, held) };
+            for (member, book) in from {
+                match into.get_mut(&member) {
+                    Some(other) => {
+                        other.append(book);
+                        if !other.make_canonical() {
+                            bad = bad.min_some(Some(member));
+                        }
+                    }
+                    None => {
+                        into.insert(member, book);
+                    }
+                }
+            }
+            self.state.books = into;
+        }
+        if let Some(member) = bad {
+            return Err(StateLoadError::Book(member.to_string()));
+        }
         Ok(self.state)
+    }
+}
+
+/// The least of two optional member ids, either one if the other is absent.
+trait MinSome: Sized {
+    fn min_some(self, other: Self) -> Self;
+}
+
+impl MinSome for Option<MemberId> {
+    fn min_some(self, other: Self) -> Self {
+        match (self, other) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
+/// The books a scanning thread built from whole members' pages (a store's scan gives one
+/// member's pages together, in year order), each checked as it was completed: the check then
+/// reads pages still in the cache, on the thread that decoded them, instead of a second pass
+/// over a million books ([`StateLoader::finish_with`]).
+#[derive(Debug, Default)]
+pub struct ScannedBooks {
+    books: KeyedMap<MemberId, MemberBook>,
+    /// The least member whose book is not canonical, even sorted.
+    bad: Option<MemberId>,
+    /// The greatest member so far: a member after it has no book yet.
+    last: Option<MemberId>,
+}
+
+impl ScannedBooks {
+    /// Makes room for about `books` books.
+    pub fn reserve(&mut self, books: usize) {
+        self.books.reserve(books);
+    }
+
+    /// Whether room was made.
+    pub fn is_sized(&self) -> bool {
+        self.books.capacity() > 0
+    }
+
+    /// The whole book of `member` read so far, checked (and kept if it holds anything).
+    pub fn add(&mut self, member: MemberId, mut book: MemberBook) {
+        if self.last.as_ref().is_some_and(|last| member <= *last) {
+            // Not in key order (not what a store gives): the member's pages read before are
+            // put together with these.
+            if let Some(mut before) = self.books.remove(&member) {
+                before.append(book);
+                book = before;
+            }
+        } else {
+            self.last = Some(member.clone());
+        }
+        if !book.make_canonical() {
+            self.bad = std::mem::take(&mut self.bad).min_some(Some(member.clone()));
+        }
+        if !book.is_empty() {
+            self.books.insert(member, book);
+        }
     }
 }
 
@@ -772,10 +861,11 @@ impl Dirty {
 
 impl Dirty {
     /// Makes room for the pages and balances of about `entries` entries (each changes a
-    /// page and a member account or two): a replay of a long tail otherwise rehashes the
-    /// sets again and again as they double.
+    /// member account or two, and one or two pages: that of its premium's period and that of
+    /// its value date's year): a replay of a long tail otherwise rehashes the sets again and
+    /// again as they double.
     pub fn reserve(&mut self, entries: usize) {
-        self.pages.reserve(entries);
+        self.pages.reserve(entries.saturating_mul(2));
         self.balances.reserve(entries);
     }
 

@@ -527,7 +527,7 @@ impl<'s> Batch<'s> {
     /// premiums (Art. 32 ¶2). Empty for an unknown member.
     pub fn member_posting_units(&self, id: &MemberId) -> Vec<&crate::ids::UnitId> {
         let Some(m) = self.member(id) else { return Vec::new() };
-        let sponsor = m.sponsor.as_ref().and_then(|s| self.member(s));
+        let sponsor = m.sponsor.as_deref().and_then(|s| self.member(s));
         m.units
             .iter()
             .chain(sponsor.into_iter().flat_map(|s| s.units.iter()))
