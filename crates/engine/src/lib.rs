@@ -354,23 +354,23 @@ impl Ledger {
         // State format 2's records (one per premium month, one per member account and year) are
         // read only from a ledger not marked with this format.
         // Two scanning threads, split where the member-year pages begin: the members (and
-        // the rest before the pages) on one, the pages, the rest after them and the balances
-        // on the other.
+        // the rest before the pages) and then the balances on one, the pages and the rest
+        // after them on the other (about the same work each).
         use junbao_ledger::state::PAGES_FROM;
         use load::Kind;
         let loaded = load::load_state(
             vec![
-                vec![(
-                    Kind::State,
-                    Box::new(|f| store.state_range_for_each(None, Some(PAGES_FROM), f)),
-                )],
                 vec![
                     (
                         Kind::State,
-                        Box::new(|f| store.state_range_for_each(Some(PAGES_FROM), None, f)),
+                        Box::new(|f| store.state_range_for_each(None, Some(PAGES_FROM), f)),
                     ),
                     (Kind::Balances, Box::new(|f| store.balances_for_each(f))),
                 ],
+                vec![(
+                    Kind::State,
+                    Box::new(|f| store.state_range_for_each(Some(PAGES_FROM), None, f)),
+                )],
             ],
             !current,
             derived::parse_state_counts(store.meta(derived::META_STATE_COUNTS)?, checkpoint),

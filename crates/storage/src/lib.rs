@@ -620,7 +620,11 @@ impl Store {
         let from = from.max(1);
         let key = blocks::block_key(blocks::block_of(from));
         journal_entries(
-            self.db.iterator_cf(self.cf(CF_BLOCKS), IteratorMode::From(&key, Direction::Forward)),
+            self.db.iterator_cf_opt(
+                self.cf(CF_BLOCKS),
+                scan_options(limit),
+                IteratorMode::From(&key, Direction::Forward),
+            ),
             from,
             limit,
         )
@@ -678,12 +682,10 @@ impl Store {
         to: Option<&[u8]>,
         f: impl FnMut(&[u8], &[u8]) -> bool,
     ) -> Result<(), ReadError> {
-        let mut o = rocksdb::ReadOptions::default();
+        let mut o = scan_options(usize::MAX);
         if let Some(to) = to {
             o.set_iterate_upper_bound(to.to_vec());
         }
-        // Read once from start to end: no block kept in the cache for later reads.
-        o.fill_cache(false);
         let mut records = self.db.raw_iterator_cf_opt(self.cf(CF_STATE), o);
         match from {
             Some(from) => records.seek(from),
@@ -692,9 +694,10 @@ impl Store {
         for_each_from(records, f)
     }
 
-    /// [`Store::state_for_each`] for the materialised balances.
+    /// [`Store::state_for_each`] for the materialised balances (read once from start to end:
+    /// no block kept in the cache).
     pub fn balances_for_each(&self, f: impl FnMut(&[u8], &[u8]) -> bool) -> Result<(), ReadError> {
-        for_each(self.db.raw_iterator_cf(self.cf(CF_BALANCES)), f)
+        for_each(self.db.raw_iterator_cf_opt(self.cf(CF_BALANCES), scan_options(usize::MAX)), f)
     }
 
     /// One Merkle tree node.
@@ -761,6 +764,16 @@ impl Store {
         }
         Ok(())
     }
+}
+
+/// The read options of a read of `entries` journal entries (or records): one of more than a
+/// few blocks is a scan (a replay, an export, a load, a mirror's round) and reads each block
+/// once, so none is kept in RocksDB's block cache, where it would only push out the blocks of
+/// point reads (and, at an open, take memory the state needs).
+fn scan_options(entries: usize) -> rocksdb::ReadOptions {
+    let mut o = rocksdb::ReadOptions::default();
+    o.fill_cache(entries <= 4 * BLOCK_ENTRIES as usize);
+    o
 }
 
 /// A RocksDB key-value iterator's items, as RocksDB hands them out.
