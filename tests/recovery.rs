@@ -346,6 +346,13 @@ fn a_state_format2_ledger_opens_and_is_converted_to_member_year_pages() {
     store.tamper_meta(junbao_engine::META_STATE_FORMAT, Some(&2u32.to_be_bytes())).unwrap();
     ledger.close_without_checkpoint();
 
+    // `junbao verify` opens the store alone, but a ledger in an older state format as any
+    // other (the open converts it): its stored state would not load otherwise.
+    let to_verify = Ledger::open_to_verify(&path, Arc::new(|| NOW_US)).unwrap();
+    assert!(matches!(to_verify, junbao_engine::ToVerify::Ledger(_)), "{to_verify:?}");
+    to_verify.verify(&|_| {}).unwrap();
+    drop(to_verify);
+
     let ledger = open(&path);
     assert_eq!(ledger.checkpoint_seq(), checkpoint, "the conversion keeps the checkpoint");
     let mut accepted = BTreeMap::new();
@@ -367,4 +374,10 @@ fn a_state_format2_ledger_opens_and_is_converted_to_member_year_pages() {
     let ledger = open(&path);
     check(&ledger, &accepted);
     ledger.verify(&|_| {}).unwrap();
+    drop(ledger);
+    // Converted: now the store alone is opened to be verified.
+    let to_verify = Ledger::open_to_verify(&path, Arc::new(|| NOW_US)).unwrap();
+    assert!(matches!(to_verify, junbao_engine::ToVerify::Store(_)), "{to_verify:?}");
+    let report = to_verify.verify(&|_| {}).unwrap();
+    assert_eq!(report.entries, to_verify.head().seq);
 }

@@ -34,6 +34,15 @@ pub(crate) struct StoreNodes<'a> {
     pub(crate) store: &'a Store,
 }
 
+/// The Merkle root of the first `size` entries of `store`, from its stored tree.
+pub(crate) fn stored_root(store: &Store, size: u64) -> Result<Hash32, AuditError> {
+    let head = store.head().seq;
+    if size > head {
+        return Err(AuditError::Input(format!("tree size {size} exceeds the journal's {head}")));
+    }
+    Ok(merkle::root(&StoreNodes { store }, size)?)
+}
+
 /// A failed read of the store under a tree node: the read's kind is kept.
 fn unreadable(level: u8, index: u64) -> impl FnOnce(junbao_storage::ReadError) -> ProofError {
     move |e| ProofError::Read { level, index, source: crate::lookup_error(e) }
@@ -284,13 +293,7 @@ impl Ledger {
 
     /// The Merkle root of the first `size` entries.
     pub fn root(&self, size: u64) -> Result<Hash32, AuditError> {
-        if size > self.head().seq {
-            return Err(AuditError::Input(format!(
-                "tree size {size} exceeds the journal's {}",
-                self.head().seq
-            )));
-        }
-        Ok(merkle::root(&self.nodes(), size)?)
+        stored_root(&self.store, size)
     }
 
     /// Inclusion proof of entry `seq` in the tree of `size` entries (contract JSON).

@@ -59,7 +59,7 @@ pub use transfer::{
     PackageReport, TRANSFER_SCHEMA, generated_event_id, key_rotation_id, render_package_html,
     transfer_confirmed_line, verify_package,
 };
-pub use verify::{VerifyError, VerifyReport};
+pub use verify::{ToVerify, VerifyError, VerifyReport};
 
 /// How many line errors a refused post reports before it stops listing them.
 pub const REPORTED_ERRORS_MAX: usize = 20;
@@ -347,10 +347,10 @@ impl Ledger {
         // The stored records are those of the checkpoint; the entries after it are replayed.
         let checkpoint = derived::parse_checkpoint(store.meta(META_CHECKPOINT)?)?;
         derived::check_checkpoint(checkpoint, store.head().seq)?;
-        let format = store.meta(META_STATE_FORMAT)?;
-        let current = format.as_deref() == Some(&STATE_FORMAT.to_be_bytes()[..]);
-        let marked =
-            current || format.as_deref() == Some(&STATE_FORMAT_PER_MONTH.to_be_bytes()[..]);
+        let current = state_format_is_current(&store)?;
+        let marked = current
+            || store.meta(META_STATE_FORMAT)?.as_deref()
+                == Some(&STATE_FORMAT_PER_MONTH.to_be_bytes()[..]);
         // State format 2's records (one per premium month, one per member account and year) are
         // read only from a ledger not marked with this format.
         // Two scanning threads, split where the member-year pages begin: the members (and
@@ -694,6 +694,11 @@ pub const STATE_FORMAT: u32 = 3;
 
 /// The state format before the member-year pages, still read (and converted at open).
 pub const STATE_FORMAT_PER_MONTH: u32 = 2;
+
+/// Whether the store's state records are marked as in [`STATE_FORMAT`].
+pub(crate) fn state_format_is_current(store: &Store) -> Result<bool, ReadError> {
+    Ok(store.meta(META_STATE_FORMAT)?.as_deref() == Some(&STATE_FORMAT.to_be_bytes()[..]))
+}
 
 /// Records that the state records are in [`STATE_FORMAT`] (one synced write, no entry).
 fn mark_state_format(store: &Store) -> Result<(), LedgerOpenError> {

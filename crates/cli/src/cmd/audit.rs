@@ -80,7 +80,9 @@ pub(crate) fn proof(data: &Path, kind: ProofKind) -> Result<()> {
 }
 
 pub(crate) fn verify(data: &Path) -> Result<()> {
-    let ledger = open(data)?;
+    // The store alone: verification loads and replays everything itself.
+    let ledger = junbao_engine::Ledger::open_to_verify(data, junbao_engine::system_clock())
+        .with_context(|| format!("opening the ledger at {}", data.display()))?;
     let total = ledger.head().seq;
     let bar = progress(total, "verifying");
     let report = ledger.verify(&|n| bar.set_position(n))?;
