@@ -48,26 +48,25 @@ macro_rules! id_type {
     };
 }
 
-/// A name id held inline: at most [`NAME_ID_LEN_MAX`] ASCII bytes, zero-padded, and its length.
-/// Copying one copies 33 bytes and allocates nothing: ids are copied into every account,
-/// premium-month key and index record the rules touch. An id never holds a zero byte, so
-/// ordering the padded bytes (then the length) orders as the text does.
+/// A name id held inline: at most [`NAME_ID_LEN_MAX`] ASCII bytes, zero-padded. Copying one
+/// copies 32 bytes and allocates nothing: ids are copied into every account, premium-month key
+/// and index record the rules touch. An id never holds a zero byte, so its length is where the
+/// padding starts (32 bytes, a slot of two words in a map, without a length byte that would
+/// take a third), and ordering the padded bytes orders as the text does.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-struct NameBytes {
-    bytes: [u8; NAME_ID_LEN_MAX],
-    len: u8,
-}
+struct NameBytes([u8; NAME_ID_LEN_MAX]);
 
 impl NameBytes {
     /// The bytes of `text`, which [`check_name_id`] accepted.
     fn of(text: &str) -> NameBytes {
         let mut bytes = [0; NAME_ID_LEN_MAX];
         bytes[..text.len()].copy_from_slice(text.as_bytes());
-        NameBytes { bytes, len: text.len() as u8 }
+        NameBytes(bytes)
     }
 
     fn as_str(&self) -> &str {
-        std::str::from_utf8(&self.bytes[..usize::from(self.len)]).expect("a checked id is ASCII")
+        let len = self.0.iter().position(|b| *b == 0).unwrap_or(NAME_ID_LEN_MAX);
+        std::str::from_utf8(&self.0[..len]).expect("a checked id is ASCII")
     }
 }
 
@@ -92,7 +91,7 @@ fn decode_name<D: bincode::de::Decoder>(
     let text = std::str::from_utf8(&bytes[..len])
         .map_err(|_| DecodeError::OtherString(format!("a {what} that is not text")))?;
     check_name_id(text).map_err(|e| DecodeError::OtherString(format!("a {what} that {e}")))?;
-    Ok(NameBytes { bytes, len: len as u8 })
+    Ok(NameBytes(bytes))
 }
 
 macro_rules! name_id_type {
