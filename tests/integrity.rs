@@ -661,8 +661,8 @@ fn a_state_record_that_does_not_decode_in_todays_format_is_an_integrity_failure(
 }
 
 /// A member-year page that is not what the ledger writes (a month holding no money) stops
-/// the open as an integrity failure; of several, the least member id is named, whichever
-/// thread read them.
+/// the open as an integrity failure (the book is checked by the thread that scans the pages);
+/// of several, the least member id is named.
 #[test]
 fn a_page_holding_a_zero_month_is_an_integrity_failure_naming_the_least_member() {
     use junbao_ledger::ids::MemberId;
