@@ -960,6 +960,54 @@ mod tests {
         assert_eq!(LedgerState::load(sorted, Vec::new()).unwrap(), s);
     }
 
+    /// The books a scanning thread builds (`ScannedBooks`), a page at a time in any order, and
+    /// any split of the pages between it and the loader, give the state back; a wrong book is
+    /// named, the least of several.
+    #[test]
+    fn scanned_books_give_the_state_back_whatever_the_order_and_split() {
+        let s = sample();
+        let mut sorted = records(&s);
+        sorted.sort();
+        for (order, split) in [(false, 0), (true, 0), (false, 2), (true, 3)] {
+            let mut r = sorted.clone();
+            if order {
+                r.reverse();
+            }
+            let mut loader = StateLoader::new(false);
+            let mut scanned = ScannedBooks::default();
+            for (i, (k, v)) in r.iter().enumerate() {
+                match StateRecord::decode(k, v, false).unwrap() {
+                    // Every `split`-th page to the loader, the others to the scanning side.
+                    StateRecord::Page(id, book) if split == 0 || i % split != 0 => {
+                        scanned.add(id, book)
+                    }
+                    record => loader.insert(record),
+                }
+            }
+            assert_eq!(loader.finish_with(vec![scanned]).unwrap(), s, "{order} {split}");
+        }
+        // Two pages holding a zero month (members M11 and M100): the least is named.
+        let zero_month: &[u8] = &[1, 1, 0, 0, 0, 0];
+        let mut scanned = ScannedBooks::default();
+        for id in ["M11", "M100", "M2"] {
+            let mut book = MemberBook::default();
+            if id != "M2" {
+                book.push_page(2024, zero_month).unwrap();
+            } else {
+                book.set_month(
+                    Line::Medical,
+                    Period { year: 2024, month: 1 },
+                    PeriodMoney { personal: Fen(1), state: Fen(0) },
+                );
+            }
+            scanned.add(member(id), book);
+        }
+        match StateLoader::new(false).finish_with(vec![scanned]) {
+            Err(StateLoadError::Book(m)) => assert_eq!(m, "M100"),
+            other => panic!("{other:?}"),
+        }
+    }
+
     #[test]
     fn format2_records_load_only_when_allowed() {
         let s = sample();
