@@ -348,8 +348,8 @@ fn a_state_format2_ledger_opens_and_is_converted_to_member_year_pages() {
 
     // `junbao verify` opens the store alone, but a ledger in an older state format as any
     // other (the open converts it): its stored state would not load otherwise.
-    let to_verify = Ledger::open_to_verify(&path, Arc::new(|| NOW_US)).unwrap();
-    assert!(matches!(to_verify, junbao_engine::ToVerify::Ledger(_)), "{to_verify:?}");
+    let to_verify = Ledger::open_for_audit(&path, Arc::new(|| NOW_US)).unwrap();
+    assert!(matches!(to_verify, junbao_engine::ForAudit::Ledger(_)), "{to_verify:?}");
     to_verify.verify(&|_| {}).unwrap();
     drop(to_verify);
 
@@ -376,8 +376,61 @@ fn a_state_format2_ledger_opens_and_is_converted_to_member_year_pages() {
     ledger.verify(&|_| {}).unwrap();
     drop(ledger);
     // Converted: now the store alone is opened to be verified.
-    let to_verify = Ledger::open_to_verify(&path, Arc::new(|| NOW_US)).unwrap();
-    assert!(matches!(to_verify, junbao_engine::ToVerify::Store(_)), "{to_verify:?}");
+    let to_verify = Ledger::open_for_audit(&path, Arc::new(|| NOW_US)).unwrap();
+    assert!(matches!(to_verify, junbao_engine::ForAudit::Store { .. }), "{to_verify:?}");
     let report = to_verify.verify(&|_| {}).unwrap();
     assert_eq!(report.entries, to_verify.head().seq);
+}
+
+/// `verify`, `proof` and `digest` open the store alone (`Ledger::open_for_audit`): with entries
+/// after the checkpoint that no open has replayed, they answer as the whole ledger does.
+#[test]
+fn the_store_alone_answers_proofs_digests_and_verify_as_the_ledger() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("l");
+    let ledger = Ledger::init(&path, Arc::new(|| NOW_US)).unwrap();
+    let enrolments: Vec<String> = (0..MEMBERS)
+        .map(|m| {
+            format!(
+                r#"{{"id":"e{m}","type":"enroll","member":"M{m}","category":"officer","unit":"U1","enlisted_on":"2020-01-01","monthly_pay":"10000.00"}}"#
+            )
+        })
+        .collect();
+    ledger.post_lines(&enrolments.iter().map(String::as_str).collect::<Vec<_>>()).unwrap();
+    let checkpoint = ledger.checkpoint().unwrap().seq;
+    let tail: Vec<String> =
+        (0..MEMBERS).map(|m| Ev::Premium { member: m, month: 3 }.line()).collect();
+    ledger.post_lines(&tail.iter().map(String::as_str).collect::<Vec<_>>()).unwrap();
+    let head = ledger.head();
+    assert!(head.seq > checkpoint);
+    ledger.close_without_checkpoint();
+
+    let key_path = dir.path().join("k");
+    junbao_engine::create_signing_key(&key_path).unwrap();
+    let key = junbao_engine::load_signing_key(&key_path).unwrap();
+    let audit = Ledger::open_for_audit(&path, Arc::new(|| NOW_US)).unwrap();
+    assert!(matches!(audit, junbao_engine::ForAudit::Store { .. }), "{audit:?}");
+    assert_eq!(audit.head(), head);
+    let inclusion = audit.inclusion_proof(head.seq, None).unwrap();
+    let consistency = audit.consistency_proof(checkpoint, head.seq).unwrap();
+    let digest = audit.digest_anchoring(&key, None).unwrap();
+    assert_eq!(audit.verify(&|_| {}).unwrap().entries, head.seq);
+    drop(audit);
+
+    let ledger = open(&path);
+    assert_eq!(ledger.checkpoint_seq(), checkpoint, "the store-only open replayed nothing");
+    assert_eq!(
+        serde_json::to_value(ledger.inclusion_proof(head.seq, None).unwrap()).unwrap(),
+        serde_json::to_value(inclusion).unwrap()
+    );
+    assert_eq!(
+        serde_json::to_value(ledger.consistency_proof(checkpoint, head.seq).unwrap()).unwrap(),
+        serde_json::to_value(consistency).unwrap()
+    );
+    // The digest was kept in the ledger, over the same head and root.
+    let kept = ledger.digests().unwrap();
+    assert_eq!(kept.last().unwrap().to_json(), digest.to_json());
+    assert_eq!(digest.tree_size, head.seq);
+    assert_eq!(digest.root, ledger.root(head.seq).unwrap());
+    ledger.verify(&|_| {}).unwrap();
 }

@@ -8,10 +8,11 @@ use ed25519_dalek::{SigningKey, VerifyingKey};
 use junbao_ledger::entry::{CHAIN_GENESIS, Entry, Hash32, chain_next};
 use junbao_ledger::merkle::{self, NodeSource, ProofError};
 use junbao_ledger::report::{ConsistencyProof, InclusionProof, JournalEntry};
-use junbao_storage::{Store, StoredEntry};
+use junbao_storage::{Head, Store, StoredEntry};
 use serde_json::Value;
 
-use crate::Ledger;
+use crate::verify::{Verifier, VerifyError, VerifyReport};
+use crate::{Clock, Ledger, LedgerOpenError};
 
 pub use junbao_ledger::digest::{AccessAnchor, CheckError, SignedDigest};
 pub use junbao_ledger::export::{ExportReport, verify_export};
@@ -41,6 +42,154 @@ pub(crate) fn stored_root(store: &Store, size: u64) -> Result<Hash32, AuditError
         return Err(AuditError::Input(format!("tree size {size} exceeds the journal's {head}")));
     }
     Ok(merkle::root(&StoreNodes { store }, size)?)
+}
+
+/// Inclusion proof of entry `seq` of `store` in the tree of `size` entries (the head's if
+/// `None`), read through `nodes`.
+pub(crate) fn inclusion_proof_in(
+    store: &Store,
+    nodes: &CachedNodes<'_>,
+    seq: u64,
+    size: Option<u64>,
+) -> Result<InclusionProof, AuditError> {
+    let head = store.head().seq;
+    let size = size.unwrap_or(head);
+    if seq == 0 || seq > size {
+        return Err(AuditError::Input(format!("entry {seq} is not in a tree of {size} entries")));
+    }
+    if size > head {
+        return Err(AuditError::Input(format!("tree size {size} exceeds the journal's {head}")));
+    }
+    let root = merkle::root(nodes, size)?;
+    let leaf = nodes.node(0, seq - 1)?;
+    let path = merkle::inclusion_path(nodes, seq - 1, size)?;
+    Ok(InclusionProof::new(seq, size, &leaf, &path, &root))
+}
+
+/// Consistency proof of `store` between the trees of `first` and `second` entries.
+pub(crate) fn consistency_proof_in(
+    store: &Store,
+    first: u64,
+    second: u64,
+) -> Result<ConsistencyProof, AuditError> {
+    if first == 0 || first > second {
+        return Err(AuditError::Input(format!(
+            "sizes must satisfy 1 <= from <= to, got {first} and {second}"
+        )));
+    }
+    let (r1, r2) = (stored_root(store, first)?, stored_root(store, second)?);
+    let path = merkle::consistency_path(&StoreNodes { store }, first, second)?;
+    Ok(ConsistencyProof { first, first_root: r1, path, second, second_root: r2 })
+}
+
+/// Signs a digest of `store`'s head at `now_us` (anchoring the access log's head, if given) and
+/// keeps it in the store. The caller keeps the head from moving meanwhile.
+fn sign_digest_in(
+    store: &Store,
+    key: &SigningKey,
+    now_us: i64,
+    access: Option<AccessAnchor>,
+) -> Result<SignedDigest, AuditError> {
+    let head = store.head();
+    let root = merkle::root(&StoreNodes { store }, head.seq)?;
+    let d = SignedDigest::sign(key, head.seq, root, head.hash, now_us, access);
+    let append = junbao_storage::Append {
+        meta: vec![(digest_meta_key(&d), d.to_json().to_string().into_bytes())],
+        head,
+        ..Default::default()
+    };
+    store.append(append)?;
+    Ok(d)
+}
+
+/// A ledger opened for the auditor's commands that read only its journal and tree: `junbao
+/// verify`, `proof` and `digest` ([`Ledger::open_for_audit`]). Its store alone: the state is
+/// not loaded nor the entries after the checkpoint replayed, as an open does (verification
+/// loads the stored state and replays every entry itself; proofs and digests read the tree,
+/// which a post writes with its entries). At a million members the open took seconds and more
+/// than a gigabyte for nothing. A ledger whose state records are in an older format is opened
+/// whole, so that the open converts them.
+#[non_exhaustive]
+pub enum ForAudit {
+    Store { store: Box<Store>, clock: Clock },
+    Ledger(Box<Ledger>),
+}
+
+impl std::fmt::Debug for ForAudit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ForAudit::Store { store, .. } => f.debug_tuple("Store").field(store).finish(),
+            ForAudit::Ledger(ledger) => f.debug_tuple("Ledger").field(ledger).finish(),
+        }
+    }
+}
+
+impl Ledger {
+    /// Opens the ledger at `path` for the auditor's commands ([`ForAudit`]).
+    pub fn open_for_audit(path: &Path, clock: Clock) -> Result<ForAudit, LedgerOpenError> {
+        let store = Store::open(path)?;
+        if crate::state_format_is_current(&store)? {
+            return Ok(ForAudit::Store { store: Box::new(store), clock });
+        }
+        drop(store);
+        Ok(ForAudit::Ledger(Box::new(Ledger::open_for_one_command(path, clock)?)))
+    }
+}
+
+impl ForAudit {
+    /// The last entry.
+    pub fn head(&self) -> Head {
+        match self {
+            ForAudit::Store { store, .. } => store.head(),
+            ForAudit::Ledger(ledger) => ledger.head(),
+        }
+    }
+
+    /// [`Ledger::verify`].
+    pub fn verify(&self, progress: &dyn Fn(u64)) -> Result<VerifyReport, VerifyError> {
+        match self {
+            ForAudit::Store { store, .. } => Verifier { store }.verify(progress),
+            ForAudit::Ledger(ledger) => ledger.verify(progress),
+        }
+    }
+
+    /// [`Ledger::inclusion_proof`].
+    pub fn inclusion_proof(
+        &self,
+        seq: u64,
+        size: Option<u64>,
+    ) -> Result<InclusionProof, AuditError> {
+        match self {
+            ForAudit::Store { store, .. } => {
+                inclusion_proof_in(store, &CachedNodes::new(store), seq, size)
+            }
+            ForAudit::Ledger(ledger) => ledger.inclusion_proof(seq, size),
+        }
+    }
+
+    /// [`Ledger::consistency_proof`].
+    pub fn consistency_proof(
+        &self,
+        first: u64,
+        second: u64,
+    ) -> Result<ConsistencyProof, AuditError> {
+        match self {
+            ForAudit::Store { store, .. } => consistency_proof_in(store, first, second),
+            ForAudit::Ledger(ledger) => ledger.consistency_proof(first, second),
+        }
+    }
+
+    /// [`Ledger::digest_anchoring`] (nothing else writes the store held here).
+    pub fn digest_anchoring(
+        &self,
+        key: &SigningKey,
+        access: Option<AccessAnchor>,
+    ) -> Result<SignedDigest, AuditError> {
+        match self {
+            ForAudit::Store { store, clock } => sign_digest_in(store, key, clock(), access),
+            ForAudit::Ledger(ledger) => ledger.digest_anchoring(key, access),
+        }
+    }
 }
 
 /// A failed read of the store under a tree node: the read's kind is kept.
@@ -312,22 +461,7 @@ impl Ledger {
         seq: u64,
         size: Option<u64>,
     ) -> Result<InclusionProof, AuditError> {
-        let size = size.unwrap_or(self.head().seq);
-        if seq == 0 || seq > size {
-            return Err(AuditError::Input(format!(
-                "entry {seq} is not in a tree of {size} entries"
-            )));
-        }
-        if size > self.head().seq {
-            return Err(AuditError::Input(format!(
-                "tree size {size} exceeds the journal's {}",
-                self.head().seq
-            )));
-        }
-        let root = merkle::root(nodes, size)?;
-        let leaf = nodes.node(0, seq - 1)?;
-        let path = merkle::inclusion_path(nodes, seq - 1, size)?;
-        Ok(InclusionProof::new(seq, size, &leaf, &path, &root))
+        inclusion_proof_in(&self.store, nodes, seq, size)
     }
 
     /// Consistency proof between the trees of `first` and `second` entries (contract JSON).
@@ -336,14 +470,7 @@ impl Ledger {
         first: u64,
         second: u64,
     ) -> Result<ConsistencyProof, AuditError> {
-        if first == 0 || first > second {
-            return Err(AuditError::Input(format!(
-                "sizes must satisfy 1 <= from <= to, got {first} and {second}"
-            )));
-        }
-        let (r1, r2) = (self.root(first)?, self.root(second)?);
-        let path = merkle::consistency_path(&self.nodes(), first, second)?;
-        Ok(ConsistencyProof { first, first_root: r1, path, second, second_root: r2 })
+        consistency_proof_in(&self.store, first, second)
     }
 
     /// Signs a digest of the current head with `key`, and keeps it in the ledger.
@@ -358,17 +485,9 @@ impl Ledger {
         key: &SigningKey,
         access: Option<AccessAnchor>,
     ) -> Result<SignedDigest, AuditError> {
+        // The head is not to move while it is signed and the digest kept.
         let _writer = self.writer();
-        let head = self.store.head();
-        let root = merkle::root(&self.nodes(), head.seq)?;
-        let d = SignedDigest::sign(key, head.seq, root, head.hash, self.now_us(), access);
-        let append = junbao_storage::Append {
-            meta: vec![(digest_meta_key(&d), d.to_json().to_string().into_bytes())],
-            head,
-            ..Default::default()
-        };
-        self.store.append(append)?;
-        Ok(d)
+        sign_digest_in(&self.store, key, self.now_us(), access)
     }
 
     /// Every digest published so far, oldest first.

@@ -31,7 +31,7 @@ use junbao_storage::{OpenError, Store};
 
 pub use admin::{render_final_accounts_html, statement_of_fund_csv, year_close_id};
 pub use audit::{
-    AccessAnchor, AuditError, ExportReport, RootBuilder, SignedDigest, SinceDigestReport,
+    AccessAnchor, AuditError, ExportReport, ForAudit, RootBuilder, SignedDigest, SinceDigestReport,
     TREE_LEVEL_STORED_MIN, create_signing_key, default_key_path, export_line, ledger_transaction,
     load_signing_key, verify_export,
 };
@@ -59,7 +59,7 @@ pub use transfer::{
     PackageReport, TRANSFER_SCHEMA, generated_event_id, key_rotation_id, render_package_html,
     transfer_confirmed_line, verify_package,
 };
-pub use verify::{ToVerify, VerifyError, VerifyReport};
+pub use verify::{VerifyError, VerifyReport};
 
 /// How many line errors a refused post reports before it stops listing them.
 pub const REPORTED_ERRORS_MAX: usize = 20;

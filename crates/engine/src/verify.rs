@@ -14,11 +14,9 @@ use junbao_ledger::{Account, EventBody, Fen, LedgerState};
 use rayon::prelude::*;
 use serde::Serialize;
 
-use std::path::Path;
-
-use crate::{Clock, Ledger, LedgerOpenError};
+use crate::Ledger;
 use junbao_ledger::keyed::KeyedMap;
-use junbao_storage::{Head, RawEntry, Store, StoreSnapshot};
+use junbao_storage::{RawEntry, Store, StoreSnapshot};
 
 /// Entries read and checked per parallel chunk: a power of two (a whole chunk is a perfect
 /// subtree of the Merkle tree).
@@ -63,57 +61,15 @@ impl Ledger {
     pub fn verify(&self, progress: &dyn Fn(u64)) -> Result<VerifyReport, VerifyError> {
         Verifier { store: &self.store }.verify(progress)
     }
-
-    /// Opens the ledger at `path` for a verification alone (`junbao verify`): the store only,
-    /// without loading its state or replaying the entries after the checkpoint as an open does
-    /// (verification loads the stored state and replays every entry itself, and uses nothing
-    /// of the writer's; at a million members the open took seconds and a gigabyte and a
-    /// quarter for nothing). A ledger whose state records are not in this version's format
-    /// is opened as any other (the open converts them); see [`ToVerify`].
-    pub fn open_to_verify(path: &Path, clock: Clock) -> Result<ToVerify, LedgerOpenError> {
-        let store = Store::open(path)?;
-        if crate::state_format_is_current(&store)? {
-            return Ok(ToVerify::Store(Box::new(store)));
-        }
-        drop(store);
-        Ok(ToVerify::Ledger(Box::new(Ledger::open_for_one_command(path, clock)?)))
-    }
-}
-
-/// A ledger opened to be verified ([`Ledger::open_to_verify`]): its store alone, or (state
-/// records in an older format, converted by the open) the whole ledger.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum ToVerify {
-    Store(Box<Store>),
-    Ledger(Box<Ledger>),
-}
-
-impl ToVerify {
-    /// The last entry.
-    pub fn head(&self) -> Head {
-        match self {
-            ToVerify::Store(store) => store.head(),
-            ToVerify::Ledger(ledger) => ledger.head(),
-        }
-    }
-
-    /// [`Ledger::verify`].
-    pub fn verify(&self, progress: &dyn Fn(u64)) -> Result<VerifyReport, VerifyError> {
-        match self {
-            ToVerify::Store(store) => Verifier { store }.verify(progress),
-            ToVerify::Ledger(ledger) => ledger.verify(progress),
-        }
-    }
 }
 
 /// A verification of a store (it reads nothing but the store).
-struct Verifier<'a> {
-    store: &'a Store,
+pub(crate) struct Verifier<'a> {
+    pub(crate) store: &'a Store,
 }
 
 impl Verifier<'_> {
-    fn verify(&self, progress: &dyn Fn(u64)) -> Result<VerifyReport, VerifyError> {
+    pub(crate) fn verify(&self, progress: &dyn Fn(u64)) -> Result<VerifyReport, VerifyError> {
         // A snapshot, not the writer lock: the journal and every record are read at one point
         // in time while posting goes on.
         let snapshot = self.store.snapshot();

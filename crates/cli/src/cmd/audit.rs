@@ -21,7 +21,7 @@ pub(crate) fn digest(
     format: &str,
     origin: Option<String>,
 ) -> Result<()> {
-    let ledger = open(data)?;
+    let ledger = open_for_audit(data)?;
     let key = junbao_engine::load_signing_key(
         &key.unwrap_or_else(|| junbao_engine::default_key_path(data)),
     )?;
@@ -64,9 +64,16 @@ pub(crate) fn checkpoint_verify(file: &Path, key: &str, origin: Option<String>) 
     Ok(())
 }
 
+/// Opens the ledger for `verify`, `proof` and `digest`, which read only its journal and tree:
+/// the store alone, no state loaded ([`junbao_engine::ForAudit`]).
+fn open_for_audit(data: &Path) -> Result<junbao_engine::ForAudit> {
+    junbao_engine::Ledger::open_for_audit(data, junbao_engine::system_clock())
+        .with_context(|| format!("opening the ledger at {}", data.display()))
+}
+
 /// `proof`: an inclusion or a consistency proof.
 pub(crate) fn proof(data: &Path, kind: ProofKind) -> Result<()> {
-    let ledger = open(data)?;
+    let ledger = open_for_audit(data)?;
     let proof = match kind {
         ProofKind::Inclusion { seq, tree_size } => {
             serde_json::to_string(&ledger.inclusion_proof(seq, tree_size).map_err(audit_exit)?)?
@@ -81,8 +88,7 @@ pub(crate) fn proof(data: &Path, kind: ProofKind) -> Result<()> {
 
 pub(crate) fn verify(data: &Path) -> Result<()> {
     // The store alone: verification loads and replays everything itself.
-    let ledger = junbao_engine::Ledger::open_to_verify(data, junbao_engine::system_clock())
-        .with_context(|| format!("opening the ledger at {}", data.display()))?;
+    let ledger = open_for_audit(data)?;
     let total = ledger.head().seq;
     let bar = progress(total, "verifying");
     let report = ledger.verify(&|n| bar.set_position(n))?;
