@@ -19,6 +19,17 @@ fn open(path: &Path) -> Ledger {
     Ledger::open(path, Arc::new(|| NOW_US)).unwrap()
 }
 
+/// The enrolment of every member, as post lines.
+fn enrolment_lines() -> Vec<String> {
+    (0..MEMBERS)
+        .map(|m| {
+            format!(
+                r#"{{"id":"e{m}","type":"enroll","member":"M{m}","category":"officer","unit":"U1","enlisted_on":"2020-01-01","monthly_pay":"10000.00"}}"#
+            )
+        })
+        .collect()
+}
+
 /// One event of a post: a premium (member, month), the reversal of a premium, a fund-level
 /// appropriation. Ids are derived from the content, so posting the same event again is a
 /// replay, and a premium reversed twice or a reversal of a premium never posted is refused.
@@ -121,13 +132,7 @@ fn run(ops: Vec<Op>, interval: u64) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("l");
     let mut ledger = Ledger::init(&path, Arc::new(|| NOW_US)).unwrap();
-    let enrolments: Vec<String> = (0..MEMBERS)
-        .map(|m| {
-            format!(
-                r#"{{"id":"e{m}","type":"enroll","member":"M{m}","category":"officer","unit":"U1","enlisted_on":"2020-01-01","monthly_pay":"10000.00"}}"#
-            )
-        })
-        .collect();
+    let enrolments = enrolment_lines();
     ledger.post_lines(&enrolments.iter().map(String::as_str).collect::<Vec<_>>()).unwrap();
     ledger.set_checkpoint_interval(interval);
     // The head when the ledger was last opened (0: new): a close checkpoints only past it.
@@ -303,13 +308,7 @@ fn a_state_format2_ledger_opens_and_is_converted_to_member_year_pages() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("l");
     let ledger = Ledger::init(&path, Arc::new(|| NOW_US)).unwrap();
-    let mut lines: Vec<String> = (0..MEMBERS)
-        .map(|m| {
-            format!(
-                r#"{{"id":"e{m}","type":"enroll","member":"M{m}","category":"officer","unit":"U1","enlisted_on":"2020-01-01","monthly_pay":"10000.00"}}"#
-            )
-        })
-        .collect();
+    let mut lines = enrolment_lines();
     for m in 0..MEMBERS {
         lines.extend((0..5).map(|month| Ev::Premium { member: m, month }.line()));
     }
@@ -389,13 +388,7 @@ fn the_store_alone_answers_proofs_digests_and_verify_as_the_ledger() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("l");
     let ledger = Ledger::init(&path, Arc::new(|| NOW_US)).unwrap();
-    let enrolments: Vec<String> = (0..MEMBERS)
-        .map(|m| {
-            format!(
-                r#"{{"id":"e{m}","type":"enroll","member":"M{m}","category":"officer","unit":"U1","enlisted_on":"2020-01-01","monthly_pay":"10000.00"}}"#
-            )
-        })
-        .collect();
+    let enrolments = enrolment_lines();
     ledger.post_lines(&enrolments.iter().map(String::as_str).collect::<Vec<_>>()).unwrap();
     let checkpoint = ledger.checkpoint().unwrap().seq;
     let tail: Vec<String> =
