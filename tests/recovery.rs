@@ -381,8 +381,9 @@ fn a_state_format2_ledger_opens_and_is_converted_to_member_year_pages() {
     assert_eq!(report.entries, to_verify.head().seq);
 }
 
-/// `verify`, `proof` and `digest` open the store alone (`Ledger::open_for_audit`): with entries
-/// after the checkpoint that no open has replayed, they answer as the whole ledger does.
+/// `verify`, `proof`, `digest` and `export journal` open the store alone
+/// (`Ledger::open_for_audit`): with entries after the checkpoint that no open has replayed,
+/// they answer as the whole ledger does.
 #[test]
 fn the_store_alone_answers_proofs_digests_and_verify_as_the_ledger() {
     let dir = tempfile::tempdir().unwrap();
@@ -408,6 +409,8 @@ fn the_store_alone_answers_proofs_digests_and_verify_as_the_ledger() {
     let consistency = audit.consistency_proof(checkpoint, head.seq).unwrap();
     let digest = audit.digest_anchoring(&key, None).unwrap();
     assert_eq!(audit.verify(&|_| {}).unwrap().entries, head.seq);
+    let exported: Vec<u64> = audit.entries_from(1).map(|e| e.unwrap().0.seq).collect();
+    assert_eq!(exported, (1..=head.seq).collect::<Vec<_>>());
     drop(audit);
 
     let ledger = open(&path);

@@ -103,10 +103,10 @@ fn sign_digest_in(
 }
 
 /// A ledger opened for the auditor's commands that read only its journal and tree: `junbao
-/// verify`, `proof` and `digest` ([`Ledger::open_for_audit`]). Its store alone: the state is
-/// not loaded nor the entries after the checkpoint replayed, as an open does (verification
-/// loads the stored state and replays every entry itself; proofs and digests read the tree,
-/// which a post writes with its entries). At a million members the open took seconds and more
+/// verify`, `proof`, `digest` and `export journal` ([`Ledger::open_for_audit`]). Its store
+/// alone: the state is not loaded nor the entries after the checkpoint replayed, as an open
+/// does (verification loads the stored state and replays every entry itself; proofs and
+/// digests read the tree, which a post writes with its entries; an export, the journal). At a million members the open took seconds and more
 /// than a gigabyte for nothing. A ledger whose state records are in an older format is opened
 /// whole, so that the open converts them.
 #[non_exhaustive]
@@ -150,6 +150,14 @@ impl ForAudit {
         match self {
             ForAudit::Store { store, .. } => Verifier { store }.verify(progress),
             ForAudit::Ledger(ledger) => ledger.verify(progress),
+        }
+    }
+
+    /// [`Ledger::entries_from`].
+    pub fn entries_from(&self, from: u64) -> crate::JournalEntries<'_> {
+        match self {
+            ForAudit::Store { store, .. } => crate::JournalEntries::of(store, from),
+            ForAudit::Ledger(ledger) => ledger.entries_from(from),
         }
     }
 

@@ -521,15 +521,7 @@ impl Ledger {
         from: u64,
         limit: usize,
     ) -> Result<Vec<(StoredEntry, Entry)>, ReadJournalError> {
-        self.store
-            .entries(from.max(1), limit)
-            .map(|r| {
-                let stored = r?;
-                let entry = Entry::from_canonical_bytes(&stored.bytes)
-                    .map_err(|source| ReadJournalError::Decode { seq: stored.seq, source })?;
-                Ok((stored, entry))
-            })
-            .collect()
+        journal_in(&self.store, from, limit)
     }
 
     /// Every entry from `from` on, decoded, in order: the one way through the journal. It reads
@@ -537,12 +529,7 @@ impl Ledger {
     /// sees entries appended while it runs; stop it with `take_while` on the sequence number
     /// for a fixed end. After an error it ends.
     pub fn entries_from(&self, from: u64) -> JournalEntries<'_> {
-        JournalEntries {
-            ledger: self,
-            next: from.max(1),
-            chunk: Vec::new().into_iter(),
-            done: false,
-        }
+        JournalEntries::of(&self.store, from)
     }
 
     /// Trial balance per fund and the balance of every account, sorted by account name.
@@ -554,12 +541,35 @@ impl Ledger {
 /// Entries [`Ledger::entries_from`] reads at a time.
 pub const JOURNAL_CHUNK_ENTRIES: usize = 65_536;
 
+/// Up to `limit` entries of `store` from `from` on, decoded ([`Ledger::journal`]).
+pub(crate) fn journal_in(
+    store: &Store,
+    from: u64,
+    limit: usize,
+) -> Result<Vec<(StoredEntry, Entry)>, ReadJournalError> {
+    store
+        .entries(from.max(1), limit)
+        .map(|r| {
+            let stored = r?;
+            let entry = Entry::from_canonical_bytes(&stored.bytes)
+                .map_err(|source| ReadJournalError::Decode { seq: stored.seq, source })?;
+            Ok((stored, entry))
+        })
+        .collect()
+}
+
 /// The journal from a sequence number on: see [`Ledger::entries_from`].
 pub struct JournalEntries<'a> {
-    ledger: &'a Ledger,
+    store: &'a Store,
     next: u64,
     chunk: std::vec::IntoIter<(StoredEntry, Entry)>,
     done: bool,
+}
+
+impl<'a> JournalEntries<'a> {
+    pub(crate) fn of(store: &'a Store, from: u64) -> JournalEntries<'a> {
+        JournalEntries { store, next: from.max(1), chunk: Vec::new().into_iter(), done: false }
+    }
 }
 
 impl std::fmt::Debug for JournalEntries<'_> {
@@ -580,7 +590,7 @@ impl Iterator for JournalEntries<'_> {
             if self.done {
                 return None;
             }
-            match self.ledger.journal(self.next, JOURNAL_CHUNK_ENTRIES) {
+            match journal_in(self.store, self.next, JOURNAL_CHUNK_ENTRIES) {
                 Ok(chunk) if chunk.is_empty() => self.done = true,
                 Ok(chunk) => self.chunk = chunk.into_iter(),
                 Err(e) => {

@@ -64,9 +64,9 @@ pub(crate) fn checkpoint_verify(file: &Path, key: &str, origin: Option<String>) 
     Ok(())
 }
 
-/// Opens the ledger for `verify`, `proof` and `digest`, which read only its journal and tree:
-/// the store alone, no state loaded ([`junbao_engine::ForAudit`]).
-fn open_for_audit(data: &Path) -> Result<junbao_engine::ForAudit> {
+/// Opens the ledger for `verify`, `proof`, `digest` and `export journal`, which read only its
+/// journal and tree: the store alone, no state loaded ([`junbao_engine::ForAudit`]).
+pub(crate) fn open_for_audit(data: &Path) -> Result<junbao_engine::ForAudit> {
     junbao_engine::Ledger::open_for_audit(data, junbao_engine::system_clock())
         .with_context(|| format!("opening the ledger at {}", data.display()))
 }

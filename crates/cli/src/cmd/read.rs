@@ -142,7 +142,8 @@ pub(crate) fn export_journal(data: &Path, format: &str, out: Option<PathBuf>) ->
         "ledger" => true,
         other => return Err(rejected(format!("--format {other}: expected jsonl or ledger"))),
     };
-    let ledger = open(data)?;
+    // The journal alone: the store, no state loaded (as `verify`, `proof` and `digest`).
+    let ledger = crate::cmd::audit::open_for_audit(data)?;
     let mut sink = sink(&out)?;
     let head = ledger.head();
     if ledger_format {
