@@ -10,9 +10,7 @@
 use junbao_ledger::LedgerState;
 use junbao_ledger::ids::MemberId;
 use junbao_ledger::keyed::KeyedMap;
-use junbao_ledger::state::{
-    MemberBook, MemberState, ScannedBooks, StateLoadError, StateLoader, StateRecord,
-};
+use junbao_ledger::state::{MemberState, ScannedBooks, StateLoadError, StateLoader, StateRecord};
 use junbao_storage::ReadError;
 
 /// Records per batch handed from the scanning thread to the inserting one.
@@ -51,9 +49,8 @@ struct Decoder {
     /// The members scanned, and how many the map is sized for at its first.
     members: Members,
     members_expected: usize,
-    /// The books, and the member whose pages come now with the book so far.
+    /// The books, and how many the map is sized for at its first.
     books: ScannedBooks,
-    current: Option<(MemberId, MemberBook)>,
     books_expected: usize,
     /// The first record that did not decode.
     failed: Option<StateLoadError>,
@@ -78,13 +75,10 @@ impl Decoder {
             // A member's pages are adjacent in a scan (in key order, in year order): the book
             // is built here and checked as soon as the next member's page comes.
             Ok(StateRecord::Page(id, page)) => {
-                match &mut self.current {
-                    Some((member, book)) if *member == id => book.append(page),
-                    _ => {
-                        self.put_current();
-                        self.current = Some((id, page));
-                    }
+                if !self.books.is_sized() {
+                    self.books.reserve(self.books_expected);
                 }
+                self.books.add_page(id, page);
                 return true;
             }
             Ok(r) => self.batch.push(r),
@@ -94,16 +88,6 @@ impl Decoder {
             }
         }
         self.batch.len() < BATCH_RECORDS || self.send()
-    }
-
-    /// The book of the member whose pages came last, checked, into the map.
-    fn put_current(&mut self) {
-        if let Some((member, book)) = self.current.take() {
-            if !self.books.is_sized() {
-                self.books.reserve(self.books_expected);
-            }
-            self.books.add(member, book);
-        }
     }
 
     /// Sends the batch so far (if any).
@@ -155,7 +139,6 @@ pub(crate) fn load_state(
                     members: Members::default(),
                     members_expected,
                     books: ScannedBooks::default(),
-                    current: None,
                     books_expected,
                     failed: None,
                 };
@@ -181,7 +164,6 @@ pub(crate) fn load_state(
                     }
                 }
                 decoder.send();
-                decoder.put_current();
                 Ok(Built { members: decoder.members, books: decoder.books })
             };
             scanning.push(

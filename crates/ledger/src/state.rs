@@ -188,9 +188,9 @@ impl MemberState {
 /// The ledger's current state: the result of applying every entry in order.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LedgerState {
-    /// Boxed: a member's state is large (some 240 bytes) and the map of a million members has
-    /// twice as many slots as members; boxed, the empty slots take 48 bytes, not 280, and
-    /// loading the map writes (and the kernel zeroes) a third of the memory.
+    /// Boxed: a member's state is large (184 bytes) and the map of a million members has
+    /// twice as many slots as members; boxed, the empty slots take 40 bytes, not 216, and
+    /// loading the map writes (and the kernel zeroes) a fifth of the memory.
     pub members: KeyedMap<MemberId, Box<MemberState>>,
     /// Debit-positive balance of every account that was ever posted to.
     pub balances: KeyedMap<Account, Fen>,
@@ -437,12 +437,8 @@ pub struct StateLoader {
     format2: bool,
     /// Whether a record of state format 2 was read.
     format2_seen: bool,
-    /// The member of the last page, and their book (moved into the map when another
-    /// member's page comes, or at the end).
-    current: Option<(MemberId, MemberBook)>,
-    /// Whether the members of books came in ascending order so far (the current one is after
-    /// every other).
-    ascending: bool,
+    /// The books of the pages (and of state format 2's months and sums) given here.
+    books: ScannedBooks,
 }
 
 impl StateLoader {
@@ -451,8 +447,7 @@ impl StateLoader {
             state: LedgerState::default(),
             format2,
             format2_seen: false,
-            current: None,
-            ascending: true,
+            books: ScannedBooks::default(),
         }
     }
 
@@ -463,7 +458,8 @@ impl StateLoader {
 
     /// Makes room for about this many members, books and balances.
     pub fn reserve(&mut self, members: usize, books: usize, balances: usize) {
-        self.state.reserve(members, books, balances);
+        self.state.reserve(members, 0, balances);
+        self.books.reserve(books);
     }
 
     /// Members loaded elsewhere (another thread's map): each member has one record, so no
@@ -474,36 +470,6 @@ impl StateLoader {
             self.state.members.extend(smaller);
         } else {
             self.state.members.extend(members);
-        }
-    }
-
-    /// The book of `member`, as the current one.
-    fn book(&mut self, member: MemberId) -> &mut MemberBook {
-        match &self.current {
-            Some((m, _)) if *m == member => {}
-            // While the members come in ascending order (pages in key order: a member id never
-            // holds the 0x00 that ends it in a page's key, so the two orders agree), a member
-            // after every one seen so far has no book yet.
-            Some((m, _)) if self.ascending && *m < member => {
-                self.put_current();
-                self.current = Some((member, MemberBook::default()));
-            }
-            None if self.state.books.is_empty() => {
-                self.current = Some((member, MemberBook::default()));
-            }
-            _ => {
-                self.ascending = false;
-                self.put_current();
-                let book = self.state.books.remove(&member).unwrap_or_default();
-                self.current = Some((member, book));
-            }
-        }
-        &mut self.current.as_mut().expect("set above").1
-    }
-
-    fn put_current(&mut self) {
-        if let Some((member, book)) = self.current.take() {
-            self.state.books.insert(member, book);
         }
     }
 
@@ -526,24 +492,17 @@ impl StateLoader {
             StateRecord::Member(id, member) => {
                 s.members.insert(id, member);
             }
-            StateRecord::Page(id, page) => {
-                let book = self.book(id);
-                if book.is_empty() {
-                    *book = page;
-                } else {
-                    book.append(page);
-                }
-            }
+            StateRecord::Page(id, page) => self.books.add_page(id, page),
             StateRecord::Backpaid(id, b) => {
                 s.backpaid.insert(id, b);
             }
             StateRecord::Month(id, line, period, money) => {
                 self.format2_seen = true;
-                self.book(id).push_month(line, period, money);
+                self.books.book(id).push_month(line, period, money);
             }
             StateRecord::Year(id, slot, year, sum) => {
                 self.format2_seen = true;
-                self.book(id).push_year(slot, year, sum);
+                self.books.book(id).push_year(slot, year, sum);
             }
             StateRecord::Balance(account, fen) => {
                 s.balances.insert(account, fen);
@@ -568,27 +527,23 @@ impl StateLoader {
 
     /// [`StateLoader::finish`], with the books scanning threads built and checked themselves
     /// (one member's pages all in one scan, as a store's key order gives them; a member with
-    /// pages in two places gets them together, checked again). Of several wrong books, the
+    /// books in two places gets them together, checked again). Of several wrong books, the
     /// least member id is named, whatever the maps' order.
     pub fn finish_with(
         mut self,
-        scanned: Vec<ScannedBooks>,
+        mut scanned: Vec<ScannedBooks>,
     ) -> Result<LedgerState, StateLoadError> {
-        use rayon::prelude::*;
-        self.put_current();
-        // On every core: the loading threads are done, and a million books take a while.
-        let mut bad = self
-            .state
-            .books
-            .par_iter_mut()
-            .filter_map(|(member, book)| (!book.make_canonical()).then(|| member.clone()))
-            .min();
-        self.state.books.retain(|_, b| !b.is_empty());
-        for ScannedBooks { books, bad: scanned_bad, .. } in scanned {
-            bad = bad.min_some(scanned_bad);
+        scanned.push(std::mem::take(&mut self.books));
+        let mut bad = None;
+        for mut books in scanned {
+            books.complete();
+            bad = bad.min_some(books.bad);
             let held = std::mem::take(&mut self.state.books);
-            let (mut into, from) =
-                if held.len() >= books.len() { (held, books) } else { (books, held) };
+            let (mut into, from) = if held.len() >= books.books.len() {
+                (held, books.books)
+            } else {
+                (books.books, held)
+            };
             for (member, book) in from {
                 match into.get_mut(&member) {
                     Some(other) => {
@@ -625,16 +580,19 @@ impl MinSome for Option<MemberId> {
     }
 }
 
-/// The books a scanning thread built from whole members' pages (a store's scan gives one
-/// member's pages together, in year order), each checked as it was completed: the check then
-/// reads pages still in the cache, on the thread that decoded them, instead of a second pass
-/// over a million books ([`StateLoader::finish_with`]).
+/// Members' books as a scan gives their records (a store's key order gives one member's
+/// records together, pages in year order), each checked as soon as the next member's records
+/// come: the check then reads the pages still in the cache, on the thread that decoded them,
+/// instead of a second pass over a million books ([`StateLoader::finish_with`]). A member whose
+/// records come again later (not what a store gives) gets them put together, checked again.
 #[derive(Debug, Default)]
 pub struct ScannedBooks {
     books: KeyedMap<MemberId, MemberBook>,
+    /// The member whose records come now, with their book so far.
+    current: Option<(MemberId, MemberBook)>,
     /// The least member whose book is not canonical, even sorted.
     bad: Option<MemberId>,
-    /// The greatest member so far: a member after it has no book yet.
+    /// The greatest member completed so far: a member after it has no book yet.
     last: Option<MemberId>,
 }
 
@@ -649,11 +607,31 @@ impl ScannedBooks {
         self.books.capacity() > 0
     }
 
-    /// The whole book of `member` read so far, checked (and kept if it holds anything).
-    pub fn add(&mut self, member: MemberId, mut book: MemberBook) {
+    /// A member-year page of `member` (decoded as a book of that page alone).
+    pub fn add_page(&mut self, member: MemberId, page: MemberBook) {
+        let book = self.book(member);
+        if book.is_empty() {
+            *book = page;
+        } else {
+            book.append(page);
+        }
+    }
+
+    /// The book of `member` being read: the current one, or a new one (the current one
+    /// completed).
+    fn book(&mut self, member: MemberId) -> &mut MemberBook {
+        if !matches!(&self.current, Some((m, _)) if *m == member) {
+            self.complete();
+            self.current = Some((member, MemberBook::default()));
+        }
+        &mut self.current.as_mut().expect("set above").1
+    }
+
+    /// The current book, checked (and kept if it holds anything).
+    fn complete(&mut self) {
+        let Some((member, mut book)) = self.current.take() else { return };
         if self.last.as_ref().is_some_and(|last| member <= *last) {
-            // Not in key order (not what a store gives): the member's pages read before are
-            // put together with these.
+            // Not in key order: the member's records read before are put together with these.
             if let Some(mut before) = self.books.remove(&member) {
                 before.append(book);
                 book = before;
@@ -979,7 +957,7 @@ mod tests {
                 match StateRecord::decode(k, v, false).unwrap() {
                     // Every `split`-th page to the loader, the others to the scanning side.
                     StateRecord::Page(id, book) if split == 0 || i % split != 0 => {
-                        scanned.add(id, book)
+                        scanned.add_page(id, book)
                     }
                     record => loader.insert(record),
                 }
@@ -1000,7 +978,7 @@ mod tests {
                     PeriodMoney { personal: Fen(1), state: Fen(0) },
                 );
             }
-            scanned.add(member(id), book);
+            scanned.add_page(member(id), book);
         }
         match StateLoader::new(false).finish_with(vec![scanned]) {
             Err(StateLoadError::Book(m)) => assert_eq!(m, "M100"),
