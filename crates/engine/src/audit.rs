@@ -35,12 +35,18 @@ pub(crate) struct StoreNodes<'a> {
     pub(crate) store: &'a Store,
 }
 
-/// The Merkle root of the first `size` entries of `store`, from its stored tree.
-pub(crate) fn stored_root(store: &Store, size: u64) -> Result<Hash32, AuditError> {
+/// A tree of `size` entries exists in `store` (it does not exceed the journal).
+fn check_tree_size(store: &Store, size: u64) -> Result<(), AuditError> {
     let head = store.head().seq;
     if size > head {
         return Err(AuditError::Input(format!("tree size {size} exceeds the journal's {head}")));
     }
+    Ok(())
+}
+
+/// The Merkle root of the first `size` entries of `store`, from its stored tree.
+pub(crate) fn stored_root(store: &Store, size: u64) -> Result<Hash32, AuditError> {
+    check_tree_size(store, size)?;
     Ok(merkle::root(&StoreNodes { store }, size)?)
 }
 
@@ -52,14 +58,11 @@ pub(crate) fn inclusion_proof_in(
     seq: u64,
     size: Option<u64>,
 ) -> Result<InclusionProof, AuditError> {
-    let head = store.head().seq;
-    let size = size.unwrap_or(head);
+    let size = size.unwrap_or_else(|| store.head().seq);
     if seq == 0 || seq > size {
         return Err(AuditError::Input(format!("entry {seq} is not in a tree of {size} entries")));
     }
-    if size > head {
-        return Err(AuditError::Input(format!("tree size {size} exceeds the journal's {head}")));
-    }
+    check_tree_size(store, size)?;
     let root = merkle::root(nodes, size)?;
     let leaf = nodes.node(0, seq - 1)?;
     let path = merkle::inclusion_path(nodes, seq - 1, size)?;
@@ -106,9 +109,9 @@ fn sign_digest_in(
 /// verify`, `proof`, `digest` and `export journal` ([`Ledger::open_for_audit`]). Its store
 /// alone: the state is not loaded nor the entries after the checkpoint replayed, as an open
 /// does (verification loads the stored state and replays every entry itself; proofs and
-/// digests read the tree, which a post writes with its entries; an export, the journal). At a million members the open took seconds and more
-/// than a gigabyte for nothing. A ledger whose state records are in an older format is opened
-/// whole, so that the open converts them.
+/// digests read the tree, which a post writes with its entries; an export, the journal). At a
+/// million members the open took seconds and more than a gigabyte for nothing. A ledger whose
+/// state records are in an older format is opened whole, so that the open converts them.
 #[non_exhaustive]
 pub enum ForAudit {
     Store { store: Box<Store>, clock: Clock },

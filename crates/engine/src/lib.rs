@@ -347,10 +347,9 @@ impl Ledger {
         // The stored records are those of the checkpoint; the entries after it are replayed.
         let checkpoint = derived::parse_checkpoint(store.meta(META_CHECKPOINT)?)?;
         derived::check_checkpoint(checkpoint, store.head().seq)?;
-        let current = state_format_is_current(&store)?;
-        let marked = current
-            || store.meta(META_STATE_FORMAT)?.as_deref()
-                == Some(&STATE_FORMAT_PER_MONTH.to_be_bytes()[..]);
+        let format = store.meta(META_STATE_FORMAT)?;
+        let current = state_format_is(&format, STATE_FORMAT);
+        let marked = current || state_format_is(&format, STATE_FORMAT_PER_MONTH);
         // State format 2's records (one per premium month, one per member account and year) are
         // read only from a ledger not marked with this format.
         // Two scanning threads, split where the member-year pages begin: the members (and
@@ -705,9 +704,14 @@ pub const STATE_FORMAT: u32 = 3;
 /// The state format before the member-year pages, still read (and converted at open).
 pub const STATE_FORMAT_PER_MONTH: u32 = 2;
 
+/// Whether a [`META_STATE_FORMAT`] record names `version`.
+fn state_format_is(record: &Option<Vec<u8>>, version: u32) -> bool {
+    record.as_deref() == Some(&version.to_be_bytes()[..])
+}
+
 /// Whether the store's state records are marked as in [`STATE_FORMAT`].
 pub(crate) fn state_format_is_current(store: &Store) -> Result<bool, ReadError> {
-    Ok(store.meta(META_STATE_FORMAT)?.as_deref() == Some(&STATE_FORMAT.to_be_bytes()[..]))
+    Ok(state_format_is(&store.meta(META_STATE_FORMAT)?, STATE_FORMAT))
 }
 
 /// Records that the state records are in [`STATE_FORMAT`] (one synced write, no entry).
