@@ -217,6 +217,45 @@ fn a_crash_before_any_checkpoint_replays_the_whole_journal() {
     );
 }
 
+/// A reversal in the tail whose target is more than a replay part (16,384 entries) before it:
+/// reopening after a crash finds the target among the tail's own entries (the store's index
+/// has no record of them), and the state, idempotency and member index are the journal's.
+#[test]
+fn a_reversal_far_into_the_tail_finds_its_target_after_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("l");
+    let ledger = Ledger::init(&path, Arc::new(|| NOW_US)).unwrap();
+    ledger.set_checkpoint_interval(1 << 40);
+    let enrolments = enrolment_lines();
+    ledger.post_lines(&enrolments.iter().map(String::as_str).collect::<Vec<_>>()).unwrap();
+    let mut accepted = BTreeMap::new();
+    let premium = Ev::Premium { member: 0, month: 0 }.line();
+    accepted.insert("p-0-0".to_string(), ledger.post_lines(&[&premium]).unwrap().seqs[0]);
+    for block in 0..17u32 {
+        let lines: Vec<String> = (0..1000)
+            .map(|i| {
+                format!(
+                    r#"{{"id":"f-{block}-{i}","type":"appropriation","fund":"casualty","amount":"1.00"}}"#
+                )
+            })
+            .collect();
+        ledger.post_lines(&lines.iter().map(String::as_str).collect::<Vec<_>>()).unwrap();
+    }
+    let reversal = Ev::Reverse { member: 0, month: 0 }.line();
+    accepted.insert("r-0-0".to_string(), ledger.post_lines(&[&reversal]).unwrap().seqs[0]);
+    assert!(accepted["r-0-0"] - accepted["p-0-0"] > 16_384);
+    let head = ledger.head();
+    ledger.close_without_checkpoint();
+    let ledger = open(&path);
+    assert_eq!(ledger.head(), head);
+    assert!(ledger.checkpoint_seq() < accepted["p-0-0"], "the premium is in the tail");
+    check(&ledger, &accepted);
+    ledger.with_state(|state, _| {
+        let member = junbao_ledger::ids::MemberId::parse("M0").unwrap();
+        assert!(!state.books.contains_key(&member), "the reversed premium is undone");
+    });
+}
+
 /// A ledger written by the previous version (storage format 1: one journal record per entry,
 /// derived records written with every batch) is refused with a message that names `migrate`;
 /// `junbao migrate` converts it in place, verified before and after, and it then posts and

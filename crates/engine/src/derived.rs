@@ -12,6 +12,7 @@ use junbao_ledger::keyed::KeyedMap as HashMap;
 use std::sync::{Arc, Condvar, Mutex};
 
 use junbao_ledger::entry::{Entry, Hash32, event_fingerprint};
+use junbao_ledger::event::EventBody;
 use junbao_ledger::ids::MemberId;
 use junbao_ledger::rules::entry_members;
 use junbao_ledger::state::Dirty;
@@ -69,6 +70,11 @@ const REPLAY_PART_ENTRIES: usize = 16_384;
 
 /// Parts of the tail read ahead of the replay.
 const REPLAY_PARTS_IN_FLIGHT: usize = 2;
+
+/// Entries of the tail whose reads of the state are made in a row before they are applied
+/// ([`junbao_ledger::LedgerState::warm`]): enough for many cache misses to overlap, few enough
+/// that what they bring in stays in cache until applied.
+const WARM_BLOCK_ENTRIES: usize = 128;
 
 /// Derived records of the entries after the checkpoint, not yet in the store.
 #[derive(Debug, Default)]
@@ -293,6 +299,34 @@ impl EntryLookup for StoreLookup<'_> {
     }
 }
 
+/// A part of the tail, read and decoded: its entries, and the sequence number of each entry
+/// of the tail that a reversal among them names (by event id).
+struct TailPart {
+    entries: Vec<Entry>,
+    targets: HashMap<Box<str>, u64>,
+}
+
+/// Finds the earlier entries of a part of the tail for reversals: those of the tail through
+/// the part's targets (the reader noted them), the others as [`StoreLookup`] finds them.
+struct TailLookup<'a> {
+    targets: &'a HashMap<Box<str>, u64>,
+    earlier: StoreLookup<'a>,
+}
+
+impl EntryLookup for TailLookup<'_> {
+    fn entry_by_event_id(
+        &self,
+        id: &junbao_ledger::ids::EventId,
+    ) -> Result<Option<Entry>, LookupError> {
+        match self.targets.get(id.as_str()) {
+            Some(seq) => {
+                indexed_entry(self.earlier.store, id.as_str(), *seq).map(Some).map_err(lookup_error)
+            }
+            None => self.earlier.entry_by_event_id(id),
+        }
+    }
+}
+
 /// A corrupt idempotency record of the event id `id`.
 fn id_record_corrupt(id: &str, what: String) -> ReadError {
     ReadError::Corrupt(format!("the idempotency record of {id:?} {what}"))
@@ -498,16 +532,22 @@ pub(crate) fn replay_tail(store: &Store, w: &mut Writer) -> Result<(), LedgerOpe
     w.pending.ids.reserve(sized);
     w.pending.members.reserve(sized);
     w.pending.dirty.reserve(sized);
-    type Part = Result<Vec<(Entry, Hash32)>, LedgerOpenError>;
+    type Part = Result<TailPart, LedgerOpenError>;
     let (to, from) = std::sync::mpsc::sync_channel::<Part>(REPLAY_PARTS_IN_FLIGHT);
-    // The member index of the tail needs nothing of the state: the reading thread notes it as
-    // it decodes, off the path of the thread that applies the entries.
+    // The idempotency records and the member index of the tail need nothing of the state: the
+    // reading thread notes them as it decodes, off the path of the thread that applies the
+    // entries. A reversal whose target is in the tail finds it through the part's targets,
+    // which the reader notes from its own records (the store's index has no tail entry).
     let mut members = std::mem::take(&mut w.pending.members);
+    let mut ids = std::mem::take(&mut w.pending.ids);
     std::thread::scope(|scope| {
         let reader = scope.spawn(move || {
             let mut next = first;
             'read: while next <= head.seq {
-                let mut part = Vec::with_capacity(REPLAY_PART_ENTRIES);
+                let mut part = TailPart {
+                    entries: Vec::with_capacity(REPLAY_PART_ENTRIES),
+                    targets: HashMap::default(),
+                };
                 let mut failed = None;
                 for stored in store.entries(next, REPLAY_PART_ENTRIES) {
                     let decoded = stored.map_err(LedgerOpenError::from).and_then(|s| {
@@ -516,11 +556,17 @@ pub(crate) fn replay_tail(store: &Store, w: &mut Writer) -> Result<(), LedgerOpe
                     });
                     match decoded {
                         Ok(entry) => {
+                            if let EventBody::Reversal { of, .. } = &entry.event.body
+                                && let Some((seq, _)) = ids.get(of.as_str())
+                            {
+                                part.targets.insert(of.as_str().into(), *seq);
+                            }
                             let fingerprint = event_fingerprint(&entry.event);
+                            ids.insert(entry.event.id.as_str().into(), (entry.seq, fingerprint));
                             for m in entry_members(&entry) {
                                 note_member_in(&mut members, m, entry.seq);
                             }
-                            part.push((entry, fingerprint));
+                            part.entries.push(entry);
                         }
                         Err(e) => {
                             failed = Some(e);
@@ -530,7 +576,7 @@ pub(crate) fn replay_tail(store: &Store, w: &mut Writer) -> Result<(), LedgerOpe
                 }
                 // The entries read before a failure are applied first; the failure is always
                 // handed on, even as the first thing read.
-                if let Some((last, _)) = part.last() {
+                if let Some(last) = part.entries.last() {
                     next = last.seq + 1;
                     if to.send(Ok(part)).is_err() {
                         break 'read;
@@ -543,37 +589,45 @@ pub(crate) fn replay_tail(store: &Store, w: &mut Writer) -> Result<(), LedgerOpe
                     break;
                 }
             }
-            members
+            (members, ids)
         });
         let mut next = first;
         for part in from {
-            let part = part?;
+            let TailPart { entries, targets } = part?;
             let Writer { state, pending, bound, .. } = &mut *w;
             // The chain is not extended here (the entries are sealed already): only the first
             // sequence number matters to the batch.
             let mut batch =
                 state.begin_bounded(next - 1, junbao_ledger::entry::CHAIN_GENESIS, *bound);
-            batch.reserve(part.len());
-            let lookup = StoreLookup { store, pending };
-            let mut fingerprints = Vec::with_capacity(part.len());
-            for (entry, fingerprint) in part {
-                let seq = entry.seq;
-                batch.apply_recorded(entry, &lookup).map_err(|e| {
-                    LedgerOpenError::Read(ReadError::Corrupt(format!(
-                        "entry {seq} cannot be replayed onto the checkpoint: {e}"
-                    )))
-                })?;
-                fingerprints.push(fingerprint);
-                next = seq + 1;
+            batch.reserve(entries.len());
+            let lookup = TailLookup { targets: &targets, earlier: StoreLookup { store, pending } };
+            // A block at a time: its reads of the state first, one after the other (their cache
+            // misses overlap), then its entries applied, each finding what it reads in cache.
+            let mut entries = entries.into_iter();
+            let mut block = Vec::with_capacity(WARM_BLOCK_ENTRIES);
+            loop {
+                block.extend(entries.by_ref().take(WARM_BLOCK_ENTRIES));
+                if block.is_empty() {
+                    break;
+                }
+                let warmed = block.iter().fold(0, |t, entry| t ^ batch.warm(entry));
+                std::hint::black_box(warmed);
+                for entry in block.drain(..) {
+                    let seq = entry.seq;
+                    batch.apply_recorded(entry, &lookup).map_err(|e| {
+                        LedgerOpenError::Read(ReadError::Corrupt(format!(
+                            "entry {seq} cannot be replayed onto the checkpoint: {e}"
+                        )))
+                    })?;
+                    next = seq + 1;
+                }
             }
-            let (changes, entries) = batch.into_changes();
+            let (changes, _) = batch.into_changes();
             *bound = bound.after(&changes);
             changes.commit_marking(&mut pending.dirty);
-            for (entry, fingerprint) in entries.iter().zip(fingerprints) {
-                pending.note(entry.event.id.as_str(), entry.seq, fingerprint);
-            }
         }
-        w.pending.members = reader.join().expect("the journal's reader does not panic");
+        (w.pending.members, w.pending.ids) =
+            reader.join().expect("the journal's reader does not panic");
         // The head names its entry (checked when the store opened), so a journal read that
         // ends before it lost entries on the way.
         if next <= head.seq {

@@ -679,6 +679,11 @@ impl<'s> Batch<'s> {
         Ok(())
     }
 
+    /// [`LedgerState::warm`] on the state the batch was begun on.
+    pub fn warm(&self, entry: &Entry) -> usize {
+        self.base().warm(entry)
+    }
+
     pub fn apply_recorded(
         &mut self,
         entry: Entry,
