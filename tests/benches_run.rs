@@ -20,6 +20,10 @@ fn bench_posts_every_batch_pipelined_and_sequential() {
         // The ledger verified after the run holds the enrolments, seeds and every premium.
         assert!(r["verify_entries"].as_u64().unwrap() > 1050, "{r}");
         assert!(r["entries_per_second"].as_f64().unwrap() > 0.0, "{r}");
+        // The end-to-end rate counts the closing checkpoint of every premium posted too.
+        assert_eq!(r["checkpoint_entries"], 1000, "{r}");
+        let with = r["entries_per_second_with_checkpoint"].as_f64().unwrap();
+        assert!(with > 0.0 && with <= r["entries_per_second"].as_f64().unwrap(), "{r}");
     }
 }
 
