@@ -217,6 +217,35 @@ fn a_crash_before_any_checkpoint_replays_the_whole_journal() {
     );
 }
 
+/// A checkpoint is cut after a quarter of the interval when nearly every entry since the last
+/// one concerns a member of its own (waiting would not merge their records), and only at the
+/// full interval while entries come back to the same members.
+#[test]
+fn checkpoints_come_early_only_when_waiting_would_not_merge_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::init(&dir.path().join("l"), Arc::new(|| NOW_US)).unwrap();
+    let enrolments = enrolment_lines();
+    ledger.post_lines(&enrolments.iter().map(String::as_str).collect::<Vec<_>>()).unwrap();
+    ledger.checkpoint().unwrap();
+    ledger.set_checkpoint_interval(8);
+    let post = |ev: Ev| ledger.post_lines(&[&ev.line()]).unwrap().seqs[0];
+    // One member, month after month: no checkpoint before eight entries.
+    let start = ledger.checkpoint_seq();
+    for month in 0..7 {
+        post(Ev::Premium { member: 0, month });
+    }
+    assert_eq!(ledger.checkpoint_seq(), start, "entries of one member wait for the interval");
+    let eighth = post(Ev::Premium { member: 0, month: 7 });
+    assert_eq!(ledger.checkpoint_seq(), eighth, "the full interval");
+    // Waits for the checkpoint thread's write (a cut is not made while one is in flight).
+    assert_eq!(ledger.checkpoint().unwrap().seq, eighth);
+    // A member of its own for each entry: cut after two (a quarter of eight).
+    post(Ev::Premium { member: 1, month: 0 });
+    assert_eq!(ledger.checkpoint_seq(), eighth);
+    let second = post(Ev::Premium { member: 2, month: 0 });
+    assert_eq!(ledger.checkpoint_seq(), second, "early, as nothing would merge");
+}
+
 /// A reversal in the tail whose target is more than a replay part (16,384 entries) before it:
 /// reopening after a crash finds the target among the tail's own entries (the store's index
 /// has no record of them), and the state, idempotency and member index are the journal's.
