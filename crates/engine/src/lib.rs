@@ -187,7 +187,8 @@ pub struct Ledger {
     clock: Clock,
     /// The first integrity failure a post met (corrupt stored data), for the health check.
     integrity_failure: Mutex<Option<String>>,
-    /// Entries after which a post writes a checkpoint ([`CHECKPOINT_ENTRIES`] unless set).
+    /// Entries after which a post writes a checkpoint ([`CHECKPOINT_ENTRIES`] unless set; a
+    /// quarter of it when waiting would not make the checkpoint smaller).
     checkpoint_every: std::sync::atomic::AtomicU64,
     /// Whether closing writes a checkpoint (a crash test turns it off).
     checkpoint_on_close: std::sync::atomic::AtomicBool,
@@ -444,7 +445,9 @@ impl Ledger {
         self.exit_after_close.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
-    /// Sets how many entries after a checkpoint a post writes the next one (at least 1).
+    /// Sets how many entries after a checkpoint a post writes the next one (at least 1), or a
+    /// quarter of that (if at least 1) when nearly every entry since concerns a member of its
+    /// own (`derived::writes_would_not_merge`).
     pub fn set_checkpoint_interval(&self, entries: u64) {
         self.checkpoint_every.store(entries.max(1), std::sync::atomic::Ordering::Relaxed);
     }
