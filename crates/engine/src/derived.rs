@@ -16,7 +16,7 @@ use junbao_ledger::entry::{Entry, Hash32, event_fingerprint};
 use junbao_ledger::event::EventBody;
 use junbao_ledger::ids::MemberId;
 use junbao_ledger::rules::entry_members;
-use junbao_ledger::state::Dirty;
+use junbao_ledger::state::{CheckpointCut, Dirty};
 use junbao_ledger::{EntryLookup, LookupError};
 use junbao_storage::{Append, Head, ReadError, Store, WriteError};
 
@@ -126,11 +126,11 @@ pub(crate) struct Checkpointer {
     done: Arc<(Mutex<u64>, Condvar)>,
 }
 
-/// A checkpoint for the thread: its index records, and the state records encoded at the cut.
+/// A checkpoint for the thread: its index records, and the state records and balances as
+/// they stood at the cut, copied (the thread encodes them).
 struct Job {
     frozen: Arc<Frozen>,
-    state: Vec<junbao_ledger::state::StateWrite>,
-    balances: Vec<(Vec<u8>, i64)>,
+    cut: CheckpointCut,
 }
 
 impl Checkpointer {
@@ -145,11 +145,9 @@ impl Checkpointer {
                     for job in rx {
                         let seq = job.frozen.seq;
                         // A failure poisons the store; the records stay answered from memory.
-                        let _ = store.write_derived(checkpoint_append(
-                            &job.frozen,
-                            job.state,
-                            job.balances,
-                        ));
+                        let (state, balances) = job.cut.encode();
+                        let _ =
+                            store.write_derived(checkpoint_append(&job.frozen, state, balances));
                         let (lock, signal) = &*done;
                         *lock.lock().unwrap_or_else(|p| p.into_inner()) = seq;
                         signal.notify_all();
@@ -253,14 +251,14 @@ fn note_member_in(members: &mut HashMap<MemberId, Vec<u64>>, member: &MemberId, 
 
 impl Writer {
     /// Cuts a checkpoint at entry `seq`: the state records and balances of the dirty keys
-    /// encoded as they stand now, and the index records taken out of memory as they are;
-    /// nothing is pending after it.
+    /// copied as they stand now (encoded by whoever writes them), and the index records taken
+    /// out of memory as they are; nothing is pending after it.
     fn cut(&mut self, seq: u64) -> Job {
-        let (state, balances) = self.state.checkpoint_writes(&self.pending.dirty);
+        let cut = self.state.checkpoint_cut(&self.pending.dirty);
         let taken = std::mem::replace(&mut self.pending, Pending::at(seq));
         let counts = state_counts(&self.state);
         let frozen = Arc::new(Frozen { seq, ids: taken.ids, members: taken.members, counts });
-        Job { frozen, state, balances }
+        Job { frozen, cut }
     }
 }
 
@@ -442,8 +440,9 @@ impl Ledger {
     }
 
     /// Cuts a checkpoint at the head and hands it to the checkpoint thread: the state records
-    /// are encoded now (the state moves on), the index records travel as they are. Not while
-    /// the previous one is still being written (the next post tries again).
+    /// are copied now (the state moves on) and encoded by that thread, the index records travel
+    /// as they are. Not while the previous one is still being written (the next post tries
+    /// again).
     fn cut_checkpoint(&self, w: &mut Writer) {
         if let Some(f) = &w.pending.in_flight {
             if !self.checkpointer.is_done(f.seq) {
@@ -476,7 +475,8 @@ impl Ledger {
         if w.pending.checkpoint == head.seq {
             return Ok(());
         }
-        let Job { frozen, state, balances } = w.cut(head.seq);
+        let Job { frozen, cut } = w.cut(head.seq);
+        let (state, balances) = cut.encode();
         // Not synced: a checkpoint lost in a crash only means a longer replay at open, and the
         // write-ahead log keeps it after the entries it covers.
         if let Err(e) = self.store.write_derived(checkpoint_append(&frozen, state, balances)) {

@@ -14,7 +14,7 @@ use crate::time::{Date, Period};
 
 mod book;
 mod history;
-pub use book::{MemberBook, Month, Slot, YearSum};
+pub use book::{MemberBook, Month, Page, Slot, YearSum};
 pub use history::{Dated, Rare};
 
 /// A premium line: where a personal premium and its matching subsidy go.
@@ -882,10 +882,29 @@ impl LedgerState {
     /// current value, or a delete for a record that no longer exists (a member-year
     /// page emptied, an interest mark undone). Balances are written even at zero.
     pub fn checkpoint_writes(&self, dirty: &Dirty) -> (Vec<StateWrite>, Vec<(Vec<u8>, i64)>) {
-        let mut w: Vec<StateWrite> = Vec::new();
-        for id in &dirty.members {
-            w.push((member_key(id), self.members.get(id).map(encode)));
+        self.checkpoint_cut(dirty).encode()
+    }
+
+    /// The values of the keys in `dirty` as they stand now, copied and not yet encoded: what
+    /// [`LedgerState::checkpoint_writes`] gives once [`CheckpointCut::encode`]d. Copying costs
+    /// the writer's thread less than encoding, which the checkpoint's thread then does.
+    pub fn checkpoint_cut(&self, dirty: &Dirty) -> CheckpointCut {
+        let members = dirty.members.iter().map(|id| (id.clone(), self.members.get(id).cloned()));
+        let pages = dirty.pages.iter().map(|(member, year)| {
+            (member.clone(), *year, self.books.get(member).and_then(|b| b.page_of(*year)))
+        });
+        let balances = dirty.balances.iter().map(|a| (a.clone(), self.balance(a)));
+        CheckpointCut {
+            members: members.collect(),
+            pages: pages.collect(),
+            balances: balances.collect(),
+            rest: self.checkpoint_rest(dirty),
         }
+    }
+
+    /// The few records of a checkpoint other than members, pages and balances, encoded.
+    fn checkpoint_rest(&self, dirty: &Dirty) -> Vec<StateWrite> {
+        let mut w: Vec<StateWrite> = Vec::new();
         if dirty.standards {
             w.push((standards_key(), Some(encode(&self.standards))));
         }
@@ -899,15 +918,38 @@ impl LedgerState {
         for seq in &dirty.reversed {
             w.push((reversed_key(*seq), Some(Vec::new())));
         }
-        for (member, year) in &dirty.pages {
-            let page = self.books.get(member).and_then(|b| b.page(*year));
-            w.push((page_key(member, *year), page));
-        }
         for member in &dirty.backpaid {
             w.push((backpaid_key(member), self.backpaid.get(member).map(encode)));
         }
-        let balances = dirty.balances.iter().map(|a| (balance_key(a), self.balance(a).0)).collect();
-        (w, balances)
+        w
+    }
+}
+
+/// The dirty records of a checkpoint as they stood at its cut, copied out of the state
+/// ([`LedgerState::checkpoint_cut`]); `None` for a record that no longer exists.
+#[derive(Debug)]
+pub struct CheckpointCut {
+    members: Vec<(MemberId, Option<Box<MemberState>>)>,
+    pages: Vec<(MemberId, u16, Option<Page>)>,
+    balances: Vec<(Account, Fen)>,
+    /// Standards, administration, interest marks, reversal marks, back-paid months.
+    rest: Vec<StateWrite>,
+}
+
+impl CheckpointCut {
+    /// The state records (a put, or a delete for a record that no longer exists) and the
+    /// balances (written even at zero), as the store keeps them.
+    pub fn encode(self) -> (Vec<StateWrite>, Vec<(Vec<u8>, i64)>) {
+        let CheckpointCut { members, pages, balances, mut rest } = self;
+        rest.reserve(members.len() + pages.len());
+        for (id, member) in members {
+            rest.push((member_key(&id), member.map(|m| encode(&m))));
+        }
+        for (member, year, page) in pages {
+            rest.push((page_key(&member, year), page.map(|p| p.encode())));
+        }
+        let balances = balances.into_iter().map(|(a, fen)| (balance_key(&a), fen.0)).collect();
+        (rest, balances)
     }
 }
 
@@ -1088,5 +1130,30 @@ mod tests {
         s.books.remove(&m);
         let (w, _) = s.checkpoint_writes(&dirty);
         assert!(w.iter().all(|(_, v)| v.is_none()) && w.len() == years.len());
+    }
+
+    /// A cut holds the records as they stood when it was taken: encoded later (on the
+    /// checkpoint's thread, while posts change the state), it writes those values, not the
+    /// state's new ones.
+    #[test]
+    fn a_cut_encodes_the_records_as_they_stood_at_the_cut() {
+        let mut s = sample();
+        let m = member("M0");
+        let account = Account::member(Fund::Medical, &m, None, Holding::Personal);
+        let mut dirty = Dirty::default();
+        for y in s.books[&m].page_years() {
+            dirty.pages.insert((m.clone(), y));
+        }
+        s.balances.insert(account.clone(), Fen(500));
+        dirty.balances.insert(account.clone());
+        let at_cut = s.checkpoint_writes(&dirty);
+        let cut = s.checkpoint_cut(&dirty);
+        // The state moves on: a month added and the book's sums changed, the balance moved.
+        let period = Period { year: 2020, month: 12 };
+        s.set_period(&m, Line::Medical, period, PeriodMoney { personal: Fen(7), state: Fen(7) });
+        s.add_year_move(&account, 2020, Fen(7));
+        s.balances.insert(account, Fen(507));
+        assert_ne!(s.checkpoint_writes(&dirty), at_cut, "the state did move on");
+        assert_eq!(cut.encode(), at_cut);
     }
 }

@@ -158,6 +158,12 @@ impl MemberBook {
     /// The encoded page of `year` (docs/FORMAT.md §4), or `None` if the book holds nothing for
     /// that year.
     pub fn page(&self, year: u16) -> Option<Vec<u8>> {
+        self.page_of(year).map(|page| page.encode())
+    }
+
+    /// The page of `year`, copied out of the book and not yet encoded ([`Page::encode`]), or
+    /// `None` if the book holds nothing for that year.
+    pub fn page_of(&self, year: u16) -> Option<Page> {
         let months = self.months.partition_point(|m| m.period.year < year);
         let months: Vec<(u8, Line, PeriodMoney)> = self.months[months..]
             .iter()
@@ -173,7 +179,7 @@ impl MemberBook {
         if months.is_empty() && sums.is_empty() {
             return None;
         }
-        Some(encode(&Page { months, sums }))
+        Some(Page { months, sums })
     }
 
     /// Appends the decoded page of `year`. The caller checks the book's order at the end
@@ -230,10 +236,17 @@ impl MemberBook {
 
 /// The stored form of one member-year page: the months of that year (month, line, money) and
 /// the yearly sums of that year (slot, sum), each in the book's order.
-#[derive(bincode::Encode, bincode::Decode)]
-struct Page {
+#[derive(Debug, bincode::Encode, bincode::Decode)]
+pub struct Page {
     months: Vec<(u8, Line, PeriodMoney)>,
     sums: Vec<(Slot, Fen)>,
+}
+
+impl Page {
+    /// The stored bytes of the page.
+    pub fn encode(&self) -> Vec<u8> {
+        encode(self)
+    }
 }
 
 #[cfg(test)]
