@@ -1133,27 +1133,72 @@ mod tests {
     }
 
     /// A cut holds the records as they stood when it was taken: encoded later (on the
-    /// checkpoint's thread, while posts change the state), it writes those values, not the
-    /// state's new ones.
+    /// checkpoint's thread, while posts change the state), it writes those values, in the
+    /// stored encoding (built here from the parts, not through the cut's code), not the state's
+    /// new ones — a member changed after it, a book removed after it, a balance moved.
     #[test]
     fn a_cut_encodes_the_records_as_they_stood_at_the_cut() {
         let mut s = sample();
         let m = member("M0");
+        let on = Date::parse("2020-01-01").unwrap();
+        let unit = UnitId::parse("U1").unwrap();
+        let state = MemberState {
+            categories: vec![(on, Category::Officer)].into(),
+            unit: unit.clone(),
+            units: vec![(on, unit)].into(),
+            enlisted_on: on,
+            pays: vec![(on, Fen(1_000_000))].into(),
+            sponsor: None,
+            discharged_on: None,
+            route: None,
+            deceased_on: None,
+            death_cause: None,
+            suspensions: Rare::new(),
+            transfers: Rare::new(),
+            medical_standard_paid: false,
+            death_benefit_paid: false,
+            benefits: Rare::new(),
+        };
+        s.members.insert(m.clone(), Box::new(state.clone()));
         let account = Account::member(Fund::Medical, &m, None, Holding::Personal);
-        let mut dirty = Dirty::default();
-        for y in s.books[&m].page_years() {
-            dirty.pages.insert((m.clone(), y));
-        }
         s.balances.insert(account.clone(), Fen(500));
+        let years = s.books[&m].page_years();
+        let pages: Vec<(u16, Vec<u8>)> = years
+            .iter()
+            .map(|y| {
+                let book = &s.books[&m];
+                let months: Vec<(u8, Line, PeriodMoney)> = book
+                    .months()
+                    .iter()
+                    .filter(|x| x.period.year == *y)
+                    .map(|x| (x.period.month, x.line, x.money))
+                    .collect();
+                let sums: Vec<(Slot, Fen)> =
+                    book.years().iter().filter(|x| x.year == *y).map(|x| (x.slot, x.sum)).collect();
+                (*y, encode(&(months, sums)))
+            })
+            .collect();
+        let mut dirty = Dirty::default();
+        dirty.members.insert(m.clone());
+        for y in &years {
+            dirty.pages.insert((m.clone(), *y));
+        }
         dirty.balances.insert(account.clone());
-        let at_cut = s.checkpoint_writes(&dirty);
         let cut = s.checkpoint_cut(&dirty);
-        // The state moves on: a month added and the book's sums changed, the balance moved.
-        let period = Period { year: 2020, month: 12 };
-        s.set_period(&m, Line::Medical, period, PeriodMoney { personal: Fen(7), state: Fen(7) });
-        s.add_year_move(&account, 2020, Fen(7));
-        s.balances.insert(account, Fen(507));
-        assert_ne!(s.checkpoint_writes(&dirty), at_cut, "the state did move on");
-        assert_eq!(cut.encode(), at_cut);
+        // The state moves on: the member discharged, the book gone, the balance moved.
+        s.members.get_mut(&m).unwrap().discharged_on = Some(on);
+        s.books.remove(&m);
+        s.balances.insert(account.clone(), Fen(507));
+        let (mut writes, balances) = cut.encode();
+        writes.sort();
+        let mut want: Vec<StateWrite> =
+            pages.into_iter().map(|(y, page)| (page_key(&m, y), Some(page))).collect();
+        want.push((member_key(&m), Some(encode(&state))));
+        want.sort();
+        assert_eq!(writes, want);
+        assert_eq!(balances, vec![(balance_key(&account), 500)]);
+        // Cut now, the same keys write the new values: a delete for each page.
+        let (after, _) = s.checkpoint_cut(&dirty).encode();
+        assert!(after.iter().filter(|(k, _)| k[0] == KEY_PAGE).all(|(_, v)| v.is_none()));
     }
 }
