@@ -110,6 +110,34 @@ pub struct MemberState {
 }
 
 impl MemberState {
+    /// A member's state at enrolment: one category, unit and pay from `enlisted_on`, nothing
+    /// else yet.
+    pub fn enrolled(
+        enlisted_on: Date,
+        category: Category,
+        unit: UnitId,
+        monthly_pay: Fen,
+        sponsor: Option<MemberId>,
+    ) -> MemberState {
+        MemberState {
+            categories: vec![(enlisted_on, category)].into(),
+            unit: unit.clone(),
+            units: vec![(enlisted_on, unit)].into(),
+            enlisted_on,
+            pays: vec![(enlisted_on, monthly_pay)].into(),
+            sponsor: sponsor.map(Box::new),
+            discharged_on: None,
+            route: None,
+            deceased_on: None,
+            death_cause: None,
+            suspensions: Rare::new(),
+            transfers: Rare::new(),
+            medical_standard_paid: false,
+            death_benefit_paid: false,
+            benefits: Rare::new(),
+        }
+    }
+
     pub fn category_on(&self, date: Date) -> Category {
         let i = self.categories.partition_point(|(from, _)| *from <= date);
         // Before enrolment the enrolment category is reported; rules refuse such dates anyway.
@@ -1142,23 +1170,7 @@ mod tests {
         let m = member("M0");
         let on = Date::parse("2020-01-01").unwrap();
         let unit = UnitId::parse("U1").unwrap();
-        let state = MemberState {
-            categories: vec![(on, Category::Officer)].into(),
-            unit: unit.clone(),
-            units: vec![(on, unit)].into(),
-            enlisted_on: on,
-            pays: vec![(on, Fen(1_000_000))].into(),
-            sponsor: None,
-            discharged_on: None,
-            route: None,
-            deceased_on: None,
-            death_cause: None,
-            suspensions: Rare::new(),
-            transfers: Rare::new(),
-            medical_standard_paid: false,
-            death_benefit_paid: false,
-            benefits: Rare::new(),
-        };
+        let state = MemberState::enrolled(on, Category::Officer, unit, Fen(1_000_000), None);
         s.members.insert(m.clone(), Box::new(state.clone()));
         let account = Account::member(Fund::Medical, &m, None, Holding::Personal);
         s.balances.insert(account.clone(), Fen(500));

@@ -6,7 +6,7 @@ use crate::event::{Basis, Benefit, Event, EventBody};
 use crate::fund::{AccountKind, Fund};
 use crate::money::Fen;
 use crate::standard;
-use crate::state::{Line, MemberState, Rare, Transfer};
+use crate::state::{Line, MemberState, Transfer};
 use crate::time::Date;
 
 impl Batch<'_> {
@@ -18,23 +18,13 @@ impl Batch<'_> {
             EventBody::Enroll { member, category, unit, enlisted_on, monthly_pay, sponsor } => {
                 self.set_member(
                     member,
-                    MemberState {
-                        categories: vec![(*enlisted_on, *category)].into(),
-                        unit: unit.clone(),
-                        units: vec![(*enlisted_on, unit.clone())].into(),
-                        enlisted_on: *enlisted_on,
-                        pays: vec![(*enlisted_on, *monthly_pay)].into(),
-                        sponsor: sponsor.clone().map(Box::new),
-                        discharged_on: None,
-                        route: None,
-                        deceased_on: None,
-                        death_cause: None,
-                        suspensions: Rare::new(),
-                        transfers: Rare::new(),
-                        medical_standard_paid: false,
-                        death_benefit_paid: false,
-                        benefits: Rare::new(),
-                    },
+                    MemberState::enrolled(
+                        *enlisted_on,
+                        *category,
+                        unit.clone(),
+                        *monthly_pay,
+                        sponsor.clone(),
+                    ),
                 );
             }
             EventBody::Contribution { member, fund, period, amount, part, .. } => {

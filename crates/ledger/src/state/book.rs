@@ -196,7 +196,7 @@ impl MemberBook {
     }
 
     /// Appends the months and sums of `other` (a later page of the same member).
-    pub fn append(&mut self, mut other: MemberBook) {
+    pub(super) fn append(&mut self, mut other: MemberBook) {
         self.months.append(&mut other.months);
         self.years.append(&mut other.years);
     }
