@@ -234,7 +234,7 @@ proptest! {
             prop_assert_eq!(total, 0, "fund {} out of balance", fund);
         }
         // A unit never remits more than it withheld.
-        for (account, fen) in &state.balances {
+        for (account, fen) in state.balances() {
             if matches!(account.kind, junbao_ledger::fund::AccountKind::UnitReceivable { .. }) {
                 prop_assert!(fen.0 >= 0, "{} is {}", account, fen);
             }
@@ -242,7 +242,7 @@ proptest! {
         // The materialised balances equal a replay of the journal from scratch.
         let replayed = LedgerState::replay(&entries.0);
         let nonzero = |s: &LedgerState| {
-            let mut v: Vec<_> = s.balances.iter().filter(|(_, b)| b.0 != 0).map(|(a, b)| (a.to_string(), b.0)).collect();
+            let mut v: Vec<_> = s.balances().filter(|(_, b)| b.0 != 0).map(|(a, b)| (a.to_string(), b.0)).collect();
             v.sort();
             v
         };
@@ -295,7 +295,7 @@ fn request(texts: &[String]) -> junbao_engine::PostRequest {
 fn engine_books(ledger: &junbao_engine::Ledger) -> (Vec<Vec<u8>>, String) {
     let bytes = ledger.entries_from(1).map(|r| r.unwrap().0.bytes).collect();
     let state = ledger.with_state(|s, head| {
-        let mut balances: Vec<_> = s.balances.iter().map(|(a, b)| (a.to_string(), b.0)).collect();
+        let mut balances: Vec<_> = s.balances().map(|(a, b)| (a.to_string(), b.0)).collect();
         balances.sort();
         format!(
             "{head:?} {balances:?} {:?} {:?} {:?} {:?} {:?}",

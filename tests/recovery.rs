@@ -364,6 +364,107 @@ fn a_format1_ledger_is_refused_then_migrated_by_the_command() {
     ledger.verify(&|_| {}).unwrap();
 }
 
+/// The balance records state formats 2 and 3 kept for `state`'s member accounts (each the sum
+/// of the account's yearly sums).
+fn store_member_balances(state: &LedgerState) -> Vec<(Vec<u8>, i64)> {
+    let mut v: Vec<_> = state
+        .member_balances()
+        .map(|(a, fen)| (junbao_ledger::state::balance_key(&a), fen.0))
+        .collect();
+    v.sort();
+    v
+}
+
+/// The member accounts with a record of their own in the store's balances.
+fn stored_member_accounts(store: &junbao_storage::Store) -> Vec<String> {
+    store
+        .records_for_tests("balances")
+        .unwrap()
+        .iter()
+        .map(|(k, _)| junbao_ledger::entry::decode::<junbao_ledger::fund::Account>(k).unwrap())
+        .filter(|a| a.member_id().is_some())
+        .map(|a| a.to_string())
+        .collect()
+}
+
+/// A ledger in state format 3 (member-year pages, and each member account's balance stored
+/// apart as well) opens with the same state and is converted to format 4 in one write that
+/// keeps the checkpoint: the member accounts' balance records are gone (each was the sum of
+/// the account's yearly sums, which the ledger now derives it from), and it verifies, posts and
+/// reopens. A stored balance that contradicts the books is an integrity failure naming the
+/// account, never silently dropped; and in format 4 a member account's balance record is one
+/// this ledger never writes.
+#[test]
+fn a_state_format3_ledger_drops_the_member_balances_it_stored_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    let make = |name: &str| {
+        let path = dir.path().join(name);
+        let ledger = Ledger::init(&path, Arc::new(|| NOW_US)).unwrap();
+        let mut lines = enrolment_lines();
+        for m in 0..MEMBERS {
+            lines.extend((0..4).map(|month| Ev::Premium { member: m, month }.line()));
+        }
+        lines.push(Ev::Reverse { member: 2, month: 1 }.line());
+        lines.push(Ev::Appropriation { n: 5 }.line());
+        ledger.post_lines(&lines.iter().map(String::as_str).collect::<Vec<_>>()).unwrap();
+        ledger.checkpoint().unwrap();
+        let at_checkpoint = ledger.with_state(|s, _| s.clone());
+        // An entry after the checkpoint, replayed at the next open.
+        ledger.post_lines(&[&Ev::Premium { member: 0, month: 9 }.line()]).unwrap();
+        let state = ledger.with_state(|s, _| s.clone());
+        let balances = store_member_balances(&at_checkpoint);
+        assert!(balances.len() >= MEMBERS as usize);
+        (path, ledger, state, balances)
+    };
+    let store_all = |ledger: &Ledger, balances: &[(Vec<u8>, i64)]| {
+        for (k, fen) in balances {
+            ledger.store_for_tests().tamper_balance(k, *fen).unwrap();
+        }
+    };
+
+    // Format 3, the balances right: converted.
+    let (path, ledger, state, balances) = make("right");
+    store_all(&ledger, &balances);
+    let store = ledger.store_for_tests();
+    store.tamper_meta(junbao_engine::META_STATE_FORMAT, Some(&3u32.to_be_bytes())).unwrap();
+    ledger.close_without_checkpoint();
+    let ledger = open(&path);
+    ledger.with_state(|s, _| assert_eq!(s, &state));
+    let store = ledger.store_for_tests();
+    assert_eq!(stored_member_accounts(store), Vec::<String>::new());
+    let format = store.meta(junbao_engine::META_STATE_FORMAT).unwrap();
+    assert_eq!(format, Some(junbao_engine::STATE_FORMAT.to_be_bytes().to_vec()));
+    ledger.verify(&|_| {}).unwrap();
+    ledger.post_lines(&[&Ev::Premium { member: 1, month: 9 }.line()]).unwrap();
+    let state = ledger.with_state(|s, _| s.clone());
+    drop(ledger);
+    let ledger = open(&path);
+    ledger.with_state(|s, _| assert_eq!(s, &state));
+    ledger.verify(&|_| {}).unwrap();
+    drop(ledger);
+
+    // Format 3, one balance contradicting the books: refused, naming the account.
+    let (path, ledger, _, balances) = make("wrong");
+    store_all(&ledger, &balances);
+    let store = ledger.store_for_tests();
+    let (key, fen) = &balances[1];
+    store.tamper_balance(key, fen + 1).unwrap();
+    store.tamper_meta(junbao_engine::META_STATE_FORMAT, Some(&3u32.to_be_bytes())).unwrap();
+    ledger.close_without_checkpoint();
+    let account = junbao_ledger::entry::decode::<junbao_ledger::fund::Account>(key).unwrap();
+    let e = Ledger::open(&path, Arc::new(|| NOW_US)).unwrap_err().to_string();
+    assert!(e.contains(&account.to_string()) && e.contains("yearly sums"), "{e}");
+
+    // Format 4 (as written) with a member account's balance record: refused as well.
+    let (path, ledger, _, balances) = make("current");
+    let (key, fen) = &balances[0];
+    ledger.store_for_tests().tamper_balance(key, *fen).unwrap();
+    ledger.close_without_checkpoint();
+    let account = junbao_ledger::entry::decode::<junbao_ledger::fund::Account>(&balances[0].0);
+    let e = Ledger::open(&path, Arc::new(|| NOW_US)).unwrap_err().to_string();
+    assert!(e.contains(&account.unwrap().to_string()), "{e}");
+}
+
 /// A ledger whose state records are in state format 2 (the layout before the member-year
 /// pages: one record per premium month, one per member account and year) opens with the same
 /// state: its records are read, the entries after its checkpoint replayed, and the state is
@@ -410,6 +511,12 @@ fn a_state_format2_ledger_opens_and_is_converted_to_member_year_pages() {
         }
     }
     assert!(old > 20, "{old} records");
+    // Formats 2 and 3 stored each member account's balance apart.
+    let member_balances = store_member_balances(&at_checkpoint);
+    for (k, fen) in &member_balances {
+        store.tamper_balance(k, *fen).unwrap();
+    }
+    assert!(member_balances.len() >= MEMBERS as usize);
     store.tamper_meta(junbao_engine::META_STATE_FORMAT, Some(&2u32.to_be_bytes())).unwrap();
     ledger.close_without_checkpoint();
 
@@ -434,6 +541,7 @@ fn a_state_format2_ledger_opens_and_is_converted_to_member_year_pages() {
     let records = state_records(store);
     assert!(records.iter().any(|(k, _)| k.starts_with(b"q/")));
     assert!(!records.iter().any(|(k, _)| k.starts_with(b"p/") || k.starts_with(b"y/")));
+    assert_eq!(stored_member_accounts(store), Vec::<String>::new());
     let format = store.meta(junbao_engine::META_STATE_FORMAT).unwrap();
     assert_eq!(format, Some(junbao_engine::STATE_FORMAT.to_be_bytes().to_vec()));
     ledger.verify(&|_| {}).unwrap();

@@ -301,7 +301,7 @@ pub fn demo_year_end(ledger: &Ledger, key: &Path, dir: &Path) -> Result<()> {
     // in January 2026, so they are outstanding at the year end but settled at the close.
     let owed: Vec<(String, String, String, String)> = ledger.with_state(|state, _| {
         let mut v: Vec<_> = state
-            .balances
+            .fund_balances
             .iter()
             .filter_map(|(a, fen)| match &a.kind {
                 junbao_ledger::fund::AccountKind::UnitReceivable { unit, period }

@@ -190,7 +190,7 @@ impl Ledger {
                 .collect();
             unmatched.sort();
             let mut open: Vec<String> = state
-                .balances
+                .fund_balances
                 .iter()
                 .filter(|(a, fen)| fen.0 != 0 && year_end.get(*a).is_some_and(|f| *f != 0))
                 .filter_map(|(a, fen)| match &a.kind {

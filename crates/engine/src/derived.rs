@@ -36,7 +36,7 @@ pub const META_STATE_COUNTS: &[u8] = b"state-counts";
 
 /// The [`META_STATE_COUNTS`] record of `state`.
 pub(crate) fn state_counts(state: &junbao_ledger::LedgerState) -> Vec<u8> {
-    [state.members.len(), state.books.len(), state.balances.len()]
+    [state.members.len(), state.books.len(), state.fund_balances.len()]
         .iter()
         .flat_map(|n| (*n as u64).to_be_bytes())
         .collect()

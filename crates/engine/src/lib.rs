@@ -350,12 +350,15 @@ impl Ledger {
         derived::check_checkpoint(checkpoint, store.head().seq)?;
         let format = store.meta(META_STATE_FORMAT)?;
         let current = state_format_is(&format, STATE_FORMAT);
-        let marked = current || state_format_is(&format, STATE_FORMAT_PER_MONTH);
-        // State format 2's records (one per premium month, one per member account and year) are
-        // read only from a ledger not marked with this format.
+        let marked = current
+            || state_format_is(&format, STATE_FORMAT_PAGES)
+            || state_format_is(&format, STATE_FORMAT_PER_MONTH);
+        // The records of the earlier formats (format 2's one per premium month and one per
+        // member account and year, formats 2 and 3's member accounts' balances) are read only
+        // from a ledger not marked with this format, and rewritten at once.
         // Two scanning threads, split where the member-year pages begin: the members (and
-        // the rest before the pages) and then the balances on one, the pages and the rest
-        // after them on the other (about the same work each).
+        // the rest before the pages) and then the balances (the fund's own, a few) on one, the
+        // pages and the rest after them on the other.
         use junbao_ledger::state::PAGES_FROM;
         use load::Kind;
         let loaded = load::load_state(
@@ -678,16 +681,22 @@ fn rebuild_state(store: &Store, until: u64) -> Result<LedgerState, LedgerOpenErr
     Ok(LedgerState::replay(&entries))
 }
 
-/// Replaces every state record with those of `state` in this state format, in one synced
-/// write that appends no entry and keeps the head and the checkpoint.
+/// Replaces every state record and balance with those of `state` in this state format, in one
+/// synced write that appends no entry and keeps the head and the checkpoint.
 fn rewrite_state(store: &Store, state: &LedgerState) -> Result<(), LedgerOpenError> {
     let meta = vec![
         (META_STATE_FORMAT.to_vec(), STATE_FORMAT.to_be_bytes().to_vec()),
         (derived::META_STATE_COUNTS.to_vec(), derived::state_counts(state)),
     ];
+    let balances = state
+        .fund_balances
+        .iter()
+        .map(|(account, fen)| (junbao_ledger::state::balance_key(account), fen.0))
+        .collect();
     store
         .append(junbao_storage::Append {
             state: state.all_state_writes(),
+            balances,
             clear_state: true,
             meta,
             head: store.head(),
@@ -699,10 +708,15 @@ fn rewrite_state(store: &Store, state: &LedgerState) -> Result<(), LedgerOpenErr
 /// The metadata key naming the encoding of the stored state records (docs/FORMAT.md §4).
 pub const META_STATE_FORMAT: &[u8] = b"state-format";
 
-/// The encoding of the state records this version writes: 3 since the member-year pages (2:
-/// one record per premium month and per member account and year, since issue 11's member
-/// record).
-pub const STATE_FORMAT: u32 = 3;
+/// The encoding of the state records this version writes: 4 since a member account's balance
+/// is the sum of its yearly sums in the member-year pages and is no longer stored apart (3:
+/// the member-year pages; 2: one record per premium month and per member account and year,
+/// since issue 11's member record).
+pub const STATE_FORMAT: u32 = 4;
+
+/// The state format of the member-year pages with the member accounts' balances stored apart,
+/// still read (and converted at open).
+pub const STATE_FORMAT_PAGES: u32 = 3;
 
 /// The state format before the member-year pages, still read (and converted at open).
 pub const STATE_FORMAT_PER_MONTH: u32 = 2;

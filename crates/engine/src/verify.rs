@@ -665,12 +665,11 @@ fn check_index(snapshot: &StoreSnapshot<'_>, records: &[IndexRecord]) -> Result<
 
 /// Compares the stored balances with the replay's (every posting up to the checkpoint, summed),
 /// naming up to five differing accounts, and checks that every fund's stored balances sum to
-/// zero; with the number of accounts whose balance is not zero.
+/// zero; with the number of accounts whose balance is not zero. A member account's balance,
+/// stored and replayed, is the sum of its yearly sums in the member's book.
 fn compare_balances(replayed: &LedgerState, stored: &LedgerState) -> Result<usize, VerifyError> {
-    let materialised: HashMap<&Account, Fen> =
-        stored.balances.iter().filter(|(_, b)| b.0 != 0).map(|(a, b)| (a, *b)).collect();
-    let recomputed: HashMap<&Account, Fen> =
-        replayed.balances.iter().filter(|(_, b)| b.0 != 0).map(|(a, b)| (a, *b)).collect();
+    let materialised: HashMap<Account, Fen> = stored.balances().filter(|(_, b)| b.0 != 0).collect();
+    let recomputed: HashMap<Account, Fen> = replayed.balances().filter(|(_, b)| b.0 != 0).collect();
     if materialised != recomputed {
         let mut diff: Vec<String> = recomputed
             .iter()

@@ -108,15 +108,19 @@ impl BalanceBound {
     pub const UNKNOWN: BalanceBound = BalanceBound(u128::MAX);
 
     /// The largest magnitude of a balance or a member account's year's sum in `state` (one
-    /// pass over its balances and books).
+    /// pass over its balances and books; a member account's balance is the sum of its years').
     pub fn of(state: &LedgerState) -> BalanceBound {
-        let balances = state.balances.values().map(|b| b.0.unsigned_abs()).max();
-        let years = state
+        let balances = state.fund_balances.values().map(|b| b.0.unsigned_abs()).max();
+        let books = state
             .books
             .values()
-            .flat_map(|book| book.years().iter().map(|y| y.sum.0.unsigned_abs()))
+            .map(|book| {
+                let years = book.years().iter().map(|y| y.sum.0.unsigned_abs()).max();
+                let balances = book.balances().map(|(_, b)| b.0.unsigned_abs()).max();
+                years.unwrap_or(0).max(balances.unwrap_or(0))
+            })
             .max();
-        BalanceBound(u128::from(balances.unwrap_or(0).max(years.unwrap_or(0))))
+        BalanceBound(u128::from(balances.unwrap_or(0).max(books.unwrap_or(0))))
     }
 
     /// The bound once `changes` are committed: no balance or year's sum moved by more than

@@ -220,8 +220,12 @@ pub struct LedgerState {
     /// twice as many slots as members; boxed, the empty slots take 40 bytes, not 216, and
     /// loading the map writes (and the kernel zeroes) a fifth of the memory.
     pub members: KeyedMap<MemberId, Box<MemberState>>,
-    /// Debit-positive balance of every account that was ever posted to.
-    pub balances: KeyedMap<Account, Fen>,
+    /// Debit-positive balance of every account other than a member's that was ever posted to
+    /// (the fund's pool, sources, uses, agency payables, unit receivables, unremitted money). A
+    /// member account's balance is not kept apart: it is the sum of its yearly sums in the
+    /// member's book ([`LedgerState::balance`], [`LedgerState::balances`]), which every posting
+    /// to it changes.
+    pub fund_balances: KeyedMap<Account, Fen>,
     pub standards: Standards,
     pub interest_credited: BTreeSet<(Fund, Period)>,
     /// Sequence numbers of entries that have been reversed.
@@ -334,6 +338,13 @@ pub enum StateLoadError {
     Member(String),
     #[error("the premium months or yearly sums of member {0} are repeated, unordered or zero")]
     Book(String),
+    /// A member account's balance stored apart: in the current format it is the sum of the
+    /// account's yearly sums, and in an earlier one the stored figure must equal that sum.
+    #[error(
+        "the stored balance of member account {0} is not the sum of its yearly sums (or is \
+         stored apart in a ledger whose format derives it)"
+    )]
+    MemberBalance(String),
 }
 
 /// A state key as text, for errors.
@@ -456,9 +467,12 @@ impl StateRecord {
 /// record is kept after it is decoded (docs/FORMAT.md §4).
 ///
 /// Records may come in any order; a store gives them in key order, where one member's pages
-/// are adjacent and in year order, so their book is built by appending. Records of state
-/// format 2 (one per premium month, one per member account and year) are read when
-/// `format2` is set, and refused otherwise.
+/// are adjacent and in year order, so their book is built by appending. Records of the
+/// earlier state formats are read when `format2` is set (a ledger not marked with the current
+/// format), and refused otherwise: state format 2's (one per premium month, one per member
+/// account and year), and the member accounts' balances that formats 2 and 3 stored apart
+/// (each must equal the sum of the account's yearly sums, which the current format derives
+/// it from).
 #[derive(Debug)]
 pub struct StateLoader {
     state: LedgerState,
@@ -467,6 +481,9 @@ pub struct StateLoader {
     format2_seen: bool,
     /// The books of the pages (and of state format 2's months and sums) given here.
     books: ScannedBooks,
+    /// Balances of member accounts, as state formats 2 and 3 stored them: checked against the
+    /// books by [`StateLoader::finish_with`], then dropped.
+    member_balances: Vec<(Account, Fen)>,
 }
 
 impl StateLoader {
@@ -476,6 +493,7 @@ impl StateLoader {
             format2,
             format2_seen: false,
             books: ScannedBooks::default(),
+            member_balances: Vec::new(),
         }
     }
 
@@ -532,8 +550,11 @@ impl StateLoader {
                 self.format2_seen = true;
                 self.books.book(id).push_year(slot, year, sum);
             }
+            StateRecord::Balance(account, fen) if account.member_id().is_some() => {
+                self.member_balances.push((account, fen));
+            }
             StateRecord::Balance(account, fen) => {
-                s.balances.insert(account, fen);
+                s.fund_balances.insert(account, fen);
             }
             StateRecord::Standards(standards) => s.standards = standards,
             StateRecord::Admin(admin) => s.admin = admin,
@@ -590,8 +611,27 @@ impl StateLoader {
         if let Some(member) = bad {
             return Err(StateLoadError::Book(member.to_string()));
         }
+        check_member_balances(&self.state, self.member_balances, self.format2)?;
         Ok(self.state)
     }
+}
+
+/// The balances of member accounts an earlier state format stored apart (`stored`, allowed
+/// only when `older`): each must be the sum of the account's yearly sums in `state`'s books,
+/// which is what the current format keeps (a stored figure that contradicts the books is an
+/// integrity failure, never silently dropped; a ledger's `verify` checks the books against
+/// the journal). Names the least account that differs.
+fn check_member_balances(
+    state: &LedgerState,
+    stored: Vec<(Account, Fen)>,
+    older: bool,
+) -> Result<(), StateLoadError> {
+    stored
+        .into_iter()
+        .filter(|(account, fen)| !older || state.balance(account) != *fen)
+        .map(|(account, _)| account)
+        .min()
+        .map_or(Ok(()), |account| Err(StateLoadError::MemberBalance(account.to_string())))
 }
 
 /// The least of two optional member ids, either one if the other is absent.
@@ -682,11 +722,11 @@ impl LedgerState {
     pub fn reserve(&mut self, members: usize, books: usize, balances: usize) {
         self.members.reserve(members);
         self.books.reserve(books);
-        self.balances.reserve(balances);
+        self.fund_balances.reserve(balances);
     }
 
     /// Loads the stored state from the records of the state column family and the balances,
-    /// in any order (state format 3 only; see [`StateLoader`]).
+    /// in any order (the current state format only; see [`StateLoader`]).
     pub fn load(
         state: impl IntoIterator<Item = (Vec<u8>, Vec<u8>)>,
         balances: impl IntoIterator<Item = (Vec<u8>, Vec<u8>)>,
@@ -713,7 +753,10 @@ impl LedgerState {
             touched ^= self.books.get(m).map_or(0, |b| b.months().len());
         }
         for p in &entry.postings {
-            touched ^= self.balances.get(&p.account).map_or(0, |f| f.0 as usize);
+            // A member account's balance is in the member's book, read above.
+            if p.account.member_id().is_none() {
+                touched ^= self.fund_balances.get(&p.account).map_or(0, |f| f.0 as usize);
+            }
         }
         touched
     }
@@ -799,8 +842,37 @@ impl LedgerState {
         self.change_book(member, delta.0 == 0, |book| book.add_year(slot, year, delta));
     }
 
+    /// The balance of `account` (zero if nothing was posted to it): a member account's is
+    /// the sum of its yearly sums in the member's book.
     pub fn balance(&self, account: &Account) -> Fen {
-        self.balances.get(account).copied().unwrap_or_default()
+        match Slot::of(account) {
+            Some((member, slot)) => self.books.get(member).map_or(Fen(0), |b| b.balance(slot)),
+            None => self.fund_balances.get(account).copied().unwrap_or_default(),
+        }
+    }
+
+    /// Adds `amount` to `account`'s balance as a posting with a value date in `year` does: a
+    /// member account's yearly sum of `year`, any other account's balance.
+    pub fn add_posting(&mut self, account: &Account, year: u16, amount: Fen) {
+        if account.member_id().is_some() {
+            self.add_year_move(account, year, amount);
+        } else {
+            let b = self.fund_balances.entry(account.clone()).or_default();
+            *b = b.checked_add(amount).expect("balances stay within i64 (checked by the rules)");
+        }
+    }
+
+    /// Every account's balance, in no particular order: the fund's own accounts that were
+    /// ever posted to, and each member account with a yearly sum.
+    pub fn balances(&self) -> impl Iterator<Item = (Account, Fen)> + '_ {
+        self.fund_balances.iter().map(|(a, f)| (a.clone(), *f)).chain(self.member_balances())
+    }
+
+    /// Each member account with a yearly sum, and its balance, in no particular order.
+    pub fn member_balances(&self) -> impl Iterator<Item = (Account, Fen)> + '_ {
+        self.books.iter().flat_map(|(member, book)| {
+            book.balances().map(move |(slot, fen)| (slot.account(member), fen))
+        })
     }
 
     /// Every state record of this state, as the storage layer keys them: to rewrite the
@@ -832,13 +904,8 @@ impl LedgerState {
     }
 
     /// Member accounts whose balance is negative (a rule let a holding go below zero).
-    pub fn negative_member_accounts(&self) -> Vec<(&Account, Fen)> {
-        let mut v: Vec<_> = self
-            .balances
-            .iter()
-            .filter(|(a, f)| a.member_id().is_some() && f.0 < 0)
-            .map(|(a, f)| (a, *f))
-            .collect();
+    pub fn negative_member_accounts(&self) -> Vec<(Account, Fen)> {
+        let mut v: Vec<_> = self.member_balances().filter(|(_, f)| f.0 < 0).collect();
         v.sort_by_key(|(a, _)| a.to_string());
         v
     }
@@ -846,7 +913,7 @@ impl LedgerState {
     /// Every fund's trial balance: the sum of all its accounts, which must be zero.
     pub fn trial_balance(&self) -> BTreeMap<Fund, i128> {
         let mut totals: BTreeMap<Fund, i128> = Fund::ALL.iter().map(|f| (*f, 0)).collect();
-        for (account, fen) in &self.balances {
+        for (account, fen) in self.balances() {
             *totals.entry(account.fund).or_default() += i128::from(fen.0);
         }
         totals
@@ -862,6 +929,7 @@ pub struct Dirty {
     /// Member-year pages: a premium month of that year or a yearly sum changed.
     pub(crate) pages: KeyedSet<(MemberId, u16)>,
     pub(crate) backpaid: KeyedSet<MemberId>,
+    /// Balances of the fund's own accounts (a member account's balance is in its pages).
     pub(crate) balances: KeyedSet<Account>,
     pub(crate) interest: KeyedSet<(Fund, Period)>,
     pub(crate) reversed: Vec<u64>,
@@ -883,13 +951,12 @@ impl Dirty {
 }
 
 impl Dirty {
-    /// Makes room for the pages and balances of about `entries` entries (each changes a
-    /// member account or two, and one or two pages: that of its premium's period and that of
-    /// its value date's year): a replay of a long tail otherwise rehashes the sets again and
-    /// again as they double.
+    /// Makes room for the pages of about `entries` entries (each changes one or two: that of
+    /// its premium's period and that of its value date's year, where its member accounts'
+    /// yearly sums are): a replay of a long tail otherwise rehashes the set again and again
+    /// as it doubles. The fund's own accounts an entry changes are few, and shared.
     pub fn reserve(&mut self, entries: usize) {
         self.pages.reserve(entries.saturating_mul(2));
-        self.balances.reserve(entries);
     }
 
     /// Notes a member-year page changed.
@@ -897,8 +964,10 @@ impl Dirty {
         self.pages.insert((member.clone(), year));
     }
 
-    /// Notes a balance changed.
+    /// Notes the balance of one of the fund's own accounts changed (a member account's is in
+    /// its page).
     pub(crate) fn note_balance(&mut self, account: &Account) {
+        debug_assert!(account.member_id().is_none(), "a member account's balance is its book's");
         if !self.balances.contains(account) {
             self.balances.insert(account.clone());
         }
@@ -1160,6 +1229,43 @@ mod tests {
         assert!(w.iter().all(|(_, v)| v.is_none()) && w.len() == years.len());
     }
 
+    /// A member account's balance is the sum of its yearly sums, whatever years they fall in;
+    /// a year whose sum comes back to zero is gone from the book, and an account whose sums
+    /// cancel over two years is still listed, at zero. The fund's own accounts keep a balance
+    /// of their own, and the two together make the trial balance.
+    #[test]
+    fn a_member_accounts_balance_is_the_sum_of_its_yearly_sums() {
+        let mut s = LedgerState::default();
+        let m = member("M0");
+        let personal = Account::member(Fund::Medical, &m, None, Holding::Personal);
+        let interest = Account::member(Fund::Medical, &m, None, Holding::Interest);
+        let pool = Account::pool(Fund::Medical);
+        s.add_posting(&personal, 2024, Fen(300));
+        s.add_posting(&personal, 2025, Fen(-100));
+        s.add_posting(&interest, 2025, Fen(7));
+        s.add_posting(&interest, 2025, Fen(-7));
+        s.add_posting(&pool, 2025, Fen(-200));
+        assert_eq!(s.balance(&personal), Fen(200));
+        assert_eq!(s.balance(&interest), Fen(0));
+        assert_eq!(s.balance(&pool), Fen(-200));
+        assert_eq!(s.year_moves_through(&personal, 1949, 2024), 300);
+        assert_eq!(s.books[&m].years().len(), 2, "the interest's year came back to zero");
+        let mut all: Vec<(String, i64)> = s.balances().map(|(a, f)| (a.to_string(), f.0)).collect();
+        all.sort();
+        let mut want = vec![(personal.to_string(), 200), (pool.to_string(), -200)];
+        want.sort();
+        assert_eq!(all, want);
+        assert_eq!(s.trial_balance()[&Fund::Medical], 0);
+        assert!(!s.fund_balances.contains_key(&personal), "kept in the book only");
+        s.add_posting(&personal, 2026, Fen(-200));
+        assert_eq!(s.balance(&personal), Fen(0));
+        let members: Vec<_> = s.member_balances().collect();
+        assert_eq!(members, vec![(personal.clone(), Fen(0))]);
+        assert_eq!(s.negative_member_accounts(), Vec::new());
+        s.add_posting(&personal, 2026, Fen(-1));
+        assert_eq!(s.negative_member_accounts(), vec![(personal, Fen(-1))]);
+    }
+
     /// A cut holds the records as they stood when it was taken: encoded later (on the
     /// checkpoint's thread, while posts change the state), it writes those values, in the
     /// stored encoding (built here from the parts, not through the cut's code), not the state's
@@ -1172,8 +1278,9 @@ mod tests {
         let unit = UnitId::parse("U1").unwrap();
         let state = MemberState::enrolled(on, Category::Officer, unit, Fen(1_000_000), None);
         s.members.insert(m.clone(), Box::new(state.clone()));
-        let account = Account::member(Fund::Medical, &m, None, Holding::Personal);
-        s.balances.insert(account.clone(), Fen(500));
+        // One of the fund's own accounts (a member account's balance is in its pages).
+        let account = Account::pool(Fund::Medical);
+        s.fund_balances.insert(account.clone(), Fen(500));
         let years = s.books[&m].page_years();
         let pages: Vec<(u16, Vec<u8>)> = years
             .iter()
@@ -1200,7 +1307,7 @@ mod tests {
         // The state moves on: the member discharged, the book gone, the balance moved.
         s.members.get_mut(&m).unwrap().discharged_on = Some(on);
         s.books.remove(&m);
-        s.balances.insert(account.clone(), Fen(507));
+        s.fund_balances.insert(account.clone(), Fen(507));
         let (mut writes, balances) = cut.encode();
         writes.sort();
         let mut want: Vec<StateWrite> =

@@ -87,8 +87,7 @@ fn every_rule_accepts_what_the_law_allows_and_refuses_what_it_forbids() {
             for (account, amount) in expected {
                 let held = l
                     .state
-                    .balances
-                    .iter()
+                    .balances()
                     .find(|(a, _)| a.to_string() == *account)
                     .map_or("0.00".to_string(), |(_, f)| f.to_string());
                 if Some(held.as_str()) != amount.as_str() {

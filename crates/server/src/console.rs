@@ -21,6 +21,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use junbao_ledger::fund::AccountKind;
+use junbao_ledger::ids::MemberId;
 use junbao_ledger::state::Line;
 use junbao_ledger::{Fen, Fund};
 use serde::Deserialize;
@@ -171,7 +172,7 @@ async fn unit_members(
             awaiting.sort_by(|a, b| (a.1.as_str(), a.0).cmp(&(b.1.as_str(), b.0)));
             // What the unit withheld and has not remitted yet (Art. 32): its receivables.
             let mut unremitted: Vec<(String, Fund, i64)> = s
-                .balances
+                .fund_balances
                 .iter()
                 .filter_map(|(account, fen)| match &account.kind {
                     AccountKind::UnitReceivable { unit, period } if *unit == unit_id && fen.0 != 0 => {
@@ -242,12 +243,12 @@ async fn pending_transfers(
     blocking(&state, |l| {
         Ok(Json(l.with_state(|s, head| {
             // Money in each discharged member's accounts, per fund.
-            let mut held: BTreeMap<(&str, Fund), i64> = BTreeMap::new();
-            for (account, fen) in &s.balances {
-                if let AccountKind::Member { member, .. } = &account.kind
-                    && s.members.get(member).is_some_and(|m| m.discharged_on.is_some())
+            let mut held: BTreeMap<(MemberId, Fund), i64> = BTreeMap::new();
+            for (account, fen) in s.member_balances() {
+                if let AccountKind::Member { member, .. } = account.kind
+                    && s.members.get(&member).is_some_and(|m| m.discharged_on.is_some())
                 {
-                    *held.entry((member.as_str(), account.fund)).or_default() += fen.0;
+                    *held.entry((member, account.fund)).or_default() += fen.0;
                 }
             }
             let mut rows = Vec::new();
@@ -257,7 +258,7 @@ async fn pending_transfers(
             for (id, m) in ids {
                 let mut funds = Vec::new();
                 for fund in [Fund::Pension, Fund::Medical, Fund::Spouse] {
-                    let balance = held.get(&(id.as_str(), fund)).copied().unwrap_or(0);
+                    let balance = held.get(&(id.clone(), fund)).copied().unwrap_or(0);
                     let transfer = m.transfer(fund);
                     let stage = match transfer {
                         Some(t) if t.confirmed => "confirmed",

@@ -97,8 +97,8 @@ pub struct Append {
     /// Extra metadata records (published digests, ...).
     pub meta: Vec<(Vec<u8>, Vec<u8>)>,
     pub head: Head,
-    /// Deletes every record of the state column family before `state` is written (a state
-    /// rewritten whole, in one batch).
+    /// Deletes every record of the state and balances column families before `state` and
+    /// `balances` are written (a state rewritten whole, in one batch).
     pub clear_state: bool,
 }
 
@@ -474,6 +474,10 @@ impl Store {
             batch.put_cf(ids, k, v);
         }
         let balances = self.cf(CF_BALANCES);
+        if append.clear_state {
+            // A balance's key is an encoded account, whose first byte (the fund) is below 0xff.
+            batch.delete_range_cf(balances, [0u8].as_slice(), [0xffu8; 2].as_slice());
+        }
         for (k, fen) in &append.balances {
             batch.put_cf(balances, k, fen.to_le_bytes());
         }

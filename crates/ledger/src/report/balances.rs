@@ -50,18 +50,16 @@ impl BalanceSheet {
                 continue;
             }
             let mut accounts: Vec<AccountBalance> = state
-                .balances
-                .iter()
+                .balances()
                 .filter(|(a, _)| a.fund == f)
                 .filter(|(a, _)| {
                     member.is_none_or(|m| a.member_id().is_some_and(|id| id.as_str() == m))
                 })
-                .map(|(a, b)| AccountBalance { account: a.to_string(), balance: *b })
+                .map(|(a, b)| AccountBalance { account: a.to_string(), balance: b })
                 .collect();
             accounts.sort_by(|a, b| (&a.account, a.balance).cmp(&(&b.account, b.balance)));
             let total: i64 = state
-                .balances
-                .iter()
+                .balances()
                 .filter(|(a, _)| a.fund == f)
                 .map(|(_, b)| b.0)
                 .fold(0, i64::saturating_add);
@@ -124,7 +122,7 @@ impl BalancesAsOfBuilder {
     /// The balances now, as materialised in `state`.
     pub fn current(state: &LedgerState) -> Self {
         let mut b = BalancesAsOfBuilder::default();
-        for (account, fen) in &state.balances {
+        for (account, fen) in state.balances() {
             b.sums.insert(account.to_string(), (account.fund, account.member_id().cloned(), fen.0));
         }
         b

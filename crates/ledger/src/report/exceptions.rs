@@ -69,9 +69,9 @@ impl ExceptionsFinder {
                 // Keep the journal's own money so later entries are judged on what actually
                 // happened. (Only the postings: the entry's effects on a member today's rules
                 // did not enrol cannot be replayed.)
+                let year = entry.value_date.period().year;
                 for p in &entry.postings {
-                    let b = self.state.balances.entry(p.account.clone()).or_default();
-                    *b = b.checked_add(p.amount).unwrap_or(*b);
+                    self.state.add_posting(&p.account, year, p.amount);
                 }
             }
         }

@@ -137,8 +137,7 @@ pub fn reconcile(
         let mut members_ok = true;
         for h in Holding::ALL {
             let members: i64 = state
-                .balances
-                .iter()
+                .member_balances()
                 .filter(|(a, _)| {
                     a.fund == f
                         && matches!(a.kind, AccountKind::Member { holding, .. } if holding == h)

@@ -443,7 +443,7 @@ impl<'s> Batch<'s> {
     pub fn reserve(&mut self, events: usize) {
         self.entries.reserve(events);
         self.by_event.reserve(events);
-        // A premium: its month, four balances and a year's sum.
+        // A premium: its month, two or three of the fund's own balances and a year's sum.
         self.in_place.log.reserve(6 * events);
     }
 
@@ -733,9 +733,11 @@ impl<'s> Batch<'s> {
         let year = value_date.period().year;
         self.changes.moved = self.changes.moved.saturating_add(absolute_sum(postings));
         for p in postings {
-            self.in_place.add_balance(&p.account, p.amount);
+            // A member account's balance is the sum of its yearly sums.
             if p.account.member_id().is_some() {
                 self.in_place.add_year_move(&p.account, year, p.amount);
+            } else {
+                self.in_place.add_balance(&p.account, p.amount);
             }
         }
     }
@@ -792,9 +794,9 @@ impl InPlace<'_> {
         self.state.set_period(member, line, period, money);
     }
 
-    /// Adds `amount` to an account's balance, logging what it held.
+    /// Adds `amount` to the balance of one of the fund's own accounts, logging what it held.
     fn add_balance(&mut self, account: &Account, amount: Fen) {
-        match self.state.balances.get_mut(account) {
+        match self.state.fund_balances.get_mut(account) {
             Some(b) => {
                 self.log.push(Replaced::Balance(account.clone(), Some(*b)));
                 *b =
@@ -802,7 +804,7 @@ impl InPlace<'_> {
             }
             None => {
                 self.log.push(Replaced::Balance(account.clone(), None));
-                self.state.balances.insert(account.clone(), amount);
+                self.state.fund_balances.insert(account.clone(), amount);
             }
         }
     }
@@ -821,10 +823,10 @@ impl InPlace<'_> {
                     self.state.set_period(&member, line, period, before)
                 }
                 Replaced::Balance(account, Some(before)) => {
-                    self.state.balances.insert(account, before);
+                    self.state.fund_balances.insert(account, before);
                 }
                 Replaced::Balance(account, None) => {
-                    self.state.balances.remove(&account);
+                    self.state.fund_balances.remove(&account);
                 }
                 Replaced::YearMove(account, year, delta) => {
                     self.state.add_year_move(&account, year, Fen(-delta.0))

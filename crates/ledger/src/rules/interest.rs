@@ -73,9 +73,9 @@ impl Batch<'_> {
         }
         // Each member account of the fund that ever moved (this batch's in the state).
         let mut holders: BTreeMap<(MemberId, Option<SpousePart>), i64> = BTreeMap::new();
-        let accounts = self.base().balances.keys().filter(|a| a.fund == fund);
+        let accounts = self.base().member_balances().filter(|(a, _)| a.fund == fund);
         let mut seen = std::collections::HashSet::new();
-        for account in accounts {
+        for (account, _) in accounts {
             let AccountKind::Member { member, part, .. } = &account.kind else { continue };
             if !seen.insert(account.clone()) {
                 continue;
@@ -83,7 +83,7 @@ impl Batch<'_> {
             if self.member(member).is_some_and(|m| m.transfer_of(fund, *part).is_some()) {
                 continue;
             }
-            let held = self.balance_at_year_end(account, period.year);
+            let held = self.balance_at_year_end(&account, period.year);
             *holders.entry((member.clone(), *part)).or_insert(0) += held.0;
         }
         let mut postings = Vec::new();

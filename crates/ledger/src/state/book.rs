@@ -129,6 +129,32 @@ impl MemberBook {
             .sum()
     }
 
+    /// The balance of `slot`'s account: the sum of all its yearly sums (every posting to a
+    /// member account adds to the sum of its value date's year, so the two are one figure).
+    pub fn balance(&self, slot: Slot) -> Fen {
+        let sum: i128 =
+            self.years.iter().filter(|y| y.slot == slot).map(|y| i128::from(y.sum.0)).sum();
+        Fen(i64::try_from(sum).expect("balances stay within i64 (checked by the rules)"))
+    }
+
+    /// The balance of each account this book has a yearly sum for, each once, in slot order.
+    pub fn balances(&self) -> impl Iterator<Item = (Slot, Fen)> + '_ {
+        let mut slots: smallvec::SmallVec<[(Slot, i128); 4]> = smallvec::SmallVec::new();
+        for y in &self.years {
+            match slots.iter_mut().find(|(s, _)| *s == y.slot) {
+                Some((_, sum)) => *sum += i128::from(y.sum.0),
+                None => slots.push((y.slot, i128::from(y.sum.0))),
+            }
+        }
+        slots.sort_unstable_by_key(|(s, _)| *s);
+        slots.into_iter().map(|(slot, sum)| {
+            (
+                slot,
+                Fen(i64::try_from(sum).expect("balances stay within i64 (checked by the rules)")),
+            )
+        })
+    }
+
     /// Adds `delta` to `slot`'s sum of `year`; a sum that comes to zero is removed.
     pub fn add_year(&mut self, slot: Slot, year: u16, delta: Fen) {
         match self.year_index(slot, year) {
