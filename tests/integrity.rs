@@ -684,3 +684,32 @@ fn a_page_holding_a_zero_month_is_an_integrity_failure_naming_the_least_member()
     let out = cli_verify(&path);
     assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// A member account's balance is the sum of its yearly sums: stored sums whose total passes
+/// what an i64 holds (two years of the largest sum each) are not what the ledger wrote. The
+/// open and `verify` report the member as corruption (exit 3); neither stops on the sum.
+#[test]
+fn yearly_sums_past_the_largest_balance_are_an_integrity_failure() {
+    use junbao_ledger::entry::encode;
+    use junbao_ledger::fund::{Fund, Holding};
+    use junbao_ledger::ids::MemberId;
+    use junbao_ledger::money::Fen;
+    use junbao_ledger::state::{Line, PeriodMoney, Slot, page_key};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("l");
+    let ledger = small_ledger(&path);
+    let slot = Slot { fund: Fund::Medical, part: None, holding: Holding::Personal };
+    let months: Vec<(u8, Line, PeriodMoney)> = Vec::new();
+    let page = encode(&(months, vec![(slot, Fen(i64::MAX))]));
+    for year in [2030, 2031] {
+        let key = page_key(&MemberId::parse("M2").unwrap(), year);
+        ledger.store_for_tests().tamper_state(&key, Some(&page)).unwrap();
+    }
+    drop(ledger);
+    let err = Ledger::open(&path, system_clock()).unwrap_err();
+    assert!(err.is_integrity(), "{err}");
+    let msg = err.to_string();
+    assert!(msg.contains("member M2 ") && msg.contains("largest balance"), "{msg}");
+    let out = cli_verify(&path);
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+}

@@ -432,6 +432,8 @@ fn a_state_format3_ledger_drops_the_member_balances_it_stored_apart() {
     ledger.with_state(|s, _| assert_eq!(s, &state));
     let store = ledger.store_for_tests();
     assert_eq!(stored_member_accounts(store), Vec::<String>::new());
+    let fence = junbao_ledger::state::FORMAT_FENCE_KEY;
+    assert!(store.records_for_tests("state").unwrap().iter().any(|(k, _)| k == fence));
     let format = store.meta(junbao_engine::META_STATE_FORMAT).unwrap();
     assert_eq!(format, Some(junbao_engine::STATE_FORMAT.to_be_bytes().to_vec()));
     ledger.verify(&|_| {}).unwrap();
@@ -463,6 +465,41 @@ fn a_state_format3_ledger_drops_the_member_balances_it_stored_apart() {
     let account = junbao_ledger::entry::decode::<junbao_ledger::fund::Account>(&balances[0].0);
     let e = Ledger::open(&path, Arc::new(|| NOW_US)).unwrap_err().to_string();
     assert!(e.contains(&account.unwrap().to_string()), "{e}");
+}
+
+/// A version of junbao from before state format 4 would read a ledger of this format's pages
+/// without the member accounts' balances it kept apart — every one at zero — so every ledger
+/// carries a `state` record such a version refuses as an unknown key (its tag byte is none of
+/// those it reads), whose key says why; it is written at `init` and kept by every rewrite of
+/// the state. And a ledger marked with a later state format than this version's is refused
+/// (not corruption: exit 1), by the open and by the auditor's open alike, not misread.
+#[test]
+fn earlier_versions_are_fenced_off_and_later_state_formats_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("l");
+    let ledger = Ledger::init(&path, Arc::new(|| NOW_US)).unwrap();
+    let fence = junbao_ledger::state::FORMAT_FENCE_KEY;
+    let tags_read_before_format4 = b"mpqbsairy";
+    assert!(!tags_read_before_format4.contains(&fence[0]));
+    assert!(String::from_utf8_lossy(fence).contains("newer junbao"));
+    let has_fence = |l: &Ledger| {
+        l.store_for_tests().records_for_tests("state").unwrap().iter().any(|(k, _)| k == fence)
+    };
+    assert!(has_fence(&ledger), "written at init");
+    let lines = enrolment_lines();
+    ledger.post_lines(&lines.iter().map(String::as_str).collect::<Vec<_>>()).unwrap();
+    ledger.checkpoint().unwrap();
+    assert!(has_fence(&ledger), "kept by checkpoints");
+    ledger
+        .store_for_tests()
+        .tamper_meta(junbao_engine::META_STATE_FORMAT, Some(&5u32.to_be_bytes()))
+        .unwrap();
+    ledger.close_without_checkpoint();
+    let e = Ledger::open(&path, Arc::new(|| NOW_US)).unwrap_err();
+    assert!(!e.is_integrity(), "{e}");
+    assert!(e.to_string().contains("state format is 5, newer than this junbao's (4)"), "{e}");
+    let e = Ledger::open_for_audit(&path, Arc::new(|| NOW_US)).unwrap_err();
+    assert!(e.to_string().contains("state format is 5"), "{e}");
 }
 
 /// A ledger whose state records are in state format 2 (the layout before the member-year

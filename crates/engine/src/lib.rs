@@ -127,6 +127,11 @@ pub enum LedgerOpenError {
         #[source]
         source: DecodeError,
     },
+    #[error(
+        "the ledger's state format is {0}, newer than this junbao's ({STATE_FORMAT}): open it \
+         with the version that wrote it or a later one"
+    )]
+    NewerStateFormat(u32),
 }
 
 impl LedgerOpenError {
@@ -349,6 +354,9 @@ impl Ledger {
         let checkpoint = derived::parse_checkpoint(store.meta(META_CHECKPOINT)?)?;
         derived::check_checkpoint(checkpoint, store.head().seq)?;
         let format = store.meta(META_STATE_FORMAT)?;
+        if let Some(newer) = newer_state_format(&format) {
+            return Err(LedgerOpenError::NewerStateFormat(newer));
+        }
         let current = state_format_is(&format, STATE_FORMAT);
         let marked = current
             || state_format_is(&format, STATE_FORMAT_PAGES)
@@ -376,7 +384,11 @@ impl Ledger {
                 )],
             ],
             !current,
-            derived::parse_state_counts(store.meta(derived::META_STATE_COUNTS)?, checkpoint),
+            // An earlier format counted the member accounts' balances too, which this one does
+            // not keep apart: no map is sized by that count.
+            derived::parse_state_counts(store.meta(derived::META_STATE_COUNTS)?, checkpoint).map(
+                |[members, books, balances]| [members, books, if current { balances } else { 0 }],
+            ),
         );
         let state = match loaded {
             Ok(state) => {
@@ -721,6 +733,13 @@ pub const STATE_FORMAT_PAGES: u32 = 3;
 /// The state format before the member-year pages, still read (and converted at open).
 pub const STATE_FORMAT_PER_MONTH: u32 = 2;
 
+/// The version a [`META_STATE_FORMAT`] record names, if it is later than [`STATE_FORMAT`]: a
+/// ledger a newer junbao wrote, whose records this version would misread.
+fn newer_state_format(record: &Option<Vec<u8>>) -> Option<u32> {
+    let bytes: [u8; 4] = record.as_deref()?.try_into().ok()?;
+    Some(u32::from_be_bytes(bytes)).filter(|v| *v > STATE_FORMAT)
+}
+
 /// Whether a [`META_STATE_FORMAT`] record names `version`.
 fn state_format_is(record: &Option<Vec<u8>>, version: u32) -> bool {
     record.as_deref() == Some(&version.to_be_bytes()[..])
@@ -731,10 +750,12 @@ pub(crate) fn state_format_is_current(store: &Store) -> Result<bool, ReadError> 
     Ok(state_format_is(&store.meta(META_STATE_FORMAT)?, STATE_FORMAT))
 }
 
-/// Records that the state records are in [`STATE_FORMAT`] (one synced write, no entry).
+/// Records that the state records are in [`STATE_FORMAT`], with the record that keeps earlier
+/// versions from opening the ledger (one synced write, no entry).
 fn mark_state_format(store: &Store) -> Result<(), LedgerOpenError> {
     store
         .append(junbao_storage::Append {
+            state: vec![(junbao_ledger::state::FORMAT_FENCE_KEY.to_vec(), Some(Vec::new()))],
             meta: vec![(META_STATE_FORMAT.to_vec(), STATE_FORMAT.to_be_bytes().to_vec())],
             head: store.head(),
             ..Default::default()

@@ -260,6 +260,15 @@ const KEY_YEAR: u8 = b'y';
 /// One record per member and year: the member's months and yearly sums of that year.
 const KEY_PAGE: u8 = b'q';
 const KEY_BACKPAID: u8 = b'b';
+const KEY_FENCE: u8 = b'f';
+
+/// A `state` record that only marks the state format (docs/FORMAT.md §4): a version of
+/// junbao from before state format 4 reads an unknown key as corruption and refuses to open
+/// the ledger, naming the key — where, reading the pages alone, it would find every member
+/// account's balance at zero (it kept them apart) and go on to post on that. So the key says
+/// what the refusal means. Written whole with the state ([`LedgerState::all_state_writes`]).
+pub const FORMAT_FENCE_KEY: &[u8] =
+    b"f/state format 4: member balances derived from the pages, open with a newer junbao";
 
 /// The first key of the member-year pages: the `state` records before it (members, back-paid
 /// months, interest marks, format 2's months) and those from it on (pages, reversal marks,
@@ -336,7 +345,10 @@ pub enum StateLoadError {
     BalanceValue(String),
     #[error("state key {0:?}: a member record without an enrolment category or unit")]
     Member(String),
-    #[error("the premium months or yearly sums of member {0} are repeated, unordered or zero")]
+    #[error(
+        "the premium months or yearly sums of member {0} are repeated, unordered or zero, or \
+         an account's sums pass the largest balance the ledger holds"
+    )]
     Book(String),
     /// A member account's balance stored apart: in the current format it is the sum of the
     /// account's yearly sums, and in an earlier one the stored figure must equal that sum.
@@ -403,6 +415,9 @@ pub enum StateRecord {
     Admin(crate::admin::AdminState),
     Interest((Fund, Period)),
     Reversed(u64),
+    /// The record that keeps versions before state format 4 from opening the ledger
+    /// ([`FORMAT_FENCE_KEY`]): it holds nothing.
+    Fence,
 }
 
 impl StateRecord {
@@ -450,6 +465,7 @@ impl StateRecord {
                     rest(key)?.try_into().map_err(|_| StateLoadError::UnknownKey(show(key)))?;
                 StateRecord::Reversed(u64::from_be_bytes(seq))
             }
+            Some(KEY_FENCE) if key == FORMAT_FENCE_KEY && value.is_empty() => StateRecord::Fence,
             _ => return Err(StateLoadError::UnknownKey(show(key))),
         })
     }
@@ -564,6 +580,7 @@ impl StateLoader {
             StateRecord::Reversed(seq) => {
                 s.reversed.insert(seq);
             }
+            StateRecord::Fence => {}
         }
     }
 
@@ -851,14 +868,23 @@ impl LedgerState {
         }
     }
 
-    /// Adds `amount` to `account`'s balance as a posting with a value date in `year` does: a
-    /// member account's yearly sum of `year`, any other account's balance.
-    pub fn add_posting(&mut self, account: &Account, year: u16, amount: Fen) {
+    /// Adds `amount` to `account`'s balance as a posting with a value date in `year` does (a
+    /// member account's yearly sum of `year`, any other account's balance), unless the
+    /// balance or the year's sum would pass an i64: then nothing changes and the answer is
+    /// false. For entries no rule checked (a report replaying the journal's own money).
+    #[must_use]
+    pub fn add_posting(&mut self, account: &Account, year: u16, amount: Fen) -> bool {
         if account.member_id().is_some() {
-            self.add_year_move(account, year, amount);
+            let fits = self.balance(account).checked_add(amount).is_some()
+                && self.year_move(account, year).checked_add(amount).is_some();
+            if fits {
+                self.add_year_move(account, year, amount);
+            }
+            fits
         } else {
-            let b = self.fund_balances.entry(account.clone()).or_default();
-            *b = b.checked_add(amount).expect("balances stay within i64 (checked by the rules)");
+            let Some(sum) = self.balance(account).checked_add(amount) else { return false };
+            self.fund_balances.insert(account.clone(), sum);
+            true
         }
     }
 
@@ -878,7 +904,7 @@ impl LedgerState {
     /// Every state record of this state, as the storage layer keys them: to rewrite the
     /// whole state column (a ledger whose records predate the current encoding).
     pub fn all_state_writes(&self) -> Vec<StateWrite> {
-        let mut w: Vec<StateWrite> = Vec::new();
+        let mut w: Vec<StateWrite> = vec![(FORMAT_FENCE_KEY.to_vec(), Some(Vec::new()))];
         for (id, m) in &self.members {
             w.push((member_key(id), Some(encode(m))));
         }
@@ -1240,11 +1266,11 @@ mod tests {
         let personal = Account::member(Fund::Medical, &m, None, Holding::Personal);
         let interest = Account::member(Fund::Medical, &m, None, Holding::Interest);
         let pool = Account::pool(Fund::Medical);
-        s.add_posting(&personal, 2024, Fen(300));
-        s.add_posting(&personal, 2025, Fen(-100));
-        s.add_posting(&interest, 2025, Fen(7));
-        s.add_posting(&interest, 2025, Fen(-7));
-        s.add_posting(&pool, 2025, Fen(-200));
+        assert!(s.add_posting(&personal, 2024, Fen(300)));
+        assert!(s.add_posting(&personal, 2025, Fen(-100)));
+        assert!(s.add_posting(&interest, 2025, Fen(7)));
+        assert!(s.add_posting(&interest, 2025, Fen(-7)));
+        assert!(s.add_posting(&pool, 2025, Fen(-200)));
         assert_eq!(s.balance(&personal), Fen(200));
         assert_eq!(s.balance(&interest), Fen(0));
         assert_eq!(s.balance(&pool), Fen(-200));
@@ -1257,13 +1283,22 @@ mod tests {
         assert_eq!(all, want);
         assert_eq!(s.trial_balance()[&Fund::Medical], 0);
         assert!(!s.fund_balances.contains_key(&personal), "kept in the book only");
-        s.add_posting(&personal, 2026, Fen(-200));
+        assert!(s.add_posting(&personal, 2026, Fen(-200)));
         assert_eq!(s.balance(&personal), Fen(0));
         let members: Vec<_> = s.member_balances().collect();
         assert_eq!(members, vec![(personal.clone(), Fen(0))]);
         assert_eq!(s.negative_member_accounts(), Vec::new());
-        s.add_posting(&personal, 2026, Fen(-1));
-        assert_eq!(s.negative_member_accounts(), vec![(personal, Fen(-1))]);
+        assert!(s.add_posting(&personal, 2026, Fen(-1)));
+        assert_eq!(s.negative_member_accounts(), vec![(personal.clone(), Fen(-1))]);
+        // A posting that would pass an i64 changes nothing: the year's sum, the balance (over
+        // two years), or one of the fund's own accounts.
+        let before = s.clone();
+        assert!(!s.add_posting(&personal, 2026, Fen(i64::MIN)));
+        assert!(s.add_posting(&personal, 2027, Fen(i64::MAX)));
+        assert!(!s.add_posting(&personal, 2028, Fen(2)));
+        assert!(!s.add_posting(&pool, 2028, Fen(i64::MIN)));
+        assert!(s.add_posting(&personal, 2027, Fen(-i64::MAX)));
+        assert_eq!(s, before);
     }
 
     /// A cut holds the records as they stood when it was taken: encoded later (on the

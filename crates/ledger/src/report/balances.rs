@@ -37,7 +37,9 @@ pub struct AccountBalance {
 
 impl BalanceSheet {
     /// The balances of `state` as of `as_of_seq`, for one fund or all, and for one member's
-    /// accounts or all.
+    /// accounts or all: every account of the fund's own that was posted to, and every member
+    /// account that holds money (one whose postings came back to zero is left out: its
+    /// balance is the sum of its yearly sums, and a member account is not kept apart).
     pub fn of(
         state: &LedgerState,
         as_of_seq: u64,
@@ -51,7 +53,7 @@ impl BalanceSheet {
             }
             let mut accounts: Vec<AccountBalance> = state
                 .balances()
-                .filter(|(a, _)| a.fund == f)
+                .filter(|(a, b)| a.fund == f && (a.member_id().is_none() || b.0 != 0))
                 .filter(|(a, _)| {
                     member.is_none_or(|m| a.member_id().is_some_and(|id| id.as_str() == m))
                 })
@@ -196,6 +198,41 @@ mod tests {
         let v = serde_json::to_value(&b).expect("serialises");
         assert_eq!(v["as_of"], "1970-01-01");
         assert_eq!(v["unit"], "U1");
+    }
+
+    /// The balance sheet lists every account of the fund's own that was posted to, at zero
+    /// too, and the member accounts that hold money: one whose postings came back to zero
+    /// (within a year or over two) is not listed, and reads as zero by name.
+    #[test]
+    fn the_sheet_lists_member_accounts_that_hold_money() {
+        use crate::fund::{Account, Fund, Holding, Source};
+        let mut state = LedgerState::default();
+        let m = MemberId::parse("M1").expect("valid id");
+        let held = Account::member(Fund::Medical, &m, None, Holding::Personal);
+        let emptied = Account::member(Fund::Medical, &m, None, Holding::State);
+        let pool = Account::pool(Fund::Medical);
+        let income = Account::source(Fund::Medical, Source::Interest);
+        for (account, year, fen) in [
+            (&held, 2024, 100),
+            (&emptied, 2024, 50),
+            (&emptied, 2025, -50),
+            (&pool, 2024, -100),
+            (&income, 2025, 5),
+            (&income, 2025, -5),
+        ] {
+            assert!(state.add_posting(account, year, Fen(fen)));
+        }
+        let sheet = BalanceSheet::of(&state, 6, Some(Fund::Medical), None);
+        let listed: Vec<(&str, i64)> =
+            sheet.funds[0].accounts.iter().map(|a| (a.account.as_str(), a.balance.0)).collect();
+        let want = [
+            ("medical:income:interest", 0),
+            ("medical:member:M1:personal", 100),
+            ("medical:pool", -100),
+        ];
+        assert_eq!(listed, want);
+        assert_eq!(sheet.funds[0].total, Fen(0));
+        assert_eq!(sheet.balance(&emptied.to_string()), Fen(0));
     }
 
     #[test]

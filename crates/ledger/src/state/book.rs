@@ -139,6 +139,16 @@ impl MemberBook {
 
     /// The balance of each account this book has a yearly sum for, each once, in slot order.
     pub fn balances(&self) -> impl Iterator<Item = (Slot, Fen)> + '_ {
+        self.totals().into_iter().map(|(slot, sum)| {
+            (
+                slot,
+                Fen(i64::try_from(sum).expect("balances stay within i64 (checked by the rules)")),
+            )
+        })
+    }
+
+    /// The sum of each account's yearly sums, in slot order.
+    fn totals(&self) -> smallvec::SmallVec<[(Slot, i128); 4]> {
         let mut slots: smallvec::SmallVec<[(Slot, i128); 4]> = smallvec::SmallVec::new();
         for y in &self.years {
             match slots.iter_mut().find(|(s, _)| *s == y.slot) {
@@ -147,12 +157,13 @@ impl MemberBook {
             }
         }
         slots.sort_unstable_by_key(|(s, _)| *s);
-        slots.into_iter().map(|(slot, sum)| {
-            (
-                slot,
-                Fen(i64::try_from(sum).expect("balances stay within i64 (checked by the rules)")),
-            )
-        })
+        slots
+    }
+
+    /// Whether every account's balance (the sum of its yearly sums) is within an i64, as the
+    /// rules keep it: a stored book whose sums pass it is not one this ledger wrote.
+    pub(super) fn balances_fit(&self) -> bool {
+        self.totals().iter().all(|(_, sum)| i64::try_from(*sum).is_ok())
     }
 
     /// Adds `delta` to `slot`'s sum of `year`; a sum that comes to zero is removed.
@@ -245,9 +256,10 @@ impl MemberBook {
             && self.years.iter().all(|y| y.sum.0 != 0)
     }
 
-    /// Whether the book is canonical, once sorted if it was read in another order.
+    /// Whether the book is canonical, once sorted if it was read in another order, with every
+    /// account's balance within an i64.
     pub(super) fn make_canonical(&mut self) -> bool {
-        self.is_canonical() || (self.sort() && self.is_canonical())
+        (self.is_canonical() || (self.sort() && self.is_canonical())) && self.balances_fit()
     }
 
     /// Sorts a book read in another order; false if two records name the same month or year
