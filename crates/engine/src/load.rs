@@ -90,6 +90,21 @@ impl Decoder {
         self.batch.len() < BATCH_RECORDS || self.send()
     }
 
+    /// A member-year page, decoded straight into the book being built
+    /// ([`ScannedBooks::add_page_record`]); false once it did not decode.
+    fn push_page(&mut self, key: &[u8], value: &[u8]) -> bool {
+        if !self.books.is_sized() {
+            self.books.reserve(self.books_expected);
+        }
+        match self.books.add_page_record(key, value) {
+            Ok(_) => true,
+            Err(e) => {
+                self.failed = Some(e);
+                false
+            }
+        }
+    }
+
     /// Sends the batch so far (if any).
     fn send(&mut self) -> bool {
         let full = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH_RECORDS));
@@ -146,7 +161,11 @@ pub(crate) fn load_state(
                     let mut go = true;
                     let scanned = match kind {
                         Kind::State => scan(&mut |k, v| {
-                            go = decoder.push(StateRecord::decode(k, v, format2));
+                            go = if junbao_ledger::state::is_page_key(k) {
+                                decoder.push_page(k, v)
+                            } else {
+                                decoder.push(StateRecord::decode(k, v, format2))
+                            };
                             go
                         }),
                         Kind::Balances => scan(&mut |k, v| {

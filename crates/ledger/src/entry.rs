@@ -75,7 +75,7 @@ pub enum DecodeError {
     Unbalanced(String),
 }
 
-fn config() -> impl bincode::config::Config {
+pub(crate) fn config() -> impl bincode::config::Config {
     bincode::config::standard()
         .with_little_endian()
         .with_variable_int_encoding()
@@ -121,6 +121,31 @@ pub fn decode<T: bincode::Decode<()>>(bytes: &[u8]) -> Result<T, DecodeError> {
         return Err(DecodeError::TrailingBytes(bytes.len() - used));
     }
     Ok(value)
+}
+
+/// The bytes left to decode, for bincode to read from value by value (a caller that puts each
+/// element of a list where it goes instead of into a vector first), and to tell what is left.
+pub(crate) struct Remaining<'a>(pub(crate) &'a [u8]);
+
+impl bincode::de::read::Reader for Remaining<'_> {
+    fn read(&mut self, out: &mut [u8]) -> Result<(), bincode::error::DecodeError> {
+        let Some((head, rest)) = self.0.split_at_checked(out.len()) else {
+            return Err(bincode::error::DecodeError::UnexpectedEnd {
+                additional: out.len() - self.0.len(),
+            });
+        };
+        out.copy_from_slice(head);
+        self.0 = rest;
+        Ok(())
+    }
+
+    fn peek_read(&mut self, n: usize) -> Option<&[u8]> {
+        self.0.get(..n)
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.0 = self.0.get(n..).unwrap_or_default();
+    }
 }
 
 /// A growing buffer for bincode to write into.

@@ -107,20 +107,18 @@ impl BalanceBound {
     /// No bound known: every entry is checked account by account.
     pub const UNKNOWN: BalanceBound = BalanceBound(u128::MAX);
 
-    /// The largest magnitude of a balance or a member account's year's sum in `state` (one
-    /// pass over its balances and books; a member account's balance is the sum of its years').
+    /// A bound on the magnitude of every balance and member account's year's sum in `state`,
+    /// in one pass over its balances and books: the largest of the fund's own balances, and
+    /// for each member the sum of the magnitudes of all their yearly sums (which bounds each
+    /// of those sums and each of their accounts' balances, the sums of their years').
     pub fn of(state: &LedgerState) -> BalanceBound {
-        let balances = state.fund_balances.values().map(|b| b.0.unsigned_abs()).max();
+        let balances = state.fund_balances.values().map(|b| u128::from(b.0.unsigned_abs())).max();
         let books = state
             .books
             .values()
-            .map(|book| {
-                let years = book.years().iter().map(|y| y.sum.0.unsigned_abs()).max();
-                let balances = book.balances().map(|(_, b)| b.0.unsigned_abs()).max();
-                years.unwrap_or(0).max(balances.unwrap_or(0))
-            })
+            .map(|book| book.years().iter().map(|y| u128::from(y.sum.0.unsigned_abs())).sum())
             .max();
-        BalanceBound(u128::from(balances.unwrap_or(0).max(books.unwrap_or(0))))
+        BalanceBound(balances.unwrap_or(0).max(books.unwrap_or(0)))
     }
 
     /// The bound once `changes` are committed: no balance or year's sum moved by more than

@@ -383,6 +383,20 @@ fn member_id(key: &[u8], id: &[u8]) -> Result<MemberId, StateLoadError> {
         .ok_or_else(|| StateLoadError::UnknownKey(show(key)))
 }
 
+/// Whether a `state` key is a member-year page's ([`page_key`]).
+pub fn is_page_key(key: &[u8]) -> bool {
+    key.first() == Some(&KEY_PAGE)
+}
+
+/// The member id's bytes and the year of a member-year page's key (`q/` already seen).
+fn page_key_parts(key: &[u8]) -> Result<(&[u8], u16), StateLoadError> {
+    rest(key)?
+        .split_last_chunk::<3>()
+        .filter(|(_, [sep, ..])| *sep == 0)
+        .map(|(id, [_, y0, y1])| (id, u16::from_be_bytes([*y0, *y1])))
+        .ok_or_else(|| StateLoadError::UnknownKey(show(key)))
+}
+
 /// A member record.
 fn member_record(key: &[u8], value: &[u8]) -> Result<(MemberId, MemberState), StateLoadError> {
     let id = member_id(key, rest(key)?)?;
@@ -430,11 +444,7 @@ impl StateRecord {
                 StateRecord::Member(id, Box::new(member))
             }
             Some(KEY_PAGE) => {
-                let (id, year) = rest(key)?
-                    .split_last_chunk::<3>()
-                    .filter(|(_, [sep, ..])| *sep == 0)
-                    .map(|(id, [_, y0, y1])| (id, u16::from_be_bytes([*y0, *y1])))
-                    .ok_or_else(|| StateLoadError::UnknownKey(show(key)))?;
+                let (id, year) = page_key_parts(key)?;
                 let id = member_id(key, id)?;
                 let mut page = MemberBook::default();
                 page.push_page(year, value).map_err(bad(key))?;
@@ -690,6 +700,24 @@ impl ScannedBooks {
     /// Whether room was made.
     pub fn is_sized(&self) -> bool {
         self.books.capacity() > 0
+    }
+
+    /// The stored record `key`, `value` if it is a member-year page (false otherwise, for the
+    /// caller to decode as any other record): decoded straight into the book of the member
+    /// being read, with the same result as [`StateRecord::decode`] then
+    /// [`ScannedBooks::add_page`], and no book of the page's own in between.
+    pub fn add_page_record(&mut self, key: &[u8], value: &[u8]) -> Result<bool, StateLoadError> {
+        if !is_page_key(key) {
+            return Ok(false);
+        }
+        let (id, year) = page_key_parts(key)?;
+        // The member's next page (a scan gives them one after the other): no id to parse.
+        if !matches!(&self.current, Some((m, _)) if m.as_str().as_bytes() == id) {
+            self.book(member_id(key, id)?);
+        }
+        let book = &mut self.current.as_mut().expect("the member's book, set above").1;
+        book.push_page(year, value).map_err(bad(key))?;
+        Ok(true)
     }
 
     /// A member-year page of `member` (decoded as a book of that page alone).
