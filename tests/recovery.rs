@@ -175,6 +175,10 @@ fn run(ops: Vec<Op>, interval: u64) {
                 ledger = open(&path);
                 opened = ledger.head().seq;
                 assert_eq!(ledger.head(), head, "a crash loses no acknowledged entry");
+                // The open says what it replayed: the entries after the stored checkpoint.
+                let timings = ledger.open_timings();
+                assert_eq!(timings.replayed_entries, head.seq - ledger.checkpoint_seq());
+                assert_eq!(timings.members, ledger.with_state(|s, _| s.members.len()));
                 ledger.set_checkpoint_interval(interval);
                 check(&ledger, &accepted);
             }

@@ -20,6 +20,7 @@ mod verify;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use junbao_ledger::LookupError;
 use junbao_ledger::entry::{DecodeError, Entry, Hash32};
@@ -204,6 +205,24 @@ pub struct Ledger {
     /// The head when the ledger was opened (after the replay of the entries after the
     /// checkpoint; 0 for a new ledger): closing writes a checkpoint only past it.
     opened_head: u64,
+    /// How long the open took, by phase.
+    open_timings: OpenTimings,
+}
+
+/// How long [`Ledger::open`] took, by phase: what a restart after a crash costs before the
+/// ledger answers again (logged by `serve`, `benches/recovery.sh`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OpenTimings {
+    /// RocksDB's open, with its replay of the write-ahead log into the memtables.
+    pub store: Duration,
+    /// Loading the stored state of the checkpoint (and converting an earlier state format).
+    pub state: Duration,
+    /// Replaying the entries after the checkpoint.
+    pub replay: Duration,
+    /// The entries replayed.
+    pub replayed_entries: u64,
+    /// The members in the state once open.
+    pub members: usize,
 }
 
 impl std::fmt::Debug for Ledger {
@@ -306,6 +325,7 @@ impl Ledger {
             checkpointer: Default::default(),
             exit_after_close: false.into(),
             opened_head: 0,
+            open_timings: OpenTimings::default(),
         };
         let lines: Vec<String> = junbao_ledger::standard::SEED_STANDARDS
             .iter()
@@ -349,7 +369,9 @@ impl Ledger {
     /// [`Ledger::open`], leaving the automatic compactions held ([`Store::open`]) until the
     /// first write.
     fn open_holding_compactions(path: &Path, clock: Clock) -> Result<Ledger, LedgerOpenError> {
+        let started = Instant::now();
         let store = Store::open(path)?;
+        let store_opened = started.elapsed();
         // The stored records are those of the checkpoint; the entries after it are replayed.
         let checkpoint = derived::parse_checkpoint(store.meta(META_CHECKPOINT)?)?;
         derived::check_checkpoint(checkpoint, store.head().seq)?;
@@ -425,8 +447,26 @@ impl Ledger {
             pending: derived::Pending::at(checkpoint),
             bound: BalanceBound::UNKNOWN,
         };
+        let state_loaded = started.elapsed();
         derived::replay_tail(&store, &mut writer)?;
         let head_after_replay = store.head().seq;
+        let open_timings = OpenTimings {
+            store: store_opened,
+            state: state_loaded - store_opened,
+            replay: started.elapsed() - state_loaded,
+            replayed_entries: head_after_replay - checkpoint,
+            members: writer.state.members.len(),
+        };
+        // Counts and times only: nothing about any member (Art. 43).
+        tracing::info!(
+            store_ms = open_timings.store.as_millis() as u64,
+            state_ms = open_timings.state.as_millis() as u64,
+            replay_ms = open_timings.replay.as_millis() as u64,
+            replayed_entries = open_timings.replayed_entries,
+            members = open_timings.members,
+            head = head_after_replay,
+            "opened the ledger"
+        );
         Ok(Ledger {
             store: Arc::new(store),
             writer: Mutex::new(writer),
@@ -437,7 +477,13 @@ impl Ledger {
             checkpointer: Default::default(),
             exit_after_close: false.into(),
             opened_head: head_after_replay,
+            open_timings,
         })
+    }
+
+    /// How long the open took, by phase (zero for a ledger just made by [`Ledger::init`]).
+    pub fn open_timings(&self) -> OpenTimings {
+        self.open_timings
     }
 
     /// The store, for this crate only: the front ends go through the ledger's own methods.

@@ -77,6 +77,7 @@ impl Ledger {
             checkpointer: Default::default(),
             exit_after_close: false.into(),
             opened_head: 0,
+            open_timings: crate::OpenTimings::default(),
         })
     }
 
