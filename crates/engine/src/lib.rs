@@ -215,7 +215,8 @@ pub struct Ledger {
 pub struct OpenTimings {
     /// RocksDB's open, with its replay of the write-ahead log into the memtables.
     pub store: Duration,
-    /// Loading the stored state of the checkpoint (and converting an earlier state format).
+    /// Loading the stored state of the checkpoint (and converting an earlier state format, or
+    /// rebuilding a state that does not decode from the journal up to the checkpoint).
     pub state: Duration,
     /// Replaying the entries after the checkpoint.
     pub replay: Duration,
@@ -418,6 +419,9 @@ impl Ledger {
                 // the records were those of the checkpoint and still are.
                 if !current {
                     rewrite_state(&store, &state)?;
+                } else if store.state_record(junbao_ledger::state::FORMAT_FENCE_KEY)?.is_none() {
+                    // Marked with this format by a build before the record existed.
+                    mark_state_format(&store)?;
                 }
                 state
             }
@@ -481,7 +485,8 @@ impl Ledger {
         })
     }
 
-    /// How long the open took, by phase (zero for a ledger just made by [`Ledger::init`]).
+    /// How long the open took, by phase (zero for a mirror's new ledger, which is made, not
+    /// opened).
     pub fn open_timings(&self) -> OpenTimings {
         self.open_timings
     }
@@ -798,7 +803,7 @@ pub(crate) fn state_format_is_current(store: &Store) -> Result<bool, ReadError> 
 
 /// Records that the state records are in [`STATE_FORMAT`], with the record that keeps earlier
 /// versions from opening the ledger (one synced write, no entry).
-fn mark_state_format(store: &Store) -> Result<(), LedgerOpenError> {
+pub(crate) fn mark_state_format(store: &Store) -> Result<(), LedgerOpenError> {
     store
         .append(junbao_storage::Append {
             state: vec![(junbao_ledger::state::FORMAT_FENCE_KEY.to_vec(), Some(Vec::new()))],

@@ -1,6 +1,7 @@
 //! Loading the stored state (at open, and `verify`'s stored side) as a scan yields it: two
 //! threads scan the state column family and the balances, split by key range, and decode each
-//! record as it comes ([`StateRecord::decode`]). The members and the books (each member's pages,
+//! record as it comes ([`StateRecord::decode`]; a member-year page straight into its member's
+//! book, [`ScannedBooks::add_page_record`]). The members and the books (each member's pages,
 //! adjacent in a scan) go into maps of the scanning thread's own, each book checked as it is
 //! completed, while its pages are still in the cache; the other records are handed on in
 //! batches, and the calling thread puts them into the state ([`StateLoader::insert`]) while the

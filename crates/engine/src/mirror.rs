@@ -62,6 +62,9 @@ impl Ledger {
             })
         })?;
         let store = Store::create(path)?;
+        // In the current state format from the start, as `init` makes a ledger (with the
+        // record that keeps earlier versions out).
+        crate::mark_state_format(&store)?;
         Ok(Ledger {
             store: std::sync::Arc::new(store),
             writer: std::sync::Mutex::new(Writer {
@@ -295,6 +298,10 @@ mod tests {
         let source = ledger_with(a.path(), 40, "a");
         let d = source.digest(&key).unwrap();
         let mirror = Ledger::create_mirror(&m.path().join("copy"), system_clock()).unwrap();
+        // Made in the current state format, with the record that keeps earlier versions out.
+        assert!(crate::state_format_is_current(&mirror.store).unwrap());
+        let fence = junbao_ledger::state::FORMAT_FENCE_KEY;
+        assert!(mirror.store.state_record(fence).unwrap().is_some());
 
         let h = mirror
             .append_recorded(

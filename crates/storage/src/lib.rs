@@ -714,6 +714,11 @@ impl Store {
         self.db.get_cf(self.cf(CF_TREE), key).map_err(read_error)
     }
 
+    /// One `state` record.
+    pub fn state_record(&self, key: &[u8]) -> Result<Option<Vec<u8>>, ReadError> {
+        self.db.get_cf(self.cf(CF_STATE), key).map_err(read_error)
+    }
+
     /// One metadata record.
     pub fn meta(&self, key: &[u8]) -> Result<Option<Vec<u8>>, ReadError> {
         self.db.get_cf(self.cf(CF_META), key).map_err(read_error)

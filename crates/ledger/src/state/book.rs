@@ -230,13 +230,14 @@ impl MemberBook {
         use bincode::de::{Decode, Decoder, DecoderImpl};
         let malformed = |e: bincode::error::DecodeError| DecodeError::Malformed(e.to_string());
         let mut d = DecoderImpl::new(crate::entry::Remaining(value), crate::entry::config(), ());
-        // A list's length, then as many elements (bincode's `Vec`); a length no element could
-        // fill (each takes a byte at least) is refused before any room is made for it.
+        // A list's length, then as many elements (bincode's `Vec`); a length the bytes could
+        // not fill (each element takes four bytes at least) is refused before any room is
+        // made for it.
         let length = |d: &mut DecoderImpl<_, _, ()>| -> Result<usize, DecodeError> {
             let n = u64::decode(d).map_err(malformed)?;
             usize::try_from(n)
                 .ok()
-                .filter(|n| *n <= value.len())
+                .filter(|n| *n <= value.len() / 4)
                 .ok_or_else(|| DecodeError::Malformed(format!("a page list of {n} elements")))
         };
         let months = length(&mut d)?;
