@@ -374,6 +374,21 @@ fn a_format1_ledger_is_refused_then_migrated_by_the_command() {
     ledger.verify(&|_| {}).unwrap();
 }
 
+/// A new ledger at `path` with every member enrolled and their premiums of the first `months`
+/// months, then `reversal` and an appropriation of `appropriation` yuan (the stored state of a
+/// conversion test, once checkpointed).
+fn ledger_of_premiums(path: &Path, months: u8, reversal: Ev, appropriation: u8) -> Ledger {
+    let ledger = Ledger::init(path, Arc::new(|| NOW_US)).unwrap();
+    let mut lines = enrolment_lines();
+    for m in 0..MEMBERS {
+        lines.extend((0..months).map(|month| Ev::Premium { member: m, month }.line()));
+    }
+    lines.push(reversal.line());
+    lines.push(Ev::Appropriation { n: appropriation }.line());
+    ledger.post_lines(&lines.iter().map(String::as_str).collect::<Vec<_>>()).unwrap();
+    ledger
+}
+
 /// The balance records state formats 2 and 3 kept for `state`'s member accounts (each the sum
 /// of the account's yearly sums).
 fn store_member_balances(state: &LedgerState) -> Vec<(Vec<u8>, i64)> {
@@ -409,14 +424,7 @@ fn a_state_format3_ledger_drops_the_member_balances_it_stored_apart() {
     let dir = tempfile::tempdir().unwrap();
     let make = |name: &str| {
         let path = dir.path().join(name);
-        let ledger = Ledger::init(&path, Arc::new(|| NOW_US)).unwrap();
-        let mut lines = enrolment_lines();
-        for m in 0..MEMBERS {
-            lines.extend((0..4).map(|month| Ev::Premium { member: m, month }.line()));
-        }
-        lines.push(Ev::Reverse { member: 2, month: 1 }.line());
-        lines.push(Ev::Appropriation { n: 5 }.line());
-        ledger.post_lines(&lines.iter().map(String::as_str).collect::<Vec<_>>()).unwrap();
+        let ledger = ledger_of_premiums(&path, 4, Ev::Reverse { member: 2, month: 1 }, 5);
         ledger.checkpoint().unwrap();
         let at_checkpoint = ledger.with_state(|s, _| s.clone());
         // An entry after the checkpoint, replayed at the next open.
@@ -530,14 +538,7 @@ fn a_state_format2_ledger_opens_and_is_converted_to_member_year_pages() {
     use junbao_ledger::state::{period_key, year_key};
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("l");
-    let ledger = Ledger::init(&path, Arc::new(|| NOW_US)).unwrap();
-    let mut lines = enrolment_lines();
-    for m in 0..MEMBERS {
-        lines.extend((0..5).map(|month| Ev::Premium { member: m, month }.line()));
-    }
-    lines.push(Ev::Reverse { member: 1, month: 2 }.line());
-    lines.push(Ev::Appropriation { n: 3 }.line());
-    ledger.post_lines(&lines.iter().map(String::as_str).collect::<Vec<_>>()).unwrap();
+    let ledger = ledger_of_premiums(&path, 5, Ev::Reverse { member: 1, month: 2 }, 3);
     let checkpoint = ledger.checkpoint().unwrap().seq;
     let at_checkpoint = ledger.with_state(|s, _| s.clone());
     // Entries after the checkpoint: replayed at the next open.
