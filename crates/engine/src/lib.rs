@@ -420,8 +420,12 @@ impl Ledger {
                 if !current {
                     rewrite_state(&store, &state)?;
                 } else if store.state_record(junbao_ledger::state::FORMAT_FENCE_KEY)?.is_none() {
-                    // Marked with this format by a build before the record existed.
-                    mark_state_format(&store)?;
+                    // Marked with this format by a build before the record existed. Only a
+                    // guard against earlier versions: a failed write (a full disk) does not
+                    // stop the open, and the next open tries again.
+                    if let Err(e) = mark_state_format(&store) {
+                        tracing::warn!(error = %e, "the state format's fence record is missing");
+                    }
                 }
                 state
             }
@@ -768,9 +772,12 @@ fn rewrite_state(store: &Store, state: &LedgerState) -> Result<(), LedgerOpenErr
             ..Default::default()
         })
         .map_err(|e| LedgerOpenError::Seed(format!("rewriting the state records: {e}")))?;
-    // The rewrite is durable already; a failure here leaves it in the log, replayed at opens
-    // until the memtables flush in the ordinary way.
-    store.settle_rewritten_state()?;
+    // The rewrite is durable already: a failure here only leaves it in the log, replayed at
+    // opens until the memtables flush in the ordinary way (and a store that cannot write
+    // refuses the next write on its own), so the open goes on.
+    if let Err(e) = store.settle_rewritten_state() {
+        tracing::warn!(error = %e, "the rewritten state stays in the write-ahead log");
+    }
     Ok(())
 }
 

@@ -769,7 +769,6 @@ impl Store {
             .sum()
     }
 
-    /// Flushes memtables and compacts, so that size figures reflect SST files.
     /// After the state was rewritten whole (`Append::clear_state`): every column family's
     /// memtable is flushed to table files (a log file is kept while any memtable holds records
     /// from it, so flushing the state alone would keep the rewrite's log, read again at every
@@ -784,6 +783,7 @@ impl Store {
         Ok(())
     }
 
+    /// Flushes memtables and compacts, so that size figures reflect SST files.
     pub fn compact(&self) -> Result<(), ReadError> {
         for name in COLUMN_FAMILIES {
             let cf = self.cf(name);
