@@ -772,14 +772,16 @@ impl Store {
     /// After the state was rewritten whole (`Append::clear_state`): every column family's
     /// memtable is flushed to table files (a log file is kept while any memtable holds records
     /// from it, so flushing the state alone would keep the rewrite's log, read again at every
-    /// open) and the `state` column family compacted, so that the next open neither replays the
-    /// rewrite from the write-ahead log nor scans past the records it deleted. Once, at a
-    /// conversion: seconds at a million members.
+    /// open) and the `state` and `balances` column families compacted, so that the next open
+    /// neither replays the rewrite from the write-ahead log nor scans past the records it
+    /// deleted (nor keeps them on disk). Once, at a conversion: seconds at a million members.
     pub fn settle_rewritten_state(&self) -> Result<(), ReadError> {
         for name in COLUMN_FAMILIES {
             self.db.flush_cf(self.cf(name)).map_err(read_error)?;
         }
-        self.db.compact_range_cf(self.cf(CF_STATE), None::<&[u8]>, None::<&[u8]>);
+        for name in [CF_STATE, CF_BALANCES] {
+            self.db.compact_range_cf(self.cf(name), None::<&[u8]>, None::<&[u8]>);
+        }
         Ok(())
     }
 
