@@ -819,7 +819,7 @@ pub(crate) fn state_format_is_current(store: &Store) -> Result<bool, ReadError> 
 pub(crate) fn mark_state_format(store: &Store) -> Result<(), LedgerOpenError> {
     store
         .append(junbao_storage::Append {
-            state: vec![(junbao_ledger::state::FORMAT_FENCE_KEY.to_vec(), Some(Vec::new()))],
+            state: vec![junbao_ledger::state::format_fence_write()],
             meta: vec![(META_STATE_FORMAT.to_vec(), STATE_FORMAT.to_be_bytes().to_vec())],
             head: store.head(),
             ..Default::default()

@@ -73,15 +73,7 @@ impl Decoder {
                 self.members.insert(id, member);
                 return true;
             }
-            // A member's pages are adjacent in a scan (in key order, in year order): the book
-            // is built here and checked as soon as the next member's page comes.
-            Ok(StateRecord::Page(id, page)) => {
-                if !self.books.is_sized() {
-                    self.books.reserve(self.books_expected);
-                }
-                self.books.add_page(id, page);
-                return true;
-            }
+            // Pages never come here: the scan gives them to `push_page`.
             Ok(r) => self.batch.push(r),
             Err(e) => {
                 self.failed = Some(e);
@@ -92,7 +84,9 @@ impl Decoder {
     }
 
     /// A member-year page, decoded straight into the book being built
-    /// ([`ScannedBooks::add_page_record`]); false once it did not decode.
+    /// ([`ScannedBooks::add_page_record`]); false once it did not decode. A member's pages
+    /// are adjacent in a scan (in key order, in year order): the book is built here and
+    /// checked as soon as the next member's page comes.
     fn push_page(&mut self, key: &[u8], value: &[u8]) -> bool {
         if !self.books.is_sized() {
             self.books.reserve(self.books_expected);

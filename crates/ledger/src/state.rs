@@ -270,6 +270,11 @@ const KEY_FENCE: u8 = b'f';
 pub const FORMAT_FENCE_KEY: &[u8] =
     b"f/state format 4: member balances derived from the pages, open with a newer junbao";
 
+/// The write of the [`FORMAT_FENCE_KEY`] record (it holds nothing).
+pub fn format_fence_write() -> StateWrite {
+    (FORMAT_FENCE_KEY.to_vec(), Some(Vec::new()))
+}
+
 /// The first key of the member-year pages: the `state` records before it (members, back-paid
 /// months, interest marks, format 2's months) and those from it on (pages, reversal marks,
 /// standards) can be scanned apart, in parallel.
@@ -932,7 +937,7 @@ impl LedgerState {
     /// Every state record of this state, as the storage layer keys them: to rewrite the
     /// whole state column (a ledger whose records predate the current encoding).
     pub fn all_state_writes(&self) -> Vec<StateWrite> {
-        let mut w: Vec<StateWrite> = vec![(FORMAT_FENCE_KEY.to_vec(), Some(Vec::new()))];
+        let mut w: Vec<StateWrite> = vec![format_fence_write()];
         for (id, m) in &self.members {
             w.push((member_key(id), Some(encode(m))));
         }

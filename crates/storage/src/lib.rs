@@ -775,10 +775,8 @@ impl Store {
     /// open) and the `state` and `balances` column families compacted, so that the next open
     /// neither replays the rewrite from the write-ahead log nor scans past the records it
     /// deleted (nor keeps them on disk). Once, at a conversion: seconds at a million members.
-    pub fn settle_rewritten_state(&self) -> Result<(), ReadError> {
-        for name in COLUMN_FAMILIES {
-            self.db.flush_cf(self.cf(name)).map_err(read_error)?;
-        }
+    pub fn settle_rewritten_state(&self) -> Result<(), WriteError> {
+        self.flush_memtables()?;
         for name in [CF_STATE, CF_BALANCES] {
             self.db.compact_range_cf(self.cf(name), None::<&[u8]>, None::<&[u8]>);
         }

@@ -73,13 +73,10 @@ impl Batch<'_> {
         }
         // Each member account of the fund that ever moved (this batch's in the state).
         let mut holders: BTreeMap<(MemberId, Option<SpousePart>), i64> = BTreeMap::new();
+        // Each member account comes once (a member's book, one total per account).
         let accounts = self.base().member_balances().filter(|(a, _)| a.fund == fund);
-        let mut seen = std::collections::HashSet::new();
         for (account, _) in accounts {
             let AccountKind::Member { member, part, .. } = &account.kind else { continue };
-            if !seen.insert(account.clone()) {
-                continue;
-            }
             if self.member(member).is_some_and(|m| m.transfer_of(fund, *part).is_some()) {
                 continue;
             }

@@ -132,19 +132,12 @@ impl MemberBook {
     /// The balance of `slot`'s account: the sum of all its yearly sums (every posting to a
     /// member account adds to the sum of its value date's year, so the two are one figure).
     pub fn balance(&self, slot: Slot) -> Fen {
-        let sum: i128 =
-            self.years.iter().filter(|y| y.slot == slot).map(|y| i128::from(y.sum.0)).sum();
-        Fen(i64::try_from(sum).expect("balances stay within i64 (checked by the rules)"))
+        balance_of(self.years.iter().filter(|y| y.slot == slot).map(|y| i128::from(y.sum.0)).sum())
     }
 
     /// The balance of each account this book has a yearly sum for, each once, in slot order.
     pub fn balances(&self) -> impl Iterator<Item = (Slot, Fen)> + '_ {
-        self.totals().into_iter().map(|(slot, sum)| {
-            (
-                slot,
-                Fen(i64::try_from(sum).expect("balances stay within i64 (checked by the rules)")),
-            )
-        })
+        self.totals().into_iter().map(|(slot, sum)| (slot, balance_of(sum)))
     }
 
     /// The sum of each account's yearly sums, in slot order.
@@ -297,6 +290,12 @@ impl MemberBook {
         self.months.windows(2).all(|w| (w[0].period, w[0].line) != (w[1].period, w[1].line))
             && self.years.windows(2).all(|w| (w[0].year, w[0].slot) != (w[1].year, w[1].slot))
     }
+}
+
+/// An account's balance from the sum of its yearly sums: within an i64, as the rules keep it
+/// (and an open refuses a stored book whose sums pass it, [`MemberBook::balances_fit`]).
+fn balance_of(sum: i128) -> Fen {
+    Fen(i64::try_from(sum).expect("balances stay within i64 (checked by the rules)"))
 }
 
 /// The stored form of one member-year page: the months of that year (month, line, money) and
