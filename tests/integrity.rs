@@ -713,3 +713,88 @@ fn yearly_sums_past_the_largest_balance_are_an_integrity_failure() {
     let out = cli_verify(&path);
     assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// The checkpoint record as stored (0 when none).
+fn stored_checkpoint(ledger: &Ledger) -> u64 {
+    let v = ledger.store_for_tests().meta(junbao_engine::META_CHECKPOINT).unwrap();
+    v.map_or(0, |v| u64::from_be_bytes(v.as_slice().try_into().unwrap()))
+}
+
+/// A checkpoint stores its index records first, ingested as a table file of their own, then
+/// its state and the checkpoint record. A crash between the two leaves the index ahead of the
+/// checkpoint record (named by the index's until record): the ledger reopens, verifies, answers
+/// an event posted again with its entry, lists a member's entries once each, and the next
+/// checkpoint catches up.
+#[test]
+fn index_records_stored_ahead_of_a_lost_checkpoint_record_are_sound() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("ledger");
+    let ledger = small_ledger(&data);
+    let checkpoint = stored_checkpoint(&ledger);
+    assert_eq!(ledger.store_for_tests().index_until().unwrap(), checkpoint);
+    let again = contribution("ahead-1", "M1", "2024-02", "60.00", "U1");
+    let lines = [again.clone(), contribution("ahead-2", "M1", "2024-03", "60.00", "U1")];
+    let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+    let posted = ledger.post_lines(&refs).unwrap();
+    let head = ledger.head().seq;
+    assert_eq!(posted.last_seq, Some(head));
+    // The state's write fails after the index was ingested: the store is poisoned, as a crash
+    // there would leave it.
+    ledger.store_for_tests().inject_write_failure();
+    ledger.checkpoint().expect_err("the state's write fails");
+    assert_eq!(ledger.store_for_tests().index_until().unwrap(), head);
+    assert_eq!(stored_checkpoint(&ledger), checkpoint, "the checkpoint record was not written");
+    drop(ledger);
+
+    let ledger = Ledger::open(&data, system_clock()).unwrap();
+    assert_eq!(stored_checkpoint(&ledger), checkpoint);
+    assert_eq!(ledger.store_for_tests().index_until().unwrap(), head);
+    ledger.verify(&|_| {}).unwrap();
+    let replay = ledger.post_lines(&[again.as_str()]).unwrap();
+    assert_eq!((replay.accepted, replay.replayed, replay.last_seq), (0, 1, Some(head - 1)));
+    let seqs: Vec<u64> =
+        ledger.statement("M1", None, None, false).unwrap().entries.iter().map(|e| e.seq).collect();
+    let mut once = seqs.clone();
+    once.dedup();
+    assert_eq!(seqs, once, "each entry once");
+    assert_eq!(&seqs[seqs.len() - 2..], &[head - 1, head]);
+    let more = contribution("ahead-3", "M1", "2024-04", "60.00", "U1");
+    ledger.post_lines(&[more.as_str()]).unwrap();
+    ledger.checkpoint().unwrap();
+    assert_eq!(stored_checkpoint(&ledger), head + 1);
+    assert_eq!(ledger.store_for_tests().index_until().unwrap(), head + 1);
+    ledger.verify(&|_| {}).unwrap();
+    drop(ledger);
+    let out = cli_verify(&data);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+/// The index's until record is checked like any record: past the head, or naming entries
+/// whose index records are not stored, or of the wrong size, it is an integrity failure.
+#[test]
+fn verify_finds_a_forged_index_until_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = small_ledger(dir.path());
+    // Entries after the checkpoint: their index records are in memory only.
+    let line = contribution("after", "M2", "2024-02", "60.00", "U1");
+    ledger.post_lines(&[line.as_str()]).unwrap();
+    let head = ledger.head().seq;
+    let store = ledger.store_for_tests();
+    let key = junbao_storage::INDEX_UNTIL_KEY;
+    let original = store.ids_get(&[key]).unwrap()[0].clone();
+    let past = (head + 1).to_be_bytes();
+    let unstored = head.to_be_bytes();
+    type Case<'a> = (&'a [u8], &'a str);
+    let cases: [Case<'_>; 3] = [
+        (&past, "until record names entry"),
+        (&unstored, "idempotency record of \"after\" is missing"),
+        (b"short", "not 8"),
+    ];
+    for (value, expected) in cases {
+        store.tamper_ids(key, Some(value)).unwrap();
+        let err = ledger.verify(&|_| {}).expect_err(expected);
+        assert!(err.is_integrity() && err.to_string().contains(expected), "{expected}: {err}");
+    }
+    store.tamper_ids(key, original.as_deref()).unwrap();
+    ledger.verify(&|_| {}).unwrap();
+}

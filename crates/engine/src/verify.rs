@@ -84,6 +84,16 @@ impl Verifier<'_> {
                 head.seq
             )));
         }
+        // The index records are stored up to the checkpoint, or further where an ingestion
+        // stored them ahead of a checkpoint record that a crash then lost (FORMAT.md §4).
+        let index_until = snapshot.index_until()?;
+        if index_until > head.seq {
+            return Err(VerifyError::Ledger(format!(
+                "the index's until record names entry {index_until} but the head is entry {}",
+                head.seq
+            )));
+        }
+        let index_until = index_until.max(checkpoint);
         // Idempotency records of a ledger migrated from storage format 1 may carry the content
         // fingerprint (FORMAT.md §4): up to this entry, that form is also accepted.
         let format1_until =
@@ -141,8 +151,14 @@ impl Verifier<'_> {
             });
             let stored = Stored { digest_key, scanning, loading };
             let replay = Replay { chunks: sender, recycled };
-            let checked =
-                self.check_journal(snapshot, checkpoint, format1_until, stored, replay, progress);
+            let checked = self.check_journal(
+                snapshot,
+                [checkpoint, index_until],
+                format1_until,
+                stored,
+                replay,
+                progress,
+            );
             let replayed = replaying.join().expect("the replay does not panic");
             let Checked { count, state } = checked?;
             let (failed, at_checkpoint) = replayed;
@@ -177,7 +193,7 @@ impl Verifier<'_> {
     fn check_journal(
         &self,
         snapshot: &StoreSnapshot<'_>,
-        checkpoint: u64,
+        [checkpoint, index_until]: [u64; 2],
         format1_until: u64,
         stored: Stored<'_>,
         replay: Replay,
@@ -246,10 +262,11 @@ impl Verifier<'_> {
                     if entry.seq != e.seq {
                         return Err((e.seq, format!("bytes say seq {}", entry.seq)));
                     }
-                    // Past the checkpoint, the derived records are not stored yet.
+                    // Past the checkpoint (or the index's until record, if further), the
+                    // index records are not stored yet.
                     let mut digest = IndexDigest::default();
                     let mut index = Vec::new();
-                    if e.seq <= checkpoint {
+                    if e.seq <= index_until {
                         match digest_key {
                             None => index = index_records_of(&entry, e.seq <= format1_until),
                             Some(key) => digest.add_entry(key, &entry),
@@ -341,7 +358,7 @@ impl Verifier<'_> {
                 let stored = scanning.join().expect("the scan does not panic")?;
                 if stored != implied {
                     // Something differs: the records looked up one by one name the first failure.
-                    locate_index_failure(snapshot, checkpoint, format1_until)?;
+                    locate_index_failure(snapshot, index_until, format1_until)?;
                     if stored.count == implied.count {
                         return Err(VerifyError::Ledger(
                             "the idempotency and member index holds a record the journal does not \
@@ -616,23 +633,23 @@ impl IndexDigest {
     }
 }
 
-/// Looks up, one by one, every index record the entries `1..=checkpoint` imply (their chain
-/// and decoding are checked already), and names the first that is missing or holds something
-/// else.
+/// Looks up, one by one, every index record the entries `1..=until` imply (`until`: the
+/// checkpoint, or the index's until record if further; their chain and decoding are checked
+/// already), and names the first that is missing or holds something else.
 fn locate_index_failure(
     snapshot: &StoreSnapshot<'_>,
-    checkpoint: u64,
+    until: u64,
     format1_until: u64,
 ) -> Result<(), VerifyError> {
     let mut from = 1;
-    while from <= checkpoint {
+    while from <= until {
         let chunk: Vec<_> =
             snapshot.entries(from, VERIFY_CHUNK_ENTRIES).collect::<Result<_, _>>()?;
         let Some(last) = chunk.last() else { break };
         from = last.seq + 1;
         let records: Vec<IndexRecord> = chunk
             .par_iter()
-            .filter(|e| e.seq <= checkpoint)
+            .filter(|e| e.seq <= until)
             .map(|e| {
                 Entry::from_canonical_bytes(&e.bytes)
                     .map(|entry| index_records_of(&entry, e.seq <= format1_until))

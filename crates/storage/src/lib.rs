@@ -47,6 +47,28 @@ const CF_META: &str = "meta";
 const COLUMN_FAMILIES: [&str; 7] =
     [CF_JOURNAL, CF_BLOCKS, CF_IDS, CF_BALANCES, CF_STATE, CF_TREE, CF_META];
 
+/// The record, in the `ids` column family, naming the last entry whose index records an
+/// ingestion stored (8 bytes, big-endian). `0xff` starts no event id (UTF-8) and no member
+/// index key (`0x00`), so it sorts after every index record.
+pub const INDEX_UNTIL_KEY: &[u8] = b"\xffindex-until";
+
+/// The table file an ingestion builds in the store's folder, moved into the store by it;
+/// one left by a crash is removed at open.
+const INGEST_FILE: &str = "junbao-index-ingest.sst";
+
+/// The value of an [`INDEX_UNTIL_KEY`] record.
+pub(crate) fn parse_index_until(v: Option<impl AsRef<[u8]>>) -> Result<u64, ReadError> {
+    match v {
+        None => Ok(0),
+        Some(v) => <[u8; 8]>::try_from(v.as_ref()).map(u64::from_be_bytes).map_err(|_| {
+            ReadError::Corrupt(format!(
+                "the index's until record is {} bytes, not 8",
+                v.as_ref().len()
+            ))
+        }),
+    }
+}
+
 const META_HEAD: &[u8] = b"head";
 const META_FORMAT: &[u8] = b"format";
 /// Version of the storage layout in `docs/FORMAT.md`: 2 since the journal is kept in blocks.
@@ -162,24 +184,28 @@ fn cf_descriptors() -> Vec<ColumnFamilyDescriptor> {
 fn cf_descriptors_holding(hold_compactions: bool) -> Vec<ColumnFamilyDescriptor> {
     COLUMN_FAMILIES
         .iter()
-        .map(|name| {
-            let mut o = Options::default();
-            o.set_disable_auto_compactions(hold_compactions);
-            if *name == CF_IDS {
-                // Nearly every lookup of a new event id misses: bloom filters, on the table
-                // files and on the memtable's whole keys, answer those without a search.
-                let mut t = BlockBasedOptions::default();
-                t.set_bloom_filter(10.0, false);
-                o.set_block_based_table_factory(&t);
-                o.set_memtable_prefix_bloom_ratio(0.05);
-                o.set_memtable_whole_key_filtering(true);
-            }
-            // Larger memtables flush less often; the journal's keys arrive in order.
-            o.set_write_buffer_size(128 << 20);
-            o.set_max_write_buffer_number(3);
-            ColumnFamilyDescriptor::new(*name, o)
-        })
+        .map(|name| ColumnFamilyDescriptor::new(*name, cf_options(name, hold_compactions)))
         .collect()
+}
+
+/// The options of column family `name` (the ingested index's table files are built with
+/// those of [`CF_IDS`]).
+fn cf_options(name: &str, hold_compactions: bool) -> Options {
+    let mut o = Options::default();
+    o.set_disable_auto_compactions(hold_compactions);
+    if name == CF_IDS {
+        // Nearly every lookup of a new event id misses: bloom filters, on the table files and
+        // on the memtable's whole keys, answer those without a search.
+        let mut t = BlockBasedOptions::default();
+        t.set_bloom_filter(10.0, false);
+        o.set_block_based_table_factory(&t);
+        o.set_memtable_prefix_bloom_ratio(0.05);
+        o.set_memtable_whole_key_filtering(true);
+    }
+    // Larger memtables flush less often; the journal's keys arrive in order.
+    o.set_write_buffer_size(128 << 20);
+    o.set_max_write_buffer_number(3);
+    o
 }
 
 fn engine(e: rocksdb::Error) -> String {
@@ -286,6 +312,17 @@ impl Store {
         }
         let db = DB::open_cf_descriptors(&db_options(), path, cf_descriptors_holding(true))
             .map_err(|e| open_error(path, e))?;
+        // A table file an ingestion left (a crash before RocksDB took it) holds nothing the
+        // store needs: the ingestion did not happen.
+        match std::fs::remove_file(path.join(INGEST_FILE)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(OpenError::Engine {
+                    path: path.to_path_buf(),
+                    reason: format!("removing {INGEST_FILE}: {e}"),
+                });
+            }
+            _ => {}
+        }
         let meta = db.cf_handle(CF_META).expect("column families are created at open");
         let format = db
             .get_cf(meta, META_FORMAT)
@@ -529,6 +566,59 @@ impl Store {
         let mut batch = WriteBatch::with_capacity_bytes(bytes + 4096);
         self.put_derived(&mut batch, &append);
         self.write_opt(batch, false)
+    }
+
+    /// Stores index records (the `ids` column family: idempotency and member index records)
+    /// of the entries up to `until` by ingesting a table file built aside, not through the
+    /// write-ahead log and the memtables: a checkpoint's hundreds of thousands of records then
+    /// do not queue the posts' writes behind them (docs/FORMAT.md §4, "the index ingested").
+    /// The file also holds the [`INDEX_UNTIL_KEY`] record naming `until`; the ingestion is
+    /// atomic and durable when it returns. The entries up to `until` must be durable first
+    /// (the caller syncs): the records are on disk at once, whatever the log holds.
+    ///
+    /// A key given twice keeps its last value. A failure poisons the handle, as a failed write
+    /// does (the caller's records in memory are then the only copy it answers from).
+    pub fn ingest_index(
+        &self,
+        mut records: Vec<(Vec<u8>, Vec<u8>)>,
+        until: u64,
+    ) -> Result<(), WriteError> {
+        if self.poisoned.load(Ordering::SeqCst) {
+            return Err(WriteError::Poisoned);
+        }
+        assert!(self.durable_head().seq >= until, "index records of entries not yet durable");
+        records.sort_by(|a, b| a.0.cmp(&b.0));
+        // The last of equal keys: walk from the end, keep a key the first time it is seen.
+        records.reverse();
+        records.dedup_by(|later, earlier| later.0 == earlier.0);
+        records.reverse();
+        let file = self.path.join(INGEST_FILE);
+        let poison = |e: String| {
+            self.poisoned.store(true, Ordering::SeqCst);
+            let _ = std::fs::remove_file(&file);
+            WriteError::Engine(e)
+        };
+        let options = cf_options(CF_IDS, false);
+        let mut writer = rocksdb::SstFileWriter::create(&options);
+        writer.open(&file).map_err(|e| poison(engine(e)))?;
+        for (k, v) in &records {
+            assert!(k.as_slice() < INDEX_UNTIL_KEY, "an index key sorts before the marker");
+            writer.put(k, v).map_err(|e| poison(engine(e)))?;
+        }
+        writer.put(INDEX_UNTIL_KEY, until.to_be_bytes()).map_err(|e| poison(engine(e)))?;
+        writer.finish().map_err(|e| poison(engine(e)))?;
+        drop(writer);
+        let mut o = rocksdb::IngestExternalFileOptions::default();
+        o.set_move_files(true);
+        self.db
+            .ingest_external_file_cf_opts(self.cf(CF_IDS), &o, vec![&file])
+            .map_err(|e| poison(engine(e)))
+    }
+
+    /// The entry named by the [`INDEX_UNTIL_KEY`] record: every index record of the entries
+    /// up to it is stored (0 when no index was ingested).
+    pub fn index_until(&self) -> Result<u64, ReadError> {
+        parse_index_until(self.db.get_cf(self.cf(CF_IDS), INDEX_UNTIL_KEY).map_err(read_error)?)
     }
 
     fn append_opt(&self, append: Append, sync: bool) -> Result<(), WriteError> {

@@ -122,18 +122,29 @@ impl StoreSnapshot<'_> {
     /// snapshot (one sequential scan, nothing copied).
     pub fn ids_for_each(&self, mut f: impl FnMut(&[u8], &[u8])) -> Result<(), ReadError> {
         crate::for_each(self.snapshot.raw_iterator_cf(self.store.cf(CF_IDS)), |k, v| {
-            f(k, v);
+            if k != crate::INDEX_UNTIL_KEY {
+                f(k, v);
+            }
             true
         })
     }
 
-    /// How many records the idempotency and member index holds, as of the snapshot.
+    /// How many records the idempotency and member index holds, as of the snapshot (the
+    /// [`crate::INDEX_UNTIL_KEY`] record is not one).
     pub fn ids_count(&self) -> Result<u64, ReadError> {
         let mut n = 0u64;
         for r in self.snapshot.iterator_cf(self.store.cf(CF_IDS), IteratorMode::Start) {
-            r.map_err(read_error)?;
-            n += 1;
+            let (k, _) = r.map_err(read_error)?;
+            n += u64::from(&*k != crate::INDEX_UNTIL_KEY);
         }
         Ok(n)
+    }
+
+    /// [`crate::Store::index_until`] as of the snapshot.
+    pub fn index_until(&self) -> Result<u64, ReadError> {
+        let cf = self.store.cf(CF_IDS);
+        crate::parse_index_until(
+            self.snapshot.get_cf(cf, crate::INDEX_UNTIL_KEY).map_err(read_error)?,
+        )
     }
 }
