@@ -290,13 +290,12 @@ fn reconcile_passes_on_sound_books_and_fails_on_a_changed_balance() {
     assert_eq!(r["medical_premiums_awaiting_match"].as_array().unwrap().len(), 30);
     let ledger = junbao_engine::Ledger::open(&l.data(), junbao_engine::system_clock()).unwrap();
     let account = junbao_ledger::Account::pool(junbao_ledger::Fund::Medical);
-    ledger
-        .store_for_tests()
-        .tamper_balance(&junbao_ledger::state::balance_key(&account), 100)
-        .unwrap();
+    let (key, value) = junbao_ledger::state::fund_balance_write(&account, junbao_ledger::Fen(100));
+    ledger.store_for_tests().tamper_state(&key, value.as_deref()).unwrap();
     drop(ledger);
     let out = l.run(&["report", "reconcile"]);
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stderr(&out).contains("do not reconcile"), "{}", stderr(&out));
 }
 
 #[test]

@@ -75,10 +75,8 @@ fn verify_finds_a_deleted_entry_and_a_changed_balance() {
     // A materialised balance edited behind the ledger's back is found on the next verify.
     let ledger = Ledger::open(dir.path(), system_clock()).unwrap();
     let account = junbao_ledger::Account::pool(junbao_ledger::Fund::Casualty);
-    ledger
-        .store_for_tests()
-        .tamper_balance(&junbao_ledger::state::balance_key(&account), 999)
-        .unwrap();
+    let (key, value) = junbao_ledger::state::fund_balance_write(&account, junbao_ledger::Fen(999));
+    ledger.store_for_tests().tamper_state(&key, value.as_deref()).unwrap();
     drop(ledger);
     let ledger = Ledger::open(dir.path(), system_clock()).unwrap();
     let err = ledger.verify(&|_| {}).unwrap_err();
@@ -314,8 +312,12 @@ fn an_absurd_stored_state_count_is_capped_not_allocated() {
     let dir = tempfile::tempdir().unwrap();
     let ledger = small_ledger(dir.path());
     let head = ledger.head();
-    let absurd: Vec<u8> = [u64::MAX / 3; 3].iter().flat_map(|n| n.to_be_bytes()).collect();
-    ledger.store_for_tests().tamper_meta(junbao_engine::META_STATE_COUNTS, Some(&absurd)).unwrap();
+    // The state's checkpoint record: the entry (8 bytes), then the counts.
+    let key = junbao_ledger::state::CHECKPOINT_KEY;
+    let record = ledger.store_for_tests().state_record(key).unwrap().unwrap();
+    let mut absurd = record[..8].to_vec();
+    absurd.extend([u64::MAX / 3; 3].iter().flat_map(|n| n.to_be_bytes()));
+    ledger.store_for_tests().tamper_state(key, Some(&absurd)).unwrap();
     drop(ledger);
     let ledger = Ledger::open(dir.path(), system_clock()).unwrap();
     assert_eq!(ledger.head(), head);
@@ -327,8 +329,9 @@ fn an_absurd_stored_state_count_is_capped_not_allocated() {
     // that posted nothing writes none.)
     drop(ledger);
     let ledger = Ledger::open(dir.path(), system_clock()).unwrap();
-    let past = u64::MAX.to_be_bytes();
-    ledger.store_for_tests().tamper_meta(junbao_engine::META_CHECKPOINT, Some(&past)).unwrap();
+    let mut past = ledger.store_for_tests().state_record(key).unwrap().unwrap();
+    past[..8].copy_from_slice(&u64::MAX.to_be_bytes());
+    ledger.store_for_tests().tamper_state(key, Some(&past)).unwrap();
     drop(ledger);
     match Ledger::open(dir.path(), system_clock()) {
         Err(e) => assert!(e.to_string().contains("the checkpoint names entry"), "{e}"),
@@ -714,10 +717,12 @@ fn yearly_sums_past_the_largest_balance_are_an_integrity_failure() {
     assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
-/// The checkpoint record as stored (0 when none).
+/// The checkpoint the stored state names (0 when none): the entry its checkpoint record
+/// starts with.
 fn stored_checkpoint(ledger: &Ledger) -> u64 {
-    let v = ledger.store_for_tests().meta(junbao_engine::META_CHECKPOINT).unwrap();
-    v.map_or(0, |v| u64::from_be_bytes(v.as_slice().try_into().unwrap()))
+    let key = junbao_ledger::state::CHECKPOINT_KEY;
+    let v = ledger.store_for_tests().state_record(key).unwrap();
+    v.map_or(0, |v| u64::from_be_bytes(v[..8].try_into().unwrap()))
 }
 
 /// A checkpoint stores its index records first, ingested as a table file of their own, then

@@ -490,14 +490,30 @@ fn a_state_format3_ledger_drops_the_member_balances_it_stored_apart() {
     let e = Ledger::open(&path, Arc::new(|| NOW_US)).unwrap_err().to_string();
     assert!(e.contains(&account.to_string()) && e.contains("yearly sums"), "{e}");
 
-    // Format 4 (as written) with a member account's balance record: refused as well.
+    // This format (as written) with a member account's balance record: refused as well, among
+    // the state records (where the fund's own balances are) and in the balances column family
+    // (which this format leaves empty).
     let (path, ledger, _, balances) = make("current");
     let (key, fen) = &balances[0];
+    let account = junbao_ledger::entry::decode::<junbao_ledger::fund::Account>(key).unwrap();
+    let (k, v) = junbao_ledger::state::fund_balance_write(&account, junbao_ledger::Fen(*fen));
+    ledger.store_for_tests().tamper_state(&k, v.as_deref()).unwrap();
+    ledger.close_without_checkpoint();
+    let e = Ledger::open(&path, Arc::new(|| NOW_US)).unwrap_err();
+    assert!(e.is_integrity() && e.to_string().contains(&account.to_string()), "{e}");
+    let ledger = open_unchecked(&path, |store| store.tamper_state(&k, None).unwrap());
     ledger.store_for_tests().tamper_balance(key, *fen).unwrap();
     ledger.close_without_checkpoint();
-    let account = junbao_ledger::entry::decode::<junbao_ledger::fund::Account>(&balances[0].0);
-    let e = Ledger::open(&path, Arc::new(|| NOW_US)).unwrap_err().to_string();
-    assert!(e.contains(&account.unwrap().to_string()), "{e}");
+    let e = Ledger::open(&path, Arc::new(|| NOW_US)).unwrap_err();
+    assert!(e.is_integrity() && e.to_string().contains("balances column family"), "{e}");
+}
+
+/// Opens the store at `path` alone, lets `edit` change it, and opens the ledger.
+fn open_unchecked(path: &Path, edit: impl FnOnce(&junbao_storage::Store)) -> Ledger {
+    let store = junbao_storage::Store::open(path).unwrap();
+    edit(&store);
+    drop(store);
+    open(path)
 }
 
 /// A version of junbao from before state format 4 would read a ledger of this format's pages
@@ -532,14 +548,14 @@ fn earlier_versions_are_fenced_off_and_later_state_formats_refused() {
     assert!(has_fence(&ledger), "written at the open");
     ledger
         .store_for_tests()
-        .tamper_meta(junbao_engine::META_STATE_FORMAT, Some(&5u32.to_be_bytes()))
+        .tamper_meta(junbao_engine::META_STATE_FORMAT, Some(&6u32.to_be_bytes()))
         .unwrap();
     ledger.close_without_checkpoint();
     let e = Ledger::open(&path, Arc::new(|| NOW_US)).unwrap_err();
     assert!(!e.is_integrity(), "{e}");
-    assert!(e.to_string().contains("state format is 5, newer than this junbao's (4)"), "{e}");
+    assert!(e.to_string().contains("state format is 6, newer than this junbao's (5)"), "{e}");
     let e = Ledger::open_for_audit(&path, Arc::new(|| NOW_US)).unwrap_err();
-    assert!(e.to_string().contains("state format is 5"), "{e}");
+    assert!(e.to_string().contains("state format is 6"), "{e}");
 }
 
 /// A ledger whose state records are in state format 2 (the layout before the member-year
@@ -674,5 +690,64 @@ fn the_store_alone_answers_proofs_digests_and_verify_as_the_ledger() {
     assert_eq!(kept.last().unwrap().to_json(), digest.to_json());
     assert_eq!(digest.tree_size, head.seq);
     assert_eq!(digest.root, ledger.root(head.seq).unwrap());
+    ledger.verify(&|_| {}).unwrap();
+}
+
+/// A ledger in state format 4 (the fund's own balances in the `balances` column family, the
+/// checkpoint and the state's counts in metadata records) opens with the same state and is
+/// converted to this format in one write that keeps the checkpoint: the balances become
+/// `state` records, the `balances` column family is emptied, and the state carries its
+/// checkpoint record. It then verifies, posts, checkpoints (every later checkpoint is ingested
+/// whole) and reopens as any other.
+#[test]
+fn a_state_format4_ledger_is_converted_to_fund_balances_among_the_state_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("l");
+    let ledger = ledger_of_premiums(&path, 3, Ev::Reverse { member: 1, month: 1 }, 4);
+    let checkpoint = ledger.checkpoint().unwrap().seq;
+    ledger.post_lines(&[&Ev::Premium { member: 0, month: 8 }.line()]).unwrap();
+    let state = ledger.with_state(|s, _| s.clone());
+    // Written back as format 4 had it.
+    let store = ledger.store_for_tests();
+    let key = junbao_ledger::state::CHECKPOINT_KEY;
+    let record = store.state_record(key).unwrap().unwrap();
+    assert_eq!(record[..8], checkpoint.to_be_bytes());
+    store.tamper_state(key, None).unwrap();
+    store.tamper_meta(junbao_engine::META_CHECKPOINT, Some(&record[..8])).unwrap();
+    store.tamper_meta(junbao_engine::META_STATE_COUNTS, Some(&record[8..])).unwrap();
+    let fund_balances: Vec<(Vec<u8>, Vec<u8>)> = store
+        .records_for_tests("state")
+        .unwrap()
+        .into_iter()
+        .filter(|(k, _)| k.starts_with(b"k/"))
+        .collect();
+    assert!(!fund_balances.is_empty());
+    for (k, v) in &fund_balances {
+        store.tamper_state(k, None).unwrap();
+        store.tamper_balance(&k[2..], i64::from_le_bytes(v[..].try_into().unwrap())).unwrap();
+    }
+    store.tamper_meta(junbao_engine::META_STATE_FORMAT, Some(&4u32.to_be_bytes())).unwrap();
+    ledger.close_without_checkpoint();
+
+    let ledger = open(&path);
+    ledger.with_state(|s, _| assert_eq!(s, &state));
+    let store = ledger.store_for_tests();
+    assert_eq!(store.records_for_tests("balances").unwrap(), vec![]);
+    let converted = store.records_for_tests("state").unwrap();
+    for (k, v) in &fund_balances {
+        assert!(converted.iter().any(|(ck, cv)| ck == k && cv == v), "{k:?}");
+    }
+    assert_eq!(store.state_record(key).unwrap(), Some(record));
+    let format = store.meta(junbao_engine::META_STATE_FORMAT).unwrap();
+    assert_eq!(format, Some(junbao_engine::STATE_FORMAT.to_be_bytes().to_vec()));
+    ledger.verify(&|_| {}).unwrap();
+    ledger.post_lines(&[&Ev::Premium { member: 1, month: 8 }.line()]).unwrap();
+    let head = ledger.checkpoint().unwrap().seq;
+    let record = ledger.store_for_tests().state_record(key).unwrap().unwrap();
+    assert_eq!(record[..8], head.to_be_bytes());
+    let state = ledger.with_state(|s, _| s.clone());
+    drop(ledger);
+    let ledger = open(&path);
+    ledger.with_state(|s, _| assert_eq!(s, &state));
     ledger.verify(&|_| {}).unwrap();
 }

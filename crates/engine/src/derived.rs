@@ -18,7 +18,7 @@ use junbao_ledger::ids::MemberId;
 use junbao_ledger::rules::entry_members;
 use junbao_ledger::state::{CheckpointCut, Dirty};
 use junbao_ledger::{EntryLookup, LookupError};
-use junbao_storage::{Append, Head, ReadError, Store, WriteError};
+use junbao_storage::{Head, ReadError, Store, WriteError};
 
 use crate::{Ledger, LedgerOpenError, Writer, id_record, lookup_error, parse_id_record};
 
@@ -33,6 +33,55 @@ pub const META_FORMAT1_UNTIL: &[u8] = b"format1-until";
 /// The metadata key of the sizes of the state as of the checkpoint: members, member books and
 /// balances, three u64 big-endian. A hint, so that an open sizes its maps once.
 pub const META_STATE_COUNTS: &[u8] = b"state-counts";
+
+/// The stored checkpoint (the last entry the stored state is as of) and the state's counts
+/// as of it: the `state` column family's own [`CHECKPOINT_KEY`] record (state format 5: entry
+/// u64 BE, then the counts), or where there is none (a ledger of an earlier format, converted
+/// at its open), the [`META_CHECKPOINT`] and [`META_STATE_COUNTS`] metadata records.
+///
+/// [`CHECKPOINT_KEY`]: junbao_ledger::state::CHECKPOINT_KEY
+pub(crate) fn stored_checkpoint(
+    state_record: Option<Vec<u8>>,
+    meta_checkpoint: impl FnOnce() -> Result<Option<Vec<u8>>, ReadError>,
+    meta_counts: impl FnOnce() -> Result<Option<Vec<u8>>, ReadError>,
+) -> Result<(u64, Option<[usize; 3]>), ReadError> {
+    match state_record {
+        Some(v) => {
+            let seq: [u8; 8] =
+                v.get(..8).and_then(|b| b.try_into().ok()).filter(|_| v.len() == 32).ok_or_else(
+                    || {
+                        ReadError::Corrupt(format!(
+                            "the state's checkpoint record is {} bytes, not 32",
+                            v.len()
+                        ))
+                    },
+                )?;
+            let seq = u64::from_be_bytes(seq);
+            Ok((seq, parse_state_counts(Some(v[8..].to_vec()), seq)))
+        }
+        None => {
+            let seq = parse_checkpoint(meta_checkpoint()?)?;
+            Ok((seq, parse_state_counts(meta_counts()?, seq)))
+        }
+    }
+}
+
+/// The [`stored_checkpoint`] of a store.
+pub(crate) fn store_checkpoint(store: &Store) -> Result<(u64, Option<[usize; 3]>), ReadError> {
+    stored_checkpoint(
+        store.state_record(junbao_ledger::state::CHECKPOINT_KEY)?,
+        || store.meta(META_CHECKPOINT),
+        || store.meta(META_STATE_COUNTS),
+    )
+}
+
+/// The state's checkpoint record: the state is as of entry `seq`, with `counts`
+/// ([`state_counts`]).
+pub(crate) fn checkpoint_record(seq: u64, counts: &[u8]) -> junbao_ledger::state::StateWrite {
+    let mut v = seq.to_be_bytes().to_vec();
+    v.extend_from_slice(counts);
+    (junbao_ledger::state::CHECKPOINT_KEY.to_vec(), Some(v))
+}
 
 /// The [`META_STATE_COUNTS`] record of `state`.
 pub(crate) fn state_counts(state: &junbao_ledger::LedgerState) -> Vec<u8> {
@@ -145,8 +194,7 @@ impl Checkpointer {
                     for job in rx {
                         let seq = job.frozen.seq;
                         // A failure poisons the store; the records stay answered from memory.
-                        let (state, balances) = job.cut.encode();
-                        let _ = write_checkpoint(&store, &job.frozen, state, balances);
+                        let _ = write_checkpoint(&store, &job.frozen, job.cut.encode());
                         let (lock, signal) = &*done;
                         *lock.lock().unwrap_or_else(|p| p.into_inner()) = seq;
                         signal.notify_all();
@@ -187,39 +235,32 @@ impl Checkpointer {
     }
 }
 
-/// Writes a checkpoint: its index records ingested as a table file of their own
-/// ([`Store::ingest_index`], once the entries they name are durable), then its state records,
-/// balances and the checkpoint record naming its last entry, in one write. The index goes
-/// first and aside: it is most of a checkpoint's records, and facts about entries already on
-/// disk, true whatever comes after; in the write queue it held the posts' writes back for a
-/// third of a second. A crash between the two leaves index records ahead of the checkpoint
-/// record, which the [`junbao_storage::INDEX_UNTIL_KEY`] record names (docs/FORMAT.md §4).
+/// Writes a checkpoint: once the entries up to its last entry `S` are durable (synced here if
+/// they are not yet), its index records ingested as a table file of their own
+/// ([`Store::ingest_index`]), then its state records, with the state's checkpoint record naming
+/// `S`, as another ([`Store::ingest_state`]). Neither goes through RocksDB's write queue: in it,
+/// the hundreds of thousands of records of a checkpoint held the posts' writes back for tens
+/// to hundreds of milliseconds. A crash between the two leaves the index ahead of the state,
+/// which the [`junbao_storage::INDEX_UNTIL_KEY`] record names (docs/FORMAT.md §4); each
+/// ingestion is atomic.
 fn write_checkpoint(
     store: &Store,
     frozen: &Frozen,
-    state: Vec<junbao_ledger::state::StateWrite>,
-    balances: Vec<(Vec<u8>, i64)>,
+    mut state: Vec<junbao_ledger::state::StateWrite>,
 ) -> Result<(), WriteError> {
+    if store.durable_head().seq < frozen.seq {
+        store.sync()?;
+    }
     let mut ids: Vec<(Vec<u8>, Vec<u8>)> =
         frozen.ids.iter().map(|(id, (seq, _))| (id.as_bytes().to_vec(), id_record(*seq))).collect();
     for (m, seqs) in &frozen.members {
         ids.extend(seqs.iter().map(|seq| (crate::member_index_key(m, *seq), Vec::new())));
     }
     if !ids.is_empty() {
-        if store.durable_head().seq < frozen.seq {
-            store.sync()?;
-        }
         store.ingest_index(ids, frozen.seq)?;
     }
-    store.write_derived(Append {
-        balances,
-        state,
-        meta: vec![
-            (META_CHECKPOINT.to_vec(), frozen.seq.to_be_bytes().to_vec()),
-            (META_STATE_COUNTS.to_vec(), frozen.counts.clone()),
-        ],
-        ..Append::default()
-    })
+    state.push(checkpoint_record(frozen.seq, &frozen.counts));
+    store.ingest_state(state)
 }
 
 impl Pending {
@@ -486,10 +527,7 @@ impl Ledger {
             return Ok(());
         }
         let Job { frozen, cut } = w.cut(head.seq);
-        let (state, balances) = cut.encode();
-        // The state's write is not synced: a checkpoint lost in a crash only means a longer
-        // replay at open, and the write-ahead log keeps it after the entries it covers.
-        if let Err(e) = write_checkpoint(&self.store, &frozen, state, balances) {
+        if let Err(e) = write_checkpoint(&self.store, &frozen, cut.encode()) {
             w.pending = taken_back(frozen);
             return Err(e);
         }

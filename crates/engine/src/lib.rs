@@ -374,7 +374,7 @@ impl Ledger {
         let store = Store::open(path)?;
         let store_opened = started.elapsed();
         // The stored records are those of the checkpoint; the entries after it are replayed.
-        let checkpoint = derived::parse_checkpoint(store.meta(META_CHECKPOINT)?)?;
+        let (checkpoint, counts) = derived::store_checkpoint(&store)?;
         derived::check_checkpoint(checkpoint, store.head().seq)?;
         let format = store.meta(META_STATE_FORMAT)?;
         if let Some(newer) = newer_state_format(&format) {
@@ -382,6 +382,7 @@ impl Ledger {
         }
         let current = state_format_is(&format, STATE_FORMAT);
         let marked = current
+            || state_format_is(&format, STATE_FORMAT_DERIVED_BALANCES)
             || state_format_is(&format, STATE_FORMAT_PAGES)
             || state_format_is(&format, STATE_FORMAT_PER_MONTH);
         // The records of the earlier formats (format 2's one per premium month and one per
@@ -409,16 +410,16 @@ impl Ledger {
             !current,
             // An earlier format counted the member accounts' balances too, which this one does
             // not keep apart: no map is sized by that count.
-            derived::parse_state_counts(store.meta(derived::META_STATE_COUNTS)?, checkpoint).map(
-                |[members, books, balances]| [members, books, if current { balances } else { 0 }],
-            ),
+            counts.map(|[members, books, balances]| {
+                [members, books, if current { balances } else { 0 }]
+            }),
         );
         let state = match loaded {
             Ok(state) => {
                 // Written in this format once, in one synced write that keeps the checkpoint:
                 // the records were those of the checkpoint and still are.
                 if !current {
-                    rewrite_state(&store, &state)?;
+                    rewrite_state(&store, &state, checkpoint)?;
                 } else if store.state_record(junbao_ledger::state::FORMAT_FENCE_KEY)?.is_none() {
                     // Marked with this format by a build before the record existed. Only a
                     // guard against earlier versions: a failed write (a full disk) does not
@@ -444,7 +445,7 @@ impl Ledger {
                 // replayed below as after any checkpoint (a checkpoint moved to the head would
                 // leave the tail's idempotency records unwritten).
                 let state = rebuild_state(&store, checkpoint)?;
-                rewrite_state(&store, &state)?;
+                rewrite_state(&store, &state, checkpoint)?;
                 state
             }
             Err(load::LoadError::State(e)) => return Err(e.into()),
@@ -748,24 +749,23 @@ fn rebuild_state(store: &Store, until: u64) -> Result<LedgerState, LedgerOpenErr
     Ok(LedgerState::replay(&entries))
 }
 
-/// Replaces every state record and balance with those of `state` in this state format, in one
-/// synced write that appends no entry and keeps the head and the checkpoint; then settles the
+/// Replaces every state record and balance with those of `state` in this state format (the
+/// fund's own balances among the state records, the `balances` column family emptied), in one
+/// synced write that appends no entry and keeps the head and the checkpoint (`checkpoint`, as
+/// the state's own checkpoint record from then on); then settles the
 /// rewrite into table files (`Store::settle_rewritten_state`: measured at a million members,
 /// the open after a conversion otherwise took 10 s, replaying the rewrite from the log).
-fn rewrite_state(store: &Store, state: &LedgerState) -> Result<(), LedgerOpenError> {
-    let meta = vec![
-        (META_STATE_FORMAT.to_vec(), STATE_FORMAT.to_be_bytes().to_vec()),
-        (derived::META_STATE_COUNTS.to_vec(), derived::state_counts(state)),
-    ];
-    let balances = state
-        .fund_balances
-        .iter()
-        .map(|(account, fen)| (junbao_ledger::state::balance_key(account), fen.0))
-        .collect();
+fn rewrite_state(
+    store: &Store,
+    state: &LedgerState,
+    checkpoint: u64,
+) -> Result<(), LedgerOpenError> {
+    let meta = vec![(META_STATE_FORMAT.to_vec(), STATE_FORMAT.to_be_bytes().to_vec())];
+    let mut records = state.all_state_writes();
+    records.push(derived::checkpoint_record(checkpoint, &derived::state_counts(state)));
     store
         .append(junbao_storage::Append {
-            state: state.all_state_writes(),
-            balances,
+            state: records,
             clear_state: true,
             meta,
             head: store.head(),
@@ -784,11 +784,16 @@ fn rewrite_state(store: &Store, state: &LedgerState) -> Result<(), LedgerOpenErr
 /// The metadata key naming the encoding of the stored state records (docs/FORMAT.md §4).
 pub const META_STATE_FORMAT: &[u8] = b"state-format";
 
-/// The encoding of the state records this version writes: 4 since a member account's balance
-/// is the sum of its yearly sums in the member-year pages and is no longer stored apart (3:
-/// the member-year pages; 2: one record per premium month and per member account and year,
-/// since issue 11's member record).
-pub const STATE_FORMAT: u32 = 4;
+/// The encoding of the state records this version writes: 5 since the fund's own balances and
+/// the checkpoint record are `state` records, so that a checkpoint's state is one table file
+/// ingested whole (4: a member account's balance is the sum of its yearly sums in the
+/// member-year pages and is no longer stored apart; 3: the member-year pages; 2: one record
+/// per premium month and per member account and year, since issue 11's member record).
+pub const STATE_FORMAT: u32 = 5;
+
+/// The state format with the fund's own balances in the `balances` column family and the
+/// checkpoint in the metadata, still read (and converted at open).
+pub const STATE_FORMAT_DERIVED_BALANCES: u32 = 4;
 
 /// The state format of the member-year pages with the member accounts' balances stored apart,
 /// still read (and converted at open).

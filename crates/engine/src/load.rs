@@ -164,7 +164,7 @@ pub(crate) fn load_state(
                             go
                         }),
                         Kind::Balances => scan(&mut |k, v| {
-                            go = decoder.push(StateRecord::decode_balance(k, v));
+                            go = decoder.push(StateRecord::decode_balances_record(k, v, format2));
                             go
                         }),
                     };

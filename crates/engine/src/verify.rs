@@ -77,7 +77,11 @@ impl Verifier<'_> {
         // The derived records (index, balances, state) are stored as of the checkpoint
         // (docs/FORMAT.md §4): they are checked against the entries up to it; the chain, the
         // tree and the entries' own invariants over the whole journal.
-        let checkpoint = crate::derived::parse_checkpoint(snapshot.meta(crate::META_CHECKPOINT)?)?;
+        let (checkpoint, counts) = crate::derived::stored_checkpoint(
+            snapshot.state_record(junbao_ledger::state::CHECKPOINT_KEY)?,
+            || snapshot.meta(crate::META_CHECKPOINT),
+            || snapshot.meta(crate::derived::META_STATE_COUNTS),
+        )?;
         if checkpoint > head.seq {
             return Err(VerifyError::Ledger(format!(
                 "the checkpoint names entry {checkpoint} but the head is entry {}",
@@ -108,10 +112,6 @@ impl Verifier<'_> {
         // records looked up one by one, to name the first that fails. A ledger migrated from
         // format 1 (two accepted forms of a record) is looked up one by one.
         let digest_key = if format1_until > 0 { None } else { Some(DigestKey::new()?) };
-        let counts = crate::derived::parse_state_counts(
-            snapshot.meta(crate::derived::META_STATE_COUNTS)?,
-            checkpoint,
-        );
         let (sender, chunks) = std::sync::mpsc::sync_channel::<ReplayChunk>(1);
         // The replayed chunks' buffers come back to be filled again: a chunk's decoded entries
         // take megabytes, which a fresh allocation per chunk has the kernel zero page by page.

@@ -261,6 +261,13 @@ const KEY_YEAR: u8 = b'y';
 const KEY_PAGE: u8 = b'q';
 const KEY_BACKPAID: u8 = b'b';
 const KEY_FENCE: u8 = b'f';
+/// State format 5: one record per account of the fund's own (not a member's) with its balance,
+/// in the `state` column family (the `balances` one before).
+const KEY_FUND_BALANCE: u8 = b'k';
+
+/// State format 5: the record naming the entry the stored state is as of (the checkpoint), and
+/// the state's counts, stored with the state records it describes (docs/FORMAT.md §4).
+pub const CHECKPOINT_KEY: &[u8] = b"c/";
 
 /// A `state` record that only marks the state format (docs/FORMAT.md §4): a version of
 /// junbao from before state format 4 reads an unknown key as corruption and refuses to open
@@ -437,6 +444,8 @@ pub enum StateRecord {
     /// The record that keeps versions before state format 4 from opening the ledger
     /// ([`FORMAT_FENCE_KEY`]): it holds nothing.
     Fence,
+    /// The [`CHECKPOINT_KEY`] record: read apart by the open, nothing of the state.
+    Checkpoint,
 }
 
 impl StateRecord {
@@ -481,11 +490,30 @@ impl StateRecord {
                 StateRecord::Reversed(u64::from_be_bytes(seq))
             }
             Some(KEY_FENCE) if key == FORMAT_FENCE_KEY && value.is_empty() => StateRecord::Fence,
+            Some(KEY_FUND_BALANCE) => StateRecord::decode_balance(rest(key)?, value)?,
+            _ if key == CHECKPOINT_KEY => StateRecord::Checkpoint,
             _ => return Err(StateLoadError::UnknownKey(show(key))),
         })
     }
 
     /// A record of the `balances` column family.
+    /// A record of the `balances` column family, which state format 5 leaves empty (its
+    /// balances are `state` records): read only from a ledger of an earlier format (`format2`,
+    /// as for [`StateRecord::decode`]).
+    pub fn decode_balances_record(
+        key: &[u8],
+        value: &[u8],
+        format2: bool,
+    ) -> Result<StateRecord, StateLoadError> {
+        if !format2 {
+            return Err(StateLoadError::UnknownKey(format!(
+                "a record of the balances column family: {}",
+                show(key)
+            )));
+        }
+        StateRecord::decode_balance(key, value)
+    }
+
     pub fn decode_balance(key: &[u8], value: &[u8]) -> Result<StateRecord, StateLoadError> {
         let account: Account = decode(key).map_err(bad(key))?;
         let fen: [u8; 8] =
@@ -595,7 +623,7 @@ impl StateLoader {
             StateRecord::Reversed(seq) => {
                 s.reversed.insert(seq);
             }
-            StateRecord::Fence => {}
+            StateRecord::Fence | StateRecord::Checkpoint => {}
         }
     }
 
@@ -959,6 +987,9 @@ impl LedgerState {
         for (member, months) in &self.backpaid {
             w.push((backpaid_key(member), Some(encode(months))));
         }
+        for (account, fen) in &self.fund_balances {
+            w.push(fund_balance_write(account, *fen));
+        }
         w
     }
 
@@ -1037,7 +1068,7 @@ impl LedgerState {
     /// The state records and balances of the keys in `dirty`, as they stand now: a put of the
     /// current value, or a delete for a record that no longer exists (a member-year
     /// page emptied, an interest mark undone). Balances are written even at zero.
-    pub fn checkpoint_writes(&self, dirty: &Dirty) -> (Vec<StateWrite>, Vec<(Vec<u8>, i64)>) {
+    pub fn checkpoint_writes(&self, dirty: &Dirty) -> Vec<StateWrite> {
         self.checkpoint_cut(dirty).encode()
     }
 
@@ -1093,9 +1124,9 @@ pub struct CheckpointCut {
 }
 
 impl CheckpointCut {
-    /// The state records (a put, or a delete for a record that no longer exists) and the
-    /// balances (written even at zero), as the store keeps them.
-    pub fn encode(self) -> (Vec<StateWrite>, Vec<(Vec<u8>, i64)>) {
+    /// The state records (a put, or a delete for a record that no longer exists; a fund
+    /// account's balance written even at zero), as the store keeps them.
+    pub fn encode(self) -> Vec<StateWrite> {
         let CheckpointCut { members, pages, balances, mut rest } = self;
         rest.reserve(members.len() + pages.len());
         for (id, member) in members {
@@ -1104,9 +1135,17 @@ impl CheckpointCut {
         for (member, year, page) in pages {
             rest.push((page_key(&member, year), page.map(|p| p.encode())));
         }
-        let balances = balances.into_iter().map(|(a, fen)| (balance_key(&a), fen.0)).collect();
-        (rest, balances)
+        rest.extend(balances.into_iter().map(|(a, fen)| fund_balance_write(&a, fen)));
+        rest
     }
+}
+
+/// The `state` record of the balance of one of the fund's own accounts (state format 5):
+/// [`KEY_FUND_BALANCE`], `/`, the encoded account; the balance, i64 LE.
+pub fn fund_balance_write(account: &Account, fen: Fen) -> StateWrite {
+    let mut k = vec![KEY_FUND_BALANCE, b'/'];
+    k.extend_from_slice(&encode(account));
+    (k, Some(fen.0.to_le_bytes().to_vec()))
 }
 
 /// Storage key of a balance: the encoded account (sorts by fund, then kind).
@@ -1281,10 +1320,10 @@ mod tests {
         for y in &years {
             dirty.pages.insert((m.clone(), *y));
         }
-        let (w, _) = s.checkpoint_writes(&dirty);
+        let w = s.checkpoint_writes(&dirty);
         assert!(w.iter().all(|(_, v)| v.is_some()) && w.len() == years.len());
         s.books.remove(&m);
-        let (w, _) = s.checkpoint_writes(&dirty);
+        let w = s.checkpoint_writes(&dirty);
         assert!(w.iter().all(|(_, v)| v.is_none()) && w.len() == years.len());
     }
 
@@ -1376,16 +1415,16 @@ mod tests {
         s.members.get_mut(&m).unwrap().discharged_on = Some(on);
         s.books.remove(&m);
         s.fund_balances.insert(account.clone(), Fen(507));
-        let (mut writes, balances) = cut.encode();
+        let mut writes = cut.encode();
         writes.sort();
         let mut want: Vec<StateWrite> =
             pages.into_iter().map(|(y, page)| (page_key(&m, y), Some(page))).collect();
         want.push((member_key(&m), Some(encode(&state))));
+        want.push(fund_balance_write(&account, Fen(500)));
         want.sort();
         assert_eq!(writes, want);
-        assert_eq!(balances, vec![(balance_key(&account), 500)]);
         // Cut now, the same keys write the new values: a delete for each page.
-        let (after, _) = s.checkpoint_cut(&dirty).encode();
+        let after = s.checkpoint_cut(&dirty).encode();
         assert!(after.iter().filter(|(k, _)| k[0] == KEY_PAGE).all(|(_, v)| v.is_none()));
     }
 }

@@ -541,52 +541,53 @@ impl Store {
         }
     }
 
-    /// Writes derived records (index, balances, state, metadata) in one unsynced write batch
-    /// that appends no entry and leaves the head record alone: a checkpoint, which may be
-    /// written by another thread while appends go on. `append.entries` and `append.tree` must
-    /// be empty; `append.head` is ignored.
-    ///
-    /// The records go into the batch in key order, column family by column family (a stable
-    /// sort: a key given twice keeps its last value): RocksDB's memtable, a skip list, then
-    /// inserts each record next to the one before instead of searching from the top for each
-    /// — the index records and pages come from hash maps, in no order, and a checkpoint of
-    /// 100,000 entries carries some 300,000 records.
-    pub fn write_derived(&self, mut append: Append) -> Result<(), WriteError> {
-        assert!(append.entries.is_empty() && append.tree.is_empty(), "derived records only");
-        append.ids.sort_by(|a, b| a.0.cmp(&b.0));
-        append.balances.sort_by(|a, b| a.0.cmp(&b.0));
-        append.state.sort_by(|a, b| a.0.cmp(&b.0));
-        let bytes: usize = append.ids.iter().map(|(k, v)| k.len() + v.len() + 8).sum::<usize>()
-            + append.balances.iter().map(|(k, _)| k.len() + 16).sum::<usize>()
-            + append
-                .state
-                .iter()
-                .map(|(k, v)| k.len() + v.as_ref().map_or(0, Vec::len) + 8)
-                .sum::<usize>();
-        let mut batch = WriteBatch::with_capacity_bytes(bytes + 4096);
-        self.put_derived(&mut batch, &append);
-        self.write_opt(batch, false)
-    }
-
     /// Stores index records (the `ids` column family: idempotency and member index records)
     /// of the entries up to `until` by ingesting a table file built aside, not through the
     /// write-ahead log and the memtables: a checkpoint's hundreds of thousands of records then
-    /// do not queue the posts' writes behind them (docs/FORMAT.md §4, "the index ingested").
-    /// The file also holds the [`INDEX_UNTIL_KEY`] record naming `until`; the ingestion is
-    /// atomic and durable when it returns. The entries up to `until` must be durable first
-    /// (the caller syncs): the records are on disk at once, whatever the log holds.
+    /// do not queue the posts' writes behind them (docs/FORMAT.md §4, "the derived records
+    /// ingested"). The file also holds the [`INDEX_UNTIL_KEY`] record naming `until`; the
+    /// ingestion is atomic and durable when it returns. The entries up to `until` must be
+    /// durable first (the caller syncs): the records are on disk at once, whatever the log
+    /// holds.
     ///
     /// A key given twice keeps its last value. A failure poisons the handle, as a failed write
     /// does (the caller's records in memory are then the only copy it answers from).
     pub fn ingest_index(
         &self,
-        mut records: Vec<(Vec<u8>, Vec<u8>)>,
+        records: Vec<(Vec<u8>, Vec<u8>)>,
         until: u64,
+    ) -> Result<(), WriteError> {
+        assert!(self.durable_head().seq >= until, "index records of entries not yet durable");
+        let mut records: Vec<(Vec<u8>, Option<Vec<u8>>)> =
+            records.into_iter().map(|(k, v)| (k, Some(v))).collect();
+        records.push((INDEX_UNTIL_KEY.to_vec(), Some(until.to_be_bytes().to_vec())));
+        self.ingest(CF_IDS, records)
+    }
+
+    /// Stores state records (a put, or a delete where the value is `None`) by ingesting a table
+    /// file built aside, as [`Store::ingest_index`] does: atomic and durable when it returns,
+    /// and nothing in the posts' write queue. The records must describe the state as of
+    /// entries that are durable (the caller syncs first), and hold the record naming them
+    /// (the ledger's checkpoint record). Fails as an injected write failure would
+    /// ([`Store::inject_write_failure`] in tests), and a failure poisons the handle.
+    pub fn ingest_state(&self, records: Vec<(Vec<u8>, Option<Vec<u8>>)>) -> Result<(), WriteError> {
+        if self.fail_next_write.swap(false, Ordering::SeqCst) {
+            self.poisoned.store(true, Ordering::SeqCst);
+            return Err(WriteError::Engine("injected write failure".into()));
+        }
+        self.ingest(CF_STATE, records)
+    }
+
+    /// Builds a table file of `records` (sorted here; of equal keys the last kept) for the
+    /// column family `cf` with its options, and ingests it, moving the file into the store.
+    fn ingest(
+        &self,
+        cf: &str,
+        mut records: Vec<(Vec<u8>, Option<Vec<u8>>)>,
     ) -> Result<(), WriteError> {
         if self.poisoned.load(Ordering::SeqCst) {
             return Err(WriteError::Poisoned);
         }
-        assert!(self.durable_head().seq >= until, "index records of entries not yet durable");
         records.sort_by(|a, b| a.0.cmp(&b.0));
         // The last of equal keys: walk from the end, keep a key the first time it is seen.
         records.reverse();
@@ -598,20 +599,22 @@ impl Store {
             let _ = std::fs::remove_file(&file);
             WriteError::Engine(e)
         };
-        let options = cf_options(CF_IDS, false);
+        let options = cf_options(cf, false);
         let mut writer = rocksdb::SstFileWriter::create(&options);
         writer.open(&file).map_err(|e| poison(engine(e)))?;
         for (k, v) in &records {
-            assert!(k.as_slice() < INDEX_UNTIL_KEY, "an index key sorts before the marker");
-            writer.put(k, v).map_err(|e| poison(engine(e)))?;
+            match v {
+                Some(v) => writer.put(k, v),
+                None => writer.delete(k),
+            }
+            .map_err(|e| poison(engine(e)))?;
         }
-        writer.put(INDEX_UNTIL_KEY, until.to_be_bytes()).map_err(|e| poison(engine(e)))?;
         writer.finish().map_err(|e| poison(engine(e)))?;
         drop(writer);
         let mut o = rocksdb::IngestExternalFileOptions::default();
         o.set_move_files(true);
         self.db
-            .ingest_external_file_cf_opts(self.cf(CF_IDS), &o, vec![&file])
+            .ingest_external_file_cf_opts(self.cf(cf), &o, vec![&file])
             .map_err(|e| poison(engine(e)))
     }
 
