@@ -337,6 +337,17 @@ fn an_absurd_stored_state_count_is_capped_not_allocated() {
         Err(e) => assert!(e.to_string().contains("the checkpoint names entry"), "{e}"),
         Ok(_) => panic!("a checkpoint past the head must be refused"),
     }
+    // Without its checkpoint record, the stored state would be replayed onto from the first
+    // entry (every entry counted twice): the open refuses it as corrupt.
+    let store = junbao_storage::Store::open(dir.path()).unwrap();
+    store.tamper_state(key, None).unwrap();
+    drop(store);
+    match Ledger::open(dir.path(), system_clock()) {
+        Err(e) => {
+            assert!(e.is_integrity() && e.to_string().contains("no checkpoint record"), "{e}")
+        }
+        Ok(_) => panic!("a state without its checkpoint record must be refused"),
+    }
 }
 
 /// The sequence number of the entry recorded for event `id`.

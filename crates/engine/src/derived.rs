@@ -35,41 +35,45 @@ pub const META_FORMAT1_UNTIL: &[u8] = b"format1-until";
 pub const META_STATE_COUNTS: &[u8] = b"state-counts";
 
 /// The stored checkpoint (the last entry the stored state is as of) and the state's counts
-/// as of it: the `state` column family's own [`CHECKPOINT_KEY`] record (state format 5: entry
-/// u64 BE, then the counts), or where there is none (a ledger of an earlier format, converted
-/// at its open), the [`META_CHECKPOINT`] and [`META_STATE_COUNTS`] metadata records.
+/// as of it: the `state` column family's own [`CHECKPOINT_KEY`] record (entry u64 BE, then the
+/// counts). Without it, in this state format (`current`), none yet (a new ledger before its
+/// first checkpoint: the stored state must then be empty, which the open checks); in a ledger
+/// of an earlier format, converted at its open, the [`META_CHECKPOINT`] and
+/// [`META_STATE_COUNTS`] metadata records.
 ///
 /// [`CHECKPOINT_KEY`]: junbao_ledger::state::CHECKPOINT_KEY
 pub(crate) fn stored_checkpoint(
-    state_record: Option<Vec<u8>>,
+    current: bool,
+    state_record: impl FnOnce() -> Result<Option<Vec<u8>>, ReadError>,
     meta_checkpoint: impl FnOnce() -> Result<Option<Vec<u8>>, ReadError>,
     meta_counts: impl FnOnce() -> Result<Option<Vec<u8>>, ReadError>,
 ) -> Result<(u64, Option<[usize; 3]>), ReadError> {
-    match state_record {
-        Some(v) => {
-            let seq: [u8; 8] =
-                v.get(..8).and_then(|b| b.try_into().ok()).filter(|_| v.len() == 32).ok_or_else(
-                    || {
-                        ReadError::Corrupt(format!(
-                            "the state's checkpoint record is {} bytes, not 32",
-                            v.len()
-                        ))
-                    },
-                )?;
-            let seq = u64::from_be_bytes(seq);
-            Ok((seq, parse_state_counts(Some(v[8..].to_vec()), seq)))
+    let Some(v) = state_record()? else {
+        if current {
+            return Ok((0, None));
         }
-        None => {
-            let seq = parse_checkpoint(meta_checkpoint()?)?;
-            Ok((seq, parse_state_counts(meta_counts()?, seq)))
-        }
-    }
+        let seq = parse_checkpoint(meta_checkpoint()?)?;
+        return Ok((seq, parse_state_counts(meta_counts()?, seq)));
+    };
+    let seq: [u8; 8] =
+        v.get(..8).and_then(|b| b.try_into().ok()).filter(|_| v.len() == 32).ok_or_else(|| {
+            ReadError::Corrupt(format!(
+                "the state's checkpoint record is {} bytes, not 32",
+                v.len()
+            ))
+        })?;
+    let seq = u64::from_be_bytes(seq);
+    Ok((seq, parse_state_counts(Some(v[8..].to_vec()), seq)))
 }
 
 /// The [`stored_checkpoint`] of a store.
-pub(crate) fn store_checkpoint(store: &Store) -> Result<(u64, Option<[usize; 3]>), ReadError> {
+pub(crate) fn store_checkpoint(
+    store: &Store,
+    current: bool,
+) -> Result<(u64, Option<[usize; 3]>), ReadError> {
     stored_checkpoint(
-        store.state_record(junbao_ledger::state::CHECKPOINT_KEY)?,
+        current,
+        || store.state_record(junbao_ledger::state::CHECKPOINT_KEY),
         || store.meta(META_CHECKPOINT),
         || store.meta(META_STATE_COUNTS),
     )

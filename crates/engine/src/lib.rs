@@ -373,14 +373,14 @@ impl Ledger {
         let started = Instant::now();
         let store = Store::open(path)?;
         let store_opened = started.elapsed();
-        // The stored records are those of the checkpoint; the entries after it are replayed.
-        let (checkpoint, counts) = derived::store_checkpoint(&store)?;
-        derived::check_checkpoint(checkpoint, store.head().seq)?;
         let format = store.meta(META_STATE_FORMAT)?;
         if let Some(newer) = newer_state_format(&format) {
             return Err(LedgerOpenError::NewerStateFormat(newer));
         }
         let current = state_format_is(&format, STATE_FORMAT);
+        // The stored records are those of the checkpoint; the entries after it are replayed.
+        let (checkpoint, counts) = derived::store_checkpoint(&store, current)?;
+        derived::check_checkpoint(checkpoint, store.head().seq)?;
         let marked = current
             || state_format_is(&format, STATE_FORMAT_DERIVED_BALANCES)
             || state_format_is(&format, STATE_FORMAT_PAGES)
@@ -420,6 +420,12 @@ impl Ledger {
                 // the records were those of the checkpoint and still are.
                 if !current {
                     rewrite_state(&store, &state, checkpoint)?;
+                } else if checkpoint == 0 && state != LedgerState::default() {
+                    // A state with no checkpoint record naming what it is as of: replayed onto
+                    // from the first entry, it would count every entry twice.
+                    return Err(LedgerOpenError::Read(ReadError::Corrupt(
+                        "the stored state has records but no checkpoint record".into(),
+                    )));
                 } else if store.state_record(junbao_ledger::state::FORMAT_FENCE_KEY)?.is_none() {
                     // Marked with this format by a build before the record existed. Only a
                     // guard against earlier versions: a failed write (a full disk) does not

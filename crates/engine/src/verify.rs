@@ -77,8 +77,11 @@ impl Verifier<'_> {
         // The derived records (index, balances, state) are stored as of the checkpoint
         // (docs/FORMAT.md §4): they are checked against the entries up to it; the chain, the
         // tree and the entries' own invariants over the whole journal.
+        let current = snapshot.meta(crate::META_STATE_FORMAT)?.as_deref()
+            == Some(&crate::STATE_FORMAT.to_be_bytes()[..]);
         let (checkpoint, counts) = crate::derived::stored_checkpoint(
-            snapshot.state_record(junbao_ledger::state::CHECKPOINT_KEY)?,
+            current,
+            || snapshot.state_record(junbao_ledger::state::CHECKPOINT_KEY),
             || snapshot.meta(crate::META_CHECKPOINT),
             || snapshot.meta(crate::derived::META_STATE_COUNTS),
         )?;
