@@ -172,7 +172,10 @@ fn run(ops: Vec<Op>, interval: u64) {
             Op::Crash => {
                 let head = ledger.head();
                 // The stored checkpoint: closing without one waits for the checkpoint thread.
-                let stored = ledger.store_for_tests().meta(b"checkpoint").unwrap();
+                let stored = ledger
+                    .store_for_tests()
+                    .state_record(junbao_ledger::state::CHECKPOINT_KEY)
+                    .unwrap();
                 ledger.close_without_checkpoint();
                 ledger = open(&path);
                 opened = ledger.head().seq;
@@ -182,7 +185,7 @@ fn run(ops: Vec<Op>, interval: u64) {
                 let timings = ledger.open_timings();
                 let checkpoint = ledger.checkpoint_seq();
                 assert_eq!(timings.replayed_entries, head.seq - checkpoint);
-                let stored = stored.map_or(0, |b| u64::from_be_bytes(b.try_into().unwrap()));
+                let stored = stored.map_or(0, |b| u64::from_be_bytes(b[..8].try_into().unwrap()));
                 assert!(checkpoint >= stored && checkpoint <= head.seq, "{checkpoint} {stored}");
                 assert_eq!(timings.members, ledger.with_state(|s, _| s.members.len()));
                 ledger.set_checkpoint_interval(interval);
@@ -400,6 +403,28 @@ fn store_member_balances(state: &LedgerState) -> Vec<(Vec<u8>, i64)> {
     v
 }
 
+/// Rewrites a store's state layout as state format 4 and earlier kept it: the fund's own
+/// balances in the `balances` column family, the checkpoint and the state's counts in metadata
+/// records (not in the state's `c/` record). Returns the fund balances' records moved.
+fn to_format4_layout(store: &junbao_storage::Store) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let key = junbao_ledger::state::CHECKPOINT_KEY;
+    let record = store.state_record(key).unwrap().unwrap();
+    store.tamper_state(key, None).unwrap();
+    store.tamper_meta(junbao_engine::META_CHECKPOINT, Some(&record[..8])).unwrap();
+    store.tamper_meta(junbao_engine::META_STATE_COUNTS, Some(&record[8..])).unwrap();
+    let fund_balances: Vec<(Vec<u8>, Vec<u8>)> = store
+        .records_for_tests("state")
+        .unwrap()
+        .into_iter()
+        .filter(|(k, _)| k.starts_with(b"k/"))
+        .collect();
+    for (k, v) in &fund_balances {
+        store.tamper_state(k, None).unwrap();
+        store.tamper_balance(&k[2..], i64::from_le_bytes(v[..].try_into().unwrap())).unwrap();
+    }
+    fund_balances
+}
+
 /// The member accounts with a record of their own in the store's balances.
 fn stored_member_accounts(store: &junbao_storage::Store) -> Vec<String> {
     store
@@ -444,6 +469,7 @@ fn a_state_format3_ledger_drops_the_member_balances_it_stored_apart() {
     let (path, ledger, state, balances) = make("right");
     store_all(&ledger, &balances);
     let store = ledger.store_for_tests();
+    to_format4_layout(store);
     store.tamper_meta(junbao_engine::META_STATE_FORMAT, Some(&3u32.to_be_bytes())).unwrap();
     ledger.close_without_checkpoint();
     let logs = || -> Vec<(std::path::PathBuf, u64)> {
@@ -484,6 +510,7 @@ fn a_state_format3_ledger_drops_the_member_balances_it_stored_apart() {
     let store = ledger.store_for_tests();
     let (key, fen) = &balances[1];
     store.tamper_balance(key, fen + 1).unwrap();
+    to_format4_layout(store);
     store.tamper_meta(junbao_engine::META_STATE_FORMAT, Some(&3u32.to_be_bytes())).unwrap();
     ledger.close_without_checkpoint();
     let account = junbao_ledger::entry::decode::<junbao_ledger::fund::Account>(key).unwrap();
@@ -603,6 +630,7 @@ fn a_state_format2_ledger_opens_and_is_converted_to_member_year_pages() {
         store.tamper_balance(k, *fen).unwrap();
     }
     assert!(member_balances.len() >= MEMBERS as usize);
+    to_format4_layout(store);
     store.tamper_meta(junbao_engine::META_STATE_FORMAT, Some(&2u32.to_be_bytes())).unwrap();
     ledger.close_without_checkpoint();
 
@@ -712,20 +740,8 @@ fn a_state_format4_ledger_is_converted_to_fund_balances_among_the_state_records(
     let key = junbao_ledger::state::CHECKPOINT_KEY;
     let record = store.state_record(key).unwrap().unwrap();
     assert_eq!(record[..8], checkpoint.to_be_bytes());
-    store.tamper_state(key, None).unwrap();
-    store.tamper_meta(junbao_engine::META_CHECKPOINT, Some(&record[..8])).unwrap();
-    store.tamper_meta(junbao_engine::META_STATE_COUNTS, Some(&record[8..])).unwrap();
-    let fund_balances: Vec<(Vec<u8>, Vec<u8>)> = store
-        .records_for_tests("state")
-        .unwrap()
-        .into_iter()
-        .filter(|(k, _)| k.starts_with(b"k/"))
-        .collect();
+    let fund_balances = to_format4_layout(store);
     assert!(!fund_balances.is_empty());
-    for (k, v) in &fund_balances {
-        store.tamper_state(k, None).unwrap();
-        store.tamper_balance(&k[2..], i64::from_le_bytes(v[..].try_into().unwrap())).unwrap();
-    }
     store.tamper_meta(junbao_engine::META_STATE_FORMAT, Some(&4u32.to_be_bytes())).unwrap();
     ledger.close_without_checkpoint();
 

@@ -5,7 +5,8 @@
 //! nodes they complete) and nothing else; the derived records it implies are kept in memory
 //! ([`Pending`]) and written in bulk by a checkpoint, every [`CHECKPOINT_ENTRIES`] entries (a
 //! quarter of that when waiting would not make it smaller, [`writes_would_not_merge`]) and
-//! when the ledger closes, with a metadata record naming the last entry they cover. At open,
+//! when the ledger closes, with the state's checkpoint record naming the last entry they cover
+//! (two table files ingested into the store, [`write_checkpoint`]). At open,
 //! the stored records are loaded and the entries after the checkpoint are replayed from the
 //! journal, so a crash between checkpoints loses nothing: the journal has every entry.
 
@@ -22,8 +23,10 @@ use junbao_storage::{Head, ReadError, Store, WriteError};
 
 use crate::{Ledger, LedgerOpenError, Writer, id_record, lookup_error, parse_id_record};
 
-/// The metadata key of the checkpoint: the last entry (u64 big-endian) whose derived records
-/// the store holds.
+/// The metadata key of the checkpoint in state formats 4 and before: the last entry (u64
+/// big-endian) whose derived records the store holds. Since state format 5 the checkpoint is
+/// the state's own record ([`stored_checkpoint`]); this one is read only before a ledger's
+/// conversion (and written by `migrate`).
 pub const META_CHECKPOINT: &[u8] = b"checkpoint";
 
 /// The metadata key naming the last entry of a ledger migrated from storage format 1 (u64
@@ -242,9 +245,10 @@ impl Checkpointer {
 /// Writes a checkpoint: once the entries up to its last entry `S` are durable (synced here if
 /// they are not yet), its index records ingested as a table file of their own
 /// ([`Store::ingest_index`]), then its state records, with the state's checkpoint record naming
-/// `S`, as another ([`Store::ingest_state`]). Neither goes through RocksDB's write queue: in it,
-/// the hundreds of thousands of records of a checkpoint held the posts' writes back for tens
-/// to hundreds of milliseconds. A crash between the two leaves the index ahead of the state,
+/// `S`, as another ([`Store::ingest_state`]). Neither goes through RocksDB's write-ahead log
+/// and memtables, where the hundreds of thousands of records of a checkpoint held the posts'
+/// writes back for tens to hundreds of milliseconds: posts wait only while RocksDB records each
+/// ingestion (a MANIFEST record, written and synced). A crash between the two leaves the index ahead of the state,
 /// which the [`junbao_storage::INDEX_UNTIL_KEY`] record names (docs/FORMAT.md §4); each
 /// ingestion is atomic.
 fn write_checkpoint(
@@ -264,7 +268,7 @@ fn write_checkpoint(
         store.ingest_index(ids, frozen.seq)?;
     }
     state.push(checkpoint_record(frozen.seq, &frozen.counts));
-    store.ingest_state(state)
+    store.ingest_state(state, frozen.seq)
 }
 
 impl Pending {

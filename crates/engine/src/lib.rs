@@ -718,8 +718,7 @@ impl Drop for Ledger {
     /// Closing writes a checkpoint, so that the next open replays nothing. It is not needed
     /// for safety (the journal holds every entry): a failure is left to the next open. Not
     /// when nothing was posted since the ledger was opened: the entries after the checkpoint
-    /// were then only replayed, and writing their records (into the memtables now, and again
-    /// from the write-ahead log at the next open) costs about twice what replaying them
+    /// were then only replayed, and writing their records now costs more than replaying them
     /// again does; the next close after a post writes them.
     fn drop(&mut self) {
         let checkpoint = self.store.head().seq != self.opened_head

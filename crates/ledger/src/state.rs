@@ -496,7 +496,6 @@ impl StateRecord {
         })
     }
 
-    /// A record of the `balances` column family.
     /// A record of the `balances` column family, which state format 5 leaves empty (its
     /// balances are `state` records): read only from a ledger of an earlier format (`format2`,
     /// as for [`StateRecord::decode`]).
@@ -514,6 +513,7 @@ impl StateRecord {
         StateRecord::decode_balance(key, value)
     }
 
+    /// A balance record: the encoded account, the balance (i64 LE).
     pub fn decode_balance(key: &[u8], value: &[u8]) -> Result<StateRecord, StateLoadError> {
         let account: Account = decode(key).map_err(bad(key))?;
         let fen: [u8; 8] =

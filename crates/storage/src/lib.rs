@@ -52,9 +52,9 @@ const COLUMN_FAMILIES: [&str; 7] =
 /// index key (`0x00`), so it sorts after every index record.
 pub const INDEX_UNTIL_KEY: &[u8] = b"\xffindex-until";
 
-/// The table file an ingestion builds in the store's folder, moved into the store by it;
-/// one left by a crash is removed at open.
-const INGEST_FILE: &str = "junbao-index-ingest.sst";
+/// The table file an ingestion builds in the store's folder (of the index or the state), moved
+/// into the store by it; one left by a crash is removed at open.
+pub const INGEST_FILE: &str = "junbao-index-ingest.sst";
 
 /// The value of an [`INDEX_UNTIL_KEY`] record.
 pub(crate) fn parse_index_until(v: Option<impl AsRef<[u8]>>) -> Result<u64, ReadError> {
@@ -147,6 +147,9 @@ pub struct Store {
     /// Automatic compactions are off (as [`Store::open`] leaves them) until
     /// [`Store::resume_compactions`].
     compactions_held: AtomicBool,
+    /// Held while a table file is built and ingested ([`Store::ingest_index`],
+    /// [`Store::ingest_state`]): they share one file name.
+    ingesting: Mutex<()>,
 }
 
 fn db_options() -> Options {
@@ -245,6 +248,22 @@ pub fn wal_files(path: &Path) -> usize {
     })
 }
 
+/// Syncs every write-ahead log file in `path`, and the folder. The logs an open recovers hold
+/// what the last process wrote, synced or not (a process killed between a write and its sync
+/// leaves the write in the page cache, readable, not on disk); RocksDB syncs only the logs it
+/// writes itself from then on. The store counts its head as durable from the open on, and a
+/// checkpoint ingested later is on disk at once: without this, a power loss after the restart
+/// could take entries a checkpoint names.
+fn sync_recovered_logs(path: &Path) -> std::io::Result<()> {
+    for f in std::fs::read_dir(path)? {
+        let f = f?.path();
+        if f.extension().is_some_and(|x| x == "log") {
+            std::fs::File::open(&f)?.sync_all()?;
+        }
+    }
+    std::fs::File::open(path)?.sync_all()
+}
+
 fn decode_head(v: &[u8]) -> Result<Head, String> {
     if v.len() != 40 {
         return Err(format!("head record is {} bytes, expected 40", v.len()));
@@ -323,6 +342,10 @@ impl Store {
             }
             _ => {}
         }
+        sync_recovered_logs(path).map_err(|e| OpenError::Engine {
+            path: path.to_path_buf(),
+            reason: format!("syncing the recovered write-ahead log: {e}"),
+        })?;
         let meta = db.cf_handle(CF_META).expect("column families are created at open");
         let format = db
             .get_cf(meta, META_FORMAT)
@@ -391,6 +414,7 @@ impl Store {
             fail_next_sync: AtomicBool::new(false),
             fail_next_read: AtomicBool::new(false),
             compactions_held: AtomicBool::new(false),
+            ingesting: Mutex::new(()),
         }
     }
 
@@ -570,7 +594,12 @@ impl Store {
     /// entries that are durable (the caller syncs first), and hold the record naming them
     /// (the ledger's checkpoint record). Fails as an injected write failure would
     /// ([`Store::inject_write_failure`] in tests), and a failure poisons the handle.
-    pub fn ingest_state(&self, records: Vec<(Vec<u8>, Option<Vec<u8>>)>) -> Result<(), WriteError> {
+    pub fn ingest_state(
+        &self,
+        records: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+        until: u64,
+    ) -> Result<(), WriteError> {
+        assert!(self.durable_head().seq >= until, "a state as of entries not yet durable");
         if self.fail_next_write.swap(false, Ordering::SeqCst) {
             self.poisoned.store(true, Ordering::SeqCst);
             return Err(WriteError::Engine("injected write failure".into()));
@@ -585,9 +614,13 @@ impl Store {
         cf: &str,
         mut records: Vec<(Vec<u8>, Option<Vec<u8>>)>,
     ) -> Result<(), WriteError> {
+        // One file name: one ingestion at a time.
+        let _one = self.ingesting.lock().unwrap_or_else(|p| p.into_inner());
         if self.poisoned.load(Ordering::SeqCst) {
             return Err(WriteError::Poisoned);
         }
+        // As a write does (`write_opt`): a store written to compacts.
+        let _ = self.resume_compactions();
         records.sort_by(|a, b| a.0.cmp(&b.0));
         // The last of equal keys: walk from the end, keep a key the first time it is seen.
         records.reverse();

@@ -78,12 +78,12 @@ impl StoreSnapshot<'_> {
         blocks.status().map_err(read_error)
     }
 
-    /// One metadata record, as of the snapshot.
     /// One `state` record, as of the snapshot.
     pub fn state_record(&self, key: &[u8]) -> Result<Option<Vec<u8>>, ReadError> {
         self.snapshot.get_cf(self.store.cf(CF_STATE), key).map_err(read_error)
     }
 
+    /// One metadata record, as of the snapshot.
     pub fn meta(&self, key: &[u8]) -> Result<Option<Vec<u8>>, ReadError> {
         self.snapshot.get_cf(self.store.cf(CF_META), key).map_err(read_error)
     }

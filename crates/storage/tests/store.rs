@@ -363,3 +363,46 @@ fn compactions_are_held_from_open_until_resumed_or_written() {
     assert!(!store.compactions_held());
     assert_eq!(stored_seqs(&store), vec![1, 2, 3, 4, 5]);
 }
+
+/// A table file ingested into the state holds, for a key given twice, its last value; a delete
+/// removes a record; the `ids` file also records the entry it is of. A snapshot taken before
+/// an ingestion does not see it; the records are there after a reopen; and a table file a
+/// crash left in the folder is removed at the next open. An ingestion of records of entries not
+/// yet durable stops before writing.
+#[test]
+fn ingested_records_keep_the_last_value_spare_earlier_snapshots_and_survive_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let store = Store::create(&path).unwrap();
+    store.append(append_n(&store, 3)).unwrap();
+    let put = |k: &str, v: &str| (k.as_bytes().to_vec(), Some(v.as_bytes().to_vec()));
+    store.ingest_state(vec![put("m/a", "1"), put("m/b", "2"), put("m/a", "3")], 3).unwrap();
+    let before = store.snapshot();
+    store.ingest_state(vec![(b"m/b".to_vec(), None), put("m/c", "4")], store.head().seq).unwrap();
+    store.ingest_index(vec![(b"id-x".to_vec(), b"r".to_vec())], 3).unwrap();
+    assert_eq!(before.state_record(b"m/b").unwrap(), Some(b"2".to_vec()));
+    assert_eq!(before.state_record(b"m/c").unwrap(), None);
+    assert_eq!(before.index_until().unwrap(), 0);
+    drop(before);
+    let check = |store: &Store| {
+        assert_eq!(store.state_record(b"m/a").unwrap(), Some(b"3".to_vec()));
+        assert_eq!(store.state_record(b"m/b").unwrap(), None);
+        assert_eq!(store.state_record(b"m/c").unwrap(), Some(b"4".to_vec()));
+        assert_eq!(store.index_until().unwrap(), 3);
+        assert_eq!(store.ids_get(&[b"id-x"]).unwrap(), vec![Some(b"r".to_vec())]);
+    };
+    check(&store);
+    assert!(!path.join(junbao_storage::INGEST_FILE).exists(), "moved into the store");
+    drop(store);
+    std::fs::write(path.join(junbao_storage::INGEST_FILE), b"half a table file").unwrap();
+    let store = Store::open(&path).unwrap();
+    check(&store);
+    assert!(!path.join(junbao_storage::INGEST_FILE).exists(), "removed at the open");
+    let (entries, head) = entries_after(store.head(), 1);
+    store.append_deferred(Append { entries, head, ..Append::default() }).unwrap();
+    let early = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        store.ingest_state(vec![put("m/d", "5")], head.seq)
+    }));
+    assert!(early.is_err(), "a state as of an entry not yet durable");
+    assert_eq!(store.state_record(b"m/d").unwrap(), None);
+}
