@@ -205,6 +205,15 @@ fn cf_options(name: &str, hold_compactions: bool) -> Options {
         o.set_memtable_prefix_bloom_ratio(0.05);
         o.set_memtable_whole_key_filtering(true);
     }
+    if name == CF_IDS || name == CF_STATE {
+        // Written only by a checkpoint's ingested table files, each a level-0 file of its own
+        // (at a million members one every 65,536 entries; 13 level-0 files of `ids` at most
+        // in a 10M-entry run). RocksDB slows or stops every write of the store when one column
+        // family holds too many level-0 files, and the posts write none of these: they are
+        // not held back for the checkpoints' compactions (reads merge a few more files).
+        o.set_level_zero_slowdown_writes_trigger(64);
+        o.set_level_zero_stop_writes_trigger(128);
+    }
     // Larger memtables flush less often; the journal's keys arrive in order.
     o.set_write_buffer_size(128 << 20);
     o.set_max_write_buffer_number(3);
