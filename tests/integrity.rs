@@ -813,4 +813,9 @@ fn verify_finds_a_forged_index_until_record() {
     }
     store.tamper_ids(key, original.as_deref()).unwrap();
     ledger.verify(&|_| {}).unwrap();
+    // The open refuses an until record past the head before anything is read.
+    ledger.store_for_tests().tamper_ids(key, Some(&past)).unwrap();
+    ledger.close_without_checkpoint();
+    let e = Ledger::open(dir.path(), system_clock()).unwrap_err();
+    assert!(e.is_integrity() && e.to_string().contains("until record names entry"), "{e}");
 }

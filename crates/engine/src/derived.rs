@@ -586,6 +586,17 @@ pub(crate) fn check_checkpoint(checkpoint: u64, head: u64) -> Result<(), LedgerO
     Ok(())
 }
 
+/// Index records stored for entries past the head (an edited until record) would answer an
+/// event never recorded as posted already: corruption, found before anything is read.
+pub(crate) fn check_index_until(until: u64, head: u64) -> Result<(), LedgerOpenError> {
+    if until > head {
+        return Err(LedgerOpenError::Read(ReadError::Corrupt(format!(
+            "the index's until record names entry {until} but the journal ends at entry {head}"
+        ))));
+    }
+    Ok(())
+}
+
 /// Replays the entries after the checkpoint into `w` (state, idempotency and member index in
 /// memory), as they were when posted: what reopening a ledger does. A reading thread reads the
 /// journal's blocks, decodes the entries and notes their idempotency records (with their

@@ -381,6 +381,7 @@ impl Ledger {
         // The stored records are those of the checkpoint; the entries after it are replayed.
         let (checkpoint, counts) = derived::store_checkpoint(&store, current)?;
         derived::check_checkpoint(checkpoint, store.head().seq)?;
+        derived::check_index_until(store.index_until()?, store.head().seq)?;
         let marked = current
             || state_format_is(&format, STATE_FORMAT_DERIVED_BALANCES)
             || state_format_is(&format, STATE_FORMAT_PAGES)
