@@ -71,6 +71,21 @@ struct Browser {
 }
 
 async fn browser() -> Browser {
+    // The free port chromedriver is given may be taken by another test's listener between the
+    // check and chromedriver's bind (the probe then reaches that one): a session that cannot
+    // connect is tried again with a new driver on a new port, three times at most.
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match browser_session().await {
+            Ok(browser) => return browser,
+            Err(e) if attempt < 3 => eprintln!("no Chromium session ({e}); again"),
+            Err(e) => panic!("a Chromium session: {e}"),
+        }
+    }
+}
+
+async fn browser_session() -> Result<Browser, fantoccini::error::NewSessionError> {
     let driver = chromedriver();
     let profile = tempfile::tempdir().unwrap();
     let caps = json!({
@@ -87,12 +102,8 @@ async fn browser() -> Browser {
     });
     let caps = caps.as_object().unwrap().clone().into_iter().collect();
     let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-    let client = ClientBuilder::new(connector)
-        .capabilities(caps)
-        .connect(&driver.url)
-        .await
-        .expect("a Chromium session");
-    Browser { client, _profile: profile, _driver: driver }
+    let client = ClientBuilder::new(connector).capabilities(caps).connect(&driver.url).await?;
+    Ok(Browser { client, _profile: profile, _driver: driver })
 }
 
 /// A server on a loopback port, in this process (so a test may set its test hooks).
