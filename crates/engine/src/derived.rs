@@ -248,9 +248,9 @@ impl Checkpointer {
 /// `S`, as another ([`Store::ingest_state`]). Neither goes through RocksDB's write-ahead log
 /// and memtables, where the hundreds of thousands of records of a checkpoint held the posts'
 /// writes back for tens to hundreds of milliseconds: posts wait only while RocksDB records each
-/// ingestion (a MANIFEST record, written and synced). A crash between the two leaves the index ahead of the state,
-/// which the [`junbao_storage::INDEX_UNTIL_KEY`] record names (docs/FORMAT.md §4); each
-/// ingestion is atomic.
+/// ingestion (a MANIFEST record, written and synced). A crash between the two leaves the
+/// index ahead of the state, which the [`junbao_storage::INDEX_UNTIL_KEY`] record names
+/// (docs/FORMAT.md §4); each ingestion is atomic.
 fn write_checkpoint(
     store: &Store,
     frozen: &Frozen,
