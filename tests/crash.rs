@@ -1,5 +1,6 @@
 //! Crash consistency: a writer killed with SIGKILL at random moments never loses an
-//! acknowledged batch and never leaves a partial one.
+//! acknowledged batch and never leaves a partial one. It cuts a checkpoint every few batches
+//! (two table files ingested on the checkpoint thread), so kills land in those as well.
 
 mod common;
 
@@ -13,6 +14,7 @@ use junbao_engine::{Ledger, system_clock};
 
 const BATCH: u64 = 50;
 const KILLS: usize = 12;
+const CHECKPOINT_EVERY: u64 = 4 * BATCH;
 
 #[test]
 fn reopen_after_kill_keeps_every_acknowledged_batch() {
@@ -21,11 +23,13 @@ fn reopen_after_kill_keeps_every_acknowledged_batch() {
     // A fixed seed keeps failures reproducible; the kill moments still vary with timing.
     let mut rng = 0x5eed_u64;
     let mut acked_max: Option<(u64, u64)> = None;
+    let mut checkpoint_max = 0;
     for round in 0..KILLS {
         let mut child = Command::new(bin())
             .arg("--data")
             .arg(l.data())
             .args(["crash-writer", "--batch", &BATCH.to_string()])
+            .args(["--checkpoint-every", &CHECKPOINT_EVERY.to_string()])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -51,6 +55,7 @@ fn reopen_after_kill_keeps_every_acknowledged_batch() {
 
         let ledger = Ledger::open(&l.data(), system_clock()).expect("reopen after kill");
         let head = ledger.head().seq;
+        checkpoint_max = checkpoint_max.max(ledger.checkpoint_seq());
         if let Some((batch, last_seq)) = acked_max {
             assert!(
                 head >= last_seq,
@@ -66,4 +71,5 @@ fn reopen_after_kill_keeps_every_acknowledged_batch() {
     }
     let (batches, _) = acked_max.expect("the writer acknowledged at least one batch in all rounds");
     assert!(batches > 0);
+    assert!(checkpoint_max > seeds, "the writer stored checkpoints of its own");
 }

@@ -179,6 +179,9 @@ pub(crate) enum Command {
         batch: usize,
         #[arg(long, default_value_t = 1_000_000)]
         batches: usize,
+        /// Cut a checkpoint every this many entries (so that kills land in them too).
+        #[arg(long)]
+        checkpoint_every: Option<u64>,
     },
 }
 

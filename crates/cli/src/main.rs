@@ -144,7 +144,9 @@ fn run(cli: Cli) -> Result<()> {
         Command::Access { action: AccessAction::Verify { file, digest, key } } => {
             audit::access_verify(data, file, digest, key)
         }
-        Command::CrashWriter { batch, batches } => post::crash_writer(data, batch, batches),
+        Command::CrashWriter { batch, batches, checkpoint_every } => {
+            post::crash_writer(data, batch, batches, checkpoint_every)
+        }
         Command::Backup(args) => backup::run(data, args),
         Command::Restore(args) => backup::restore(args),
         Command::Mirror(args) => mirror::run(data, args),

@@ -58,8 +58,16 @@ pub(crate) fn backpay(data: &Path, action: BackpayAction) -> Result<()> {
 
 /// Appends batches of `size` appropriations until killed. Batch `k`'s events have ids
 /// `crash-k-i`; the first batch number is derived from the head, so a restarted writer goes on.
-pub(crate) fn crash_writer(data: &Path, size: usize, batches: usize) -> Result<()> {
+pub(crate) fn crash_writer(
+    data: &Path,
+    size: usize,
+    batches: usize,
+    checkpoint_every: Option<u64>,
+) -> Result<()> {
     let ledger = open(data)?;
+    if let Some(n) = checkpoint_every {
+        ledger.set_checkpoint_interval(n);
+    }
     let seeds = junbao_ledger::standard::SEED_STANDARDS.len() as u64;
     let done = ledger.head().seq.saturating_sub(seeds);
     anyhow::ensure!(
