@@ -816,7 +816,7 @@ fn newer_state_format(record: &Option<Vec<u8>>) -> Option<u32> {
 }
 
 /// Whether a [`META_STATE_FORMAT`] record names `version`.
-fn state_format_is(record: &Option<Vec<u8>>, version: u32) -> bool {
+pub(crate) fn state_format_is(record: &Option<Vec<u8>>, version: u32) -> bool {
     record.as_deref() == Some(&version.to_be_bytes()[..])
 }
 

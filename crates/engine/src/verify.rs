@@ -77,8 +77,8 @@ impl Verifier<'_> {
         // The derived records (index, balances, state) are stored as of the checkpoint
         // (docs/FORMAT.md §4): they are checked against the entries up to it; the chain, the
         // tree and the entries' own invariants over the whole journal.
-        let current = snapshot.meta(crate::META_STATE_FORMAT)?.as_deref()
-            == Some(&crate::STATE_FORMAT.to_be_bytes()[..]);
+        let current =
+            crate::state_format_is(&snapshot.meta(crate::META_STATE_FORMAT)?, crate::STATE_FORMAT);
         let (checkpoint, counts) = crate::derived::stored_checkpoint(
             current,
             || snapshot.state_record(junbao_ledger::state::CHECKPOINT_KEY),

@@ -507,17 +507,24 @@ impl Store {
         self.write_opt(batch, true)
     }
 
-    fn write_opt(&self, batch: WriteBatch, sync: bool) -> Result<(), WriteError> {
+    /// What every write does first: a poisoned handle refuses it; a write failure injected by
+    /// a test ([`Store::inject_write_failure`]) fails it, where `injectable`, and poisons the
+    /// handle; and a store that is written to compacts (were the option refused, the write
+    /// still goes through: only the level-0 tables wait for the next open that resumes them).
+    fn begin_write(&self, injectable: bool) -> Result<(), WriteError> {
         if self.poisoned.load(Ordering::SeqCst) {
             return Err(WriteError::Poisoned);
         }
-        if self.fail_next_write.swap(false, Ordering::SeqCst) {
+        if injectable && self.fail_next_write.swap(false, Ordering::SeqCst) {
             self.poisoned.store(true, Ordering::SeqCst);
             return Err(WriteError::Engine("injected write failure".into()));
         }
-        // A store that is written to compacts; were the option refused, the write still goes
-        // through (only the level-0 tables wait for the next open that resumes them).
         let _ = self.resume_compactions();
+        Ok(())
+    }
+
+    fn write_opt(&self, batch: WriteBatch, sync: bool) -> Result<(), WriteError> {
+        self.begin_write(true)?;
         let mut wo = WriteOptions::default();
         wo.set_sync(sync);
         self.db.write_opt(batch, &wo).map_err(|e| {
@@ -594,7 +601,8 @@ impl Store {
         let mut records: Vec<(Vec<u8>, Option<Vec<u8>>)> =
             records.into_iter().map(|(k, v)| (k, Some(v))).collect();
         records.push((INDEX_UNTIL_KEY.to_vec(), Some(until.to_be_bytes().to_vec())));
-        self.ingest(CF_IDS, records)
+        // Not failed by an injected write failure: a test fails the state's ingestion after it.
+        self.ingest(CF_IDS, records, false)
     }
 
     /// Stores state records (a put, or a delete where the value is `None`) by ingesting a table
@@ -609,27 +617,21 @@ impl Store {
         until: u64,
     ) -> Result<(), WriteError> {
         assert!(self.durable_head().seq >= until, "a state as of entries not yet durable");
-        if self.fail_next_write.swap(false, Ordering::SeqCst) {
-            self.poisoned.store(true, Ordering::SeqCst);
-            return Err(WriteError::Engine("injected write failure".into()));
-        }
-        self.ingest(CF_STATE, records)
+        self.ingest(CF_STATE, records, true)
     }
 
     /// Builds a table file of `records` (sorted here; of equal keys the last kept) for the
     /// column family `cf` with its options, and ingests it, moving the file into the store.
+    /// Begins as every write does ([`Store::begin_write`]).
     fn ingest(
         &self,
         cf: &str,
         mut records: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+        injectable: bool,
     ) -> Result<(), WriteError> {
         // One file name: one ingestion at a time.
         let _one = self.ingesting.lock().unwrap_or_else(|p| p.into_inner());
-        if self.poisoned.load(Ordering::SeqCst) {
-            return Err(WriteError::Poisoned);
-        }
-        // As a write does (`write_opt`): a store written to compacts.
-        let _ = self.resume_compactions();
+        self.begin_write(injectable)?;
         records.sort_by(|a, b| a.0.cmp(&b.0));
         // The last of equal keys: walk from the end, keep a key the first time it is seen.
         records.reverse();
