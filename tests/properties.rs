@@ -472,3 +472,126 @@ proptest! {
         prop_assert_eq!(state, before);
     }
 }
+
+/// Ops for the years out of memory: premiums most of all (with their match, see the test),
+/// and what reads old years: reversals, interest, transfers, discharges.
+fn residency_op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        10 => (0..4usize, 1..=12u8).prop_map(|(member, month)| Op::Contribution { member, month }),
+        2 => (0..4usize, 1..=12u8).prop_map(|(member, month)| Op::Match { member, month }),
+        3 => (0..64usize).prop_map(|target| Op::Reversal { target }),
+        1 => (1..=12u8).prop_map(|month| Op::Interest { month }),
+        1 => (0..4usize, 0..5usize).prop_map(|(member, route)| Op::Discharge { member, route }),
+        1 => (0..4usize).prop_map(|member| Op::Transfer { member }),
+        1 => (0..4usize, 1..5_000_000u32).prop_map(|(fund, fen)| Op::Appropriation { fund, fen }),
+        1 => (0..4usize, 1..=10u8).prop_map(|(member, grade)| Op::Disability { member, grade }),
+        1 => (1..=12u8).prop_map(|month| Op::SpousePremium { month }),
+        1 => (1..=12u8).prop_map(|month| Op::SpouseSubsidy { month }),
+        1 => (0..4usize, 1..500_000u32).prop_map(|(member, fen)| Op::TransferIn { member, fen }),
+        1 => (0..4usize, 1..=12u8).prop_map(|(member, month)| Op::UnitChange { member, month }),
+    ]
+}
+
+/// `line`'s event moved from 2025 to `year` (its dates and periods; the interest of the year
+/// ends it names before 2025 stays).
+fn line_in(op: &Op, n: usize, state: &LedgerState, year: u16) -> String {
+    line(op, n, state).replace("2025-", &format!("{year}-"))
+}
+
+/// The state as a replay of the journal alone gives it, in `engine_books`' terms.
+fn replayed_books(ledger: &junbao_engine::Ledger) -> String {
+    let entries: Vec<Entry> = ledger.entries_from(1).map(|r| r.unwrap().1).collect();
+    let state = LedgerState::replay(&entries);
+    let mut balances: Vec<_> = state.balances().map(|(a, b)| (a.to_string(), b.0)).collect();
+    balances.sort();
+    format!(
+        "{balances:?} {:?} {:?} {:?} {:?} {:?}",
+        state.members.iter().collect::<std::collections::BTreeMap<_, _>>(),
+        state.periods(),
+        state.reversed.iter().collect::<std::collections::BTreeSet<_>>(),
+        state.interest_credited.iter().collect::<std::collections::BTreeSet<_>>(),
+        state.admin,
+    )
+}
+
+proptest! {
+    // Each case builds two ledgers on disk and reopens one.
+    #![proptest_config(ProptestConfig::with_cases(40))]
+
+    /// Years out of memory change nothing a post decides: a ledger that keeps one year of each
+    /// book in memory, lets go of every stored year at random points, cuts a checkpoint every
+    /// few entries and is dropped and reopened at others, gives every request the answer, and
+    /// ends with the journal and state (its years read back), of a ledger that keeps every
+    /// year; and the state is what a replay of its journal alone gives. The events spread over
+    /// five years: premiums and matches of old months, reversals of old entries, interest of
+    /// old year ends, transfers reading a whole book.
+    #[test]
+    fn years_out_of_memory_change_no_answer_and_no_state(
+        ops in prop::collection::vec((residency_op(), 2021..=2025u16), 1..80),
+        request_sizes in prop::collection::vec(1..4usize, 80),
+        evict_after in prop::collection::vec(0..40usize, 0..12),
+        reopen_after in prop::collection::vec(0..40usize, 0..3),
+    ) {
+        let (state0, ..) = seeded();
+        // A premium comes with its match in the same request, most of the time (a month
+        // awaiting its match keeps its year in memory); requests of one to three ops.
+        let texts: Vec<Vec<String>> = ops
+            .iter()
+            .enumerate()
+            .map(|(n, (op, year))| {
+                let mut v = vec![line_in(op, n, &state0, *year)];
+                if let Op::Contribution { member, month } = op
+                    && n % 10 != 0
+                {
+                    let matched = line_in(&Op::Match { member: *member, month: *month }, n, &state0, *year);
+                    v.push(matched.replace(&format!(r#""id":"op{n}""#), &format!(r#""id":"op{n}m""#)));
+                }
+                v
+            })
+            .collect();
+        let mut requests: Vec<Vec<String>> = Vec::new();
+        let mut rest = &texts[..];
+        for size in request_sizes.iter().cycle() {
+            if rest.is_empty() {
+                break;
+            }
+            let (r, tail) = rest.split_at((*size).min(rest.len()));
+            requests.push(r.concat());
+            rest = tail;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let whole = engine_ledger(&dir.path().join("whole"));
+        whole.set_resident_years(None).unwrap();
+        let path = dir.path().join("evicting");
+        let evicting = |l: &junbao_engine::Ledger| {
+            l.set_resident_years(Some(1)).unwrap();
+            l.set_checkpoint_interval(3);
+        };
+        let mut b = engine_ledger(&path);
+        evicting(&b);
+        for (i, r) in requests.iter().enumerate() {
+            let a = whole.post_group(vec![request(r)]).pop().unwrap();
+            let got = b.post_group(vec![request(r)]).pop().unwrap();
+            prop_assert_eq!(
+                a.as_ref().map(|s| s.head.clone()).map_err(|e| e.to_string()),
+                got.as_ref().map(|s| s.head.clone()).map_err(|e| e.to_string()),
+                "request {}: {:?}", i, r
+            );
+            if evict_after.contains(&i) {
+                b.evict_stored_now().unwrap();
+            }
+            if reopen_after.contains(&i) {
+                drop(b);
+                b = junbao_engine::Ledger::open(&path, std::sync::Arc::new(|| NOW_US)).unwrap();
+                evicting(&b);
+            }
+        }
+        b.set_resident_years(None).unwrap();
+        prop_assert_eq!(b.books_with_cold_years(), 0);
+        let (books_a, books_b) = (engine_books(&whole), engine_books(&b));
+        prop_assert_eq!(books_a.0, books_b.0);
+        prop_assert_eq!(&books_a.1, &books_b.1);
+        let replayed = replayed_books(&b);
+        prop_assert!(books_b.1.ends_with(&replayed), "{} against {}", books_b.1, replayed);
+    }
+}

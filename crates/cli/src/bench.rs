@@ -32,6 +32,10 @@ pub struct BenchArgs {
     /// (`benches/recovery.sh`).
     #[arg(long, requires = "dir")]
     kill_after_post: bool,
+    /// Each member's latest years kept in memory, older ones let go of once stored (0: every
+    /// year stays) [default: the ledger's, 2].
+    #[arg(long)]
+    resident_years: Option<u16>,
 }
 
 /// The resident set of this process (`VmRSS` of /proc/self/status), in bytes.
@@ -119,6 +123,9 @@ pub fn run(args: BenchArgs) -> Result<()> {
         args.members
     );
     let ledger = enrolled_ledger(&dir, args.members)?;
+    if let Some(years) = args.resident_years {
+        ledger.set_resident_years((years > 0).then_some(years))?;
+    }
     let lines: Vec<String> =
         (0..args.entries).map(|i| contribution_line(i % args.members, i / args.members)).collect();
     // Sizes with every derived record written (a checkpoint), as a closed ledger has them.
@@ -164,6 +171,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
                 "checkpoint_seq": ledger.checkpoint_seq(),
                 "entries_per_second": (posted as f64 / elapsed.as_secs_f64()).round(),
                 "resident_bytes": resident_bytes(),
+                "books_with_cold_years": ledger.books_with_cold_years(),
             })
         );
         rustix::process::kill_process(rustix::process::getpid(), rustix::process::Signal::KILL)
@@ -276,6 +284,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         "verify_entries": report.entries,
         "verify_entries_per_second": (report.entries as f64 / verify_elapsed.as_secs_f64()).round(),
         "resident_bytes": resident_bytes(),
+        "books_with_cold_years": ledger.books_with_cold_years(),
         "checkpoint_entries": checkpoint_entries,
         "checkpoint_seconds": checkpoint_elapsed.as_secs_f64(),
         // Posting and the closing checkpoint together: every derived record of the entries

@@ -298,6 +298,81 @@ impl Pending {
     }
 }
 
+/// Reads `member`'s years out of memory back into `batch`'s state from their stored pages
+/// (every page of theirs up to their last cold year; the store holds those as they were let
+/// go of, `Writer::cut`). A page that does not decode or does not hold what the book let go
+/// of is corruption.
+pub(crate) fn fault_in(
+    store: &Store,
+    batch: &mut junbao_ledger::rules::Batch<'_>,
+    member: &MemberId,
+) -> Result<(), ReadError> {
+    let Some(through) = batch.cold_through(member) else { return Ok(()) };
+    let pages = cold_pages(store, member, through)?;
+    batch
+        .fault_in(member, pages.iter().map(|(y, v)| (*y, v.as_slice())))
+        .map_err(|e| ReadError::Corrupt(format!("member {member}'s book: {e}")))
+}
+
+/// Lets go of the older years of every member whose pages are stored as they are (all but
+/// those changed since the checkpoint: the open's tail, let go of after the next cut), keeping
+/// the writer's resident years ([`crate::RESIDENT_YEARS`]). Only when no checkpoint is in
+/// flight (at the open, or after a synchronous one). Returns how many books let go of any.
+pub(crate) fn evict_stored(w: &mut Writer) -> usize {
+    let Some(keep) = w.resident_years else { return 0 };
+    assert!(w.pending.in_flight.is_none(), "no checkpoint in flight");
+    let Writer { state, pending, .. } = w;
+    // The others' pages are in the next cut, which names those with years to let go of.
+    state.evict_all_keeping(keep, |m| pending.dirty.has_pages_of(m))
+}
+
+/// Lets go of the older years of up to `n` of the members ready for it (`Writer::evict_ready`)
+/// that did not change since: a batch's worth at a time, so that the cost of letting go of a
+/// checkpoint's worth of books is spread over the posts after it.
+pub(crate) fn evict_some(w: &mut Writer, n: usize) {
+    let Some(keep) = w.resident_years else { return };
+    let from = w.evict_ready.len().saturating_sub(n);
+    let Writer { state, pending, evict_ready, .. } = w;
+    for member in evict_ready.drain(from..) {
+        if !pending.dirty.has_pages_of(&member) {
+            state.evict_keeping(&member, keep);
+        }
+    }
+}
+
+/// Reads back every year out of memory ([`Ledger::set_resident_years`] to all).
+pub(crate) fn fault_in_all(store: &Store, w: &mut Writer) -> Result<(), ReadError> {
+    let cold: Vec<(MemberId, u16)> =
+        w.state.books.iter().filter_map(|(m, b)| Some((m.clone(), b.cold_through()?))).collect();
+    for (member, through) in cold {
+        let pages = cold_pages(store, &member, through)?;
+        w.state
+            .fault_in(&member, pages.iter().map(|(y, v)| (*y, v.as_slice())))
+            .map_err(|e| ReadError::Corrupt(format!("member {member}'s book: {e}")))?;
+    }
+    w.state.take_faulted();
+    w.evict_next.clear();
+    w.evict_ready.clear();
+    Ok(())
+}
+
+/// `member`'s stored pages of the years up to `through`, with their years.
+pub(crate) fn cold_pages(
+    store: &Store,
+    member: &MemberId,
+    through: u16,
+) -> Result<Vec<(u16, Vec<u8>)>, ReadError> {
+    let from = junbao_ledger::state::page_key(member, junbao_ledger::time::FIRST_YEAR);
+    let to = junbao_ledger::state::page_key(member, through + 1);
+    let mut pages = Vec::new();
+    store.state_range_for_each(Some(&from), Some(&to), |k, v| {
+        let year = k.last_chunk::<2>().map_or(0, |y| u16::from_be_bytes(*y));
+        pages.push((year, v.to_vec()));
+        true
+    })?;
+    Ok(pages)
+}
+
 /// Notes entry `seq` in `member`'s index records of `members`.
 fn note_member_in(members: &mut HashMap<MemberId, Vec<u64>>, member: &MemberId, seq: u64) {
     match members.get_mut(member) {
@@ -312,9 +387,30 @@ impl Writer {
     /// Cuts a checkpoint at entry `seq`: the state records and balances of the dirty keys
     /// copied as they stand now (encoded by whoever writes them), and the index records taken
     /// out of memory as they are; nothing is pending after it.
-    fn cut(&mut self, seq: u64) -> Job {
-        let cut = self.state.checkpoint_cut(&self.pending.dirty);
+    ///
+    /// First, when the checkpoints before it are `stored` (none failed), the older years of
+    /// the members the last cut wrote or whose years were read back are let go of
+    /// ([`Writer::resident_years`]): their pages in the store are as they are in memory, unless
+    /// they changed since (those members' pages are in this cut; they are let go of at the
+    /// next).
+    fn cut(&mut self, seq: u64, stored: bool) -> Job {
+        let candidates = std::mem::take(&mut self.evict_next);
+        if self.resident_years.is_some() && stored {
+            // Those changed since go into this cut (and come back through its `evictable`);
+            // the others' pages are stored as they are.
+            let dirty = &self.pending.dirty;
+            self.evict_ready.retain(|m| !dirty.has_pages_of(m));
+            self.evict_ready.extend(candidates.into_iter().filter(|m| !dirty.has_pages_of(m)));
+        } else {
+            self.evict_ready.clear();
+        }
+        let mut cut = self.state.checkpoint_cut_keeping(&self.pending.dirty, self.resident_years);
         let taken = std::mem::replace(&mut self.pending, Pending::at(seq));
+        let faulted = self.state.take_faulted();
+        if self.resident_years.is_some() {
+            self.evict_next.append(&mut cut.evictable);
+            self.evict_next.extend(faulted);
+        }
         let counts = state_counts(&self.state);
         let frozen = Arc::new(Frozen { seq, ids: taken.ids, members: taken.members, counts });
         Job { frozen, cut }
@@ -486,6 +582,7 @@ impl Ledger {
         for (m, seq) in member_index {
             pending.note_member(m, *seq);
         }
+        evict_some(w, 2 * member_index.len() + 64);
         let every = self.checkpoint_every.load(std::sync::atomic::Ordering::Relaxed);
         let since = self.store.head().seq - w.pending.checkpoint;
         // Early only where a quarter of the interval is an interval (not for the tiny ones
@@ -509,7 +606,7 @@ impl Ledger {
             }
             w.pending.in_flight = None;
         }
-        let job = w.cut(self.store.head().seq);
+        let job = w.cut(self.store.head().seq, !self.store.is_poisoned());
         w.pending.in_flight = Some(Arc::clone(&job.frozen));
         self.checkpointer.send(&self.store, job);
     }
@@ -534,7 +631,7 @@ impl Ledger {
         if w.pending.checkpoint == head.seq {
             return Ok(());
         }
-        let Job { frozen, cut } = w.cut(head.seq);
+        let Job { frozen, cut } = w.cut(head.seq, true);
         if let Err(e) = write_checkpoint(&self.store, &frozen, cut.encode()) {
             w.pending = taken_back(frozen);
             return Err(e);

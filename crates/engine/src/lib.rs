@@ -184,7 +184,24 @@ pub(crate) struct Writer {
     /// leave out the per-account overflow check while it covers a batch (`BalanceBound`):
     /// taken from the state at open, raised by each batch taken in (`absorb`).
     pub(crate) bound: BalanceBound,
+    /// How many of each member's latest years stay in memory (`None`: all of them): older
+    /// years are let go of once their pages are stored, and read back when an event needs
+    /// them ([`RESIDENT_YEARS`], `Writer::cut`).
+    pub(crate) resident_years: Option<u16>,
+    /// Members whose pages the checkpoint in flight writes and whose books hold years before
+    /// their resident ones, or whose years were read back: ready at the next cut, when that
+    /// checkpoint is stored.
+    pub(crate) evict_next: Vec<junbao_ledger::ids::MemberId>,
+    /// Members whose older years are stored as they are: let go of a few after each batch
+    /// (`derived::evict_some`), so that no post waits for a whole checkpoint's worth.
+    pub(crate) evict_ready: Vec<junbao_ledger::ids::MemberId>,
 }
+
+/// How many of each member's latest years a ledger keeps in memory unless set
+/// ([`Ledger::set_resident_years`]): the current year and the one before, which is what the
+/// monthly posts and the year's interest (Art. 31) read. Older years are read back from their
+/// stored pages when a back payment, a correction or a transfer needs them.
+pub const RESIDENT_YEARS: u16 = 2;
 
 /// An open ledger.
 pub struct Ledger {
@@ -318,6 +335,9 @@ impl Ledger {
                 frontier: Default::default(),
                 pending: Default::default(),
                 bound: BalanceBound::ZERO,
+                resident_years: Some(RESIDENT_YEARS),
+                evict_next: Vec::new(),
+                evict_ready: Vec::new(),
             }),
             clock,
             integrity_failure: Mutex::new(None),
@@ -462,9 +482,13 @@ impl Ledger {
             frontier: Default::default(),
             pending: derived::Pending::at(checkpoint),
             bound: BalanceBound::UNKNOWN,
+            resident_years: Some(RESIDENT_YEARS),
+            evict_next: Vec::new(),
+            evict_ready: Vec::new(),
         };
         let state_loaded = started.elapsed();
         derived::replay_tail(&store, &mut writer)?;
+        derived::evict_stored(&mut writer);
         let head_after_replay = store.head().seq;
         let open_timings = OpenTimings {
             store: store_opened,
@@ -530,6 +554,36 @@ impl Ledger {
         self.checkpoint_every.store(entries.max(1), std::sync::atomic::Ordering::Relaxed);
     }
 
+    /// Sets how many of each member's latest years stay in memory (at least 1; `None`: all,
+    /// reading back every year out of memory now). Older years are let go of at the next
+    /// checkpoints, once their pages are stored.
+    pub fn set_resident_years(&self, years: Option<u16>) -> Result<(), ReadError> {
+        let mut w = self.writer();
+        w.resident_years = years.map(|y| y.max(1));
+        if years.is_none() {
+            derived::fault_in_all(&self.store, &mut w)?;
+        }
+        Ok(())
+    }
+
+    /// Lets go now of every year out of the resident ones whose page is stored as it is
+    /// (tests: a ledger with as much out of memory as can be).
+    #[cfg(feature = "testing")]
+    pub fn evict_stored_now(&self) -> Result<usize, WriteError> {
+        let mut w = self.writer();
+        self.checkpoint_locked(&mut w)?;
+        Ok(derived::evict_stored(&mut w))
+    }
+
+    /// How many members' books have years out of memory (counted over every book, and held
+    /// against the count the state keeps, which decides whether a post guards its events).
+    pub fn books_with_cold_years(&self) -> usize {
+        let w = self.writer();
+        let counted = w.state.books.values().filter(|b| b.cold_through().is_some()).count();
+        assert_eq!(counted, w.state.cold_books(), "the state's count of books with cold years");
+        counted
+    }
+
     /// The entry the stored derived records cover (the last checkpoint).
     pub fn checkpoint_seq(&self) -> u64 {
         self.writer().pending.checkpoint
@@ -593,6 +647,36 @@ impl Ledger {
     pub fn with_state<T>(&self, f: impl FnOnce(&LedgerState, Head) -> T) -> T {
         let w = self.writer();
         f(&w.state, self.store.head())
+    }
+
+    /// [`Ledger::with_state`], with the premium months out of memory of the members `of`
+    /// selects, read from their stored pages (those years do not change while they are out of
+    /// memory, and the writer lock is held): with [`LedgerState::periods`], every month of
+    /// those members.
+    pub fn with_state_and_cold_months<T>(
+        &self,
+        of: impl Fn(&LedgerState, &junbao_ledger::ids::MemberId) -> bool,
+        f: impl FnOnce(
+            &LedgerState,
+            Vec<(junbao_ledger::ids::MemberId, junbao_ledger::state::Month)>,
+            Head,
+        ) -> T,
+    ) -> Result<T, ReadError> {
+        let w = self.writer();
+        let mut cold = Vec::new();
+        for (member, book) in &w.state.books {
+            let Some(through) = book.cold_through() else { continue };
+            if !of(&w.state, member) {
+                continue;
+            }
+            for (year, bytes) in derived::cold_pages(&self.store, member, through)? {
+                let months = junbao_ledger::state::page_months(year, &bytes).map_err(|e| {
+                    ReadError::Corrupt(format!("member {member}'s page of {year}: {e}"))
+                })?;
+                cold.extend(months.into_iter().map(|m| (member.clone(), m)));
+            }
+        }
+        Ok(f(&w.state, cold, self.store.head()))
     }
 
     /// Decoded entries from `from`, at most `limit`.

@@ -72,6 +72,9 @@ impl Ledger {
                 frontier: Default::default(),
                 pending: Default::default(),
                 bound: junbao_ledger::rules::BalanceBound::ZERO,
+                resident_years: Some(crate::RESIDENT_YEARS),
+                evict_next: Vec::new(),
+                evict_ready: Vec::new(),
             }),
             clock,
             integrity_failure: std::sync::Mutex::new(None),
@@ -136,7 +139,7 @@ impl Ledger {
         }
         let reaches_digest = end == digest.tree_size;
         // The batch changes the state in place; an error below drops it, which undoes it.
-        let Writer { state, pending, bound, frontier: cached_frontier } = &mut *w;
+        let Writer { state, pending, bound, frontier: cached_frontier, .. } = &mut *w;
         let lookup = StoreLookup { store: &self.store, pending: &*pending };
         let mut batch = state.begin_bounded(
             head.seq,
@@ -158,6 +161,14 @@ impl Ledger {
             previous = hash;
             let entry = Entry::from_canonical_bytes(&e.bytes)
                 .map_err(|err| integrity(format!("entry {seq} does not decode: {err}")))?;
+            // Its members' years out of memory first: a recorded entry's effects may be in any
+            // year (a back payment, a reversal of an old entry).
+            if batch.any_cold_years() {
+                for member in junbao_ledger::rules::entry_members(&entry) {
+                    crate::derived::fault_in(&self.store, &mut batch, member)
+                        .map_err(|e| MirrorError::Storage(format!("entry {seq}: {e}")))?;
+                }
+            }
             batch.apply_recorded(entry, &lookup).map_err(|err| match err {
                 // This copy's disk failed reading the entry a reversal names.
                 junbao_ledger::ApplyError::Lookup(junbao_ledger::LookupError::Io(m)) => {
@@ -165,6 +176,15 @@ impl Ledger {
                 }
                 other => integrity(format!("entry {seq}: {other}")),
             })?;
+        }
+        // Every member whose book an entry reads or changes is among its members.
+        let missed = batch.take_misses();
+        if !missed.is_empty() {
+            return Err(integrity(format!(
+                "{} member books were read in a year out of memory while applying the remote's \
+                 entries",
+                missed.len()
+            )));
         }
         let ids: Vec<(Box<str>, u64, Hash32)> = batch
             .entries()

@@ -331,7 +331,7 @@ impl Ledger {
         let dry = mode == Mode::DryRun;
         // The batch changes the writer's state in place; until it is taken in (`absorb`), a
         // drop — a dry run, a failed write, a panic — undoes it.
-        let crate::Writer { state, pending, bound, frontier: cached_frontier } = &mut *w;
+        let crate::Writer { state, pending, bound, frontier: cached_frontier, .. } = &mut *w;
         let mut group = Group {
             batch: state.begin_bounded(head.seq, head.hash, *bound),
             lookup: StoreLookup { store: &self.store, pending: &*pending },

@@ -113,11 +113,7 @@ impl BalanceBound {
     /// of those sums and each of their accounts' balances, the sums of their years').
     pub fn of(state: &LedgerState) -> BalanceBound {
         let balances = state.fund_balances.values().map(|b| u128::from(b.0.unsigned_abs())).max();
-        let books = state
-            .books
-            .values()
-            .map(|book| book.years().iter().map(|y| u128::from(y.sum.0.unsigned_abs())).sum())
-            .max();
+        let books = state.books.values().map(|book| book.magnitude()).max();
         BalanceBound(balances.unwrap_or(0).max(books.unwrap_or(0)))
     }
 

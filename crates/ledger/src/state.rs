@@ -14,7 +14,7 @@ use crate::time::{Date, Period};
 
 mod book;
 mod history;
-pub use book::{MemberBook, Month, Page, Slot, YearSum};
+pub use book::{FaultInError, MemberBook, Month, Page, Slot, YearSum, page_months};
 pub use history::{Dated, Rare};
 
 /// A premium line: where a personal premium and its matching subsidy go.
@@ -241,7 +241,43 @@ pub struct LedgerState {
     pub books: KeyedMap<MemberId, MemberBook>,
     /// Months back-paid per person under the 2019 opinion, all entries together.
     pub backpaid: KeyedMap<MemberId, crate::backpay::Backpaid>,
+    /// Members whose book was read or changed in a year out of memory since the last
+    /// [`LedgerState::take_misses`] ([`MemberBook::evict_through`]): what was read there is not
+    /// the book's, so whatever read it must be undone and done again once the years are read
+    /// back ([`LedgerState::fault_in`]).
+    misses: Misses,
+    /// How many books have years out of memory.
+    cold_books: usize,
 }
+
+/// The members of [`LedgerState::take_misses`]: written by reads (`&self`), rarely.
+#[derive(Debug, Default)]
+struct Misses(std::sync::Mutex<Vec<MemberId>>, std::sync::Mutex<Vec<MemberId>>);
+
+impl Misses {
+    fn note(&self, member: &MemberId) {
+        let mut v = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if !v.contains(member) {
+            v.push(member.clone());
+        }
+    }
+}
+
+/// A copy of a state has missed nothing yet.
+impl Clone for Misses {
+    fn clone(&self) -> Misses {
+        Misses::default()
+    }
+}
+
+/// Not part of what a state holds.
+impl PartialEq for Misses {
+    fn eq(&self, _: &Misses) -> bool {
+        true
+    }
+}
+
+impl Eq for Misses {}
 
 /// A member's premium line in one month.
 pub type PeriodKey = (MemberId, Line, Period);
@@ -839,17 +875,134 @@ impl LedgerState {
         touched
     }
 
-    /// The money of `member`'s premium `line` in `period`, if any.
+    /// The money of `member`'s premium `line` in `period`, if any. A year out of memory reads
+    /// as nothing and is noted ([`LedgerState::take_misses`]).
     pub fn period(&self, member: &MemberId, line: Line, period: Period) -> Option<PeriodMoney> {
-        self.books.get(member)?.month(line, period)
+        let book = self.books.get(member)?;
+        if book.is_cold(period.year) {
+            self.misses.note(member);
+            return None;
+        }
+        book.month(line, period)
     }
 
-    /// The months of `member`'s premium `line` that hold money, ascending.
+    /// The months of `member`'s premium `line` that hold money, ascending. A book with years
+    /// out of memory gives those in memory only, and is noted ([`LedgerState::take_misses`]).
     pub fn months_of(&self, member: &MemberId, line: Line) -> impl Iterator<Item = Period> + '_ {
-        self.books.get(member).into_iter().flat_map(move |b| b.months_of(line))
+        let book = self.books.get(member);
+        if book.is_some_and(|b| b.cold_through().is_some()) {
+            self.misses.note(member);
+        }
+        book.into_iter().flat_map(move |b| b.months_of(line))
     }
 
-    /// Every premium month holding money, ordered by member, line and period.
+    /// The members whose book was read or changed in a year out of memory since the last
+    /// call, each once; none are noted after it.
+    pub fn take_misses(&self) -> Vec<MemberId> {
+        std::mem::take(&mut *self.misses.0.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Whether `member`'s book has years out of memory.
+    pub fn has_cold_years(&self, member: &MemberId) -> bool {
+        self.books.get(member).is_some_and(|b| b.cold_through().is_some())
+    }
+
+    /// Whether any book has years out of memory.
+    pub fn any_cold_years(&self) -> bool {
+        self.cold_books > 0
+    }
+
+    /// How many books have years out of memory.
+    pub fn cold_books(&self) -> usize {
+        self.cold_books
+    }
+
+    /// `member`'s last year out of memory, if any: its pages up to it are what
+    /// [`LedgerState::fault_in`] needs.
+    pub fn cold_through(&self, member: &MemberId) -> Option<u16> {
+        self.books.get(member).and_then(MemberBook::cold_through)
+    }
+
+    /// Lets go of `member`'s years up to `through` ([`MemberBook::evict_through`]; the
+    /// caller guarantees that the store holds their pages as they are now). Returns whether
+    /// anything left memory.
+    pub fn evict_through(&mut self, member: &MemberId, through: u16) -> bool {
+        let Some(book) = self.books.get_mut(member) else { return false };
+        let was_cold = book.cold_through().is_some();
+        let evicted = book.evict_through(through);
+        if evicted && !was_cold {
+            self.cold_books += 1;
+        }
+        evicted
+    }
+
+    /// Lets go of `member`'s years before the last `keep` years of their book (see
+    /// [`LedgerState::evict_through`]).
+    pub fn evict_keeping(&mut self, member: &MemberId, keep: u16) -> bool {
+        let Some(last) = self.books.get(member).and_then(MemberBook::last_year) else {
+            return false;
+        };
+        match (last + 1).checked_sub(keep) {
+            Some(first_kept) if first_kept > crate::time::FIRST_YEAR => {
+                self.evict_through(member, first_kept - 1)
+            }
+            _ => false,
+        }
+    }
+
+    /// Reads `member`'s years out of memory back from their stored pages
+    /// ([`MemberBook::fault_in`]); nothing to do for a book with none.
+    pub fn fault_in<'p>(
+        &mut self,
+        member: &MemberId,
+        pages: impl IntoIterator<Item = (u16, &'p [u8])>,
+    ) -> Result<(), FaultInError> {
+        let Some(book) = self.books.get_mut(member) else { return Ok(()) };
+        if book.cold_through().is_none() {
+            return Ok(());
+        }
+        book.fault_in(pages)?;
+        self.cold_books -= 1;
+        self.misses.1.lock().unwrap_or_else(|p| p.into_inner()).push(member.clone());
+        Ok(())
+    }
+
+    /// The members whose years were read back since the last call: their books are whole
+    /// again until they are let go of again.
+    pub fn take_faulted(&self) -> Vec<MemberId> {
+        std::mem::take(&mut *self.misses.1.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Lets go of the years before the last `keep` of every member's book except those
+    /// `skip` names ([`LedgerState::evict_keeping`]). Returns how many books let go of any.
+    pub fn evict_all_keeping(&mut self, keep: u16, skip: impl Fn(&MemberId) -> bool) -> usize {
+        let mut evicted = 0;
+        for (member, book) in self.books.iter_mut() {
+            let Some(last) = book.last_year() else { continue };
+            let through = match (last + 1).checked_sub(keep) {
+                Some(first_kept) if first_kept > crate::time::FIRST_YEAR => first_kept - 1,
+                _ => continue,
+            };
+            // The oldest year in memory is after it: nothing to do (most books, most times).
+            let first = book.months().first().map_or(u16::MAX, |m| m.period.year);
+            let first = first.min(book.years().first().map_or(u16::MAX, |y| y.year));
+            if first > through || skip(member) {
+                continue;
+            }
+            let was_cold = book.cold_through().is_some();
+            if book.evict_through(through) {
+                evicted += 1;
+                if !was_cold {
+                    self.cold_books += 1;
+                }
+            }
+        }
+        evicted
+    }
+
+    /// Every premium month holding money and in memory (all of them in a state whose books
+    /// have no year out of memory, and always every month awaiting its match:
+    /// [`MemberBook::evict_through`]), ordered by member, line and period.
     pub fn periods(&self) -> Vec<(&MemberId, Line, Period, &PeriodMoney)> {
         let mut members: Vec<(&MemberId, &MemberBook)> = self.books.iter().collect();
         members.sort_unstable_by_key(|(m, _)| *m);
@@ -870,7 +1023,7 @@ impl LedgerState {
         period: Period,
         money: PeriodMoney,
     ) {
-        self.change_book(member, money == PeriodMoney::default(), |book| {
+        self.change_book(member, period.year, money == PeriodMoney::default(), |book| {
             book.set_month(line, period, money)
         });
     }
@@ -880,11 +1033,17 @@ impl LedgerState {
     fn change_book(
         &mut self,
         member: &MemberId,
+        year: u16,
         leaves_empty: bool,
         change: impl FnOnce(&mut MemberBook),
     ) {
         match self.books.get_mut(member) {
             Some(book) => {
+                if book.is_cold(year) {
+                    // Changed on what is in memory, and undone: whatever changed it read the
+                    // year too, and is done again once the year is read back.
+                    self.misses.note(member);
+                }
                 change(book);
                 if book.is_empty() {
                     self.books.remove(member);
@@ -901,23 +1060,33 @@ impl LedgerState {
 
     /// The sum of a member account's postings with a value date in `year` (zero for any other
     /// account).
+    /// A year out of memory reads as zero and is noted ([`LedgerState::take_misses`]).
     pub fn year_move(&self, account: &Account, year: u16) -> Fen {
-        Slot::of(account)
-            .and_then(|(m, slot)| Some(self.books.get(m)?.year_sum(slot, year)))
-            .unwrap_or_default()
+        let Some((m, slot)) = Slot::of(account) else { return Fen(0) };
+        let Some(book) = self.books.get(m) else { return Fen(0) };
+        if book.is_cold(year) {
+            self.misses.note(m);
+            return Fen(0);
+        }
+        book.year_sum(slot, year)
     }
 
     /// The sum of a member account's postings with a value date in the years `from..=to`.
+    /// Years out of memory count by their totals from [`crate::time::FIRST_YEAR`] on; any
+    /// other range that needs them reads as zero and is noted ([`LedgerState::take_misses`]).
     pub fn year_moves_through(&self, account: &Account, from: u16, to: u16) -> i64 {
-        Slot::of(account)
-            .and_then(|(m, slot)| Some(self.books.get(m)?.sum_through(slot, from, to)))
-            .unwrap_or_default()
+        let Some((m, slot)) = Slot::of(account) else { return 0 };
+        let Some(book) = self.books.get(m) else { return 0 };
+        book.sum_through(slot, from, to).unwrap_or_else(|| {
+            self.misses.note(m);
+            0
+        })
     }
 
     /// Adds `delta` to a member account's sum of `year` (nothing for any other account).
     pub fn add_year_move(&mut self, account: &Account, year: u16, delta: Fen) {
         let Some((member, slot)) = Slot::of(account) else { return };
-        self.change_book(member, delta.0 == 0, |book| book.add_year(slot, year, delta));
+        self.change_book(member, year, delta.0 == 0, |book| book.add_year(slot, year, delta));
     }
 
     /// The balance of `account` (zero if nothing was posted to it): a member account's is
@@ -964,7 +1133,13 @@ impl LedgerState {
 
     /// Every state record of this state, as the storage layer keys them: to rewrite the
     /// whole state column (a ledger whose records predate the current encoding).
+    ///
+    /// Panics on a state with years out of memory: their pages would not be written.
     pub fn all_state_writes(&self) -> Vec<StateWrite> {
+        assert!(
+            !self.any_cold_years(),
+            "a state with years out of memory is never rewritten whole"
+        );
         let mut w: Vec<StateWrite> = vec![format_fence_write()];
         for (id, m) in &self.members {
             w.push((member_key(id), Some(encode(m))));
@@ -1018,6 +1193,8 @@ pub struct Dirty {
     pub(crate) members: KeyedSet<MemberId>,
     /// Member-year pages: a premium month of that year or a yearly sum changed.
     pub(crate) pages: KeyedSet<(MemberId, u16)>,
+    /// The members of `pages`.
+    page_members: KeyedSet<MemberId>,
     pub(crate) backpaid: KeyedSet<MemberId>,
     /// Balances of the fund's own accounts (a member account's balance is in its pages).
     pub(crate) balances: KeyedSet<Account>,
@@ -1049,9 +1226,16 @@ impl Dirty {
         self.pages.reserve(entries.saturating_mul(2));
     }
 
+    /// Whether a page of `member` changed.
+    pub fn has_pages_of(&self, member: &MemberId) -> bool {
+        self.page_members.contains(member)
+    }
+
     /// Notes a member-year page changed.
     pub(crate) fn note_page(&mut self, member: &MemberId, year: u16) {
-        self.pages.insert((member.clone(), year));
+        if self.pages.insert((member.clone(), year)) && !self.page_members.contains(member) {
+            self.page_members.insert(member.clone());
+        }
     }
 
     /// Notes the balance of one of the fund's own accounts changed (a member account's is in
@@ -1080,16 +1264,38 @@ impl LedgerState {
     /// member's record and book is somewhere else in memory): a large one is copied by the
     /// thread pool, so that the misses of both cores overlap.
     pub fn checkpoint_cut(&self, dirty: &Dirty) -> CheckpointCut {
-        self.checkpoint_cut_from(dirty, PARALLEL_CUT_MIN)
+        self.checkpoint_cut_from(dirty, None, PARALLEL_CUT_MIN)
     }
 
-    /// [`LedgerState::checkpoint_cut`], by the thread pool from `parallel_min` dirty members
-    /// and pages on.
-    fn checkpoint_cut_from(&self, dirty: &Dirty, parallel_min: usize) -> CheckpointCut {
+    /// [`LedgerState::checkpoint_cut`], also naming ([`CheckpointCut::evictable`]) the members
+    /// among the dirty pages' whose books hold years before their last `keep` (what
+    /// [`LedgerState::evict_keeping`] would let go of once this checkpoint is stored): found
+    /// while their books are read for the cut anyway.
+    pub fn checkpoint_cut_keeping(&self, dirty: &Dirty, keep: Option<u16>) -> CheckpointCut {
+        self.checkpoint_cut_from(dirty, keep, PARALLEL_CUT_MIN)
+    }
+
+    /// [`LedgerState::checkpoint_cut_keeping`], by the thread pool from `parallel_min` dirty
+    /// members and pages on.
+    fn checkpoint_cut_from(
+        &self,
+        dirty: &Dirty,
+        keep: Option<u16>,
+        parallel_min: usize,
+    ) -> CheckpointCut {
         use rayon::prelude::*;
         let member = |id: &MemberId| (id.clone(), self.members.get(id).cloned());
         let page = |(member, year): &(MemberId, u16)| {
-            (member.clone(), *year, self.books.get(member).and_then(|b| b.page_of(*year)))
+            let book = self.books.get(member);
+            // A change to a year out of memory is undone and done again after it is read
+            // back (`take_misses`): a dirty page is in memory, or this would write it empty.
+            assert!(
+                !book.is_some_and(|b| b.is_cold(*year)),
+                "a changed page of member {member} is out of memory"
+            );
+            let evictable =
+                keep.is_some_and(|keep| book.is_some_and(|b| b.holds_years_before_last(keep)));
+            (member.clone(), *year, book.and_then(|b| b.page_of(*year)), evictable)
         };
         let (members, pages) = if dirty.members.len() + dirty.pages.len() < parallel_min {
             (dirty.members.iter().map(member).collect(), dirty.pages.iter().map(page).collect())
@@ -1101,8 +1307,15 @@ impl LedgerState {
                 || pages.par_iter().map(|p| page(p)).collect(),
             )
         };
+        let pages: Vec<(MemberId, u16, Option<Page>, bool)> = pages;
+        let mut evictable: Vec<MemberId> =
+            pages.iter().filter(|p| p.3).map(|p| p.0.clone()).collect();
+        evictable.sort_unstable();
+        evictable.dedup();
+        let pages = pages.into_iter().map(|(m, y, p, _)| (m, y, p)).collect();
         let balances = dirty.balances.iter().map(|a| (a.clone(), self.balance(a)));
         CheckpointCut {
+            evictable,
             members,
             pages,
             balances: balances.collect(),
@@ -1140,6 +1353,9 @@ const PARALLEL_CUT_MIN: usize = 4096;
 /// ([`LedgerState::checkpoint_cut`]); `None` for a record that no longer exists.
 #[derive(Debug)]
 pub struct CheckpointCut {
+    /// The members whose books hold years before their last few
+    /// ([`LedgerState::checkpoint_cut_keeping`]), each once; empty unless asked for.
+    pub evictable: Vec<MemberId>,
     members: Vec<(MemberId, Option<Box<MemberState>>)>,
     pages: Vec<(MemberId, u16, Option<Page>)>,
     balances: Vec<(Account, Fen)>,
@@ -1151,7 +1367,7 @@ impl CheckpointCut {
     /// The state records (a put, or a delete for a record that no longer exists; a fund
     /// account's balance written even at zero), as the store keeps them.
     pub fn encode(self) -> Vec<StateWrite> {
-        let CheckpointCut { members, pages, balances, mut rest } = self;
+        let CheckpointCut { members, pages, balances, mut rest, .. } = self;
         rest.reserve(members.len() + pages.len());
         for (id, member) in members {
             rest.push((member_key(&id), member.map(|m| encode(&m))));
@@ -1366,14 +1582,19 @@ mod tests {
         }
         dirty.members.insert(member("GONE"));
         let cut = |parallel_min| {
-            let mut w = s.checkpoint_cut_from(&dirty, parallel_min).encode();
+            let c = s.checkpoint_cut_from(&dirty, Some(1), parallel_min);
+            let evictable = c.evictable.clone();
+            let mut w = c.encode();
             w.sort();
-            w
+            (evictable, w)
         };
-        let serial = cut(usize::MAX);
+        let (evictable, serial) = cut(usize::MAX);
         assert_eq!(serial.len(), dirty.members.len() + dirty.pages.len());
         assert!(serial.iter().any(|(_, v)| v.is_none()));
-        assert_eq!(cut(0), serial);
+        let many_years: Vec<&MemberId> =
+            s.books.iter().filter(|(_, b)| b.holds_years_before_last(1)).map(|(m, _)| m).collect();
+        assert_eq!(evictable.len(), many_years.len());
+        assert_eq!(cut(0), (evictable, serial));
     }
 
     /// A member account's balance is the sum of its yearly sums, whatever years they fall in;

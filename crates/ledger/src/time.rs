@@ -21,6 +21,9 @@ pub struct Period {
 
 /// Earliest and latest dates the ledger accepts: the law's era, with room on both sides.
 const YEAR_MIN: i32 = 1949;
+
+/// The first year of a date the ledger accepts.
+pub const FIRST_YEAR: u16 = 1949;
 const YEAR_MAX: i32 = 2199;
 
 fn epoch() -> NaiveDate {

@@ -142,13 +142,19 @@ async fn unit_members(
     }
     log_read(&state, who, "unit members", None, Some(format!("unit {unit}"))).await?;
     blocking(&state, move |l| {
-        Ok(Json(l.with_state(|s, head| {
+        // Every month of the unit's members: those in memory, and those of years out of memory
+        // read from their pages.
+        let in_unit = |s: &junbao_ledger::LedgerState, m: &junbao_ledger::ids::MemberId| {
+            s.members.get(m).is_some_and(|ms| ms.unit == unit_id)
+        };
+        let answer = l.with_state_and_cold_months(in_unit, |s, cold, head| {
             let mut members: Vec<_> = s.members.iter().filter(|(_, m)| m.unit == unit_id).collect();
             members.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
             let mut months: BTreeMap<String, MonthMoney> = BTreeMap::new();
             let mut per_member: HashMap<&str, MonthMoney> = HashMap::new();
             let mut awaiting = Vec::new();
-            for (member, line, period, money) in s.periods() {
+            let cold = cold.iter().map(|(m, month)| (m, month.line, month.period, &month.money));
+            for (member, line, period, money) in s.periods().into_iter().chain(cold) {
                 if s.members.get(member).is_none_or(|m| m.unit != unit_id) {
                     continue;
                 }
@@ -227,7 +233,8 @@ async fn unit_members(
                     })).collect::<Vec<_>>(),
                 },
             })
-        })))
+        });
+        Ok(Json(answer.map_err(|e| ApiError::from(junbao_engine::PostError::Read(e)))?))
     })
     .await
 }

@@ -187,7 +187,7 @@ impl Group<'_, '_> {
         }
         let apply_started = Instant::now();
         let id: Box<str> = event.id.as_str().into();
-        let applied = self.batch.apply(event, self.recorded_at, &self.lookup);
+        let applied = self.apply(event)?;
         self.apply_time += apply_started.elapsed();
         let seq = applied.map_err(|e| match e {
             ApplyError::Refused(error) => refused(RejectKind::Invalid, error),
@@ -201,6 +201,40 @@ impl Group<'_, '_> {
         let slot = Slot::New(self.new_ids.len());
         self.new_ids.push((id, fp));
         Ok(slot)
+    }
+}
+
+impl Group<'_, '_> {
+    /// Applies an event to the batch. Where it may read a year out of memory (its member has
+    /// some, or it has no member of its own and may read anyone's), it is applied after a
+    /// savepoint; if it did read one, it is rolled back, the years it read are read back from
+    /// the store and it is applied again: what it decides never rests on a year it could not
+    /// see (`LedgerState::take_misses`).
+    fn apply(&mut self, event: Event) -> Result<Result<u64, ApplyError>, Refusal> {
+        let guarded = self.batch.any_cold_years()
+            && event.body.member().is_none_or(|m| self.batch.has_cold_years(m));
+        if !guarded {
+            let applied = self.batch.apply(event, self.recorded_at, &self.lookup);
+            let missed = self.batch.take_misses();
+            // Only its own member's book can be read by an event with a member, and that
+            // one has no year out of memory.
+            assert!(missed.is_empty(), "an unguarded event read a year out of memory");
+            return Ok(applied);
+        }
+        loop {
+            let savepoint = self.batch.savepoint();
+            let applied = self.batch.apply(event.clone(), self.recorded_at, &self.lookup);
+            let missed = self.batch.take_misses();
+            if missed.is_empty() {
+                self.batch.release(savepoint);
+                return Ok(applied);
+            }
+            self.batch.rollback(savepoint);
+            for member in &missed {
+                crate::derived::fault_in(self.lookup.store, &mut self.batch, member)
+                    .map_err(Refusal::Read)?;
+            }
+        }
     }
 }
 

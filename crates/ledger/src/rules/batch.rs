@@ -324,6 +324,39 @@ impl<'s> Batch<'s> {
         self.in_place.state
     }
 
+    /// The state's members whose book was read or changed in a year out of memory since the
+    /// last call ([`LedgerState::take_misses`]): what read it must be rolled back, the years
+    /// read back ([`Batch::fault_in`]) and done again.
+    pub fn take_misses(&self) -> Vec<MemberId> {
+        self.base().take_misses()
+    }
+
+    /// Whether the state has any book with years out of memory.
+    pub fn any_cold_years(&self) -> bool {
+        self.base().any_cold_years()
+    }
+
+    /// Whether `member`'s book has years out of memory.
+    pub fn has_cold_years(&self, member: &MemberId) -> bool {
+        self.base().has_cold_years(member)
+    }
+
+    /// `member`'s last year out of memory, if any.
+    pub fn cold_through(&self, member: &MemberId) -> Option<u16> {
+        self.base().cold_through(member)
+    }
+
+    /// Reads `member`'s years out of memory back from their stored pages
+    /// ([`LedgerState::fault_in`]): the state holds the same, so nothing is logged for a
+    /// rollback. Never in a year the batch changed: those are in memory.
+    pub fn fault_in<'p>(
+        &mut self,
+        member: &MemberId,
+        pages: impl IntoIterator<Item = (u16, &'p [u8])>,
+    ) -> Result<(), crate::state::FaultInError> {
+        self.in_place.state.fault_in(member, pages)
+    }
+
     pub(super) fn member(&self, id: &MemberId) -> Option<&MemberState> {
         self.changes.members.get(id).or_else(|| self.in_place.state.members.get(id).map(|m| &**m))
     }

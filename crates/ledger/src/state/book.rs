@@ -61,17 +61,204 @@ pub struct YearSum {
 /// built in: `months` strictly ascending by (period, line) and never zero; `years` strictly
 /// ascending by (year, slot) and never zero.
 ///
-/// Each list is one word in the book (`ThinVec`: its length lives with its elements): a map of a
-/// million books then takes 56 bytes a slot instead of 88.
+/// Each list is one word in the book (`ThinVec`: its length lives with its elements), and what
+/// it keeps of its years out of memory a third: 24 bytes in a map's slot, where two `Vec`s
+/// alone took 48.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct MemberBook {
     months: ThinVec<Month>,
     years: ThinVec<YearSum>,
+    /// The years out of memory (in the store only), if any: [`MemberBook::evict_through`].
+    cold: Option<Box<Cold>>,
+}
+
+/// What a book keeps of the years it let go of (their pages stay in the store, unchanged until
+/// they are read back: [`MemberBook::fault_in`]): the last of them, and what the balances and
+/// the bound on balances need of their yearly sums.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cold {
+    /// Every year up to and including this one is out of memory; none after it.
+    through: u16,
+    /// Each account's sum of the cold years' sums, in slot order (an account whose cold sums
+    /// add up to zero keeps its place: it has yearly sums, so it has a balance).
+    sums: smallvec::SmallVec<[(Slot, i128); 4]>,
+    /// The sum of the magnitudes of the cold years' sums ([`crate::rules::BalanceBound`]).
+    magnitude: u128,
+    /// The last year of each letting go, in order: the steps of `digest`.
+    steps: smallvec::SmallVec<[u16; 2]>,
+    /// What the pages let go of must be, byte for byte, when read back: SHA-256 over the
+    /// digest of the step before (zeros for the first), then each page of the step's years in
+    /// year order (the year, u16 BE; the length, u32 BE; the page's stored bytes).
+    digest: [u8; 32],
+}
+
+/// The digest of one step of letting go ([`Cold::digest`]).
+fn step_digest<'p>(
+    before: &[u8; 32],
+    pages: impl IntoIterator<Item = (u16, &'p [u8])>,
+) -> [u8; 32] {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    h.update(before);
+    for (year, bytes) in pages {
+        h.update(year.to_be_bytes());
+        h.update(u32::try_from(bytes.len()).expect("a page is small").to_be_bytes());
+        h.update(bytes);
+    }
+    h.finalize().into()
+}
+
+/// Why pages read back from the store cannot be a book's cold years.
+#[derive(Debug, thiserror::Error)]
+pub enum FaultInError {
+    #[error("the stored page of {year} does not decode: {source}")]
+    Page { year: u16, source: DecodeError },
+    #[error("a stored page of {0} is not one of the years out of memory")]
+    Year(u16),
+    #[error(
+        "the stored pages of the years through {0} are not, byte for byte, what the book let \
+         go of (a page changed, is missing or was added)"
+    )]
+    Sums(u16),
 }
 
 impl MemberBook {
     pub fn is_empty(&self) -> bool {
-        self.months.is_empty() && self.years.is_empty()
+        self.months.is_empty() && self.years.is_empty() && self.cold.is_none()
+    }
+
+    /// The last year out of memory, if any ([`MemberBook::evict_through`]).
+    pub fn cold_through(&self) -> Option<u16> {
+        self.cold.as_ref().map(|c| c.through)
+    }
+
+    /// Whether `year` is out of memory: what the book holds for it must be read back first.
+    pub fn is_cold(&self, year: u16) -> bool {
+        self.cold.as_ref().is_some_and(|c| year <= c.through)
+    }
+
+    /// Whether the book holds in memory a year before its last `keep` (what letting go of
+    /// them would free).
+    pub fn holds_years_before_last(&self, keep: u16) -> bool {
+        let Some(last) = self.last_year() else { return false };
+        let first = self.months.first().map_or(u16::MAX, |m| m.period.year);
+        let first = first.min(self.years.first().map_or(u16::MAX, |y| y.year));
+        u32::from(first) + u32::from(keep) <= u32::from(last)
+    }
+
+    /// The book's last year, as the years to keep in memory count back from it: its last
+    /// premium month's, or without months its last yearly sum's. A member's premiums come
+    /// month after month, so their recent months are what the next ones read (a premium paid
+    /// twice, the match it awaits); the yearly sums are by value date, which can be years
+    /// after the months they pay for (a back payment), and are kept from that year on.
+    pub fn last_year(&self) -> Option<u16> {
+        match self.months.last() {
+            Some(m) => Some(m.period.year),
+            None => self.years.last().map(|y| y.year),
+        }
+    }
+
+    /// Lets go of every year up to `through` that holds no month awaiting its match (a
+    /// medical line whose personal and matching parts differ: reports list those, so they
+    /// stay in memory, and so does every year after the first of them): their months and
+    /// yearly sums leave memory, the yearly sums' totals per account stay. The caller
+    /// guarantees that the store holds those years' pages as they are now, and that nothing
+    /// changes them until they are read back ([`MemberBook::fault_in`]). Returns whether
+    /// anything left memory.
+    pub fn evict_through(&mut self, through: u16) -> bool {
+        let pinned = self
+            .months
+            .iter()
+            .find(|m| {
+                matches!(m.line, Line::Medical | Line::SpouseMedical)
+                    && m.money.personal != m.money.state
+            })
+            .map(|m| m.period.year);
+        let through = match pinned {
+            Some(year) if year <= through => year.saturating_sub(1),
+            _ => through,
+        };
+        let months = self.months.partition_point(|m| m.period.year <= through);
+        let years = self.years.partition_point(|y| y.year <= through);
+        if months == 0 && years == 0 {
+            return false;
+        }
+        let pages: Vec<(u16, Vec<u8>)> = self
+            .page_years()
+            .into_iter()
+            .take_while(|y| *y <= through)
+            .filter_map(|y| Some((y, self.page(y)?)))
+            .collect();
+        let cold = self.cold.get_or_insert_with(|| {
+            Box::new(Cold {
+                through,
+                sums: smallvec::SmallVec::new(),
+                magnitude: 0,
+                steps: smallvec::SmallVec::new(),
+                digest: [0; 32],
+            })
+        });
+        cold.through = cold.through.max(through);
+        cold.digest = step_digest(&cold.digest, pages.iter().map(|(y, p)| (*y, p.as_slice())));
+        cold.steps.push(through);
+        for y in self.years.drain(..years) {
+            cold.magnitude += u128::from(y.sum.0.unsigned_abs());
+            match cold.sums.iter_mut().find(|(s, _)| *s == y.slot) {
+                Some((_, sum)) => *sum += i128::from(y.sum.0),
+                None => cold.sums.push((y.slot, i128::from(y.sum.0))),
+            }
+        }
+        cold.sums.sort_unstable_by_key(|(s, _)| *s);
+        self.months.drain(..months);
+        self.months.shrink_to_fit();
+        self.years.shrink_to_fit();
+        true
+    }
+
+    /// Reads back the years out of memory from their stored `pages` (year, bytes; every page
+    /// of this member up to [`MemberBook::cold_through`], in any order). The pages must hold
+    /// exactly what the book let go of (each account's total and the magnitudes of the
+    /// yearly sums): anything else is an error and the book is left as it was.
+    pub fn fault_in<'p>(
+        &mut self,
+        pages: impl IntoIterator<Item = (u16, &'p [u8])>,
+    ) -> Result<(), FaultInError> {
+        let Some(cold) = self.cold.as_deref() else { return Ok(()) };
+        let mut pages: Vec<(u16, &[u8])> = pages.into_iter().collect();
+        pages.sort_by_key(|(y, _)| *y);
+        let mut back = MemberBook::default();
+        for (year, bytes) in &pages {
+            if *year > cold.through {
+                return Err(FaultInError::Year(*year));
+            }
+            back.push_page(*year, bytes)
+                .map_err(|source| FaultInError::Page { year: *year, source })?;
+        }
+        let (mut digest, mut from) = ([0; 32], 0u16);
+        for step in &cold.steps {
+            let step_pages = pages.iter().filter(|(y, _)| *y >= from && *y <= *step);
+            digest = step_digest(&digest, step_pages.copied());
+            from = step.saturating_add(1);
+        }
+        if digest != cold.digest {
+            return Err(FaultInError::Sums(cold.through));
+        }
+        let magnitude: u128 = back.years.iter().map(|y| u128::from(y.sum.0.unsigned_abs())).sum();
+        let sums = back.totals();
+        let wanted = cold.sums.iter().filter(|(_, s)| *s != 0);
+        if !back.sort()
+            || !back.is_canonical()
+            || magnitude != cold.magnitude
+            || !sums.iter().filter(|(_, s)| *s != 0).eq(wanted)
+        {
+            return Err(FaultInError::Sums(cold.through));
+        }
+        back.months.extend(self.months.drain(..));
+        back.years.extend(self.years.drain(..));
+        self.months = back.months;
+        self.years = back.years;
+        self.cold = None;
+        Ok(())
     }
 
     /// Months holding money, ascending by (period, line).
@@ -119,20 +306,47 @@ impl MemberBook {
         self.year_index(slot, year).map_or(Fen(0), |i| self.years[i].sum)
     }
 
-    /// The sum of `slot`'s postings with a value date in the years `from..=to`.
-    pub fn sum_through(&self, slot: Slot, from: u16, to: u16) -> i64 {
-        self.years
+    /// The sum of `slot`'s postings with a value date in the years `from..=to`; `None` when
+    /// that needs years out of memory that are not all counted in their totals (the range
+    /// does not start at or before [`crate::time::FIRST_YEAR`], or ends among them).
+    pub fn sum_through(&self, slot: Slot, from: u16, to: u16) -> Option<i64> {
+        let resident: i64 = self
+            .years
             .iter()
             .take_while(|y| y.year <= to)
             .filter(|y| y.slot == slot && y.year >= from)
             .map(|y| y.sum.0)
-            .sum()
+            .sum();
+        match &self.cold {
+            None => Some(resident),
+            Some(c) if from > c.through => Some(resident),
+            Some(c) if from <= crate::time::FIRST_YEAR && to >= c.through => {
+                i64::try_from(c.sum(slot) + i128::from(resident)).ok()
+            }
+            Some(_) => None,
+        }
     }
 
     /// The balance of `slot`'s account: the sum of all its yearly sums (every posting to a
-    /// member account adds to the sum of its value date's year, so the two are one figure).
+    /// member account adds to the sum of its value date's year, so the two are one figure),
+    /// those out of memory by their total.
     pub fn balance(&self, slot: Slot) -> Fen {
-        balance_of(self.years.iter().filter(|y| y.slot == slot).map(|y| i128::from(y.sum.0)).sum())
+        let cold = self.cold.as_ref().map_or(0, |c| c.sum(slot));
+        balance_of(
+            cold + self
+                .years
+                .iter()
+                .filter(|y| y.slot == slot)
+                .map(|y| i128::from(y.sum.0))
+                .sum::<i128>(),
+        )
+    }
+
+    /// The sum of the magnitudes of every yearly sum, those out of memory included: a bound on
+    /// each of them and on each account's balance.
+    pub fn magnitude(&self) -> u128 {
+        self.cold.as_ref().map_or(0, |c| c.magnitude)
+            + self.years.iter().map(|y| u128::from(y.sum.0.unsigned_abs())).sum::<u128>()
     }
 
     /// The balance of each account this book has a yearly sum for, each once, in slot order.
@@ -142,7 +356,8 @@ impl MemberBook {
 
     /// The sum of each account's yearly sums, in slot order.
     fn totals(&self) -> smallvec::SmallVec<[(Slot, i128); 4]> {
-        let mut slots: smallvec::SmallVec<[(Slot, i128); 4]> = smallvec::SmallVec::new();
+        let mut slots: smallvec::SmallVec<[(Slot, i128); 4]> =
+            self.cold.as_ref().map(|c| c.sums.clone()).unwrap_or_default();
         for y in &self.years {
             match slots.iter_mut().find(|(s, _)| *s == y.slot) {
                 Some((_, sum)) => *sum += i128::from(y.sum.0),
@@ -292,6 +507,21 @@ impl MemberBook {
     }
 }
 
+impl Cold {
+    /// The total of `slot`'s cold yearly sums.
+    fn sum(&self, slot: Slot) -> i128 {
+        self.sums.iter().find(|(s, _)| *s == slot).map_or(0, |(_, sum)| *sum)
+    }
+}
+
+/// The premium months of a stored member-year page of `year` (line, period, money), in the
+/// book's order: what a reader of a year out of memory needs of it.
+pub fn page_months(year: u16, bytes: &[u8]) -> Result<Vec<Month>, DecodeError> {
+    let mut book = MemberBook::default();
+    book.push_page(year, bytes)?;
+    Ok(book.months.into_iter().collect())
+}
+
 /// An account's balance from the sum of its yearly sums: within an i64, as the rules keep it
 /// (and an open refuses a stored book whose sums pass it, [`MemberBook::balances_fit`]).
 fn balance_of(sum: i128) -> Fen {
@@ -341,7 +571,7 @@ mod tests {
         assert_eq!(a, b);
         assert!(a.is_canonical());
         assert_eq!(a.year_sum(slot, 2024), Fen(10));
-        assert_eq!(a.sum_through(slot, 1949, 2024), 15);
+        assert_eq!(a.sum_through(slot, 1949, 2024), Some(15));
         a.set_month(Line::Medical, p(2024, 1), PeriodMoney::default());
         a.add_year(slot, 2025, Fen(-5));
         assert_eq!(a.month(Line::Medical, p(2024, 1)), None);
@@ -354,6 +584,78 @@ mod tests {
         }
         assert!(c.sort());
         assert_eq!(a, c);
+    }
+
+    #[test]
+    fn years_let_go_of_read_back_as_they_were_and_only_as_they_were() {
+        let personal = Slot { fund: Fund::Medical, part: None, holding: Holding::Personal };
+        let state = Slot { fund: Fund::Medical, part: None, holding: Holding::State };
+        let mut book = MemberBook::default();
+        for year in 2019..=2024u16 {
+            for month in [1u8, 6, 12] {
+                let both = PeriodMoney { personal: Fen(100), state: Fen(100) };
+                book.set_month(Line::Medical, p(year, month), both);
+            }
+            book.add_year(personal, year, Fen(300));
+            book.add_year(state, year, Fen(300 - i64::from(year % 2) * 600));
+        }
+        let whole = book.clone();
+        let stored: Vec<(u16, Vec<u8>)> =
+            whole.page_years().into_iter().map(|y| (y, whole.page(y).unwrap())).collect();
+        assert!(book.evict_through(2022));
+        assert_eq!(book.cold_through(), Some(2022));
+        assert!(book.is_cold(2019) && book.is_cold(2022) && !book.is_cold(2023));
+        assert_eq!(book.months().first().unwrap().period, p(2023, 1));
+        // Balances and the bound count the years out of memory.
+        assert_eq!(book.balance(personal), whole.balance(personal));
+        assert_eq!(book.balance(state), whole.balance(state));
+        assert_eq!(book.balances().collect::<Vec<_>>(), whole.balances().collect::<Vec<_>>());
+        assert_eq!(book.magnitude(), whole.magnitude());
+        // A year's end balance from the first year on is known; a range inside the cold years
+        // is not.
+        assert_eq!(book.sum_through(personal, 1949, 2023), whole.sum_through(personal, 1949, 2023));
+        assert_eq!(book.sum_through(personal, 1949, 2021), None);
+        assert_eq!(book.sum_through(personal, 2020, 2024), None);
+        assert_eq!(book.sum_through(personal, 2023, 2024), whole.sum_through(personal, 2023, 2024));
+        // Pages that are not what was let go of are refused, and change nothing.
+        let before = book.clone();
+        let short: Vec<_> = stored.iter().filter(|(y, _)| *y != 2020 && *y <= 2022).collect();
+        assert!(matches!(
+            book.fault_in(short.iter().map(|(y, v)| (*y, v.as_slice()))),
+            Err(FaultInError::Sums(2022))
+        ));
+        let mut changed = stored.clone();
+        changed[1].1 = whole.page(2019).unwrap();
+        let changed: Vec<_> = changed.iter().filter(|(y, _)| *y <= 2022).collect();
+        assert!(book.fault_in(changed.iter().map(|(y, v)| (*y, v.as_slice()))).is_err());
+        assert!(matches!(
+            book.fault_in(stored.iter().map(|(y, v)| (*y, v.as_slice()))),
+            Err(FaultInError::Year(2023))
+        ));
+        assert_eq!(book, before);
+        // The right pages, in any order, give the book back whole.
+        let right: Vec<_> = stored.iter().rev().filter(|(y, _)| *y <= 2022).collect();
+        book.fault_in(right.iter().map(|(y, v)| (*y, v.as_slice()))).unwrap();
+        assert_eq!(book, whole);
+    }
+
+    #[test]
+    fn a_month_awaiting_its_match_keeps_its_year_and_the_later_ones_in_memory() {
+        let mut book = MemberBook::default();
+        let both = PeriodMoney { personal: Fen(100), state: Fen(100) };
+        for year in 2019..=2024u16 {
+            book.set_month(Line::Medical, p(year, 3), both);
+        }
+        book.set_month(
+            Line::Medical,
+            p(2021, 7),
+            PeriodMoney { personal: Fen(100), state: Fen(0) },
+        );
+        assert!(book.evict_through(2023));
+        assert_eq!(book.cold_through(), Some(2020));
+        assert_eq!(book.month(Line::Medical, p(2021, 7)).unwrap().state, Fen(0));
+        // Nothing more to let go of while it awaits.
+        assert!(!book.evict_through(2023));
     }
 
     /// What `decode::<Page>` makes of some bytes, as [`MemberBook::push_page`] puts it in a

@@ -1,0 +1,186 @@
+//! Years out of memory: a ledger keeps each member's latest years in memory and lets go of
+//! older ones once their pages are stored, reading them back when an event needs them
+//! (docs/ARCHITECTURE.md, "Years out of memory"). Nothing a post decides, and nothing a report
+//! shows, may change with it; a stored page that is not what was let go of is corruption.
+
+use std::sync::Arc;
+
+use junbao_engine::{Ledger, PostRequest, PostScope};
+
+/// 2026-01-01T00:00:00Z in microseconds.
+const NOW_US: i64 = 1_767_225_600_000_000;
+
+fn clock() -> junbao_engine::Clock {
+    Arc::new(|| NOW_US)
+}
+
+fn post(ledger: &Ledger, lines: &[String]) -> Result<junbao_engine::PostSummary, String> {
+    let request = PostRequest {
+        events: lines
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (i + 1, junbao_engine::parse_fingerprinted(t)))
+            .collect(),
+        scope: PostScope::Any,
+    };
+    ledger.post_group(vec![request]).pop().unwrap().map_err(|e| e.to_string())
+}
+
+/// The member's medical premium (and its match, unless `matched` is false) of `period`.
+fn premium(ledger: &Ledger, id: &str, member: &str, period: &str, matched: bool) -> Vec<String> {
+    let amount = ledger.with_state(|s, _| {
+        let on = junbao_ledger::Date::parse("2021-01-01").unwrap();
+        let rate = s.standards.in_force("medical_personal_rate", on).unwrap();
+        junbao_ledger::Fen(920_000).mul_ppm(rate)
+    });
+    let mut v = vec![format!(
+        r#"{{"id":"{id}","type":"contribution","member":"{member}","fund":"medical","period":"{period}","amount":"{amount}","unit":"U1"}}"#
+    )];
+    if matched {
+        v.push(format!(
+            r#"{{"id":"{id}-m","type":"subsidy","member":"{member}","fund":"medical","period":"{period}","amount":"{amount}","basis":"match"}}"#
+        ));
+    }
+    v
+}
+
+/// A ledger with two officers paying (and matched) every month of 2021 – 2025.
+fn five_years(path: &std::path::Path) -> Ledger {
+    let ledger = Ledger::init(path, clock()).unwrap();
+    let mut lines = Vec::new();
+    for m in ["M0", "M1"] {
+        lines.push(format!(
+            r#"{{"id":"enroll-{m}","type":"enroll","member":"{m}","category":"officer","unit":"U1","enlisted_on":"2020-03-01","monthly_pay":"9200.00"}}"#
+        ));
+    }
+    post(&ledger, &lines).unwrap();
+    for year in 2021..=2025 {
+        for month in 1..=12 {
+            for m in ["M0", "M1"] {
+                let period = format!("{year}-{month:02}");
+                post(&ledger, &premium(&ledger, &format!("c-{m}-{period}"), m, &period, true))
+                    .unwrap();
+            }
+        }
+    }
+    ledger
+}
+
+/// Balances, members and months of the state, as text.
+fn books(ledger: &Ledger) -> String {
+    ledger.with_state(|s, head| {
+        let mut balances: Vec<_> = s.balances().map(|(a, b)| (a.to_string(), b.0)).collect();
+        balances.sort();
+        format!("{head:?} {balances:?} {:?}", s.periods())
+    })
+}
+
+#[test]
+fn old_years_leave_memory_and_come_back_for_the_events_that_read_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let whole = five_years(&dir.path().join("whole"));
+    whole.set_resident_years(None).unwrap();
+    let ledger = five_years(&dir.path().join("evicting"));
+    // Each book's last premium month is of 2025: its months of 2025 stay in memory, and its
+    // yearly sums of 2026 (the premiums' value date, when they were recorded).
+    ledger.set_resident_years(Some(1)).unwrap();
+    let before = books(&ledger);
+    let balances_before = ledger.with_state(|s, _| s.balances().count());
+    assert_eq!(ledger.evict_stored_now().unwrap(), 2);
+    assert_eq!(ledger.books_with_cold_years(), 2);
+    // Only the months of 2025 are in memory; every balance is as it was.
+    let months_in_memory = ledger.with_state(|s, _| s.periods().len());
+    assert_eq!(months_in_memory, 2 * 12);
+    assert_eq!(ledger.with_state(|s, _| s.balances().count()), balances_before);
+    assert_eq!(
+        ledger.with_state(|s, _| s.balances().collect::<std::collections::BTreeMap<_, _>>()),
+        whole.with_state(|s, _| s.balances().collect::<std::collections::BTreeMap<_, _>>())
+    );
+    // A month of 2025 reads nothing out of memory.
+    let late = premium(&ledger, "late", "M0", "2025-12", false);
+    assert_eq!(post(&ledger, &late).map(|_| ()), post(&whole, &late).map(|_| ()));
+    assert_eq!(ledger.books_with_cold_years(), 2);
+    // A second premium of a month of 2021 (out of memory): refused as on the whole ledger,
+    // because the month is read back, not read as empty.
+    let again = premium(&ledger, "again", "M1", "2021-03", false);
+    let refused = post(&whole, &again).unwrap_err();
+    assert_eq!(post(&ledger, &again).unwrap_err(), refused);
+    assert!(refused.contains("2021-03"), "{refused}");
+    // Reading it back took M1's whole book back into memory, and nothing else.
+    assert_eq!(ledger.books_with_cold_years(), 1);
+    // A reversal of an old premium, and an interest credit of an old year's end: the same
+    // entries as on the whole ledger.
+    let events = [
+        r#"{"id":"rev","type":"reversal","of":"c-M0-2022-05","reason":"posted twice"}"#.to_string(),
+        r#"{"id":"int","type":"interest","fund":"medical","period":"2022-12","rate":"1.5"}"#
+            .to_string(),
+    ];
+    for e in &events {
+        let a = post(&whole, std::slice::from_ref(e)).map(|s| s.head);
+        assert_eq!(post(&ledger, std::slice::from_ref(e)).map(|s| s.head), a, "{e}");
+    }
+    assert_eq!(ledger.books_with_cold_years(), 0);
+    ledger.set_resident_years(None).unwrap();
+    assert_eq!(books(&ledger), books(&whole));
+    assert_ne!(books(&ledger), before);
+}
+
+#[test]
+fn a_reopened_ledger_lets_go_of_stored_years_and_reports_every_month() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("l");
+    let ledger = five_years(&path);
+    let all_months = ledger.with_state(|s, _| s.periods().len());
+    assert_eq!(all_months, 2 * 60);
+    drop(ledger);
+    // The open keeps the default two years of each book: the months of 2024 and 2025.
+    let ledger = Ledger::open(&path, clock()).unwrap();
+    assert_eq!(ledger.books_with_cold_years(), 2);
+    assert_eq!(ledger.with_state(|s, _| s.periods().len()), 2 * 24);
+    // A report of every month of the unit's members reads the rest from the pages.
+    let (in_memory, cold) = ledger
+        .with_state_and_cold_months(|_, _| true, |s, cold, _| (s.periods().len(), cold.len()))
+        .unwrap();
+    assert_eq!(in_memory + cold, all_months);
+    let only_m0 = ledger
+        .with_state_and_cold_months(|_, m| m.as_str() == "M0", |_, cold, _| cold.len())
+        .unwrap();
+    assert_eq!(only_m0, 36);
+}
+
+#[test]
+fn a_month_awaiting_its_match_keeps_its_year_in_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    // A premium of 2022 whose match has not come: M0's years from 2022 on stay in memory.
+    let path = dir.path().join("m");
+    let l2 = Ledger::init(&path, clock()).unwrap();
+    post(&l2, &[r#"{"id":"e","type":"enroll","member":"M0","category":"officer","unit":"U1","enlisted_on":"2020-03-01","monthly_pay":"9200.00"}"#.to_string()]).unwrap();
+    for year in 2021..=2025 {
+        let matched = year != 2022;
+        post(&l2, &premium(&l2, &format!("c{year}"), "M0", &format!("{year}-06"), matched))
+            .unwrap();
+    }
+    l2.set_resident_years(Some(1)).unwrap();
+    l2.evict_stored_now().unwrap();
+    let years: Vec<u16> = l2.with_state(|s, _| s.periods().iter().map(|p| p.2.year).collect());
+    assert_eq!(years, [2022, 2023, 2024, 2025]);
+    assert_eq!(l2.books_with_cold_years(), 1);
+}
+
+#[test]
+fn a_stored_page_that_is_not_what_left_memory_is_corruption() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = five_years(&dir.path().join("l"));
+    ledger.set_resident_years(Some(1)).unwrap();
+    ledger.evict_stored_now().unwrap();
+    let m1 = junbao_ledger::ids::MemberId::parse("M1").unwrap();
+    // M1's page of 2021 deleted from the store while it is out of memory.
+    let store = ledger.store_for_tests();
+    store.tamper_state(&junbao_ledger::state::page_key(&m1, 2021), None).unwrap();
+    let head = ledger.with_state(|_, head| head);
+    let err = post(&ledger, &premium(&ledger, "x", "M1", "2021-04", false)).unwrap_err();
+    assert!(err.contains("M1") && err.contains("through 2024"), "{err}");
+    // Nothing was posted, and the member's years stay out of memory.
+    assert_eq!(ledger.with_state(|_, head| head), head);
+    assert_eq!(ledger.books_with_cold_years(), 2);
+}
