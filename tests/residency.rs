@@ -183,4 +183,18 @@ fn a_stored_page_that_is_not_what_left_memory_is_corruption() {
     // Nothing was posted, and the member's years stay out of memory.
     assert_eq!(ledger.with_state(|_, head| head), head);
     assert_eq!(ledger.books_with_cold_years(), 2);
+    // The console's view of the unit's months refuses the page too.
+    let report = ledger.with_state_and_cold_months(|_, _| true, |_, cold, _| cold.len());
+    assert!(report.unwrap_err().to_string().contains("M1"));
+    // The ledger goes on: a request whose second event needs M1's years fails whole, and
+    // events that do not need them are taken (a new member, M0's own old month).
+    let enrol = r#"{"id":"e9","type":"enroll","member":"M9","category":"officer","unit":"U1","enlisted_on":"2020-03-01","monthly_pay":"9200.00"}"#;
+    let mut both = vec![enrol.to_string()];
+    both.extend(premium(&ledger, "y", "M1", "2021-05", false));
+    assert!(post(&ledger, &both).is_err());
+    assert_eq!(ledger.with_state(|_, head| head), head);
+    post(&ledger, &[enrol.to_string()]).unwrap();
+    let m0 = premium(&ledger, "z", "M0", "2021-04", false);
+    assert!(post(&ledger, &m0).unwrap_err().contains("2021-04"));
+    assert_eq!(ledger.books_with_cold_years(), 1);
 }

@@ -36,6 +36,13 @@ pub struct BenchArgs {
     /// year stays) [default: the ledger's, 2].
     #[arg(long)]
     resident_years: Option<u16>,
+    /// Post each premium with its state match right after it (half the entries are
+    /// matches): months awaiting a match stay in memory, matched ones may leave it.
+    #[arg(long)]
+    matched: bool,
+    /// Cut a checkpoint every this many entries [default: the ledger's].
+    #[arg(long)]
+    checkpoint_every: Option<u64>,
 }
 
 /// The resident set of this process (`VmRSS` of /proc/self/status), in bytes.
@@ -73,16 +80,15 @@ pub fn poster_contribution_line(m: usize, k: usize) -> String {
 }
 
 fn match_lines(m: usize, entries: usize, members: usize) -> Vec<String> {
-    (m..entries)
-        .step_by(members)
-        .map(|i| {
-            let k = i / members;
-            let (year, month) = (2014 + k / 12, k % 12 + 1);
-            format!(
-                r#"{{"id":"s-{m}-{k}","type":"subsidy","member":"M{m:07}","fund":"medical","period":"{year:04}-{month:02}","amount":"100.00","basis":"match"}}"#
-            )
-        })
-        .collect()
+    (m..entries).step_by(members).map(|i| match_line(m, i / members)).collect()
+}
+
+/// The state's 1:1 match of member `m`'s premium of month `k` after 2014-01 (Art. 20).
+fn match_line(m: usize, k: usize) -> String {
+    let (year, month) = (2014 + k / 12, k % 12 + 1);
+    format!(
+        r#"{{"id":"s-{m}-{k}","type":"subsidy","member":"M{m:07}","fund":"medical","period":"{year:04}-{month:02}","amount":"100.00","basis":"match"}}"#
+    )
 }
 
 /// The folder for a benchmark's ledger: `dir`, or `ledger` in a temporary folder that lives as
@@ -116,18 +122,30 @@ pub fn enrolled_ledger(dir: &std::path::Path, members: usize) -> Result<Ledger> 
 pub fn run(args: BenchArgs) -> Result<()> {
     let (_tmp, dir) = ledger_dir(args.dir.as_deref())?;
     let months_max = 12 * 12; // 2014-01 .. 2025-12: all in the past
+    let per_month = if args.matched { 2 } else { 1 };
     anyhow::ensure!(
-        args.entries <= args.members * months_max,
+        args.entries <= args.members * months_max * per_month,
         "at most {} entries with {} members",
-        args.members * months_max,
+        args.members * months_max * per_month,
         args.members
     );
     let ledger = enrolled_ledger(&dir, args.members)?;
+    if let Some(every) = args.checkpoint_every {
+        ledger.set_checkpoint_interval(every);
+    }
     if let Some(years) = args.resident_years {
         ledger.set_resident_years((years > 0).then_some(years))?;
     }
-    let lines: Vec<String> =
-        (0..args.entries).map(|i| contribution_line(i % args.members, i / args.members)).collect();
+    let lines: Vec<String> = if args.matched {
+        (0..args.entries / 2)
+            .flat_map(|i| {
+                let (m, k) = (i % args.members, i / args.members);
+                [contribution_line(m, k), match_line(m, k)]
+            })
+            .collect()
+    } else {
+        (0..args.entries).map(|i| contribution_line(i % args.members, i / args.members)).collect()
+    };
     // Sizes with every derived record written (a checkpoint), as a closed ledger has them.
     let size_before = {
         ledger.checkpoint()?;
@@ -172,6 +190,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
                 "entries_per_second": (posted as f64 / elapsed.as_secs_f64()).round(),
                 "resident_bytes": resident_bytes(),
                 "books_with_cold_years": ledger.books_with_cold_years(),
+                "book_heap_bytes": ledger.book_heap_bytes().0,
             })
         );
         rustix::process::kill_process(rustix::process::getpid(), rustix::process::Signal::KILL)
@@ -220,7 +239,9 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let proof_elapsed = proof_start.elapsed();
     // One transfer package: match the first member's premiums and discharge him, then time the
     // export (transfer-out entry, signed digest, the member's entries with their proofs).
-    let matches = match_lines(0, args.entries, args.members);
+    // (Replays of matches already posted, with --matched.)
+    let premiums = args.entries / per_month;
+    let matches = match_lines(0, premiums, args.members);
     ledger.post_lines(&matches.iter().map(String::as_str).collect::<Vec<_>>())?;
     ledger.post_lines(&[
         r#"{"id":"bench-discharge","type":"discharge","member":"M0000000","on":"2026-01-31","route":"employee"}"#,
@@ -237,7 +258,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         let ids: Vec<String> =
             (1..=args.bulk.min(args.members - 1)).map(|m| format!("M{m:07}")).collect();
         let mut lines: Vec<String> =
-            (1..=ids.len()).flat_map(|m| match_lines(m, args.entries, args.members)).collect();
+            (1..=ids.len()).flat_map(|m| match_lines(m, premiums, args.members)).collect();
         lines.extend(ids
             .iter()
             .map(|id| format!(r#"{{"id":"bench-discharge-{id}","type":"discharge","member":"{id}","on":"2026-01-31","route":"employee"}}"#)));
@@ -285,6 +306,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         "verify_entries_per_second": (report.entries as f64 / verify_elapsed.as_secs_f64()).round(),
         "resident_bytes": resident_bytes(),
         "books_with_cold_years": ledger.books_with_cold_years(),
+        "book_heap_bytes": ledger.book_heap_bytes().0,
         "checkpoint_entries": checkpoint_entries,
         "checkpoint_seconds": checkpoint_elapsed.as_secs_f64(),
         // Posting and the closing checkpoint together: every derived record of the entries

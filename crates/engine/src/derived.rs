@@ -323,7 +323,7 @@ pub(crate) fn evict_stored(w: &mut Writer) -> usize {
     assert!(w.pending.in_flight.is_none(), "no checkpoint in flight");
     let Writer { state, pending, .. } = w;
     // The others' pages are in the next cut, which names those with years to let go of.
-    state.evict_all_keeping(keep, |m| pending.dirty.has_pages_of(m))
+    state.evict_all_keeping(keep, |m| pending.dirty.first_page_year(m))
 }
 
 /// Lets go of the older years of up to `n` of the members ready for it (`Writer::evict_ready`)
@@ -333,10 +333,14 @@ pub(crate) fn evict_some(w: &mut Writer, n: usize) {
     let Some(keep) = w.resident_years else { return };
     let from = w.evict_ready.len().saturating_sub(n);
     let Writer { state, pending, evict_ready, .. } = w;
-    for member in evict_ready.drain(from..) {
-        if !pending.dirty.has_pages_of(&member) {
-            state.evict_keeping(&member, keep);
-        }
+    for (member, in_flight) in evict_ready.drain(from..) {
+        // Neither a year changed since nor one the checkpoint in flight writes.
+        let changed = pending.dirty.first_page_year(&member);
+        let changed = match (changed, in_flight) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        state.evict_keeping(&member, keep, changed);
     }
 }
 
@@ -396,11 +400,18 @@ impl Writer {
     fn cut(&mut self, seq: u64, stored: bool) -> Job {
         let candidates = std::mem::take(&mut self.evict_next);
         if self.resident_years.is_some() && stored {
-            // Those changed since go into this cut (and come back through its `evictable`);
-            // the others' pages are stored as they are.
+            // The years each changed since go into this cut, still in flight once it is cut:
+            // those years and the later ones stay (they come back through its `evictable`);
+            // the earlier ones are stored as they are.
+            // (The years in flight noted with those ready before are stored now.)
             let dirty = &self.pending.dirty;
-            self.evict_ready.retain(|m| !dirty.has_pages_of(m));
-            self.evict_ready.extend(candidates.into_iter().filter(|m| !dirty.has_pages_of(m)));
+            let limit = |m: MemberId| {
+                let first = dirty.first_page_year(&m);
+                (m, first)
+            };
+            let ready = std::mem::take(&mut self.evict_ready);
+            self.evict_ready = ready.into_iter().map(|(m, _)| limit(m)).collect();
+            self.evict_ready.extend(candidates.into_iter().map(limit));
         } else {
             self.evict_ready.clear();
         }

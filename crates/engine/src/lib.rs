@@ -194,7 +194,9 @@ pub(crate) struct Writer {
     pub(crate) evict_next: Vec<junbao_ledger::ids::MemberId>,
     /// Members whose older years are stored as they are: let go of a few after each batch
     /// (`derived::evict_some`), so that no post waits for a whole checkpoint's worth.
-    pub(crate) evict_ready: Vec<junbao_ledger::ids::MemberId>,
+    /// With each, the earliest year of theirs a checkpoint still in flight writes (kept, with
+    /// every later year).
+    pub(crate) evict_ready: Vec<(junbao_ledger::ids::MemberId, Option<u16>)>,
 }
 
 /// How many of each member's latest years a ledger keeps in memory unless set
@@ -575,6 +577,13 @@ impl Ledger {
         Ok(derived::evict_stored(&mut w))
     }
 
+    /// The bytes the members' books take on the heap (`MemberBook::heap_bytes`), and how many
+    /// books there are.
+    pub fn book_heap_bytes(&self) -> (usize, usize) {
+        let w = self.writer();
+        (w.state.books.values().map(|b| b.heap_bytes()).sum(), w.state.books.len())
+    }
+
     /// How many members' books have years out of memory (counted over every book, and held
     /// against the count the state keeps, which decides whether a post guards its events).
     pub fn books_with_cold_years(&self) -> usize {
@@ -650,9 +659,10 @@ impl Ledger {
     }
 
     /// [`Ledger::with_state`], with the premium months out of memory of the members `of`
-    /// selects, read from their stored pages (those years do not change while they are out of
-    /// memory, and the writer lock is held): with [`LedgerState::periods`], every month of
-    /// those members.
+    /// selects, read from their stored pages and checked against what their books let go of
+    /// (those years do not change while they are out of memory, and the writer lock is held:
+    /// posts wait while a large unit's pages are read): with [`LedgerState::periods`], every
+    /// month of those members.
     pub fn with_state_and_cold_months<T>(
         &self,
         of: impl Fn(&LedgerState, &junbao_ledger::ids::MemberId) -> bool,
@@ -669,12 +679,15 @@ impl Ledger {
             if !of(&w.state, member) {
                 continue;
             }
-            for (year, bytes) in derived::cold_pages(&self.store, member, through)? {
-                let months = junbao_ledger::state::page_months(year, &bytes).map_err(|e| {
-                    ReadError::Corrupt(format!("member {member}'s page of {year}: {e}"))
-                })?;
-                cold.extend(months.into_iter().map(|m| (member.clone(), m)));
-            }
+            // Read back into a copy of the book, so that the pages are checked against what
+            // it let go of, as a post reads them.
+            let pages = derived::cold_pages(&self.store, member, through)?;
+            let mut whole = book.clone();
+            whole
+                .fault_in(pages.iter().map(|(y, v)| (*y, v.as_slice())))
+                .map_err(|e| ReadError::Corrupt(format!("member {member}'s book: {e}")))?;
+            let months = whole.months().iter().take_while(|m| m.period.year <= through);
+            cold.extend(months.map(|m| (member.clone(), *m)));
         }
         Ok(f(&w.state, cold, self.store.head()))
     }

@@ -14,7 +14,7 @@ use crate::time::{Date, Period};
 
 mod book;
 mod history;
-pub use book::{FaultInError, MemberBook, Month, Page, Slot, YearSum, page_months};
+pub use book::{FaultInError, MemberBook, Month, Page, Slot, YearSum};
 pub use history::{Dated, Rare};
 
 /// A premium line: where a personal premium and its matching subsidy go.
@@ -255,9 +255,12 @@ pub struct LedgerState {
 struct Misses(std::sync::Mutex<Vec<MemberId>>, std::sync::Mutex<Vec<MemberId>>);
 
 impl Misses {
+    /// Notes `member` (once for a run of notes of one member; [`LedgerState::take_misses`]
+    /// gives each once): an event crediting interest to a year out of memory notes every
+    /// member it credits.
     fn note(&self, member: &MemberId) {
         let mut v = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        if !v.contains(member) {
+        if v.last() != Some(member) {
             v.push(member.clone());
         }
     }
@@ -899,7 +902,10 @@ impl LedgerState {
     /// The members whose book was read or changed in a year out of memory since the last
     /// call, each once; none are noted after it.
     pub fn take_misses(&self) -> Vec<MemberId> {
-        std::mem::take(&mut *self.misses.0.lock().unwrap_or_else(|p| p.into_inner()))
+        let mut v = std::mem::take(&mut *self.misses.0.lock().unwrap_or_else(|p| p.into_inner()));
+        v.sort_unstable();
+        v.dedup();
+        v
     }
 
     /// Whether `member`'s book has years out of memory.
@@ -937,16 +943,13 @@ impl LedgerState {
     }
 
     /// Lets go of `member`'s years before the last `keep` years of their book (see
-    /// [`LedgerState::evict_through`]).
-    pub fn evict_keeping(&mut self, member: &MemberId, keep: u16) -> bool {
-        let Some(last) = self.books.get(member).and_then(MemberBook::last_year) else {
-            return false;
-        };
-        match (last + 1).checked_sub(keep) {
-            Some(first_kept) if first_kept > crate::time::FIRST_YEAR => {
-                self.evict_through(member, first_kept - 1)
-            }
-            _ => false,
+    /// [`LedgerState::evict_through`]), and before `changed` (the earliest year changed since
+    /// it was stored, if any: that year and those after it stay).
+    pub fn evict_keeping(&mut self, member: &MemberId, keep: u16, changed: Option<u16>) -> bool {
+        let Some(book) = self.books.get(member) else { return false };
+        match evictable_through(book, keep, changed) {
+            Some(through) => self.evict_through(member, through),
+            None => false,
         }
     }
 
@@ -973,22 +976,22 @@ impl LedgerState {
         std::mem::take(&mut *self.misses.1.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
-    /// Lets go of the years before the last `keep` of every member's book except those
-    /// `skip` names ([`LedgerState::evict_keeping`]). Returns how many books let go of any.
-    pub fn evict_all_keeping(&mut self, keep: u16, skip: impl Fn(&MemberId) -> bool) -> usize {
+    /// Lets go of the years before the last `keep` of every member's book, and before the
+    /// year `changed` gives for the member ([`LedgerState::evict_keeping`]). Returns how many
+    /// books let go of any.
+    pub fn evict_all_keeping(
+        &mut self,
+        keep: u16,
+        changed: impl Fn(&MemberId) -> Option<u16>,
+    ) -> usize {
         let mut evicted = 0;
         for (member, book) in self.books.iter_mut() {
-            let Some(last) = book.last_year() else { continue };
-            let through = match (last + 1).checked_sub(keep) {
-                Some(first_kept) if first_kept > crate::time::FIRST_YEAR => first_kept - 1,
-                _ => continue,
-            };
-            // The oldest year in memory is after it: nothing to do (most books, most times).
-            let first = book.months().first().map_or(u16::MAX, |m| m.period.year);
-            let first = first.min(book.years().first().map_or(u16::MAX, |y| y.year));
-            if first > through || skip(member) {
+            // Most books, most times: nothing before the resident years (no look-up of
+            // `changed` then).
+            if !book.holds_years_before_last(keep) {
                 continue;
             }
+            let Some(through) = evictable_through(book, keep, changed(member)) else { continue };
             let was_cold = book.cold_through().is_some();
             if book.evict_through(through) {
                 evicted += 1;
@@ -1193,8 +1196,8 @@ pub struct Dirty {
     pub(crate) members: KeyedSet<MemberId>,
     /// Member-year pages: a premium month of that year or a yearly sum changed.
     pub(crate) pages: KeyedSet<(MemberId, u16)>,
-    /// The members of `pages`.
-    page_members: KeyedSet<MemberId>,
+    /// The members of `pages`, each with the earliest year of theirs there.
+    page_members: KeyedMap<MemberId, u16>,
     pub(crate) backpaid: KeyedSet<MemberId>,
     /// Balances of the fund's own accounts (a member account's balance is in its pages).
     pub(crate) balances: KeyedSet<Account>,
@@ -1228,13 +1231,24 @@ impl Dirty {
 
     /// Whether a page of `member` changed.
     pub fn has_pages_of(&self, member: &MemberId) -> bool {
-        self.page_members.contains(member)
+        self.page_members.contains_key(member)
+    }
+
+    /// The earliest year of `member`'s pages that changed, if any: every year before it is
+    /// stored as the last checkpoint left it.
+    pub fn first_page_year(&self, member: &MemberId) -> Option<u16> {
+        self.page_members.get(member).copied()
     }
 
     /// Notes a member-year page changed.
     pub(crate) fn note_page(&mut self, member: &MemberId, year: u16) {
-        if self.pages.insert((member.clone(), year)) && !self.page_members.contains(member) {
-            self.page_members.insert(member.clone());
+        if self.pages.insert((member.clone(), year)) {
+            match self.page_members.get_mut(member) {
+                Some(first) => *first = (*first).min(year),
+                None => {
+                    self.page_members.insert(member.clone(), year);
+                }
+            }
         }
     }
 
@@ -1344,6 +1358,15 @@ impl LedgerState {
         }
         w
     }
+}
+
+/// The last year `book` may let go of, keeping its last `keep` years and every year from
+/// `changed` on; `None` if none.
+fn evictable_through(book: &MemberBook, keep: u16, changed: Option<u16>) -> Option<u16> {
+    let last = book.last_year()?;
+    let first_kept = (last + 1).checked_sub(keep)?;
+    let first_kept = changed.map_or(first_kept, |c| c.min(first_kept));
+    (first_kept > crate::time::FIRST_YEAR).then(|| first_kept - 1)
 }
 
 /// Dirty members and pages from which a checkpoint's cut is copied by the thread pool.

@@ -848,8 +848,20 @@ impl InPlace<'_> {
         self.state.add_year_move(account, year, delta);
     }
 
-    /// Undoes the changes logged after the first `len`, newest first.
+    /// Undoes the changes logged after the first `len`, newest first. Undoing a change to a
+    /// year out of memory notes a miss as the change did; those notes are dropped: the change
+    /// is gone, and whatever read the year was answered already (`Batch::take_misses` is
+    /// called after each event), so a miss left behind would only be taken for the next
+    /// event's.
     fn undo_to(&mut self, len: usize) {
+        let undone = self.log.len() > len;
+        self.undo_changes_to(len);
+        if undone {
+            let _ = self.state.take_misses();
+        }
+    }
+
+    fn undo_changes_to(&mut self, len: usize) {
         while self.log.len() > len {
             match self.log.pop().expect("longer than len") {
                 Replaced::Period((member, line, period), before) => {

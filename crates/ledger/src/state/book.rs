@@ -127,6 +127,22 @@ impl MemberBook {
         self.months.is_empty() && self.years.is_empty() && self.cold.is_none()
     }
 
+    /// The bytes the book's lists and cold years take on the heap (not the book itself):
+    /// what a member's premium history costs in memory.
+    pub fn heap_bytes(&self) -> usize {
+        // A `ThinVec` allocates a 16-byte header with its elements, none while empty.
+        let list = |cap: usize, size: usize| if cap == 0 { 0 } else { 16 + cap * size };
+        list(self.months.capacity(), std::mem::size_of::<Month>())
+            + list(self.years.capacity(), std::mem::size_of::<YearSum>())
+            + self.cold.as_ref().map_or(0, |c| {
+                let spilled =
+                    |n: usize, cap: usize, size: usize| if cap > n { cap * size } else { 0 };
+                std::mem::size_of::<Cold>()
+                    + spilled(4, c.sums.capacity(), std::mem::size_of::<(Slot, i128)>())
+                    + spilled(2, c.steps.capacity(), 2)
+            })
+    }
+
     /// The last year out of memory, if any ([`MemberBook::evict_through`]).
     pub fn cold_through(&self) -> Option<u16> {
         self.cold.as_ref().map(|c| c.through)
@@ -512,14 +528,6 @@ impl Cold {
     fn sum(&self, slot: Slot) -> i128 {
         self.sums.iter().find(|(s, _)| *s == slot).map_or(0, |(_, sum)| *sum)
     }
-}
-
-/// The premium months of a stored member-year page of `year` (line, period, money), in the
-/// book's order: what a reader of a year out of memory needs of it.
-pub fn page_months(year: u16, bytes: &[u8]) -> Result<Vec<Month>, DecodeError> {
-    let mut book = MemberBook::default();
-    book.push_page(year, bytes)?;
-    Ok(book.months.into_iter().collect())
 }
 
 /// An account's balance from the sum of its yearly sums: within an i64, as the rules keep it
