@@ -198,3 +198,38 @@ fn a_stored_page_that_is_not_what_left_memory_is_corruption() {
     assert!(post(&ledger, &m0).unwrap_err().contains("2021-04"));
     assert_eq!(ledger.books_with_cold_years(), 1);
 }
+
+#[test]
+fn a_tail_that_reaches_old_years_replays_onto_books_loaded_without_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let whole = five_years(&dir.path().join("whole"));
+    whole.set_resident_years(None).unwrap();
+    let path = dir.path().join("l");
+    let ledger = five_years(&path);
+    ledger.checkpoint().unwrap();
+    // After the checkpoint: reversals of a match and a premium of 2021 and a back premium of
+    // 2020 (M0's and M1's oldest years), then a crash (no checkpoint at close).
+    let mut tail = vec![
+        r#"{"id":"rev-m","type":"reversal","of":"c-M0-2021-05-m","reason":"twice"}"#.to_string(),
+        r#"{"id":"rev","type":"reversal","of":"c-M0-2021-05","reason":"twice"}"#.to_string(),
+    ];
+    tail.extend(premium(&ledger, "back", "M1", "2020-12", true));
+    for e in &tail {
+        let a = post(&whole, std::slice::from_ref(e)).map(|s| s.head).unwrap();
+        assert_eq!(post(&ledger, std::slice::from_ref(e)).map(|s| s.head), Ok(a), "{e}");
+    }
+    ledger.close_without_checkpoint();
+    // The open loads each book with its last two years of months (2024, 2025) and reads back
+    // those the tail reaches; the tail changed their first years (M0's 2021, M1's 2020), so
+    // nothing is let go of again until those changes are stored.
+    let ledger = Ledger::open(&path, clock()).unwrap();
+    assert_eq!(ledger.books_with_cold_years(), 0);
+    let months = ledger.with_state(|s, _| s.periods().len());
+    assert_eq!(months, whole.with_state(|s, _| s.periods().len()));
+    assert_eq!(books(&ledger), books(&whole));
+    // Once a checkpoint stores those changes, the next one lets go of the old years again.
+    ledger.evict_stored_now().unwrap();
+    assert_eq!(ledger.books_with_cold_years(), 2);
+    ledger.set_resident_years(None).unwrap();
+    assert_eq!(books(&ledger), books(&whole));
+}

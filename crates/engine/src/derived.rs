@@ -315,15 +315,28 @@ pub(crate) fn fault_in(
 }
 
 /// Lets go of the older years of every member whose pages are stored as they are (all but
-/// those changed since the checkpoint: the open's tail, let go of after the next cut), keeping
-/// the writer's resident years ([`crate::RESIDENT_YEARS`]). Only when no checkpoint is in
-/// flight (at the open, or after a synchronous one). Returns how many books let go of any.
+/// the years changed since the checkpoint), keeping the writer's resident years
+/// ([`crate::RESIDENT_YEARS`]). Only when no checkpoint is in flight (after a synchronous
+/// one). Returns how many books let go of any. (Tests: [`crate::Ledger::evict_stored_now`].)
+#[cfg(feature = "testing")]
 pub(crate) fn evict_stored(w: &mut Writer) -> usize {
     let Some(keep) = w.resident_years else { return 0 };
     assert!(w.pending.in_flight.is_none(), "no checkpoint in flight");
     let Writer { state, pending, .. } = w;
-    // The others' pages are in the next cut, which names those with years to let go of.
     state.evict_all_keeping(keep, |m| pending.dirty.first_page_year(m))
+}
+
+/// At the open, once the tail is replayed: the members whose years the tail read back let go
+/// of them again, all but the years the tail changed (those go at the cut after the next).
+/// The other books let go of theirs as they were loaded.
+pub(crate) fn evict_faulted(w: &mut Writer) {
+    let faulted = w.state.take_faulted();
+    let Some(keep) = w.resident_years else { return };
+    assert!(w.pending.in_flight.is_none(), "no checkpoint in flight");
+    for member in faulted {
+        let changed = w.pending.dirty.first_page_year(&member);
+        w.state.evict_keeping(&member, keep, changed);
+    }
 }
 
 /// Lets go of the older years of up to `n` of the members ready for it (`Writer::evict_ready`)
@@ -811,6 +824,14 @@ pub(crate) fn replay_tail(store: &Store, w: &mut Writer) -> Result<(), LedgerOpe
                 std::hint::black_box(warmed);
                 for entry in block.drain(..) {
                     let seq = entry.seq;
+                    // Its members' years out of memory first (an entry's effects may be in any
+                    // year: a back payment, a reversal of an old entry); a recorded entry reads
+                    // and changes only its members' books.
+                    if batch.any_cold_years() {
+                        for member in entry_members(&entry) {
+                            fault_in(store, &mut batch, member).map_err(LedgerOpenError::Read)?;
+                        }
+                    }
                     batch.apply_recorded(entry, &lookup).map_err(|e| {
                         LedgerOpenError::Read(ReadError::Corrupt(format!(
                             "entry {seq} cannot be replayed onto the checkpoint: {e}"
@@ -818,6 +839,13 @@ pub(crate) fn replay_tail(store: &Store, w: &mut Writer) -> Result<(), LedgerOpe
                     })?;
                     next = seq + 1;
                 }
+            }
+            let missed = batch.take_misses();
+            if let Some(member) = missed.first() {
+                return Err(LedgerOpenError::Read(ReadError::Corrupt(format!(
+                    "an entry before entry {next} read member {member}'s years out of memory, \
+                     though not one of its members"
+                ))));
             }
             let (changes, _) = batch.into_changes();
             *bound = bound.after(&changes);

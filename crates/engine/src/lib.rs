@@ -436,6 +436,8 @@ impl Ledger {
             counts.map(|[members, books, balances]| {
                 [members, books, if current { balances } else { 0 }]
             }),
+            // Old years let go of as they load, unless the state is rewritten whole below.
+            current.then_some(RESIDENT_YEARS),
         );
         let state = match loaded {
             Ok(state) => {
@@ -490,7 +492,7 @@ impl Ledger {
         };
         let state_loaded = started.elapsed();
         derived::replay_tail(&store, &mut writer)?;
-        derived::evict_stored(&mut writer);
+        derived::evict_faulted(&mut writer);
         let head_after_replay = store.head().seq;
         let open_timings = OpenTimings {
             store: store_opened,

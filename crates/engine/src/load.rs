@@ -126,10 +126,14 @@ pub(crate) enum Kind {
 /// The inserting side takes the records in any order of the threads' batches: the kinds of
 /// record a state holds do not depend on each other, and one member's pages must come from
 /// one scan (a [`StateLoader`] sorts a book read out of order, at a cost).
+/// With `keep`, each member's book lets go of its years before the last `keep` as it is
+/// loaded (`ScannedBooks::evicting`): the open of a ledger in the current format, whose pages
+/// are those years' as stored. `verify` and a conversion load every year.
 pub(crate) fn load_state(
     threads: Vec<Vec<(Kind, Scan<'_>)>>,
     format2: bool,
     counts: Option<[usize; 3]>,
+    keep: Option<u16>,
 ) -> Result<LedgerState, LoadError> {
     let (to, from) = std::sync::mpsc::sync_channel::<Vec<StateRecord>>(BATCHES_IN_FLIGHT);
     std::thread::scope(|scope| {
@@ -148,7 +152,7 @@ pub(crate) fn load_state(
                     to,
                     members: Members::default(),
                     members_expected,
-                    books: ScannedBooks::default(),
+                    books: keep.map_or_else(ScannedBooks::default, ScannedBooks::evicting),
                     books_expected,
                     failed: None,
                 };

@@ -683,9 +683,14 @@ impl StateLoader {
     ) -> Result<LedgerState, StateLoadError> {
         scanned.push(std::mem::take(&mut self.books));
         let mut bad = None;
+        let keep = scanned.iter().find_map(|b| b.keep);
+        let mut held = Vec::new();
+        let mut cold = 0;
         for mut books in scanned {
-            books.complete();
+            books.complete_as(true);
             bad = bad.min_some(books.bad);
+            held.append(&mut books.held);
+            cold += books.cold;
             let held = std::mem::take(&mut self.state.books);
             let (mut into, from) = if held.len() >= books.books.len() {
                 (held, books.books)
@@ -695,8 +700,12 @@ impl StateLoader {
             for (member, book) in from {
                 match into.get_mut(&member) {
                     Some(other) => {
+                        // The books of one member in two scans are their first or last
+                        // members', kept whole (`held`).
+                        let cold_part =
+                            other.cold_through().is_some() || book.cold_through().is_some();
                         other.append(book);
-                        if !other.make_canonical() {
+                        if cold_part || !other.make_canonical() {
                             bad = bad.min_some(Some(member));
                         }
                     }
@@ -709,6 +718,12 @@ impl StateLoader {
         }
         if let Some(member) = bad {
             return Err(StateLoadError::Book(member.to_string()));
+        }
+        self.state.cold_books = cold;
+        if let Some(keep) = keep {
+            for member in held {
+                self.state.evict_keeping(&member, keep, None);
+            }
         }
         check_member_balances(&self.state, self.member_balances, self.format2)?;
         Ok(self.state)
@@ -761,9 +776,27 @@ pub struct ScannedBooks {
     bad: Option<MemberId>,
     /// The greatest member completed so far: a member after it has no book yet.
     last: Option<MemberId>,
+    /// Each member's latest years kept in memory as their book is completed, the older ones
+    /// let go of (`None`: all kept): [`ScannedBooks::evicting`].
+    keep: Option<u16>,
+    /// Books completed so far.
+    completed: usize,
+    /// Members whose book was kept whole at completion although `keep` is set: the first of
+    /// the scan and the last, whose pages another scan may continue
+    /// ([`StateLoader::finish_with`] lets go of their years once the books are together).
+    held: Vec<MemberId>,
+    /// Books that let go of years.
+    cold: usize,
 }
 
 impl ScannedBooks {
+    /// Books that let go of their years before the last `keep` as each is completed (the
+    /// stored pages they are read from are those years' pages: [`MemberBook::evict_through`]),
+    /// so that an open never holds every member's whole history at once.
+    pub fn evicting(keep: u16) -> ScannedBooks {
+        ScannedBooks { keep: Some(keep), ..ScannedBooks::default() }
+    }
+
     /// Makes room for about `books` books.
     pub fn reserve(&mut self, books: usize) {
         self.books.reserve(books);
@@ -812,12 +845,22 @@ impl ScannedBooks {
         &mut self.current.as_mut().expect("set above").1
     }
 
-    /// The current book, checked (and kept if it holds anything).
+    /// The current book, checked (and kept if it holds anything; its older years let go of
+    /// unless it is the first or the `last` of the scan).
     fn complete(&mut self) {
+        self.complete_as(false);
+    }
+
+    fn complete_as(&mut self, last: bool) {
         let Some((member, mut book)) = self.current.take() else { return };
         if self.last.as_ref().is_some_and(|last| member <= *last) {
             // Not in key order: the member's records read before are put together with these.
             if let Some(mut before) = self.books.remove(&member) {
+                if before.cold_through().is_some() {
+                    // Not what a store's scan gives (its keys come in order); never put
+                    // together with a book missing years.
+                    self.bad = std::mem::take(&mut self.bad).min_some(Some(member.clone()));
+                }
                 before.append(book);
                 book = before;
             }
@@ -827,6 +870,21 @@ impl ScannedBooks {
         if !book.make_canonical() {
             self.bad = std::mem::take(&mut self.bad).min_some(Some(member.clone()));
         }
+        if let Some(keep) = self.keep
+            && !book.is_empty()
+        {
+            if self.completed > 0 && !last {
+                if book.cold_through().is_none()
+                    && let Some(through) = evictable_through(&book, keep, None)
+                    && book.evict_through(through)
+                {
+                    self.cold += 1;
+                }
+            } else {
+                self.held.push(member.clone());
+            }
+        }
+        self.completed += 1;
         if !book.is_empty() {
             self.books.insert(member, book);
         }
