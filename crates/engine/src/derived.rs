@@ -824,28 +824,9 @@ pub(crate) fn replay_tail(store: &Store, w: &mut Writer) -> Result<(), LedgerOpe
                 std::hint::black_box(warmed);
                 for entry in block.drain(..) {
                     let seq = entry.seq;
-                    // Its members' years out of memory first (an entry's effects may be in any
-                    // year: a back payment, a reversal of an old entry); a recorded entry reads
-                    // and changes only its members' books.
-                    if batch.any_cold_years() {
-                        for member in entry_members(&entry) {
-                            fault_in(store, &mut batch, member).map_err(LedgerOpenError::Read)?;
-                        }
-                    }
-                    batch.apply_recorded(entry, &lookup).map_err(|e| {
-                        LedgerOpenError::Read(ReadError::Corrupt(format!(
-                            "entry {seq} cannot be replayed onto the checkpoint: {e}"
-                        )))
-                    })?;
+                    replay_entry(store, &mut batch, entry, &lookup)?;
                     next = seq + 1;
                 }
-            }
-            let missed = batch.take_misses();
-            if let Some(member) = missed.first() {
-                return Err(LedgerOpenError::Read(ReadError::Corrupt(format!(
-                    "an entry before entry {next} read member {member}'s years out of memory, \
-                     though not one of its members"
-                ))));
             }
             let (changes, _) = batch.into_changes();
             *bound = bound.after(&changes);
@@ -864,6 +845,57 @@ pub(crate) fn replay_tail(store: &Store, w: &mut Writer) -> Result<(), LedgerOpe
         }
         Ok(())
     })
+}
+
+/// Replays one entry of the tail onto `batch`. An entry one of whose members has years out of
+/// memory (a recorded entry reads and changes only its members' books) is applied after a
+/// savepoint: if it read such a year (a back payment, a reversal of an old entry), it is rolled
+/// back, the years are read back from their pages and it is applied again, as a post is
+/// (`post/check.rs`); the others, most of them, need no savepoint.
+fn replay_entry(
+    store: &Store,
+    batch: &mut junbao_ledger::rules::Batch<'_>,
+    entry: Entry,
+    lookup: &dyn junbao_ledger::EntryLookup,
+) -> Result<(), LedgerOpenError> {
+    let seq = entry.seq;
+    let failed = |e: junbao_ledger::ApplyError| {
+        LedgerOpenError::Read(ReadError::Corrupt(format!(
+            "entry {seq} cannot be replayed onto the checkpoint: {e}"
+        )))
+    };
+    let guarded =
+        batch.any_cold_years() && entry_members(&entry).iter().any(|m| batch.has_cold_years(m));
+    if !guarded {
+        batch.apply_recorded(entry, lookup).map_err(failed)?;
+        let missed = batch.take_misses();
+        return match missed.first() {
+            None => Ok(()),
+            Some(member) => Err(LedgerOpenError::Read(ReadError::Corrupt(format!(
+                "entry {seq} read member {member}'s years out of memory, though not one of its \
+                 members"
+            )))),
+        };
+    }
+    let again = entry.clone();
+    let savepoint = batch.savepoint();
+    let applied = batch.apply_recorded(entry, lookup);
+    let missed = batch.take_misses();
+    if missed.is_empty() {
+        batch.release(savepoint);
+        return applied.map(|_| ()).map_err(failed);
+    }
+    batch.rollback(savepoint);
+    for member in &missed {
+        fault_in(store, batch, member).map_err(LedgerOpenError::Read)?;
+    }
+    batch.apply_recorded(again, lookup).map_err(failed)?;
+    match batch.take_misses().first() {
+        None => Ok(()),
+        Some(member) => Err(LedgerOpenError::Read(ReadError::Corrupt(format!(
+            "entry {seq} read member {member}'s years out of memory after they were read back"
+        )))),
+    }
 }
 
 /// What `junbao migrate` did.

@@ -252,7 +252,13 @@ pub struct LedgerState {
 
 /// The members of [`LedgerState::take_misses`]: written by reads (`&self`), rarely.
 #[derive(Debug, Default)]
-struct Misses(std::sync::Mutex<Vec<MemberId>>, std::sync::Mutex<Vec<MemberId>>);
+struct Misses(
+    std::sync::Mutex<Vec<MemberId>>,
+    std::sync::Mutex<Vec<MemberId>>,
+    /// Whether the first list may hold anything: taking nothing, as after nearly every
+    /// event, then takes no lock.
+    std::sync::atomic::AtomicBool,
+);
 
 impl Misses {
     /// Notes `member` (once for a run of notes of one member; [`LedgerState::take_misses`]
@@ -263,6 +269,7 @@ impl Misses {
         if v.last() != Some(member) {
             v.push(member.clone());
         }
+        self.2.store(true, std::sync::atomic::Ordering::Release);
     }
 }
 
@@ -960,6 +967,9 @@ impl LedgerState {
     /// The members whose book was read or changed in a year out of memory since the last
     /// call, each once; none are noted after it.
     pub fn take_misses(&self) -> Vec<MemberId> {
+        if !self.misses.2.swap(false, std::sync::atomic::Ordering::Acquire) {
+            return Vec::new();
+        }
         let mut v = std::mem::take(&mut *self.misses.0.lock().unwrap_or_else(|p| p.into_inner()));
         v.sort_unstable();
         v.dedup();
