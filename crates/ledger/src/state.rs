@@ -1295,6 +1295,7 @@ impl Dirty {
     /// as it doubles. The fund's own accounts an entry changes are few, and shared.
     pub fn reserve(&mut self, entries: usize) {
         self.pages.reserve(entries.saturating_mul(2));
+        self.page_members.reserve(entries);
     }
 
     /// Whether a page of `member` changed.

@@ -211,10 +211,8 @@ impl Group<'_, '_> {
     /// the store and it is applied again: what it decides never rests on a year it could not
     /// see (`LedgerState::take_misses`).
     fn apply(&mut self, event: Event) -> Result<Result<u64, ApplyError>, Refusal> {
-        // Every miss is taken after the event that made it, and a rollback drops those its
-        // undo notes: none is left from before.
-        let stale = self.batch.take_misses();
-        debug_assert!(stale.is_empty(), "a miss left from an earlier event");
+        // Every miss is taken after the event that made it, and a rollback (or a batch
+        // dropped) drops those left: none is left from before.
         let guarded = self.batch.any_cold_years()
             && event.body.member().is_none_or(|m| self.batch.has_cold_years(m));
         if !guarded {

@@ -849,16 +849,12 @@ impl InPlace<'_> {
     }
 
     /// Undoes the changes logged after the first `len`, newest first. Undoing a change to a
-    /// year out of memory notes a miss as the change did; those notes are dropped: the change
-    /// is gone, and whatever read the year was answered already (`Batch::take_misses` is
-    /// called after each event), so a miss left behind would only be taken for the next
-    /// event's.
+    /// year out of memory notes a miss as the change did; every miss noted so far is dropped:
+    /// what made them is undone (a rollback, or a batch dropped on an error), and a miss left
+    /// behind would be taken for the next event's.
     fn undo_to(&mut self, len: usize) {
-        let undone = self.log.len() > len;
         self.undo_changes_to(len);
-        if undone {
-            let _ = self.state.take_misses();
-        }
+        let _ = self.state.take_misses();
     }
 
     fn undo_changes_to(&mut self, len: usize) {

@@ -182,6 +182,11 @@ impl MemberBook {
     /// changes them until they are read back ([`MemberBook::fault_in`]). Returns whether
     /// anything left memory.
     pub fn evict_through(&mut self, through: u16) -> bool {
+        // Nothing that old in memory (most books, most times): no search for a pinned month.
+        let first = self.months.first().map_or(u16::MAX, |m| m.period.year);
+        if first.min(self.years.first().map_or(u16::MAX, |y| y.year)) > through {
+            return false;
+        }
         let pinned = self
             .months
             .iter()
