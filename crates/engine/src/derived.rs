@@ -847,35 +847,36 @@ pub(crate) fn replay_tail(store: &Store, w: &mut Writer) -> Result<(), LedgerOpe
     })
 }
 
-/// Replays one entry of the tail onto `batch`. An entry one of whose members has years out of
-/// memory (a recorded entry reads and changes only its members' books) is applied after a
-/// savepoint: if it read such a year (a back payment, a reversal of an old entry), it is rolled
-/// back, the years are read back from their pages and it is applied again, as a post is
-/// (`post/check.rs`); the others, most of them, need no savepoint.
-fn replay_entry(
+/// Why a recorded entry could not be applied ([`apply_recorded`]).
+pub(crate) enum RecordedError {
+    /// The rules' answer (a reversal's target not found or not readable, a wrong sequence).
+    Apply(junbao_ledger::ApplyError),
+    /// A member's years could not be read back.
+    Read(ReadError),
+    /// The entry read a member's years out of memory that it has no posting or event of.
+    Missed(MemberId),
+}
+
+/// Applies one recorded entry (the tail's replay, a mirror's copy) to `batch`. An entry one of
+/// whose members has years out of memory (a recorded entry reads and changes only its members'
+/// books) is applied after a savepoint: if it read such a year (a back payment, a reversal of
+/// an old entry), it is rolled back, the years are read back from their pages and it is applied
+/// again, as a post is (`post/check.rs`); the others, most of them, need no savepoint.
+pub(crate) fn apply_recorded(
     store: &Store,
     batch: &mut junbao_ledger::rules::Batch<'_>,
     entry: Entry,
     lookup: &dyn junbao_ledger::EntryLookup,
-) -> Result<(), LedgerOpenError> {
-    let seq = entry.seq;
-    let failed = |e: junbao_ledger::ApplyError| {
-        LedgerOpenError::Read(ReadError::Corrupt(format!(
-            "entry {seq} cannot be replayed onto the checkpoint: {e}"
-        )))
+) -> Result<(), RecordedError> {
+    let missed_one = |missed: Vec<MemberId>| match missed.into_iter().next() {
+        None => Ok(()),
+        Some(member) => Err(RecordedError::Missed(member)),
     };
     let guarded =
         batch.any_cold_years() && entry_members(&entry).iter().any(|m| batch.has_cold_years(m));
     if !guarded {
-        batch.apply_recorded(entry, lookup).map_err(failed)?;
-        let missed = batch.take_misses();
-        return match missed.first() {
-            None => Ok(()),
-            Some(member) => Err(LedgerOpenError::Read(ReadError::Corrupt(format!(
-                "entry {seq} read member {member}'s years out of memory, though not one of its \
-                 members"
-            )))),
-        };
+        batch.apply_recorded(entry, lookup).map_err(RecordedError::Apply)?;
+        return missed_one(batch.take_misses());
     }
     let again = entry.clone();
     let savepoint = batch.savepoint();
@@ -883,19 +884,34 @@ fn replay_entry(
     let missed = batch.take_misses();
     if missed.is_empty() {
         batch.release(savepoint);
-        return applied.map(|_| ()).map_err(failed);
+        return applied.map(|_| ()).map_err(RecordedError::Apply);
     }
     batch.rollback(savepoint);
     for member in &missed {
-        fault_in(store, batch, member).map_err(LedgerOpenError::Read)?;
+        fault_in(store, batch, member).map_err(RecordedError::Read)?;
     }
-    batch.apply_recorded(again, lookup).map_err(failed)?;
-    match batch.take_misses().first() {
-        None => Ok(()),
-        Some(member) => Err(LedgerOpenError::Read(ReadError::Corrupt(format!(
-            "entry {seq} read member {member}'s years out of memory after they were read back"
-        )))),
-    }
+    batch.apply_recorded(again, lookup).map_err(RecordedError::Apply)?;
+    missed_one(batch.take_misses())
+}
+
+/// [`apply_recorded`] for the tail's replay at the open.
+fn replay_entry(
+    store: &Store,
+    batch: &mut junbao_ledger::rules::Batch<'_>,
+    entry: Entry,
+    lookup: &dyn junbao_ledger::EntryLookup,
+) -> Result<(), LedgerOpenError> {
+    let seq = entry.seq;
+    apply_recorded(store, batch, entry, lookup).map_err(|e| match e {
+        RecordedError::Apply(e) => LedgerOpenError::Read(ReadError::Corrupt(format!(
+            "entry {seq} cannot be replayed onto the checkpoint: {e}"
+        ))),
+        RecordedError::Read(e) => LedgerOpenError::Read(e),
+        RecordedError::Missed(member) => LedgerOpenError::Read(ReadError::Corrupt(format!(
+            "entry {seq} read member {member}'s years out of memory, though not one of its \
+             members"
+        ))),
+    })
 }
 
 /// What `junbao migrate` did.

@@ -161,30 +161,23 @@ impl Ledger {
             previous = hash;
             let entry = Entry::from_canonical_bytes(&e.bytes)
                 .map_err(|err| integrity(format!("entry {seq} does not decode: {err}")))?;
-            // Its members' years out of memory first: a recorded entry's effects may be in any
-            // year (a back payment, a reversal of an old entry).
-            if batch.any_cold_years() {
-                for member in junbao_ledger::rules::entry_members(&entry) {
-                    crate::derived::fault_in(&self.store, &mut batch, member)
-                        .map_err(|e| MirrorError::Storage(format!("entry {seq}: {e}")))?;
-                }
-            }
-            batch.apply_recorded(entry, &lookup).map_err(|err| match err {
-                // This copy's disk failed reading the entry a reversal names.
-                junbao_ledger::ApplyError::Lookup(junbao_ledger::LookupError::Io(m)) => {
-                    MirrorError::Storage(format!("entry {seq}: {m}"))
-                }
-                other => integrity(format!("entry {seq}: {other}")),
-            })?;
-        }
-        // Every member whose book an entry reads or changes is among its members.
-        let missed = batch.take_misses();
-        if !missed.is_empty() {
-            return Err(integrity(format!(
-                "{} member books were read in a year out of memory while applying the remote's \
-                 entries",
-                missed.len()
-            )));
+            // Its members' years out of memory read back if it reads them (`apply_recorded`).
+            use crate::derived::RecordedError;
+            crate::derived::apply_recorded(&self.store, &mut batch, entry, &lookup).map_err(
+                |err| match err {
+                    // This copy's disk failed reading the entry a reversal names.
+                    RecordedError::Apply(junbao_ledger::ApplyError::Lookup(
+                        junbao_ledger::LookupError::Io(m),
+                    )) => MirrorError::Storage(format!("entry {seq}: {m}")),
+                    RecordedError::Apply(other) => integrity(format!("entry {seq}: {other}")),
+                    // This copy's disk failed (or holds a page not as it left memory).
+                    RecordedError::Read(e) => MirrorError::Storage(format!("entry {seq}: {e}")),
+                    RecordedError::Missed(member) => integrity(format!(
+                        "entry {seq} read member {member}'s years out of memory, though not one \
+                         of its members"
+                    )),
+                },
+            )?;
         }
         let ids: Vec<(Box<str>, u64, Hash32)> = batch
             .entries()
