@@ -146,6 +146,12 @@ fn a_reopened_ledger_lets_go_of_stored_years_and_reports_every_month() {
         .with_state_and_cold_months(|_, m| m.as_str() == "M0", |_, cold, _| cold.len())
         .unwrap();
     assert_eq!(only_m0, 36);
+    // A discharge checks the months after its own (Art. 20, 25, 32): none of the old years is
+    // read back for it.
+    let discharge =
+        r#"{"id":"d0","type":"discharge","member":"M0","on":"2025-12-20","route":"employee"}"#;
+    post(&ledger, &[discharge.to_string()]).unwrap();
+    assert_eq!(ledger.books_with_cold_years(), 2);
 }
 
 #[test]

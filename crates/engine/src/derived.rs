@@ -317,8 +317,8 @@ pub(crate) fn fault_in(
 /// Lets go of the older years of every member whose pages are stored as they are (all but
 /// the years changed since the checkpoint), keeping the writer's resident years
 /// ([`crate::RESIDENT_YEARS`]). Only when no checkpoint is in flight (after a synchronous
-/// one). Returns how many books let go of any. (Tests: [`crate::Ledger::evict_stored_now`].)
-#[cfg(feature = "testing")]
+/// one, or at the open of a state loaded whole for its conversion). Returns how many books let
+/// go of any.
 pub(crate) fn evict_stored(w: &mut Writer) -> usize {
     let Some(keep) = w.resident_years else { return 0 };
     assert!(w.pending.in_flight.is_none(), "no checkpoint in flight");
@@ -878,20 +878,23 @@ pub(crate) fn apply_recorded(
         batch.apply_recorded(entry, lookup).map_err(RecordedError::Apply)?;
         return missed_one(batch.take_misses());
     }
-    let again = entry.clone();
-    let savepoint = batch.savepoint();
-    let applied = batch.apply_recorded(entry, lookup);
-    let missed = batch.take_misses();
-    if missed.is_empty() {
-        batch.release(savepoint);
-        return applied.map(|_| ()).map_err(RecordedError::Apply);
+    // Each round reads back at least one book, so the rounds end.
+    loop {
+        let savepoint = batch.savepoint();
+        let applied = batch.apply_recorded(entry.clone(), lookup);
+        let missed = batch.take_misses();
+        if missed.is_empty() {
+            batch.release(savepoint);
+            return applied.map(|_| ()).map_err(RecordedError::Apply);
+        }
+        batch.rollback(savepoint);
+        if let Some(member) = missed.iter().find(|m| !batch.has_cold_years(m)) {
+            return Err(RecordedError::Missed(member.clone()));
+        }
+        for member in &missed {
+            fault_in(store, batch, member).map_err(RecordedError::Read)?;
+        }
     }
-    batch.rollback(savepoint);
-    for member in &missed {
-        fault_in(store, batch, member).map_err(RecordedError::Read)?;
-    }
-    batch.apply_recorded(again, lookup).map_err(RecordedError::Apply)?;
-    missed_one(batch.take_misses())
 }
 
 /// [`apply_recorded`] for the tail's replay at the open.
@@ -908,8 +911,7 @@ fn replay_entry(
         ))),
         RecordedError::Read(e) => LedgerOpenError::Read(e),
         RecordedError::Missed(member) => LedgerOpenError::Read(ReadError::Corrupt(format!(
-            "entry {seq} read member {member}'s years out of memory, though not one of its \
-             members"
+            "entry {seq} read member {member}'s years out of memory, which it has none of"
         ))),
     })
 }

@@ -492,7 +492,12 @@ impl Ledger {
         };
         let state_loaded = started.elapsed();
         derived::replay_tail(&store, &mut writer)?;
-        derived::evict_faulted(&mut writer);
+        if current {
+            derived::evict_faulted(&mut writer);
+        } else {
+            // Loaded whole for its conversion, and stored as it is now (but the tail).
+            derived::evict_stored(&mut writer);
+        }
         let head_after_replay = store.head().seq;
         let open_timings = OpenTimings {
             store: store_opened,

@@ -170,11 +170,15 @@ impl Ledger {
                         junbao_ledger::LookupError::Io(m),
                     )) => MirrorError::Storage(format!("entry {seq}: {m}")),
                     RecordedError::Apply(other) => integrity(format!("entry {seq}: {other}")),
-                    // This copy's disk failed (or holds a page not as it left memory).
+                    // This copy's own page is not what left memory: stop, as for the remote's.
+                    RecordedError::Read(junbao_storage::ReadError::Corrupt(m)) => {
+                        integrity(format!("entry {seq}: this copy's stored state: {m}"))
+                    }
+                    // This copy's disk failed.
                     RecordedError::Read(e) => MirrorError::Storage(format!("entry {seq}: {e}")),
                     RecordedError::Missed(member) => integrity(format!(
-                        "entry {seq} read member {member}'s years out of memory, though not one \
-                         of its members"
+                        "entry {seq} read member {member}'s years out of memory, which it has \
+                         none of"
                     )),
                 },
             )?;

@@ -964,6 +964,22 @@ impl LedgerState {
         book.into_iter().flat_map(move |b| b.months_of(line))
     }
 
+    /// The months of `member`'s premium `line` from `from` on that hold money, ascending:
+    /// [`LedgerState::months_of`] for a rule that reads only those, which misses only when
+    /// `from` is in a year out of memory.
+    pub fn months_from(
+        &self,
+        member: &MemberId,
+        line: Line,
+        from: Period,
+    ) -> impl Iterator<Item = Period> + '_ {
+        let book = self.books.get(member);
+        if book.is_some_and(|b| b.is_cold(from.year)) {
+            self.misses.note(member);
+        }
+        book.into_iter().flat_map(move |b| b.months_of(line)).filter(move |p| *p >= from)
+    }
+
     /// The members whose book was read or changed in a year out of memory since the last
     /// call, each once; none are noted after it.
     pub fn take_misses(&self) -> Vec<MemberId> {

@@ -209,6 +209,11 @@ impl Batch<'_> {
         self.base().months_of(member, line).collect()
     }
 
+    /// [`Batch::months_of`] from `from` on (no older year is read).
+    fn months_from(&self, member: &MemberId, line: Line, from: Period) -> Vec<Period> {
+        self.base().months_from(member, line, from).collect()
+    }
+
     /// Art. 20, 25, 32: premiums and their subsidies stop with the service. A discharge or death
     /// dated before a month whose premium or subsidy is already posted would leave money for
     /// months not served: refused, naming the first such month (reverse it first, or date the
@@ -220,7 +225,7 @@ impl Batch<'_> {
         what: &str,
     ) -> Result<(), EventError> {
         for line in [Line::Medical, Line::SpousePension, Line::SpouseMedical] {
-            let later = self.months_of(member, line).into_iter().find(|p| {
+            let later = self.months_from(member, line, last_month).into_iter().find(|p| {
                 *p > last_month
                     && self.period(member, line, *p) != crate::state::PeriodMoney::default()
             });
@@ -239,9 +244,9 @@ impl Batch<'_> {
 
     /// The first month at or after `from` whose subsidy on `line` is posted, if any.
     fn first_subsidised_from(&self, member: &MemberId, line: Line, from: Period) -> Option<Period> {
-        self.months_of(member, line)
+        self.months_from(member, line, from)
             .into_iter()
-            .find(|p| *p >= from && self.period(member, line, *p).state.0 != 0)
+            .find(|p| self.period(member, line, *p).state.0 != 0)
     }
 
     /// Months whose personal premium on `line` awaits its state part.
@@ -269,7 +274,7 @@ impl Batch<'_> {
                     return Err(refuse("of", "a later unit change follows; reverse it first"));
                 }
                 if let Some(p) =
-                    self.months_of(member, Line::Medical).into_iter().find(|p| *p >= on.period())
+                    self.months_from(member, Line::Medical, on.period()).into_iter().next()
                 {
                     return Err(refuse(
                         "of",
