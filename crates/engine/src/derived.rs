@@ -405,11 +405,11 @@ impl Writer {
     /// copied as they stand now (encoded by whoever writes them), and the index records taken
     /// out of memory as they are; nothing is pending after it.
     ///
-    /// First, when the checkpoints before it are `stored` (none failed), the older years of
-    /// the members the last cut wrote or whose years were read back are let go of
-    /// ([`Writer::resident_years`]): their pages in the store are as they are in memory, unless
-    /// they changed since (those members' pages are in this cut; they are let go of at the
-    /// next).
+    /// First, when the checkpoints before it are `stored` (none failed), the members the last
+    /// cut named (books holding years before their resident ones) or whose years were read
+    /// back become ready to let go of them (`Writer::evict_ready`, a batch's worth after each
+    /// post): their pages in the store are as they are in memory, except the years changed
+    /// since, which this cut writes and which stay (with every later year) until the next.
     fn cut(&mut self, seq: u64, stored: bool) -> Job {
         let candidates = std::mem::take(&mut self.evict_next);
         if self.resident_years.is_some() && stored {

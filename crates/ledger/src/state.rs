@@ -250,26 +250,27 @@ pub struct LedgerState {
     cold_books: usize,
 }
 
-/// The members of [`LedgerState::take_misses`]: written by reads (`&self`), rarely.
+/// The members of [`LedgerState::take_misses`] (written by reads, `&self`, rarely) and of
+/// [`LedgerState::take_faulted`].
 #[derive(Debug, Default)]
-struct Misses(
-    std::sync::Mutex<Vec<MemberId>>,
-    std::sync::Mutex<Vec<MemberId>>,
-    /// Whether the first list may hold anything: taking nothing, as after nearly every
-    /// event, then takes no lock.
-    std::sync::atomic::AtomicBool,
-);
+struct Misses {
+    missed: std::sync::Mutex<Vec<MemberId>>,
+    faulted: std::sync::Mutex<Vec<MemberId>>,
+    /// Whether `missed` may hold anything: taking nothing, as after nearly every event, then
+    /// takes no lock.
+    any: std::sync::atomic::AtomicBool,
+}
 
 impl Misses {
     /// Notes `member` (once for a run of notes of one member; [`LedgerState::take_misses`]
     /// gives each once): an event crediting interest to a year out of memory notes every
     /// member it credits.
     fn note(&self, member: &MemberId) {
-        let mut v = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut v = self.missed.lock().unwrap_or_else(|p| p.into_inner());
         if v.last() != Some(member) {
             v.push(member.clone());
         }
-        self.2.store(true, std::sync::atomic::Ordering::Release);
+        self.any.store(true, std::sync::atomic::Ordering::Release);
     }
 }
 
@@ -983,10 +984,11 @@ impl LedgerState {
     /// The members whose book was read or changed in a year out of memory since the last
     /// call, each once; none are noted after it.
     pub fn take_misses(&self) -> Vec<MemberId> {
-        if !self.misses.2.swap(false, std::sync::atomic::Ordering::Acquire) {
+        if !self.misses.any.swap(false, std::sync::atomic::Ordering::Acquire) {
             return Vec::new();
         }
-        let mut v = std::mem::take(&mut *self.misses.0.lock().unwrap_or_else(|p| p.into_inner()));
+        let missed = &self.misses.missed;
+        let mut v = std::mem::take(&mut *missed.lock().unwrap_or_else(|p| p.into_inner()));
         v.sort_unstable();
         v.dedup();
         v
@@ -1050,14 +1052,14 @@ impl LedgerState {
         }
         book.fault_in(pages)?;
         self.cold_books -= 1;
-        self.misses.1.lock().unwrap_or_else(|p| p.into_inner()).push(member.clone());
+        self.misses.faulted.lock().unwrap_or_else(|p| p.into_inner()).push(member.clone());
         Ok(())
     }
 
     /// The members whose years were read back since the last call: their books are whole
     /// again until they are let go of again.
     pub fn take_faulted(&self) -> Vec<MemberId> {
-        std::mem::take(&mut *self.misses.1.lock().unwrap_or_else(|p| p.into_inner()))
+        std::mem::take(&mut *self.misses.faulted.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
     /// Lets go of the years before the last `keep` of every member's book, and before the
