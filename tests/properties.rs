@@ -294,19 +294,22 @@ fn request(texts: &[String]) -> junbao_engine::PostRequest {
 /// the head, and the state (balances, members, periods, reversal and interest marks, admin).
 fn engine_books(ledger: &junbao_engine::Ledger) -> (Vec<Vec<u8>>, String) {
     let bytes = ledger.entries_from(1).map(|r| r.unwrap().0.bytes).collect();
-    let state = ledger.with_state(|s, head| {
-        let mut balances: Vec<_> = s.balances().map(|(a, b)| (a.to_string(), b.0)).collect();
-        balances.sort();
-        format!(
-            "{head:?} {balances:?} {:?} {:?} {:?} {:?} {:?}",
-            s.members.iter().collect::<std::collections::BTreeMap<_, _>>(),
-            s.periods(),
-            s.reversed.iter().collect::<std::collections::BTreeSet<_>>(),
-            s.interest_credited.iter().collect::<std::collections::BTreeSet<_>>(),
-            s.admin,
-        )
-    });
+    let state = ledger.with_state(|s, head| format!("{head:?} {}", state_text(s)));
     (bytes, state)
+}
+
+/// A state's balances, members, periods, reversal and interest marks and admin, as text.
+fn state_text(s: &LedgerState) -> String {
+    let mut balances: Vec<_> = s.balances().map(|(a, b)| (a.to_string(), b.0)).collect();
+    balances.sort();
+    format!(
+        "{balances:?} {:?} {:?} {:?} {:?} {:?}",
+        s.members.iter().collect::<std::collections::BTreeMap<_, _>>(),
+        s.periods(),
+        s.reversed.iter().collect::<std::collections::BTreeSet<_>>(),
+        s.interest_credited.iter().collect::<std::collections::BTreeSet<_>>(),
+        s.admin,
+    )
 }
 
 proptest! {
@@ -501,17 +504,7 @@ fn line_in(op: &Op, n: usize, state: &LedgerState, year: u16) -> String {
 /// The state as a replay of the journal alone gives it, in `engine_books`' terms.
 fn replayed_books(ledger: &junbao_engine::Ledger) -> String {
     let entries: Vec<Entry> = ledger.entries_from(1).map(|r| r.unwrap().1).collect();
-    let state = LedgerState::replay(&entries);
-    let mut balances: Vec<_> = state.balances().map(|(a, b)| (a.to_string(), b.0)).collect();
-    balances.sort();
-    format!(
-        "{balances:?} {:?} {:?} {:?} {:?} {:?}",
-        state.members.iter().collect::<std::collections::BTreeMap<_, _>>(),
-        state.periods(),
-        state.reversed.iter().collect::<std::collections::BTreeSet<_>>(),
-        state.interest_credited.iter().collect::<std::collections::BTreeSet<_>>(),
-        state.admin,
-    )
+    state_text(&LedgerState::replay(&entries))
 }
 
 proptest! {
