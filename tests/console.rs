@@ -643,3 +643,45 @@ async fn a_clerk_exports_and_prints_a_package_and_a_package_with_a_changed_amoun
     b.client.close().await.unwrap();
     s.stop().await;
 }
+
+/// Years out of memory (docs/ARCHITECTURE.md): a unit's view counts every month of its members,
+/// also those of years the server's ledger let go of when it opened (five years of premiums and
+/// matches; the open keeps each member's last two), read back from their pages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_unit_view_counts_every_month_of_years_out_of_memory() {
+    let l = TestLedger::new();
+    let poster = l.token("finance-U001", "poster", Some("U001"));
+    let mut lines = vec![
+        enroll("e1", "M1", "officer", "U001", "2020-01-01", "10000.00"),
+        enroll("e2", "M2", "officer", "U002", "2020-01-01", "12000.00"),
+    ];
+    for year in 2021..=2025 {
+        for m in 1..=12 {
+            let p = format!("{year}-{m:02}");
+            for (member, unit, amount) in [("M1", "U001", "100.00"), ("M2", "U002", "120.00")] {
+                lines.push(dated(
+                    contribution(&format!("c-{member}-{p}"), member, &p, amount, unit),
+                    &p,
+                ));
+                lines.push(dated(subsidy(&format!("s-{member}-{p}"), member, &p, amount), &p));
+            }
+        }
+    }
+    l.post_ok(&lines.join("\n"));
+    let s = serve(&l, None).await;
+    let (got, unit) = http(
+        reqwest::Method::GET,
+        format!("{}/v1/units/U001/members", s.url),
+        Some(poster.as_str()),
+        None,
+    )
+    .await;
+    assert_eq!(got, 200);
+    let months = unit["months"].as_array().unwrap();
+    assert_eq!(months.len(), 60, "every month of 2021 – 2025");
+    assert_eq!(months[0]["period"], "2021-01");
+    assert!(months.iter().all(|m| m["premiums"] == "100.00" && m["matches"] == "100.00"));
+    let m1 = &unit["members"].as_array().unwrap()[0];
+    assert_eq!((m1["member"].as_str(), m1["premiums"].as_str()), (Some("M1"), Some("6000.00")));
+    s.stop().await;
+}
