@@ -121,8 +121,14 @@ impl Served {
 }
 
 async fn serve(l: &TestLedger, tamper_proofs_of: Option<&str>) -> Served {
+    serve_with(l, |config| config.test_tamper_proofs_of = tamper_proofs_of.map(str::to_string))
+        .await
+}
+
+/// [`serve`] with the server's configuration changed by `set`.
+async fn serve_with(l: &TestLedger, set: impl FnOnce(&mut junbao_server::ServerConfig)) -> Served {
     let mut config = junbao_server::ServerConfig::for_ledger(l.data());
-    config.test_tamper_proofs_of = tamper_proofs_of.map(str::to_string);
+    set(&mut config);
     let server = junbao_server::Server::open(config).expect("the server opens");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
@@ -668,20 +674,24 @@ async fn the_unit_view_counts_every_month_of_years_out_of_memory() {
         }
     }
     l.post_ok(&lines.join("\n"));
-    let s = serve(&l, None).await;
-    let (got, unit) = http(
-        reqwest::Method::GET,
-        format!("{}/v1/units/U001/members", s.url),
-        Some(poster.as_str()),
-        None,
-    )
-    .await;
-    assert_eq!(got, 200);
-    let months = unit["months"].as_array().unwrap();
-    assert_eq!(months.len(), 60, "every month of 2021 – 2025");
-    assert_eq!(months[0]["period"], "2021-01");
-    assert!(months.iter().all(|m| m["premiums"] == "100.00" && m["matches"] == "100.00"));
-    let m1 = &unit["members"].as_array().unwrap()[0];
-    assert_eq!((m1["member"].as_str(), m1["premiums"].as_str()), (Some("M1"), Some("6000.00")));
-    s.stop().await;
+    // The default (two years in memory), then every year kept (`serve --resident-years 0`:
+    // the years the open let go of read back at the start).
+    for resident in [None, Some(0)] {
+        let s = serve_with(&l, |config| config.resident_years = resident).await;
+        let (got, unit) = http(
+            reqwest::Method::GET,
+            format!("{}/v1/units/U001/members", s.url),
+            Some(poster.as_str()),
+            None,
+        )
+        .await;
+        assert_eq!(got, 200);
+        let months = unit["months"].as_array().unwrap();
+        assert_eq!(months.len(), 60, "every month of 2021 – 2025 ({resident:?})");
+        assert_eq!(months[0]["period"], "2021-01");
+        assert!(months.iter().all(|m| m["premiums"] == "100.00" && m["matches"] == "100.00"));
+        let m1 = &unit["members"].as_array().unwrap()[0];
+        assert_eq!((m1["member"].as_str(), m1["premiums"].as_str()), (Some("M1"), Some("6000.00")));
+        s.stop().await;
+    }
 }

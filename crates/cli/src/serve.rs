@@ -52,6 +52,10 @@ pub struct ServeArgs {
     /// threads of its own.
     #[arg(long, env = "JUNBAO_HTTP_THREADS")]
     threads: Option<usize>,
+    /// Each member's latest years kept in memory; older ones are read back from their stored
+    /// pages when an event needs them (0: every year stays in memory) [default: 2].
+    #[arg(long, env = "JUNBAO_RESIDENT_YEARS")]
+    resident_years: Option<u16>,
 }
 
 pub fn serve(data: &Path, args: ServeArgs) -> Result<()> {
@@ -89,6 +93,7 @@ pub fn serve(data: &Path, args: ServeArgs) -> Result<()> {
     config.batch_events_max = args.batch_events_max.clamp(1, junbao_engine::BATCH_EVENTS_MAX);
     config.request_timeout = Duration::from_secs(args.timeout_secs.max(1));
     config.header_read_timeout = Duration::from_secs(args.header_timeout_secs.max(1));
+    config.resident_years = args.resident_years;
     let server = Server::open(config)?;
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
     if let Some(n) = args.threads {

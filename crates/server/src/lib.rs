@@ -60,6 +60,9 @@ pub struct ServerConfig {
     /// The log's origin in `GET /v1/checkpoint` (C2SP tlog-checkpoint); `None`: the default
     /// derived from the public key (`junbao_ledger::checkpoint::default_origin`).
     pub origin: Option<String>,
+    /// Each member's latest years the ledger keeps in memory (`Some(0)`: every year, read back
+    /// at the start; `None`: the ledger's default, `junbao_engine::RESIDENT_YEARS`).
+    pub resident_years: Option<u16>,
 }
 
 /// After SIGTERM, requests in flight get this long to be answered; connections still open
@@ -85,6 +88,7 @@ impl ServerConfig {
             test_tamper_proofs_of: None,
             header_read_timeout: HEADER_READ_TIMEOUT_DEFAULT,
             origin: None,
+            resident_years: None,
         }
     }
 }
@@ -164,6 +168,14 @@ impl Server {
         let ledger = Ledger::open(&config.data, junbao_engine::system_clock()).map_err(|e| {
             ServeError::Ledger { path: config.data.display().to_string(), reason: e.to_string() }
         })?;
+        if let Some(years) = config.resident_years {
+            ledger.set_resident_years((years > 0).then_some(years)).map_err(|e| {
+                ServeError::Ledger {
+                    path: config.data.display().to_string(),
+                    reason: format!("reading back the members' years out of memory: {e}"),
+                }
+            })?;
+        }
         let tokens = Tokens::load(&config.tokens)?;
         let key = junbao_engine::load_signing_key(&config.key)
             .map_err(|e| ServeError::Key(e.to_string()))?;
