@@ -882,11 +882,8 @@ impl ScannedBooks {
             && !book.is_empty()
         {
             if self.completed > 0 && !last {
-                if book.cold_through().is_none()
-                    && let Some(through) = evictable_through(&book, keep, None)
-                    && book.evict_through(through)
-                {
-                    self.cold += 1;
+                if let Some(through) = evictable_through(&book, keep, None) {
+                    evict_counting(&mut book, through, &mut self.cold);
                 }
             } else {
                 self.held.push(member.clone());
@@ -1020,12 +1017,7 @@ impl LedgerState {
     /// anything left memory.
     pub fn evict_through(&mut self, member: &MemberId, through: u16) -> bool {
         let Some(book) = self.books.get_mut(member) else { return false };
-        let was_cold = book.cold_through().is_some();
-        let evicted = book.evict_through(through);
-        if evicted && !was_cold {
-            self.cold_books += 1;
-        }
-        evicted
+        evict_counting(book, through, &mut self.cold_books)
     }
 
     /// Lets go of `member`'s years before the last `keep` years of their book (see
@@ -1078,12 +1070,8 @@ impl LedgerState {
                 continue;
             }
             let Some(through) = evictable_through(book, keep, changed(member)) else { continue };
-            let was_cold = book.cold_through().is_some();
-            if book.evict_through(through) {
+            if evict_counting(book, through, &mut self.cold_books) {
                 evicted += 1;
-                if !was_cold {
-                    self.cold_books += 1;
-                }
             }
         }
         evicted
@@ -1316,11 +1304,6 @@ impl Dirty {
         self.page_members.reserve(entries);
     }
 
-    /// Whether a page of `member` changed.
-    pub fn has_pages_of(&self, member: &MemberId) -> bool {
-        self.page_members.contains_key(member)
-    }
-
     /// The earliest year of `member`'s pages that changed, if any: every year before it is
     /// stored as the last checkpoint left it.
     pub fn first_page_year(&self, member: &MemberId) -> Option<u16> {
@@ -1445,6 +1428,17 @@ impl LedgerState {
         }
         w
     }
+}
+
+/// [`MemberBook::evict_through`], adding one to `cold_books` when the book had no year out of
+/// memory before (the count [`LedgerState::any_cold_years`] reads).
+fn evict_counting(book: &mut MemberBook, through: u16, cold_books: &mut usize) -> bool {
+    let was_cold = book.cold_through().is_some();
+    let evicted = book.evict_through(through);
+    if evicted && !was_cold {
+        *cold_books += 1;
+    }
+    evicted
 }
 
 /// The last year `book` may let go of, keeping its last `keep` years and every year from

@@ -116,8 +116,8 @@ pub enum FaultInError {
     #[error("a stored page of {0} is not one of the years out of memory")]
     Year(u16),
     #[error(
-        "the stored pages of the years through {0} are not, byte for byte, what the book let \
-         go of (a page changed, is missing or was added)"
+        "the stored pages of the years through {0} do not hold what the book let go of (a page \
+         changed, is missing or was added)"
     )]
     Sums(u16),
 }
@@ -157,9 +157,13 @@ impl MemberBook {
     /// them would free).
     pub fn holds_years_before_last(&self, keep: u16) -> bool {
         let Some(last) = self.last_year() else { return false };
+        u32::from(self.first_year()) + u32::from(keep) <= u32::from(last)
+    }
+
+    /// The first year of anything in memory (`u16::MAX` for an empty book).
+    fn first_year(&self) -> u16 {
         let first = self.months.first().map_or(u16::MAX, |m| m.period.year);
-        let first = first.min(self.years.first().map_or(u16::MAX, |y| y.year));
-        u32::from(first) + u32::from(keep) <= u32::from(last)
+        first.min(self.years.first().map_or(u16::MAX, |y| y.year))
     }
 
     /// The book's last year, as the years to keep in memory count back from it: its last
@@ -183,8 +187,7 @@ impl MemberBook {
     /// anything left memory.
     pub fn evict_through(&mut self, through: u16) -> bool {
         // Nothing that old in memory (most books, most times): no search for a pinned month.
-        let first = self.months.first().map_or(u16::MAX, |m| m.period.year);
-        if first.min(self.years.first().map_or(u16::MAX, |y| y.year)) > through {
+        if self.first_year() > through {
             return false;
         }
         let pinned = self
@@ -204,12 +207,7 @@ impl MemberBook {
         if months == 0 && years == 0 {
             return false;
         }
-        let pages: Vec<(u16, Vec<u8>)> = self
-            .page_years()
-            .into_iter()
-            .take_while(|y| *y <= through)
-            .filter_map(|y| Some((y, self.page(y)?)))
-            .collect();
+        let pages = self.pages_through(through);
         let cold = self.cold.get_or_insert_with(|| {
             Box::new(Cold {
                 through,
@@ -224,10 +222,7 @@ impl MemberBook {
         cold.steps.push(through);
         for y in self.years.drain(..years) {
             cold.magnitude += u128::from(y.sum.0.unsigned_abs());
-            match cold.sums.iter_mut().find(|(s, _)| *s == y.slot) {
-                Some((_, sum)) => *sum += i128::from(y.sum.0),
-                None => cold.sums.push((y.slot, i128::from(y.sum.0))),
-            }
+            add_to_slot(&mut cold.sums, y.slot, y.sum);
         }
         cold.sums.sort_unstable_by_key(|(s, _)| *s);
         self.months.drain(..months);
@@ -238,22 +233,19 @@ impl MemberBook {
 
     /// Reads back the years out of memory from their stored `pages` (year, bytes; every page
     /// of this member up to [`MemberBook::cold_through`], in any order). The pages must hold
-    /// exactly what the book let go of (each account's total and the magnitudes of the
-    /// yearly sums): anything else is an error and the book is left as it was.
+    /// exactly what the book let go of (its digest, each account's total and the magnitudes
+    /// of the yearly sums): anything else is an error and the book is left as it was.
     pub fn fault_in<'p>(
         &mut self,
         pages: impl IntoIterator<Item = (u16, &'p [u8])>,
     ) -> Result<(), FaultInError> {
         let Some(cold) = self.cold.as_deref() else { return Ok(()) };
-        let mut pages: Vec<(u16, &[u8])> = pages.into_iter().collect();
-        pages.sort_by_key(|(y, _)| *y);
         let mut back = MemberBook::default();
-        for (year, bytes) in &pages {
-            if *year > cold.through {
-                return Err(FaultInError::Year(*year));
+        for (year, bytes) in pages {
+            if year > cold.through {
+                return Err(FaultInError::Year(year));
             }
-            back.push_page(*year, bytes)
-                .map_err(|source| FaultInError::Page { year: *year, source })?;
+            back.push_page(year, bytes).map_err(|source| FaultInError::Page { year, source })?;
         }
         // The digest was taken over the pages as this ledger encodes them
         // (`evict_through`); the stored bytes are read as the book they make and encoded again,
@@ -261,8 +253,7 @@ impl MemberBook {
         if !back.sort() || !back.is_canonical() {
             return Err(FaultInError::Sums(cold.through));
         }
-        let encoded: Vec<(u16, Vec<u8>)> =
-            back.page_years().into_iter().filter_map(|y| Some((y, back.page(y)?))).collect();
+        let encoded = back.pages_through(cold.through);
         let (mut digest, mut from) = ([0; 32], 0u16);
         for step in &cold.steps {
             let step_pages = encoded.iter().filter(|(y, _)| *y >= from && *y <= *step);
@@ -384,10 +375,7 @@ impl MemberBook {
         let mut slots: smallvec::SmallVec<[(Slot, i128); 4]> =
             self.cold.as_ref().map(|c| c.sums.clone()).unwrap_or_default();
         for y in &self.years {
-            match slots.iter_mut().find(|(s, _)| *s == y.slot) {
-                Some((_, sum)) => *sum += i128::from(y.sum.0),
-                None => slots.push((y.slot, i128::from(y.sum.0))),
-            }
+            add_to_slot(&mut slots, y.slot, y.sum);
         }
         slots.sort_unstable_by_key(|(s, _)| *s);
         slots
@@ -423,6 +411,17 @@ impl MemberBook {
         years.sort_unstable();
         years.dedup();
         years
+    }
+
+    /// Each year up to `through` the book holds anything for, with its encoded page, in year
+    /// order: what letting go of them leaves in the store, and what reading them back must
+    /// give again ([`Cold::digest`]).
+    fn pages_through(&self, through: u16) -> Vec<(u16, Vec<u8>)> {
+        self.page_years()
+            .into_iter()
+            .take_while(|y| *y <= through)
+            .filter_map(|y| Some((y, self.page(y)?)))
+            .collect()
     }
 
     /// The encoded page of `year` (docs/FORMAT.md §4), or `None` if the book holds nothing for
@@ -529,6 +528,14 @@ impl MemberBook {
         self.years.sort_by_key(|y| (y.year, y.slot));
         self.months.windows(2).all(|w| (w[0].period, w[0].line) != (w[1].period, w[1].line))
             && self.years.windows(2).all(|w| (w[0].year, w[0].slot) != (w[1].year, w[1].slot))
+    }
+}
+
+/// Adds `sum` to `slot`'s total in `sums` (a new total at the end if it has none yet).
+fn add_to_slot(sums: &mut smallvec::SmallVec<[(Slot, i128); 4]>, slot: Slot, sum: Fen) {
+    match sums.iter_mut().find(|(s, _)| *s == slot) {
+        Some((_, total)) => *total += i128::from(sum.0),
+        None => sums.push((slot, i128::from(sum.0))),
     }
 }
 
