@@ -308,10 +308,59 @@ pub(crate) fn fault_in(
     member: &MemberId,
 ) -> Result<(), ReadError> {
     let Some(through) = batch.cold_through(member) else { return Ok(()) };
+    read_back_with(store, member, through, |pages| batch.fault_in(member, pages))
+}
+
+/// Reads `member`'s stored pages up to `through` ([`cold_pages`]) back with `read` (into a
+/// batch's state, the writer's, or a copy of the book): pages it refuses are corruption.
+pub(crate) fn read_back_with(
+    store: &Store,
+    member: &MemberId,
+    through: u16,
+    read: impl FnOnce(
+        &mut dyn Iterator<Item = (u16, &[u8])>,
+    ) -> Result<(), junbao_ledger::state::FaultInError>,
+) -> Result<(), ReadError> {
     let pages = cold_pages(store, member, through)?;
-    batch
-        .fault_in(member, pages.iter().map(|(y, v)| (*y, v.as_slice())))
+    read(&mut pages.iter().map(|(y, v)| (*y, v.as_slice())))
         .map_err(|e| ReadError::Corrupt(format!("member {member}'s book: {e}")))
+}
+
+/// Why [`applied_reading_back`] did not end with the event or entry applied.
+pub(crate) enum ReadBackError {
+    /// A member's years could not be read back.
+    Read(ReadError),
+    /// It read years out of memory of a member whose book has none (never, unless a read of
+    /// the state notes a miss it should not).
+    Missed(MemberId),
+}
+
+/// Applies `apply` (an event or a recorded entry) to `batch` after a savepoint; if it read a
+/// year out of memory, rolls it back, reads the years of the members it read back from their
+/// pages and applies it again, until it reads none: what it decides never rests on a year it
+/// could not see (`LedgerState::take_misses`). Each round reads back at least one book, so the
+/// rounds end.
+pub(crate) fn applied_reading_back<'s, T>(
+    store: &Store,
+    batch: &mut junbao_ledger::rules::Batch<'s>,
+    mut apply: impl FnMut(&mut junbao_ledger::rules::Batch<'s>) -> T,
+) -> Result<T, ReadBackError> {
+    loop {
+        let savepoint = batch.savepoint();
+        let applied = apply(batch);
+        let missed = batch.take_misses();
+        if missed.is_empty() {
+            batch.release(savepoint);
+            return Ok(applied);
+        }
+        batch.rollback(savepoint);
+        if let Some(member) = missed.iter().find(|m| !batch.has_cold_years(m)) {
+            return Err(ReadBackError::Missed(member.clone()));
+        }
+        for member in &missed {
+            fault_in(store, batch, member).map_err(ReadBackError::Read)?;
+        }
+    }
 }
 
 /// Lets go of the older years of every member whose pages are stored as they are (all but
@@ -362,10 +411,7 @@ pub(crate) fn fault_in_all(store: &Store, w: &mut Writer) -> Result<(), ReadErro
     let cold: Vec<(MemberId, u16)> =
         w.state.books.iter().filter_map(|(m, b)| Some((m.clone(), b.cold_through()?))).collect();
     for (member, through) in cold {
-        let pages = cold_pages(store, &member, through)?;
-        w.state
-            .fault_in(&member, pages.iter().map(|(y, v)| (*y, v.as_slice())))
-            .map_err(|e| ReadError::Corrupt(format!("member {member}'s book: {e}")))?;
+        read_back_with(store, &member, through, |pages| w.state.fault_in(&member, pages))?;
     }
     w.state.take_faulted();
     w.evict_next.clear();
@@ -374,7 +420,7 @@ pub(crate) fn fault_in_all(store: &Store, w: &mut Writer) -> Result<(), ReadErro
 }
 
 /// `member`'s stored pages of the years up to `through`, with their years.
-pub(crate) fn cold_pages(
+fn cold_pages(
     store: &Store,
     member: &MemberId,
     through: u16,
@@ -859,9 +905,9 @@ pub(crate) enum RecordedError {
 
 /// Applies one recorded entry (the tail's replay, a mirror's copy) to `batch`. An entry one of
 /// whose members has years out of memory (a recorded entry reads and changes only its members'
-/// books) is applied after a savepoint: if it read such a year (a back payment, a reversal of
-/// an old entry), it is rolled back, the years are read back from their pages and it is applied
-/// again, as a post is (`post/check.rs`); the others, most of them, need no savepoint.
+/// books) is applied reading them back if it needs them (a back payment, a reversal of an old
+/// entry: [`applied_reading_back`], as a post is); the others, most of them, need no
+/// savepoint.
 pub(crate) fn apply_recorded(
     store: &Store,
     batch: &mut junbao_ledger::rules::Batch<'_>,
@@ -878,23 +924,12 @@ pub(crate) fn apply_recorded(
         batch.apply_recorded(entry, lookup).map_err(RecordedError::Apply)?;
         return missed_one(batch.take_misses());
     }
-    // Each round reads back at least one book, so the rounds end.
-    loop {
-        let savepoint = batch.savepoint();
-        let applied = batch.apply_recorded(entry.clone(), lookup);
-        let missed = batch.take_misses();
-        if missed.is_empty() {
-            batch.release(savepoint);
-            return applied.map(|_| ()).map_err(RecordedError::Apply);
-        }
-        batch.rollback(savepoint);
-        if let Some(member) = missed.iter().find(|m| !batch.has_cold_years(m)) {
-            return Err(RecordedError::Missed(member.clone()));
-        }
-        for member in &missed {
-            fault_in(store, batch, member).map_err(RecordedError::Read)?;
-        }
-    }
+    let applied = applied_reading_back(store, batch, |b| b.apply_recorded(entry.clone(), lookup))
+        .map_err(|e| match e {
+        ReadBackError::Read(e) => RecordedError::Read(e),
+        ReadBackError::Missed(member) => RecordedError::Missed(member),
+    })?;
+    applied.map(|_| ()).map_err(RecordedError::Apply)
 }
 
 /// [`apply_recorded`] for the tail's replay at the open.

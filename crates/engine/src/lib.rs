@@ -688,11 +688,8 @@ impl Ledger {
             }
             // Read back into a copy of the book, so that the pages are checked against what
             // it let go of, as a post reads them.
-            let pages = derived::cold_pages(&self.store, member, through)?;
             let mut whole = book.clone();
-            whole
-                .fault_in(pages.iter().map(|(y, v)| (*y, v.as_slice())))
-                .map_err(|e| ReadError::Corrupt(format!("member {member}'s book: {e}")))?;
+            derived::read_back_with(&self.store, member, through, |pages| whole.fault_in(pages))?;
             let months = whole.months().iter().take_while(|m| m.period.year <= through);
             cold.extend(months.map(|m| (member.clone(), *m)));
         }

@@ -11,7 +11,7 @@ use junbao_storage::ReadError;
 
 use super::{LineError, PostError, PostRequest, PostScope, PostSummary, PostTimings, RejectKind};
 use crate::StoreLookup;
-use crate::derived::IdRecord;
+use crate::derived::{IdRecord, ReadBackError};
 
 pub(super) enum Slot {
     New(usize),
@@ -223,27 +223,16 @@ impl Group<'_, '_> {
             assert!(missed.is_empty(), "an unguarded event read a year out of memory");
             return Ok(applied);
         }
-        loop {
-            let savepoint = self.batch.savepoint();
-            let applied = self.batch.apply(event.clone(), self.recorded_at, &self.lookup);
-            let missed = self.batch.take_misses();
-            if missed.is_empty() {
-                self.batch.release(savepoint);
-                return Ok(applied);
-            }
-            self.batch.rollback(savepoint);
-            // Each round reads back at least one book, so the rounds end; a miss on a book
-            // with no year out of memory would never end them.
-            if let Some(member) = missed.iter().find(|m| !self.batch.has_cold_years(m)) {
-                return Err(Refusal::Read(ReadError::Corrupt(format!(
-                    "an event read member {member}'s years out of memory, which it has none of"
-                ))));
-            }
-            for member in &missed {
-                crate::derived::fault_in(self.lookup.store, &mut self.batch, member)
-                    .map_err(Refusal::Read)?;
-            }
-        }
+        let (lookup, recorded_at) = (&self.lookup, self.recorded_at);
+        crate::derived::applied_reading_back(lookup.store, &mut self.batch, |b| {
+            b.apply(event.clone(), recorded_at, lookup)
+        })
+        .map_err(|e| match e {
+            ReadBackError::Read(e) => Refusal::Read(e),
+            ReadBackError::Missed(member) => Refusal::Read(ReadError::Corrupt(format!(
+                "an event read member {member}'s years out of memory, which it has none of"
+            ))),
+        })
     }
 }
 
