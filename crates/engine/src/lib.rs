@@ -199,6 +199,32 @@ pub(crate) struct Writer {
     pub(crate) evict_ready: Vec<(junbao_ledger::ids::MemberId, Option<u16>)>,
 }
 
+impl Writer {
+    /// The writer of `state`, with `pending` the derived records after its checkpoint and
+    /// `bound` on its balances; the tree's right edge is read at the first post, and each
+    /// member keeps [`RESIDENT_YEARS`] in memory.
+    pub(crate) fn new(
+        state: LedgerState,
+        pending: derived::Pending,
+        bound: BalanceBound,
+    ) -> Writer {
+        Writer {
+            state,
+            frontier: Default::default(),
+            pending,
+            bound,
+            resident_years: Some(RESIDENT_YEARS),
+            evict_next: Vec::new(),
+            evict_ready: Vec::new(),
+        }
+    }
+
+    /// The writer of a new, empty ledger.
+    pub(crate) fn empty() -> Writer {
+        Writer::new(LedgerState::default(), derived::Pending::default(), BalanceBound::ZERO)
+    }
+}
+
 /// How many of each member's latest years a ledger keeps in memory unless set
 /// ([`Ledger::set_resident_years`]): the current year and the one before, which is what the
 /// monthly posts and the year's interest (Art. 31) read. Older years are read back from their
@@ -332,15 +358,7 @@ impl Ledger {
         mark_state_format(&store)?;
         let ledger = Ledger {
             store: Arc::new(store),
-            writer: Mutex::new(Writer {
-                state: LedgerState::default(),
-                frontier: Default::default(),
-                pending: Default::default(),
-                bound: BalanceBound::ZERO,
-                resident_years: Some(RESIDENT_YEARS),
-                evict_next: Vec::new(),
-                evict_ready: Vec::new(),
-            }),
+            writer: Mutex::new(Writer::empty()),
             clock,
             integrity_failure: Mutex::new(None),
             checkpoint_every: CHECKPOINT_ENTRIES.into(),
@@ -481,15 +499,8 @@ impl Ledger {
             }
             Err(load::LoadError::State(e)) => return Err(e.into()),
         };
-        let mut writer = Writer {
-            state,
-            frontier: Default::default(),
-            pending: derived::Pending::at(checkpoint),
-            bound: BalanceBound::UNKNOWN,
-            resident_years: Some(RESIDENT_YEARS),
-            evict_next: Vec::new(),
-            evict_ready: Vec::new(),
-        };
+        let mut writer =
+            Writer::new(state, derived::Pending::at(checkpoint), BalanceBound::UNKNOWN);
         let state_loaded = started.elapsed();
         derived::replay_tail(&store, &mut writer)?;
         if current {

@@ -9,7 +9,6 @@
 
 use std::path::Path;
 
-use junbao_ledger::LedgerState;
 use junbao_ledger::entry::{CHAIN_GENESIS, Entry, Hash32, chain_next, event_fingerprint};
 use junbao_ledger::merkle::{self, Frontier};
 use junbao_storage::{Append, Head, Store, StoredEntry};
@@ -67,15 +66,7 @@ impl Ledger {
         crate::mark_state_format(&store)?;
         Ok(Ledger {
             store: std::sync::Arc::new(store),
-            writer: std::sync::Mutex::new(Writer {
-                state: LedgerState::default(),
-                frontier: Default::default(),
-                pending: Default::default(),
-                bound: junbao_ledger::rules::BalanceBound::ZERO,
-                resident_years: Some(crate::RESIDENT_YEARS),
-                evict_next: Vec::new(),
-                evict_ready: Vec::new(),
-            }),
+            writer: std::sync::Mutex::new(Writer::empty()),
             clock,
             integrity_failure: std::sync::Mutex::new(None),
             checkpoint_every: crate::CHECKPOINT_ENTRIES.into(),
