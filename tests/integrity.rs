@@ -536,6 +536,65 @@ fn verify_finds_a_changed_idempotency_or_member_index_record() {
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
 }
 
+/// `verify` finds the entry a reversal names through the stored idempotency index up to the
+/// checkpoint and through the tail's own ids after it: reversals of entries on either side
+/// replay, whether the reversal itself is before or after the checkpoint. An index record of a
+/// reversed id that is missing or names another entry is reported as the index failure it is,
+/// not as a reversal that could not have been recorded.
+#[test]
+fn verify_finds_reversal_targets_through_the_index_and_the_tail() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = small_ledger(dir.path());
+    // Before the checkpoint: c0 reversed, its target found through the stored index.
+    ledger.post_lines(&[REVERSE_C0]).unwrap();
+    ledger.checkpoint().unwrap();
+    // After it: a reversal of an entry before the checkpoint (c1), an entry of the tail and its
+    // reversal (c5), with nothing stored of them but the entries.
+    let tail = [
+        r#"{"id":"r-c1","type":"reversal","of":"c1","reason":"wrong month"}"#.to_string(),
+        contribution("c5", "M2", "2024-02", "60.00", "U1"),
+        r#"{"id":"r-c5","type":"reversal","of":"c5","reason":"wrong month"}"#.to_string(),
+    ];
+    for line in &tail {
+        ledger.post_lines(&[line.as_str()]).unwrap();
+    }
+    let head = ledger.head().seq;
+    assert!(stored_checkpoint(&ledger) < seq_of(&ledger, "r-c1"), "the tail is not stored");
+    ledger.verify(&|_| {}).unwrap();
+    // Every reversal took its target's effects off: M0's, M1's and M2's second month are gone.
+    let balance = |m: &str| {
+        ledger.with_state(|s, _| {
+            s.balances()
+                .filter(|(a, _)| a.member_id().is_some_and(|id| id.as_str() == m))
+                .map(|(_, f)| f.0)
+                .sum::<i64>()
+        })
+    };
+    assert_eq!((balance("M0"), balance("M1")), (0, 0));
+    assert_eq!(balance("M2"), balance("M3"));
+
+    let store = ledger.store_for_tests();
+    for id in [b"c0".as_slice(), b"c1"] {
+        let original = store.ids_get(&[id]).unwrap()[0].clone();
+        let other = store.ids_get(&[b"c3"]).unwrap()[0].clone();
+        let name = String::from_utf8_lossy(id).into_owned();
+        for (value, expected) in [(None, "is missing"), (other.as_deref(), "does not match")] {
+            store.tamper_ids(id, value).unwrap();
+            let err = ledger.verify(&|_| {}).expect_err(expected);
+            let said = err.to_string();
+            assert!(err.is_integrity(), "{said}");
+            assert!(
+                said.contains(&format!("idempotency record of \"{name}\" {expected}")),
+                "{said}"
+            );
+            assert!(!said.contains("could not have been recorded"), "{said}");
+        }
+        store.tamper_ids(id, original.as_deref()).unwrap();
+    }
+    ledger.verify(&|_| {}).unwrap();
+    assert_eq!(ledger.head().seq, head);
+}
+
 /// A disk read that fails under the Merkle tree while `verify` recomputes the stored root is
 /// I/O (exit 1), not an integrity failure; the next verify passes.
 #[test]

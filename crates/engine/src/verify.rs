@@ -211,12 +211,19 @@ impl Verifier<'_> {
         let mut index_records = 0u64;
         let digest_key = stored.digest_key.as_ref();
         let mut implied = IndexDigest::default();
-        // Where each event id was last recorded (by a keyed hash of the id), for the entry a
-        // reversal names: the replay keeps no entry.
+        // The entry a reversal names (the replay keeps no entry) is found through the stored
+        // idempotency index up to where it reaches (`index_until`), and after it through where
+        // each event id of the tail was last recorded (by a keyed hash of the id). A map of
+        // every entry's id would take tens of bytes an entry, hundreds of megabytes at ten
+        // million entries; the index is checked whole anyway (below).
         let ids = junbao_ledger::keyed::KeyedState::default();
-        // Sized once: it ends with about one id per entry, and would rehash at each doubling.
+        // Sized once: it ends with about one id per entry of the tail.
         let mut last_of_id: KeyedMap<u64, u64> = KeyedMap::default();
-        last_of_id.reserve(usize::try_from(head.seq).unwrap_or(0).min(crate::derived::RESERVE_MAX));
+        last_of_id.reserve(
+            usize::try_from(head.seq.saturating_sub(index_until))
+                .unwrap_or(0)
+                .min(crate::derived::RESERVE_MAX),
+        );
         // One buffer of raw records, and one of a chunk's leaves, reused chunk after chunk.
         let mut raw = junbao_storage::RawEntries::default();
         let mut leaves = Vec::with_capacity(VERIFY_CHUNK_ENTRIES);
@@ -312,12 +319,18 @@ impl Verifier<'_> {
                     tree.push(*leaf);
                 }
                 if let EventBody::Reversal { of, .. } = &entry.event.body
-                    && let Some(target) =
-                        reversal_target(snapshot, &ids, &last_of_id, (first_seq, before), of)?
+                    && let Some(target) = reversal_target(
+                        snapshot,
+                        Tail { ids: &ids, last_of_id: &last_of_id, after: index_until },
+                        (first_seq, before),
+                        of,
+                    )?
                 {
                     targets.insert(entry.seq, target);
                 }
-                last_of_id.insert(*id, entry.seq);
+                if entry.seq > index_until {
+                    last_of_id.insert(*id, entry.seq);
+                }
             }
             if whole {
                 let level = VERIFY_CHUNK_ENTRIES.trailing_zeros() as u8;
@@ -491,20 +504,27 @@ fn unreplayable(unreplayable: &Option<(u64, String)>) -> Result<(), VerifyError>
     }
 }
 
-/// The entry a reversal names: the last one before it that carries the event id
-/// `of`, found through `last_of_id` (a keyed hash of each id → the last seq that carries it)
-/// and read back (`chunk`: the first seq of this chunk and its entries before the reversal, in
-/// order, all checked), or by a search of the journal when two ids share a hash.
+/// Where the event ids of the entries after the stored index (`after`: the entry it reaches)
+/// were last recorded: a keyed hash of each id → the last seq that carries it.
+struct Tail<'a> {
+    ids: &'a junbao_ledger::keyed::KeyedState,
+    last_of_id: &'a KeyedMap<u64, u64>,
+    after: u64,
+}
+
+/// The entry a reversal names: the last one before it that carries the event id `of`, read
+/// back (`chunk`: the first seq of this chunk and its entries before the reversal, in order,
+/// all checked, else from the store). Among the entries after the stored index, found through
+/// `tail` (or by a search of them when two ids share a hash); up to it, the entry the id's
+/// idempotency record names, if it carries that id and comes before the reversal. An index
+/// that names another entry or none is a failure the check of the whole index reports (it is
+/// reported before anything the replay finds), so no target is given then.
 fn reversal_target(
     snapshot: &StoreSnapshot<'_>,
-    ids: &junbao_ledger::keyed::KeyedState,
-    last_of_id: &KeyedMap<u64, u64>,
+    tail: Tail<'_>,
     (first, chunk): (u64, &[CheckedEntry]),
     of: &EventId,
 ) -> Result<Option<Entry>, VerifyError> {
-    let Some(&found) = last_of_id.get(&ids.hash_one(of.as_str())) else {
-        return Ok(None);
-    };
     let read = |at: u64| -> Result<Entry, VerifyError> {
         if let Some(entry) =
             at.checked_sub(first).and_then(|i| chunk.get(i as usize)).and_then(checked_entry)
@@ -518,20 +538,32 @@ fn reversal_target(
         Entry::from_canonical_bytes(&stored.bytes)
             .map_err(|err| VerifyError::Entry { seq: at, what: err.to_string() })
     };
-    let entry = read(found)?;
-    if entry.event.id == *of {
-        return Ok(Some(entry));
-    }
-    // Another id with the same hash was recorded since: search backwards.
-    let mut at = found;
-    while at > 1 {
-        at -= 1;
-        let entry = read(at)?;
+    if let Some(&found) = tail.last_of_id.get(&tail.ids.hash_one(of.as_str())) {
+        let entry = read(found)?;
         if entry.event.id == *of {
             return Ok(Some(entry));
         }
+        // Another id with the same hash was recorded since: search the tail backwards.
+        let mut at = found;
+        while at > tail.after + 1 {
+            at -= 1;
+            let entry = read(at)?;
+            if entry.event.id == *of {
+                return Ok(Some(entry));
+            }
+        }
     }
-    Ok(None)
+    // Before the reversal: in this chunk or an earlier one.
+    let before = first + chunk.len() as u64;
+    let stored = snapshot.ids_get(&[of.as_str().as_bytes()])?.pop().flatten();
+    let Some((seq, _)) = stored.as_deref().and_then(crate::parse_id_record) else {
+        return Ok(None);
+    };
+    if seq == 0 || seq > tail.after || seq >= before {
+        return Ok(None);
+    }
+    let entry = read(seq)?;
+    Ok((entry.event.id == *of).then_some(entry))
 }
 
 /// A record of the `ids` column family an entry implies: its key, its value, and what it is
