@@ -1213,36 +1213,111 @@ impl LedgerState {
     ///
     /// Panics on a state with years out of memory: their pages would not be written.
     pub fn all_state_writes(&self) -> Vec<StateWrite> {
+        let mut w: Vec<StateWrite> = Vec::new();
+        self.for_each_state_record(
+            self.members.iter(),
+            self.books.iter(),
+            &mut |k: &[u8], v: &[u8]| w.push((k.to_vec(), Some(v.to_vec()))),
+            true,
+        );
+        w
+    }
+
+    /// Every state record of this state, as [`LedgerState::all_state_writes`] makes them, each
+    /// given to `add` with the accumulator of its part: the members' records and the books'
+    /// pages in parts on the thread pool, the other records in one more part. What `verify`
+    /// digests to compare a replayed state with the stored records without holding a second
+    /// state in memory.
+    ///
+    /// Panics on a state with years out of memory: their pages would not be given.
+    pub fn fold_state_records<A: Send>(
+        &self,
+        init: impl Fn() -> A + Sync,
+        add: impl Fn(&mut A, &[u8], &[u8]) + Sync,
+    ) -> Vec<A> {
+        use rayon::prelude::*;
+        const PART: usize = 4096;
+        let members: Vec<_> = self.members.iter().collect();
+        let books: Vec<_> = self.books.iter().collect();
+        let mut parts: Vec<A> = members
+            .par_chunks(PART)
+            .map(|part| {
+                let mut a = init();
+                self.for_each_state_record(
+                    part.iter().copied(),
+                    std::iter::empty(),
+                    &mut |k: &[u8], v: &[u8]| add(&mut a, k, v),
+                    false,
+                );
+                a
+            })
+            .chain(books.par_chunks(PART).map(|part| {
+                let mut a = init();
+                self.for_each_state_record(
+                    std::iter::empty(),
+                    part.iter().copied(),
+                    &mut |k: &[u8], v: &[u8]| add(&mut a, k, v),
+                    false,
+                );
+                a
+            }))
+            .collect();
+        let mut rest = init();
+        self.for_each_state_record(
+            std::iter::empty(),
+            std::iter::empty(),
+            &mut |k: &[u8], v: &[u8]| add(&mut rest, k, v),
+            true,
+        );
+        parts.push(rest);
+        parts
+    }
+
+    /// The records of `members` and of the pages of `books`, and with `others` every other
+    /// record of the state (the fence, standards, administration, marks, back-paid months, the
+    /// fund's balances), each given to `f`.
+    fn for_each_state_record<'a>(
+        &self,
+        members: impl Iterator<Item = (&'a MemberId, &'a Box<MemberState>)>,
+        books: impl Iterator<Item = (&'a MemberId, &'a MemberBook)>,
+        f: &mut dyn FnMut(&[u8], &[u8]),
+        others: bool,
+    ) {
         assert!(
             !self.any_cold_years(),
             "a state with years out of memory is never rewritten whole"
         );
-        let mut w: Vec<StateWrite> = vec![format_fence_write()];
-        for (id, m) in &self.members {
-            w.push((member_key(id), Some(encode(m))));
+        for (id, m) in members {
+            f(&member_key(id), &encode(m));
         }
-        w.push((standards_key(), Some(encode(&self.standards))));
-        if self.admin != crate::admin::AdminState::default() {
-            w.push((crate::admin::state_key(), Some(encode(&self.admin))));
-        }
-        for (f, p) in &self.interest_credited {
-            w.push((interest_key(*f, *p), Some(Vec::new())));
-        }
-        for seq in &self.reversed {
-            w.push((reversed_key(*seq), Some(Vec::new())));
-        }
-        for (member, book) in &self.books {
+        for (member, book) in books {
             for year in book.page_years() {
-                w.push((page_key(member, year), book.page(year)));
+                if let Some(page) = book.page(year) {
+                    f(&page_key(member, year), &page);
+                }
             }
         }
+        if !others {
+            return;
+        }
+        let mut write = |(k, v): StateWrite| f(&k, &v.unwrap_or_default());
+        write(format_fence_write());
+        write((standards_key(), Some(encode(&self.standards))));
+        if self.admin != crate::admin::AdminState::default() {
+            write((crate::admin::state_key(), Some(encode(&self.admin))));
+        }
+        for (fund, period) in &self.interest_credited {
+            write((interest_key(*fund, *period), Some(Vec::new())));
+        }
+        for seq in &self.reversed {
+            write((reversed_key(*seq), Some(Vec::new())));
+        }
         for (member, months) in &self.backpaid {
-            w.push((backpaid_key(member), Some(encode(months))));
+            write((backpaid_key(member), Some(encode(months))));
         }
         for (account, fen) in &self.fund_balances {
-            w.push(fund_balance_write(account, *fen));
+            write(fund_balance_write(account, *fen));
         }
-        w
     }
 
     /// Member accounts whose balance is negative (a rule let a holding go below zero).
