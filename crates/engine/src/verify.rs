@@ -78,6 +78,25 @@ impl Verifier<'_> {
         // A snapshot, not the writer lock: the journal and every record are read at one point
         // in time while posting goes on.
         let snapshot = self.store.snapshot();
+        // The replayed state as of the checkpoint, where entries follow it, is kept only as
+        // its digest (a copy of a million members' state is a gigabyte); if the stored state's
+        // digest differs, the same snapshot is verified again keeping it, to name what differs.
+        match self.verify_snapshot(&snapshot, progress, false)? {
+            Some(report) => Ok(report),
+            None => Ok(self
+                .verify_snapshot(&snapshot, progress, true)?
+                .expect("a state kept is compared whole")),
+        }
+    }
+
+    /// [`Verifier::verify`] of `snapshot`; `None` when the stored state's digest differs from
+    /// that of the replayed state as of the checkpoint, which was not kept (`keep`).
+    fn verify_snapshot(
+        &self,
+        snapshot: &StoreSnapshot<'_>,
+        progress: &dyn Fn(u64),
+        keep: bool,
+    ) -> Result<Option<VerifyReport>, VerifyError> {
         let head = snapshot.head();
         // The derived records (index, balances, state) are stored as of the checkpoint
         // (docs/FORMAT.md §4): they are checked against the entries up to it; the chain, the
@@ -124,10 +143,16 @@ impl Verifier<'_> {
         // The replayed chunks' buffers come back to be filled again: a chunk's decoded entries
         // take megabytes, which a fresh allocation per chunk has the kernel zero page by page.
         let (recycle, recycled) = std::sync::mpsc::channel::<Vec<CheckedEntry>>();
-        let snapshot = &snapshot;
+        // The stored state is not loaded (a second state as large as the replay's): its
+        // records are summed into a keyed digest while the journal is checked, and compared
+        // with the same digest of the records the replayed state makes
+        // (`compare_stored_state`).
+        let state_key = DigestKey::new()?;
         std::thread::scope(|scope| {
-            let replaying =
-                scope.spawn(move || replay_from_scratch(chunks, recycle, checkpoint, counts));
+            let digest_at_checkpoint = (!keep).then(|| state_key.clone());
+            let replaying = scope.spawn(move || {
+                replay_from_scratch(chunks, recycle, checkpoint, counts, digest_at_checkpoint)
+            });
             // The stored index and state are read while the journal is checked; what they hold
             // is compared, and a failure to read them reported, where it was before.
             let scanning = digest_key.clone().map(|key| {
@@ -136,11 +161,6 @@ impl Verifier<'_> {
                     snapshot.ids_for_each(|k, v| stored.add(&key, k, v)).map(|()| stored)
                 })
             });
-            // The stored state is not loaded (a second state as large as the replay's): its
-            // records are summed into a keyed digest while the journal is checked, and compared
-            // with the same digest of the records the replayed state makes
-            // (`compare_stored_state`).
-            let state_key = DigestKey::new()?;
             let digesting = {
                 let key = state_key.clone();
                 scope.spawn(move || stored_state_digest(snapshot, &key))
@@ -163,7 +183,16 @@ impl Verifier<'_> {
                 // The balances as of the checkpoint are the replay's: every posting of every
                 // entry up to it, summed (no entry up to it was left out, or there would be no
                 // state as of the checkpoint).
-                Some(replayed) => compare_stored_state(&replayed, stored, &state_key)?,
+                Some(AtCheckpoint::State(replayed)) => {
+                    compare_stored_state(&replayed, stored, &state_key)?
+                }
+                Some(AtCheckpoint::Digested(replayed)) => {
+                    let mut stored = stored;
+                    if stored.digest()? != (replayed.digest, false) {
+                        return Ok(None);
+                    }
+                    (replayed.checked()?, false)
+                }
                 // The replay stopped before the checkpoint, at an entry that could not have
                 // been recorded. A stored state that does not load is reported first, as it
                 // is when the replay reaches the checkpoint.
@@ -179,12 +208,12 @@ impl Verifier<'_> {
             // The entries after the checkpoint must replay too (none could not have been
             // recorded).
             unreplayable(&failed)?;
-            Ok(VerifyReport {
+            Ok(Some(VerifyReport {
                 entries: count,
                 head: hex::encode(head.hash),
                 accounts,
                 state_loaded_whole,
-            })
+            }))
         })
     }
 
@@ -432,24 +461,68 @@ struct Replay {
     recycled: std::sync::mpsc::Receiver<Vec<CheckedEntry>>,
 }
 
+/// The replayed state as of the checkpoint: whole, or, where entries after it are replayed
+/// on, what comparing it with the stored state needs ([`Digested`]).
+enum AtCheckpoint {
+    State(Box<LedgerState>),
+    Digested(Digested),
+}
+
+/// Of a replayed state: the digest of its records ([`LedgerState::fold_state_records`]), its
+/// funds' trial balances, and the number of accounts whose balance is not zero.
+struct Digested {
+    digest: IndexDigest,
+    trial: std::collections::BTreeMap<junbao_ledger::Fund, i128>,
+    accounts: usize,
+}
+
+impl Digested {
+    fn of(state: &LedgerState, key: &DigestKey) -> Digested {
+        let digest = state.fold_state_records(IndexDigest::default, |d, k, v| d.add(key, k, v));
+        Digested {
+            digest: digest.iter().fold(IndexDigest::default(), |mut all, d| {
+                all.merge(d);
+                all
+            }),
+            trial: state.trial_balance(),
+            accounts: state.balances().filter(|(_, b)| b.0 != 0).count(),
+        }
+    }
+
+    /// The checks left once the stored records are the replay's: every fund's trial balance
+    /// is zero. The number of accounts whose balance is not zero.
+    fn checked(&self) -> Result<usize, VerifyError> {
+        for (fund, total) in &self.trial {
+            if *total != 0 {
+                return Err(VerifyError::Ledger(format!(
+                    "the {fund} fund's trial balance is {total} fen, not zero"
+                )));
+            }
+        }
+        Ok(self.accounts)
+    }
+}
+
 /// Replays the chunks received, from scratch, without rule checks (their chain and decoding
 /// are verified by the sender), up to the first entry that could not have been recorded; with
-/// the state as of the `checkpoint` (none if the replay stopped before it). A chunk ends at the
-/// checkpoint or starts after it. The buffer of each chunk replayed goes back by `recycle`, its
-/// entries in it (freed by the sender, off this thread). `counts`: the sizes of the state as of
-/// the checkpoint that the checkpoint noted, to size the maps once.
+/// the state as of the `checkpoint` (none if the replay stopped before it): the final state if
+/// nothing follows the checkpoint, else a copy of it, or with `digest` only its digest. A chunk
+/// ends at the checkpoint or starts after it. The buffer of each chunk replayed goes back by
+/// `recycle`, its entries in it (freed by the sender, off this thread). `counts`: the sizes of
+/// the state as of the checkpoint that the checkpoint noted, to size the maps once.
 fn replay_from_scratch(
     chunks: std::sync::mpsc::Receiver<ReplayChunk>,
     recycle: std::sync::mpsc::Sender<Vec<CheckedEntry>>,
     checkpoint: u64,
     counts: Option<[usize; 3]>,
-) -> (Option<(u64, String)>, Option<LedgerState>) {
+    digest: Option<DigestKey>,
+) -> (Option<(u64, String)>, Option<AtCheckpoint>) {
     let mut replayer = Replayer::keeping_none();
     if let Some([members, books, balances]) = counts {
         // Capped at the entries up to the checkpoint (`parse_state_counts`).
         replayer.reserve(members, books, balances);
     }
-    let mut at_checkpoint = (checkpoint == 0).then(LedgerState::default);
+    let mut at_checkpoint = (checkpoint == 0).then(|| AtCheckpoint::State(Box::default()));
     let mut chunks = chunks.into_iter().peekable();
     while let Some((entries, targets)) = chunks.next() {
         // In parts, each one commit: the replay's pending changes stay small (in cache); a
@@ -472,9 +545,12 @@ fn replay_from_scratch(
                 // Nothing after the checkpoint (the usual case after a close): the state as of
                 // the checkpoint is the replay's final state, taken without a copy.
                 let unreplayable = replayer.unreplayable().cloned();
-                return (unreplayable, Some(replayer.finish()));
+                return (unreplayable, Some(AtCheckpoint::State(Box::new(replayer.finish()))));
             }
-            at_checkpoint = Some(replayer.state().clone());
+            at_checkpoint = Some(match &digest {
+                Some(key) => AtCheckpoint::Digested(Digested::of(replayer.state(), key)),
+                None => AtCheckpoint::State(Box::new(replayer.state().clone())),
+            });
         }
     }
     (replayer.unreplayable().cloned(), at_checkpoint)
@@ -783,24 +859,10 @@ fn compare_stored_state(
     stored: StoredState<'_, '_>,
     key: &DigestKey,
 ) -> Result<(usize, bool), VerifyError> {
-    let implied = replayed
-        .fold_state_records(IndexDigest::default, |d, k, v| d.add(key, k, v))
-        .iter()
-        .fold(IndexDigest::default(), |mut all, d| {
-            all.merge(d);
-            all
-        });
+    let implied = Digested::of(replayed, key);
     let mut stored = stored;
-    let (digest, balances) = stored.digest()?;
-    if digest == implied && !balances {
-        for (fund, total) in replayed.trial_balance() {
-            if total != 0 {
-                return Err(VerifyError::Ledger(format!(
-                    "the {fund} fund's trial balance is {total} fen, not zero"
-                )));
-            }
-        }
-        return Ok((replayed.balances().filter(|(_, b)| b.0 != 0).count(), false));
+    if stored.digest()? == (implied.digest, false) {
+        return Ok((implied.checked()?, false));
     }
     let state = stored.load()?;
     let accounts = compare_balances(replayed, &state)?;
