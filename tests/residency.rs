@@ -139,11 +139,15 @@ fn a_reopened_ledger_lets_go_of_stored_years_and_reports_every_month() {
     assert_eq!(ledger.with_state(|s, _| s.periods().len()), 2 * 24);
     // A report of every month of the unit's members reads the rest from the pages.
     let (in_memory, cold) = ledger
-        .with_state_and_cold_months(|_, _| true, |s, cold, _| (s.periods().len(), cold.len()))
+        .with_state_and_cold_months(
+            |_, _| true,
+            |s, _| s.periods().len(),
+            |n, cold| (n, cold.len()),
+        )
         .unwrap();
     assert_eq!(in_memory + cold, all_months);
     let only_m0 = ledger
-        .with_state_and_cold_months(|_, m| m.as_str() == "M0", |_, cold, _| cold.len())
+        .with_state_and_cold_months(|_, m| m.as_str() == "M0", |_, _| (), |(), cold| cold.len())
         .unwrap();
     assert_eq!(only_m0, 36);
     // A discharge checks the months after its own (Art. 20, 25, 32): none of the old years is
@@ -152,6 +156,20 @@ fn a_reopened_ledger_lets_go_of_stored_years_and_reports_every_month() {
         r#"{"id":"d0","type":"discharge","member":"M0","on":"2025-12-20","route":"employee"}"#;
     post(&ledger, &[discharge.to_string()]).unwrap();
     assert_eq!(ledger.books_with_cold_years(), 2);
+    // The pages are read once the writer lock is released: posts go on meanwhile, and what is
+    // read is as of the lock (a snapshot taken under it).
+    let enrol = r#"{"id":"e8","type":"enroll","member":"M8","category":"officer","unit":"U1","enlisted_on":"2020-03-01","monthly_pay":"9200.00"}"#;
+    let (as_of, cold, posted) = ledger
+        .with_state_and_cold_months(
+            |_, m| m.as_str() == "M1",
+            |_, head| head.seq,
+            |as_of, cold| {
+                assert!(ledger.writer_is_free(), "the pages are read without the writer lock");
+                (as_of, cold.len(), post(&ledger, &[enrol.to_string()]).unwrap().last_seq)
+            },
+        )
+        .unwrap();
+    assert_eq!((cold, posted), (36, Some(as_of + 1)));
 }
 
 #[test]
@@ -190,7 +208,7 @@ fn a_stored_page_that_is_not_what_left_memory_is_corruption() {
     assert_eq!(ledger.with_state(|_, head| head), head);
     assert_eq!(ledger.books_with_cold_years(), 2);
     // The console's view of the unit's months refuses the page too.
-    let report = ledger.with_state_and_cold_months(|_, _| true, |_, cold, _| cold.len());
+    let report = ledger.with_state_and_cold_months(|_, _| true, |_, _| (), |(), cold| cold.len());
     assert!(report.unwrap_err().to_string().contains("M1"));
     // The ledger goes on: a request whose second event needs M1's years fails whole, and
     // events that do not need them are taken (a new member, M0's own old month).

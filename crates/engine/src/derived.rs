@@ -321,7 +321,25 @@ pub(crate) fn read_back_with(
         &mut dyn Iterator<Item = (u16, &[u8])>,
     ) -> Result<(), junbao_ledger::state::FaultInError>,
 ) -> Result<(), ReadError> {
-    let pages = cold_pages(store, member, through)?;
+    read_back_from(
+        |from, to, f| store.state_range_for_each(Some(from), Some(to), f),
+        member,
+        through,
+        read,
+    )
+}
+
+/// [`read_back_with`] from the pages `range` scans (the store's, or a snapshot's): it calls
+/// its last argument with every state record from its first key to before its second.
+pub(crate) fn read_back_from(
+    range: impl FnOnce(&[u8], &[u8], &mut dyn FnMut(&[u8], &[u8]) -> bool) -> Result<(), ReadError>,
+    member: &MemberId,
+    through: u16,
+    read: impl FnOnce(
+        &mut dyn Iterator<Item = (u16, &[u8])>,
+    ) -> Result<(), junbao_ledger::state::FaultInError>,
+) -> Result<(), ReadError> {
+    let pages = cold_pages(range, member, through)?;
     read(&mut pages.iter().map(|(y, v)| (*y, v.as_slice())))
         .map_err(|e| ReadError::Corrupt(format!("member {member}'s book: {e}")))
 }
@@ -421,14 +439,14 @@ pub(crate) fn fault_in_all(store: &Store, w: &mut Writer) -> Result<(), ReadErro
 
 /// `member`'s stored pages of the years up to `through`, with their years.
 fn cold_pages(
-    store: &Store,
+    range: impl FnOnce(&[u8], &[u8], &mut dyn FnMut(&[u8], &[u8]) -> bool) -> Result<(), ReadError>,
     member: &MemberId,
     through: u16,
 ) -> Result<Vec<(u16, Vec<u8>)>, ReadError> {
     let from = junbao_ledger::state::page_key(member, junbao_ledger::time::FIRST_YEAR);
     let to = junbao_ledger::state::page_key(member, through + 1);
     let mut pages = Vec::new();
-    store.state_range_for_each(Some(&from), Some(&to), |k, v| {
+    range(&from, &to, &mut |k, v| {
         let year = k.last_chunk::<2>().map_or(0, |y| u16::from_be_bytes(*y));
         pages.push((year, v.to_vec()));
         true

@@ -616,6 +616,13 @@ impl Ledger {
         self.writer().pending.checkpoint
     }
 
+    /// Whether the writer lock is free now, not held by this thread or another (tests: what
+    /// runs without holding it).
+    #[cfg(feature = "testing")]
+    pub fn writer_is_free(&self) -> bool {
+        self.writer.try_lock().is_ok()
+    }
+
     /// The store with its test hooks (fault injection, tampering): crash and tamper tests
     /// only.
     #[cfg(feature = "testing")]
@@ -676,35 +683,46 @@ impl Ledger {
         f(&w.state, self.store.head())
     }
 
-    /// [`Ledger::with_state`], with the premium months out of memory of the members `of`
-    /// selects, read from their stored pages and checked against what their books let go of
-    /// (those years do not change while they are out of memory, and the writer lock is held:
-    /// posts wait while a large unit's pages are read): with [`LedgerState::periods`], every
-    /// month of those members.
-    pub fn with_state_and_cold_months<T>(
+    /// [`Ledger::with_state`] in two steps, with the premium months out of memory of the
+    /// members `of` selects: `take` runs on the current state and head under the writer lock
+    /// (no post can interleave) and keeps what it needs; then, with the lock released, those
+    /// members' years out of memory are read from their stored pages, as of a snapshot taken
+    /// under the lock, and checked against what their books let go of (those pages do not
+    /// change while the years are out of memory, and a later change is not in the snapshot);
+    /// `finish` gets what `take` kept and those months (with [`LedgerState::periods`], every
+    /// month of those members). Posts do not wait while a large unit's pages are read.
+    pub fn with_state_and_cold_months<U, T>(
         &self,
         of: impl Fn(&LedgerState, &junbao_ledger::ids::MemberId) -> bool,
-        f: impl FnOnce(
-            &LedgerState,
-            Vec<(junbao_ledger::ids::MemberId, junbao_ledger::state::Month)>,
-            Head,
-        ) -> T,
+        take: impl FnOnce(&LedgerState, Head) -> U,
+        finish: impl FnOnce(U, Vec<(junbao_ledger::ids::MemberId, junbao_ledger::state::Month)>) -> T,
     ) -> Result<T, ReadError> {
-        let w = self.writer();
+        let (taken, books, snapshot) = {
+            let w = self.writer();
+            // Copies of the books with years out of memory (their years in memory, and what
+            // the others were), to read those years back into.
+            let books: Vec<_> = w
+                .state
+                .books
+                .iter()
+                .filter(|(member, book)| book.cold_through().is_some() && of(&w.state, member))
+                .map(|(member, book)| (member.clone(), book.clone()))
+                .collect();
+            (take(&w.state, self.store.head()), books, self.store.snapshot())
+        };
         let mut cold = Vec::new();
-        for (member, book) in &w.state.books {
+        for (member, mut book) in books {
             let Some(through) = book.cold_through() else { continue };
-            if !of(&w.state, member) {
-                continue;
-            }
-            // Read back into a copy of the book, so that the pages are checked against what
-            // it let go of, as a post reads them.
-            let mut whole = book.clone();
-            derived::read_back_with(&self.store, member, through, |pages| whole.fault_in(pages))?;
-            let months = whole.months().iter().take_while(|m| m.period.year <= through);
+            derived::read_back_from(
+                |from, to, f| snapshot.state_range_for_each(from, to, f),
+                &member,
+                through,
+                |pages| book.fault_in(pages),
+            )?;
+            let months = book.months().iter().take_while(|m| m.period.year <= through);
             cold.extend(months.map(|m| (member.clone(), *m)));
         }
-        Ok(f(&w.state, cold, self.store.head()))
+        Ok(finish(taken, cold))
     }
 
     /// Decoded entries from `from`, at most `limit`.

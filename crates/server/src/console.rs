@@ -147,17 +147,46 @@ async fn unit_members(
         let in_unit = |s: &junbao_ledger::LedgerState, m: &junbao_ledger::ids::MemberId| {
             s.members.get(m).is_some_and(|ms| ms.unit == unit_id)
         };
-        let answer = l.with_state_and_cold_months(in_unit, |s, cold, head| {
-            let mut members: Vec<_> = s.members.iter().filter(|(_, m)| m.unit == unit_id).collect();
+        // Under the writer lock, only what the answer needs of the state is copied (the unit's
+        // members, their months in memory, its receivables); the years out of memory are read
+        // after it (`Ledger::with_state_and_cold_months`), while posts go on.
+        let take = |s: &junbao_ledger::LedgerState, head: junbao_engine::Head| {
+            let mut members: Vec<(MemberId, junbao_ledger::state::MemberState)> = s
+                .members
+                .iter()
+                .filter(|(_, m)| m.unit == unit_id)
+                .map(|(id, m)| (id.clone(), junbao_ledger::state::MemberState::clone(m)))
+                .collect();
             members.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
+            let resident: Vec<(MemberId, junbao_ledger::state::Month)> = s
+                .periods()
+                .into_iter()
+                .filter(|(member, ..)| in_unit(s, member))
+                .map(|(member, line, period, money)| {
+                    (member.clone(), junbao_ledger::state::Month { period, line, money: *money })
+                })
+                .collect();
+            // What the unit withheld and has not remitted yet (Art. 32): its receivables.
+            let mut unremitted: Vec<(String, Fund, i64)> = s
+                .fund_balances
+                .iter()
+                .filter_map(|(account, fen)| match &account.kind {
+                    AccountKind::UnitReceivable { unit, period } if *unit == unit_id && fen.0 != 0 => {
+                        Some((period.to_string(), account.fund, fen.0))
+                    }
+                    _ => None,
+                })
+                .collect();
+            unremitted.sort();
+            (members, resident, unremitted, head.seq)
+        };
+        let answer = l.with_state_and_cold_months(in_unit, take, |taken, cold| {
+            let (members, resident, unremitted, as_of_seq) = taken;
             let mut months: BTreeMap<String, MonthMoney> = BTreeMap::new();
             let mut per_member: HashMap<&str, MonthMoney> = HashMap::new();
             let mut awaiting = Vec::new();
-            let cold = cold.iter().map(|(m, month)| (m, month.line, month.period, &month.money));
-            for (member, line, period, money) in s.periods().into_iter().chain(cold) {
-                if s.members.get(member).is_none_or(|m| m.unit != unit_id) {
-                    continue;
-                }
+            for (member, month) in resident.iter().chain(&cold) {
+                let (line, period, money) = (month.line, month.period, &month.money);
                 let wait = if is_matched(line) && money.personal.0 > money.state.0 {
                     money.personal.0 - money.state.0
                 } else {
@@ -176,24 +205,12 @@ async fn unit_members(
                 }
             }
             awaiting.sort_by(|a, b| (a.1.as_str(), a.0).cmp(&(b.1.as_str(), b.0)));
-            // What the unit withheld and has not remitted yet (Art. 32): its receivables.
-            let mut unremitted: Vec<(String, Fund, i64)> = s
-                .fund_balances
-                .iter()
-                .filter_map(|(account, fen)| match &account.kind {
-                    AccountKind::UnitReceivable { unit, period } if *unit == unit_id && fen.0 != 0 => {
-                        Some((period.to_string(), account.fund, fen.0))
-                    }
-                    _ => None,
-                })
-                .collect();
-            unremitted.sort();
             let unremitted_total: i64 = unremitted.iter().map(|u| u.2).sum();
             let awaiting_total: i64 = awaiting.iter().map(|a| a.4).sum();
             let awaiting_count = awaiting.len();
             json!({
                 "unit": unit_id.as_str(),
-                "as_of_seq": head.seq,
+                "as_of_seq": as_of_seq,
                 "members": members.iter().map(|(id, m)| {
                     let money = per_member.get(id.as_str()).copied().unwrap_or_default();
                     json!({

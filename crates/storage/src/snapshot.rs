@@ -108,6 +108,21 @@ impl StoreSnapshot<'_> {
         crate::for_each(self.snapshot.raw_iterator_cf(self.store.cf(CF_STATE)), f)
     }
 
+    /// [`StoreSnapshot::state_for_each`] over the records whose keys are at or after `from` and
+    /// before `to`, as of the snapshot ([`Store::state_range_for_each`]).
+    pub fn state_range_for_each(
+        &self,
+        from: &[u8],
+        to: &[u8],
+        f: impl FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), ReadError> {
+        let mut o = crate::scan_options(usize::MAX);
+        o.set_iterate_upper_bound(to.to_vec());
+        let mut records = self.snapshot.raw_iterator_cf_opt(self.store.cf(CF_STATE), o);
+        records.seek(from);
+        crate::for_each_from(records, f)
+    }
+
     /// [`StoreSnapshot::state_for_each`] for the materialised balances.
     pub fn balances_for_each(&self, f: impl FnMut(&[u8], &[u8]) -> bool) -> Result<(), ReadError> {
         crate::for_each(self.snapshot.raw_iterator_cf(self.store.cf(CF_BALANCES)), f)
