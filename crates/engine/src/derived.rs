@@ -308,38 +308,27 @@ pub(crate) fn fault_in(
     member: &MemberId,
 ) -> Result<(), ReadError> {
     let Some(through) = batch.cold_through(member) else { return Ok(()) };
-    read_back_with(store, member, through, |pages| batch.fault_in(member, pages))
+    read_back_with(Pages::Store(store), member, through, |pages| batch.fault_in(member, pages))
+}
+
+/// Where members' pages are read back from: the store as it is, or a snapshot of it.
+#[derive(Clone, Copy)]
+pub(crate) enum Pages<'a> {
+    Store(&'a Store),
+    Snapshot(&'a junbao_storage::StoreSnapshot<'a>),
 }
 
 /// Reads `member`'s stored pages up to `through` ([`cold_pages`]) back with `read` (into a
 /// batch's state, the writer's, or a copy of the book): pages it refuses are corruption.
 pub(crate) fn read_back_with(
-    store: &Store,
+    source: Pages<'_>,
     member: &MemberId,
     through: u16,
     read: impl FnOnce(
         &mut dyn Iterator<Item = (u16, &[u8])>,
     ) -> Result<(), junbao_ledger::state::FaultInError>,
 ) -> Result<(), ReadError> {
-    read_back_from(
-        |from, to, f| store.state_range_for_each(Some(from), Some(to), f),
-        member,
-        through,
-        read,
-    )
-}
-
-/// [`read_back_with`] from the pages `range` scans (the store's, or a snapshot's): it calls
-/// its last argument with every state record from its first key to before its second.
-pub(crate) fn read_back_from(
-    range: impl FnOnce(&[u8], &[u8], &mut dyn FnMut(&[u8], &[u8]) -> bool) -> Result<(), ReadError>,
-    member: &MemberId,
-    through: u16,
-    read: impl FnOnce(
-        &mut dyn Iterator<Item = (u16, &[u8])>,
-    ) -> Result<(), junbao_ledger::state::FaultInError>,
-) -> Result<(), ReadError> {
-    let pages = cold_pages(range, member, through)?;
+    let pages = cold_pages(source, member, through)?;
     read(&mut pages.iter().map(|(y, v)| (*y, v.as_slice())))
         .map_err(|e| ReadError::Corrupt(format!("member {member}'s book: {e}")))
 }
@@ -429,7 +418,9 @@ pub(crate) fn fault_in_all(store: &Store, w: &mut Writer) -> Result<(), ReadErro
     let cold: Vec<(MemberId, u16)> =
         w.state.books.iter().filter_map(|(m, b)| Some((m.clone(), b.cold_through()?))).collect();
     for (member, through) in cold {
-        read_back_with(store, &member, through, |pages| w.state.fault_in(&member, pages))?;
+        read_back_with(Pages::Store(store), &member, through, |pages| {
+            w.state.fault_in(&member, pages)
+        })?;
     }
     w.state.take_faulted();
     w.evict_next.clear();
@@ -439,18 +430,22 @@ pub(crate) fn fault_in_all(store: &Store, w: &mut Writer) -> Result<(), ReadErro
 
 /// `member`'s stored pages of the years up to `through`, with their years.
 fn cold_pages(
-    range: impl FnOnce(&[u8], &[u8], &mut dyn FnMut(&[u8], &[u8]) -> bool) -> Result<(), ReadError>,
+    source: Pages<'_>,
     member: &MemberId,
     through: u16,
 ) -> Result<Vec<(u16, Vec<u8>)>, ReadError> {
     let from = junbao_ledger::state::page_key(member, junbao_ledger::time::FIRST_YEAR);
     let to = junbao_ledger::state::page_key(member, through + 1);
     let mut pages = Vec::new();
-    range(&from, &to, &mut |k, v| {
+    let page = |k: &[u8], v: &[u8]| {
         let year = k.last_chunk::<2>().map_or(0, |y| u16::from_be_bytes(*y));
         pages.push((year, v.to_vec()));
         true
-    })?;
+    };
+    match source {
+        Pages::Store(store) => store.state_range_for_each(Some(&from), Some(&to), page),
+        Pages::Snapshot(snapshot) => snapshot.state_range_for_each(&from, &to, page),
+    }?;
     Ok(pages)
 }
 

@@ -713,12 +713,8 @@ impl Ledger {
         let mut cold = Vec::new();
         for (member, mut book) in books {
             let Some(through) = book.cold_through() else { continue };
-            derived::read_back_from(
-                |from, to, f| snapshot.state_range_for_each(from, to, f),
-                &member,
-                through,
-                |pages| book.fault_in(pages),
-            )?;
+            let pages = derived::Pages::Snapshot(&snapshot);
+            derived::read_back_with(pages, &member, through, |pages| book.fault_in(pages))?;
             let months = book.months().iter().take_while(|m| m.period.year <= through);
             cold.extend(months.map(|m| (member.clone(), *m)));
         }
