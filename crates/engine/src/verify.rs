@@ -697,7 +697,7 @@ impl DigestKey {
         let mut key = [0u8; 16];
         getrandom::fill(&mut key).map_err(|e| {
             VerifyError::Read(junbao_storage::ReadError::Engine(format!(
-                "no random key for the index digest: {e}"
+                "no random key for verify's digests: {e}"
             )))
         })?;
         Ok(DigestKey(siphasher::sip128::SipHasher24::new_with_key(&key)))
