@@ -86,6 +86,35 @@ fn replay_returns_the_original_sequence_numbers_and_stores_nothing() {
     assert_eq!(again["head"], first["head"]);
 }
 
+/// A large post whose ids are looked up in the stored index in parts, on the thread pool:
+/// every stored id is found as the replay of its own line (a part answered for another would
+/// be "different content"), the new ones are stored, in the file's order.
+#[test]
+fn a_large_post_mixing_stored_and_new_ids_replays_each_stored_one_as_itself() {
+    let l = TestLedger::new();
+    let text = month_of_premiums(5_000);
+    // Posted by a process of its own: its close checkpoints, so the ids are in the stored index.
+    assert_eq!(l.post_ok(&text)["accepted"], 10_000);
+    let mut mixed = String::new();
+    for (m, pair) in text.lines().collect::<Vec<_>>().chunks(2).enumerate() {
+        for line in pair {
+            mixed.push_str(line);
+            mixed.push('\n');
+        }
+        let april = contribution(&format!("d{m}"), &format!("M{m:05}"), "2024-04", "92.00", "U1");
+        mixed.push_str(&april);
+        mixed.push('\n');
+    }
+    let file = write_file(l.dir.path(), "april.jsonl", &mixed);
+    let out = l.run(&["post", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((s["accepted"].as_u64(), s["replayed"].as_u64()), (Some(5_000), Some(10_000)));
+    let last = l.json(&["journal", "--json", "--from", &s["last_seq"].to_string(), "--limit", "1"]);
+    assert_eq!(last["entries"][0]["event"]["id"], "d4999");
+    l.json(&["verify"]);
+}
+
 #[test]
 fn conflicting_replay_is_rejected_with_status_2() {
     let l = TestLedger::new();

@@ -265,6 +265,11 @@ fn write_checkpoint(
         ids.extend(seqs.iter().map(|seq| (crate::member_index_key(m, *seq), Vec::new())));
     }
     if !ids.is_empty() {
+        // Sorted on the thread pool (the keys are distinct: an event id never starts with the
+        // member index's zero byte): the store's own sort then finds them in order, which a
+        // checkpoint of a 100,000-line post spent 40 ms on alone.
+        use rayon::slice::ParallelSliceMut;
+        ids.par_sort_unstable_by(|a, b| a.0.cmp(&b.0));
         store.ingest_index(ids, frozen.seq)?;
     }
     state.push(checkpoint_record(frozen.seq, &frozen.counts));
@@ -449,6 +454,9 @@ fn cold_pages(
     Ok(pages)
 }
 
+/// Event ids looked up in one read of the stored index ([`Ledger::id_records`]).
+const ID_READ_PART: usize = 4096;
+
 /// Notes entry `seq` in `member`'s index records of `members`.
 fn note_member_in(members: &mut HashMap<MemberId, Vec<u64>>, member: &MemberId, seq: u64) {
     match members.get_mut(member) {
@@ -623,12 +631,16 @@ impl Ledger {
             return Ok(out);
         }
         // In parts: one read of a whole 100,000-line post would allocate RocksDB's look-up
-        // state for every key at once.
-        let mut stored = Vec::with_capacity(misses.len());
-        for part in misses.chunks(4096) {
-            stored.extend(self.store.ids_get(part)?);
+        // state for every key at once. A large post's parts are read on the thread pool.
+        use rayon::prelude::*;
+        let parts: Vec<Vec<Option<Vec<u8>>>> = if misses.len() > ID_READ_PART {
+            misses.par_chunks(ID_READ_PART).map(|part| self.store.ids_get(part)).collect()
+        } else {
+            vec![self.store.ids_get(&misses)]
         }
-        let mut stored = stored.into_iter();
+        .into_iter()
+        .collect::<Result<_, _>>()?;
+        let mut stored = parts.into_iter().flatten();
         for (slot, id) in out.iter_mut().zip(ids) {
             if slot.is_none() {
                 let record = stored.next().expect("one answer per key");
