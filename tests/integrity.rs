@@ -600,6 +600,17 @@ fn verify_finds_reversal_targets_through_the_index_and_the_tail() {
     assert_eq!(ledger.head().seq, head);
 }
 
+/// A new mirror has copied nothing: its state was never checkpointed and holds only the
+/// format's record, and the empty replayed state as of checkpoint 0 makes the same records, so
+/// `verify` compares them by digest (no standards record for no standard).
+#[test]
+fn verify_compares_an_empty_mirrors_state_by_its_digest() {
+    let dir = tempfile::tempdir().unwrap();
+    let mirror = Ledger::create_mirror(&dir.path().join("m"), system_clock()).unwrap();
+    assert_eq!((mirror.checkpoint_seq(), mirror.head().seq), (0, 0));
+    assert_eq!(verify_by_digest(&mirror).entries, 0);
+}
+
 /// The demo ledger records every kind of entry, so its stored state holds every kind of record
 /// (members through their careers, member-year pages, back-paid months, interest and reversal
 /// marks, standards, the administration record, the fund's balances): `verify` finds them

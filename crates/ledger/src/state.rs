@@ -1300,9 +1300,18 @@ impl LedgerState {
         if !others {
             return;
         }
-        let mut write = |(k, v): StateWrite| f(&k, &v.unwrap_or_default());
+        // A write that deletes (`None`) leaves no record.
+        let mut write = |(k, v): StateWrite| {
+            if let Some(v) = v {
+                f(&k, &v);
+            }
+        };
         write(format_fence_write());
-        write((standards_key(), Some(encode(&self.standards))));
+        // No standards record for none recorded (a ledger with no entry checkpointed yet
+        // stores none): the state loads the same without it.
+        if self.standards != Standards::default() {
+            write((standards_key(), Some(encode(&self.standards))));
+        }
         if self.admin != crate::admin::AdminState::default() {
             write((crate::admin::state_key(), Some(encode(&self.admin))));
         }
