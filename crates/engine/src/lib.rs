@@ -705,14 +705,14 @@ impl Ledger {
                 .state
                 .books
                 .iter()
-                .filter(|(member, book)| book.cold_through().is_some() && of(&w.state, member))
-                .map(|(member, book)| (member.clone(), book.clone()))
+                .filter_map(|(member, book)| Some((member, book.cold_through()?, book)))
+                .filter(|(member, ..)| of(&w.state, member))
+                .map(|(member, through, book)| (member.clone(), through, book.clone()))
                 .collect();
             (take(&w.state, self.store.head()), books, self.store.snapshot())
         };
         let mut cold = Vec::new();
-        for (member, mut book) in books {
-            let Some(through) = book.cold_through() else { continue };
+        for (member, through, mut book) in books {
             let pages = derived::Pages::Snapshot(&snapshot);
             derived::read_back_with(pages, &member, through, |pages| book.fault_in(pages))?;
             let months = book.months().iter().take_while(|m| m.period.year <= through);

@@ -178,7 +178,7 @@ impl Verifier<'_> {
             let replayed = replaying.join().expect("the replay does not panic");
             let count = checked?;
             let (failed, at_checkpoint) = replayed;
-            let stored = StoredState { snapshot, counts, digesting: Some(digesting) };
+            let mut stored = StoredState { snapshot, counts, digesting: Some(digesting) };
             let (accounts, state_loaded_whole) = match at_checkpoint {
                 // The balances as of the checkpoint are the replay's: every posting of every
                 // entry up to it, summed (no entry up to it was left out, or there would be no
@@ -186,13 +186,10 @@ impl Verifier<'_> {
                 Some(AtCheckpoint::State(replayed)) => {
                     compare_stored_state(&replayed, stored, &state_key)?
                 }
-                Some(AtCheckpoint::Digested(replayed)) => {
-                    let mut stored = stored;
-                    if stored.digest()? != (replayed.digest, false) {
-                        return Ok(None);
-                    }
-                    (replayed.checked()?, false)
-                }
+                Some(AtCheckpoint::Digested(replayed)) => match stored.matching(&replayed)? {
+                    Some(accounts) => (accounts, false),
+                    None => return Ok(None),
+                },
                 // The replay stopped before the checkpoint, at an entry that could not have
                 // been recorded. A stored state that does not load is reported first, as it
                 // is when the replay reaches the checkpoint.
@@ -815,6 +812,16 @@ impl StoredState<'_, '_> {
         digesting.join().expect("the digest does not panic")
     }
 
+    /// The checks left when the stored records are exactly those `replayed` makes (the same
+    /// digest, and no record in the `balances` family): the number of accounts whose balance
+    /// is not zero; `None` when they are not.
+    fn matching(&mut self, replayed: &Digested) -> Result<Option<usize>, VerifyError> {
+        if self.digest()? != (replayed.digest, false) {
+            return Ok(None);
+        }
+        replayed.checked().map(Some)
+    }
+
     /// The stored state, loaded whole: what is on disk, not what the writer holds in memory
     /// (an edited record must be found). A failure to read the digest comes first.
     fn load(mut self) -> Result<LedgerState, VerifyError> {
@@ -844,9 +851,9 @@ impl StoredState<'_, '_> {
 }
 
 /// Compares the stored state with the replay's as of the checkpoint; with the number of
-/// accounts whose balance is not zero, and whether the stored state was loaded whole. The records the replayed state makes
-/// ([`LedgerState::fold_state_records`], the encoding a checkpoint writes) are summed into the
-/// keyed digest the stored records were: the same count and digest is the same set of records
+/// accounts whose balance is not zero, and whether the stored state was loaded whole. The
+/// records the replayed state makes ([`LedgerState::fold_state_records`], the encoding a
+/// checkpoint writes) are summed into the keyed digest the stored records were: the same count and digest is the same set of records
 /// (but with a probability of about 2^-128), so the same state, and only the replay's trial
 /// balance is left to check. Otherwise the stored state is loaded whole and compared record
 /// kind by record kind, which names what differs (as every verification did before): so a
@@ -856,10 +863,9 @@ fn compare_stored_state(
     stored: StoredState<'_, '_>,
     key: &DigestKey,
 ) -> Result<(usize, bool), VerifyError> {
-    let implied = Digested::of(replayed, key);
     let mut stored = stored;
-    if stored.digest()? == (implied.digest, false) {
-        return Ok((implied.checked()?, false));
+    if let Some(accounts) = stored.matching(&Digested::of(replayed, key))? {
+        return Ok((accounts, false));
     }
     let state = stored.load()?;
     let accounts = compare_balances(replayed, &state)?;
