@@ -3,23 +3,17 @@
 //! without the checkpoint of closing) leaves the same journal and the same state as a replay
 //! of the journal alone, with idempotency exact across restarts and the member index whole.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
+use common::verify_by_digest;
 use junbao_engine::Ledger;
 use junbao_ledger::LedgerState;
 use junbao_ledger::entry::Entry;
 use proptest::prelude::*;
-
-/// Verifies `ledger` and checks that the stored state was compared by its digest: its records
-/// are those the replayed state makes, byte for byte (a stored record in another encoding of
-/// the same value would have it loaded whole, which passes but costs time).
-fn verify_by_digest(ledger: &Ledger) -> junbao_engine::VerifyReport {
-    let report = ledger.verify(&|_| {}).unwrap();
-    assert!(!report.state_loaded_whole, "the stored state's records are not the replay's");
-    report
-}
 
 const NOW_US: i64 = 1_767_225_600_000_000;
 const MEMBERS: u8 = 4;

@@ -189,7 +189,6 @@ pub fn numbered_premium(m: usize, k: usize) -> String {
 /// Verifies `ledger` and checks that the stored state was compared by its digest: its records
 /// are those the replayed state makes, byte for byte (a stored record in another encoding of
 /// the same value would have it loaded whole, which passes but costs time).
-#[allow(dead_code)]
 pub fn verify_by_digest(ledger: &junbao_engine::Ledger) -> junbao_engine::VerifyReport {
     let report = ledger.verify(&|_| {}).unwrap();
     assert!(!report.state_loaded_whole, "the stored state's records are not the replay's");
