@@ -161,10 +161,12 @@ impl Verifier<'_> {
                     snapshot.ids_for_each(|k, v| stored.add(&key, k, v)).map(|()| stored)
                 })
             });
-            let digesting = {
+            // Verified again keeping the state, the digests are known to differ: the stored
+            // state is loaded whole straight away.
+            let digesting = (!keep).then(|| {
                 let key = state_key.clone();
                 scope.spawn(move || stored_state_digest(snapshot, &key))
-            };
+            });
             let stored = Stored { digest_key, scanning };
             let replay = Replay { chunks: sender, recycled };
             let checked = self.check_journal(
@@ -178,7 +180,7 @@ impl Verifier<'_> {
             let replayed = replaying.join().expect("the replay does not panic");
             let count = checked?;
             let (failed, at_checkpoint) = replayed;
-            let mut stored = StoredState { snapshot, counts, digesting: Some(digesting) };
+            let mut stored = StoredState { snapshot, counts, digesting };
             let (accounts, state_loaded_whole) = match at_checkpoint {
                 // The balances as of the checkpoint are the replay's: every posting of every
                 // entry up to it, summed (no entry up to it was left out, or there would be no
@@ -798,7 +800,8 @@ fn stored_state_digest(
     Ok((digest, balances))
 }
 
-/// The stored state of a verification: its digest being computed, and how to load it whole.
+/// The stored state of a verification: its digest being computed (none when a verification
+/// again already found it differs), and how to load it whole.
 struct StoredState<'a, 'scope> {
     snapshot: &'a StoreSnapshot<'a>,
     counts: Option<[usize; 3]>,
@@ -853,18 +856,22 @@ impl StoredState<'_, '_> {
 /// Compares the stored state with the replay's as of the checkpoint; with the number of
 /// accounts whose balance is not zero, and whether the stored state was loaded whole. The
 /// records the replayed state makes ([`LedgerState::fold_state_records`], the encoding a
-/// checkpoint writes) are summed into the keyed digest the stored records were: the same count and digest is the same set of records
-/// (but with a probability of about 2^-128), so the same state, and only the replay's trial
-/// balance is left to check. Otherwise the stored state is loaded whole and compared record
-/// kind by record kind, which names what differs (as every verification did before): so a
-/// record stored in another encoding of the same value is no failure, only slower.
+/// checkpoint writes) are summed into the keyed digest the stored records were: the same count
+/// and digest is the same set of records (but with a probability of about 2^-128), so the same
+/// state, and only the replay's trial balance is left to check. Otherwise (or straight away
+/// when `stored` has no digest: the second verification of a snapshot) the stored state is
+/// loaded whole and compared record kind by record kind, which names what differs (as every
+/// verification did before): so a record stored in another encoding of the same value is no
+/// failure, only slower.
 fn compare_stored_state(
     replayed: &LedgerState,
     stored: StoredState<'_, '_>,
     key: &DigestKey,
 ) -> Result<(usize, bool), VerifyError> {
     let mut stored = stored;
-    if let Some(accounts) = stored.matching(&Digested::of(replayed, key))? {
+    if stored.digesting.is_some()
+        && let Some(accounts) = stored.matching(&Digested::of(replayed, key))?
+    {
         return Ok((accounts, false));
     }
     let state = stored.load()?;
