@@ -257,3 +257,88 @@ fn a_tail_that_reaches_old_years_replays_onto_books_loaded_without_them() {
     ledger.set_resident_years(None).unwrap();
     assert_eq!(books(&ledger), books(&whole));
 }
+
+/// Reverses a premium and its match (`of`, `{of}-m`), leaving nothing in the month.
+fn reverse_premium(ledger: &Ledger, id: &str, of: &str) {
+    for (id, of) in [(format!("{id}-m"), format!("{of}-m")), (id.to_string(), of.to_string())] {
+        let e = format!(r#"{{"id":"{id}","type":"reversal","of":"{of}","reason":"twice"}}"#);
+        post(ledger, &[e]).unwrap();
+    }
+}
+
+/// The stored page of `member`'s `year`, as the store holds it now.
+fn stored_page(ledger: &Ledger, member: &str, year: u16) -> Option<Vec<u8>> {
+    let m = junbao_ledger::ids::MemberId::parse(member).unwrap();
+    ledger.store_for_tests().state_record(&junbao_ledger::state::page_key(&m, year)).unwrap()
+}
+
+#[test]
+fn verify_lets_go_of_years_stored_as_replayed_and_reads_them_back_for_the_tail() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = five_years(&dir.path().join("l"));
+    // Before the checkpoint, events that change M0's 2021 and 2022 after every premium: the
+    // replay's pages of those years differ from the stored ones until it reaches them, so it
+    // keeps them in memory until then.
+    reverse_premium(&ledger, "rev0", "c-M0-2021-03");
+    post(&ledger, &premium(&ledger, "back0", "M0", "2020-11", true)).unwrap();
+    ledger.checkpoint().unwrap();
+    // After it (the tail): a reversal of a premium of 2021, an interest credit of the end of
+    // 2022 and a back premium of 2020, which read and change years the replay let go of by
+    // then (their stored pages, as of the checkpoint, were the replay's).
+    reverse_premium(&ledger, "rev1", "c-M1-2021-05");
+    let mut tail = vec![
+        r#"{"id":"int","type":"interest","fund":"medical","period":"2022-12","rate":"1.5"}"#
+            .to_string(),
+    ];
+    tail.extend(premium(&ledger, "back1", "M1", "2020-12", true));
+    for e in &tail {
+        post(&ledger, std::slice::from_ref(e)).unwrap();
+    }
+    let whole = ledger.verify(&|_| {}).unwrap();
+    let letting_go = ledger.verify_letting_go_every(1, &|_| {}).unwrap();
+    assert_eq!(whole.years_let_go, 0, "no look is due in a ledger this small");
+    // Each member's years before 2024 (the last two of a book are kept) left memory.
+    assert!(letting_go.years_let_go >= 2, "{}", letting_go.years_let_go);
+    assert!(!letting_go.state_loaded_whole);
+    assert_eq!(
+        (letting_go.entries, letting_go.accounts, &letting_go.head),
+        (whole.entries, whole.accounts, &whole.head)
+    );
+    // Reopened (the tail replayed onto the checkpoint) and checkpointed again: the same.
+    drop(ledger);
+    let ledger = Ledger::open(&dir.path().join("l"), clock()).unwrap();
+    ledger.checkpoint().unwrap();
+    let again = ledger.verify_letting_go_every(1, &|_| {}).unwrap();
+    assert!(again.years_let_go >= 2 && !again.state_loaded_whole);
+    assert_eq!(again.head, whole.head);
+}
+
+#[test]
+fn verify_keeps_a_year_whose_stored_page_is_not_the_replays_and_names_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = five_years(&dir.path().join("l"));
+    reverse_premium(&ledger, "rev0", "c-M0-2021-03");
+    ledger.checkpoint().unwrap();
+    // M1's page of 2021 replaced by M0's, which lacks March (a page of the right form, of
+    // another member's year).
+    let m0_2021 = stored_page(&ledger, "M0", 2021).unwrap();
+    let m1_2021 = stored_page(&ledger, "M1", 2021).unwrap();
+    assert_ne!(m0_2021, m1_2021);
+    let m1 = junbao_ledger::ids::MemberId::parse("M1").unwrap();
+    let store = ledger.store_for_tests();
+    store.tamper_state(&junbao_ledger::state::page_key(&m1, 2021), Some(&m0_2021)).unwrap();
+    // The replay does not let go of M1's years through 2023 (the stored 2021 is not its
+    // 2021): the digests differ, and the verification done again keeping every year names
+    // M1's book.
+    let err = ledger.verify_letting_go_every(1, &|_| {}).unwrap_err();
+    assert!(err.is_integrity(), "{err}");
+    assert!(err.to_string().contains("M1"), "{err}");
+    // A page deleted: the same.
+    store.tamper_state(&junbao_ledger::state::page_key(&m1, 2021), None).unwrap();
+    let err = ledger.verify_letting_go_every(1, &|_| {}).unwrap_err();
+    assert!(err.is_integrity() && err.to_string().contains("M1"), "{err}");
+    // Put back as it was: it verifies, letting go of both members' old years.
+    store.tamper_state(&junbao_ledger::state::page_key(&m1, 2021), Some(&m1_2021)).unwrap();
+    let report = ledger.verify_letting_go_every(1, &|_| {}).unwrap();
+    assert!(report.years_let_go >= 2 && !report.state_loaded_whole);
+}

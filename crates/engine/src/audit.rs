@@ -151,7 +151,7 @@ impl ForAudit {
     /// [`Ledger::verify`].
     pub fn verify(&self, progress: &dyn Fn(u64)) -> Result<VerifyReport, VerifyError> {
         match self {
-            ForAudit::Store { store, .. } => Verifier { store }.verify(progress),
+            ForAudit::Store { store, .. } => Verifier::of(store).verify(progress),
             ForAudit::Ledger(ledger) => ledger.verify(progress),
         }
     }

@@ -439,7 +439,17 @@ fn cold_pages(
     member: &MemberId,
     through: u16,
 ) -> Result<Vec<(u16, Vec<u8>)>, ReadError> {
-    let from = junbao_ledger::state::page_key(member, junbao_ledger::time::FIRST_YEAR);
+    stored_pages(source, member, junbao_ledger::time::FIRST_YEAR, through)
+}
+
+/// `member`'s stored pages of the years `from..=through`, with their years, in year order.
+pub(crate) fn stored_pages(
+    source: Pages<'_>,
+    member: &MemberId,
+    from: u16,
+    through: u16,
+) -> Result<Vec<(u16, Vec<u8>)>, ReadError> {
+    let from = junbao_ledger::state::page_key(member, from);
     let to = junbao_ledger::state::page_key(member, through + 1);
     let mut pages = Vec::new();
     let page = |k: &[u8], v: &[u8]| {

@@ -37,6 +37,10 @@ pub struct VerifyReport {
     /// value), which only costs time. Not reported (an internal path, for tests).
     #[serde(skip)]
     pub state_loaded_whole: bool,
+    /// How many times the replay let go of a member's older years (their stored pages were
+    /// exactly the replay's): what bounds its memory per member. Not reported (for tests).
+    #[serde(skip)]
+    pub years_let_go: u64,
 }
 
 /// The ledger does not verify: an integrity failure (exit status 3), or a read failure.
@@ -64,16 +68,42 @@ impl Ledger {
     /// Recomputes the whole chain from the stored entries and checks everything derived from
     /// it. `progress` is called with the number of entries checked so far.
     pub fn verify(&self, progress: &dyn Fn(u64)) -> Result<VerifyReport, VerifyError> {
-        Verifier { store: &self.store }.verify(progress)
+        Verifier::of(&self.store).verify(progress)
+    }
+
+    /// [`Ledger::verify`] with the replay looking for older years to let go of every
+    /// `entries` entries (at least once per commit of its state), not every
+    /// [`LET_GO_EVERY_MIN`] or more: tests, on ledgers far smaller than the ones it is for.
+    #[cfg(feature = "testing")]
+    pub fn verify_letting_go_every(
+        &self,
+        entries: u64,
+        progress: &dyn Fn(u64),
+    ) -> Result<VerifyReport, VerifyError> {
+        Verifier { store: &self.store, let_go_every: Some(entries) }.verify(progress)
     }
 }
+
+/// The fewest entries the replay of `verify` applies between two looks for members' older
+/// years to let go of; and at least eight for each member's book (a look reads every book).
+pub const LET_GO_EVERY_MIN: u64 = 1 << 20;
+
+/// Members whose stored pages one read of [`LetGo::look`] compares, on the thread pool.
+const LET_GO_READ_PART: usize = 1024;
 
 /// A verification of a store (it reads nothing but the store).
 pub(crate) struct Verifier<'a> {
     pub(crate) store: &'a Store,
+    /// Entries between two looks for years to let go of; `None`: [`LET_GO_EVERY_MIN`], or
+    /// eight an existing book if more.
+    let_go_every: Option<u64>,
 }
 
-impl Verifier<'_> {
+impl<'a> Verifier<'a> {
+    pub(crate) fn of(store: &'a Store) -> Verifier<'a> {
+        Verifier { store, let_go_every: None }
+    }
+
     pub(crate) fn verify(&self, progress: &dyn Fn(u64)) -> Result<VerifyReport, VerifyError> {
         // A snapshot, not the writer lock: the journal and every record are read at one point
         // in time while posting goes on.
@@ -150,8 +180,25 @@ impl Verifier<'_> {
         let state_key = DigestKey::new()?;
         std::thread::scope(|scope| {
             let digest_at_checkpoint = (!keep).then(|| state_key.clone());
+            // Members' older years leave the replay's memory where their stored pages are
+            // exactly the replay's (`LetGo`); kept whole, the state holds every year.
+            let let_go = (!keep).then(|| LetGo {
+                snapshot,
+                every: self.let_go_every,
+                key: state_key.clone(),
+                digest: IndexDigest::default(),
+                since: 0,
+                count: 0,
+            });
             let replaying = scope.spawn(move || {
-                replay_from_scratch(chunks, recycle, checkpoint, counts, digest_at_checkpoint)
+                replay_from_scratch(
+                    chunks,
+                    recycle,
+                    checkpoint,
+                    counts,
+                    digest_at_checkpoint,
+                    let_go,
+                )
             });
             // The stored index and state are read while the journal is checked; what they hold
             // is compared, and a failure to read them reported, where it was before.
@@ -179,7 +226,16 @@ impl Verifier<'_> {
             );
             let replayed = replaying.join().expect("the replay does not panic");
             let count = checked?;
-            let (failed, at_checkpoint) = replayed;
+            let Replayed { unreplayable: failed, at_checkpoint, years_let_go, stopped } = replayed;
+            match stopped {
+                None => {}
+                Some(ReplayStop::Read(e)) => return Err(e),
+                // Verified again, keeping every year.
+                Some(ReplayStop::LetGoAbandoned(why)) => {
+                    tracing::warn!("verify's replay kept every year after all: {why}");
+                    return Ok(None);
+                }
+            }
             let mut stored = StoredState { snapshot, counts, digesting };
             let (accounts, state_loaded_whole) = match at_checkpoint {
                 // The balances as of the checkpoint are the replay's: every posting of every
@@ -212,6 +268,7 @@ impl Verifier<'_> {
                 head: hex::encode(head.hash),
                 accounts,
                 state_loaded_whole,
+                years_let_go,
             }))
         })
     }
@@ -502,20 +559,140 @@ impl Digested {
     }
 }
 
+/// What the replay of a verification ends with: the first entry that could not have been
+/// recorded, the state as of the checkpoint (none if the replay stopped before it), how many
+/// times it let go of a member's older years, and why it stopped early, if it did.
+struct Replayed {
+    unreplayable: Option<(u64, String)>,
+    at_checkpoint: Option<AtCheckpoint>,
+    years_let_go: u64,
+    stopped: Option<ReplayStop>,
+}
+
+/// Why the replay stopped before the last chunk.
+enum ReplayStop {
+    /// A stored page could not be read back.
+    Read(VerifyError),
+    /// What it let go of cannot be followed (an entry read a year out of memory of a member it
+    /// names nowhere, or the pages read back are not those let go of: neither happens unless
+    /// this code is wrong): the verification is done again keeping every year.
+    LetGoAbandoned(String),
+}
+
+/// Members' older years leaving the replay's memory (a member's book grows by every month they
+/// serve; kept whole, fifteen years of two million members would take some 16 GB). Every so
+/// many entries, each book holding years before its last [`crate::RESIDENT_YEARS`] lets go of
+/// them if the member's stored pages of those years are byte for byte the replay's pages now
+/// ([`LedgerState::years_to_let_go`]); an entry that needs them later reads them back from the
+/// store ([`Replayer::push_all_given_reading_back`]), checked against what was let go of. So
+/// the stored pages stand for the replay's as long as they are out of memory, and the digest
+/// of the replayed state at the checkpoint is that of the records in memory plus `digest`, the
+/// stored pages out of memory. A stored page that differs from the replay's stays in memory,
+/// and the digests then differ as they would have.
+struct LetGo<'a> {
+    snapshot: &'a StoreSnapshot<'a>,
+    every: Option<u64>,
+    key: DigestKey,
+    /// The pages out of memory, summed as the stored records are.
+    digest: IndexDigest,
+    /// Entries replayed since the last look.
+    since: u64,
+    /// Books that let go of years.
+    count: u64,
+}
+
+impl LetGo<'_> {
+    /// Whether a look for years to let go of is due.
+    fn due(&self, state: &LedgerState) -> bool {
+        let every =
+            self.every.unwrap_or_else(|| LET_GO_EVERY_MIN.max(8 * state.books.len() as u64));
+        self.since >= every
+    }
+
+    /// Lets go of every book's older years whose stored pages are the replay's.
+    fn look(&mut self, replayer: &mut Replayer) -> Result<(), ReplayStop> {
+        self.since = 0;
+        let mut candidates = replayer.state().years_to_let_go(crate::RESIDENT_YEARS);
+        // In key order, so that each part's reads move forward through the stored pages.
+        candidates.par_sort_unstable_by(|a, b| a.member.cmp(&b.member));
+        let snapshot = self.snapshot;
+        let same: Vec<bool> = candidates
+            .par_chunks(LET_GO_READ_PART)
+            .map(|part| {
+                let ranges: Vec<_> = part
+                    .iter()
+                    .map(|c| {
+                        let page = junbao_ledger::state::page_key;
+                        (page(&c.member, c.from), page(&c.member, c.through + 1))
+                    })
+                    .collect();
+                let mut stored: Vec<Vec<(u16, Vec<u8>)>> = vec![Vec::new(); part.len()];
+                snapshot.state_ranges_for_each(&ranges, |i, k, v| {
+                    let year = k.last_chunk::<2>().map_or(0, |y| u16::from_be_bytes(*y));
+                    stored[i].push((year, v.to_vec()));
+                })?;
+                Ok(part.iter().zip(stored).map(|(c, s)| s == c.pages).collect::<Vec<_>>())
+            })
+            .collect::<Result<Vec<_>, junbao_storage::ReadError>>()
+            .map_err(|e| ReplayStop::Read(e.into()))?
+            .into_iter()
+            .flatten()
+            .collect();
+        for (c, same) in candidates.iter().zip(same) {
+            if same && replayer.evict_through(&c.member, c.through) {
+                for (year, page) in &c.pages {
+                    self.digest.add(
+                        &self.key,
+                        &junbao_ledger::state::page_key(&c.member, *year),
+                        page,
+                    );
+                }
+                self.count += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads `member`'s years out of memory back into `batch`, from the stored pages.
+    fn read_back(
+        &mut self,
+        batch: &mut junbao_ledger::rules::Batch<'_>,
+        member: &junbao_ledger::ids::MemberId,
+    ) -> Result<(), ReplayStop> {
+        let Some(through) = batch.cold_through(member) else { return Ok(()) };
+        let pages = crate::derived::stored_pages(
+            crate::derived::Pages::Snapshot(self.snapshot),
+            member,
+            junbao_ledger::time::FIRST_YEAR,
+            through,
+        )
+        .map_err(|e| ReplayStop::Read(e.into()))?;
+        batch.fault_in(member, pages.iter().map(|(y, v)| (*y, v.as_slice()))).map_err(|e| {
+            ReplayStop::LetGoAbandoned(format!("member {member}'s years read back: {e}"))
+        })?;
+        for (year, page) in &pages {
+            self.digest.remove(&self.key, &junbao_ledger::state::page_key(member, *year), page);
+        }
+        Ok(())
+    }
+}
+
 /// Replays the chunks received, from scratch, without rule checks (their chain and decoding
 /// are verified by the sender), up to the first entry that could not have been recorded; with
 /// the state as of the `checkpoint` (none if the replay stopped before it): the final state if
-/// nothing follows the checkpoint, else a copy of it, or with `digest` only its digest. A chunk
-/// ends at the checkpoint or starts after it. The buffer of each chunk replayed goes back by
-/// `recycle`, its entries in it (freed by the sender, off this thread). `counts`: the sizes of
-/// the state as of the checkpoint that the checkpoint noted, to size the maps once.
+/// nothing follows the checkpoint and every year is in memory, else a copy of it, or with
+/// `digest` only its digest. A chunk ends at the checkpoint or starts after it. The buffer of
+/// each chunk replayed goes back by `recycle`, its entries in it (freed by the sender, off this
+/// thread). `counts`: the sizes of the state as of the checkpoint that the checkpoint noted, to
+/// size the maps once. With `let_go`, members' older years leave memory ([`LetGo`]).
 fn replay_from_scratch(
     chunks: std::sync::mpsc::Receiver<ReplayChunk>,
     recycle: std::sync::mpsc::Sender<Vec<CheckedEntry>>,
     checkpoint: u64,
     counts: Option<[usize; 3]>,
     digest: Option<DigestKey>,
-) -> (Option<(u64, String)>, Option<AtCheckpoint>) {
+    mut let_go: Option<LetGo<'_>>,
+) -> Replayed {
     let mut replayer = Replayer::keeping_none();
     if let Some([members, books, balances]) = counts {
         // Capped at the entries up to the checkpoint (`parse_state_counts`).
@@ -523,11 +700,41 @@ fn replay_from_scratch(
     }
     let mut at_checkpoint = (checkpoint == 0).then(|| AtCheckpoint::State(Box::default()));
     let mut chunks = chunks.into_iter().peekable();
+    let stop = |replayer: &Replayer, at_checkpoint, let_go: &Option<LetGo<'_>>, why| Replayed {
+        unreplayable: replayer.unreplayable().cloned(),
+        at_checkpoint,
+        years_let_go: let_go.as_ref().map_or(0, |l| l.count),
+        stopped: Some(why),
+    };
     while let Some((entries, targets)) = chunks.next() {
         // In parts, each one commit: the replay's pending changes stay small (in cache); a
         // batch reads its own changes first, so the state is that of one commit per entry.
         for part in entries.chunks(REPLAY_PART_ENTRIES) {
-            replayer.push_all_given(part.iter().filter_map(checked_entry), &targets);
+            let applied = match &mut let_go {
+                None => {
+                    replayer.push_all_given(part.iter().filter_map(checked_entry), &targets);
+                    Ok(())
+                }
+                Some(l) => replayer
+                    .push_all_given_reading_back(
+                        part.iter().filter_map(checked_entry),
+                        &targets,
+                        &mut |batch, member| l.read_back(batch, member),
+                    )
+                    .and_then(|followed| {
+                        if !followed {
+                            return Err(ReplayStop::LetGoAbandoned(
+                                "an entry read years out of memory of a member it does not name"
+                                    .into(),
+                            ));
+                        }
+                        l.since += part.len() as u64;
+                        if l.due(replayer.state()) { l.look(&mut replayer) } else { Ok(()) }
+                    }),
+            };
+            if let Err(why) = applied {
+                return stop(&replayer, at_checkpoint, &let_go, why);
+            }
             if replayer.unreplayable().is_some() {
                 break;
             }
@@ -540,19 +747,35 @@ fn replay_from_scratch(
         let _ = recycle.send(entries);
         if at_checkpoint.is_none() && at {
             drop(targets);
-            if chunks.peek().is_none() {
+            let years_let_go = let_go.as_ref().map_or(0, |l| l.count);
+            if chunks.peek().is_none() && !replayer.state().any_cold_years() {
                 // Nothing after the checkpoint (the usual case after a close): the state as of
                 // the checkpoint is the replay's final state, taken without a copy.
-                let unreplayable = replayer.unreplayable().cloned();
-                return (unreplayable, Some(AtCheckpoint::State(Box::new(replayer.finish()))));
+                return Replayed {
+                    unreplayable: replayer.unreplayable().cloned(),
+                    at_checkpoint: Some(AtCheckpoint::State(Box::new(replayer.finish()))),
+                    years_let_go,
+                    stopped: None,
+                };
             }
             at_checkpoint = Some(match &digest {
-                Some(key) => AtCheckpoint::Digested(Digested::of(replayer.state(), key)),
+                Some(key) => {
+                    let mut digested = Digested::of(replayer.state(), key);
+                    if let Some(l) = &let_go {
+                        digested.digest.merge(&l.digest);
+                    }
+                    AtCheckpoint::Digested(digested)
+                }
                 None => AtCheckpoint::State(Box::new(replayer.state().clone())),
             });
         }
     }
-    (replayer.unreplayable().cloned(), at_checkpoint)
+    Replayed {
+        unreplayable: replayer.unreplayable().cloned(),
+        at_checkpoint,
+        years_let_go: let_go.as_ref().map_or(0, |l| l.count),
+        stopped: None,
+    }
 }
 
 /// The first entry pushed that could not have been recorded, as a failure.
@@ -726,6 +949,14 @@ impl IndexDigest {
     fn merge(&mut self, other: &IndexDigest) {
         self.sum = self.sum.wrapping_add(other.sum);
         self.count += other.count;
+    }
+
+    /// Takes out a record [`IndexDigest::add`] added.
+    fn remove(&mut self, key: &DigestKey, k: &[u8], v: &[u8]) {
+        let mut one = IndexDigest::default();
+        one.add(key, k, v);
+        self.sum = self.sum.wrapping_sub(one.sum);
+        self.count -= one.count;
     }
 }
 

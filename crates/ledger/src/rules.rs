@@ -30,7 +30,7 @@ mod premium;
 mod reversal;
 mod transfer;
 
-pub use batch::{Replayer, entry_members};
+pub use batch::{ReadBack, Replayer, entry_members};
 pub use law::conscript_medical_subsidy;
 
 /// Below this many entries, sealing a batch does not use the thread pool.

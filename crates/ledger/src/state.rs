@@ -14,7 +14,7 @@ use crate::time::{Date, Period};
 
 mod book;
 mod history;
-pub use book::{FaultInError, MemberBook, Month, Page, Slot, YearSum};
+pub use book::{FaultInError, MemberBook, Month, Page, Slot, YearPages, YearSum};
 pub use history::{Dated, Rare};
 
 /// A premium line: where a personal premium and its matching subsidy go.
@@ -1031,6 +1031,26 @@ impl LedgerState {
         }
     }
 
+    /// Of every book holding years before its last `keep` ([`LedgerState::evict_keeping`]):
+    /// the years it would let go of, with their pages as they are in memory. What a reader
+    /// that keeps no pages of its own (`verify`'s replay) lets go of only where the stored
+    /// pages are exactly these.
+    pub fn years_to_let_go(&self, keep: u16) -> Vec<YearsToLetGo> {
+        use rayon::prelude::*;
+        let books: Vec<(&MemberId, &MemberBook)> =
+            self.books.iter().filter(|(_, book)| book.holds_years_before_last(keep)).collect();
+        // The pages are encoded on the thread pool.
+        books
+            .into_par_iter()
+            .filter_map(|(member, book)| {
+                let through = evictable_through(book, keep, None)?;
+                let (through, pages) = book.pages_to_let_go(through)?;
+                let from = book.cold_through().map_or(crate::time::FIRST_YEAR, |c| c + 1);
+                Some(YearsToLetGo { member: member.clone(), from, through, pages })
+            })
+            .collect()
+    }
+
     /// Reads `member`'s years out of memory back from their stored pages
     /// ([`MemberBook::fault_in`]); nothing to do for a book with none.
     pub fn fault_in<'p>(
@@ -1219,6 +1239,7 @@ impl LedgerState {
             self.books.iter(),
             &mut |k: &[u8], v: &[u8]| w.push((k.to_vec(), Some(v.to_vec()))),
             true,
+            false,
         );
         w
     }
@@ -1229,7 +1250,9 @@ impl LedgerState {
     /// digests to compare a replayed state with the stored records without holding a second
     /// state in memory.
     ///
-    /// Panics on a state with years out of memory: their pages would not be given.
+    /// The pages of years out of memory are not given (they are in the store, as they were
+    /// when the book let go of them: [`LedgerState::evict_through`]): the caller accounts for
+    /// them.
     pub fn fold_state_records<A: Send>(
         &self,
         init: impl Fn() -> A + Sync,
@@ -1248,6 +1271,7 @@ impl LedgerState {
                     std::iter::empty(),
                     &mut |k: &[u8], v: &[u8]| add(&mut a, k, v),
                     false,
+                    true,
                 );
                 a
             })
@@ -1258,6 +1282,7 @@ impl LedgerState {
                     part.iter().copied(),
                     &mut |k: &[u8], v: &[u8]| add(&mut a, k, v),
                     false,
+                    true,
                 );
                 a
             }))
@@ -1267,6 +1292,7 @@ impl LedgerState {
             std::iter::empty(),
             std::iter::empty(),
             &mut |k: &[u8], v: &[u8]| add(&mut rest, k, v),
+            true,
             true,
         );
         parts.push(rest);
@@ -1282,9 +1308,10 @@ impl LedgerState {
         books: impl Iterator<Item = (&'a MemberId, &'a MemberBook)>,
         f: &mut dyn FnMut(&[u8], &[u8]),
         others: bool,
+        resident_only: bool,
     ) {
         assert!(
-            !self.any_cold_years(),
+            resident_only || !self.any_cold_years(),
             "a state with years out of memory is never rewritten whole"
         );
         for (id, m) in members {
@@ -1532,6 +1559,19 @@ fn evictable_through(book: &MemberBook, keep: u16, changed: Option<u16>) -> Opti
     let first_kept = (last + 1).checked_sub(keep)?;
     let first_kept = changed.map_or(first_kept, |c| c.min(first_kept));
     (first_kept > crate::time::FIRST_YEAR).then(|| first_kept - 1)
+}
+
+/// A book's years that could leave memory ([`LedgerState::years_to_let_go`]).
+#[derive(Debug)]
+pub struct YearsToLetGo {
+    pub member: MemberId,
+    /// The first year still in memory: the member's stored pages from it through `through` must
+    /// be exactly `pages` for the years to be let go of ([`LedgerState::evict_through`]).
+    pub from: u16,
+    pub through: u16,
+    /// The pages of the years `from..=through` that hold anything, in year order, as this
+    /// ledger encodes them.
+    pub pages: YearPages,
 }
 
 /// Dirty members and pages from which a checkpoint's cut is copied by the thread pool.

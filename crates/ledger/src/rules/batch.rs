@@ -154,6 +154,10 @@ impl StateChanges {
     }
 }
 
+/// How [`Replayer::push_all_given_reading_back`] reads a member's years out of memory back
+/// into a batch ([`Batch::fault_in`]).
+pub type ReadBack<'f, E> = dyn FnMut(&mut Batch<'_>, &MemberId) -> Result<(), E> + 'f;
+
 /// [`LedgerState::replay`] one entry at a time, for a journal too large to hold in memory
 /// (`verify` streams it). A reversal undoes its target's effects, so the replayer keeps the
 /// entries that later reversals name: every entry, or only those in a set known in advance
@@ -214,7 +218,7 @@ impl Replayer {
     /// Applies the next entries, in order, as one batch over the state (a batch reads its own
     /// changes first, so an entry sees every earlier one): one commit per call, not per entry.
     pub fn push_all(&mut self, entries: &[Entry]) {
-        self.push_all_inner(entries, None);
+        let _ = self.push_all_inner::<std::convert::Infallible>(entries, None, None);
     }
 
     /// As [`Replayer::push_all`], but the entry a reversal names is `targets[the reversal's
@@ -226,33 +230,80 @@ impl Replayer {
         entries: impl IntoIterator<Item = &'e Entry>,
         targets: &std::collections::HashMap<u64, Entry>,
     ) {
-        self.push_all_inner(entries, Some(targets));
+        let _ = self.push_all_inner::<std::convert::Infallible>(entries, Some(targets), None);
     }
 
-    fn push_all_inner<'e>(
+    /// As [`Replayer::push_all_given`] over a state whose books may have let go of years
+    /// ([`Replayer::evict_through`]): an entry one of whose members has years out of memory is
+    /// applied after a savepoint and, if it read any of them, rolled back, the years of the
+    /// members it read read back by `read_back` ([`Batch::fault_in`]), and applied again; so
+    /// nothing it does rests on a year it could not see. `Ok(false)` (the state is then not the
+    /// entries' any more) if an entry read years out of memory of a member it names nowhere:
+    /// there is nothing to roll back to.
+    pub fn push_all_given_reading_back<'e, E>(
+        &mut self,
+        entries: impl IntoIterator<Item = &'e Entry>,
+        targets: &std::collections::HashMap<u64, Entry>,
+        read_back: &mut ReadBack<'_, E>,
+    ) -> Result<bool, E> {
+        self.push_all_inner(entries, Some(targets), Some(read_back))
+    }
+
+    fn push_all_inner<'e, E>(
         &mut self,
         entries: impl IntoIterator<Item = &'e Entry>,
         given: Option<&std::collections::HashMap<u64, Entry>>,
-    ) {
+        mut read_back: Option<&mut ReadBack<'_, E>>,
+    ) -> Result<bool, E> {
         let mut batch = self.state.begin_bounded(0, CHAIN_GENESIS, self.bound);
-        for entry in entries {
+        let mut result = Ok(true);
+        'entries: for entry in entries {
+            let cold = read_back.is_some() && batch.any_cold_years();
+            let stopped = self.unreplayable.is_some();
+            let apply = |batch: &mut Batch<'_>| {
+                apply_recorded_effects(batch, entry, given, &self.kept, stopped)
+            };
+            let applied = if cold && names_member_with_cold_years(&batch, entry) {
+                loop {
+                    let savepoint = batch.savepoint();
+                    let applied = apply(&mut batch);
+                    let missed = batch.take_misses();
+                    if missed.is_empty() {
+                        batch.release(savepoint);
+                        break applied;
+                    }
+                    batch.rollback(savepoint);
+                    if missed.iter().any(|m| !batch.has_cold_years(m)) {
+                        result = Ok(false);
+                        break 'entries;
+                    }
+                    let read_back = read_back.as_mut().expect("only when reading back");
+                    for member in &missed {
+                        if let Err(e) = read_back(&mut batch, member) {
+                            result = Err(e);
+                            break 'entries;
+                        }
+                        // Each round reads back at least one book, or stops: the rounds end.
+                        if batch.has_cold_years(member) {
+                            result = Ok(false);
+                            break 'entries;
+                        }
+                    }
+                }
+            } else {
+                let applied = apply(&mut batch);
+                if cold && !batch.take_misses().is_empty() {
+                    result = Ok(false);
+                    break;
+                }
+                applied
+            };
             // Stored bytes that decode but could not have been recorded (tampered): their
             // effects are not applied, and the first is kept for the caller to report.
-            if let Err(why) = batch.check_recorded_entry(entry) {
-                self.unreplayable.get_or_insert_with(|| (entry.seq, why.to_string()));
+            if let Err(why) = applied {
+                self.unreplayable.get_or_insert((entry.seq, why));
                 continue;
             }
-            let target = match (&entry.event.body, given) {
-                (EventBody::Reversal { .. }, Some(_)) if self.unreplayable.is_some() => None,
-                (EventBody::Reversal { .. }, Some(given)) => given.get(&entry.seq),
-                (EventBody::Reversal { of, .. }, None) => self.kept.get(of),
-                _ => None,
-            };
-            if let Some(target) = target {
-                batch.undo_effects(target);
-                batch.changes.reversed.push(target.seq);
-            }
-            batch.replay_entry(entry);
             // `keeping_none` keeps nothing: no id is hashed to find that out.
             if self
                 .keep_only
@@ -265,6 +316,14 @@ impl Replayer {
         let (changes, _) = batch.into_changes();
         self.bound = self.bound.after(&changes);
         changes.commit();
+        result
+    }
+
+    /// Lets go of `member`'s years up to `through` ([`LedgerState::evict_through`]: the caller
+    /// guarantees that the pages [`LedgerState::years_to_let_go`] gave for them are stored, and
+    /// reads them back with [`Replayer::push_all_given_reading_back`]).
+    pub fn evict_through(&mut self, member: &MemberId, through: u16) -> bool {
+        self.state.evict_through(member, through)
     }
 
     /// The first entry pushed that could not have been recorded (its effects were left out),
@@ -282,6 +341,46 @@ impl Replayer {
     pub fn finish(self) -> LedgerState {
         self.state
     }
+}
+
+/// Whether a member [`entry_members`] gives for `entry` has years out of memory in `batch`'s
+/// state (without collecting them: a premium names its member three times over).
+fn names_member_with_cold_years(batch: &Batch<'_>, entry: &Entry) -> bool {
+    let mut last: Option<&MemberId> = None;
+    let members = entry.event.body.member().into_iter();
+    members.chain(entry.postings.iter().filter_map(|p| p.account.member_id())).any(|m| {
+        if last == Some(m) {
+            return false;
+        }
+        last = Some(m);
+        batch.has_cold_years(m)
+    })
+}
+
+/// What [`Replayer`] does with one recorded entry: checks that it could have been recorded
+/// (else why not, and nothing is applied), undoes the effects of the entry a reversal names
+/// (`given` by the caller, or among `kept`; none once an entry could not be replayed,
+/// `stopped`), and applies the entry's own.
+fn apply_recorded_effects(
+    batch: &mut Batch<'_>,
+    entry: &Entry,
+    given: Option<&std::collections::HashMap<u64, Entry>>,
+    kept: &KeyedMap<EventId, Entry>,
+    stopped: bool,
+) -> Result<(), String> {
+    batch.check_recorded_entry(entry).map_err(|why| why.to_string())?;
+    let target = match (&entry.event.body, given) {
+        (EventBody::Reversal { .. }, Some(_)) if stopped => None,
+        (EventBody::Reversal { .. }, Some(given)) => given.get(&entry.seq),
+        (EventBody::Reversal { of, .. }, None) => kept.get(of),
+        _ => None,
+    };
+    if let Some(target) = target {
+        batch.undo_effects(target);
+        batch.changes.reversed.push(target.seq);
+    }
+    batch.replay_entry(entry);
+    Ok(())
 }
 
 impl StateChanges {

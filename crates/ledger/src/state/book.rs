@@ -39,6 +39,9 @@ impl Slot {
     }
 }
 
+/// Encoded member-year pages with their years, in year order.
+pub type YearPages = Vec<(u16, Vec<u8>)>;
+
 /// The money of one premium line in one month.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Month {
@@ -186,22 +189,7 @@ impl MemberBook {
     /// changes them until they are read back ([`MemberBook::fault_in`]). Returns whether
     /// anything left memory.
     pub fn evict_through(&mut self, through: u16) -> bool {
-        // Nothing that old in memory (most books, most times): no search for a pinned month.
-        if self.first_year() > through {
-            return false;
-        }
-        let pinned = self
-            .months
-            .iter()
-            .find(|m| {
-                matches!(m.line, Line::Medical | Line::SpouseMedical)
-                    && m.money.personal != m.money.state
-            })
-            .map(|m| m.period.year);
-        let through = match pinned {
-            Some(year) if year <= through => year.saturating_sub(1),
-            _ => through,
-        };
+        let Some(through) = self.let_go_through(through) else { return false };
         let months = self.months.partition_point(|m| m.period.year <= through);
         let years = self.years.partition_point(|y| y.year <= through);
         if months == 0 && years == 0 {
@@ -229,6 +217,38 @@ impl MemberBook {
         self.months.shrink_to_fit();
         self.years.shrink_to_fit();
         true
+    }
+
+    /// The last year [`MemberBook::evict_through`]`(through)` would let go of (`through`, or
+    /// the year before the first month awaiting its match), and the pages it would let go of,
+    /// in year order (each year in memory up to it: every stored page of the member after
+    /// [`MemberBook::cold_through`] and up to it must be one of these, and no other); `None` when
+    /// nothing would leave memory.
+    pub fn pages_to_let_go(&self, through: u16) -> Option<(u16, YearPages)> {
+        let through = self.let_go_through(through)?;
+        let pages = self.pages_through(through);
+        (!pages.is_empty()).then_some((through, pages))
+    }
+
+    /// `through`, or the year before the first month awaiting its match if that is earlier;
+    /// `None` when nothing in memory is that old.
+    fn let_go_through(&self, through: u16) -> Option<u16> {
+        // Nothing that old in memory (most books, most times): no search for a pinned month.
+        if self.first_year() > through {
+            return None;
+        }
+        let pinned = self
+            .months
+            .iter()
+            .find(|m| {
+                matches!(m.line, Line::Medical | Line::SpouseMedical)
+                    && m.money.personal != m.money.state
+            })
+            .map(|m| m.period.year);
+        Some(match pinned {
+            Some(year) if year <= through => year.saturating_sub(1),
+            _ => through,
+        })
     }
 
     /// Reads back the years out of memory from their stored `pages` (year, bytes; every page
@@ -416,7 +436,7 @@ impl MemberBook {
     /// Each year up to `through` the book holds anything for, with its encoded page, in year
     /// order: what letting go of them leaves in the store, and what reading them back must
     /// give again ([`Cold::digest`]).
-    fn pages_through(&self, through: u16) -> Vec<(u16, Vec<u8>)> {
+    fn pages_through(&self, through: u16) -> YearPages {
         self.page_years()
             .into_iter()
             .take_while(|y| *y <= through)
