@@ -297,8 +297,10 @@ fn verify_lets_go_of_years_stored_as_replayed_and_reads_them_back_for_the_tail()
     let whole = ledger.verify(&|_| {}).unwrap();
     let letting_go = ledger.verify_letting_go_every(1, &|_| {}).unwrap();
     assert_eq!(whole.years_let_go, 0, "no look is due in a ledger this small");
-    // Each member's years before 2024 (the last two of a book are kept) left memory.
+    // Each member's years before 2024 (the last two of a book are kept) left memory, and the
+    // tail's reversal read M1's back (the interest credit reads the old years' totals only).
     assert!(letting_go.years_let_go >= 2, "{}", letting_go.years_let_go);
+    assert!(letting_go.years_read_back >= 1, "{}", letting_go.years_read_back);
     assert!(!letting_go.state_loaded_whole);
     assert_eq!(
         (letting_go.entries, letting_go.accounts, &letting_go.head),
@@ -311,6 +313,40 @@ fn verify_lets_go_of_years_stored_as_replayed_and_reads_them_back_for_the_tail()
     let again = ledger.verify_letting_go_every(1, &|_| {}).unwrap();
     assert!(again.years_let_go >= 2 && !again.state_loaded_whole);
     assert_eq!(again.head, whole.head);
+}
+
+#[test]
+fn verify_reads_back_before_the_checkpoint_and_finds_a_page_put_back_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = five_years(&dir.path().join("l"));
+    ledger.checkpoint().unwrap();
+    let m1_2021_before = stored_page(&ledger, "M1", 2021).unwrap();
+    // Before the next checkpoint: M1's premium of May 2021 reversed and paid again (new ids, the
+    // same money), so that 2021 ends as it began. The replay lets go of M1's 2021 (its stored
+    // page is the replay's) and reads it back for the reversal, before the checkpoint.
+    reverse_premium(&ledger, "rev", "c-M1-2021-05");
+    post(&ledger, &premium(&ledger, "again", "M1", "2021-05", true)).unwrap();
+    ledger.checkpoint().unwrap();
+    assert_eq!(stored_page(&ledger, "M1", 2021).unwrap(), m1_2021_before);
+    let whole = ledger.verify(&|_| {}).unwrap();
+    let letting_go = ledger.verify_letting_go_every(1, &|_| {}).unwrap();
+    assert!(letting_go.years_read_back >= 1, "{}", letting_go.years_read_back);
+    assert!(!letting_go.state_loaded_whole, "the pages read back were taken out of the digest");
+    assert_eq!((letting_go.accounts, &letting_go.head), (whole.accounts, &whole.head));
+    // Now M1's May 2021 reversed for good and checkpointed; then the stored page of 2021 put
+    // back as it was before. The replay lets go of 2021 while its page is that old one, reads
+    // it back for the reversal, and ends with its own 2021, which the store does not hold.
+    reverse_premium(&ledger, "rev2", "again");
+    ledger.checkpoint().unwrap();
+    let m1 = junbao_ledger::ids::MemberId::parse("M1").unwrap();
+    let key = junbao_ledger::state::page_key(&m1, 2021);
+    ledger.store_for_tests().tamper_state(&key, Some(&m1_2021_before)).unwrap();
+    for err in [
+        ledger.verify(&|_| {}).unwrap_err(),
+        ledger.verify_letting_go_every(1, &|_| {}).unwrap_err(),
+    ] {
+        assert!(err.is_integrity() && err.to_string().contains("M1"), "{err}");
+    }
 }
 
 #[test]

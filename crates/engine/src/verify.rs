@@ -41,6 +41,10 @@ pub struct VerifyReport {
     /// exactly the replay's): what bounds its memory per member. Not reported (for tests).
     #[serde(skip)]
     pub years_let_go: u64,
+    /// How many times an entry needed years the replay had let go of, read back from the
+    /// stored pages. Not reported (for tests).
+    #[serde(skip)]
+    pub years_read_back: u64,
 }
 
 /// The ledger does not verify: an integrity failure (exit status 3), or a read failure.
@@ -188,7 +192,7 @@ impl<'a> Verifier<'a> {
                 key: state_key.clone(),
                 digest: IndexDigest::default(),
                 since: 0,
-                count: 0,
+                counts: LetGoCounts::default(),
             });
             let replaying = scope.spawn(move || {
                 replay_from_scratch(
@@ -226,10 +230,15 @@ impl<'a> Verifier<'a> {
             );
             let replayed = replaying.join().expect("the replay does not panic");
             let count = checked?;
-            let Replayed { unreplayable: failed, at_checkpoint, years_let_go, stopped } = replayed;
+            let Replayed { unreplayable: failed, at_checkpoint, let_go, stopped } = replayed;
             match stopped {
                 None => {}
-                Some(ReplayStop::Read(e)) => return Err(e),
+                // An entry that could not have been recorded, met before the read failed, is
+                // the integrity failure to report.
+                Some(ReplayStop::Read(e)) => {
+                    unreplayable(&failed)?;
+                    return Err(e);
+                }
                 // Verified again, keeping every year.
                 Some(ReplayStop::LetGoAbandoned(why)) => {
                     tracing::warn!("verify's replay kept every year after all: {why}");
@@ -268,7 +277,8 @@ impl<'a> Verifier<'a> {
                 head: hex::encode(head.hash),
                 accounts,
                 state_loaded_whole,
-                years_let_go,
+                years_let_go: let_go.years_let_go,
+                years_read_back: let_go.years_read_back,
             }))
         })
     }
@@ -565,8 +575,15 @@ impl Digested {
 struct Replayed {
     unreplayable: Option<(u64, String)>,
     at_checkpoint: Option<AtCheckpoint>,
-    years_let_go: u64,
+    let_go: LetGoCounts,
     stopped: Option<ReplayStop>,
+}
+
+/// How many times the replay let go of a member's older years, and read them back.
+#[derive(Debug, Default, Clone, Copy)]
+struct LetGoCounts {
+    years_let_go: u64,
+    years_read_back: u64,
 }
 
 /// Why the replay stopped before the last chunk.
@@ -582,8 +599,9 @@ enum ReplayStop {
 /// Members' older years leaving the replay's memory (a member's book grows by every month they
 /// serve; kept whole, fifteen years of two million members would take some 16 GB). Every so
 /// many entries, each book holding years before its last [`crate::RESIDENT_YEARS`] lets go of
-/// them if the member's stored pages of those years are byte for byte the replay's pages now
-/// ([`LedgerState::years_to_let_go`]); an entry that needs them later reads them back from the
+/// them, up to the first year whose stored page is not byte for byte the replay's page now
+/// (a year an entry still to come changes: a late premium, a reversal, a late interest credit;
+/// or a tampered page) ([`LedgerState::years_to_let_go`], [`same_through`]); an entry that needs them later reads them back from the
 /// store ([`Replayer::push_all_given_reading_back`]), checked against what was let go of. So
 /// the stored pages stand for the replay's as long as they are out of memory, and the digest
 /// of the replayed state at the checkpoint is that of the records in memory plus `digest`, the
@@ -597,8 +615,7 @@ struct LetGo<'a> {
     digest: IndexDigest,
     /// Entries replayed since the last look.
     since: u64,
-    /// Books that let go of years.
-    count: u64,
+    counts: LetGoCounts,
 }
 
 impl LetGo<'_> {
@@ -609,14 +626,15 @@ impl LetGo<'_> {
         self.since >= every
     }
 
-    /// Lets go of every book's older years whose stored pages are the replay's.
+    /// Lets go of every book's older years, up to the first whose stored page is not the
+    /// replay's ([`same_through`]).
     fn look(&mut self, replayer: &mut Replayer) -> Result<(), ReplayStop> {
         self.since = 0;
         let mut candidates = replayer.state().years_to_let_go(crate::RESIDENT_YEARS);
         // In key order, so that each part's reads move forward through the stored pages.
         candidates.par_sort_unstable_by(|a, b| a.member.cmp(&b.member));
         let snapshot = self.snapshot;
-        let same: Vec<bool> = candidates
+        let same: Vec<Option<u16>> = candidates
             .par_chunks(LET_GO_READ_PART)
             .map(|part| {
                 let ranges: Vec<_> = part
@@ -631,23 +649,24 @@ impl LetGo<'_> {
                     let year = k.last_chunk::<2>().map_or(0, |y| u16::from_be_bytes(*y));
                     stored[i].push((year, v.to_vec()));
                 })?;
-                Ok(part.iter().zip(stored).map(|(c, s)| s == c.pages).collect::<Vec<_>>())
+                Ok(part.iter().zip(stored).map(|(c, s)| same_through(c, &s)).collect::<Vec<_>>())
             })
             .collect::<Result<Vec<_>, junbao_storage::ReadError>>()
             .map_err(|e| ReplayStop::Read(e.into()))?
             .into_iter()
             .flatten()
             .collect();
-        for (c, same) in candidates.iter().zip(same) {
-            if same && replayer.evict_through(&c.member, c.through) {
-                for (year, page) in &c.pages {
+        for (c, through) in candidates.iter().zip(same) {
+            let Some(through) = through else { continue };
+            if replayer.evict_through(&c.member, through) {
+                for (year, page) in c.pages.iter().take_while(|(y, _)| *y <= through) {
                     self.digest.add(
                         &self.key,
                         &junbao_ledger::state::page_key(&c.member, *year),
                         page,
                     );
                 }
-                self.count += 1;
+                self.counts.years_let_go += 1;
             }
         }
         Ok(())
@@ -673,8 +692,30 @@ impl LetGo<'_> {
         for (year, page) in &pages {
             self.digest.remove(&self.key, &junbao_ledger::state::page_key(member, *year), page);
         }
+        self.counts.years_read_back += 1;
         Ok(())
     }
+}
+
+/// The last year of `c` whose stored pages (`stored`, in year order), and those of every year
+/// from `c.from` to it, are byte for byte the replay's (`c.pages`): the years a book may let go
+/// of; `None` if the first differs.
+fn same_through(c: &junbao_ledger::state::YearsToLetGo, stored: &[(u16, Vec<u8>)]) -> Option<u16> {
+    let (mut replayed, mut stored) = (c.pages.iter(), stored.iter());
+    let mut through = c.through;
+    loop {
+        match (replayed.next(), stored.next()) {
+            (None, None) => break,
+            (Some(r), Some(s)) if r == s => continue,
+            (r, s) => {
+                // The first year that differs (held by one side only, or in other bytes).
+                let year = r.map_or(u16::MAX, |r| r.0).min(s.map_or(u16::MAX, |s| s.0));
+                through = through.min(year.checked_sub(1)?);
+                break;
+            }
+        }
+    }
+    (through >= c.from).then_some(through)
 }
 
 /// Replays the chunks received, from scratch, without rule checks (their chain and decoding
@@ -703,7 +744,7 @@ fn replay_from_scratch(
     let stop = |replayer: &Replayer, at_checkpoint, let_go: &Option<LetGo<'_>>, why| Replayed {
         unreplayable: replayer.unreplayable().cloned(),
         at_checkpoint,
-        years_let_go: let_go.as_ref().map_or(0, |l| l.count),
+        let_go: let_go.as_ref().map_or_else(LetGoCounts::default, |l| l.counts),
         stopped: Some(why),
     };
     while let Some((entries, targets)) = chunks.next() {
@@ -729,6 +770,11 @@ fn replay_from_scratch(
                             ));
                         }
                         l.since += part.len() as u64;
+                        // The writer's note of members read back (for letting go of them
+                        // again) is not used here: it is emptied, not left to grow.
+                        if l.counts.years_read_back > 0 {
+                            drop(replayer.state().take_faulted());
+                        }
                         if l.due(replayer.state()) { l.look(&mut replayer) } else { Ok(()) }
                     }),
             };
@@ -747,14 +793,14 @@ fn replay_from_scratch(
         let _ = recycle.send(entries);
         if at_checkpoint.is_none() && at {
             drop(targets);
-            let years_let_go = let_go.as_ref().map_or(0, |l| l.count);
+            let counts = let_go.as_ref().map_or_else(LetGoCounts::default, |l| l.counts);
             if chunks.peek().is_none() && !replayer.state().any_cold_years() {
                 // Nothing after the checkpoint (the usual case after a close): the state as of
                 // the checkpoint is the replay's final state, taken without a copy.
                 return Replayed {
                     unreplayable: replayer.unreplayable().cloned(),
                     at_checkpoint: Some(AtCheckpoint::State(Box::new(replayer.finish()))),
-                    years_let_go,
+                    let_go: counts,
                     stopped: None,
                 };
             }
@@ -773,7 +819,7 @@ fn replay_from_scratch(
     Replayed {
         unreplayable: replayer.unreplayable().cloned(),
         at_checkpoint,
-        years_let_go: let_go.as_ref().map_or(0, |l| l.count),
+        let_go: let_go.as_ref().map_or_else(LetGoCounts::default, |l| l.counts),
         stopped: None,
     }
 }
@@ -955,8 +1001,10 @@ impl IndexDigest {
     fn remove(&mut self, key: &DigestKey, k: &[u8], v: &[u8]) {
         let mut one = IndexDigest::default();
         one.add(key, k, v);
+        // Wrapping, as the sum: a record taken out that was never added (which this code does
+        // not do) gives a digest that matches nothing, not a panic.
         self.sum = self.sum.wrapping_sub(one.sum);
-        self.count -= one.count;
+        self.count = self.count.wrapping_sub(one.count);
     }
 }
 
