@@ -199,9 +199,8 @@ pub fn verify_by_digest(ledger: &junbao_engine::Ledger) -> junbao_engine::Verify
     assert!(!report.state_loaded_whole, "the stored state's records are not the replay's");
     let letting_go = ledger.verify_letting_go_every(1, &|_| {}).unwrap();
     assert!(!letting_go.state_loaded_whole, "letting go of years, the digests differ");
-    assert_eq!(
-        (&letting_go.head, letting_go.entries, letting_go.accounts),
-        (&report.head, report.entries, report.accounts)
-    );
+    // The accounts are counted as of the checkpoint, which a checkpoint thread may have moved
+    // between the two.
+    assert_eq!((&letting_go.head, letting_go.entries), (&report.head, report.entries));
     report
 }

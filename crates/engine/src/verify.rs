@@ -95,6 +95,9 @@ pub const LET_GO_EVERY_MIN: u64 = 1 << 20;
 /// Members whose stored pages one read of [`LetGo::look`] compares, on the thread pool.
 const LET_GO_READ_PART: usize = 1024;
 
+/// Members whose books [`LetGo::look`] takes at once.
+const LET_GO_SLICE: usize = 65_536;
+
 /// A verification of a store (it reads nothing but the store).
 pub(crate) struct Verifier<'a> {
     pub(crate) store: &'a Store,
@@ -630,9 +633,26 @@ impl LetGo<'_> {
     /// replay's ([`same_through`]).
     fn look(&mut self, replayer: &mut Replayer) -> Result<(), ReplayStop> {
         self.since = 0;
-        let mut candidates = replayer.state().years_to_let_go(crate::RESIDENT_YEARS);
-        // In key order, so that each part's reads move forward through the stored pages.
-        candidates.par_sort_unstable_by(|a, b| a.member.cmp(&b.member));
+        let keep = crate::RESIDENT_YEARS;
+        let mut members = replayer.state().books_holding_years_before_last(keep);
+        // In key order, so that each part's reads move forward through the stored pages; a
+        // slice at a time, so that the pages compared (the replay's and the stored copies)
+        // never take more than a slice's worth of memory (at a year's turn every book has a year
+        // to let go of).
+        members.par_sort_unstable();
+        for slice in members.chunks(LET_GO_SLICE) {
+            self.let_go_of(replayer, slice)?;
+        }
+        Ok(())
+    }
+
+    /// [`LetGo::look`] for the books of `members`.
+    fn let_go_of(
+        &mut self,
+        replayer: &mut Replayer,
+        members: &[junbao_ledger::ids::MemberId],
+    ) -> Result<(), ReplayStop> {
+        let candidates = replayer.state().years_to_let_go(members, crate::RESIDENT_YEARS);
         let snapshot = self.snapshot;
         let same: Vec<Option<u16>> = candidates
             .par_chunks(LET_GO_READ_PART)

@@ -1031,18 +1031,27 @@ impl LedgerState {
         }
     }
 
-    /// Of every book holding years before its last `keep` ([`LedgerState::evict_keeping`]):
-    /// the years it would let go of, with their pages as they are in memory. What a reader
-    /// that keeps no pages of its own (`verify`'s replay) lets go of only where the stored
-    /// pages are exactly these.
-    pub fn years_to_let_go(&self, keep: u16) -> Vec<YearsToLetGo> {
+    /// The members whose books hold years before their last `keep`
+    /// ([`LedgerState::evict_keeping`]), in no particular order.
+    pub fn books_holding_years_before_last(&self, keep: u16) -> Vec<MemberId> {
+        self.books
+            .iter()
+            .filter(|(_, book)| book.holds_years_before_last(keep))
+            .map(|(member, _)| member.clone())
+            .collect()
+    }
+
+    /// Of each of `members`' books: the years it would let go of, keeping its last `keep`
+    /// ([`LedgerState::evict_keeping`]), with their pages as they are in memory (none for a
+    /// book with nothing to let go of). What a reader that keeps no pages of its own (`verify`'s
+    /// replay) lets go of only where the stored pages are these.
+    pub fn years_to_let_go(&self, members: &[MemberId], keep: u16) -> Vec<YearsToLetGo> {
         use rayon::prelude::*;
-        let books: Vec<(&MemberId, &MemberBook)> =
-            self.books.iter().filter(|(_, book)| book.holds_years_before_last(keep)).collect();
         // The pages are encoded on the thread pool.
-        books
-            .into_par_iter()
-            .filter_map(|(member, book)| {
+        members
+            .par_iter()
+            .filter_map(|member| {
+                let book = self.books.get(member)?;
                 let through = evictable_through(book, keep, None)?;
                 let (through, pages) = book.pages_to_let_go(through)?;
                 let from = book.cold_through().map_or(crate::time::FIRST_YEAR, |c| c + 1);
