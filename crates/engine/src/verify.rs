@@ -102,7 +102,7 @@ const LET_GO_SLICE: usize = 65_536;
 pub(crate) struct Verifier<'a> {
     pub(crate) store: &'a Store,
     /// Entries between two looks for years to let go of; `None`: [`LET_GO_EVERY_MIN`], or
-    /// eight an existing book if more.
+    /// eight entries a book if more.
     let_go_every: Option<u64>,
 }
 
@@ -196,6 +196,7 @@ impl<'a> Verifier<'a> {
                 digest: IndexDigest::default(),
                 since: 0,
                 counts: LetGoCounts::default(),
+                faulted: false,
             });
             let replaying = scope.spawn(move || {
                 replay_from_scratch(
@@ -574,7 +575,8 @@ impl Digested {
 
 /// What the replay of a verification ends with: the first entry that could not have been
 /// recorded, the state as of the checkpoint (none if the replay stopped before it), how many
-/// times it let go of a member's older years, and why it stopped early, if it did.
+/// times it let go of a member's older years and read them back, and why it stopped early, if
+/// it did.
 struct Replayed {
     unreplayable: Option<(u64, String)>,
     at_checkpoint: Option<AtCheckpoint>,
@@ -591,7 +593,7 @@ struct LetGoCounts {
 
 /// Why the replay stopped before the last chunk.
 enum ReplayStop {
-    /// A stored page could not be read back.
+    /// A stored page could not be read.
     Read(VerifyError),
     /// What it let go of cannot be followed (an entry read a year out of memory of a member it
     /// names nowhere, or the pages read back are not those let go of: neither happens unless
@@ -602,14 +604,14 @@ enum ReplayStop {
 /// Members' older years leaving the replay's memory (a member's book grows by every month they
 /// serve; kept whole, fifteen years of two million members would take some 16 GB). Every so
 /// many entries, each book holding years before its last [`crate::RESIDENT_YEARS`] lets go of
-/// them, up to the first year whose stored page is not byte for byte the replay's page now
-/// (a year an entry still to come changes: a late premium, a reversal, a late interest credit;
-/// or a tampered page) ([`LedgerState::years_to_let_go`], [`same_through`]); an entry that needs them later reads them back from the
-/// store ([`Replayer::push_all_given_reading_back`]), checked against what was let go of. So
-/// the stored pages stand for the replay's as long as they are out of memory, and the digest
-/// of the replayed state at the checkpoint is that of the records in memory plus `digest`, the
-/// stored pages out of memory. A stored page that differs from the replay's stays in memory,
-/// and the digests then differ as they would have.
+/// them, up to the first year whose stored page is not byte for byte the replay's page now (a
+/// year an entry still to come changes: a late premium, a reversal, a late interest credit; or
+/// a tampered page) ([`LedgerState::years_to_let_go`], [`same_through`]); an entry that needs
+/// them later reads them back from the store ([`Replayer::push_all_given_reading_back`]),
+/// checked against what was let go of. So the stored pages stand for the replay's as long as
+/// they are out of memory, and the digest of the replayed state at the checkpoint is that of
+/// the records in memory plus `digest`, the stored pages out of memory. A stored page that
+/// differs from the replay's stays in memory, and the digests then differ as they would have.
 struct LetGo<'a> {
     snapshot: &'a StoreSnapshot<'a>,
     every: Option<u64>,
@@ -619,6 +621,9 @@ struct LetGo<'a> {
     /// Entries replayed since the last look.
     since: u64,
     counts: LetGoCounts,
+    /// Whether years were read back since the state's note of members read back was last
+    /// emptied.
+    faulted: bool,
 }
 
 impl LetGo<'_> {
@@ -713,6 +718,7 @@ impl LetGo<'_> {
             self.digest.remove(&self.key, &junbao_ledger::state::page_key(member, *year), page);
         }
         self.counts.years_read_back += 1;
+        self.faulted = true;
         Ok(())
     }
 }
@@ -792,7 +798,7 @@ fn replay_from_scratch(
                         l.since += part.len() as u64;
                         // The writer's note of members read back (for letting go of them
                         // again) is not used here: it is emptied, not left to grow.
-                        if l.counts.years_read_back > 0 {
+                        if std::mem::take(&mut l.faulted) {
                             drop(replayer.state().take_faulted());
                         }
                         if l.due(replayer.state()) { l.look(&mut replayer) } else { Ok(()) }

@@ -1574,8 +1574,9 @@ fn evictable_through(book: &MemberBook, keep: u16, changed: Option<u16>) -> Opti
 #[derive(Debug)]
 pub struct YearsToLetGo {
     pub member: MemberId,
-    /// The first year still in memory: the member's stored pages from it through `through` must
-    /// be exactly `pages` for the years to be let go of ([`LedgerState::evict_through`]).
+    /// The first year still in memory: the years from it through `through` may be let go of
+    /// ([`LedgerState::evict_through`]) up to the first whose stored page is not the one in
+    /// `pages` (or is there and not in `pages`, or the other way round).
     pub from: u16,
     pub through: u16,
     /// The pages of the years `from..=through` that hold anything, in year order, as this
