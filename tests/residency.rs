@@ -276,15 +276,16 @@ fn stored_page(ledger: &Ledger, member: &str, year: u16) -> Option<Vec<u8>> {
 fn verify_lets_go_of_years_stored_as_replayed_and_reads_them_back_for_the_tail() {
     let dir = tempfile::tempdir().unwrap();
     let ledger = five_years(&dir.path().join("l"));
-    // Before the checkpoint, events that change M0's 2021 and 2022 after every premium: the
-    // replay's pages of those years differ from the stored ones until it reaches them, so it
+    // Before the checkpoint, events that change M0's 2021 and add its 2020 after every premium:
+    // the replay's pages of those years differ from the stored ones until it reaches them, so it
     // keeps them in memory until then.
     reverse_premium(&ledger, "rev0", "c-M0-2021-03");
     post(&ledger, &premium(&ledger, "back0", "M0", "2020-11", true)).unwrap();
     ledger.checkpoint().unwrap();
-    // After it (the tail): a reversal of a premium of 2021, an interest credit of the end of
-    // 2022 and a back premium of 2020, which read and change years the replay let go of by
-    // then (their stored pages, as of the checkpoint, were the replay's).
+    // After it (the tail), once the replay let go of the old years (their stored pages, as of
+    // the checkpoint, were the replay's): a reversal of M1's premium of 2021, which reads its
+    // years back; an interest credit of the end of 2022, which needs only the old years'
+    // totals; a back premium of M1's 2020.
     reverse_premium(&ledger, "rev1", "c-M1-2021-05");
     let mut tail = vec![
         r#"{"id":"int","type":"interest","fund":"medical","period":"2022-12","rate":"1.5"}"#
