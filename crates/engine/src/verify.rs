@@ -32,9 +32,10 @@ pub struct VerifyReport {
     pub entries: u64,
     pub head: String,
     pub accounts: usize,
-    /// The stored state was loaded whole and compared record kind by record kind: its records'
-    /// digest differed from the replayed state's (a record in another encoding of the same
-    /// value), which only costs time. Not reported (an internal path, for tests).
+    /// The stored state's records' digest differed from the replayed state's (a record in
+    /// another encoding of the same value, which only costs time), and it was compared record
+    /// by record: loaded whole, or listed ([`Pass`]). Not reported (an internal path, for
+    /// tests).
     #[serde(skip)]
     pub state_loaded_whole: bool,
     /// How many times the replay let go of a member's older years (their stored pages were
@@ -117,23 +118,30 @@ impl<'a> Verifier<'a> {
         let snapshot = self.store.snapshot();
         // The replayed state as of the checkpoint, where entries follow it, is kept only as
         // its digest (a copy of a million members' state is a gigabyte); if the stored state's
-        // digest differs, the same snapshot is verified again keeping it, to name what differs.
-        match self.verify_snapshot(&snapshot, progress, false)? {
-            Some(report) => Ok(report),
-            None => Ok(self
-                .verify_snapshot(&snapshot, progress, true)?
-                .expect("a state kept is compared whole")),
+        // digest differs, the same snapshot is verified again keeping what naming the record
+        // that differs needs ([`Pass`]).
+        let mut pass = Pass::Digest;
+        loop {
+            match self.verify_snapshot(&snapshot, progress, pass)? {
+                Ok(report) => return Ok(report),
+                Err(again) => {
+                    // Each pass asks for a later one: the passes end.
+                    assert!(again > pass, "a verification is not done again the same way");
+                    pass = again;
+                }
+            }
         }
     }
 
-    /// [`Verifier::verify`] of `snapshot`; `None` when the stored state's digest differs from
-    /// that of the replayed state as of the checkpoint, which was not kept (`keep`).
+    /// [`Verifier::verify`] of `snapshot` in one `pass`; `Err(the next pass)` when the stored
+    /// state's digest differs from that of the replayed state as of the checkpoint, which this
+    /// pass did not keep, or when a pass letting go of years could not follow them.
     fn verify_snapshot(
         &self,
         snapshot: &StoreSnapshot<'_>,
         progress: &dyn Fn(u64),
-        keep: bool,
-    ) -> Result<Option<VerifyReport>, VerifyError> {
+        pass: Pass,
+    ) -> Result<Result<VerifyReport, Pass>, VerifyError> {
         let head = snapshot.head();
         // The derived records (index, balances, state) are stored as of the checkpoint
         // (docs/FORMAT.md §4): they are checked against the entries up to it; the chain, the
@@ -186,10 +194,10 @@ impl<'a> Verifier<'a> {
         // (`compare_stored_state`).
         let state_key = DigestKey::new()?;
         std::thread::scope(|scope| {
-            let digest_at_checkpoint = (!keep).then(|| state_key.clone());
+            let digest_at_checkpoint = (pass == Pass::Digest).then(|| state_key.clone());
             // Members' older years leave the replay's memory where their stored pages are
             // exactly the replay's (`LetGo`); kept whole, the state holds every year.
-            let let_go = (!keep).then(|| LetGo {
+            let let_go = (pass != Pass::Whole).then(|| LetGo {
                 snapshot,
                 every: self.let_go_every,
                 key: state_key.clone(),
@@ -206,6 +214,7 @@ impl<'a> Verifier<'a> {
                     counts,
                     digest_at_checkpoint,
                     let_go,
+                    pass == Pass::Listed,
                 )
             });
             // The stored index and state are read while the journal is checked; what they hold
@@ -218,7 +227,7 @@ impl<'a> Verifier<'a> {
             });
             // Verified again keeping the state, the digests are known to differ: the stored
             // state is loaded whole straight away.
-            let digesting = (!keep).then(|| {
+            let digesting = (pass == Pass::Digest).then(|| {
                 let key = state_key.clone();
                 scope.spawn(move || stored_state_digest(snapshot, &key))
             });
@@ -246,7 +255,7 @@ impl<'a> Verifier<'a> {
                 // Verified again, keeping every year.
                 Some(ReplayStop::LetGoAbandoned(why)) => {
                     tracing::warn!("verify's replay kept every year after all: {why}");
-                    return Ok(None);
+                    return Ok(Err(Pass::Whole));
                 }
             }
             let mut stored = StoredState { snapshot, counts, digesting };
@@ -258,9 +267,18 @@ impl<'a> Verifier<'a> {
                     compare_stored_state(&replayed, stored, &state_key)?
                 }
                 Some(AtCheckpoint::Digested(replayed)) => match stored.matching(&replayed)? {
-                    Some(accounts) => (accounts, false),
-                    None => return Ok(None),
+                    Match::Same(accounts) => (accounts, false),
+                    // Named by a pass that lets go of years too where this one did (a state
+                    // whole could not be held), and by one keeping every year otherwise, or for
+                    // a stored state of an older format (its records are not this version's).
+                    Match::Differs { balances } => {
+                        let listed = current && !balances && let_go.years_let_go > 0;
+                        return Ok(Err(if listed { Pass::Listed } else { Pass::Whole }));
+                    }
                 },
+                Some(AtCheckpoint::Listed(replayed)) => {
+                    (compare_listed(&replayed, snapshot)?, true)
+                }
                 // The replay stopped before the checkpoint, at an entry that could not have
                 // been recorded. A stored state that does not load is reported first, as it
                 // is when the replay reaches the checkpoint.
@@ -276,7 +294,7 @@ impl<'a> Verifier<'a> {
             // The entries after the checkpoint must replay too (none could not have been
             // recorded).
             unreplayable(&failed)?;
-            Ok(Some(VerifyReport {
+            Ok(Ok(VerifyReport {
                 entries: count,
                 head: hex::encode(head.hash),
                 accounts,
@@ -536,24 +554,43 @@ struct Replay {
 enum AtCheckpoint {
     State(Box<LedgerState>),
     Digested(Digested),
+    Listed(Listed),
+}
+
+/// How a pass of a verification keeps the replayed state as of the checkpoint, in the order
+/// the passes come: the first that tells the stored state right or names what differs ends it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Pass {
+    /// Its digest only, letting go of members' older years ([`LetGo`]): every verification's
+    /// first pass, enough when the stored state is right.
+    Digest,
+    /// Letting go of older years, the records it holds in memory listed, compared record by
+    /// record with one scan of the stored state ([`compare_listed`]): the second pass where the
+    /// first let go of years, whose whole state would not fit.
+    Listed,
+    /// Every year, the state whole, compared with the stored state loaded whole: the second pass
+    /// of a smaller ledger (it names differences by account and kind), or of a stored state of
+    /// an older format.
+    Whole,
 }
 
 /// Of a replayed state: the digest of its records ([`LedgerState::fold_state_records`]), its
 /// funds' trial balances, and the number of accounts whose balance is not zero.
 struct Digested {
     digest: IndexDigest,
+    totals: Totals,
+}
+
+/// Of a replayed state: its funds' trial balances, and the number of accounts whose balance is
+/// not zero.
+struct Totals {
     trial: std::collections::BTreeMap<junbao_ledger::Fund, i128>,
     accounts: usize,
 }
 
-impl Digested {
-    fn of(state: &LedgerState, key: &DigestKey) -> Digested {
-        let digest = state.fold_state_records(IndexDigest::default, |d, k, v| d.add(key, k, v));
-        Digested {
-            digest: digest.iter().fold(IndexDigest::default(), |mut all, d| {
-                all.merge(d);
-                all
-            }),
+impl Totals {
+    fn of(state: &LedgerState) -> Totals {
+        Totals {
             trial: state.trial_balance(),
             accounts: state.balances().filter(|(_, b)| b.0 != 0).count(),
         }
@@ -570,6 +607,44 @@ impl Digested {
             }
         }
         Ok(self.accounts)
+    }
+}
+
+/// Of a replayed state that let go of years: the records it holds in memory, in key order, and
+/// each member's last year out of memory (their stored pages were the replay's when let go of,
+/// and are unchanged since: [`LetGo`]).
+struct Listed {
+    records: Vec<(Vec<u8>, Vec<u8>)>,
+    cold: HashMap<junbao_ledger::ids::MemberId, u16>,
+    totals: Totals,
+}
+
+impl Listed {
+    fn of(state: &LedgerState) -> Listed {
+        let parts =
+            state.fold_state_records(Vec::new, |v: &mut Vec<(Vec<u8>, Vec<u8>)>, k, val| {
+                v.push((k.to_vec(), val.to_vec()));
+            });
+        let mut records: Vec<(Vec<u8>, Vec<u8>)> = parts.into_iter().flatten().collect();
+        records.par_sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        Listed {
+            records,
+            cold: state.cold_throughs().into_iter().collect(),
+            totals: Totals::of(state),
+        }
+    }
+}
+
+impl Digested {
+    fn of(state: &LedgerState, key: &DigestKey) -> Digested {
+        let digest = state.fold_state_records(IndexDigest::default, |d, k, v| d.add(key, k, v));
+        Digested {
+            digest: digest.iter().fold(IndexDigest::default(), |mut all, d| {
+                all.merge(d);
+                all
+            }),
+            totals: Totals::of(state),
+        }
     }
 }
 
@@ -751,7 +826,8 @@ fn same_through(c: &junbao_ledger::state::YearsToLetGo, stored: &[(u16, Vec<u8>)
 /// `digest` only its digest. A chunk ends at the checkpoint or starts after it. The buffer of
 /// each chunk replayed goes back by `recycle`, its entries in it (freed by the sender, off this
 /// thread). `counts`: the sizes of the state as of the checkpoint that the checkpoint noted, to
-/// size the maps once. With `let_go`, members' older years leave memory ([`LetGo`]).
+/// size the maps once. With `let_go`, members' older years leave memory ([`LetGo`]); with
+/// `listing`, the state as of the checkpoint is kept as the records it holds ([`Listed`]).
 fn replay_from_scratch(
     chunks: std::sync::mpsc::Receiver<ReplayChunk>,
     recycle: std::sync::mpsc::Sender<Vec<CheckedEntry>>,
@@ -759,6 +835,7 @@ fn replay_from_scratch(
     counts: Option<[usize; 3]>,
     digest: Option<DigestKey>,
     mut let_go: Option<LetGo<'_>>,
+    listing: bool,
 ) -> Replayed {
     let mut replayer = Replayer::keeping_none();
     if let Some([members, books, balances]) = counts {
@@ -820,7 +897,7 @@ fn replay_from_scratch(
         if at_checkpoint.is_none() && at {
             drop(targets);
             let counts = let_go.as_ref().map_or_else(LetGoCounts::default, |l| l.counts);
-            if chunks.peek().is_none() && !replayer.state().any_cold_years() {
+            if !listing && chunks.peek().is_none() && !replayer.state().any_cold_years() {
                 // Nothing after the checkpoint (the usual case after a close): the state as of
                 // the checkpoint is the replay's final state, taken without a copy.
                 return Replayed {
@@ -831,6 +908,7 @@ fn replay_from_scratch(
                 };
             }
             at_checkpoint = Some(match &digest {
+                None if listing => AtCheckpoint::Listed(Listed::of(replayer.state())),
                 Some(key) => {
                     let mut digested = Digested::of(replayer.state(), key);
                     if let Some(l) = &let_go {
@@ -1122,12 +1200,13 @@ impl StoredState<'_, '_> {
 
     /// The checks left when the stored records are exactly those `replayed` makes (the same
     /// digest, and no record in the `balances` family): the number of accounts whose balance
-    /// is not zero; `None` when they are not.
-    fn matching(&mut self, replayed: &Digested) -> Result<Option<usize>, VerifyError> {
-        if self.digest()? != (replayed.digest, false) {
-            return Ok(None);
+    /// is not zero; or that they are not.
+    fn matching(&mut self, replayed: &Digested) -> Result<Match, VerifyError> {
+        let (digest, balances) = self.digest()?;
+        if (digest, balances) != (replayed.digest, false) {
+            return Ok(Match::Differs { balances });
         }
-        replayed.checked().map(Some)
+        replayed.totals.checked().map(Match::Same)
     }
 
     /// The stored state, loaded whole: what is on disk, not what the writer holds in memory
@@ -1158,6 +1237,84 @@ impl StoredState<'_, '_> {
     }
 }
 
+/// Whether the stored state's records are those of a replayed state ([`StoredState::matching`]).
+enum Match {
+    /// They are, and the replay's trial balances are zero: the number of accounts whose balance
+    /// is not zero.
+    Same(usize),
+    /// They are not; `balances`: the `balances` family holds records (an older format).
+    Differs { balances: bool },
+}
+
+/// Compares the stored state with the records `listed` (of a replay that let go of years) in
+/// one scan of the stored state in key order, merged with the listed records: a record in
+/// both must hold the same bytes, or decode to the same value (an older encoding, which passes
+/// with a warning); a record the replay lists must be stored; a stored record the replay does
+/// not list must be a page of a year it let go of (compared when let go of, unchanged since).
+/// The first kind of record that differs, in the order a whole comparison names them, is named
+/// with up to five of its records. With the number of accounts whose balance is not zero.
+fn compare_listed(listed: &Listed, snapshot: &StoreSnapshot<'_>) -> Result<usize, VerifyError> {
+    use junbao_ledger::state::{StateRecord, describe_state_key, page_member_year};
+    let mut differing: std::collections::BTreeMap<u8, (&'static str, Vec<String>)> =
+        std::collections::BTreeMap::new();
+    let mut note = |key: &[u8]| {
+        let (order, kind, name) = describe_state_key(key);
+        let names = &mut differing.entry(order).or_insert((kind, Vec::new())).1;
+        if names.len() < 5 && !names.contains(&name) {
+            names.push(name);
+        }
+    };
+    let mut other_encoding = false;
+    let mut replayed = listed.records.iter().peekable();
+    snapshot.state_for_each(|k, v| {
+        if k == junbao_ledger::state::CHECKPOINT_KEY {
+            return true;
+        }
+        // Listed records before this key are not stored.
+        while let Some((missing, _)) = replayed.next_if(|(rk, _)| rk.as_slice() < k) {
+            note(missing);
+        }
+        match replayed.next_if(|(rk, _)| rk.as_slice() == k) {
+            Some((_, rv)) if rv.as_slice() == v => {}
+            Some((_, rv)) => {
+                let same = matches!(
+                    (StateRecord::decode(k, rv, false), StateRecord::decode(k, v, false)),
+                    (Ok(a), Ok(b)) if a == b
+                );
+                if same {
+                    other_encoding = true;
+                } else {
+                    note(k);
+                }
+            }
+            None => {
+                let let_go = page_member_year(k)
+                    .is_some_and(|(m, year)| listed.cold.get(&m).is_some_and(|c| year <= *c));
+                if !let_go {
+                    note(k);
+                }
+            }
+        }
+        true
+    })?;
+    for (missing, _) in replayed {
+        note(missing);
+    }
+    if let Some((_, (kind, names))) = differing.into_iter().next() {
+        return Err(VerifyError::Ledger(format!(
+            "the stored {kind} differ from a replay of the journal: {}",
+            names.join(", ")
+        )));
+    }
+    if other_encoding {
+        tracing::warn!(
+            "the stored state's records are not byte for byte those this version writes for the \
+             same state (an older encoding of the same values): they were compared by value"
+        );
+    }
+    listed.totals.checked()
+}
+
 /// Compares the stored state with the replay's as of the checkpoint; with the number of
 /// accounts whose balance is not zero, and whether the stored state was loaded whole. The
 /// records the replayed state makes ([`LedgerState::fold_state_records`], the encoding a
@@ -1175,7 +1332,7 @@ fn compare_stored_state(
 ) -> Result<(usize, bool), VerifyError> {
     let mut stored = stored;
     if stored.digesting.is_some()
-        && let Some(accounts) = stored.matching(&Digested::of(replayed, key))?
+        && let Match::Same(accounts) = stored.matching(&Digested::of(replayed, key))?
     {
         return Ok((accounts, false));
     }

@@ -456,6 +456,43 @@ fn page_key_parts(key: &[u8]) -> Result<(&[u8], u16), StateLoadError> {
         .ok_or_else(|| StateLoadError::UnknownKey(show(key)))
 }
 
+/// The member and year of a member-year page's key ([`page_key`]); `None` for any other key.
+pub fn page_member_year(key: &[u8]) -> Option<(MemberId, u16)> {
+    if !is_page_key(key) {
+        return None;
+    }
+    let (id, year) = page_key_parts(key).ok()?;
+    Some((member_id(key, id).ok()?, year))
+}
+
+/// What a `state` record of key `key` is, in the order a verification names kinds in, with
+/// the kind's words and the record's own name (a member, an account), for an error that names
+/// a record: `(order, kind, name)`.
+pub fn describe_state_key(key: &[u8]) -> (u8, &'static str, String) {
+    let member = || rest(key).ok().and_then(|id| member_id(key, id).ok());
+    let named = |m: Option<MemberId>| m.map_or_else(|| show(key), |m| m.to_string());
+    match key.first().copied() {
+        Some(KEY_FUND_BALANCE) => {
+            let account = rest(key).ok().and_then(|k| decode::<Account>(k).ok());
+            (0, "balances", account.map_or_else(|| show(key), |a| a.to_string()))
+        }
+        Some(KEY_MEMBER) => (1, "member records", named(member())),
+        Some(KEY_PAGE) => (
+            2,
+            "premium-period records (member-year pages: premium months, yearly sums)",
+            page_member_year(key).map_or_else(|| show(key), |(m, y)| format!("{m} ({y})")),
+        ),
+        Some(KEY_STANDARDS) => (3, "standards", show(key)),
+        Some(KEY_INTEREST) => (4, "interest marks", show(key)),
+        Some(KEY_REVERSED) => (5, "reversal marks", show(key)),
+        Some(KEY_BACKPAID) => (6, "back-paid months", named(member())),
+        Some(crate::admin::STATE_KEY_BYTE) => {
+            (7, "administration record (sealed years, deposit interest)", show(key))
+        }
+        _ => (8, "records", show(key)),
+    }
+}
+
 /// A member record.
 fn member_record(key: &[u8], value: &[u8]) -> Result<(MemberId, MemberState), StateLoadError> {
     let id = member_id(key, rest(key)?)?;
@@ -470,7 +507,7 @@ fn member_record(key: &[u8], value: &[u8]) -> Result<(MemberId, MemberState), St
 /// One stored state record or balance, decoded ([`StateRecord::decode`]): what
 /// [`StateLoader::insert`] takes. Decoding needs nothing but the record, so it can run on
 /// another thread than the inserts.
-#[derive(Debug)]
+#[derive(Debug, PartialEq)]
 #[non_exhaustive]
 pub enum StateRecord {
     /// Boxed as the state holds it (and so that every record, sent in batches from the thread
@@ -1029,6 +1066,16 @@ impl LedgerState {
             Some(through) => self.evict_through(member, through),
             None => false,
         }
+    }
+
+    /// Each member whose book has years out of memory, with the last of them
+    /// ([`LedgerState::cold_through`]).
+    pub fn cold_throughs(&self) -> Vec<(MemberId, u16)> {
+        if self.cold_books == 0 {
+            return Vec::new();
+        }
+        let cold = self.books.iter().filter_map(|(m, b)| Some((m.clone(), b.cold_through()?)));
+        cold.collect()
     }
 
     /// The members whose books hold years before their last `keep`
