@@ -400,6 +400,27 @@ fn verify_that_let_go_of_years_names_what_differs_record_by_record() {
         assert!(err.is_integrity() && err.to_string().contains("M"), "{err}");
         store.tamper_state(&key, before.as_deref()).unwrap();
     }
+    // Keys that parse as pages of years the replay let go of, but that it never compared: a
+    // page of 1948 (before the first year) and one with another separator. Named, not passed.
+    let mut early = page(&m1, 2021);
+    let n = early.len();
+    early[n - 2..].copy_from_slice(&1948u16.to_be_bytes());
+    let mut odd = page(&m1, 2021);
+    odd[1] = b'#';
+    for key in [early, odd] {
+        store.tamper_state(&key, Some(&m1_2025)).unwrap();
+        let err = ledger.verify_letting_go_every(1, &|_| {}).unwrap_err();
+        assert!(err.is_integrity() && err.to_string().contains("premium-period records"), "{err}");
+        store.tamper_state(&key, None).unwrap();
+    }
+    // A default administration record stored (what reversing the only deposit interest
+    // leaves): the same state as none, so it passes, as a whole comparison lets it.
+    let admin = junbao_ledger::admin::state_key();
+    let default = junbao_ledger::entry::encode(&junbao_ledger::admin::AdminState::default());
+    store.tamper_state(&admin, Some(&default)).unwrap();
+    let report = ledger.verify_letting_go_every(1, &|_| {}).unwrap();
+    assert!(report.state_loaded_whole, "compared record by record, not by the digest");
+    store.tamper_state(&admin, None).unwrap();
     // A member record changed: named as a member record.
     let key = junbao_ledger::state::member_key(&m0);
     let m0_record = store.state_record(&key).unwrap().unwrap();

@@ -1247,14 +1247,24 @@ enum Match {
 }
 
 /// Compares the stored state with the records `listed` (of a replay that let go of years) in
-/// one scan of the stored state in key order, merged with the listed records: a record in
-/// both must hold the same bytes, or decode to the same value (an older encoding, which passes
-/// with a warning); a record the replay lists must be stored; a stored record the replay does
-/// not list must be a page of a year it let go of (compared when let go of, unchanged since).
+/// one scan of the stored state in key order, merged with the listed records: a record in both
+/// must hold the same bytes, or decode to the same value (an older encoding, which passes with
+/// a warning); a record the replay lists must be stored, and a stored record it does not list
+/// must be a page of a year it let go of (compared when let go of, unchanged since: its key
+/// exactly the one this ledger writes, its year from [`junbao_ledger::time::FIRST_YEAR`] on), or
+/// either must be one whose absence means the same (a default administration record or
+/// standards, a zero balance: passes with the warning, as a whole comparison lets it pass).
 /// The first kind of record that differs, in the order a whole comparison names them, is named
 /// with up to five of its records. With the number of accounts whose balance is not zero.
 fn compare_listed(listed: &Listed, snapshot: &StoreSnapshot<'_>) -> Result<usize, VerifyError> {
-    use junbao_ledger::state::{StateRecord, describe_state_key, page_member_year};
+    use junbao_ledger::state::{StateRecord, describe_state_key, page_key, page_member_year};
+    // A record whose absence means the same value.
+    let means_nothing = |k: &[u8], v: &[u8]| match StateRecord::decode(k, v, false) {
+        Ok(StateRecord::Admin(a)) => a == junbao_ledger::admin::AdminState::default(),
+        Ok(StateRecord::Standards(s)) => s == junbao_ledger::standard::Standards::default(),
+        Ok(StateRecord::Balance(_, fen)) => fen.0 == 0,
+        _ => false,
+    };
     let mut differing: std::collections::BTreeMap<u8, (&'static str, Vec<String>)> =
         std::collections::BTreeMap::new();
     let mut note = |key: &[u8]| {
@@ -1271,8 +1281,12 @@ fn compare_listed(listed: &Listed, snapshot: &StoreSnapshot<'_>) -> Result<usize
             return true;
         }
         // Listed records before this key are not stored.
-        while let Some((missing, _)) = replayed.next_if(|(rk, _)| rk.as_slice() < k) {
-            note(missing);
+        while let Some((missing, value)) = replayed.next_if(|(rk, _)| rk.as_slice() < k) {
+            if means_nothing(missing, value) {
+                other_encoding = true;
+            } else {
+                note(missing);
+            }
         }
         match replayed.next_if(|(rk, _)| rk.as_slice() == k) {
             Some((_, rv)) if rv.as_slice() == v => {}
@@ -1288,17 +1302,27 @@ fn compare_listed(listed: &Listed, snapshot: &StoreSnapshot<'_>) -> Result<usize
                 }
             }
             None => {
-                let let_go = page_member_year(k)
-                    .is_some_and(|(m, year)| listed.cold.get(&m).is_some_and(|c| year <= *c));
-                if !let_go {
+                // Only the keys compared when their years were let go of (`LetGo::let_go_of`).
+                let let_go = page_member_year(k).is_some_and(|(m, year)| {
+                    year >= junbao_ledger::time::FIRST_YEAR
+                        && k == page_key(&m, year).as_slice()
+                        && listed.cold.get(&m).is_some_and(|c| year <= *c)
+                });
+                if means_nothing(k, v) {
+                    other_encoding = true;
+                } else if !let_go {
                     note(k);
                 }
             }
         }
         true
     })?;
-    for (missing, _) in replayed {
-        note(missing);
+    for (missing, value) in replayed {
+        if means_nothing(missing, value) {
+            other_encoding = true;
+        } else {
+            note(missing);
+        }
     }
     if let Some((_, (kind, names))) = differing.into_iter().next() {
         return Err(VerifyError::Ledger(format!(
