@@ -547,7 +547,10 @@ proptest::proptest! {
             proptest::prop_assert!(kept.is_integrity() && let_go.is_integrity());
             // Both name the member's pages (one that let go of years names the year too: it
             // compares record by record, not book by book).
-            let named = format!("differ from a replay of the journal: M{member}");
+            let named = format!(
+                "the stored premium-period records (member-year pages: premium months, yearly \
+                 sums) differ from a replay of the journal: M{member}"
+            );
             proptest::prop_assert!(kept.to_string().contains(&named), "{}", kept);
             proptest::prop_assert!(let_go.to_string().contains(&named), "{}", let_go);
         }
