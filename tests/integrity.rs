@@ -611,6 +611,34 @@ fn verify_compares_an_empty_mirrors_state_by_its_digest() {
     assert_eq!(verify_by_digest(&mirror).entries, 0);
 }
 
+/// A deposit interest credited and then reversed leaves fund administration as if none had
+/// been recorded: the checkpoint stores no administration record then (the state loads the
+/// same), as a state written whole has none, so `verify` still compares the stored state by its
+/// digest.
+#[test]
+fn a_reversed_deposit_interest_leaves_no_administration_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = small_ledger(dir.path());
+    let key = junbao_ledger::admin::state_key();
+    let store = ledger.store_for_tests();
+    ledger
+        .post_lines(&[
+            r#"{"id":"di-1","type":"deposit_interest","fund":"medical","amount":"3.21","period":"2024-12"}"#,
+        ])
+        .unwrap();
+    ledger.checkpoint().unwrap();
+    assert!(store.state_record(&key).unwrap().is_some());
+    ledger
+        .post_lines(&[r#"{"id":"rev-di-1","type":"reversal","of":"di-1","reason":"bank error"}"#])
+        .unwrap();
+    ledger.checkpoint().unwrap();
+    assert_eq!(store.state_record(&key).unwrap(), None);
+    verify_by_digest(&ledger);
+    drop(ledger);
+    let ledger = Ledger::open(dir.path(), system_clock()).unwrap();
+    ledger.with_state(|s, _| assert_eq!(s.admin, junbao_ledger::admin::AdminState::default()));
+}
+
 /// The demo ledger records every kind of entry, so its stored state holds every kind of record
 /// (members through their careers, member-year pages, back-paid months, interest and reversal
 /// marks, standards, the administration record, the fund's balances): `verify` finds them

@@ -1577,11 +1577,15 @@ impl LedgerState {
     /// The few records of a checkpoint other than members, pages and balances, encoded.
     fn checkpoint_rest(&self, dirty: &Dirty) -> Vec<StateWrite> {
         let mut w: Vec<StateWrite> = Vec::new();
+        // None recorded (all reversed) is no record, as in a state written whole: the state
+        // loads the same, and its records are those a replay makes.
         if dirty.standards {
-            w.push((standards_key(), Some(encode(&self.standards))));
+            let any = self.standards != Standards::default();
+            w.push((standards_key(), any.then(|| encode(&self.standards))));
         }
         if dirty.admin {
-            w.push((crate::admin::state_key(), Some(encode(&self.admin))));
+            let any = self.admin != crate::admin::AdminState::default();
+            w.push((crate::admin::state_key(), any.then(|| encode(&self.admin))));
         }
         for (f, p) in &dirty.interest {
             let marked = self.interest_credited.contains(&(*f, *p));
