@@ -421,6 +421,14 @@ fn verify_that_let_go_of_years_names_what_differs_record_by_record() {
     let report = ledger.verify_letting_go_every(1, &|_| {}).unwrap();
     assert!(report.state_loaded_whole, "compared record by record, not by the digest");
     store.tamper_state(&admin, None).unwrap();
+    // The mark of a reversed entry (M0's match of March 2021) deleted: named by its entry.
+    let seq = ledger.with_state(|s, _| *s.reversed.first().unwrap());
+    let mark = &junbao_ledger::state::reversed_key(seq);
+    store.tamper_state(mark, None).unwrap();
+    let err = ledger.verify_letting_go_every(1, &|_| {}).unwrap_err();
+    let named = format!("reversal marks differ from a replay of the journal: entry {seq}");
+    assert!(err.is_integrity() && err.to_string().contains(&named), "{err}");
+    store.tamper_state(mark, Some(&[])).unwrap();
     // A member record changed: named as a member record.
     let key = junbao_ledger::state::member_key(&m0);
     let m0_record = store.state_record(&key).unwrap().unwrap();

@@ -466,8 +466,9 @@ pub fn page_member_year(key: &[u8]) -> Option<(MemberId, u16)> {
 }
 
 /// What a `state` record of key `key` is, in the order a verification names kinds in, with
-/// the kind's words and the record's own name (a member, an account), for an error that names
-/// a record: `(order, kind, name)`.
+/// the kind's words and the record's own name (a member, an account, a fund's month, an entry;
+/// empty for the one record of its kind), for an error that names a record: `(order, kind,
+/// name)`.
 pub fn describe_state_key(key: &[u8]) -> (u8, &'static str, String) {
     let member = || rest(key).ok().and_then(|id| member_id(key, id).ok());
     let named = |m: Option<MemberId>| m.map_or_else(|| show(key), |m| m.to_string());
@@ -482,12 +483,22 @@ pub fn describe_state_key(key: &[u8]) -> (u8, &'static str, String) {
             "premium-period records (member-year pages: premium months, yearly sums)",
             page_member_year(key).map_or_else(|| show(key), |(m, y)| format!("{m} ({y})")),
         ),
-        Some(KEY_STANDARDS) => (3, "standards", show(key)),
-        Some(KEY_INTEREST) => (4, "interest marks", show(key)),
-        Some(KEY_REVERSED) => (5, "reversal marks", show(key)),
+        Some(KEY_STANDARDS) => (3, "standards", String::new()),
+        Some(KEY_INTEREST) => {
+            let mark = rest(key).ok().and_then(|k| decode::<(Fund, Period)>(k).ok());
+            (4, "interest marks", mark.map_or_else(|| show(key), |(f, p)| format!("{f} {p}")))
+        }
+        Some(KEY_REVERSED) => {
+            let seq = rest(key).ok().and_then(|k| <[u8; 8]>::try_from(k).ok());
+            (
+                5,
+                "reversal marks",
+                seq.map_or_else(|| show(key), |s| format!("entry {}", u64::from_be_bytes(s))),
+            )
+        }
         Some(KEY_BACKPAID) => (6, "back-paid months", named(member())),
         Some(crate::admin::STATE_KEY_BYTE) => {
-            (7, "administration record (sealed years, deposit interest)", show(key))
+            (7, "administration record (sealed years, deposit interest)", String::new())
         }
         _ => (8, "records", show(key)),
     }
