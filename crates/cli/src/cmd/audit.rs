@@ -91,7 +91,15 @@ pub(crate) fn verify(data: &Path) -> Result<()> {
     let ledger = open_for_audit(data)?;
     let total = ledger.head().seq;
     let bar = progress(total, "verifying");
-    let report = ledger.verify(&|n| bar.set_position(n))?;
+    // A stored state that differs from the replay is verified again, to name what differs: the
+    // count starts over, and the bar says why.
+    let last = std::cell::Cell::new(0);
+    let report = ledger.verify(&|n| {
+        if n < last.replace(n) {
+            bar.set_message("verifying again, to name what differs");
+        }
+        bar.set_position(n);
+    })?;
     bar.finish_and_clear();
     outln!(
         "{}",
