@@ -429,6 +429,21 @@ fn verify_that_let_go_of_years_names_what_differs_record_by_record() {
     let named = format!("reversal marks differ from a replay of the journal: entry {seq}");
     assert!(err.is_integrity() && err.to_string().contains(&named), "{err}");
     store.tamper_state(mark, Some(&[])).unwrap();
+    // A fund's own balance changed: named with both figures, as a whole comparison names it.
+    let (account, fen) = ledger.with_state(|s, _| {
+        let (a, f) = s.fund_balances.iter().find(|(_, f)| f.0 != 0).unwrap();
+        (a.clone(), *f)
+    });
+    let (key, value) = junbao_ledger::state::fund_balance_write(&account, fen);
+    let changed = junbao_ledger::state::fund_balance_write(&account, junbao_ledger::Fen(fen.0 + 1));
+    store.tamper_state(&key, changed.1.as_deref()).unwrap();
+    let err = ledger.verify_letting_go_every(1, &|_| {}).unwrap_err();
+    let named = format!(
+        "the stored balances differ from a replay of the journal: {account}: journal {fen}, stored {}",
+        junbao_ledger::Fen(fen.0 + 1)
+    );
+    assert!(err.is_integrity() && err.to_string().contains(&named), "{err}");
+    store.tamper_state(&key, value.as_deref()).unwrap();
     // A member record changed: named as a member record.
     let key = junbao_ledger::state::member_key(&m0);
     let m0_record = store.state_record(&key).unwrap().unwrap();

@@ -1267,8 +1267,19 @@ fn compare_listed(listed: &Listed, snapshot: &StoreSnapshot<'_>) -> Result<usize
     };
     let mut differing: std::collections::BTreeMap<u8, (&'static str, Vec<String>)> =
         std::collections::BTreeMap::new();
-    let mut note = |key: &[u8]| {
-        let (order, kind, name) = describe_state_key(key);
+    // A fund's balance is named with both figures, as a whole comparison names it.
+    let balance = |k: &[u8], v: Option<&[u8]>| match v.map(|v| StateRecord::decode(k, v, false)) {
+        None => Some(Fen(0)),
+        Some(Ok(StateRecord::Balance(_, fen))) => Some(fen),
+        Some(_) => None,
+    };
+    let mut note = |key: &[u8], replayed: Option<&[u8]>, stored: Option<&[u8]>| {
+        let (order, kind, mut name) = describe_state_key(key);
+        if order == 0
+            && let (Some(journal), Some(stored)) = (balance(key, replayed), balance(key, stored))
+        {
+            name = format!("{name}: journal {journal}, stored {stored}");
+        }
         let names = &mut differing.entry(order).or_insert((kind, Vec::new())).1;
         if names.len() < 5 && !name.is_empty() && !names.contains(&name) {
             names.push(name);
@@ -1285,7 +1296,7 @@ fn compare_listed(listed: &Listed, snapshot: &StoreSnapshot<'_>) -> Result<usize
             if means_nothing(missing, value) {
                 other_encoding = true;
             } else {
-                note(missing);
+                note(missing, Some(value), None);
             }
         }
         match replayed.next_if(|(rk, _)| rk.as_slice() == k) {
@@ -1298,7 +1309,7 @@ fn compare_listed(listed: &Listed, snapshot: &StoreSnapshot<'_>) -> Result<usize
                 if same {
                     other_encoding = true;
                 } else {
-                    note(k);
+                    note(k, Some(rv), Some(v));
                 }
             }
             None => {
@@ -1313,7 +1324,7 @@ fn compare_listed(listed: &Listed, snapshot: &StoreSnapshot<'_>) -> Result<usize
                 } else if means_nothing(k, v) {
                     other_encoding = true;
                 } else {
-                    note(k);
+                    note(k, None, Some(v));
                 }
             }
         }
@@ -1323,12 +1334,13 @@ fn compare_listed(listed: &Listed, snapshot: &StoreSnapshot<'_>) -> Result<usize
         if means_nothing(missing, value) {
             other_encoding = true;
         } else {
-            note(missing);
+            note(missing, Some(value), None);
         }
     }
     if let Some((_, (kind, names))) = differing.into_iter().next() {
+        let separator = if kind == "balances" { "; " } else { ", " };
         let named =
-            if names.is_empty() { String::new() } else { format!(": {}", names.join(", ")) };
+            if names.is_empty() { String::new() } else { format!(": {}", names.join(separator)) };
         return Err(VerifyError::Ledger(format!(
             "the stored {kind} differ from a replay of the journal{named}"
         )));
