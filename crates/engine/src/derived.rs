@@ -420,9 +420,7 @@ pub(crate) fn evict_some(w: &mut Writer, n: usize) {
 
 /// Reads back every year out of memory ([`Ledger::set_resident_years`] to all).
 pub(crate) fn fault_in_all(store: &Store, w: &mut Writer) -> Result<(), ReadError> {
-    let cold: Vec<(MemberId, u16)> =
-        w.state.books.iter().filter_map(|(m, b)| Some((m.clone(), b.cold_through()?))).collect();
-    for (member, through) in cold {
+    for (member, through) in w.state.cold_throughs() {
         read_back_with(Pages::Store(store), &member, through, |pages| {
             w.state.fault_in(&member, pages)
         })?;
@@ -433,28 +431,17 @@ pub(crate) fn fault_in_all(store: &Store, w: &mut Writer) -> Result<(), ReadErro
     Ok(())
 }
 
-/// `member`'s stored pages of the years up to `through`, with their years.
-fn cold_pages(
+/// `member`'s stored pages of the years up to `through`, with their years, in year order.
+pub(crate) fn cold_pages(
     source: Pages<'_>,
     member: &MemberId,
     through: u16,
 ) -> Result<Vec<(u16, Vec<u8>)>, ReadError> {
-    stored_pages(source, member, junbao_ledger::time::FIRST_YEAR, through)
-}
-
-/// `member`'s stored pages of the years `from..=through`, with their years, in year order.
-pub(crate) fn stored_pages(
-    source: Pages<'_>,
-    member: &MemberId,
-    from: u16,
-    through: u16,
-) -> Result<Vec<(u16, Vec<u8>)>, ReadError> {
-    let from = junbao_ledger::state::page_key(member, from);
+    let from = junbao_ledger::state::page_key(member, junbao_ledger::time::FIRST_YEAR);
     let to = junbao_ledger::state::page_key(member, through + 1);
     let mut pages = Vec::new();
     let page = |k: &[u8], v: &[u8]| {
-        let year = k.last_chunk::<2>().map_or(0, |y| u16::from_be_bytes(*y));
-        pages.push((year, v.to_vec()));
+        pages.push(year_page(k, v));
         true
     };
     match source {
@@ -462,6 +449,12 @@ pub(crate) fn stored_pages(
         Pages::Snapshot(snapshot) => snapshot.state_range_for_each(&from, &to, page),
     }?;
     Ok(pages)
+}
+
+/// A stored page record (of a key in a range of one member's pages) as its year and bytes.
+pub(crate) fn year_page(key: &[u8], value: &[u8]) -> (u16, Vec<u8>) {
+    let year = key.last_chunk::<2>().map_or(0, |y| u16::from_be_bytes(*y));
+    (year, value.to_vec())
 }
 
 /// Event ids looked up in one read of the stored index ([`Ledger::id_records`]).

@@ -746,8 +746,7 @@ impl LetGo<'_> {
                     .collect();
                 let mut stored: Vec<Vec<(u16, Vec<u8>)>> = vec![Vec::new(); part.len()];
                 snapshot.state_ranges_for_each(&ranges, |i, k, v| {
-                    let year = k.last_chunk::<2>().map_or(0, |y| u16::from_be_bytes(*y));
-                    stored[i].push((year, v.to_vec()));
+                    stored[i].push(crate::derived::year_page(k, v));
                 })?;
                 Ok(part.iter().zip(stored).map(|(c, s)| same_through(c, &s)).collect::<Vec<_>>())
             })
@@ -779,10 +778,9 @@ impl LetGo<'_> {
         member: &junbao_ledger::ids::MemberId,
     ) -> Result<(), ReplayStop> {
         let Some(through) = batch.cold_through(member) else { return Ok(()) };
-        let pages = crate::derived::stored_pages(
+        let pages = crate::derived::cold_pages(
             crate::derived::Pages::Snapshot(self.snapshot),
             member,
-            junbao_ledger::time::FIRST_YEAR,
             through,
         )
         .map_err(|e| ReplayStop::Read(e.into()))?;
