@@ -194,7 +194,6 @@ impl<'a> Verifier<'a> {
         // (`compare_stored_state`).
         let state_key = DigestKey::new()?;
         std::thread::scope(|scope| {
-            let digest_at_checkpoint = (pass == Pass::Digest).then(|| state_key.clone());
             // Members' older years leave the replay's memory where their stored pages are
             // exactly the replay's (`LetGo`); kept whole, the state holds every year.
             let let_go = (pass != Pass::Whole).then(|| LetGo {
@@ -207,15 +206,7 @@ impl<'a> Verifier<'a> {
                 faulted: false,
             });
             let replaying = scope.spawn(move || {
-                replay_from_scratch(
-                    chunks,
-                    recycle,
-                    checkpoint,
-                    counts,
-                    digest_at_checkpoint,
-                    let_go,
-                    pass == Pass::Listed,
-                )
+                replay_from_scratch(chunks, recycle, checkpoint, counts, pass, let_go)
             });
             // The stored index and state are read while the journal is checked; what they hold
             // is compared, and a failure to read them reported, where it was before.
@@ -549,8 +540,9 @@ struct Replay {
     recycled: std::sync::mpsc::Receiver<Vec<CheckedEntry>>,
 }
 
-/// The replayed state as of the checkpoint: whole, or, where entries after it are replayed
-/// on, what comparing it with the stored state needs ([`Digested`]).
+/// The replayed state as of the checkpoint: whole, or, where entries after it are replayed on
+/// or years were let go of, what comparing it with the stored state needs ([`Digested`],
+/// [`Listed`]).
 enum AtCheckpoint {
     State(Box<LedgerState>),
     Digested(Digested),
@@ -599,13 +591,7 @@ impl Totals {
     /// The checks left once the stored records are the replay's: every fund's trial balance
     /// is zero. The number of accounts whose balance is not zero.
     fn checked(&self) -> Result<usize, VerifyError> {
-        for (fund, total) in &self.trial {
-            if *total != 0 {
-                return Err(VerifyError::Ledger(format!(
-                    "the {fund} fund's trial balance is {total} fen, not zero"
-                )));
-            }
-        }
+        zero_trial_balances(&self.trial)?;
         Ok(self.accounts)
     }
 }
@@ -657,6 +643,24 @@ struct Replayed {
     at_checkpoint: Option<AtCheckpoint>,
     let_go: LetGoCounts,
     stopped: Option<ReplayStop>,
+}
+
+impl Replayed {
+    /// What `replayer` found and `let_go` counted, with the state as of the checkpoint and why
+    /// the replay stopped early, if it did.
+    fn of(
+        replayer: &Replayer,
+        let_go: &Option<LetGo<'_>>,
+        at_checkpoint: Option<AtCheckpoint>,
+        stopped: Option<ReplayStop>,
+    ) -> Replayed {
+        Replayed {
+            unreplayable: replayer.unreplayable().cloned(),
+            at_checkpoint,
+            let_go: let_go.as_ref().map_or_else(LetGoCounts::default, |l| l.counts),
+            stopped,
+        }
+    }
 }
 
 /// How many times the replay let go of a member's older years, and read them back.
@@ -819,21 +823,19 @@ fn same_through(c: &junbao_ledger::state::YearsToLetGo, stored: &[(u16, Vec<u8>)
 
 /// Replays the chunks received, from scratch, without rule checks (their chain and decoding
 /// are verified by the sender), up to the first entry that could not have been recorded; with
-/// the state as of the `checkpoint` (none if the replay stopped before it): the final state if
-/// nothing follows the checkpoint and every year is in memory, else a copy of it, or with
-/// `digest` only its digest. A chunk ends at the checkpoint or starts after it. The buffer of
+/// the state as of the `checkpoint` (none if the replay stopped before it), as the `pass` keeps
+/// it: the final state if nothing follows the checkpoint and every year is in memory, else a
+/// copy of it, or only its digest, or the records it holds in memory. A chunk ends at the checkpoint or starts after it. The buffer of
 /// each chunk replayed goes back by `recycle`, its entries in it (freed by the sender, off this
 /// thread). `counts`: the sizes of the state as of the checkpoint that the checkpoint noted, to
-/// size the maps once. With `let_go`, members' older years leave memory ([`LetGo`]); with
-/// `listing`, the state as of the checkpoint is kept as the records it holds ([`Listed`]).
+/// size the maps once. With `let_go`, members' older years leave memory ([`LetGo`]).
 fn replay_from_scratch(
     chunks: std::sync::mpsc::Receiver<ReplayChunk>,
     recycle: std::sync::mpsc::Sender<Vec<CheckedEntry>>,
     checkpoint: u64,
     counts: Option<[usize; 3]>,
-    digest: Option<DigestKey>,
+    pass: Pass,
     mut let_go: Option<LetGo<'_>>,
-    listing: bool,
 ) -> Replayed {
     let mut replayer = Replayer::keeping_none();
     if let Some([members, books, balances]) = counts {
@@ -842,12 +844,6 @@ fn replay_from_scratch(
     }
     let mut at_checkpoint = (checkpoint == 0).then(|| AtCheckpoint::State(Box::default()));
     let mut chunks = chunks.into_iter().peekable();
-    let stop = |replayer: &Replayer, at_checkpoint, let_go: &Option<LetGo<'_>>, why| Replayed {
-        unreplayable: replayer.unreplayable().cloned(),
-        at_checkpoint,
-        let_go: let_go.as_ref().map_or_else(LetGoCounts::default, |l| l.counts),
-        stopped: Some(why),
-    };
     while let Some((entries, targets)) = chunks.next() {
         // In parts, each one commit: the replay's pending changes stay small (in cache); a
         // batch reads its own changes first, so the state is that of one commit per entry.
@@ -880,7 +876,7 @@ fn replay_from_scratch(
                     }),
             };
             if let Err(why) = applied {
-                return stop(&replayer, at_checkpoint, &let_go, why);
+                return Replayed::of(&replayer, &let_go, at_checkpoint, Some(why));
             }
             if replayer.unreplayable().is_some() {
                 break;
@@ -894,36 +890,28 @@ fn replay_from_scratch(
         let _ = recycle.send(entries);
         if at_checkpoint.is_none() && at {
             drop(targets);
-            let counts = let_go.as_ref().map_or_else(LetGoCounts::default, |l| l.counts);
-            if !listing && chunks.peek().is_none() && !replayer.state().any_cold_years() {
+            if pass != Pass::Listed && chunks.peek().is_none() && !replayer.state().any_cold_years()
+            {
                 // Nothing after the checkpoint (the usual case after a close): the state as of
                 // the checkpoint is the replay's final state, taken without a copy.
-                return Replayed {
-                    unreplayable: replayer.unreplayable().cloned(),
-                    at_checkpoint: Some(AtCheckpoint::State(Box::new(replayer.finish()))),
-                    let_go: counts,
-                    stopped: None,
-                };
+                let mut replayed = Replayed::of(&replayer, &let_go, None, None);
+                replayed.at_checkpoint = Some(AtCheckpoint::State(Box::new(replayer.finish())));
+                return replayed;
             }
-            at_checkpoint = Some(match &digest {
-                None if listing => AtCheckpoint::Listed(Listed::of(replayer.state())),
-                Some(key) => {
-                    let mut digested = Digested::of(replayer.state(), key);
-                    if let Some(l) = &let_go {
-                        digested.digest.merge(&l.digest);
-                    }
+            at_checkpoint = Some(match (pass, &let_go) {
+                (Pass::Listed, _) => AtCheckpoint::Listed(Listed::of(replayer.state())),
+                // The records in memory, and the stored pages of the years out of memory.
+                (Pass::Digest, Some(l)) => {
+                    let mut digested = Digested::of(replayer.state(), &l.key);
+                    digested.digest.merge(&l.digest);
                     AtCheckpoint::Digested(digested)
                 }
-                None => AtCheckpoint::State(Box::new(replayer.state().clone())),
+                // Every year kept: a copy.
+                _ => AtCheckpoint::State(Box::new(replayer.state().clone())),
             });
         }
     }
-    Replayed {
-        unreplayable: replayer.unreplayable().cloned(),
-        at_checkpoint,
-        let_go: let_go.as_ref().map_or_else(LetGoCounts::default, |l| l.counts),
-        stopped: None,
-    }
+    Replayed::of(&replayer, &let_go, at_checkpoint, None)
 }
 
 /// The first entry pushed that could not have been recorded, as a failure.
@@ -1283,7 +1271,41 @@ fn compare_listed(listed: &Listed, snapshot: &StoreSnapshot<'_>) -> Result<usize
             names.push(name);
         }
     };
+    // Only the keys compared when their years were let go of (`LetGo::let_go_of`).
+    let let_go = |k: &[u8]| {
+        page_member_year(k).is_some_and(|(m, year)| {
+            year >= junbao_ledger::time::FIRST_YEAR
+                && k == page_key(&m, year).as_slice()
+                && listed.cold.get(&m).is_some_and(|c| year <= *c)
+        })
+    };
     let mut other_encoding = false;
+    // A record the replay lists, or the store holds, or both: the same, the same value in
+    // other bytes (or a record whose absence means the same), or a difference.
+    let mut found = |k: &[u8], replayed: Option<&[u8]>, stored: Option<&[u8]>| {
+        let same = match (replayed, stored) {
+            (Some(r), Some(s)) if r == s => true,
+            (Some(r), Some(s)) => {
+                let by_value = matches!(
+                    (StateRecord::decode(k, r, false), StateRecord::decode(k, s, false)),
+                    (Ok(a), Ok(b)) if a == b
+                );
+                other_encoding |= by_value;
+                by_value
+            }
+            // A page let go of, nearly every record the replay does not list: not decoded.
+            (None, Some(_)) if let_go(k) => true,
+            (Some(v), None) | (None, Some(v)) => {
+                let nothing = means_nothing(k, v);
+                other_encoding |= nothing;
+                nothing
+            }
+            (None, None) => true,
+        };
+        if !same {
+            note(k, replayed, stored);
+        }
+    };
     let mut replayed = listed.records.iter().peekable();
     snapshot.state_for_each(|k, v| {
         if k == junbao_ledger::state::CHECKPOINT_KEY {
@@ -1291,49 +1313,14 @@ fn compare_listed(listed: &Listed, snapshot: &StoreSnapshot<'_>) -> Result<usize
         }
         // Listed records before this key are not stored.
         while let Some((missing, value)) = replayed.next_if(|(rk, _)| rk.as_slice() < k) {
-            if means_nothing(missing, value) {
-                other_encoding = true;
-            } else {
-                note(missing, Some(value), None);
-            }
+            found(missing, Some(value), None);
         }
-        match replayed.next_if(|(rk, _)| rk.as_slice() == k) {
-            Some((_, rv)) if rv.as_slice() == v => {}
-            Some((_, rv)) => {
-                let same = matches!(
-                    (StateRecord::decode(k, rv, false), StateRecord::decode(k, v, false)),
-                    (Ok(a), Ok(b)) if a == b
-                );
-                if same {
-                    other_encoding = true;
-                } else {
-                    note(k, Some(rv), Some(v));
-                }
-            }
-            None => {
-                // Only the keys compared when their years were let go of (`LetGo::let_go_of`).
-                let let_go = page_member_year(k).is_some_and(|(m, year)| {
-                    year >= junbao_ledger::time::FIRST_YEAR
-                        && k == page_key(&m, year).as_slice()
-                        && listed.cold.get(&m).is_some_and(|c| year <= *c)
-                });
-                // (A page let go of, nearly every such record, is not decoded.)
-                if let_go {
-                } else if means_nothing(k, v) {
-                    other_encoding = true;
-                } else {
-                    note(k, None, Some(v));
-                }
-            }
-        }
+        let listed = replayed.next_if(|(rk, _)| rk.as_slice() == k).map(|(_, rv)| rv.as_slice());
+        found(k, listed, Some(v));
         true
     })?;
     for (missing, value) in replayed {
-        if means_nothing(missing, value) {
-            other_encoding = true;
-        } else {
-            note(missing, Some(value), None);
-        }
+        found(missing, Some(value), None);
     }
     if let Some((_, (kind, names))) = differing.into_iter().next() {
         let separator = if kind == "balances" { "; " } else { ", " };
@@ -1414,14 +1401,20 @@ fn compare_balances(replayed: &LedgerState, stored: &LedgerState) -> Result<usiz
             diff.join("; ")
         )));
     }
-    for (fund, total) in stored.trial_balance() {
-        if total != 0 {
-            return Err(VerifyError::Ledger(format!(
-                "the {fund} fund's trial balance is {total} fen, not zero"
-            )));
-        }
-    }
+    zero_trial_balances(&stored.trial_balance())?;
     Ok(recomputed.len())
+}
+
+/// Every fund's trial balance is zero, or the first that is not is named.
+fn zero_trial_balances(
+    trial: &std::collections::BTreeMap<junbao_ledger::Fund, i128>,
+) -> Result<(), VerifyError> {
+    match trial.iter().find(|(_, total)| **total != 0) {
+        Some((fund, total)) => Err(VerifyError::Ledger(format!(
+            "the {fund} fund's trial balance is {total} fen, not zero"
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// Compares a replayed state with the stored one, record kind by record kind, naming up to five
