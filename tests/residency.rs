@@ -258,10 +258,17 @@ fn a_tail_that_reaches_old_years_replays_onto_books_loaded_without_them() {
     assert_eq!(books(&ledger), books(&whole));
 }
 
-/// Reverses a premium and its match (`of`, `{of}-m`), leaving nothing in the month.
+/// The reversals of a premium's match (`{of}-m`, by `{id}-m`) and of the premium (`of`, by
+/// `id`), in that order: together they leave nothing in the month.
+fn premium_reversals(id: &str, of: &str) -> [String; 2] {
+    [(format!("{id}-m"), format!("{of}-m")), (id.to_string(), of.to_string())].map(|(id, of)| {
+        format!(r#"{{"id":"{id}","type":"reversal","of":"{of}","reason":"twice"}}"#)
+    })
+}
+
+/// Reverses a premium and its match ([`premium_reversals`]), each in a post of its own.
 fn reverse_premium(ledger: &Ledger, id: &str, of: &str) {
-    for (id, of) in [(format!("{id}-m"), format!("{of}-m")), (id.to_string(), of.to_string())] {
-        let e = format!(r#"{{"id":"{id}","type":"reversal","of":"{of}","reason":"twice"}}"#);
+    for e in premium_reversals(id, of) {
         post(ledger, &[e]).unwrap();
     }
 }
@@ -541,8 +548,7 @@ proptest::proptest! {
                 }
                 Step::Reverse { member, year, month } => {
                     let of = format!("c-{member}-{year}-{month}");
-                    for (id, of) in [(format!("r-{of}-m"), format!("{of}-m")), (format!("r-{of}"), of.clone())] {
-                        let e = format!(r#"{{"id":"{id}","type":"reversal","of":"{of}","reason":"twice"}}"#);
+                    for e in premium_reversals(&format!("r-{of}"), &of) {
                         let _ = post(&ledger, &[e]);
                     }
                 }
