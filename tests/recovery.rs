@@ -262,6 +262,50 @@ fn checkpoints_come_early_only_when_waiting_would_not_merge_records() {
     assert_eq!(ledger.checkpoint_seq(), second, "early, as nothing would merge");
 }
 
+/// A ledger posted to slowly still checkpoints: at the first post after the oldest entry since
+/// the last checkpoint has waited the checkpoint age, however few entries came; not before.
+/// Reopening after a crash then replays only what came after it.
+#[test]
+fn a_slow_trickle_of_posts_is_checkpointed_once_its_oldest_entry_has_waited() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("l");
+    let ledger = Ledger::init(&path, Arc::new(|| NOW_US)).unwrap();
+    let enrolments = enrolment_lines();
+    ledger.post_lines(&enrolments.iter().map(String::as_str).collect::<Vec<_>>()).unwrap();
+    ledger.checkpoint().unwrap();
+    let start = ledger.checkpoint_seq();
+    let post = |ev: Ev| ledger.post_lines(&[&ev.line()]).unwrap().seqs[0];
+    // The first entry after the checkpoint starts the wait (an hour: the two stay pending
+    // however slow the machine).
+    ledger.set_checkpoint_age(std::time::Duration::from_secs(3600));
+    let first = post(Ev::Premium { member: 0, month: 0 });
+    post(Ev::Premium { member: 0, month: 1 });
+    assert_eq!(ledger.checkpoint_seq(), start, "two entries that have not waited stay pending");
+    let age = std::time::Duration::from_millis(200);
+    ledger.set_checkpoint_age(age);
+    std::thread::sleep(age + std::time::Duration::from_millis(50));
+    let third = post(Ev::Premium { member: 0, month: 2 });
+    assert!(third > first);
+    assert_eq!(ledger.checkpoint_seq(), third, "the post after the wait cuts a checkpoint");
+    // The wait starts again with the next entry, not at the cut: an entry that has waited
+    // for nothing yet.
+    std::thread::sleep(age + std::time::Duration::from_millis(50));
+    let fourth = post(Ev::Premium { member: 0, month: 3 });
+    assert_eq!(ledger.checkpoint_seq(), third, "the next entry has only started to wait");
+    assert_eq!(ledger.checkpoint().unwrap().seq, fourth);
+    let fifth = post(Ev::Premium { member: 0, month: 4 });
+    let head = ledger.head();
+    assert_eq!(head.seq, fifth);
+    ledger.close_without_checkpoint();
+    let ledger = open(&path);
+    assert_eq!((ledger.head(), ledger.checkpoint_seq()), (head, fourth));
+    let mut accepted = BTreeMap::new();
+    for (month, seq) in [(0, first), (2, third), (4, fifth)] {
+        accepted.insert(format!("p-0-{month}"), seq);
+    }
+    check(&ledger, &accepted);
+}
+
 /// A reversal in the tail whose target is more than a replay part (16,384 entries) before it:
 /// reopening after a crash finds the target among the tail's own entries (the store's index
 /// has no record of them), and the state, idempotency and member index are the journal's.

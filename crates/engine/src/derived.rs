@@ -4,8 +4,9 @@
 //! member index, the state records and the balances. A post writes its entries (and the Merkle
 //! nodes they complete) and nothing else; the derived records it implies are kept in memory
 //! ([`Pending`]) and written in bulk by a checkpoint, every [`CHECKPOINT_ENTRIES`] entries (a
-//! quarter of that when waiting would not make it smaller, [`writes_would_not_merge`]) and
-//! when the ledger closes, with the state's checkpoint record naming the last entry they cover
+//! quarter of that when waiting would not make it smaller, [`writes_would_not_merge`]), at the
+//! first post once the oldest entry not in the store's derived records has waited
+//! [`CHECKPOINT_SECONDS`], and when the ledger closes, with the state's checkpoint record naming the last entry they cover
 //! (two table files ingested into the store, [`write_checkpoint`]). At open,
 //! the stored records are loaded and the entries after the checkpoint are replayed from the
 //! journal, so a crash between checkpoints loses nothing: the journal has every entry.
@@ -122,6 +123,13 @@ pub(crate) fn parse_state_counts(v: Option<Vec<u8>>, checkpoint: u64) -> Option<
 /// would not make the checkpoint smaller ([`writes_would_not_merge`]).
 pub const CHECKPOINT_ENTRIES: u64 = 1 << 18;
 
+/// Seconds the oldest entry after the checkpoint may wait before a post cuts the next one,
+/// however few entries came since: a ledger posted to slowly (a few entries a minute over the
+/// HTTP service) keeps its stored derived records, and the tail a reopening replays, within
+/// minutes of its head, as a busy one does within [`CHECKPOINT_ENTRIES`]. A ledger nobody
+/// posts to has nothing more to store; closing writes the rest.
+pub const CHECKPOINT_SECONDS: u64 = 300;
+
 /// Whether the `since` entries after the checkpoint concern nearly as many members (at least
 /// seven in eight): then nearly every one of them adds its own member's records to the next
 /// checkpoint, which waiting longer would not merge (a member's record is written once a
@@ -160,6 +168,8 @@ pub(crate) struct Pending {
     /// The index records of the checkpoint the checkpoint thread is writing (entries before
     /// `checkpoint`), still answered from memory until that write is done.
     in_flight: Option<Arc<Frozen>>,
+    /// When the first entry after the checkpoint was taken in ([`CHECKPOINT_SECONDS`]).
+    waiting_since: Option<std::time::Instant>,
 }
 
 /// The index records of a cut checkpoint, handed to the checkpoint thread.
@@ -683,11 +693,19 @@ impl Ledger {
         evict_some(w, 2 * member_index.len() + 64);
         let every = self.checkpoint_every.load(std::sync::atomic::Ordering::Relaxed);
         let since = self.store.head().seq - w.pending.checkpoint;
+        if since == 0 {
+            return;
+        }
+        let waited = w.pending.waiting_since.get_or_insert_with(std::time::Instant::now).elapsed();
+        let age = std::time::Duration::from_millis(
+            self.checkpoint_after_ms.load(std::sync::atomic::Ordering::Relaxed),
+        );
         // Early only where a quarter of the interval is an interval (not for the tiny ones
         // tests set).
         let early = every / 4;
         if since >= every
             || (early > 0 && since >= early && writes_would_not_merge(&w.pending, since))
+            || waited >= age
         {
             self.cut_checkpoint(w);
         }

@@ -46,7 +46,8 @@ pub use commit::{
 };
 pub(crate) use derived::StoreLookup;
 pub use derived::{
-    CHECKPOINT_ENTRIES, META_CHECKPOINT, META_STATE_COUNTS, MigrateError, MigrateSummary,
+    CHECKPOINT_ENTRIES, CHECKPOINT_SECONDS, META_CHECKPOINT, META_STATE_COUNTS, MigrateError,
+    MigrateSummary,
 };
 pub use junbao_storage::{Head, ReadError, StoredEntry, WriteError};
 pub use mirror::{MIRROR_STEP_ENTRIES_MAX, MirrorError, RemoteEntry};
@@ -241,6 +242,9 @@ pub struct Ledger {
     /// Entries after which a post writes a checkpoint ([`CHECKPOINT_ENTRIES`] unless set; a
     /// quarter of it when waiting would not make the checkpoint smaller).
     checkpoint_every: std::sync::atomic::AtomicU64,
+    /// Milliseconds the oldest entry after the checkpoint waits before a post cuts the next
+    /// one ([`CHECKPOINT_SECONDS`] unless set).
+    checkpoint_after_ms: std::sync::atomic::AtomicU64,
     /// Whether closing writes a checkpoint (a crash test turns it off).
     checkpoint_on_close: std::sync::atomic::AtomicBool,
     /// The thread that writes checkpoints cut by posts (`derived.rs`), once started.
@@ -362,6 +366,7 @@ impl Ledger {
             clock,
             integrity_failure: Mutex::new(None),
             checkpoint_every: CHECKPOINT_ENTRIES.into(),
+            checkpoint_after_ms: (CHECKPOINT_SECONDS * 1000).into(),
             checkpoint_on_close: true.into(),
             checkpointer: Default::default(),
             exit_after_close: false.into(),
@@ -533,6 +538,7 @@ impl Ledger {
             clock,
             integrity_failure: Mutex::new(None),
             checkpoint_every: CHECKPOINT_ENTRIES.into(),
+            checkpoint_after_ms: (CHECKPOINT_SECONDS * 1000).into(),
             checkpoint_on_close: true.into(),
             checkpointer: Default::default(),
             exit_after_close: false.into(),
@@ -572,6 +578,13 @@ impl Ledger {
     /// own (`derived::writes_would_not_merge`).
     pub fn set_checkpoint_interval(&self, entries: u64) {
         self.checkpoint_every.store(entries.max(1), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Sets how long the oldest entry after the checkpoint may wait before a post cuts the
+    /// next one, however few entries came since ([`CHECKPOINT_SECONDS`] unless set).
+    pub fn set_checkpoint_age(&self, age: std::time::Duration) {
+        let ms = u64::try_from(age.as_millis()).unwrap_or(u64::MAX);
+        self.checkpoint_after_ms.store(ms, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Sets how many of each member's latest years stay in memory (at least 1; `None`: all,

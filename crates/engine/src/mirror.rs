@@ -70,6 +70,7 @@ impl Ledger {
             clock,
             integrity_failure: std::sync::Mutex::new(None),
             checkpoint_every: crate::CHECKPOINT_ENTRIES.into(),
+            checkpoint_after_ms: (crate::CHECKPOINT_SECONDS * 1000).into(),
             checkpoint_on_close: true.into(),
             checkpointer: Default::default(),
             exit_after_close: false.into(),
