@@ -228,7 +228,7 @@ fn a_state_record_in_an_older_encoding_is_rebuilt_from_the_journal_on_open() {
     ledger
         .store_for_tests()
         .append(junbao_storage::Append {
-            entries: Vec::new(),
+            entries: Default::default(),
             ids: Vec::new(),
             balances: Vec::new(),
             state: vec![(junbao_ledger::state::member_key(&id), Some(vec![0xFF; 3]))],

@@ -11,7 +11,7 @@ use std::path::Path;
 
 use junbao_ledger::entry::{CHAIN_GENESIS, Entry, Hash32, chain_next, event_fingerprint};
 use junbao_ledger::merkle::{self, Frontier};
-use junbao_storage::{Append, Head, Store, StoredEntry};
+use junbao_storage::{Append, Entries, Head, Store};
 
 // The digests a mirror has trusted are the same records `Ledger::digests` lists.
 use crate::audit::{META_DIGEST_PREFIX, StoreNodes, TREE_LEVEL_STORED_MIN, tree_key};
@@ -181,8 +181,8 @@ impl Ledger {
             .map(|e| (e.event.id.as_str().into(), e.seq, event_fingerprint(&e.event)))
             .collect();
         let prepared = batch.finish();
-        for (sealed, given) in prepared.entries.iter().zip(&entries) {
-            if sealed.bytes != given.bytes {
+        for (i, given) in entries.iter().enumerate() {
+            if prepared.entries.bytes_of(i) != given.bytes {
                 return Err(integrity(format!(
                     "entry {}: its bytes are not the canonical encoding of what they say",
                     given.seq
@@ -239,10 +239,10 @@ impl Ledger {
         };
         let new_head = Head { seq: end, hash: new_hash };
         let append = Append {
-            entries: sealed
-                .into_iter()
-                .map(|e| StoredEntry { seq: e.seq, chain_hash: e.chain_hash, bytes: e.bytes })
-                .collect(),
+            entries: {
+                let (first_seq, bytes, ends, chain_hashes) = sealed.into_parts();
+                Entries::from_parts(first_seq, bytes, ends, chain_hashes)
+            },
             tree: tree.into_iter().map(|(l, i, h)| (tree_key(l, i), h.to_vec())).collect(),
             meta: if reaches_digest {
                 vec![(

@@ -11,7 +11,7 @@ use junbao_ledger::merkle;
 use crate::audit::{StoreNodes, TREE_LEVEL_STORED_MIN, tree_key};
 use junbao_ledger::entry::{Hash32, event_fingerprint};
 use junbao_ledger::event::{EventError, parse_event_line};
-use junbao_storage::{Append, Head, ReadError, StoredEntry, WriteError};
+use junbao_storage::{Append, Entries, Head, ReadError, WriteError};
 use rayon::prelude::*;
 use serde::Serialize;
 use std::time::{Duration, Instant};
@@ -398,7 +398,7 @@ impl Ledger {
             }
         };
         let member_index = std::mem::take(&mut prepared.member_index);
-        let seqs: Vec<u64> = prepared.entries.iter().map(|e| e.seq).collect();
+        let seqs: Vec<u64> = prepared.entries.seqs().collect();
         // A failed write drops the changes, which undoes them.
         let (mut timings, chain_hashes, changes, next_frontier) =
             match self.write_prepared(prepared, started, synced, &frontier) {
@@ -450,12 +450,12 @@ impl Ledger {
     > {
         // The Merkle tree: leaf hashes of the new entries, and the stored nodes they complete.
         let tree_started = Instant::now();
-        let leaf = |e: &junbao_ledger::entry::SealedEntry| merkle::leaf_hash(&e.bytes);
-        let leaves: Vec<_> = if prepared.entries.len() < junbao_ledger::rules::PARALLEL_ENTRIES_MIN
-        {
-            prepared.entries.iter().map(leaf).collect()
+        let sealed = &prepared.entries;
+        let leaf = |i: usize| merkle::leaf_hash(sealed.bytes_of(i));
+        let leaves: Vec<_> = if sealed.len() < junbao_ledger::rules::PARALLEL_ENTRIES_MIN {
+            (0..sealed.len()).map(leaf).collect()
         } else {
-            prepared.entries.par_iter().map(leaf).collect()
+            (0..sealed.len()).into_par_iter().map(leaf).collect()
         };
         let (tree, next_frontier) =
             merkle::append_with_frontier(frontier, &leaves, TREE_LEVEL_STORED_MIN);
@@ -465,13 +465,9 @@ impl Ledger {
             .collect();
         let tree_time = tree_started.elapsed();
         let new_head = Head { seq: prepared.head_seq, hash: prepared.head };
-        let chain_hashes: Vec<Hash32> = prepared.entries.iter().map(|e| e.chain_hash).collect();
+        let (first_seq, bytes, ends, chain_hashes) = prepared.entries.into_parts();
         let append = Append {
-            entries: prepared
-                .entries
-                .into_iter()
-                .map(|e| StoredEntry { seq: e.seq, chain_hash: e.chain_hash, bytes: e.bytes })
-                .collect(),
+            entries: Entries::from_parts(first_seq, bytes, ends, chain_hashes.clone()),
             tree,
             head: new_head,
             ..Append::default()

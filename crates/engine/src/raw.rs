@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use junbao_ledger::entry::{Hash32, chain_next};
-use junbao_storage::{Append, Head, OpenError, Store, StoredEntry, WriteError};
+use junbao_storage::{Append, Entries, Head, OpenError, Store, WriteError};
 
 /// Writing the raw journal failed.
 #[derive(Debug, thiserror::Error)]
@@ -32,15 +32,11 @@ pub fn write_raw_journal(
     let mut head = store.head();
     let started = Instant::now();
     for chunk in entries.chunks(batch.max(1)) {
-        let mut stored = Vec::with_capacity(chunk.len());
+        let mut stored = Entries::starting_at(head.seq + 1);
         let mut hash: Hash32 = head.hash;
-        for (i, bytes) in chunk.iter().enumerate() {
+        for bytes in chunk {
             hash = chain_next(&hash, bytes);
-            stored.push(StoredEntry {
-                seq: head.seq + 1 + i as u64,
-                chain_hash: hash,
-                bytes: bytes.clone(),
-            });
+            stored.push(bytes, hash);
         }
         let next = Head { seq: head.seq + chunk.len() as u64, hash };
         store.append(Append { entries: stored, head: next, ..Append::default() })?;

@@ -149,9 +149,9 @@ impl bincode::de::read::Reader for Remaining<'_> {
 }
 
 /// A growing buffer for bincode to write into.
-struct VecWriter(Vec<u8>);
+struct VecWriter<'a>(&'a mut Vec<u8>);
 
-impl bincode::enc::write::Writer for VecWriter {
+impl bincode::enc::write::Writer for VecWriter<'_> {
     fn write(&mut self, bytes: &[u8]) -> Result<(), bincode::error::EncodeError> {
         self.0.extend_from_slice(bytes);
         Ok(())
@@ -167,13 +167,22 @@ impl Entry {
     /// The canonical bytes ([`encode`]). Deterministic: the same entry always gives the same
     /// bytes.
     pub fn canonical_bytes(&self) -> Vec<u8> {
-        // One pass into room guessed from the postings (it grows if the guess is short);
-        // `encode` measures the entry first, a second pass over it.
-        let room = ENTRY_BYTES_FIRST + POSTING_BYTES_FIRST * self.postings.len();
-        let mut bytes = VecWriter(Vec::with_capacity(room));
-        bincode::encode_into_writer(self, &mut bytes, config())
+        let mut bytes = Vec::with_capacity(self.bytes_guess());
+        self.encode_into(&mut bytes);
+        bytes
+    }
+
+    /// Room for the canonical bytes, guessed from the postings: one pass of encoding into it
+    /// (it grows if the guess is short), where `encode` measures the entry first, a second
+    /// pass over it.
+    fn bytes_guess(&self) -> usize {
+        ENTRY_BYTES_FIRST + POSTING_BYTES_FIRST * self.postings.len()
+    }
+
+    /// Appends the canonical bytes to `out`.
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
+        bincode::encode_into_writer(self, &mut VecWriter(out), config())
             .expect("encoding into a Vec cannot fail");
-        bytes.0
     }
 
     /// Decodes canonical bytes and checks the entry's own invariants (version, balance).
@@ -253,12 +262,98 @@ pub fn event_fingerprint(event: &Event) -> Hash32 {
     }
 }
 
-/// An entry ready to store: its number, canonical bytes and chain hash.
-#[derive(Clone, Debug)]
-pub struct SealedEntry {
-    pub seq: u64,
-    pub bytes: Vec<u8>,
-    pub chain_hash: Hash32,
+/// Entries ready to store, in order from `first_seq`: their canonical bytes, encoded once and
+/// one after another into one buffer (not each into a buffer of its own), where each one's
+/// bytes end, and their chain hashes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SealedEntries {
+    first_seq: u64,
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+    chain_hashes: Vec<Hash32>,
+}
+
+/// Entries a thread of the pool encodes at a time when a large batch is sealed.
+const ENCODE_PART_ENTRIES: usize = 4096;
+
+impl SealedEntries {
+    /// Encodes `entries` (dense from `first_seq`) and chains them from `previous`: on the
+    /// thread pool in parts when there are `parallel_min` or more, each part into a buffer of
+    /// its own that is then appended to the batch's. Returns the last chain hash.
+    pub fn seal(
+        first_seq: u64,
+        entries: &[Entry],
+        previous: Hash32,
+        parallel_min: usize,
+    ) -> (SealedEntries, Hash32) {
+        use rayon::prelude::*;
+        let mut sealed = SealedEntries { first_seq, ..SealedEntries::default() };
+        if entries.len() < parallel_min {
+            sealed.bytes.reserve(entries.iter().map(Entry::bytes_guess).sum());
+            for e in entries {
+                sealed.encode(e);
+            }
+        } else {
+            let parts: Vec<SealedEntries> = entries
+                .par_chunks(ENCODE_PART_ENTRIES)
+                .map(|part| {
+                    let mut s = SealedEntries::default();
+                    s.bytes.reserve(part.iter().map(Entry::bytes_guess).sum());
+                    part.iter().for_each(|e| s.encode(e));
+                    s
+                })
+                .collect();
+            sealed.bytes.reserve(parts.iter().map(|p| p.bytes.len()).sum());
+            sealed.ends.reserve(entries.len());
+            for part in parts {
+                let base = sealed.bytes.len();
+                sealed.bytes.extend_from_slice(&part.bytes);
+                sealed.ends.extend(part.ends.iter().map(|end| base + end));
+            }
+        }
+        let mut head = previous;
+        sealed.chain_hashes.reserve(entries.len());
+        for (i, entry) in entries.iter().enumerate() {
+            assert_eq!(entry.seq, first_seq + i as u64, "sequence numbers are dense");
+            head = chain_next(&head, sealed.bytes_of(i));
+            sealed.chain_hashes.push(head);
+        }
+        (sealed, head)
+    }
+
+    fn encode(&mut self, entry: &Entry) {
+        entry.encode_into(&mut self.bytes);
+        self.ends.push(self.bytes.len());
+    }
+
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// The canonical bytes of the `i`-th entry (from 0).
+    pub fn bytes_of(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.bytes[start..self.ends[i]]
+    }
+
+    /// The entries' sequence numbers.
+    pub fn seqs(&self) -> std::ops::Range<u64> {
+        self.first_seq..self.first_seq + self.len() as u64
+    }
+
+    pub fn chain_hashes(&self) -> &[Hash32] {
+        &self.chain_hashes
+    }
+
+    /// The first entry's sequence number, the canonical bytes, where each entry's end, and
+    /// the chain hashes.
+    pub fn into_parts(self) -> (u64, Vec<u8>, Vec<usize>, Vec<Hash32>) {
+        (self.first_seq, self.bytes, self.ends, self.chain_hashes)
+    }
 }
 
 #[cfg(test)]
@@ -286,6 +381,38 @@ mod tests {
                 },
             ],
         }
+    }
+
+    /// Sealing encodes every entry once into one buffer: on this thread or on the pool in
+    /// parts (more than one part here), each entry's bytes are its canonical bytes and the
+    /// chain runs over them from the given hash.
+    #[test]
+    fn sealed_entries_are_each_entrys_canonical_bytes_chained() {
+        let entries: Vec<Entry> = (0..ENCODE_PART_ENTRIES as u64 + 37)
+            .map(|i| {
+                let mut e = sample();
+                e.seq = 100 + i;
+                e.postings[0].amount = Fen(i as i64 * 1_000_003);
+                e.postings[1].amount = Fen(-(i as i64) * 1_000_003);
+                e
+            })
+            .collect();
+        let previous = [9u8; 32];
+        let (here, head) = SealedEntries::seal(100, &entries, previous, usize::MAX);
+        let (pooled, pooled_head) = SealedEntries::seal(100, &entries, previous, 1);
+        assert_eq!(here, pooled);
+        assert_eq!(head, pooled_head);
+        assert_eq!((here.len(), here.seqs()), (entries.len(), 100..100 + entries.len() as u64));
+        let mut h = previous;
+        for (i, e) in entries.iter().enumerate() {
+            assert_eq!(here.bytes_of(i), e.canonical_bytes());
+            h = chain_next(&h, &e.canonical_bytes());
+            assert_eq!(here.chain_hashes()[i], h);
+        }
+        assert_eq!(head, h);
+        let (first, bytes, ends, hashes) = here.into_parts();
+        assert_eq!((first, ends.len(), hashes.len()), (100, entries.len(), entries.len()));
+        assert_eq!(ends.last().copied(), Some(bytes.len()));
     }
 
     /// The longest posting of every account kind: ids of the longest length, amounts of the

@@ -25,7 +25,7 @@ pub mod time;
 pub mod transfer;
 pub mod wage;
 
-pub use entry::{Entry, Hash32, Posting, SealedEntry};
+pub use entry::{Entry, Hash32, Posting, SealedEntries};
 pub use event::{Event, EventBody, EventError, parse_event_line};
 pub use fund::{Account, Category, Fund};
 pub use lookup::{ApplyError, EntryLookup, LookupError};

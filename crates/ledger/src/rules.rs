@@ -10,7 +10,7 @@
 //! `transfer`, `reversal`), `effects` (what an accepted event changes in the state) and `law`
 //! (the rules that read the member's dated history).
 
-use crate::entry::{Entry, Hash32, Posting, SealedEntry};
+use crate::entry::{Entry, Hash32, Posting, SealedEntries};
 use crate::event::EventError;
 use crate::fund::{Account, Fund};
 use crate::ids::{EventId, MemberId};
@@ -200,7 +200,7 @@ enum Undo {
 /// committed once the batch is durable and undone otherwise.
 #[derive(Debug)]
 pub struct PreparedBatch<'s> {
-    pub entries: Vec<SealedEntry>,
+    pub entries: SealedEntries,
     pub head_seq: u64,
     pub head: Hash32,
     pub changes: BatchChanges<'s>,

@@ -109,10 +109,79 @@ pub struct StoredEntry {
     pub bytes: Vec<u8>,
 }
 
+/// Entries to append, in sequence order from `first_seq`: their canonical bytes one after
+/// another in one buffer (a batch is encoded once, into it, not entry by entry into buffers
+/// of their own), where each one's bytes end, and their chain hashes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Entries {
+    first_seq: u64,
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+    chain_hashes: Vec<[u8; 32]>,
+}
+
+impl Entries {
+    /// The entries from `first_seq` whose canonical bytes end at `ends` in `bytes`, with their
+    /// chain hashes. Panics unless every entry has its end and hash, the ends ascend, and the
+    /// last is the end of `bytes`: the caller's invariants, as the density of an append is.
+    pub fn from_parts(
+        first_seq: u64,
+        bytes: Vec<u8>,
+        ends: Vec<usize>,
+        chain_hashes: Vec<[u8; 32]>,
+    ) -> Entries {
+        assert_eq!(ends.len(), chain_hashes.len(), "an end and a chain hash for every entry");
+        assert!(ends.is_sorted(), "the entries' ends ascend");
+        assert_eq!(ends.last().copied().unwrap_or(0), bytes.len(), "the last entry ends the bytes");
+        Entries { first_seq, bytes, ends, chain_hashes }
+    }
+
+    /// No entries, the first of them to be `first_seq`.
+    pub fn starting_at(first_seq: u64) -> Entries {
+        Entries { first_seq, ..Entries::default() }
+    }
+
+    /// Adds the next entry.
+    pub fn push(&mut self, bytes: &[u8], chain_hash: [u8; 32]) {
+        self.bytes.extend_from_slice(bytes);
+        self.ends.push(self.bytes.len());
+        self.chain_hashes.push(chain_hash);
+    }
+
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// The entries as (sequence number, chain hash, canonical bytes), in order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (u64, &[u8; 32], &[u8])> + '_ {
+        self.ends.iter().zip(&self.chain_hashes).enumerate().map(|(i, (end, hash))| {
+            let start = if i == 0 { 0 } else { self.ends[i - 1] };
+            (self.first_seq + i as u64, hash, &self.bytes[start..*end])
+        })
+    }
+}
+
+/// Entries one by one, as reads give them; they must be dense.
+impl From<Vec<StoredEntry>> for Entries {
+    fn from(entries: Vec<StoredEntry>) -> Entries {
+        let first_seq = entries.first().map_or(0, |e| e.seq);
+        let mut out = Entries::starting_at(first_seq);
+        for (i, e) in entries.iter().enumerate() {
+            assert_eq!(e.seq, first_seq + i as u64, "appended entries must be dense");
+            out.push(&e.bytes, e.chain_hash);
+        }
+        out
+    }
+}
+
 /// Everything one batch writes. Written atomically and synced, or not at all.
 #[derive(Debug, Default)]
 pub struct Append {
-    pub entries: Vec<StoredEntry>,
+    pub entries: Entries,
     /// Idempotency index: event id → record.
     pub ids: Vec<(Vec<u8>, Vec<u8>)>,
     /// Materialised balances: key → fen.
@@ -675,33 +744,34 @@ impl Store {
         let mut head = self.head.lock().expect("head lock is never held across a panic");
         // Density and head advance are the caller's invariants; a violation is a bug, and it
         // must stop the program before anything is written.
-        for (i, e) in append.entries.iter().enumerate() {
-            assert_eq!(e.seq, head.seq + 1 + i as u64, "appended entries must be dense");
+        let entries = &append.entries;
+        if !entries.is_empty() {
+            assert_eq!(entries.first_seq, head.seq + 1, "appended entries must be dense");
         }
         assert_eq!(
             append.head.seq,
-            head.seq + append.entries.len() as u64,
+            head.seq + entries.len() as u64,
             "the head advances by the number of entries"
         );
-        if let Some(last) = append.entries.last() {
-            assert_eq!(append.head.hash, last.chain_hash, "the head is the last entry's hash");
+        if let Some(last) = entries.chain_hashes.last() {
+            assert_eq!(append.head.hash, *last, "the head is the last entry's hash");
         }
         let mut tail = self.tail.lock().expect("tail lock is never held across a panic");
         // Room for the whole batch at once (RocksDB's buffer otherwise doubles and copies as it
         // grows): the records, a rewritten tail, and a little per put.
-        let bytes: usize = append.entries.iter().map(|e| e.bytes.len() + 36).sum();
-        let puts = append.entries.len() / BLOCK_ENTRIES as usize + append.tree.len() + 2;
+        let bytes = entries.bytes.len() + 36 * entries.len();
+        let puts = entries.len() / BLOCK_ENTRIES as usize + append.tree.len() + 2;
         let mut batch = WriteBatch::with_capacity_bytes(tail.len() + bytes + 64 * puts + 256);
         // The journal: one put per block the entries reach; the first rewrites the last block
         // if the head is inside it.
         let blocks = self.cf(CF_BLOCKS);
         let mut block = std::mem::take(&mut *tail);
-        let mut entries = append.entries.iter().peekable();
-        while let Some(e) = entries.next() {
-            blocks::push_record(&mut block, &e.chain_hash, &e.bytes);
-            let full = e.seq % BLOCK_ENTRIES == 0;
-            if full || entries.peek().is_none() {
-                batch.put_cf(blocks, blocks::block_key(blocks::block_of(e.seq)), &block);
+        let mut records = entries.iter().peekable();
+        while let Some((seq, chain_hash, bytes)) = records.next() {
+            blocks::push_record(&mut block, chain_hash, bytes);
+            let full = seq % BLOCK_ENTRIES == 0;
+            if full || records.peek().is_none() {
+                batch.put_cf(blocks, blocks::block_key(blocks::block_of(seq)), &block);
                 if full {
                     block.clear();
                 }

@@ -27,7 +27,7 @@ fn entries_after(head: Head, n: usize) -> (Vec<StoredEntry>, Head) {
 fn append_n(store: &Store, n: usize) -> Append {
     let (entries, head) = entries_after(store.head(), n);
     Append {
-        entries,
+        entries: entries.into(),
         ids: vec![(format!("id-{}", head.seq).into_bytes(), b"record".to_vec())],
         balances: vec![(b"medical:pool".to_vec(), head.seq as i64)],
         head,
@@ -131,7 +131,7 @@ fn an_append_that_skips_a_sequence_number_stops_before_writing() {
     let store = Store::create(&dir.path().join("db")).unwrap();
     let (mut entries, head) = entries_after(store.head(), 2);
     entries[1].seq = 3;
-    let _ = store.append(Append { entries, head, ..Append::default() });
+    let _ = store.append(Append { entries: entries.into(), head, ..Append::default() });
 }
 
 #[test]
@@ -141,7 +141,7 @@ fn an_append_whose_head_does_not_match_its_entries_stops_before_writing() {
     let store = Store::create(&dir.path().join("db")).unwrap();
     let (entries, mut head) = entries_after(store.head(), 2);
     head.seq += 1;
-    let _ = store.append(Append { entries, head, ..Append::default() });
+    let _ = store.append(Append { entries: entries.into(), head, ..Append::default() });
 }
 
 #[test]
@@ -229,7 +229,7 @@ fn appends_of_any_size_read_back_across_block_boundaries_and_a_reopen() {
         for n in sizes {
             let (entries, head) = entries_after(store.head(), n);
             written.extend(entries.clone());
-            store.append(Append { entries, head, ..Append::default() }).unwrap();
+            store.append(Append { entries: entries.into(), head, ..Append::default() }).unwrap();
             assert_eq!(stored_seqs(&store), (1..=head.seq).collect::<Vec<_>>());
         }
     }
@@ -249,7 +249,7 @@ fn appends_of_any_size_read_back_across_block_boundaries_and_a_reopen() {
     // The reopened store continues the partial last block.
     let (entries, head) = entries_after(store.head(), 5);
     written.extend(entries.clone());
-    store.append(Append { entries, head, ..Append::default() }).unwrap();
+    store.append(Append { entries: entries.into(), head, ..Append::default() }).unwrap();
     let all: Vec<StoredEntry> = store.entries(1, usize::MAX).map(Result::unwrap).collect();
     assert_eq!(all, written);
 }
@@ -399,7 +399,7 @@ fn ingested_records_keep_the_last_value_spare_earlier_snapshots_and_survive_a_re
     check(&store);
     assert!(!path.join(junbao_storage::INGEST_FILE).exists(), "removed at the open");
     let (entries, head) = entries_after(store.head(), 1);
-    store.append_deferred(Append { entries, head, ..Append::default() }).unwrap();
+    store.append_deferred(Append { entries: entries.into(), head, ..Append::default() }).unwrap();
     let early = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         store.ingest_state(vec![put("m/d", "5")], head.seq)
     }));

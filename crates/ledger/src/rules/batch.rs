@@ -8,8 +8,7 @@ use super::{
     PARALLEL_ENTRIES_MIN, PreparedBatch, Replaced, Savepoint, StateChanges, Undo, refuse,
 };
 use crate::entry::{
-    CHAIN_GENESIS, ENTRY_FORMAT_VERSION, Entry, Hash32, Posting, SealedEntry, chain_next,
-    check_postings,
+    CHAIN_GENESIS, ENTRY_FORMAT_VERSION, Entry, Hash32, Posting, SealedEntries, check_postings,
 };
 use crate::event::{Event, EventBody, EventError};
 use crate::fund::{Account, Fund};
@@ -883,21 +882,10 @@ impl<'s> Batch<'s> {
     /// Seals the batch: canonical bytes and chain hashes, the member index of its entries, and
     /// its changes to the state.
     pub fn finish(self) -> PreparedBatch<'s> {
-        use rayon::prelude::*;
-        let mut head = self.head;
         // Encoding is independent per entry; only the chain is sequential. Small batches (the
         // HTTP service's groups) stay on this thread: waking the pool costs more than it saves.
-        let encoded: Vec<Vec<u8>> = if self.entries.len() < PARALLEL_ENTRIES_MIN {
-            self.entries.iter().map(Entry::canonical_bytes).collect()
-        } else {
-            self.entries.par_iter().map(Entry::canonical_bytes).collect()
-        };
-        let mut sealed = Vec::with_capacity(self.entries.len());
-        for (i, (entry, bytes)) in self.entries.iter().zip(encoded).enumerate() {
-            assert_eq!(entry.seq, self.first_seq + i as u64, "sequence numbers are dense");
-            head = chain_next(&head, &bytes);
-            sealed.push(SealedEntry { seq: entry.seq, bytes, chain_hash: head });
-        }
+        let (sealed, head) =
+            SealedEntries::seal(self.first_seq, &self.entries, self.head, PARALLEL_ENTRIES_MIN);
         let mut member_index = Vec::new();
         for entry in &self.entries {
             member_index.extend(entry_members(entry).into_iter().map(|m| (m.clone(), entry.seq)));
