@@ -356,46 +356,49 @@ impl<'a> Verifier<'a> {
             // decodes each entry once and hashes its Merkle leaf. The entries stay where this
             // pass puts them (in a buffer the replay sent back): an entry takes hundreds of
             // bytes, and moving each one again cost as much as reading it.
-            let mut checked = match replay.recycled.try_recv() {
-                Ok(mut checked) => {
-                    // Its entries (allocated by the decoding threads) are freed by them too.
-                    checked.par_drain(..).for_each(drop);
-                    checked
+            // The buffer of a chunk the replay is done with: its places are decoded into again
+            // (`Entry::decode_reusing`), so that an entry costs no allocation once the places
+            // hold buffers as large as the entries they take.
+            let mut checked = replay.recycled.try_recv().unwrap_or_default();
+            checked.truncate(chunk.len());
+            checked.resize_with(chunk.len(), CheckedEntry::default);
+            let check = |i: usize, c: &mut CheckedEntry, e: &RawEntry<'_>| {
+                let prev = if i == 0 { &previous } else { chunk[i - 1].chain_hash };
+                if chain_next(prev, e.bytes) != *e.chain_hash {
+                    return Err((e.seq, "chain hash does not match its bytes".to_string()));
                 }
-                Err(_) => Vec::with_capacity(chunk.len()),
+                let decoded = if let Some(entry) = &mut c.entry {
+                    entry.decode_reusing(e.bytes)
+                } else {
+                    Entry::from_canonical_bytes(e.bytes).map(|entry| c.entry = Some(entry))
+                };
+                decoded.map_err(|err| (e.seq, err.to_string()))?;
+                let entry = c.entry.as_ref().expect("decoded above");
+                if entry.seq != e.seq {
+                    return Err((e.seq, format!("bytes say seq {}", entry.seq)));
+                }
+                // Past the checkpoint (or the index's until record, if further), the index
+                // records are not stored yet.
+                c.digest = IndexDigest::default();
+                c.index.clear();
+                if e.seq <= index_until {
+                    match digest_key {
+                        None => c.index = index_records_of(entry, e.seq <= format1_until),
+                        Some(key) => c.digest.add_entry(key, entry),
+                    }
+                }
+                c.id = ids.hash_one(entry.event.id.as_str());
+                c.leaf = merkle::leaf_hash(e.bytes);
+                Ok(())
             };
-            chunk
-                .par_iter()
-                .enumerate()
-                .map(|(i, e)| {
-                    let prev = if i == 0 { &previous } else { chunk[i - 1].chain_hash };
-                    if chain_next(prev, e.bytes) != *e.chain_hash {
-                        return Err((e.seq, "chain hash does not match its bytes".to_string()));
-                    }
-                    let entry = Entry::from_canonical_bytes(e.bytes)
-                        .map_err(|err| (e.seq, err.to_string()))?;
-                    if entry.seq != e.seq {
-                        return Err((e.seq, format!("bytes say seq {}", entry.seq)));
-                    }
-                    // Past the checkpoint (or the index's until record, if further), the
-                    // index records are not stored yet.
-                    let mut digest = IndexDigest::default();
-                    let mut index = Vec::new();
-                    if e.seq <= index_until {
-                        match digest_key {
-                            None => index = index_records_of(&entry, e.seq <= format1_until),
-                            Some(key) => digest.add_entry(key, &entry),
-                        }
-                    }
-                    let id = ids.hash_one(entry.event.id.as_str());
-                    Ok((merkle::leaf_hash(e.bytes), entry, id, index, digest))
-                })
-                .collect_into_vec(&mut checked);
+            checked.par_iter_mut().zip(chunk.par_iter()).enumerate().for_each(|(i, (c, e))| {
+                c.failure = check(i, c, e).err();
+            });
             if let Some(missing) = gap {
                 // The first failure, in order: a bad entry before the gap, or the gap itself.
                 return Err(checked
-                    .drain(..)
-                    .find_map(Result::err)
+                    .iter_mut()
+                    .find_map(|c| c.failure.take())
                     .map_or(missing, |(seq, what)| VerifyError::Entry { seq, what }));
             }
             let mut index = Vec::new();
@@ -408,18 +411,18 @@ impl<'a> Verifier<'a> {
             leaves.clear();
             for i in 0..checked.len() {
                 let (before, rest) = checked.split_at_mut(i);
-                let (leaf, entry, id, records, digest) = match &mut rest[0] {
-                    Ok(decoded) => decoded,
-                    Err((seq, what)) => {
-                        return Err(VerifyError::Entry { seq: *seq, what: std::mem::take(what) });
-                    }
-                };
+                let c = &mut rest[0];
+                if let Some((seq, what)) = c.failure.take() {
+                    return Err(VerifyError::Entry { seq, what });
+                }
+                let (leaf, id, records, digest) = (c.leaf, c.id, &mut c.index, &mut c.digest);
+                let entry = c.entry.as_ref().expect("checked");
                 index.append(records);
                 implied.merge(digest);
                 if whole {
-                    leaves.push(*leaf);
+                    leaves.push(leaf);
                 } else {
-                    tree.push(*leaf);
+                    tree.push(leaf);
                 }
                 if let EventBody::Reversal { of, .. } = &entry.event.body
                     && let Some(target) = reversal_target(
@@ -432,7 +435,7 @@ impl<'a> Verifier<'a> {
                     targets.insert(entry.seq, target);
                 }
                 if entry.seq > index_until {
-                    last_of_id.insert(*id, entry.seq);
+                    last_of_id.insert(id, entry.seq);
                 }
             }
             if whole {
@@ -451,7 +454,7 @@ impl<'a> Verifier<'a> {
             // the state as of the checkpoint). A closed receiver has stopped at a failure,
             // reported after the checks.
             let after =
-                entries.partition_point(|e| e.as_ref().is_ok_and(|d| d.1.seq <= checkpoint));
+                entries.partition_point(|c| checked_entry(c).is_some_and(|e| e.seq <= checkpoint));
             if after > 0 && after < entries.len() {
                 let later = entries.split_off(after);
                 let (now, rest): (HashMap<u64, Entry>, HashMap<u64, Entry>) =
@@ -527,11 +530,21 @@ type ReplayChunk = (Vec<CheckedEntry>, HashMap<u64, Entry>);
 
 /// An entry checked in parallel: its Merkle leaf, the entry, the keyed hash of its event id,
 /// its index records (looked up one by one) or their digest; or why it fails, and its seq.
-type CheckedEntry = Result<(Hash32, Entry, u64, Vec<IndexRecord>, IndexDigest), (u64, String)>;
+/// A chunk's places are used again for a later chunk's entries.
+#[derive(Default)]
+struct CheckedEntry {
+    leaf: Hash32,
+    /// None until an entry is first decoded into this place; anything after a failure.
+    entry: Option<Entry>,
+    id: u64,
+    index: Vec<IndexRecord>,
+    digest: IndexDigest,
+    failure: Option<(u64, String)>,
+}
 
 /// The entry of a [`CheckedEntry`] that did not fail.
 fn checked_entry(checked: &CheckedEntry) -> Option<&Entry> {
-    checked.as_ref().ok().map(|d| &d.1)
+    checked.failure.is_none().then_some(checked.entry.as_ref()).flatten()
 }
 
 /// The way to the replaying thread: chunks to replay, and the buffers of chunks it replayed.

@@ -188,17 +188,78 @@ impl Entry {
     /// Decodes canonical bytes and checks the entry's own invariants (version, balance).
     pub fn from_canonical_bytes(bytes: &[u8]) -> Result<Entry, DecodeError> {
         let entry: Entry = decode(bytes)?;
-        if entry.format != ENTRY_FORMAT_VERSION {
-            return Err(DecodeError::UnknownVersion(entry.format));
+        entry.check_decoded()?;
+        Ok(entry)
+    }
+
+    /// [`Entry::from_canonical_bytes`] into this entry, in the buffers it has (its event id's
+    /// text, its postings' vector): the same entry, or the same error, without allocating for
+    /// an entry no larger than the one before (a verification decodes millions of entries into
+    /// the same few thousand places). After an error the entry holds anything.
+    pub fn decode_reusing(&mut self, bytes: &[u8]) -> Result<(), DecodeError> {
+        if self.decode_in_place(bytes).is_err() {
+            // The plain decoding words the error (and would take what this one refused).
+            *self = Entry::from_canonical_bytes(bytes)?;
+            return Ok(());
         }
-        check_postings(&entry.postings).map_err(DecodeError::Unbalanced)?;
-        if !entry.value_date.is_in_range() {
+        self.check_decoded()
+    }
+
+    /// The fields as the derived decoding reads them, in order, with the same claims on the
+    /// decoder's limit; the event id's text and the postings go where the old ones were.
+    fn decode_in_place(&mut self, bytes: &[u8]) -> Result<(), bincode::error::DecodeError> {
+        use bincode::Decode;
+        use bincode::de::Decoder;
+        use bincode::error::DecodeError as Error;
+        let mut d = bincode::de::DecoderImpl::new(Remaining(bytes), config(), ());
+        let len = |d: &mut bincode::de::DecoderImpl<Remaining<'_>, _, ()>| {
+            let n = u64::decode(d)?;
+            usize::try_from(n).map_err(|_| Error::OutsideUsizeRange(n))
+        };
+        self.format = u8::decode(&mut d)?;
+        self.seq = u64::decode(&mut d)?;
+        self.recorded_at_us = i64::decode(&mut d)?;
+        self.value_date = Date::decode(&mut d)?;
+        // The event's id: a `String`'s encoding, read into the id's own buffer.
+        let n = len(&mut d)?;
+        d.claim_container_read::<u8>(n)?;
+        let rest = d.reader().0;
+        let text =
+            rest.get(..n).ok_or_else(|| Error::UnexpectedEnd { additional: n - rest.len() })?;
+        let text = std::str::from_utf8(text).map_err(|inner| Error::Utf8 { inner })?;
+        self.event.id.set_decoded(text);
+        d.reader().0 = &rest[n..];
+        self.event.value_date = Option::<Date>::decode(&mut d)?;
+        self.event.memo = Option::<String>::decode(&mut d)?;
+        self.event.body = crate::event::EventBody::decode(&mut d)?;
+        // The postings: a `Vec`'s encoding, into the vector the entry had.
+        let n = len(&mut d)?;
+        d.claim_container_read::<Posting>(n)?;
+        self.postings.clear();
+        self.postings.reserve(n);
+        for _ in 0..n {
+            d.unclaim_bytes_read(std::mem::size_of::<Posting>());
+            self.postings.push(Posting::decode(&mut d)?);
+        }
+        match d.reader().0.len() {
+            0 => Ok(()),
+            trailing => Err(Error::OtherString(format!("{trailing} trailing bytes"))),
+        }
+    }
+
+    /// The entry's own invariants, once decoded: its version, its balance, its value date.
+    fn check_decoded(&self) -> Result<(), DecodeError> {
+        if self.format != ENTRY_FORMAT_VERSION {
+            return Err(DecodeError::UnknownVersion(self.format));
+        }
+        check_postings(&self.postings).map_err(DecodeError::Unbalanced)?;
+        if !self.value_date.is_in_range() {
             return Err(DecodeError::Malformed(format!(
                 "value date {} days from 1970-01-01 is outside the ledger's years",
-                entry.value_date.0
+                self.value_date.0
             )));
         }
-        Ok(entry)
+        Ok(())
     }
 
     /// The one fund an entry moves money in, if it moves any.
@@ -380,6 +441,93 @@ mod tests {
                     amount: Fen(-100_000),
                 },
             ],
+        }
+    }
+
+    /// Entries of several shapes: a memo, a long id, a body with text, many postings.
+    fn shapes() -> Vec<Entry> {
+        let lines = [
+            r#"{"id":"a1","type":"appropriation","fund":"casualty","amount":"1000.00"}"#,
+            r#"{"id":"a much longer event id, up to sixty-four characters: 0123456789","type":"appropriation","fund":"medical","amount":"0.01","memo":"a memo"}"#,
+            r#"{"id":"r1","type":"reversal","of":"a1","reason":"posted twice"}"#,
+            r#"{"id":"c1","type":"contribution","member":"M1","fund":"medical","period":"2024-01","amount":"100.00","unit":"U1"}"#,
+        ];
+        lines
+            .iter()
+            .enumerate()
+            .map(|(i, line)| {
+                let mut e = sample();
+                e.event = parse_event_line(line).unwrap();
+                e.seq = 1 << (i * 9);
+                e.postings = (0..(1 + i * 3))
+                    .flat_map(|k| {
+                        let amount = Fen(k as i64 * 977 + 1);
+                        [
+                            Posting { account: Account::pool(Fund::Medical), amount },
+                            Posting {
+                                account: Account::source(Fund::Medical, Source::Central),
+                                amount: Fen(-amount.0),
+                            },
+                        ]
+                    })
+                    .collect();
+                e
+            })
+            .collect()
+    }
+
+    proptest::proptest! {
+        /// Decoding into an entry decoded before gives what the plain decoding gives: the same
+        /// entry, or the same error, for canonical bytes and for bytes changed, cut or grown.
+        #[test]
+        fn decoding_in_place_is_the_plain_decoding(
+            (before, after) in (0usize..4, 0usize..4),
+            change in proptest::collection::vec((0usize..400, proptest::prelude::any::<u8>()), 0..3),
+            cut in proptest::option::of(0usize..400),
+            grow in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..2),
+        ) {
+            let shapes = shapes();
+            let mut bytes = shapes[after].canonical_bytes();
+            for (at, b) in change {
+                let at = at % bytes.len();
+                bytes[at] = b;
+            }
+            if let Some(cut) = cut {
+                bytes.truncate(cut.min(bytes.len()));
+            }
+            bytes.extend_from_slice(&grow);
+            let mut reused = shapes[before].clone();
+            let plain = Entry::from_canonical_bytes(&bytes);
+            let in_place = reused.decode_reusing(&bytes);
+            match plain {
+                Ok(entry) => {
+                    proptest::prop_assert!(in_place.is_ok());
+                    proptest::prop_assert_eq!(reused, entry);
+                }
+                Err(e) => {
+                    proptest::prop_assert_eq!(in_place.map_err(|e| e.to_string()), Err(e.to_string()));
+                }
+            }
+        }
+    }
+
+    /// Unchanged bytes of every shape decode in place into every other shape, and the buffers
+    /// are the ones the entry had when they are large enough.
+    #[test]
+    fn decoding_in_place_keeps_the_buffers() {
+        let shapes = shapes();
+        for into in &shapes {
+            for from in &shapes {
+                let mut reused = into.clone();
+                reused.postings.reserve(64);
+                let (ids, postings) = (reused.event.id.as_str().as_ptr(), reused.postings.as_ptr());
+                reused.decode_reusing(&from.canonical_bytes()).unwrap();
+                assert_eq!(&reused, from);
+                if into.event.id.as_str().len() >= from.event.id.as_str().len() {
+                    assert_eq!(reused.event.id.as_str().as_ptr(), ids);
+                }
+                assert_eq!(reused.postings.as_ptr(), postings);
+            }
         }
     }
 

@@ -31,6 +31,12 @@ macro_rules! id_type {
             pub fn as_str(&self) -> &str {
                 &self.0
             }
+            /// Makes `text` the id, in the buffer the id had: decoding into an entry decoded
+            /// before (`Entry::decode_reusing`), which checks no more than the plain decoding.
+            pub(crate) fn set_decoded(&mut self, text: &str) {
+                self.0.clear();
+                self.0.push_str(text);
+            }
         }
 
         /// In JSON an id is its text.
