@@ -27,6 +27,20 @@ fn bench_posts_every_batch_pipelined_and_sequential() {
     }
 }
 
+/// `bench --raw` times only the raw writer, over the bytes of every premium of the run, in
+/// batches of the run's size.
+#[test]
+fn bench_raw_writes_every_premium_and_times_nothing_else() {
+    let r = junbao(&["bench", "--raw", "--batch", "100", "--entries", "1000", "--members", "50"]);
+    assert_eq!(
+        (r["raw"].as_bool(), r["entries"].as_u64(), r["batch"].as_u64()),
+        (Some(true), Some(1000), Some(100)),
+        "{r}"
+    );
+    assert!(r["raw_entries_per_second"].as_f64().unwrap() > 0.0, "{r}");
+    assert!(r.get("entries_per_second").is_none() && r.get("verify_entries").is_none(), "{r}");
+}
+
 #[test]
 fn bench_http_stores_every_request() {
     let r = junbao(&["bench-http", "--clients", "4", "--requests", "300", "--members", "50"]);

@@ -43,6 +43,11 @@ pub struct BenchArgs {
     /// Cut a checkpoint every this many entries [default: the ledger's].
     #[arg(long)]
     checkpoint_every: Option<u64>,
+    /// Only the machine's limit: the same premiums' canonical bytes (made by posting them,
+    /// untimed) written again with the chain and nothing else, in batches of --batch, into a
+    /// fresh store, timed; the figure every other run gives as `raw_entries_per_second`.
+    #[arg(long, conflicts_with_all = ["sequential", "kill_after_post", "bulk"])]
+    raw: bool,
 }
 
 /// The resident set of this process (`VmRSS` of /proc/self/status), in bytes.
@@ -117,6 +122,54 @@ pub fn enrolled_ledger(dir: &std::path::Path, members: usize) -> Result<Ledger> 
     Ok(ledger)
 }
 
+/// The time the raw writer takes for the canonical bytes of the `count` entries from
+/// `first_seq` (`junbao_engine::write_raw_journal`: the chain and nothing else), in batches
+/// of `batch`, into a fresh store.
+fn time_raw(
+    ledger: &Ledger,
+    first_seq: u64,
+    count: usize,
+    batch: usize,
+) -> Result<std::time::Duration> {
+    let raw_bytes: Vec<Vec<u8>> = ledger
+        .entries_from(first_seq)
+        .take(count)
+        .map(|item| item.map(|(stored, _)| stored.bytes))
+        .collect::<Result<_, _>>()?;
+    anyhow::ensure!(
+        raw_bytes.len() == count,
+        "the journal ends before entry {}",
+        first_seq + count as u64
+    );
+    let raw_dir = tempfile::tempdir().context("creating a temporary folder")?;
+    let (elapsed, _) =
+        junbao_engine::write_raw_journal(&raw_dir.path().join("raw"), &raw_bytes, batch)?;
+    Ok(elapsed)
+}
+
+/// `bench --raw`: the premiums posted untimed (batches of 10,000), then only the raw writer
+/// timed over their bytes.
+#[allow(clippy::float_arithmetic)]
+fn raw_only(ledger: &Ledger, lines: &[String], first_seq: u64, batch: usize) -> Result<()> {
+    let mut posted = 0;
+    for chunk in lines.chunks(10_000) {
+        let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
+        posted += ledger.post_lines(&refs)?.accepted;
+    }
+    let elapsed = time_raw(ledger, first_seq, posted, batch)?;
+    outln!(
+        "{}",
+        serde_json::json!({
+            "raw": true,
+            "entries": posted,
+            "batch": batch,
+            "seconds": elapsed.as_secs_f64(),
+            "raw_entries_per_second": (posted as f64 / elapsed.as_secs_f64()).round(),
+        })
+    );
+    Ok(())
+}
+
 // Floats here are throughput figures for people, never money.
 #[allow(clippy::float_arithmetic)]
 pub fn run(args: BenchArgs) -> Result<()> {
@@ -146,6 +199,9 @@ pub fn run(args: BenchArgs) -> Result<()> {
     } else {
         (0..args.entries).map(|i| contribution_line(i % args.members, i / args.members)).collect()
     };
+    if args.raw {
+        return raw_only(&ledger, &lines, ledger.head().seq + 1, args.batch);
+    }
     // Sizes with every derived record written (a checkpoint), as a closed ledger has them.
     let size_before = {
         ledger.checkpoint()?;
@@ -198,20 +254,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     }
     // The machine's limit in this same run: the premiums' canonical bytes written again with
     // the chain and nothing else, in batches of the same size, into a fresh store.
-    let raw_bytes: Vec<Vec<u8>> = ledger
-        .entries_from(first_seq)
-        .take(posted)
-        .map(|item| item.map(|(stored, _)| stored.bytes))
-        .collect::<Result<_, _>>()?;
-    anyhow::ensure!(
-        raw_bytes.len() == posted,
-        "the journal ends before entry {}",
-        first_seq + posted as u64
-    );
-    let raw_dir = tempfile::tempdir().context("creating a temporary folder")?;
-    let (raw_elapsed, _) =
-        junbao_engine::write_raw_journal(&raw_dir.path().join("raw"), &raw_bytes, args.batch)?;
-    drop(raw_dir);
+    let raw_elapsed = time_raw(&ledger, first_seq, posted, args.batch)?;
     let rate = posted as f64 / elapsed.as_secs_f64();
     let raw_rate = posted as f64 / raw_elapsed.as_secs_f64();
     // The checkpoint of the entries posted since the last one (the derived records of up to
