@@ -22,6 +22,14 @@ fn open(path: &Path) -> Ledger {
     Ledger::open(path, Arc::new(|| NOW_US)).unwrap()
 }
 
+/// A new ledger at `path` with every member enrolled.
+fn enrolled(path: &Path) -> Ledger {
+    let ledger = Ledger::init(path, Arc::new(|| NOW_US)).unwrap();
+    let enrolments = enrolment_lines();
+    ledger.post_lines(&enrolments.iter().map(String::as_str).collect::<Vec<_>>()).unwrap();
+    ledger
+}
+
 /// The enrolment of every member, as post lines.
 fn enrolment_lines() -> Vec<String> {
     (0..MEMBERS)
@@ -239,9 +247,7 @@ fn a_crash_before_any_checkpoint_replays_the_whole_journal() {
 #[test]
 fn checkpoints_come_early_only_when_waiting_would_not_merge_records() {
     let dir = tempfile::tempdir().unwrap();
-    let ledger = Ledger::init(&dir.path().join("l"), Arc::new(|| NOW_US)).unwrap();
-    let enrolments = enrolment_lines();
-    ledger.post_lines(&enrolments.iter().map(String::as_str).collect::<Vec<_>>()).unwrap();
+    let ledger = enrolled(&dir.path().join("l"));
     ledger.checkpoint().unwrap();
     ledger.set_checkpoint_interval(8);
     let post = |ev: Ev| ledger.post_lines(&[&ev.line()]).unwrap().seqs[0];
@@ -269,9 +275,7 @@ fn checkpoints_come_early_only_when_waiting_would_not_merge_records() {
 fn a_slow_trickle_of_posts_is_checkpointed_once_its_oldest_entry_has_waited() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("l");
-    let ledger = Ledger::init(&path, Arc::new(|| NOW_US)).unwrap();
-    let enrolments = enrolment_lines();
-    ledger.post_lines(&enrolments.iter().map(String::as_str).collect::<Vec<_>>()).unwrap();
+    let ledger = enrolled(&path);
     ledger.checkpoint().unwrap();
     let start = ledger.checkpoint_seq();
     let post = |ev: Ev| ledger.post_lines(&[&ev.line()]).unwrap().seqs[0];
@@ -725,9 +729,7 @@ fn a_state_format2_ledger_opens_and_is_converted_to_member_year_pages() {
 fn the_store_alone_answers_proofs_digests_and_verify_as_the_ledger() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("l");
-    let ledger = Ledger::init(&path, Arc::new(|| NOW_US)).unwrap();
-    let enrolments = enrolment_lines();
-    ledger.post_lines(&enrolments.iter().map(String::as_str).collect::<Vec<_>>()).unwrap();
+    let ledger = enrolled(&path);
     let checkpoint = ledger.checkpoint().unwrap().seq;
     let tail: Vec<String> =
         (0..MEMBERS).map(|m| Ev::Premium { member: m, month: 3 }.line()).collect();
