@@ -197,6 +197,12 @@ impl Entry {
     /// an entry no larger than the one before (a verification decodes millions of entries into
     /// the same few thousand places). After an error the entry holds anything.
     pub fn decode_reusing(&mut self, bytes: &[u8]) -> Result<(), DecodeError> {
+        // A vector grown for an entry of many postings (an interest run over a whole fund) is
+        // not kept for the ordinary entries after it: whoever reuses entries by the thousand
+        // would otherwise keep the largest each place ever held.
+        if self.postings.capacity() > POSTINGS_KEPT_MAX {
+            self.postings = Vec::new();
+        }
         if self.decode_in_place(bytes).is_err() {
             // The plain decoding words the error (and would take what this one refused).
             *self = Entry::from_canonical_bytes(bytes)?;
@@ -333,6 +339,9 @@ pub struct SealedEntries {
     ends: Vec<usize>,
     chain_hashes: Vec<Hash32>,
 }
+
+/// Most postings whose room an entry decoded into again keeps ([`Entry::decode_reusing`]).
+const POSTINGS_KEPT_MAX: usize = 64;
 
 /// Entries a thread of the pool encodes at a time when a large batch is sealed.
 const ENCODE_PART_ENTRIES: usize = 4096;
@@ -519,7 +528,8 @@ mod tests {
         for into in &shapes {
             for from in &shapes {
                 let mut reused = into.clone();
-                reused.postings.reserve(64);
+                // Room for any shape's postings, no more than a place keeps.
+                reused.postings.reserve_exact(POSTINGS_KEPT_MAX - reused.postings.len());
                 let (ids, postings) = (reused.event.id.as_str().as_ptr(), reused.postings.as_ptr());
                 reused.decode_reusing(&from.canonical_bytes()).unwrap();
                 assert_eq!(&reused, from);
@@ -529,6 +539,31 @@ mod tests {
                 assert_eq!(reused.postings.as_ptr(), postings);
             }
         }
+    }
+
+    /// An entry of many postings decoded into a place does not leave its room there: the
+    /// next entry decoded into it gets a vector of its own size.
+    #[test]
+    fn decoding_in_place_does_not_keep_the_room_of_a_large_entry() {
+        let mut large = sample();
+        large.postings = (0..POSTINGS_KEPT_MAX as i64 + 1)
+            .flat_map(|k| {
+                [
+                    Posting { account: Account::pool(Fund::Casualty), amount: Fen(k + 1) },
+                    Posting {
+                        account: Account::source(Fund::Casualty, Source::Central),
+                        amount: Fen(-k - 1),
+                    },
+                ]
+            })
+            .collect();
+        let mut place = sample();
+        place.decode_reusing(&large.canonical_bytes()).unwrap();
+        assert_eq!(place, large);
+        assert!(place.postings.capacity() > POSTINGS_KEPT_MAX);
+        place.decode_reusing(&sample().canonical_bytes()).unwrap();
+        assert_eq!(place, sample());
+        assert!(place.postings.capacity() <= POSTINGS_KEPT_MAX, "{}", place.postings.capacity());
     }
 
     /// Sealing encodes every entry once into one buffer: on this thread or on the pool in

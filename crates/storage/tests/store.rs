@@ -3,7 +3,7 @@
 //! head that does not name the last stored entry is refused at open.
 
 use junbao_storage::{
-    APPEND_ENTRIES_MAX, Append, Head, OpenError, Store, StoredEntry, WAL_FILES_KEPT_MAX,
+    APPEND_ENTRIES_MAX, Append, Entries, Head, OpenError, Store, StoredEntry, WAL_FILES_KEPT_MAX,
     WriteError, wal_files,
 };
 
@@ -129,9 +129,23 @@ fn a_batch_over_the_entry_limit_is_refused_whole() {
 fn an_append_that_skips_a_sequence_number_stops_before_writing() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::create(&dir.path().join("db")).unwrap();
-    let (mut entries, head) = entries_after(store.head(), 2);
+    let (entries, _) = entries_after(store.head(), 3);
+    // Entries 2 and 3 after an empty journal: entry 1 is skipped.
+    let mut skipping = Entries::starting_at(2);
+    for e in &entries[1..] {
+        skipping.push(&e.bytes, e.chain_hash);
+    }
+    let head = Head { seq: 2, hash: entries[2].chain_hash };
+    let _ = store.append(Append { entries: skipping, head, ..Append::default() });
+}
+
+/// Entries one by one (as reads give them) must be dense to make an append's entries.
+#[test]
+#[should_panic(expected = "appended entries must be dense")]
+fn entries_given_one_by_one_must_be_dense() {
+    let (mut entries, _) = entries_after(Head::default(), 2);
     entries[1].seq = 3;
-    let _ = store.append(Append { entries: entries.into(), head, ..Append::default() });
+    let _ = Entries::from(entries);
 }
 
 #[test]
