@@ -115,11 +115,18 @@ pub fn ledger_dir(
 pub fn enrolled_ledger(dir: &std::path::Path, members: usize) -> Result<Ledger> {
     let ledger = Ledger::init(dir, system_clock())?;
     let lines: Vec<String> = (0..members).map(enroll_line).collect();
+    post_in_parts(&ledger, &lines)?;
+    Ok(ledger)
+}
+
+/// Posts `lines` in posts of 10,000 (a benchmark's set-up, untimed); the entries stored.
+fn post_in_parts(ledger: &Ledger, lines: &[String]) -> Result<usize> {
+    let mut posted = 0;
     for chunk in lines.chunks(10_000) {
         let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
-        ledger.post_lines(&refs)?;
+        posted += ledger.post_lines(&refs)?.accepted;
     }
-    Ok(ledger)
+    Ok(posted)
 }
 
 /// The time the raw writer takes for the canonical bytes of the `count` entries from
@@ -147,15 +154,11 @@ fn time_raw(
     Ok(elapsed)
 }
 
-/// `bench --raw`: the premiums posted untimed (batches of 10,000), then only the raw writer
+/// `bench --raw`: the premiums posted untimed ([`post_in_parts`]), then only the raw writer
 /// timed over their bytes.
 #[allow(clippy::float_arithmetic)]
 fn raw_only(ledger: &Ledger, lines: &[String], first_seq: u64, batch: usize) -> Result<()> {
-    let mut posted = 0;
-    for chunk in lines.chunks(10_000) {
-        let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
-        posted += ledger.post_lines(&refs)?.accepted;
-    }
+    let posted = post_in_parts(ledger, lines)?;
     let elapsed = time_raw(ledger, first_seq, posted, batch)?;
     outln!(
         "{}",
@@ -305,10 +308,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         lines.extend(ids
             .iter()
             .map(|id| format!(r#"{{"id":"bench-discharge-{id}","type":"discharge","member":"{id}","on":"2026-01-31","route":"employee"}}"#)));
-        for chunk in lines.chunks(10_000) {
-            let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
-            ledger.post_lines(&refs)?;
-        }
+        post_in_parts(&ledger, &lines)?;
         let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
         let started = Instant::now();
         let packages = ledger.transfer_export_many(

@@ -6,8 +6,9 @@
 //! ([`Pending`]) and written in bulk by a checkpoint, every [`CHECKPOINT_ENTRIES`] entries (a
 //! quarter of that when waiting would not make it smaller, [`writes_would_not_merge`]), at the
 //! first post once the oldest entry not in the store's derived records has waited
-//! [`CHECKPOINT_SECONDS`], and when the ledger closes, with the state's checkpoint record naming the last entry they cover
-//! (two table files ingested into the store, [`write_checkpoint`]). At open,
+//! [`CHECKPOINT_SECONDS`], and when the ledger closes, with the state's checkpoint record
+//! naming the last entry they cover (two table files ingested into the store,
+//! [`write_checkpoint`]). At open,
 //! the stored records are loaded and the entries after the checkpoint are replayed from the
 //! journal, so a crash between checkpoints loses nothing: the journal has every entry.
 

@@ -11,7 +11,7 @@ use std::path::Path;
 
 use junbao_ledger::entry::{CHAIN_GENESIS, Entry, Hash32, chain_next, event_fingerprint};
 use junbao_ledger::merkle::{self, Frontier};
-use junbao_storage::{Append, Entries, Head, Store};
+use junbao_storage::{Append, Head, Store};
 
 // The digests a mirror has trusted are the same records `Ledger::digests` lists.
 use crate::audit::{META_DIGEST_PREFIX, StoreNodes, TREE_LEVEL_STORED_MIN, tree_key};
@@ -239,10 +239,7 @@ impl Ledger {
         };
         let new_head = Head { seq: end, hash: new_hash };
         let append = Append {
-            entries: {
-                let (first_seq, bytes, ends, chain_hashes) = sealed.into_parts();
-                Entries::from_parts(first_seq, bytes, ends, chain_hashes)
-            },
+            entries: crate::post::stored_entries(sealed),
             tree: tree.into_iter().map(|(l, i, h)| (tree_key(l, i), h.to_vec())).collect(),
             meta: if reaches_digest {
                 vec![(

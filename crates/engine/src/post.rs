@@ -113,6 +113,13 @@ fn list(errors: &[LineError]) -> String {
     errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n")
 }
 
+/// A sealed batch's entries as the store appends them: the same buffer, ends and chain hashes,
+/// moved, not copied.
+pub(crate) fn stored_entries(sealed: junbao_ledger::SealedEntries) -> Entries {
+    let (first_seq, bytes, ends, chain_hashes) = sealed.into_parts();
+    Entries::from_parts(first_seq, bytes, ends, chain_hashes)
+}
+
 impl PostError {
     /// Input refused, integrity failure, or a failure of the disk.
     pub fn kind(&self) -> ErrorKind {
@@ -465,9 +472,9 @@ impl Ledger {
             .collect();
         let tree_time = tree_started.elapsed();
         let new_head = Head { seq: prepared.head_seq, hash: prepared.head };
-        let (first_seq, bytes, ends, chain_hashes) = prepared.entries.into_parts();
+        let chain_hashes = prepared.entries.chain_hashes().to_vec();
         let append = Append {
-            entries: Entries::from_parts(first_seq, bytes, ends, chain_hashes.clone()),
+            entries: stored_entries(prepared.entries),
             tree,
             head: new_head,
             ..Append::default()

@@ -354,11 +354,10 @@ impl<'a> Verifier<'a> {
             // Each link h_n = SHA-256(h_(n-1) || bytes_n) depends only on stored values, so the
             // links are checked in parallel; together they prove the whole chain. The same pass
             // decodes each entry once and hashes its Merkle leaf. The entries stay where this
-            // pass puts them (in a buffer the replay sent back): an entry takes hundreds of
-            // bytes, and moving each one again cost as much as reading it.
-            // The buffer of a chunk the replay is done with: its places are decoded into again
-            // (`Entry::decode_reusing`), so that an entry costs no allocation once the places
-            // hold buffers as large as the entries they take.
+            // pass puts them: an entry takes hundreds of bytes, and moving each one again cost
+            // as much as reading it. Those places are a buffer of a chunk the replay is done
+            // with, decoded into again (`Entry::decode_reusing`), so that an entry costs no
+            // allocation once the places hold buffers as large as the entries they take.
             let mut checked = replay.recycled.try_recv().unwrap_or_default();
             checked.truncate(chunk.len());
             checked.resize_with(chunk.len(), CheckedEntry::default);
@@ -838,9 +837,9 @@ fn same_through(c: &junbao_ledger::state::YearsToLetGo, stored: &[(u16, Vec<u8>)
 /// are verified by the sender), up to the first entry that could not have been recorded; with
 /// the state as of the `checkpoint` (none if the replay stopped before it), as the `pass` keeps
 /// it: the final state if nothing follows the checkpoint and every year is in memory, else a
-/// copy of it, or only its digest, or the records it holds in memory. A chunk ends at the checkpoint or starts after it. The buffer of
-/// each chunk replayed goes back by `recycle`, its entries in it (freed by the sender, off this
-/// thread). `counts`: the sizes of the state as of the checkpoint that the checkpoint noted, to
+/// copy of it, or only its digest, or the records it holds in memory. A chunk ends at the
+/// checkpoint or starts after it. The buffer of each chunk replayed goes back by `recycle`,
+/// its entries in it (decoded into again by the sender, off this thread). `counts`: the sizes of the state as of the checkpoint that the checkpoint noted, to
 /// size the maps once. With `let_go`, members' older years leave memory ([`LetGo`]).
 fn replay_from_scratch(
     chunks: std::sync::mpsc::Receiver<ReplayChunk>,
