@@ -1,21 +1,33 @@
 //! Loading the stored state (at open, and `verify`'s stored side) as a scan yields it: two
 //! threads scan the state column family and the balances, split by key range, and decode each
 //! record as it comes ([`StateRecord::decode`]; a member-year page straight into its member's
-//! book, [`ScannedBooks::add_page_record`]). The members and the books (each member's pages,
-//! adjacent in a scan) go into maps of the scanning thread's own, each book checked as it is
-//! completed, while its pages are still in the cache; the other records are handed on in
-//! batches, and the calling thread puts them into the state ([`StateLoader::insert`]) while the
-//! next batches are read and decoded. No record's bytes outlive the scan's step, and the two
-//! cores share the work (docs/FORMAT.md §4).
+//! book, [`ScannedBooks::add_page_record`]). The members go into a map of the scanning
+//! thread's own; each book (a member's pages, adjacent in a scan) is checked as it is
+//! completed, while its pages are still in the cache, and handed on. The books and the other
+//! records are handed on in batches, and the calling thread puts them into the state
+//! ([`ScannedBooks::add_completed`], [`StateLoader::insert`]) while the next batches are read
+//! and decoded. No record's bytes outlive the scan's step, and the two cores share the work
+//! (docs/FORMAT.md §4): the thread of the pages, the longest, is left the decoding alone.
 
 use junbao_ledger::LedgerState;
 use junbao_ledger::ids::MemberId;
 use junbao_ledger::keyed::KeyedMap;
-use junbao_ledger::state::{MemberState, ScannedBooks, StateLoadError, StateLoader, StateRecord};
+use junbao_ledger::state::{
+    MemberBook, MemberState, ScannedBooks, StateLoadError, StateLoader, StateRecord,
+};
 use junbao_storage::ReadError;
 
-/// Records per batch handed from the scanning thread to the inserting one.
+/// Records (or books) per batch handed from the scanning thread to the inserting one.
 const BATCH_RECORDS: usize = 4096;
+
+/// A batch handed from a scanning thread to the inserting one.
+enum Handed {
+    Records(Vec<StateRecord>),
+    /// Books completed and checked by the scanning thread, for the inserting one to put into
+    /// the map of books: a map of a million books is filled a cache miss or two at a time, on
+    /// the core the thread decoding the pages (the open's longest) does not need.
+    Books(Vec<(MemberId, MemberBook)>),
+}
 
 /// Batches in flight between the two threads.
 const BATCHES_IN_FLIGHT: usize = 8;
@@ -46,13 +58,12 @@ struct Built {
 /// books go into its own maps instead.
 struct Decoder {
     batch: Vec<StateRecord>,
-    to: std::sync::mpsc::SyncSender<Vec<StateRecord>>,
+    to: std::sync::mpsc::SyncSender<Handed>,
     /// The members scanned, and how many the map is sized for at its first.
     members: Members,
     members_expected: usize,
-    /// The books, and how many the map is sized for at its first.
+    /// The books being read, each handed on once completed ([`ScannedBooks::handing_on`]).
     books: ScannedBooks,
-    books_expected: usize,
     /// The first record that did not decode.
     failed: Option<StateLoadError>,
 }
@@ -88,11 +99,8 @@ impl Decoder {
     /// are adjacent in a scan (in key order, in year order): the book is built here and
     /// checked as soon as the next member's page comes.
     fn push_page(&mut self, key: &[u8], value: &[u8]) -> bool {
-        if !self.books.is_sized() {
-            self.books.reserve(self.books_expected);
-        }
         match self.books.add_page_record(key, value) {
-            Ok(_) => true,
+            Ok(_) => self.books.completed_waiting() < BATCH_RECORDS || self.send_books(),
             Err(e) => {
                 self.failed = Some(e);
                 false
@@ -100,10 +108,16 @@ impl Decoder {
         }
     }
 
-    /// Sends the batch so far (if any).
+    /// Sends the batch of records so far (if any).
     fn send(&mut self) -> bool {
         let full = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH_RECORDS));
-        full.is_empty() || self.to.send(full).is_ok()
+        full.is_empty() || self.to.send(Handed::Records(full)).is_ok()
+    }
+
+    /// Sends the books completed so far (if any).
+    fn send_books(&mut self) -> bool {
+        let books = self.books.take_completed();
+        books.is_empty() || self.to.send(Handed::Books(books)).is_ok()
     }
 }
 
@@ -135,7 +149,7 @@ pub(crate) fn load_state(
     counts: Option<[usize; 3]>,
     keep: Option<u16>,
 ) -> Result<LedgerState, LoadError> {
-    let (to, from) = std::sync::mpsc::sync_channel::<Vec<StateRecord>>(BATCHES_IN_FLIGHT);
+    let (to, from) = std::sync::mpsc::sync_channel::<Handed>(BATCHES_IN_FLIGHT);
     std::thread::scope(|scope| {
         let mut scanning = Vec::new();
         let mut first = 0;
@@ -145,15 +159,15 @@ pub(crate) fn load_state(
             first += scans.len();
             let members_expected =
                 counts.map_or(0, |[members, ..]| members.saturating_add(members / 16));
-            let books_expected = counts.map_or(0, |[_, books, _]| books.saturating_add(books / 16));
             let scan = move || -> Result<Built, (usize, LoadError)> {
                 let mut decoder = Decoder {
                     batch: Vec::with_capacity(BATCH_RECORDS),
                     to,
                     members: Members::default(),
                     members_expected,
-                    books: keep.map_or_else(ScannedBooks::default, ScannedBooks::evicting),
-                    books_expected,
+                    books: keep
+                        .map_or_else(ScannedBooks::default, ScannedBooks::evicting)
+                        .handing_on(),
                     failed: None,
                 };
                 for (i, (kind, scan)) in scans.into_iter().enumerate() {
@@ -182,6 +196,7 @@ pub(crate) fn load_state(
                     }
                 }
                 decoder.send();
+                decoder.send_books();
                 Ok(Built { members: decoder.members, books: decoder.books })
             };
             scanning.push(
@@ -193,19 +208,31 @@ pub(crate) fn load_state(
         }
         drop(to);
         let mut loader = StateLoader::new(format2);
+        // The books the scanning threads completed and handed on.
+        let mut received = ScannedBooks::default();
         // Sized once from the checkpoint's counts (growing maps of a million members rehash
         // and move every record at each doubling), a little over for the tail's new members.
-        // The members' and books' maps are the scanning threads' (above).
-        if let Some([_, _, balances]) = counts {
+        // The members' map is the scanning threads' (above).
+        if let Some([_, books, balances]) = counts {
             loader.reserve(0, 0, balances.saturating_add(balances / 16));
+            received.reserve(books.saturating_add(books / 16));
         }
-        for batch in from.iter() {
-            for record in batch {
-                loader.insert(record);
+        for handed in from.iter() {
+            match handed {
+                Handed::Records(batch) => {
+                    for record in batch {
+                        loader.insert(record);
+                    }
+                }
+                Handed::Books(batch) => {
+                    for (member, book) in batch {
+                        received.add_completed(member, book);
+                    }
+                }
             }
         }
         let mut failed: Option<(usize, LoadError)> = None;
-        let mut books = Vec::new();
+        let mut books = vec![received];
         for thread in scanning {
             match thread.join().expect("the scan does not panic") {
                 Ok(built) => {

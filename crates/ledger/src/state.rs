@@ -744,6 +744,10 @@ impl StateLoader {
         let mut cold = 0;
         for mut books in scanned {
             books.complete_as(true);
+            // What was completed and not yet taken stays with these books.
+            for (member, book) in books.take_completed() {
+                books.add_completed(member, book);
+            }
             bad = bad.min_some(books.bad);
             held.append(&mut books.held);
             cold += books.cold;
@@ -843,6 +847,9 @@ pub struct ScannedBooks {
     held: Vec<MemberId>,
     /// Books that let go of years.
     cold: usize,
+    /// Books completed and not kept here but handed on ([`ScannedBooks::handing_on`]), in the
+    /// order completed, until taken ([`ScannedBooks::take_completed`]).
+    handed: Option<Vec<(MemberId, MemberBook)>>,
 }
 
 impl ScannedBooks {
@@ -853,14 +860,49 @@ impl ScannedBooks {
         ScannedBooks { keep: Some(keep), ..ScannedBooks::default() }
     }
 
+    /// These books hand each book on as it is completed ([`ScannedBooks::take_completed`]),
+    /// for another thread to put into a map of its own ([`ScannedBooks::add_completed`]),
+    /// instead of putting it into a map here: a thread decoding a million members' pages then
+    /// leaves the map's inserts (a cache miss or two each) to a core with less to do.
+    pub fn handing_on(mut self) -> ScannedBooks {
+        self.handed = Some(Vec::new());
+        self
+    }
+
+    /// The books completed since the last call (none unless [`ScannedBooks::handing_on`]).
+    pub fn take_completed(&mut self) -> Vec<(MemberId, MemberBook)> {
+        self.handed.as_mut().map(std::mem::take).unwrap_or_default()
+    }
+
+    /// How many completed books wait to be taken.
+    pub fn completed_waiting(&self) -> usize {
+        self.handed.as_ref().map_or(0, Vec::len)
+    }
+
+    /// A book another [`ScannedBooks`] completed and handed on (checked there): put together
+    /// with the member's book here, if any, and checked again ([`ScannedBooks::finish_with`]'s
+    /// rule for a member's books from two scans).
+    pub fn add_completed(&mut self, member: MemberId, book: MemberBook) {
+        use std::collections::hash_map::Entry as Slot;
+        match self.books.entry(member) {
+            Slot::Vacant(slot) => {
+                slot.insert(book);
+            }
+            Slot::Occupied(mut slot) => {
+                let other = slot.get_mut();
+                let cold_part = other.cold_through().is_some() || book.cold_through().is_some();
+                other.append(book);
+                if cold_part || !other.make_canonical() {
+                    let member = slot.key().clone();
+                    self.bad = std::mem::take(&mut self.bad).min_some(Some(member));
+                }
+            }
+        }
+    }
+
     /// Makes room for about `books` books.
     pub fn reserve(&mut self, books: usize) {
         self.books.reserve(books);
-    }
-
-    /// Whether room was made.
-    pub fn is_sized(&self) -> bool {
-        self.books.capacity() > 0
     }
 
     /// The stored record `key`, `value` if it is a member-year page (false otherwise, for the
@@ -939,7 +981,12 @@ impl ScannedBooks {
         }
         self.completed += 1;
         if !book.is_empty() {
-            self.books.insert(member, book);
+            match &mut self.handed {
+                Some(handed) => handed.push((member, book)),
+                None => {
+                    self.books.insert(member, book);
+                }
+            }
         }
     }
 }
@@ -1740,43 +1787,82 @@ mod tests {
         let s = sample();
         let mut sorted = records(&s);
         sorted.sort();
-        for (order, split) in [(false, 0), (true, 0), (false, 2), (true, 3)] {
-            let mut r = sorted.clone();
-            if order {
-                r.reverse();
-            }
-            let mut loader = StateLoader::new(false);
-            let mut scanned = ScannedBooks::default();
-            for (i, (k, v)) in r.iter().enumerate() {
-                match StateRecord::decode(k, v, false).unwrap() {
-                    // Every `split`-th page to the loader, the others to the scanning side.
-                    StateRecord::Page(id, book) if split == 0 || i % split != 0 => {
-                        scanned.add_page(id, book)
+        // Books handed on as completed (`handing_on`) to books elsewhere (`add_completed`) and
+        // taken every `every` records give the same state: a member read out of order has
+        // parts on both sides, put together there.
+        for handing in [None, Some(1), Some(3)] {
+            // Orders: 0 the store's, 1 reversed, 2 every other record and then the rest (a
+            // member's pages apart, put together again: on the receiving side if handed on).
+            for (order, split) in [(0, 0), (1, 0), (0, 2), (1, 3), (2, 0), (2, 3)] {
+                let mut r = sorted.clone();
+                match order {
+                    1 => r.reverse(),
+                    2 => {
+                        let (even, odd): (Vec<_>, Vec<_>) =
+                            r.into_iter().enumerate().partition(|(i, _)| i % 2 == 0);
+                        r = even.into_iter().chain(odd).map(|(_, kv)| kv).collect();
                     }
-                    record => loader.insert(record),
+                    _ => {}
+                }
+                let mut loader = StateLoader::new(false);
+                let mut scanned = ScannedBooks::default();
+                if handing.is_some() {
+                    scanned = scanned.handing_on();
+                }
+                let mut received = ScannedBooks::default();
+                for (i, (k, v)) in r.iter().enumerate() {
+                    match StateRecord::decode(k, v, false).unwrap() {
+                        // Every `split`-th page to the loader, the others to the scanning side.
+                        StateRecord::Page(id, book) if split == 0 || i % split != 0 => {
+                            scanned.add_page(id, book)
+                        }
+                        record => loader.insert(record),
+                    }
+                    if handing.is_some_and(|every| i % every == 0) {
+                        for (m, book) in scanned.take_completed() {
+                            received.add_completed(m, book);
+                        }
+                    }
+                }
+                let what = format!("{order} {split} {handing:?}");
+                if handing.is_none() {
+                    assert!(scanned.take_completed().is_empty(), "{what}");
+                    assert!(received.books.is_empty(), "{what}");
+                } else {
+                    assert_eq!(scanned.books.len(), 0, "{what}: no book kept where read");
+                }
+                assert_eq!(loader.finish_with(vec![received, scanned]).unwrap(), s, "{what}");
+            }
+        }
+        // Two pages holding a zero month (members M11 and M100): the least is named, whether
+        // the wrong books are kept where read or handed on.
+        let zero_month: &[u8] = &[1, 1, 0, 0, 0, 0];
+        for handing in [false, true] {
+            let mut scanned = ScannedBooks::default();
+            if handing {
+                scanned = scanned.handing_on();
+            }
+            let mut received = ScannedBooks::default();
+            for id in ["M11", "M100", "M2"] {
+                let mut book = MemberBook::default();
+                if id != "M2" {
+                    book.push_page(2024, zero_month).unwrap();
+                } else {
+                    book.set_month(
+                        Line::Medical,
+                        Period { year: 2024, month: 1 },
+                        PeriodMoney { personal: Fen(1), state: Fen(0) },
+                    );
+                }
+                scanned.add_page(member(id), book);
+                for (m, book) in scanned.take_completed() {
+                    received.add_completed(m, book);
                 }
             }
-            assert_eq!(loader.finish_with(vec![scanned]).unwrap(), s, "{order} {split}");
-        }
-        // Two pages holding a zero month (members M11 and M100): the least is named.
-        let zero_month: &[u8] = &[1, 1, 0, 0, 0, 0];
-        let mut scanned = ScannedBooks::default();
-        for id in ["M11", "M100", "M2"] {
-            let mut book = MemberBook::default();
-            if id != "M2" {
-                book.push_page(2024, zero_month).unwrap();
-            } else {
-                book.set_month(
-                    Line::Medical,
-                    Period { year: 2024, month: 1 },
-                    PeriodMoney { personal: Fen(1), state: Fen(0) },
-                );
+            match StateLoader::new(false).finish_with(vec![received, scanned]) {
+                Err(StateLoadError::Book(m)) => assert_eq!(m, "M100", "handing on: {handing}"),
+                other => panic!("{other:?}"),
             }
-            scanned.add_page(member(id), book);
-        }
-        match StateLoader::new(false).finish_with(vec![scanned]) {
-            Err(StateLoadError::Book(m)) => assert_eq!(m, "M100"),
-            other => panic!("{other:?}"),
         }
     }
 
