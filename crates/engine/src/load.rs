@@ -47,15 +47,16 @@ pub(crate) enum LoadError {
 /// The members a scanning thread put into a map of its own.
 type Members = KeyedMap<MemberId, Box<MemberState>>;
 
-/// What a scanning thread built itself: members, and books checked canonical
-/// ([`StateLoader::finish_with`]).
+/// What a scanning thread built itself: members, and its books' last (completed by
+/// [`StateLoader::finish_with`]) with what it noted of the others (the least wrong one, those
+/// kept whole, how many let go of years); the others were handed on.
 struct Built {
     members: Members,
     books: ScannedBooks,
 }
 
-/// The scanning side: decodes records into batches and sends the full ones; members and
-/// books go into its own maps instead.
+/// The scanning side: decodes records and completed books into batches and sends the full
+/// ones; members go into its own map instead.
 struct Decoder {
     batch: Vec<StateRecord>,
     to: std::sync::mpsc::SyncSender<Handed>,

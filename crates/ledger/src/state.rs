@@ -757,22 +757,10 @@ impl StateLoader {
             } else {
                 (books.books, held)
             };
+            // The books of one member in two scans are their first or last members', kept
+            // whole (`held`).
             for (member, book) in from {
-                match into.get_mut(&member) {
-                    Some(other) => {
-                        // The books of one member in two scans are their first or last
-                        // members', kept whole (`held`).
-                        let cold_part =
-                            other.cold_through().is_some() || book.cold_through().is_some();
-                        other.append(book);
-                        if cold_part || !other.make_canonical() {
-                            bad = bad.min_some(Some(member));
-                        }
-                    }
-                    None => {
-                        into.insert(member, book);
-                    }
-                }
+                bad = bad.min_some(put_together(&mut into, member, book));
             }
             self.state.books = into;
         }
@@ -808,6 +796,29 @@ fn check_member_balances(
         .map_or(Ok(()), |account| Err(StateLoadError::MemberBalance(account.to_string())))
 }
 
+/// Puts `member`'s `book` into `books`: with the book already there, if any, checked again.
+/// Returns the member if the result is not canonical, or either part had let go of years (a
+/// book missing years is never put together with another).
+fn put_together(
+    books: &mut KeyedMap<MemberId, MemberBook>,
+    member: MemberId,
+    book: MemberBook,
+) -> Option<MemberId> {
+    use std::collections::hash_map::Entry as Slot;
+    match books.entry(member) {
+        Slot::Vacant(slot) => {
+            slot.insert(book);
+            None
+        }
+        Slot::Occupied(mut slot) => {
+            let other = slot.get_mut();
+            let cold_part = other.cold_through().is_some() || book.cold_through().is_some();
+            other.append(book);
+            (cold_part || !other.make_canonical()).then(|| slot.key().clone())
+        }
+    }
+}
+
 /// The least of two optional member ids, either one if the other is absent.
 trait MinSome: Sized {
     fn min_some(self, other: Self) -> Self;
@@ -826,7 +837,11 @@ impl MinSome for Option<MemberId> {
 /// records together, pages in year order), each checked as soon as the next member's records
 /// come: the check then reads the pages still in the cache, on the thread that decoded them,
 /// instead of a second pass over a million books ([`StateLoader::finish_with`]). A member whose
-/// records come again later (not what a store gives) gets them put together, checked again.
+/// records come again later (not what a store gives) gets them put together, checked again:
+/// here, or where the books are handed on to ([`ScannedBooks::handing_on`]). Handed on, each
+/// part is completed on its own, letting go of its old years (`evicting`) before the parts are
+/// put together; a part that let go of years makes the whole book refused there, where kept
+/// here it would have been put together first.
 #[derive(Debug, Default)]
 pub struct ScannedBooks {
     books: KeyedMap<MemberId, MemberBook>,
@@ -871,7 +886,11 @@ impl ScannedBooks {
 
     /// The books completed since the last call (none unless [`ScannedBooks::handing_on`]).
     pub fn take_completed(&mut self) -> Vec<(MemberId, MemberBook)> {
-        self.handed.as_mut().map(std::mem::take).unwrap_or_default()
+        // The next ones go into room of the same size, not grown again from nothing.
+        self.handed
+            .as_mut()
+            .map(|h| std::mem::replace(h, Vec::with_capacity(h.capacity())))
+            .unwrap_or_default()
     }
 
     /// How many completed books wait to be taken.
@@ -883,21 +902,8 @@ impl ScannedBooks {
     /// with the member's book here, if any, and checked again ([`ScannedBooks::finish_with`]'s
     /// rule for a member's books from two scans).
     pub fn add_completed(&mut self, member: MemberId, book: MemberBook) {
-        use std::collections::hash_map::Entry as Slot;
-        match self.books.entry(member) {
-            Slot::Vacant(slot) => {
-                slot.insert(book);
-            }
-            Slot::Occupied(mut slot) => {
-                let other = slot.get_mut();
-                let cold_part = other.cold_through().is_some() || book.cold_through().is_some();
-                other.append(book);
-                if cold_part || !other.make_canonical() {
-                    let member = slot.key().clone();
-                    self.bad = std::mem::take(&mut self.bad).min_some(Some(member));
-                }
-            }
-        }
+        let bad = put_together(&mut self.books, member, book);
+        self.bad = std::mem::take(&mut self.bad).min_some(bad);
     }
 
     /// Makes room for about `books` books.
@@ -1862,6 +1868,74 @@ mod tests {
             match StateLoader::new(false).finish_with(vec![received, scanned]) {
                 Err(StateLoadError::Book(m)) => assert_eq!(m, "M100", "handing on: {handing}"),
                 other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    /// Books handed on as they are completed, letting go of their old years (`evicting`), give
+    /// the state books kept where they are read give, years let go of included: a store's
+    /// order, any point of taking them.
+    #[test]
+    fn handed_on_books_let_go_of_the_same_years() {
+        let s = sample();
+        let mut sorted = records(&s);
+        sorted.sort();
+        let load = |handing: Option<usize>| {
+            let mut loader = StateLoader::new(false);
+            let mut scanned = ScannedBooks::evicting(2);
+            if handing.is_some() {
+                scanned = scanned.handing_on();
+            }
+            let mut received = ScannedBooks::default();
+            for (i, (k, v)) in sorted.iter().enumerate() {
+                if !scanned.add_page_record(k, v).unwrap() {
+                    loader.record(k, v).unwrap();
+                }
+                if handing.is_some_and(|every| i % every == 0) {
+                    for (m, book) in scanned.take_completed() {
+                        received.add_completed(m, book);
+                    }
+                }
+            }
+            loader.finish_with(vec![received, scanned]).unwrap()
+        };
+        let kept = load(None);
+        assert!(kept.cold_books > 0, "the sample's books hold years to let go of");
+        for every in [1, 3, 50] {
+            assert_eq!(load(Some(every)), kept, "taken every {every} records");
+        }
+    }
+
+    /// A member's book in two parts that name one month twice is refused, named, whether the
+    /// parts are put together where they are read or where they are handed on to.
+    #[test]
+    fn a_book_wrong_only_once_put_together_is_named() {
+        let month = |personal| {
+            let mut book = MemberBook::default();
+            book.set_month(
+                Line::Medical,
+                Period { year: 2024, month: 1 },
+                PeriodMoney { personal: Fen(personal), state: Fen(0) },
+            );
+            book
+        };
+        for handing in [false, true] {
+            let mut scanned = ScannedBooks::default();
+            if handing {
+                scanned = scanned.handing_on();
+            }
+            let mut received = ScannedBooks::default();
+            // M5's two parts, each right on its own, with another member's book between; M7's
+            // completes the second part, so that it is put together on the receiving side.
+            for (id, personal) in [("M5", 1), ("M6", 2), ("M5", 3), ("M7", 4)] {
+                scanned.add_page(member(id), month(personal));
+                for (m, book) in scanned.take_completed() {
+                    received.add_completed(m, book);
+                }
+            }
+            match StateLoader::new(false).finish_with(vec![received, scanned]) {
+                Err(StateLoadError::Book(m)) => assert_eq!(m, "M5", "handing on: {handing}"),
+                other => panic!("handing on: {handing}: {other:?}"),
             }
         }
     }
