@@ -1843,32 +1843,45 @@ mod tests {
         // Two pages holding a zero month (members M11 and M100): the least is named, whether
         // the wrong books are kept where read or handed on.
         let zero_month: &[u8] = &[1, 1, 0, 0, 0, 0];
+        let book = |id: &'static str| {
+            let mut book = MemberBook::default();
+            if id != "M2" {
+                book.push_page(2024, zero_month).unwrap();
+            } else {
+                book.set_month(
+                    Line::Medical,
+                    Period { year: 2024, month: 1 },
+                    PeriodMoney { personal: Fen(1), state: Fen(0) },
+                );
+            }
+            (id, book)
+        };
         for handing in [false, true] {
-            let mut scanned = ScannedBooks::default();
-            if handing {
-                scanned = scanned.handing_on();
+            let named = wrong_book_named(handing, ["M11", "M100", "M2"].map(book));
+            assert_eq!(named, "M100", "handing on: {handing}");
+        }
+    }
+
+    /// The member a load of these books, each completed and handed on as the next comes if
+    /// `handing`, names as the least whose book is wrong (it panics if none is).
+    fn wrong_book_named<'a>(
+        handing: bool,
+        books: impl IntoIterator<Item = (&'a str, MemberBook)>,
+    ) -> String {
+        let mut scanned = ScannedBooks::default();
+        if handing {
+            scanned = scanned.handing_on();
+        }
+        let mut received = ScannedBooks::default();
+        for (id, book) in books {
+            scanned.add_page(member(id), book);
+            for (m, book) in scanned.take_completed() {
+                received.add_completed(m, book);
             }
-            let mut received = ScannedBooks::default();
-            for id in ["M11", "M100", "M2"] {
-                let mut book = MemberBook::default();
-                if id != "M2" {
-                    book.push_page(2024, zero_month).unwrap();
-                } else {
-                    book.set_month(
-                        Line::Medical,
-                        Period { year: 2024, month: 1 },
-                        PeriodMoney { personal: Fen(1), state: Fen(0) },
-                    );
-                }
-                scanned.add_page(member(id), book);
-                for (m, book) in scanned.take_completed() {
-                    received.add_completed(m, book);
-                }
-            }
-            match StateLoader::new(false).finish_with(vec![received, scanned]) {
-                Err(StateLoadError::Book(m)) => assert_eq!(m, "M100", "handing on: {handing}"),
-                other => panic!("{other:?}"),
-            }
+        }
+        match StateLoader::new(false).finish_with(vec![received, scanned]) {
+            Err(StateLoadError::Book(m)) => m,
+            other => panic!("handing on: {handing}: {other:?}"),
         }
     }
 
@@ -1920,23 +1933,10 @@ mod tests {
             book
         };
         for handing in [false, true] {
-            let mut scanned = ScannedBooks::default();
-            if handing {
-                scanned = scanned.handing_on();
-            }
-            let mut received = ScannedBooks::default();
             // M5's two parts, each right on its own, with another member's book between; M7's
             // completes the second part, so that it is put together on the receiving side.
-            for (id, personal) in [("M5", 1), ("M6", 2), ("M5", 3), ("M7", 4)] {
-                scanned.add_page(member(id), month(personal));
-                for (m, book) in scanned.take_completed() {
-                    received.add_completed(m, book);
-                }
-            }
-            match StateLoader::new(false).finish_with(vec![received, scanned]) {
-                Err(StateLoadError::Book(m)) => assert_eq!(m, "M5", "handing on: {handing}"),
-                other => panic!("handing on: {handing}: {other:?}"),
-            }
+            let books = [("M5", 1), ("M6", 2), ("M5", 3), ("M7", 4)].map(|(id, p)| (id, month(p)));
+            assert_eq!(wrong_book_named(handing, books), "M5", "handing on: {handing}");
         }
     }
 
