@@ -1825,9 +1825,7 @@ mod tests {
                         record => loader.insert(record),
                     }
                     if handing.is_some_and(|every| i % every == 0) {
-                        for (m, book) in scanned.take_completed() {
-                            received.add_completed(m, book);
-                        }
+                        hand_over(&mut scanned, &mut received);
                     }
                 }
                 let what = format!("{order} {split} {handing:?}");
@@ -1862,6 +1860,14 @@ mod tests {
         }
     }
 
+    /// The books `scanned` completed and handed on so far, taken into `received`, as the
+    /// opening thread takes them from a scanning one.
+    fn hand_over(scanned: &mut ScannedBooks, received: &mut ScannedBooks) {
+        for (m, book) in scanned.take_completed() {
+            received.add_completed(m, book);
+        }
+    }
+
     /// The member a load of these books, each completed and handed on as the next comes if
     /// `handing`, names as the least whose book is wrong (it panics if none is).
     fn wrong_book_named<'a>(
@@ -1875,9 +1881,7 @@ mod tests {
         let mut received = ScannedBooks::default();
         for (id, book) in books {
             scanned.add_page(member(id), book);
-            for (m, book) in scanned.take_completed() {
-                received.add_completed(m, book);
-            }
+            hand_over(&mut scanned, &mut received);
         }
         match StateLoader::new(false).finish_with(vec![received, scanned]) {
             Err(StateLoadError::Book(m)) => m,
@@ -1905,9 +1909,7 @@ mod tests {
                     loader.record(k, v).unwrap();
                 }
                 if handing.is_some_and(|every| i % every == 0) {
-                    for (m, book) in scanned.take_completed() {
-                        received.add_completed(m, book);
-                    }
+                    hand_over(&mut scanned, &mut received);
                 }
             }
             loader.finish_with(vec![received, scanned]).unwrap()
