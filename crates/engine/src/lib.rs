@@ -347,6 +347,32 @@ impl Ledger {
         result
     }
 
+    /// A ledger over `store` and `writer` with every setting at its default: checkpoints every
+    /// [`CHECKPOINT_ENTRIES`] entries or [`CHECKPOINT_SECONDS`], one on close, the state freed
+    /// on close. The one place those defaults are spelled (a new ledger, an opened one, a
+    /// mirror's).
+    pub(crate) fn with_defaults(
+        store: Store,
+        writer: Writer,
+        clock: Clock,
+        opened_head: u64,
+        open_timings: OpenTimings,
+    ) -> Ledger {
+        Ledger {
+            store: Arc::new(store),
+            writer: Mutex::new(writer),
+            clock,
+            integrity_failure: Mutex::new(None),
+            checkpoint_every: CHECKPOINT_ENTRIES.into(),
+            checkpoint_after_ms: (CHECKPOINT_SECONDS * 1000).into(),
+            checkpoint_on_close: true.into(),
+            checkpointer: Default::default(),
+            exit_after_close: false.into(),
+            opened_head,
+            open_timings,
+        }
+    }
+
     /// Builds a new ledger in `path` (created, mode 0700), with the seed standards.
     fn build(path: &Path, clock: Clock) -> Result<Ledger, LedgerOpenError> {
         let mut builder = std::fs::DirBuilder::new();
@@ -360,19 +386,8 @@ impl Ledger {
         })?;
         let store = Store::create(path)?;
         mark_state_format(&store)?;
-        let ledger = Ledger {
-            store: Arc::new(store),
-            writer: Mutex::new(Writer::empty()),
-            clock,
-            integrity_failure: Mutex::new(None),
-            checkpoint_every: CHECKPOINT_ENTRIES.into(),
-            checkpoint_after_ms: (CHECKPOINT_SECONDS * 1000).into(),
-            checkpoint_on_close: true.into(),
-            checkpointer: Default::default(),
-            exit_after_close: false.into(),
-            opened_head: 0,
-            open_timings: OpenTimings::default(),
-        };
+        let ledger =
+            Ledger::with_defaults(store, Writer::empty(), clock, 0, OpenTimings::default());
         let lines: Vec<String> = junbao_ledger::standard::SEED_STANDARDS
             .iter()
             .map(|(name, value, from)| {
@@ -532,19 +547,7 @@ impl Ledger {
             head = head_after_replay,
             "opened the ledger"
         );
-        Ok(Ledger {
-            store: Arc::new(store),
-            writer: Mutex::new(writer),
-            clock,
-            integrity_failure: Mutex::new(None),
-            checkpoint_every: CHECKPOINT_ENTRIES.into(),
-            checkpoint_after_ms: (CHECKPOINT_SECONDS * 1000).into(),
-            checkpoint_on_close: true.into(),
-            checkpointer: Default::default(),
-            exit_after_close: false.into(),
-            opened_head: head_after_replay,
-            open_timings,
-        })
+        Ok(Ledger::with_defaults(store, writer, clock, head_after_replay, open_timings))
     }
 
     /// How long the open took, by phase (zero for a mirror's new ledger, which is made, not

@@ -64,19 +64,7 @@ impl Ledger {
         // In the current state format from the start, as `init` makes a ledger (with the
         // record that keeps earlier versions out).
         crate::mark_state_format(&store)?;
-        Ok(Ledger {
-            store: std::sync::Arc::new(store),
-            writer: std::sync::Mutex::new(Writer::empty()),
-            clock,
-            integrity_failure: std::sync::Mutex::new(None),
-            checkpoint_every: crate::CHECKPOINT_ENTRIES.into(),
-            checkpoint_after_ms: (crate::CHECKPOINT_SECONDS * 1000).into(),
-            checkpoint_on_close: true.into(),
-            checkpointer: Default::default(),
-            exit_after_close: false.into(),
-            opened_head: 0,
-            open_timings: crate::OpenTimings::default(),
-        })
+        Ok(Ledger::with_defaults(store, Writer::empty(), clock, 0, crate::OpenTimings::default()))
     }
 
     /// The digest with the largest tree size this ledger keeps (signed here, or, in a mirror,
