@@ -371,3 +371,77 @@ fn every_reply_comes_after_the_sync_that_covers_its_entry() {
     let expected: Vec<u64> = (head + 1..=head + (members * months) as u64).collect();
     assert_eq!(seqs, expected, "each request answered once, one entry each");
 }
+
+/// The sequencer's step on the caller's thread (`serve --one-thread`): each queued request
+/// wakes the caller, whose calls of `sequence_queued` post the groups; every reply still comes
+/// after the sync that covers its entry, each request is answered once, and what is queued when
+/// the committer shuts down is posted, synced and answered by the shutdown.
+#[test]
+fn a_caller_run_sequencer_answers_after_the_sync_and_shutdown_posts_what_is_queued() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let members = 20;
+    let (_dir, ledger) = enrolled_ledger(members);
+    let head = ledger.head().seq;
+    let wakes = Arc::new(AtomicUsize::new(0));
+    let committer = {
+        let wakes = Arc::clone(&wakes);
+        let sequencing = junbao_engine::Sequencing::Caller(Box::new(move || {
+            wakes.fetch_add(1, Ordering::SeqCst);
+        }));
+        GroupCommitter::start_with(Arc::clone(&ledger), sequencing)
+    };
+    let (tx, rx) = std::sync::mpsc::channel::<(u64, u64)>();
+    let submit = |m: usize, k: usize, tx: &std::sync::mpsc::Sender<(u64, u64)>| {
+        let (ledger, tx) = (Arc::clone(&ledger), tx.clone());
+        let reply = Box::new(move |a: Result<junbao_engine::PostSummary, _>| {
+            let durable = ledger.durable_head().seq;
+            tx.send((a.unwrap().last_seq.unwrap(), durable)).unwrap();
+        });
+        committer.submit(any(&[premium(m, k)]), reply).unwrap();
+    };
+    let months = 6;
+    let submitting_done = AtomicBool::new(false);
+    let mut groups = 0;
+    std::thread::scope(|s| {
+        let submitters: Vec<_> = (0..members)
+            .map(|m| {
+                let (submit, tx) = (&submit, tx.clone());
+                s.spawn(move || (0..months).for_each(|k| submit(m, k, &tx)))
+            })
+            .collect();
+        s.spawn(|| {
+            submitters.into_iter().for_each(|t| t.join().unwrap());
+            submitting_done.store(true, Ordering::SeqCst);
+        });
+        // The caller: runs the step while requests come in, as a runtime's task does.
+        while !submitting_done.load(Ordering::SeqCst) || committer.queued_events() > 0 {
+            while committer.sequence_queued() {
+                groups += 1;
+            }
+            std::thread::yield_now();
+        }
+    });
+    assert_eq!(wakes.load(Ordering::SeqCst), members * months, "one wake per queued request");
+    assert!(groups >= 1 && groups <= members * months, "{groups} groups");
+    // Queued, never taken by the caller: the shutdown posts them.
+    for m in 0..members {
+        submit(m, months, &tx);
+    }
+    assert_eq!(committer.queued_events(), members);
+    drop(tx);
+    committer.shutdown();
+    let mut seqs = Vec::new();
+    for (seq, durable) in rx.iter() {
+        assert!(seq <= durable, "entry {seq} acknowledged with the log synced to {durable}");
+        seqs.push(seq);
+    }
+    seqs.sort_unstable();
+    let expected: Vec<u64> = (head + 1..=head + (members * (months + 1)) as u64).collect();
+    assert_eq!(seqs, expected, "each request answered once, one entry each");
+    assert!(!committer.sequence_queued(), "nothing left, and nothing taken after shutdown");
+    // A committer with its own sequencer thread leaves nothing for a caller to run.
+    let threaded = GroupCommitter::start(Arc::clone(&ledger));
+    assert!(!threaded.sequence_queued());
+    threaded.shutdown();
+    verify_by_digest(&ledger);
+}

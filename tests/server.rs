@@ -348,8 +348,19 @@ async fn reads_of_members_records_are_logged_without_personal_data() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_under_load_answers_what_is_in_flight_and_loses_nothing_answered() {
+    sigterm_under_load(&[]).await;
+}
+
+/// The same on one thread that runs the sequencer's step itself (`serve --one-thread`): the
+/// posts queued when SIGTERM comes are posted by the shutdown, synced and answered.
+#[tokio::test(flavor = "multi_thread")]
+async fn one_thread_serving_answers_what_is_in_flight_at_sigterm_and_loses_nothing_answered() {
+    sigterm_under_load(&["--one-thread"]).await;
+}
+
+async fn sigterm_under_load(serve_args: &[&str]) {
     let (t, k) = setup();
-    let s = t.serve(&[]);
+    let s = t.serve(serve_args);
     let before = entries(&s).await;
     let answered = std::sync::Arc::new(std::sync::Mutex::new(Vec::<(String, u64)>::new()));
     let mut tasks = Vec::new();

@@ -50,8 +50,14 @@ pub struct ServeArgs {
     log_json: bool,
     /// Threads answering HTTP requests [default: one per core]. The ledger's writer has two
     /// threads of its own.
-    #[arg(long, env = "JUNBAO_HTTP_THREADS")]
+    #[arg(long, env = "JUNBAO_HTTP_THREADS", conflicts_with = "one_thread")]
     threads: Option<usize>,
+    /// Serve on one thread that also runs the writer's rules and writes (a `current_thread`
+    /// runtime): a post reaches the rules without a hop to another thread; only the sync of
+    /// the write-ahead log has a thread of its own (docs/OPERATIONS.md, "HTTP threads on a
+    /// small host").
+    #[arg(long, env = "JUNBAO_ONE_THREAD")]
+    one_thread: bool,
     /// Each member's latest years kept in memory; older ones are read back from their stored
     /// pages when an event needs them (0: every year stays in memory) [default: 2].
     #[arg(long, env = "JUNBAO_RESIDENT_YEARS")]
@@ -94,8 +100,13 @@ pub fn serve(data: &Path, args: ServeArgs) -> Result<()> {
     config.request_timeout = Duration::from_secs(args.timeout_secs.max(1));
     config.header_read_timeout = Duration::from_secs(args.header_timeout_secs.max(1));
     config.resident_years = args.resident_years;
+    config.sequence_on_server_thread = args.one_thread;
     let server = Server::open(config)?;
-    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    let mut runtime = if args.one_thread {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+    };
     if let Some(n) = args.threads {
         runtime.worker_threads(n.max(1));
     }
@@ -173,8 +184,11 @@ pub struct BenchHttpArgs {
     #[arg(long)]
     dir: Option<PathBuf>,
     /// The server's HTTP threads (`serve --threads`) [default: one per core].
-    #[arg(long)]
+    #[arg(long, conflicts_with = "server_one_thread")]
     server_threads: Option<usize>,
+    /// The server on one thread that also runs the writer's rules (`serve --one-thread`).
+    #[arg(long)]
+    server_one_thread: bool,
     /// Ask `GET /health` instead of posting: what HTTP alone costs on this machine.
     #[arg(long)]
     health_only: bool,
@@ -204,6 +218,9 @@ pub fn bench_http(args: BenchHttpArgs) -> Result<()> {
         .args(["--log", "warn"]);
     if let Some(n) = args.server_threads {
         server.args(["--threads", &n.to_string()]);
+    }
+    if args.server_one_thread {
+        server.arg("--one-thread");
     }
     let mut child =
         server.stdout(std::process::Stdio::piped()).spawn().context("starting junbao serve")?;
@@ -238,6 +255,7 @@ pub fn bench_http(args: BenchHttpArgs) -> Result<()> {
             "clients": args.clients,
             "health_only": args.health_only,
             "server_threads": args.server_threads,
+            "server_one_thread": args.server_one_thread,
             "requests_ok": ok,
             "requests_failed": outcome.failed,
             "first_failure": outcome.first_failure,

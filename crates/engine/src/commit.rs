@@ -15,6 +15,11 @@
 //! not yet answered gets the error: nothing unsynced is ever acknowledged. Reads that must not
 //! show what could still be lost wait for [`GroupCommitter::wait_durable`].
 //!
+//! The sequencer's step can instead run on the caller's thread ([`Sequencing::Caller`]): a
+//! server on one thread (a `current_thread` runtime) takes each group itself
+//! ([`GroupCommitter::sequence_queued`]), so a request reaches the rules without a hop to
+//! another thread, and only the syncer has a thread of its own.
+//!
 //! Architecture invariant: the sequencer is the only caller of `post_group_deferred` in a
 //! server, and posting holds the writer lock, so one writer owns the chain head.
 
@@ -88,6 +93,43 @@ struct DurableSignal {
     advanced: Condvar,
 }
 
+/// Who runs the sequencer's step: posting each group (rules, sealing, the unsynced write) and
+/// handing it to the syncer.
+pub enum Sequencing {
+    /// A thread of its own, `junbao-sequencer` (the default).
+    Thread,
+    /// The caller: `wake` is called on the submitting thread each time a request is queued, and
+    /// the caller then calls [`GroupCommitter::sequence_queued`] until it says the queue is
+    /// empty. One call posts one group, so a caller serving other work between the calls (an
+    /// async runtime on one thread) keeps serving while posts come in.
+    Caller(Box<dyn Fn() + Send + Sync>),
+}
+
+impl std::fmt::Debug for Sequencing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Sequencing::Thread => "Thread",
+            Sequencing::Caller(_) => "Caller",
+        })
+    }
+}
+
+/// The sequencer's step when the caller runs it ([`Sequencing::Caller`]).
+struct CallerSequencer {
+    /// What the step works with, one caller at a time; `None` once the shutdown has posted what
+    /// was queued, or the syncer is gone: then the queue's end is dropped (a submit says
+    /// closed) and so is the syncer's (it syncs, answers what it has and ends).
+    step: Mutex<Option<Step>>,
+    wake: Box<dyn Fn() + Send + Sync>,
+}
+
+struct Step {
+    queue: Queue,
+    /// A job that did not fit in the previous group starts the next one.
+    carried: Option<Job>,
+    written: Sender<Written>,
+}
+
 /// A group the sequencer wrote, waiting for the sync.
 struct Written {
     answers: Vec<Result<PostSummary, PostError>>,
@@ -103,6 +145,8 @@ pub struct GroupCommitter {
     durable: Arc<DurableSignal>,
     /// Events in the queue, not yet taken by the sequencer.
     queued_events: Arc<AtomicUsize>,
+    /// Set when the caller runs the sequencer's step ([`Sequencing::Caller`]).
+    caller: Option<CallerSequencer>,
 }
 
 impl std::fmt::Debug for GroupCommitter {
@@ -114,18 +158,34 @@ impl std::fmt::Debug for GroupCommitter {
 impl GroupCommitter {
     /// Starts the sequencer and syncer threads for `ledger`.
     pub fn start(ledger: Arc<Ledger>) -> GroupCommitter {
+        GroupCommitter::start_with(ledger, Sequencing::Thread)
+    }
+
+    /// Starts the syncer thread for `ledger`, and the sequencer's thread unless the caller runs
+    /// its step (`sequencing`).
+    pub fn start_with(ledger: Arc<Ledger>, sequencing: Sequencing) -> GroupCommitter {
         let (sender, receiver) = sync_channel::<Job>(QUEUE_REQUESTS_MAX);
         let (written_tx, written_rx) = channel::<Written>();
         let stats = Arc::new(CommitStats::default());
         let durable = Arc::new(DurableSignal::default());
         let queued_events = Arc::new(AtomicUsize::new(0));
-        let sequencer = {
-            let (ledger, stats) = (Arc::clone(&ledger), Arc::clone(&stats));
-            let queue = Queue { receiver, events: Arc::clone(&queued_events) };
-            std::thread::Builder::new()
-                .name("junbao-sequencer".into())
-                .spawn(move || sequence_loop(&ledger, &queue, &written_tx, &stats))
-                .expect("spawning the sequencer thread")
+        let queue = Queue { receiver, events: Arc::clone(&queued_events) };
+        let mut threads = Vec::new();
+        let caller = match sequencing {
+            Sequencing::Thread => {
+                let (ledger, stats) = (Arc::clone(&ledger), Arc::clone(&stats));
+                threads.push(
+                    std::thread::Builder::new()
+                        .name("junbao-sequencer".into())
+                        .spawn(move || sequence_loop(&ledger, &queue, &written_tx, &stats))
+                        .expect("spawning the sequencer thread"),
+                );
+                None
+            }
+            Sequencing::Caller(wake) => Some(CallerSequencer {
+                step: Mutex::new(Some(Step { queue, carried: None, written: written_tx })),
+                wake,
+            }),
         };
         let syncer = {
             let (ledger, stats, durable) =
@@ -135,13 +195,45 @@ impl GroupCommitter {
                 .spawn(move || sync_loop(&ledger, &written_rx, &stats, &durable))
                 .expect("spawning the syncer thread")
         };
+        threads.push(syncer);
         GroupCommitter {
             ledger,
             sender: Mutex::new(Some(sender)),
-            threads: Mutex::new(vec![sequencer, syncer]),
+            threads: Mutex::new(threads),
             stats,
             durable,
             queued_events,
+            caller,
+        }
+    }
+
+    /// Posts one group of the queued requests and hands it to the syncer, on the caller's
+    /// thread ([`Sequencing::Caller`]); `false` when nothing was queued, after the shutdown,
+    /// once the syncer is gone, and always for a committer with its own sequencer thread. Call
+    /// it after each wake until it says `false`: a request queued while it ran has woken the
+    /// caller again.
+    pub fn sequence_queued(&self) -> bool {
+        let Some(caller) = &self.caller else { return false };
+        let mut step = caller.step.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(Step { queue, carried, written }) = step.as_mut() else { return false };
+        let Some(jobs) = take_group(queue, carried, false) else { return false };
+        let posted = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            post_and_hand_on(&self.ledger, jobs, written, &self.stats)
+        }));
+        match posted {
+            Ok(true) => true,
+            // The syncer is gone (it panicked), or posting panicked here: nothing more is
+            // taken, as when the sequencer's own thread ends; the syncer, given nothing more,
+            // ends too, so the committer is no longer running (`/health` says so).
+            Ok(false) => {
+                *step = None;
+                false
+            }
+            Err(panic) => {
+                *step = None;
+                drop(step);
+                std::panic::resume_unwind(panic)
+            }
         }
     }
 
@@ -188,8 +280,14 @@ impl GroupCommitter {
         if sent.is_err() {
             self.queued_events.fetch_sub(n, Ordering::SeqCst);
         }
+        drop(guard);
         match sent {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                if let Some(caller) = &self.caller {
+                    (caller.wake)();
+                }
+                Ok(())
+            }
             Err(TrySendError::Full(_)) => Err(SubmitError::Busy),
             Err(TrySendError::Disconnected(_)) => Err(SubmitError::Closed),
         }
@@ -214,6 +312,12 @@ impl GroupCommitter {
     /// queued, and waits for them to finish.
     pub fn shutdown(&self) {
         drop(self.sender.lock().expect("the sender lock is never held across a panic").take());
+        if let Some(caller) = &self.caller {
+            // The caller may not call again: what is queued is posted here, then the syncer,
+            // given nothing more, syncs, answers and ends.
+            while self.sequence_queued() {}
+            drop(caller.step.lock().unwrap_or_else(|p| p.into_inner()).take());
+        }
         let threads: Vec<_> = self
             .threads
             .lock()
@@ -249,47 +353,63 @@ impl Queue {
 fn sequence_loop(ledger: &Ledger, queue: &Queue, written: &Sender<Written>, stats: &CommitStats) {
     // A job that did not fit in the previous group starts the next one.
     let mut carried: Option<Job> = None;
-    loop {
-        let first = match carried.take() {
-            Some(job) => job,
-            None => match queue.receiver.recv() {
-                Ok(job) => queue.taken(job),
-                Err(_) => return, // every sender is gone and the queue is empty
-            },
-        };
-        let mut events = first.request.events.len();
-        let mut jobs = vec![first];
-        while events < GROUP_EVENTS_MAX {
-            match queue.receiver.try_recv().map(|job| queue.taken(job)) {
-                Ok(job) if events + job.request.events.len() > GROUP_EVENTS_MAX => {
-                    carried = Some(job);
-                    break;
-                }
-                Ok(job) => {
-                    events += job.request.events.len();
-                    jobs.push(job);
-                }
-                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
-            }
-        }
-        let (requests, replies): (Vec<_>, Vec<_>) =
-            jobs.into_iter().map(|j| (j.request, j.reply)).unzip();
-        let started = Instant::now();
-        let answers = ledger.post_group_deferred(requests);
-        stats.busy_us.fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
-        let stored: usize =
-            answers.iter().filter_map(|a| a.as_ref().ok()).map(|s| s.accepted).sum();
-        if stored > 0 {
-            stats.groups.fetch_add(1, Ordering::Relaxed);
-            stats.entries.fetch_add(stored as u64, Ordering::Relaxed);
-            if let Some(t) = answers.iter().find_map(|a| a.as_ref().ok()).map(|s| s.timings) {
-                stats.write_us.fetch_add(t.write.as_micros() as u64, Ordering::Relaxed);
-            }
-        }
-        if written.send(Written { answers, replies }).is_err() {
+    while let Some(jobs) = take_group(queue, &mut carried, true) {
+        if !post_and_hand_on(ledger, jobs, written, stats) {
             return; // the syncer is gone (it panicked); nothing more can be acknowledged
         }
     }
+    // every sender is gone and the queue is empty
+}
+
+/// The next group: the job `carried` over or the first queued (waiting for one if `wait`),
+/// then whatever else is queued, up to [`GROUP_EVENTS_MAX`] events; a job that does not fit is
+/// carried to the next group. `None` when there is nothing (and, waiting, nothing will come).
+fn take_group(queue: &Queue, carried: &mut Option<Job>, wait: bool) -> Option<Vec<Job>> {
+    let first = match carried.take() {
+        Some(job) => job,
+        None if wait => queue.taken(queue.receiver.recv().ok()?),
+        None => queue.taken(queue.receiver.try_recv().ok()?),
+    };
+    let mut events = first.request.events.len();
+    let mut jobs = vec![first];
+    while events < GROUP_EVENTS_MAX {
+        match queue.receiver.try_recv().map(|job| queue.taken(job)) {
+            Ok(job) if events + job.request.events.len() > GROUP_EVENTS_MAX => {
+                *carried = Some(job);
+                break;
+            }
+            Ok(job) => {
+                events += job.request.events.len();
+                jobs.push(job);
+            }
+            Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+        }
+    }
+    Some(jobs)
+}
+
+/// Posts `jobs` as one group, unsynced, and hands the answers to the syncer; `false` if the
+/// syncer is gone.
+fn post_and_hand_on(
+    ledger: &Ledger,
+    jobs: Vec<Job>,
+    written: &Sender<Written>,
+    stats: &CommitStats,
+) -> bool {
+    let (requests, replies): (Vec<_>, Vec<_>) =
+        jobs.into_iter().map(|j| (j.request, j.reply)).unzip();
+    let started = Instant::now();
+    let answers = ledger.post_group_deferred(requests);
+    stats.busy_us.fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+    let stored: usize = answers.iter().filter_map(|a| a.as_ref().ok()).map(|s| s.accepted).sum();
+    if stored > 0 {
+        stats.groups.fetch_add(1, Ordering::Relaxed);
+        stats.entries.fetch_add(stored as u64, Ordering::Relaxed);
+        if let Some(t) = answers.iter().find_map(|a| a.as_ref().ok()).map(|s| s.timings) {
+            stats.write_us.fetch_add(t.write.as_micros() as u64, Ordering::Relaxed);
+        }
+    }
+    written.send(Written { answers, replies }).is_ok()
 }
 
 impl Ledger {

@@ -42,7 +42,7 @@ pub use backup::{
 };
 pub use commit::{
     CommitStats, GROUP_EVENTS_MAX, GroupCommitter, QUEUE_EVENTS_MAX, QUEUE_REQUESTS_MAX, Reply,
-    SubmitError,
+    Sequencing, SubmitError,
 };
 pub(crate) use derived::StoreLookup;
 pub use derived::{

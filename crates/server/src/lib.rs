@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
-use junbao_engine::{GroupCommitter, Ledger, SignedDigest};
+use junbao_engine::{GroupCommitter, Ledger, Sequencing, SignedDigest};
 
 pub use access::{AccessLogError, AccessLogReport, verify_access_log, verify_access_log_anchored};
 pub use api::{REPLICA_ROUTES, ROUTES};
@@ -63,6 +63,11 @@ pub struct ServerConfig {
     /// Each member's latest years the ledger keeps in memory (`Some(0)`: every year, read back
     /// at the start; `None`: the ledger's default, `junbao_engine::RESIDENT_YEARS`).
     pub resident_years: Option<u16>,
+    /// The server's one thread runs the sequencer's step itself (a `current_thread` runtime,
+    /// `junbao serve --one-thread`): a post reaches the law's rules without a hop to the
+    /// sequencer's thread ([`junbao_engine::Sequencing::Caller`]). `Server::run` must then run
+    /// on the runtime that serves the requests.
+    pub sequence_on_server_thread: bool,
 }
 
 /// After SIGTERM, requests in flight get this long to be answered; connections still open
@@ -89,6 +94,7 @@ impl ServerConfig {
             header_read_timeout: HEADER_READ_TIMEOUT_DEFAULT,
             origin: None,
             resident_years: None,
+            sequence_on_server_thread: false,
         }
     }
 }
@@ -149,6 +155,9 @@ pub(crate) struct AppState {
     pub(crate) config: ServerConfig,
     /// The last digest signed, returned again while the tree has not grown.
     pub(crate) digest: Mutex<Option<SignedDigest>>,
+    /// Notified when a post is queued, if the serving thread runs the sequencer's step
+    /// ([`ServerConfig::sequence_on_server_thread`]).
+    pub(crate) queued: Option<Arc<tokio::sync::Notify>>,
 }
 
 /// An open ledger with its writer thread, ready to serve.
@@ -181,7 +190,14 @@ impl Server {
             .map_err(|e| ServeError::Key(e.to_string()))?;
         let access = access::AccessLog::open(&config.access_log).map_err(ServeError::AccessLog)?;
         let ledger = Arc::new(ledger);
-        let committer = GroupCommitter::start(Arc::clone(&ledger));
+        let (committer, queued) = if config.sequence_on_server_thread {
+            let queued = Arc::new(tokio::sync::Notify::new());
+            let wake = Arc::clone(&queued);
+            let sequencing = Sequencing::Caller(Box::new(move || wake.notify_one()));
+            (GroupCommitter::start_with(Arc::clone(&ledger), sequencing), Some(queued))
+        } else {
+            (GroupCommitter::start(Arc::clone(&ledger)), None)
+        };
         Ok(Server {
             state: Arc::new(AppState {
                 ledger,
@@ -192,6 +208,7 @@ impl Server {
                 access,
                 config,
                 digest: Mutex::new(None),
+                queued,
             }),
         })
     }
@@ -215,6 +232,7 @@ impl Server {
                 access,
                 config,
                 digest: Mutex::new(None),
+                queued: None,
             }),
         })
     }
@@ -257,6 +275,20 @@ impl Server {
     ) -> Result<(), ServeError> {
         let app = self.router();
         let header_timeout = self.state.config.header_read_timeout;
+        // The sequencer's step, when this runtime runs it: one group at a time, yielding to
+        // the requests between groups. After the requests have drained, the committer's
+        // shutdown posts whatever is still queued.
+        let sequencer = self.state.queued.as_ref().map(|queued| {
+            let (queued, state) = (Arc::clone(queued), Arc::clone(&self.state));
+            tokio::spawn(async move {
+                loop {
+                    queued.notified().await;
+                    while state.committer.sequence_queued() {
+                        tokio::task::yield_now().await;
+                    }
+                }
+            })
+        });
         tracing::info!(addr = %listener.local_addr()?, tokens = self.tokens(), "serving");
         let mut connections = tokio::task::JoinSet::new();
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -308,6 +340,9 @@ impl Server {
             connections.abort_all();
         }
         tracing::info!("no request in flight; stopping the writer");
+        if let Some(sequencer) = sequencer {
+            sequencer.abort();
+        }
         let state = self.state;
         tokio::task::spawn_blocking(move || state.committer.shutdown())
             .await
