@@ -23,6 +23,7 @@ bench: setup
 	$(CARGO) bench --locked --bench append
 	$(CARGO) run --release --locked -- bench-http --clients 64 --requests 100000
 	$(CARGO) run --release --locked -- bench-http --clients 64 --requests 100000 --server-threads 1
+	$(CARGO) run --release --locked -- bench-http --clients 64 --requests 100000 --server-one-thread
 
 lint: setup
 	$(CARGO) fmt --all -- --check
