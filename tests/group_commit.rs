@@ -346,102 +346,142 @@ fn every_reply_comes_after_the_sync_that_covers_its_entry() {
     let months = 12;
     std::thread::scope(|s| {
         for m in 0..members {
-            let (committer, ledger, tx) = (&committer, Arc::clone(&ledger), tx.clone());
+            let (committer, ledger, tx) = (&committer, &ledger, tx.clone());
             s.spawn(move || {
                 for k in 0..months {
-                    let line = premium(m, k);
-                    let (ledger, tx) = (Arc::clone(&ledger), tx.clone());
-                    let reply = Box::new(move |a: Result<junbao_engine::PostSummary, _>| {
-                        let durable = ledger.durable_head().seq;
-                        tx.send((a.unwrap().last_seq.unwrap(), durable)).unwrap();
-                    });
-                    committer.submit(any(&[line]), reply).unwrap();
+                    committer.submit(any(&[premium(m, k)]), durable_reply(ledger, &tx)).unwrap();
                 }
             });
         }
     });
     drop(tx);
     committer.shutdown();
+    assert_synced_and_dense(&rx, head, members * months);
+}
+
+/// A reply that sends its entry's sequence number and the durable head when it is called.
+fn durable_reply(
+    ledger: &Arc<Ledger>,
+    tx: &std::sync::mpsc::Sender<(u64, u64)>,
+) -> junbao_engine::Reply {
+    let (ledger, tx) = (Arc::clone(ledger), tx.clone());
+    Box::new(move |a: Result<junbao_engine::PostSummary, _>| {
+        let durable = ledger.durable_head().seq;
+        tx.send((a.unwrap().last_seq.unwrap(), durable)).unwrap();
+    })
+}
+
+/// Every reply [`durable_reply`] sent came after the sync that covers its entry, and the
+/// `requests` single-entry requests got the entries after `head`, one each.
+fn assert_synced_and_dense(rx: &std::sync::mpsc::Receiver<(u64, u64)>, head: u64, requests: usize) {
     let mut seqs = Vec::new();
     for (seq, durable) in rx.iter() {
         assert!(seq <= durable, "entry {seq} acknowledged with the log synced to {durable}");
         seqs.push(seq);
     }
     seqs.sort_unstable();
-    let expected: Vec<u64> = (head + 1..=head + (members * months) as u64).collect();
+    let expected: Vec<u64> = (head + 1..=head + requests as u64).collect();
     assert_eq!(seqs, expected, "each request answered once, one entry each");
 }
 
+/// A committer whose step the caller runs, with each wake sent on the returned channel.
+fn caller_committer(ledger: &Arc<Ledger>) -> (GroupCommitter, std::sync::mpsc::Receiver<()>) {
+    let (wake_tx, wake_rx) = std::sync::mpsc::channel();
+    let sequencing = junbao_engine::Sequencing::Caller(Box::new(move || {
+        let _ = wake_tx.send(());
+    }));
+    (GroupCommitter::start_with(Arc::clone(ledger), sequencing), wake_rx)
+}
+
 /// The sequencer's step on the caller's thread (`serve --one-thread`): each queued request
-/// wakes the caller, whose calls of `sequence_queued` post the groups; every reply still comes
-/// after the sync that covers its entry, each request is answered once, and what is queued when
-/// the committer shuts down is posted, synced and answered by the shutdown.
+/// wakes the caller, whose calls of `sequence_queued` after the wake find it queued and post
+/// it; every reply still comes after the sync that covers its entry, and each request is
+/// answered once. What is queued when the committer shuts down, a request carried over to the
+/// next group included, is posted and answered by the shutdown.
 #[test]
 fn a_caller_run_sequencer_answers_after_the_sync_and_shutdown_posts_what_is_queued() {
-    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     let members = 20;
     let (_dir, ledger) = enrolled_ledger(members);
     let head = ledger.head().seq;
-    let wakes = Arc::new(AtomicUsize::new(0));
-    let committer = {
-        let wakes = Arc::clone(&wakes);
-        let sequencing = junbao_engine::Sequencing::Caller(Box::new(move || {
-            wakes.fetch_add(1, Ordering::SeqCst);
-        }));
-        GroupCommitter::start_with(Arc::clone(&ledger), sequencing)
-    };
+    let (committer, wakes) = caller_committer(&ledger);
     let (tx, rx) = std::sync::mpsc::channel::<(u64, u64)>();
-    let submit = |m: usize, k: usize, tx: &std::sync::mpsc::Sender<(u64, u64)>| {
-        let (ledger, tx) = (Arc::clone(&ledger), tx.clone());
-        let reply = Box::new(move |a: Result<junbao_engine::PostSummary, _>| {
-            let durable = ledger.durable_head().seq;
-            tx.send((a.unwrap().last_seq.unwrap(), durable)).unwrap();
-        });
-        committer.submit(any(&[premium(m, k)]), reply).unwrap();
-    };
     let months = 6;
-    let submitting_done = AtomicBool::new(false);
     let mut groups = 0;
     std::thread::scope(|s| {
-        let submitters: Vec<_> = (0..members)
-            .map(|m| {
-                let (submit, tx) = (&submit, tx.clone());
-                s.spawn(move || (0..months).for_each(|k| submit(m, k, &tx)))
-            })
-            .collect();
-        s.spawn(|| {
-            submitters.into_iter().for_each(|t| t.join().unwrap());
-            submitting_done.store(true, Ordering::SeqCst);
-        });
-        // The caller: runs the step while requests come in, as a runtime's task does.
-        while !submitting_done.load(Ordering::SeqCst) || committer.queued_events() > 0 {
+        for m in 0..members {
+            let (committer, ledger, tx) = (&committer, &ledger, tx.clone());
+            s.spawn(move || {
+                for k in 0..months {
+                    committer.submit(any(&[premium(m, k)]), durable_reply(ledger, &tx)).unwrap();
+                }
+            });
+        }
+        // The caller: runs the step only when woken, as the server's task does. A request
+        // whose wake came before it was queued would be left in the queue.
+        for () in wakes.iter().take(members * months) {
             while committer.sequence_queued() {
                 groups += 1;
             }
-            std::thread::yield_now();
         }
     });
-    assert_eq!(wakes.load(Ordering::SeqCst), members * months, "one wake per queued request");
-    assert!(groups >= 1 && groups <= members * months, "{groups} groups");
+    assert_eq!(committer.queued_events(), 0, "every request found after its wake");
+    assert!((1..=members * months).contains(&groups), "{groups} groups");
     // Queued, never taken by the caller: the shutdown posts them.
     for m in 0..members {
-        submit(m, months, &tx);
+        committer.submit(any(&[premium(m, months)]), durable_reply(&ledger, &tx)).unwrap();
     }
     assert_eq!(committer.queued_events(), members);
     drop(tx);
     committer.shutdown();
-    let mut seqs = Vec::new();
-    for (seq, durable) in rx.iter() {
-        assert!(seq <= durable, "entry {seq} acknowledged with the log synced to {durable}");
-        seqs.push(seq);
-    }
-    seqs.sort_unstable();
-    let expected: Vec<u64> = (head + 1..=head + (members * (months + 1)) as u64).collect();
-    assert_eq!(seqs, expected, "each request answered once, one entry each");
-    assert!(!committer.sequence_queued(), "nothing left, and nothing taken after shutdown");
+    assert_synced_and_dense(&rx, head, members * (months + 1));
+    assert!(!committer.sequence_queued(), "nothing taken after the shutdown");
+    let after = committer.submit(any(&[premium(0, months + 1)]), Box::new(|_| {}));
+    assert_eq!(after.unwrap_err(), junbao_engine::SubmitError::Closed);
     // A committer with its own sequencer thread leaves nothing for a caller to run.
     let threaded = GroupCommitter::start(Arc::clone(&ledger));
     assert!(!threaded.sequence_queued());
     threaded.shutdown();
     verify_by_digest(&ledger);
+
+    // Two requests of 60,000 events each make two groups (at most 100,000 events a group):
+    // the caller posts the first, the second is taken with it but carried over to the next
+    // group, and the shutdown posts it.
+    let (committer, _wakes) = caller_committer(&ledger);
+    let big = || PostRequest {
+        events: (1..=60_000).map(|i| (i, Err(junbao_ledger::EventError::event("x")))).collect(),
+        scope: PostScope::Any,
+    };
+    let (tx, rx) = std::sync::mpsc::channel();
+    for _ in 0..2 {
+        let tx = tx.clone();
+        committer.submit(big(), Box::new(move |a| tx.send(a.is_err()).unwrap())).unwrap();
+    }
+    drop(tx); // an unanswered request fails the receive below instead of hanging it
+    assert!(committer.sequence_queued());
+    assert!(rx.recv().unwrap(), "the first group's request is refused (its lines are bad)");
+    assert_eq!(committer.queued_events(), 0, "the second is taken, carried to the next group");
+    committer.shutdown();
+    assert!(rx.recv().unwrap(), "the carried request is answered by the shutdown");
+}
+
+/// A failed sync in a committer whose step the caller runs: nothing is acknowledged, and the
+/// poisoned ledger takes no more posts, as with the sequencer's own thread.
+#[test]
+fn a_failed_sync_acknowledges_nothing_when_the_caller_runs_the_step() {
+    let (_dir, ledger) = enrolled_ledger(1);
+    let (committer, _wakes) = caller_committer(&ledger);
+    let durable_before = ledger.store_for_tests().durable_head().seq;
+    ledger.store_for_tests().inject_sync_failure();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let t = tx.clone();
+    committer.submit(any(&[premium(0, 0)]), Box::new(move |a| t.send(a).unwrap())).unwrap();
+    assert!(committer.sequence_queued());
+    let answer = rx.recv().unwrap();
+    assert!(matches!(answer, Err(junbao_engine::PostError::Write(_))), "{answer:?}");
+    assert_eq!(ledger.store_for_tests().durable_head().seq, durable_before);
+    assert!(committer.wait_durable(ledger.head().seq).is_err());
+    committer.submit(any(&[premium(0, 1)]), Box::new(move |a| tx.send(a).unwrap())).unwrap();
+    committer.sequence_queued();
+    assert!(rx.recv().unwrap().is_err(), "a poisoned ledger takes no more posts");
+    committer.shutdown();
 }

@@ -352,7 +352,8 @@ async fn sigterm_under_load_answers_what_is_in_flight_and_loses_nothing_answered
 }
 
 /// The same on one thread that runs the sequencer's step itself (`serve --one-thread`): the
-/// posts queued when SIGTERM comes are posted by the shutdown, synced and answered.
+/// posts in flight when SIGTERM comes are posted (by that thread during the grace period, or
+/// by the shutdown), synced and answered, and none answered is lost.
 #[tokio::test(flavor = "multi_thread")]
 async fn one_thread_serving_answers_what_is_in_flight_at_sigterm_and_loses_nothing_answered() {
     sigterm_under_load(&["--one-thread"]).await;

@@ -49,13 +49,14 @@ pub struct ServeArgs {
     #[arg(long)]
     log_json: bool,
     /// Threads answering HTTP requests [default: one per core]. The ledger's writer has two
-    /// threads of its own.
+    /// threads of its own (the sequencer and the syncer).
     #[arg(long, env = "JUNBAO_HTTP_THREADS", conflicts_with = "one_thread")]
     threads: Option<usize>,
     /// Serve on one thread that also runs the writer's rules and writes (a `current_thread`
-    /// runtime): a post reaches the rules without a hop to another thread; only the sync of
-    /// the write-ahead log has a thread of its own (docs/OPERATIONS.md, "HTTP threads on a
-    /// small host").
+    /// runtime, no sequencer thread): a post reaches the rules without a hop to another thread;
+    /// the log's sync keeps its thread, as do checkpoints and the reads' blocking pool. While a
+    /// group's rules run, or a backup or a year's close holds the writer, nothing else is
+    /// answered (docs/OPERATIONS.md, "HTTP threads on a small host").
     #[arg(long, env = "JUNBAO_ONE_THREAD")]
     one_thread: bool,
     /// Each member's latest years kept in memory; older ones are read back from their stored

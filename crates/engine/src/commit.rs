@@ -2,7 +2,7 @@
 //!
 //! A synced RocksDB write costs a fraction of a millisecond or more whatever it carries, so a
 //! writer that syncs once per request caps the ledger at a few thousand requests a second. The
-//! [`GroupCommitter`] runs two threads:
+//! [`GroupCommitter`] runs two threads (or one: see the end):
 //!
 //! - the *sequencer* takes everything queued (up to [`GROUP_EVENTS_MAX`] events) as a group and
 //!   posts it with [`Ledger::post_group_deferred`]: the law's rules, one chain extension, one
@@ -117,10 +117,18 @@ impl std::fmt::Debug for Sequencing {
 /// The sequencer's step when the caller runs it ([`Sequencing::Caller`]).
 struct CallerSequencer {
     /// What the step works with, one caller at a time; `None` once the shutdown has posted what
-    /// was queued, or the syncer is gone: then the queue's end is dropped (a submit says
-    /// closed) and so is the syncer's (it syncs, answers what it has and ends).
+    /// was queued, the syncer is gone, or posting panicked: then the queue's end is dropped (a
+    /// submit says closed) and so is the syncer's (it syncs, answers what it has and ends).
     step: Mutex<Option<Step>>,
     wake: Box<dyn Fn() + Send + Sync>,
+}
+
+/// What one call of the caller's step did.
+enum StepOutcome {
+    Posted,
+    /// Nothing queued, or nothing more taken (shut down, the syncer gone).
+    Idle,
+    Panicked(Box<dyn std::any::Any + Send>),
 }
 
 struct Step {
@@ -213,26 +221,37 @@ impl GroupCommitter {
     /// it after each wake until it says `false`: a request queued while it ran has woken the
     /// caller again.
     pub fn sequence_queued(&self) -> bool {
-        let Some(caller) = &self.caller else { return false };
+        match self.sequence_step() {
+            StepOutcome::Posted => true,
+            StepOutcome::Idle => false,
+            StepOutcome::Panicked(panic) => std::panic::resume_unwind(panic),
+        }
+    }
+
+    /// [`GroupCommitter::sequence_queued`], with a panic while posting returned, not raised.
+    fn sequence_step(&self) -> StepOutcome {
+        let Some(caller) = &self.caller else { return StepOutcome::Idle };
         let mut step = caller.step.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(Step { queue, carried, written }) = step.as_mut() else { return false };
-        let Some(jobs) = take_group(queue, carried, false) else { return false };
+        let Some(Step { queue, carried, written }) = step.as_mut() else {
+            return StepOutcome::Idle;
+        };
+        let Some(jobs) = take_group(queue, carried, false) else { return StepOutcome::Idle };
         let posted = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             post_and_hand_on(&self.ledger, jobs, written, &self.stats)
         }));
+        // The syncer gone (it panicked) or posting panicked here: nothing more is taken, as
+        // when the sequencer's own thread ends; the syncer, given nothing more, ends too, so
+        // the committer is no longer running (`/health` says so). The group's requests are
+        // not answered: their waiters see the writer stopped.
         match posted {
-            Ok(true) => true,
-            // The syncer is gone (it panicked), or posting panicked here: nothing more is
-            // taken, as when the sequencer's own thread ends; the syncer, given nothing more,
-            // ends too, so the committer is no longer running (`/health` says so).
+            Ok(true) => StepOutcome::Posted,
             Ok(false) => {
                 *step = None;
-                false
+                StepOutcome::Idle
             }
             Err(panic) => {
                 *step = None;
-                drop(step);
-                std::panic::resume_unwind(panic)
+                StepOutcome::Panicked(panic)
             }
         }
     }
@@ -298,7 +317,8 @@ impl GroupCommitter {
         self.queued_events.load(Ordering::SeqCst)
     }
 
-    /// True while both threads run.
+    /// True while the committer's threads run (the sequencer's, unless the caller runs its
+    /// step, and the syncer's).
     pub fn is_running(&self) -> bool {
         let threads = self.threads.lock().expect("the thread lock is never held across a panic");
         !threads.is_empty() && threads.iter().all(|t| !t.is_finished())
@@ -314,8 +334,9 @@ impl GroupCommitter {
         drop(self.sender.lock().expect("the sender lock is never held across a panic").take());
         if let Some(caller) = &self.caller {
             // The caller may not call again: what is queued is posted here, then the syncer,
-            // given nothing more, syncs, answers and ends.
-            while self.sequence_queued() {}
+            // given nothing more, syncs, answers and ends. A panic while posting (reported by
+            // the panic hook) ends the posting, not the shutdown: the threads are still joined.
+            while matches!(self.sequence_step(), StepOutcome::Posted) {}
             drop(caller.step.lock().unwrap_or_else(|p| p.into_inner()).take());
         }
         let threads: Vec<_> = self

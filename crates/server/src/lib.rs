@@ -65,8 +65,9 @@ pub struct ServerConfig {
     pub resident_years: Option<u16>,
     /// The server's one thread runs the sequencer's step itself (a `current_thread` runtime,
     /// `junbao serve --one-thread`): a post reaches the law's rules without a hop to the
-    /// sequencer's thread ([`junbao_engine::Sequencing::Caller`]). `Server::run` must then run
-    /// on the runtime that serves the requests.
+    /// sequencer's thread ([`junbao_engine::Sequencing::Caller`]); posts are then taken while
+    /// [`Server::run`] runs (a task of its runtime) and, at its end, by the shutdown. A read
+    /// replica takes no posts and ignores it.
     pub sequence_on_server_thread: bool,
 }
 
@@ -160,7 +161,7 @@ pub(crate) struct AppState {
     pub(crate) queued: Option<Arc<tokio::sync::Notify>>,
 }
 
-/// An open ledger with its writer thread, ready to serve.
+/// An open ledger with its writer's threads, ready to serve.
 pub struct Server {
     state: Arc<AppState>,
 }
@@ -172,7 +173,8 @@ impl std::fmt::Debug for Server {
 }
 
 impl Server {
-    /// Opens the ledger, the tokens, the key and the access log, and starts the writer thread.
+    /// Opens the ledger, the tokens, the key and the access log, and starts the writer's
+    /// threads (the syncer alone when the serving thread runs the sequencer's step).
     pub fn open(config: ServerConfig) -> Result<Server, ServeError> {
         let ledger = Ledger::open(&config.data, junbao_engine::system_clock()).map_err(|e| {
             ServeError::Ledger { path: config.data.display().to_string(), reason: e.to_string() }
@@ -198,19 +200,8 @@ impl Server {
         } else {
             (GroupCommitter::start(Arc::clone(&ledger)), None)
         };
-        Ok(Server {
-            state: Arc::new(AppState {
-                ledger,
-                committer,
-                tokens: std::sync::RwLock::new(Arc::new(tokens)),
-                key: Some(key),
-                replica: false,
-                access,
-                config,
-                digest: Mutex::new(None),
-                queued,
-            }),
-        })
+        let state = AppState::new(ledger, committer, queued, tokens, Some(key), access, config);
+        Ok(Server { state: Arc::new(state) })
     }
 
     /// A read replica over `ledger`, a mirror's copy that the mirror keeps writing: the read
@@ -222,19 +213,8 @@ impl Server {
         // Nothing is ever submitted to it; its threads idle, and readers wait on it for
         // durability as they do in a server (the mirror's writes are synced).
         let committer = GroupCommitter::start(Arc::clone(&ledger));
-        Ok(Server {
-            state: Arc::new(AppState {
-                ledger,
-                committer,
-                tokens: std::sync::RwLock::new(Arc::new(tokens)),
-                key: None,
-                replica: true,
-                access,
-                config,
-                digest: Mutex::new(None),
-                queued: None,
-            }),
-        })
+        let state = AppState::new(ledger, committer, None, tokens, None, access, config);
+        Ok(Server { state: Arc::new(state) })
     }
 
     /// How many tokens the server accepts.
@@ -249,8 +229,9 @@ impl Server {
         reload_tokens(&self.state)
     }
 
-    /// The routes, with their limits and layers.
-    pub fn router(&self) -> Router {
+    /// The routes, with their limits and layers (served by [`Server::run`], which also runs
+    /// the sequencer's step when the serving thread takes it).
+    fn router(&self) -> Router {
         api::router(Arc::clone(&self.state))
     }
 
@@ -275,6 +256,7 @@ impl Server {
     ) -> Result<(), ServeError> {
         let app = self.router();
         let header_timeout = self.state.config.header_read_timeout;
+        tracing::info!(addr = %listener.local_addr()?, tokens = self.tokens(), "serving");
         // The sequencer's step, when this runtime runs it: one group at a time, yielding to
         // the requests between groups. After the requests have drained, the committer's
         // shutdown posts whatever is still queued.
@@ -289,7 +271,6 @@ impl Server {
                 }
             })
         });
-        tracing::info!(addr = %listener.local_addr()?, tokens = self.tokens(), "serving");
         let mut connections = tokio::task::JoinSet::new();
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let mut shutdown = std::pin::pin!(shutdown);
@@ -353,6 +334,29 @@ impl Server {
 }
 
 impl AppState {
+    /// A server's state; without a signing key, a read replica's.
+    fn new(
+        ledger: Arc<Ledger>,
+        committer: GroupCommitter,
+        queued: Option<Arc<tokio::sync::Notify>>,
+        tokens: Tokens,
+        key: Option<ed25519_dalek::SigningKey>,
+        access: access::AccessLog,
+        config: ServerConfig,
+    ) -> AppState {
+        AppState {
+            ledger,
+            committer,
+            tokens: std::sync::RwLock::new(Arc::new(tokens)),
+            replica: key.is_none(),
+            key,
+            access,
+            config,
+            digest: Mutex::new(None),
+            queued,
+        }
+    }
+
     /// The key that signs digests and packages; a read replica has none.
     pub(crate) fn signing_key(&self) -> Result<&ed25519_dalek::SigningKey, ApiError> {
         self.key.as_ref().ok_or_else(|| ApiError::forbidden("a read replica signs nothing"))
