@@ -159,16 +159,34 @@ fn the_committer_answers_every_request_and_stores_each_exactly_once() {
 
 #[test]
 fn a_failed_sync_acknowledges_nothing_and_stops_the_writer() {
+    failed_sync_acknowledges_nothing(false);
+}
+
+/// The same when the caller runs the sequencer's step (`serve --one-thread`).
+#[test]
+fn a_failed_sync_acknowledges_nothing_when_the_caller_runs_the_step() {
+    failed_sync_acknowledges_nothing(true);
+}
+
+fn failed_sync_acknowledges_nothing(caller_runs_the_step: bool) {
     let (_dir, ledger) = new_ledger();
     let ledger = Arc::new(ledger);
     ledger.post_lines(&[&enroll("e1", "M1", "officer", "U1", "2020-01-01", "10000.00")]).unwrap();
-    let committer = GroupCommitter::start(Arc::clone(&ledger));
+    let (committer, _wakes) = if caller_runs_the_step {
+        let (c, wakes) = caller_committer(&ledger);
+        (c, Some(wakes))
+    } else {
+        (GroupCommitter::start(Arc::clone(&ledger)), None)
+    };
+    // What a caller does once woken; nothing when the committer has its own thread.
+    let step = || while committer.sequence_queued() {};
     let (tx, rx) = std::sync::mpsc::channel();
     let durable_before = ledger.store_for_tests().durable_head().seq;
     ledger.store_for_tests().inject_sync_failure();
     let line = contribution("c1", "M1", "2024-01", "100.00", "U1");
     let t = tx.clone();
     committer.submit(any(&[line]), Box::new(move |a| t.send(a).unwrap())).unwrap();
+    step();
     let answer = rx.recv().unwrap();
     assert!(matches!(answer, Err(junbao_engine::PostError::Write(_))), "{answer:?}");
     // The entry was written but never made durable: nothing may show it as settled.
@@ -177,6 +195,7 @@ fn a_failed_sync_acknowledges_nothing_and_stops_the_writer() {
     assert!(committer.wait_durable(ledger.head().seq).is_err());
     let line = contribution("c2", "M1", "2024-02", "100.00", "U1");
     committer.submit(any(&[line]), Box::new(move |a| tx.send(a).unwrap())).unwrap();
+    step();
     assert!(rx.recv().unwrap().is_err(), "a poisoned ledger takes no more posts");
     committer.shutdown();
 }
@@ -418,7 +437,9 @@ fn a_caller_run_sequencer_answers_after_the_sync_and_shutdown_posts_what_is_queu
         }
         // The caller: runs the step only when woken, as the server's task does. A request
         // whose wake came before it was queued would be left in the queue.
-        for () in wakes.iter().take(members * months) {
+        for _ in 0..members * months {
+            let woken = wakes.recv_timeout(std::time::Duration::from_secs(60));
+            assert!(woken.is_ok(), "a wake for every queued request");
             while committer.sequence_queued() {
                 groups += 1;
             }
@@ -443,12 +464,14 @@ fn a_caller_run_sequencer_answers_after_the_sync_and_shutdown_posts_what_is_queu
     threaded.shutdown();
     verify_by_digest(&ledger);
 
-    // Two requests of 60,000 events each make two groups (at most 100,000 events a group):
+    // Two requests of just over half a group's events each make two groups:
     // the caller posts the first, the second is taken with it but carried over to the next
     // group, and the shutdown posts it.
     let (committer, _wakes) = caller_committer(&ledger);
     let big = || PostRequest {
-        events: (1..=60_000).map(|i| (i, Err(junbao_ledger::EventError::event("x")))).collect(),
+        events: (1..=junbao_engine::GROUP_EVENTS_MAX / 2 + 1)
+            .map(|i| (i, Err(junbao_ledger::EventError::event("x"))))
+            .collect(),
         scope: PostScope::Any,
     };
     let (tx, rx) = std::sync::mpsc::channel();
@@ -464,24 +487,24 @@ fn a_caller_run_sequencer_answers_after_the_sync_and_shutdown_posts_what_is_queu
     assert!(rx.recv().unwrap(), "the carried request is answered by the shutdown");
 }
 
-/// A failed sync in a committer whose step the caller runs: nothing is acknowledged, and the
-/// poisoned ledger takes no more posts, as with the sequencer's own thread.
+/// When the syncer is gone (here: a reply panicked on its thread), a caller-run step takes
+/// nothing more: the request it had is not acknowledged, later submits say closed (not busy),
+/// and the committer no longer runs, which `/health` reports.
 #[test]
-fn a_failed_sync_acknowledges_nothing_when_the_caller_runs_the_step() {
+fn a_caller_run_step_stops_taking_once_the_syncer_is_gone() {
     let (_dir, ledger) = enrolled_ledger(1);
     let (committer, _wakes) = caller_committer(&ledger);
-    let durable_before = ledger.store_for_tests().durable_head().seq;
-    ledger.store_for_tests().inject_sync_failure();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let t = tx.clone();
-    committer.submit(any(&[premium(0, 0)]), Box::new(move |a| t.send(a).unwrap())).unwrap();
+    let reply_panics = Box::new(|_| panic!("a reply that panics on the syncer's thread"));
+    committer.submit(any(&[premium(0, 0)]), reply_panics).unwrap();
     assert!(committer.sequence_queued());
-    let answer = rx.recv().unwrap();
-    assert!(matches!(answer, Err(junbao_engine::PostError::Write(_))), "{answer:?}");
-    assert_eq!(ledger.store_for_tests().durable_head().seq, durable_before);
-    assert!(committer.wait_durable(ledger.head().seq).is_err());
+    while committer.is_running() {
+        std::thread::yield_now(); // the syncer ends with the panic
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
     committer.submit(any(&[premium(0, 1)]), Box::new(move |a| tx.send(a).unwrap())).unwrap();
-    committer.sequence_queued();
-    assert!(rx.recv().unwrap().is_err(), "a poisoned ledger takes no more posts");
+    assert!(!committer.sequence_queued(), "its group cannot be handed to a syncer");
+    assert!(rx.recv().is_err(), "never acknowledged: the reply is dropped unanswered");
+    let after = committer.submit(any(&[premium(0, 2)]), Box::new(|_| {}));
+    assert_eq!(after.unwrap_err(), junbao_engine::SubmitError::Closed);
     committer.shutdown();
 }

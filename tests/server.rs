@@ -359,6 +359,46 @@ async fn one_thread_serving_answers_what_is_in_flight_at_sigterm_and_loses_nothi
     sigterm_under_load(&["--one-thread"]).await;
 }
 
+/// With `--one-thread`, a batch (more than 256 waiting events) is posted on the blocking pool
+/// and single events on the serving thread; both are stored and answered, and a refused batch
+/// stores nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn one_thread_serving_posts_batches_and_single_events() {
+    let (t, k) = setup();
+    let s = t.serve(&["--one-thread"]);
+    let before = entries(&s).await;
+    let batch = |refused: bool| {
+        let events: Vec<Value> = (0..600)
+            .map(|i| {
+                let amount = if refused && i == 599 { "99.00" } else { "100.00" };
+                let line = contribution(
+                    &format!("b{refused}-{i}"),
+                    "M1",
+                    &format!("{}-{:02}", 2021 + i / 12, i % 12 + 1),
+                    amount,
+                    "U001",
+                );
+                serde_json::from_str(&line).unwrap()
+            })
+            .take(if refused { 600 } else { 36 * 12 })
+            .collect();
+        Value::Array(events).to_string()
+    };
+    let (status, body) = post(&s, "/v1/events", Some(&k.admin), &batch(true)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(body.contains("line 600"), "the wrong amount is named: {body}");
+    assert_eq!(entries(&s).await, before, "a refused batch stores nothing");
+    let (status, body) = post(&s, "/v1/events", Some(&k.admin), &batch(false)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(json_of(&body)["accepted"].as_u64(), Some(36 * 12));
+    let single = contribution("s1", "M2", "2024-01", "100.00", "U002");
+    let (status, body) = post(&s, "/v1/events", Some(&k.admin), &single).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(entries(&s).await, before + 36 * 12 + 1);
+    assert!(s.terminate().success());
+    assert!(t.run(&["verify"]).status.success());
+}
+
 async fn sigterm_under_load(serve_args: &[&str]) {
     let (t, k) = setup();
     let s = t.serve(serve_args);

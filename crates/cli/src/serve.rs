@@ -54,9 +54,8 @@ pub struct ServeArgs {
     threads: Option<usize>,
     /// Serve on one thread that also runs the writer's rules and writes (a `current_thread`
     /// runtime, no sequencer thread): a post reaches the rules without a hop to another thread;
-    /// the log's sync keeps its thread, as do checkpoints and the reads' blocking pool. While a
-    /// group's rules run, or a backup or a year's close holds the writer, nothing else is
-    /// answered (docs/OPERATIONS.md, "HTTP threads on a small host").
+    /// a batch of more than 256 waiting events goes to the blocking pool. What holds that
+    /// thread: docs/OPERATIONS.md, "HTTP threads on a small host".
     #[arg(long, env = "JUNBAO_ONE_THREAD")]
     one_thread: bool,
     /// Each member's latest years kept in memory; older ones are read back from their stored

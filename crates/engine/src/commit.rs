@@ -2,7 +2,7 @@
 //!
 //! A synced RocksDB write costs a fraction of a millisecond or more whatever it carries, so a
 //! writer that syncs once per request caps the ledger at a few thousand requests a second. The
-//! [`GroupCommitter`] runs two threads (or one: see the end):
+//! [`GroupCommitter`] runs two threads (or one: see below):
 //!
 //! - the *sequencer* takes everything queued (up to [`GROUP_EVENTS_MAX`] events) as a group and
 //!   posts it with [`Ledger::post_group_deferred`]: the law's rules, one chain extension, one
@@ -23,7 +23,7 @@
 //! Architecture invariant: the sequencer is the only caller of `post_group_deferred` in a
 //! server, and posting holds the writer lock, so one writer owns the chain head.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{
     Receiver, Sender, SyncSender, TryRecvError, TrySendError, channel, sync_channel,
 };
@@ -47,7 +47,7 @@ pub const QUEUE_REQUESTS_MAX: usize = 16_384;
 pub const QUEUE_EVENTS_MAX: usize = 2 * GROUP_EVENTS_MAX;
 const _: () = assert!(BATCH_EVENTS_MAX <= QUEUE_EVENTS_MAX, "one request fits an empty queue");
 
-/// Where the answer to a request goes (called on the writer thread; must not block).
+/// Where the answer to a request goes (called on the syncer's thread; must not block).
 pub type Reply = Box<dyn FnOnce(Result<PostSummary, PostError>) + Send>;
 
 struct Job {
@@ -144,7 +144,7 @@ struct Written {
     replies: Vec<Reply>,
 }
 
-/// The writer thread and its queue.
+/// The writer's threads and their queue.
 pub struct GroupCommitter {
     ledger: Arc<Ledger>,
     sender: Mutex<Option<SyncSender<Job>>>,
@@ -153,6 +153,9 @@ pub struct GroupCommitter {
     durable: Arc<DurableSignal>,
     /// Events in the queue, not yet taken by the sequencer.
     queued_events: Arc<AtomicUsize>,
+    /// Set once the queue's end is dropped (the sequencer stopped): a submit then says closed,
+    /// whatever the count of events the dropped requests left behind.
+    stopped: Arc<AtomicBool>,
     /// Set when the caller runs the sequencer's step ([`Sequencing::Caller`]).
     caller: Option<CallerSequencer>,
 }
@@ -177,7 +180,9 @@ impl GroupCommitter {
         let stats = Arc::new(CommitStats::default());
         let durable = Arc::new(DurableSignal::default());
         let queued_events = Arc::new(AtomicUsize::new(0));
-        let queue = Queue { receiver, events: Arc::clone(&queued_events) };
+        let stopped = Arc::new(AtomicBool::new(false));
+        let queue =
+            Queue { receiver, events: Arc::clone(&queued_events), stopped: Arc::clone(&stopped) };
         let mut threads = Vec::new();
         let caller = match sequencing {
             Sequencing::Thread => {
@@ -211,6 +216,7 @@ impl GroupCommitter {
             stats,
             durable,
             queued_events,
+            stopped,
             caller,
         }
     }
@@ -287,6 +293,9 @@ impl GroupCommitter {
     pub fn submit(&self, request: PostRequest, reply: Reply) -> Result<(), SubmitError> {
         let guard = self.sender.lock().expect("the sender lock is never held across a panic");
         let Some(sender) = guard.as_ref() else { return Err(SubmitError::Closed) };
+        if self.stopped.load(Ordering::SeqCst) {
+            return Err(SubmitError::Closed);
+        }
         // Counted before it is sent, so the sequencer never takes more than was counted; taken
         // back if it does not go in.
         let n = request.events.len();
@@ -362,6 +371,14 @@ impl Drop for GroupCommitter {
 struct Queue {
     receiver: Receiver<Job>,
     events: Arc<AtomicUsize>,
+    /// [`GroupCommitter::stopped`], set when this end is dropped.
+    stopped: Arc<AtomicBool>,
+}
+
+impl Drop for Queue {
+    fn drop(&mut self) {
+        self.stopped.store(true, Ordering::SeqCst);
+    }
 }
 
 impl Queue {
