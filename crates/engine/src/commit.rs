@@ -321,7 +321,7 @@ impl GroupCommitter {
         }
     }
 
-    /// Events queued and not yet taken by the writer.
+    /// Events waiting for the writer: queued, or carried over to the next group.
     pub fn queued_events(&self) -> usize {
         self.queued_events.load(Ordering::SeqCst)
     }
@@ -382,9 +382,21 @@ impl Drop for Queue {
 }
 
 impl Queue {
+    /// `job`, put in a group: its events leave the count of events waiting.
     fn taken(&self, job: Job) -> Job {
         self.events.fetch_sub(job.request.events.len(), Ordering::SeqCst);
         job
+    }
+
+    /// The job `carried` over from the last group, else the next queued one (waiting for one
+    /// if `wait`).
+    fn first(&self, carried: &mut Option<Job>, wait: bool) -> Option<Job> {
+        let job = match carried.take() {
+            Some(job) => job,
+            None if wait => self.receiver.recv().ok()?,
+            None => self.receiver.try_recv().ok()?,
+        };
+        Some(self.taken(job))
     }
 }
 
@@ -401,22 +413,22 @@ fn sequence_loop(ledger: &Ledger, queue: &Queue, written: &Sender<Written>, stat
 
 /// The next group: the job `carried` over or the first queued (waiting for one if `wait`),
 /// then whatever else is queued, up to [`GROUP_EVENTS_MAX`] events; a job that does not fit is
-/// carried to the next group. `None` when there is nothing (and, waiting, nothing will come).
+/// carried to the next group, its events still counted as waiting ([`GroupCommitter::
+/// queued_events`], which a caller reads to choose where to run the next step). `None` when
+/// there is nothing (and, waiting, nothing will come).
 fn take_group(queue: &Queue, carried: &mut Option<Job>, wait: bool) -> Option<Vec<Job>> {
-    let first = match carried.take() {
-        Some(job) => job,
-        None if wait => queue.taken(queue.receiver.recv().ok()?),
-        None => queue.taken(queue.receiver.try_recv().ok()?),
-    };
+    let first = queue.first(carried, wait)?;
     let mut events = first.request.events.len();
     let mut jobs = vec![first];
     while events < GROUP_EVENTS_MAX {
-        match queue.receiver.try_recv().map(|job| queue.taken(job)) {
+        match queue.receiver.try_recv() {
+            // Carried with its events still counted as waiting: they are.
             Ok(job) if events + job.request.events.len() > GROUP_EVENTS_MAX => {
                 *carried = Some(job);
                 break;
             }
             Ok(job) => {
+                let job = queue.taken(job);
                 events += job.request.events.len();
                 jobs.push(job);
             }

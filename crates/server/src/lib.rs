@@ -334,7 +334,8 @@ impl Server {
     }
 }
 
-/// Events queued past which the serving thread hands a group to the blocking pool instead of
+/// Events waiting (queued, or carried over from the last group) past which the serving thread
+/// hands a group to the blocking pool instead of
 /// posting it itself ([`ServerConfig::sequence_on_server_thread`]): a group of single-event
 /// posts takes tens of microseconds and stays on the thread, without a hop; a batch of
 /// thousands of events takes tens of milliseconds, which the hop's few microseconds do not
