@@ -413,9 +413,9 @@ fn sequence_loop(ledger: &Ledger, queue: &Queue, written: &Sender<Written>, stat
 
 /// The next group: the job `carried` over or the first queued (waiting for one if `wait`),
 /// then whatever else is queued, up to [`GROUP_EVENTS_MAX`] events; a job that does not fit is
-/// carried to the next group, its events still counted as waiting ([`GroupCommitter::
-/// queued_events`], which a caller reads to choose where to run the next step). `None` when
-/// there is nothing (and, waiting, nothing will come).
+/// carried to the next group, its events still counted as waiting
+/// ([`GroupCommitter::queued_events`], which a caller reads to choose where to run the next
+/// step). `None` when there is nothing (and, waiting, nothing will come).
 fn take_group(queue: &Queue, carried: &mut Option<Job>, wait: bool) -> Option<Vec<Job>> {
     let first = queue.first(carried, wait)?;
     let mut events = first.request.events.len();

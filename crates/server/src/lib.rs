@@ -335,11 +335,11 @@ impl Server {
 }
 
 /// Events waiting (queued, or carried over from the last group) past which the serving thread
-/// hands a group to the blocking pool instead of
-/// posting it itself ([`ServerConfig::sequence_on_server_thread`]): a group of single-event
-/// posts takes tens of microseconds and stays on the thread, without a hop; a batch of
-/// thousands of events takes tens of milliseconds, which the hop's few microseconds do not
-/// matter to, and the thread goes on answering meanwhile.
+/// hands a group to the blocking pool instead of posting it itself
+/// ([`ServerConfig::sequence_on_server_thread`]): a group of single-event posts takes tens of
+/// microseconds and stays on the thread, without a hop; a batch of thousands of events takes
+/// tens of milliseconds, which the hop's few microseconds do not matter to, and the thread goes
+/// on answering meanwhile.
 pub const INLINE_GROUP_EVENTS_MAX: usize = 256;
 
 /// One call of the committer's step, on the serving thread or, for a large group, on the
