@@ -66,9 +66,9 @@ pub struct ServerConfig {
     /// The server's one thread runs the sequencer's step itself (a `current_thread` runtime,
     /// `junbao serve --one-thread`): a post reaches the law's rules without a hop to the
     /// sequencer's thread ([`junbao_engine::Sequencing::Caller`]), unless more than
-    /// [`INLINE_GROUP_EVENTS_MAX`] events wait (then the group goes to the blocking pool); posts are then taken while
-    /// [`Server::run`] runs (a task of its runtime) and, at its end, by the shutdown. A read
-    /// replica takes no posts and ignores it.
+    /// [`INLINE_GROUP_EVENTS_MAX`] events wait (then the group goes to the blocking pool).
+    /// Posts are taken while [`Server::run`] runs (a task of its runtime) and, at its end, by
+    /// the shutdown. A read replica takes no posts and ignores it.
     pub sequence_on_server_thread: bool,
 }
 
