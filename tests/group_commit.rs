@@ -364,18 +364,31 @@ fn every_reply_comes_after_the_sync_that_covers_its_entry() {
     let (tx, rx) = std::sync::mpsc::channel::<(u64, u64)>();
     let months = 12;
     std::thread::scope(|s| {
-        for m in 0..members {
-            let (committer, ledger, tx) = (&committer, &ledger, tx.clone());
-            s.spawn(move || {
-                for k in 0..months {
-                    committer.submit(any(&[premium(m, k)]), durable_reply(ledger, &tx)).unwrap();
-                }
-            });
-        }
+        submit_from_threads(s, &committer, &ledger, &tx, members, months);
     });
     drop(tx);
     committer.shutdown();
     assert_synced_and_dense(&rx, head, members * months);
+}
+
+/// Members `M0`..`M{members-1}` each submit their premiums of `months` months, one request
+/// each, from a thread of their own in `scope`, each with a [`durable_reply`].
+fn submit_from_threads<'scope>(
+    scope: &'scope std::thread::Scope<'scope, '_>,
+    committer: &'scope GroupCommitter,
+    ledger: &'scope Arc<Ledger>,
+    tx: &std::sync::mpsc::Sender<(u64, u64)>,
+    members: usize,
+    months: usize,
+) {
+    for m in 0..members {
+        let tx = tx.clone();
+        scope.spawn(move || {
+            for k in 0..months {
+                committer.submit(any(&[premium(m, k)]), durable_reply(ledger, &tx)).unwrap();
+            }
+        });
+    }
 }
 
 /// A reply that sends its entry's sequence number and the durable head when it is called.
@@ -427,14 +440,7 @@ fn a_caller_run_sequencer_answers_after_the_sync_and_shutdown_posts_what_is_queu
     let months = 6;
     let mut groups = 0;
     std::thread::scope(|s| {
-        for m in 0..members {
-            let (committer, ledger, tx) = (&committer, &ledger, tx.clone());
-            s.spawn(move || {
-                for k in 0..months {
-                    committer.submit(any(&[premium(m, k)]), durable_reply(ledger, &tx)).unwrap();
-                }
-            });
-        }
+        submit_from_threads(s, &committer, &ledger, &tx, members, months);
         // The caller: runs the step only when woken, as the server's task does. A request
         // whose wake came before it was queued would be left in the queue.
         for _ in 0..members * months {

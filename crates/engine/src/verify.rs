@@ -839,8 +839,8 @@ fn same_through(c: &junbao_ledger::state::YearsToLetGo, stored: &[(u16, Vec<u8>)
 /// it: the final state if nothing follows the checkpoint and every year is in memory, else a
 /// copy of it, or only its digest, or the records it holds in memory. A chunk ends at the
 /// checkpoint or starts after it. The buffer of each chunk replayed goes back by `recycle`,
-/// its entries in it (decoded into again by the sender, off this thread). `counts`: the sizes of the state as of the checkpoint that the checkpoint noted, to
-/// size the maps once. With `let_go`, members' older years leave memory ([`LetGo`]).
+/// its entries in it (decoded into again by the sender, off this thread). `counts`: the sizes
+/// of the state as of the checkpoint that the checkpoint noted, to size the maps once. With `let_go`, members' older years leave memory ([`LetGo`]).
 fn replay_from_scratch(
     chunks: std::sync::mpsc::Receiver<ReplayChunk>,
     recycle: std::sync::mpsc::Sender<Vec<CheckedEntry>>,
